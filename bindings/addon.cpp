@@ -1,0 +1,80 @@
+// Module entry point, and the device queries.
+#include <napi.h>
+
+#include "bindings.h"
+#include "common/devices.h"
+#include "worker.h"
+
+namespace dendrite::bindings {
+namespace {
+
+Napi::Value devices(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+
+  CpuInfo cpu = cpu_info();
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("logicalCores", cpu.logical_cores);
+  c.Set("defaultThreads", cpu.default_threads);
+  c.Set("openmp", cpu.openmp);
+  c.Set("simd", cpu.simd);
+  result.Set("cpu", c);
+
+  CudaInfo cuda = cuda_info();
+  Napi::Object g = Napi::Object::New(env);
+  g.Set("compiled", cuda.compiled);
+  g.Set("available", cuda.unavailable.empty());
+  if (!cuda.unavailable.empty()) g.Set("reason", cuda.unavailable);
+  g.Set("runtimeVersion", cuda.runtime_version);
+  g.Set("driverVersion", cuda.driver_version);
+  Napi::Array list = Napi::Array::New(env, cuda.devices.size());
+  for (size_t i = 0; i < cuda.devices.size(); ++i) {
+    const CudaDeviceInfo& d = cuda.devices[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("index", d.index);
+    o.Set("name", d.name);
+    o.Set("totalMemory", static_cast<double>(d.total_memory));
+    o.Set("computeCapability", std::to_string(d.major) + "." + std::to_string(d.minor));
+    o.Set("multiprocessors", d.multiprocessors);
+    list.Set(static_cast<uint32_t>(i), o);
+  }
+  g.Set("devices", list);
+  result.Set("cuda", g);
+  return result;
+}
+
+// resolveDevice(text) -> { device: "cpu" | "cuda:N", fallback?: reason }
+Napi::Value resolve(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsString()) {
+    throw Napi::TypeError::New(env, "resolveDevice: device must be a string (cpu, cuda, cuda:N or auto)");
+  }
+  DeviceSpec spec = resolve_device(info[0].As<Napi::String>().Utf8Value());
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("device", spec.kind == DeviceKind::Cpu ? std::string("cpu") : "cuda:" + std::to_string(spec.index));
+  if (!spec.fallback_reason.empty()) result.Set("fallback", spec.fallback_reason);
+  return result;
+}
+
+}  // namespace
+
+void register_devices(Napi::Env env, Napi::Object exports) {
+  exports.Set("devices", Napi::Function::New<guarded<devices>>(env, "devices"));
+  exports.Set("resolveDevice", Napi::Function::New<guarded<resolve>>(env, "resolveDevice"));
+}
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  register_devices(env, exports);
+  register_linalg(env, exports);
+  register_nn(env, exports);
+  register_random(env, exports);
+  return exports;
+}
+
+}  // namespace dendrite::bindings
+
+namespace {
+Napi::Object init_module(Napi::Env env, Napi::Object exports) { return dendrite::bindings::init(env, exports); }
+}  // namespace
+
+NODE_API_MODULE(dendrite, init_module)

@@ -1,0 +1,168 @@
+#include "args.h"
+
+#include <cmath>
+#include <set>
+#include <type_traits>
+
+namespace dendrite::bindings {
+
+Args::Args(const Napi::CallbackInfo& info, const char* fn, std::initializer_list<const char*> keys)
+    : env_(info.Env()), fn_(fn) {
+  if (info.Length() != 1 || !info[0].IsObject() || info[0].IsArray() || info[0].IsTypedArray()) {
+    throw Napi::TypeError::New(env_, fn_ + ": expected one options object");
+  }
+  options_ = info[0].As<Napi::Object>();
+  std::set<std::string> allowed(keys.begin(), keys.end());
+  Napi::Array names = options_.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    std::string name = names.Get(i).ToString().Utf8Value();
+    if (!allowed.count(name)) {
+      std::string list;
+      for (const char* k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
+      throw Napi::TypeError::New(env_, fn_ + ": unknown option \"" + name + "\" (expected " + list + ")");
+    }
+  }
+}
+
+void Args::type_error(const std::string& key, const std::string& message) const {
+  throw Napi::TypeError::New(env_, fn_ + ": " + key + " " + message);
+}
+
+void Args::range_error(const std::string& key, const std::string& message) const {
+  throw Napi::RangeError::New(env_, fn_ + ": " + key + " " + message);
+}
+
+Napi::Value Args::get(const char* key) const { return options_.Get(key); }
+
+int64_t Args::integer(const char* key, int64_t min, int64_t max) const {
+  Napi::Value v = get(key);
+  if (v.IsUndefined()) type_error(key, "is required (an integer)");
+  return integer_or(key, 0, min, max);
+}
+
+int64_t Args::integer_or(const char* key, int64_t fallback, int64_t min, int64_t max) const {
+  Napi::Value v = get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) type_error(key, "must be an integer, got " + std::string(v.IsString() ? "a string" : "a non-number"));
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d) range_error(key, "must be an integer, got " + v.ToString().Utf8Value());
+  if (d < static_cast<double>(min) || d > static_cast<double>(max)) {
+    range_error(key, "must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " +
+                         v.ToString().Utf8Value());
+  }
+  return static_cast<int64_t>(d);
+}
+
+float Args::number(const char* key, double min, double max) const {
+  if (get(key).IsUndefined()) type_error(key, "is required (a number)");
+  return number_or(key, 0.0f, min, max);
+}
+
+float Args::number_or(const char* key, float fallback, double min, double max) const {
+  Napi::Value v = get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) type_error(key, "must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) range_error(key, "must be finite, got " + v.ToString().Utf8Value());
+  if (d < min || d > max) {
+    range_error(key, "must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " +
+                         v.ToString().Utf8Value());
+  }
+  // Values beyond float's range would become infinite in the kernels.
+  if (std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
+    range_error(key, "is too large for float32: " + v.ToString().Utf8Value());
+  }
+  return static_cast<float>(d);
+}
+
+uint64_t Args::u64_or(const char* key, uint64_t fallback) const {
+  Napi::Value v = get(key);
+  if (v.IsUndefined()) return fallback;
+  if (v.IsBigInt()) {
+    bool lossless = false;
+    uint64_t u = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) range_error(key, "must be a bigint in [0, 2^64)");
+    return u;
+  }
+  if (!v.IsNumber()) type_error(key, "must be a non-negative integer or a bigint");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d || d < 0 || d > 9007199254740991.0) {
+    range_error(key, "must be a non-negative safe integer (or a bigint), got " + v.ToString().Utf8Value());
+  }
+  return static_cast<uint64_t>(d);
+}
+
+bool Args::boolean_or(const char* key, bool fallback) const {
+  Napi::Value v = get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsBoolean()) type_error(key, "must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string Args::string_or(const char* key, const std::string& fallback) const {
+  Napi::Value v = get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsString()) type_error(key, "must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+namespace {
+template <class T>
+constexpr napi_typedarray_type typed_array_type() {
+  if constexpr (std::is_same_v<T, float>) return napi_float32_array;
+  if constexpr (std::is_same_v<T, int32_t>) return napi_int32_array;
+  if constexpr (std::is_same_v<T, uint8_t>) return napi_uint8_array;
+}
+template <class T>
+constexpr const char* typed_array_name() {
+  if constexpr (std::is_same_v<T, float>) return "a Float32Array";
+  if constexpr (std::is_same_v<T, int32_t>) return "an Int32Array";
+  if constexpr (std::is_same_v<T, uint8_t>) return "a Uint8Array";
+}
+}  // namespace
+
+template <class T>
+ArrayArg<T> Args::array(const char* key, size_t length, bool optional) const {
+  ArrayArg<T> arg;
+  Napi::Value v = get(key);
+  arg.value = v;
+  if (v.IsUndefined() && optional) return arg;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != typed_array_type<T>()) {
+    type_error(key, std::string("must be ") + typed_array_name<T>());
+  }
+  auto typed = v.As<Napi::TypedArrayOf<T>>();
+  if (typed.ElementLength() != length) {
+    range_error(key, "has length " + std::to_string(typed.ElementLength()) + ", expected " + std::to_string(length));
+  }
+  arg.length = length;
+  arg.data = typed.Data();
+  // A zero-length array may have no storage; give kernels a pointer that is never read.
+  static T empty_storage[1];
+  if (arg.data == nullptr) arg.data = empty_storage;
+  return arg;
+}
+
+template ArrayArg<float> Args::array<float>(const char*, size_t, bool) const;
+template ArrayArg<int32_t> Args::array<int32_t>(const char*, size_t, bool) const;
+
+Target Args::target() const {
+  Target t;
+  std::string device = string_or("device", "cpu");
+  t.device = resolve_device(device);
+  t.threads = static_cast<int>(integer_or("threads", default_threads(), 1, 1024));
+  return t;
+}
+
+size_t Args::product(std::initializer_list<int64_t> dims, const char* what) const {
+  // Arrays are indexed with 64-bit integers, but JS typed arrays hold at most 2^32 elements here.
+  constexpr int64_t kMaxElements = int64_t{1} << 32;
+  int64_t p = 1;
+  for (int64_t d : dims) {
+    if (d < 0 || (d != 0 && p > kMaxElements / d)) range_error(what, "is too large");
+    p *= d;
+  }
+  if (p > kMaxElements) range_error(what, "is too large");
+  return static_cast<size_t>(p);
+}
+
+}  // namespace dendrite::bindings

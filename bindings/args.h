@@ -1,0 +1,77 @@
+// Argument checking for the addon's functions. Every function takes one options object; each
+// value is checked for type, range and length here, and every failure names the function
+// and the argument. Nothing below bindings/ sees an unchecked value.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <string>
+
+#include "common/devices.h"
+
+namespace dendrite::bindings {
+
+// Where a call runs: a resolved device and the CPU thread count.
+struct Target {
+  DeviceSpec device;
+  int threads = 1;
+};
+
+// A typed array checked for type and length, with a reference that keeps it alive while an
+// asynchronous call uses its memory.
+template <class T>
+struct ArrayArg {
+  T* data = nullptr;   // null when an optional array was not given
+  size_t length = 0;
+  Napi::Value value;   // the JS array (undefined when absent)
+  explicit operator bool() const { return data != nullptr; }
+};
+
+class Args {
+ public:
+  // `fn` names the function in messages; `keys` lists the options it accepts.
+  Args(const Napi::CallbackInfo& info, const char* fn, std::initializer_list<const char*> keys);
+
+  Napi::Env env() const { return env_; }
+  const std::string& fn() const { return fn_; }
+
+  // A required integer in [min, max].
+  int64_t integer(const char* key, int64_t min, int64_t max) const;
+  // An optional integer in [min, max].
+  int64_t integer_or(const char* key, int64_t fallback, int64_t min, int64_t max) const;
+  // A finite number in [min, max] (optional with a fallback).
+  float number_or(const char* key, float fallback, double min, double max) const;
+  float number(const char* key, double min, double max) const;
+  // An unsigned 64-bit integer given as a number (a safe integer) or a bigint.
+  uint64_t u64_or(const char* key, uint64_t fallback) const;
+  bool boolean_or(const char* key, bool fallback) const;
+  std::string string_or(const char* key, const std::string& fallback) const;
+
+  // Typed arrays of an exact length. Optional arrays may be absent (undefined).
+  ArrayArg<float> float32(const char* key, size_t length) const { return array<float>(key, length, false); }
+  ArrayArg<float> float32_optional(const char* key, size_t length) const { return array<float>(key, length, true); }
+  ArrayArg<int32_t> int32(const char* key, size_t length) const { return array<int32_t>(key, length, false); }
+
+  // The `device` ("cpu" by default) and `threads` options.
+  Target target() const;
+
+  // Throws RangeError unless a*b (and a*b*c...) fits in an array length.
+  size_t product(std::initializer_list<int64_t> dims, const char* what) const;
+
+  [[noreturn]] void type_error(const std::string& key, const std::string& message) const;
+  [[noreturn]] void range_error(const std::string& key, const std::string& message) const;
+
+ private:
+  template <class T>
+  ArrayArg<T> array(const char* key, size_t length, bool optional) const;
+  Napi::Value get(const char* key) const;
+
+  Napi::Env env_;
+  std::string fn_;
+  Napi::Object options_;
+};
+
+}  // namespace dendrite::bindings

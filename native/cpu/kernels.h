@@ -1,0 +1,55 @@
+// CPU kernels behind CpuBackend. Each takes the number of OpenMP threads to use; results do
+// not depend on it (every reduction has a fixed order).
+#pragma once
+
+#include <cstdint>
+
+#include "../common/shapes.h"
+
+namespace dendrite::cpu {
+
+// gemm.cpp
+void gemm(const GemmShape& g, const float* a, const float* b, float* c, int threads);
+void gemv(bool trans, int64_t rows, int64_t cols, float alpha, const float* a, const float* x, float beta, float* y,
+          int threads);
+void ger(int64_t rows, int64_t cols, float alpha, const float* x, const float* y, float* a, int threads);
+
+// elementwise.cpp
+void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float shift, int threads);
+void row_sums(int64_t rows, int64_t cols, const float* a, float* out, int threads);
+void col_sums(int64_t rows, int64_t cols, const float* a, float* out, int threads);
+void softmax_cross_entropy(int64_t batch, int64_t classes, const float* logits, const int32_t* labels, float* losses,
+                           float* grad, int threads);
+
+// conv.cpp
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y, int threads);
+void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db, int threads);
+void maxpool2x2_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax, int threads);
+void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx, int threads);
+
+// batchnorm.cpp
+void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma, const float* beta, float* y,
+                             float* saved_mean, float* saved_invstd, float* running_mean, float* running_var,
+                             int threads);
+void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
+                            const float* running_mean, const float* running_var, float* y, int threads);
+void batchnorm_backward(const BatchNormShape& s, const float* x, const float* dy, const float* gamma,
+                        const float* saved_mean, const float* saved_invstd, float* dx, float* dgamma, float* dbeta,
+                        int threads);
+
+// optim.cpp
+void sgd_update(int64_t n, const SgdParams& p, float* param, const float* grad, float* velocity, int threads);
+void adam_update(int64_t n, const AdamParams& p, float* param, const float* grad, float* m, float* v, int threads);
+
+// random.cpp
+void random_uniform(const RngStream& r, int64_t n, float low, float high, float* out, int threads);
+void random_normal(const RngStream& r, int64_t n, float mean, float stddev, float* out, int threads);
+void random_bernoulli(const RngStream& r, int64_t n, const float* p, uint8_t* out, int threads);
+void random_poisson(const RngStream& r, int64_t n, const float* rate, int32_t* out, int threads);
+void random_wald(const RngStream& r, int64_t n, float mean, float shape, float* out, int threads);
+
+// cpu_info.cpp: the best SIMD instruction set of this processor ("avx512", "avx2", ...).
+const char* simd_level();
+
+}  // namespace dendrite::cpu

@@ -1,0 +1,3 @@
+// PLACEHOLDER
+#include <cstdio>
+int main() { std::printf("0 passed, 0 failed\n"); return 0; }

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// Builds the native addon: with cmake-js (CPU + CUDA when nvcc is found) where CMake exists,
+// else with node-gyp (CPU only). Environment:
+//   DENDRITE_BUILD=cmake|gyp   force one build system
+//   DENDRITE_CUDA=AUTO|ON|OFF  the CUDA backend (cmake only; default AUTO)
+//   DENDRITE_SANITIZE=1        AddressSanitizer + UBSan build into build-sanitize/ (cmake only)
+'use strict';
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+const os = require('node:os');
+
+const root = path.join(__dirname, '..');
+
+function run(cmd, args, extraEnv = {}) {
+  console.log(`> ${[cmd, ...args].join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...extraEnv } });
+  if (r.error) throw r.error;
+  return r.status === 0;
+}
+
+function hasCmake() {
+  const r = spawnSync('cmake', ['--version'], { stdio: 'ignore' });
+  return !r.error && r.status === 0;
+}
+
+function buildWithCmake() {
+  const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
+  const sanitize = process.env.DENDRITE_SANITIZE === '1';
+  const cuda = (process.env.DENDRITE_CUDA || 'AUTO').toUpperCase();
+  if (!['AUTO', 'ON', 'OFF'].includes(cuda)) {
+    throw new Error(`DENDRITE_CUDA must be AUTO, ON or OFF, got "${process.env.DENDRITE_CUDA}"`);
+  }
+  const args = [
+    cmakeJs, 'compile',
+    '--out', sanitize ? 'build-sanitize' : 'build',
+    '--parallel', String(Math.max(1, os.availableParallelism ? os.availableParallelism() : os.cpus().length)),
+    `--CDDENDRITE_CUDA=${cuda}`,
+    `--CDDENDRITE_SANITIZE=${sanitize ? 'ON' : 'OFF'}`,
+  ];
+  if (process.env.DENDRITE_OPENMP === 'OFF') args.push('--CDDENDRITE_OPENMP=OFF');
+  if (sanitize) args.push('--debug');
+  return run(process.execPath, args);
+}
+
+function buildWithGyp() {
+  // npm tells lifecycle scripts where its bundled node-gyp lives.
+  const gyp = process.env.npm_config_node_gyp;
+  if (gyp) return run(process.execPath, [gyp, 'rebuild']);
+  return run('node-gyp', ['rebuild']);
+}
+
+const mode = process.env.DENDRITE_BUILD || (hasCmake() ? 'cmake' : 'gyp');
+if (mode !== 'cmake' && mode !== 'gyp') {
+  console.error(`DENDRITE_BUILD must be cmake or gyp, got "${mode}"`);
+  process.exit(1);
+}
+if (mode === 'gyp') console.log('dendrite-bench: building the CPU backend with node-gyp (no CMake found, or DENDRITE_BUILD=gyp)');
+const ok = mode === 'cmake' ? buildWithCmake() : buildWithGyp();
+process.exit(ok ? 0 : 1);

@@ -1,0 +1,152 @@
+// Loads the native addon once and gives it types. Everything else imports the addon from here.
+import path from 'node:path';
+
+export type DeviceString = 'cpu' | 'cuda' | 'auto' | `cuda:${number}`;
+
+/** Options every compute call accepts. */
+export interface ExecOptions {
+  /** "cpu" (default), "cuda", "cuda:N" or "auto" (CUDA when available, else the CPU). */
+  device?: DeviceString;
+  /** CPU threads; default DENDRITE_NUM_THREADS, else the OpenMP default. */
+  threads?: number;
+}
+
+export interface CpuInfo {
+  logicalCores: number;
+  defaultThreads: number;
+  openmp: boolean;
+  simd: 'avx512' | 'avx2' | 'sse2' | 'neon' | 'scalar';
+}
+
+export interface CudaDevice {
+  index: number;
+  name: string;
+  totalMemory: number;
+  computeCapability: string;
+  multiprocessors: number;
+}
+
+export interface CudaInfo {
+  compiled: boolean;
+  available: boolean;
+  /** Why CUDA cannot be used (not compiled in, no driver, no device); absent when it can. */
+  reason?: string;
+  runtimeVersion: number;
+  driverVersion: number;
+  devices: CudaDevice[];
+}
+
+export interface DevicesInfo {
+  cpu: CpuInfo;
+  cuda: CudaInfo;
+}
+
+export interface ResolvedDevice {
+  device: 'cpu' | `cuda:${number}`;
+  /** Set when "auto" fell back to the CPU: why CUDA was not used. */
+  fallback?: string;
+}
+
+export type UnaryOpName = 'sigmoid' | 'sigmoidGrad' | 'relu' | 'reluGrad' | 'scaleShift';
+
+export interface ConvShape {
+  batch: number;
+  inChannels: number;
+  inH: number;
+  inW: number;
+  outChannels: number;
+  kernelH: number;
+  kernelW: number;
+  stride?: number;
+  pad?: number;
+}
+
+export interface PoolShape {
+  batch: number;
+  channels: number;
+  inH: number;
+  inW: number;
+}
+
+export interface BatchNormShape {
+  batch: number;
+  channels: number;
+  /** H*W for images, 1 (default) for dense layers. */
+  spatial?: number;
+  eps?: number;
+  momentum?: number;
+}
+
+export interface RngOptions {
+  /** Seed of the stream: a safe integer or a bigint (64 bits). */
+  seed: number | bigint;
+  /** Independent stream of the same seed (default 0). */
+  stream?: number | bigint;
+  /** Index of the first element drawn within the stream (default 0). */
+  offset?: number | bigint;
+}
+
+/** The raw addon. Prefer the typed wrappers in kernels.ts, which turn throws into rejections. */
+export interface NativeAddon {
+  devices(): DevicesInfo;
+  resolveDevice(device: string): ResolvedDevice;
+
+  gemm(o: { a: Float32Array; b: Float32Array; c?: Float32Array; m: number; n: number; k: number;
+    transA?: boolean; transB?: boolean; alpha?: number; beta?: number } & ExecOptions): Promise<Float32Array>;
+  gemv(o: { a: Float32Array; x: Float32Array; y?: Float32Array; rows: number; cols: number; trans?: boolean;
+    alpha?: number; beta?: number } & ExecOptions): Promise<Float32Array>;
+  ger(o: { a: Float32Array; x: Float32Array; y: Float32Array; rows: number; cols: number; alpha?: number }
+    & ExecOptions): Promise<Float32Array>;
+
+  unary(o: { op: UnaryOpName; x: Float32Array; scale?: number; shift?: number } & ExecOptions): Promise<Float32Array>;
+  rowSums(o: { a: Float32Array; rows: number; cols: number } & ExecOptions): Promise<Float32Array>;
+  colSums(o: { a: Float32Array; rows: number; cols: number } & ExecOptions): Promise<Float32Array>;
+  softmaxCrossEntropy(o: { logits: Float32Array; labels: Int32Array; batch: number; classes: number } & ExecOptions):
+    Promise<{ loss: number; losses: Float32Array; grad: Float32Array }>;
+
+  conv2dForward(o: ConvShape & { x: Float32Array; w: Float32Array; bias?: Float32Array } & ExecOptions):
+    Promise<Float32Array>;
+  conv2dBackward(o: ConvShape & { x: Float32Array; w: Float32Array; dy: Float32Array; inputGrad?: boolean;
+    biasGrad?: boolean } & ExecOptions): Promise<{ dx?: Float32Array; dw: Float32Array; db?: Float32Array }>;
+  maxPool2x2Forward(o: PoolShape & { x: Float32Array } & ExecOptions): Promise<{ y: Float32Array; argmax: Int32Array }>;
+  maxPool2x2Backward(o: PoolShape & { dy: Float32Array; argmax: Int32Array } & ExecOptions): Promise<Float32Array>;
+  batchNormForward(o: BatchNormShape & { x: Float32Array; gamma: Float32Array; beta: Float32Array;
+    runningMean: Float32Array; runningVar: Float32Array; training: boolean } & ExecOptions): Promise<{
+    y: Float32Array; savedMean?: Float32Array; savedInvstd?: Float32Array; runningMean?: Float32Array;
+    runningVar?: Float32Array }>;
+  batchNormBackward(o: BatchNormShape & { x: Float32Array; dy: Float32Array; gamma: Float32Array;
+    savedMean: Float32Array; savedInvstd: Float32Array } & ExecOptions): Promise<{ dx: Float32Array;
+    dgamma: Float32Array; dbeta: Float32Array }>;
+
+  sgdUpdate(o: { param: Float32Array; grad: Float32Array; velocity?: Float32Array; lr: number; momentum?: number;
+    weightDecay?: number } & ExecOptions): Promise<void>;
+  adamUpdate(o: { param: Float32Array; grad: Float32Array; m: Float32Array; v: Float32Array; step: number;
+    lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number } & ExecOptions): Promise<void>;
+
+  randomUniform(o: RngOptions & { n: number; low?: number; high?: number } & ExecOptions): Promise<Float32Array>;
+  randomNormal(o: RngOptions & { n: number; mean?: number; std?: number } & ExecOptions): Promise<Float32Array>;
+  randomBernoulli(o: RngOptions & { p: Float32Array } & ExecOptions): Promise<Uint8Array>;
+  randomPoisson(o: RngOptions & { rate: Float32Array } & ExecOptions): Promise<Int32Array>;
+  randomWald(o: RngOptions & { n: number; mean: number; shape: number } & ExecOptions): Promise<Float32Array>;
+}
+
+function load(): NativeAddon {
+  const root = path.join(__dirname, '..', '..');
+  const candidates = process.env.DENDRITE_ADDON
+    ? [path.resolve(process.env.DENDRITE_ADDON)]
+    : [path.join(root, 'build', 'Release', 'dendrite.node'), path.join(root, 'build', 'Debug', 'dendrite.node')];
+  const errors: string[] = [];
+  for (const file of candidates) {
+    try {
+      return require(file) as NativeAddon;
+    } catch (err) {
+      errors.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new Error(
+    `dendrite-bench: the native addon could not be loaded. Build it with "npm run build" ` +
+      `(needs CMake >= 3.19 or node-gyp, and a C++17 compiler).\n  ${errors.join('\n  ')}`,
+  );
+}
+
+export const native: NativeAddon = load();
