@@ -3,6 +3,8 @@
 // else with node-gyp (CPU only). Environment:
 //   DENDRITE_BUILD=cmake|gyp   force one build system
 //   DENDRITE_CUDA=AUTO|ON|OFF  the CUDA backend (cmake only; default AUTO)
+//   DENDRITE_CUDA_ARCHITECTURES=90  override the GPU architectures (cmake only)
+//   DENDRITE_OPENMP=OFF        build without OpenMP (cmake only)
 //   DENDRITE_SANITIZE=1        AddressSanitizer + UBSan build into build-sanitize/ (cmake only)
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -30,16 +32,22 @@ function buildWithCmake() {
   if (!['AUTO', 'ON', 'OFF'].includes(cuda)) {
     throw new Error(`DENDRITE_CUDA must be AUTO, ON or OFF, got "${process.env.DENDRITE_CUDA}"`);
   }
-  const args = [
-    cmakeJs, 'compile',
-    '--out', sanitize ? 'build-sanitize' : 'build',
-    '--parallel', String(Math.max(1, os.availableParallelism ? os.availableParallelism() : os.cpus().length)),
+  const common = ['--out', sanitize ? 'build-sanitize' : 'build'];
+  if (sanitize) common.push('--debug');
+  // Configure every time, so that changed options take effect; the build itself is incremental.
+  const configure = [
     `--CDDENDRITE_CUDA=${cuda}`,
     `--CDDENDRITE_SANITIZE=${sanitize ? 'ON' : 'OFF'}`,
+    `--CDDENDRITE_OPENMP=${process.env.DENDRITE_OPENMP === 'OFF' ? 'OFF' : 'ON'}`,
   ];
-  if (process.env.DENDRITE_OPENMP === 'OFF') args.push('--CDDENDRITE_OPENMP=OFF');
-  if (sanitize) args.push('--debug');
-  return run(process.execPath, args);
+  if (process.env.DENDRITE_CUDA_ARCHITECTURES) {
+    configure.push(`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.DENDRITE_CUDA_ARCHITECTURES}`);
+  }
+  const jobs = String(os.availableParallelism ? os.availableParallelism() : os.cpus().length);
+  return (
+    run(process.execPath, [cmakeJs, 'configure', ...common, ...configure]) &&
+    run(process.execPath, [cmakeJs, 'build', ...common, '--parallel', jobs])
+  );
 }
 
 function buildWithGyp() {
