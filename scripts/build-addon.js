@@ -6,8 +6,10 @@
 //   DENDRITE_CUDA_ARCHITECTURES=90  override the GPU architectures (cmake only)
 //   DENDRITE_OPENMP=OFF        build without OpenMP (cmake only)
 //   DENDRITE_SANITIZE=1        AddressSanitizer + UBSan build into build-sanitize/ (cmake only)
+//   DENDRITE_BUILD_DIR=dir     build somewhere other than build/ (cmake only; load it with DENDRITE_ADDON)
 'use strict';
 const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
 const path = require('node:path');
 const os = require('node:os');
 
@@ -32,7 +34,7 @@ function buildWithCmake() {
   if (!['AUTO', 'ON', 'OFF'].includes(cuda)) {
     throw new Error(`DENDRITE_CUDA must be AUTO, ON or OFF, got "${process.env.DENDRITE_CUDA}"`);
   }
-  const common = ['--out', sanitize ? 'build-sanitize' : 'build'];
+  const common = ['--out', process.env.DENDRITE_BUILD_DIR || (sanitize ? 'build-sanitize' : 'build')];
   if (sanitize) common.push('--debug');
   // Configure every time, so that changed options take effect; the build itself is incremental.
   const configure = [
@@ -50,11 +52,28 @@ function buildWithCmake() {
   );
 }
 
+// npm tells lifecycle scripts where its bundled node-gyp lives; outside npm, look beside npm.
+function findNodeGyp() {
+  if (process.env.npm_config_node_gyp) return process.env.npm_config_node_gyp;
+  const npm = spawnSync(process.platform === 'win32' ? 'where' : 'which', ['npm'], { encoding: 'utf8' });
+  if (npm.status === 0) {
+    const npmCli = fs.realpathSync(npm.stdout.split('\n')[0].trim());
+    const gyp = path.join(path.dirname(npmCli), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+    if (fs.existsSync(gyp)) return gyp;
+  }
+  return null;
+}
+
 function buildWithGyp() {
-  // npm tells lifecycle scripts where its bundled node-gyp lives.
-  const gyp = process.env.npm_config_node_gyp;
-  if (gyp) return run(process.execPath, [gyp, 'rebuild']);
-  return run('node-gyp', ['rebuild']);
+  const args = ['rebuild'];
+  // Build against the running Node's own headers when they are installed beside it (as Debian and
+  // the official tarballs do), so that node-gyp downloads nothing.
+  const prefix = path.dirname(path.dirname(process.execPath));
+  if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) {
+    args.push(`--nodedir=${prefix}`);
+  }
+  const gyp = findNodeGyp();
+  return gyp ? run(process.execPath, [gyp, ...args]) : run('node-gyp', args);
 }
 
 const mode = process.env.DENDRITE_BUILD || (hasCmake() ? 'cmake' : 'gyp');

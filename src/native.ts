@@ -130,7 +130,18 @@ export interface NativeAddon {
   randomWald(o: RngOptions & { n: number; mean: number; shape: number } & ExecOptions): Promise<Float32Array>;
 }
 
+function checkEnvironment(): void {
+  const threads = process.env.DENDRITE_NUM_THREADS;
+  if (threads !== undefined && !/^[0-9]+$/.test(threads.trim())) {
+    throw new RangeError(`DENDRITE_NUM_THREADS must be a positive integer, got "${threads}"`);
+  }
+  if (threads !== undefined && (Number(threads) < 1 || Number(threads) > 1024)) {
+    throw new RangeError(`DENDRITE_NUM_THREADS must be in [1, 1024], got ${threads}`);
+  }
+}
+
 function load(): NativeAddon {
+  checkEnvironment();
   const root = path.join(__dirname, '..', '..');
   const candidates = process.env.DENDRITE_ADDON
     ? [path.resolve(process.env.DENDRITE_ADDON)]

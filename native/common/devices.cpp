@@ -17,15 +17,16 @@ const char* simd_level();  // native/cpu/cpu_info.cpp
 }
 
 int default_threads() {
+#ifdef _OPENMP
+  // The TypeScript loader rejects invalid values with a clear message before we get here.
   if (const char* env = std::getenv("DENDRITE_NUM_THREADS")) {
     char* end = nullptr;
     long v = std::strtol(env, &end, 10);
     if (end != env && *end == '\0' && v >= 1 && v <= 1024) return static_cast<int>(v);
   }
-#ifdef _OPENMP
   return omp_get_max_threads();
 #else
-  return 1;
+  return 1;  // without OpenMP every kernel is single-threaded
 #endif
 }
 

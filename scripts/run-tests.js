@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// `npm test`: compiles the TypeScript, runs the ava suite and the native test program, and ends
+// with one line "N passed, N failed[, N skipped]" over both.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const totals = { passed: 0, failed: 0, skipped: 0 };
+
+// Runs a command, echoing its output, and returns { status, output }.
+function run(cmd, args, env = {}) {
+  console.log(`> ${[cmd, ...args].join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.error) throw r.error;
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+  return { status: r.status, output: `${r.stdout}\n${r.stderr}` };
+}
+
+function count(output, pattern) {
+  let n = 0;
+  for (const m of output.matchAll(pattern)) n += Number(m[1]);
+  return n;
+}
+
+const tsc = run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json']);
+if (tsc.status !== 0) {
+  console.log('TypeScript compilation failed');
+  console.log(`0 passed, 1 failed`);
+  process.exit(1);
+}
+
+// ava's default reporter ends with lines such as "12 tests passed", "1 test failed", "2 tests skipped".
+const avaArgs = [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...process.argv.slice(2)];
+const ava = run(process.execPath, avaArgs, { FORCE_COLOR: '0' });
+const avaPassed = count(ava.output, /^\s*(\d+) tests? passed/gm);
+let avaFailed =
+  count(ava.output, /^\s*(\d+) tests? failed/gm) +
+  count(ava.output, /^\s*(\d+) uncaught exceptions?/gm) +
+  count(ava.output, /^\s*(\d+) unhandled rejections?/gm) +
+  count(ava.output, /^\s*(\d+) tests? remained pending/gm);
+if (ava.status !== 0 && avaFailed === 0) avaFailed = 1;  // a crash or timeout without a summary
+totals.passed += avaPassed;
+totals.failed += avaFailed;
+totals.skipped += count(ava.output, /^\s*(\d+) tests? skipped/gm) + count(ava.output, /^\s*(\d+) tests? todo/gm);
+
+// The native test program prints "N passed, N failed" itself. node-gyp builds have none.
+const buildDir = process.env.DENDRITE_BUILD_DIR || 'build';
+const nativeTest = path.join(root, buildDir, 'dendrite_native_test');
+if (process.env.DENDRITE_SKIP_NATIVE_TEST === '1') {
+  console.log('native test program: skipped (DENDRITE_SKIP_NATIVE_TEST=1)');
+} else if (fs.existsSync(nativeTest)) {
+  const nt = run(nativeTest, []);
+  const m = /^(\d+) passed, (\d+) failed/m.exec(nt.output);
+  totals.passed += m ? Number(m[1]) : 0;
+  totals.failed += m ? Number(m[2]) : 1;
+  if (m && nt.status !== 0 && Number(m[2]) === 0) totals.failed += 1;
+} else {
+  console.log(`native test program not found at ${nativeTest} (built only by the CMake build): skipped`);
+  totals.skipped += 1;
+}
+
+const skipped = totals.skipped ? `, ${totals.skipped} skipped` : '';
+console.log(`\n${totals.passed} passed, ${totals.failed} failed${skipped}`);
+process.exit(totals.failed === 0 ? 0 : 1);

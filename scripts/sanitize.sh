@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds the native core with AddressSanitizer + UndefinedBehaviorSanitizer (into build-sanitize/,
+# CPU backend only: the CUDA runtime and ASan do not mix) and runs the native test program and
+# the ava suite under them. Extra arguments go to ava (e.g. dist/test/linalg.test.js).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DENDRITE_SANITIZE=1 DENDRITE_CUDA=OFF node scripts/build-addon.js
+npx tsc -p tsconfig.json
+
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# The native test program is fully instrumented: leaks are reported too.
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build-sanitize/dendrite_native_test
+
+# Node itself is not instrumented, so the sanitizer runtimes are preloaded. Leak checking is off
+# there: at exit it would report V8's own allocations, not ours (the native test covers leaks).
+# V8 handles some SEGVs itself (WebAssembly traps), so ASan must let it.
+preload="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=libubsan.so)"
+LD_PRELOAD="$preload" \
+ASAN_OPTIONS=detect_leaks=0:allow_user_segv_handler=1:handle_segv=0:abort_on_error=1 \
+DENDRITE_ADDON=build-sanitize/Debug/dendrite.node \
+DENDRITE_SKIP_NATIVE_TEST=1 \
+  node scripts/run-tests.js "$@"

@@ -1,0 +1,17 @@
+// The public API of dendrite-bench.
+export type {
+  DeviceString,
+  ExecOptions,
+  CpuInfo,
+  CudaInfo,
+  CudaDevice,
+  DevicesInfo,
+  ResolvedDevice,
+  UnaryOpName,
+  ConvShape,
+  PoolShape,
+  BatchNormShape,
+  RngOptions,
+} from './native';
+export { devices, resolveDevice, describeDevices } from './devices';
+export * from './kernels';

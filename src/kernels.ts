@@ -1,0 +1,57 @@
+// The kernels as typed async functions. Each runs off the main thread and returns a promise;
+// a bad argument rejects the promise with a TypeError or RangeError naming it.
+import { native, type NativeAddon } from './native';
+
+let defaultThreads: number | undefined;
+
+/** Sets the CPU thread count used when a call gives none (undefined: DENDRITE_NUM_THREADS or the OpenMP default). */
+export function setDefaultThreads(threads: number | undefined): void {
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 1024)) {
+    throw new RangeError(`setDefaultThreads: threads must be an integer in [1, 1024], got ${threads}`);
+  }
+  defaultThreads = threads;
+}
+
+export function getDefaultThreads(): number {
+  return defaultThreads ?? native.devices().cpu.defaultThreads;
+}
+
+type KernelName = Exclude<keyof NativeAddon, 'devices' | 'resolveDevice'>;
+type Kernel<K extends KernelName> = (options: Parameters<NativeAddon[K]>[0]) => ReturnType<NativeAddon[K]>;
+
+function kernel<K extends KernelName>(name: K): Kernel<K> {
+  const fn = native[name] as (o: object) => Promise<unknown>;
+  const wrapped = async (options: object) =>
+    fn(defaultThreads !== undefined && (options as { threads?: number }).threads === undefined
+      ? { ...options, threads: defaultThreads }
+      : options);
+  return wrapped as unknown as Kernel<K>;
+}
+
+/** C = alpha * op(A) * op(B) + beta * C (row-major; A is m x k, B is k x n as op() sees them). */
+export const gemm = kernel('gemm');
+/** y = alpha * op(A) * x + beta * y. */
+export const gemv = kernel('gemv');
+/** A + alpha * x * y^T (a new array). */
+export const ger = kernel('ger');
+/** Elementwise sigmoid, its derivative, ReLU, its derivative, or scale * x + shift. */
+export const unary = kernel('unary');
+export const rowSums = kernel('rowSums');
+export const colSums = kernel('colSums');
+/** Mean softmax cross-entropy, per-example losses, and the gradient of the mean w.r.t. the logits. */
+export const softmaxCrossEntropy = kernel('softmaxCrossEntropy');
+export const conv2dForward = kernel('conv2dForward');
+export const conv2dBackward = kernel('conv2dBackward');
+export const maxPool2x2Forward = kernel('maxPool2x2Forward');
+export const maxPool2x2Backward = kernel('maxPool2x2Backward');
+export const batchNormForward = kernel('batchNormForward');
+export const batchNormBackward = kernel('batchNormBackward');
+/** Updates param (and velocity) in place. */
+export const sgdUpdate = kernel('sgdUpdate');
+/** Updates param, m and v in place. */
+export const adamUpdate = kernel('adamUpdate');
+export const randomUniform = kernel('randomUniform');
+export const randomNormal = kernel('randomNormal');
+export const randomBernoulli = kernel('randomBernoulli');
+export const randomPoisson = kernel('randomPoisson');
+export const randomWald = kernel('randomWald');
