@@ -92,6 +92,11 @@ uint64_t Args::u64_or(const char* key, uint64_t fallback) const {
   return static_cast<uint64_t>(d);
 }
 
+uint64_t Args::u64(const char* key) const {
+  if (get(key).IsUndefined()) type_error(key, "is required (a non-negative integer or a bigint)");
+  return u64_or(key, 0);
+}
+
 bool Args::boolean_or(const char* key, bool fallback) const {
   Napi::Value v = get(key);
   if (v.IsUndefined()) return fallback;
@@ -140,6 +145,18 @@ ArrayArg<T> Args::array(const char* key, size_t length, bool optional) const {
   static T empty_storage[1];
   if (arg.data == nullptr) arg.data = empty_storage;
   return arg;
+}
+
+ArrayArg<float> Args::float32_any(const char* key, size_t max_length) const {
+  Napi::Value v = get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    type_error(key, "must be a Float32Array");
+  }
+  const size_t length = v.As<Napi::TypedArray>().ElementLength();
+  if (length > max_length) {
+    range_error(key, "has length " + std::to_string(length) + ", at most " + std::to_string(max_length) + " allowed");
+  }
+  return array<float>(key, length, false);
 }
 
 template ArrayArg<float> Args::array<float>(const char*, size_t, bool) const;

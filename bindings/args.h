@@ -47,6 +47,7 @@ class Args {
   float number(const char* key, double min, double max) const;
   // An unsigned 64-bit integer given as a number (a safe integer) or a bigint.
   uint64_t u64_or(const char* key, uint64_t fallback) const;
+  uint64_t u64(const char* key) const;
   bool boolean_or(const char* key, bool fallback) const;
   std::string string_or(const char* key, const std::string& fallback) const;
 
@@ -54,6 +55,8 @@ class Args {
   ArrayArg<float> float32(const char* key, size_t length) const { return array<float>(key, length, false); }
   ArrayArg<float> float32_optional(const char* key, size_t length) const { return array<float>(key, length, true); }
   ArrayArg<int32_t> int32(const char* key, size_t length) const { return array<int32_t>(key, length, false); }
+  // A Float32Array of any length up to max_length.
+  ArrayArg<float> float32_any(const char* key, size_t max_length) const;
 
   // The `device` ("cpu" by default) and `threads` options.
   Target target() const;

@@ -85,11 +85,12 @@ class Backend {
   virtual void adam_update(int64_t n, const AdamParams& p, float* param, const float* grad, float* m, float* v) = 0;
 
   // ---- random numbers (Philox4x32-10; identical on every backend for the same stream) ----
+  // Element i depends only on (r.seed, r.stream, r.offset + i); see common/philox.h.
   virtual void random_uniform(const RngStream& r, int64_t n, float low, float high, float* out) = 0;
   virtual void random_normal(const RngStream& r, int64_t n, float mean, float stddev, float* out) = 0;
   // out[i] = 1 with probability p[i], else 0.
   virtual void random_bernoulli(const RngStream& r, int64_t n, const float* p, uint8_t* out) = 0;
-  // out[i] ~ Poisson(rate[i]), rate[i] >= 0.
+  // out[i] ~ Poisson(rate[i]), rate[i] in [0, 1e9] (larger rates are clamped to 1e9: common/philox.h).
   virtual void random_poisson(const RngStream& r, int64_t n, const float* rate, int32_t* out) = 0;
   // out[i] ~ Wald (inverse Gaussian) with the given mean and shape (lambda).
   virtual void random_wald(const RngStream& r, int64_t n, float mean, float shape, float* out) = 0;
