@@ -11,7 +11,8 @@
       ],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-Wall", "-Wextra", "-Wshadow"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-Wall", "-Wextra", "-Wshadow",
+                    "-isystem", "<!(node -p \"require('path').resolve(require('node-addon-api').include_dir)\")"],
       "conditions": [
         ["OS=='linux'", {
           "cflags_cc": ["-fopenmp"],
