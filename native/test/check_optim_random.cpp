@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "../common/philox.h"
 #include "../common/staging.h"
 #include "checks.h"
 #include "reference.h"
@@ -236,6 +237,10 @@ void check_optim(Checker& ck, const Mode& mode, bool device) {
 }
 
 void check_random_cpu(Checker& ck) {
+  ck.run("philox4x32-10 known-answer vectors (Random123)", [] {
+    const int failures = philox::known_answer_failures();
+    return failures == 0 ? std::string() : std::to_string(failures) + " of 3 vectors differ";
+  });
   const size_t n = 10007;
   for (Dist d : kDists) {
     ck.run(std::string("cpu random_") + dist_name(d) + " threads 1 and 2 identical", [&] {
