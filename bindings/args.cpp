@@ -142,6 +142,18 @@ ArrayArg<T> Args::array(const char* key, size_t length, bool optional) const {
   return arg;
 }
 
+ArrayArg<float> Args::float32_any(const char* key, size_t max_length) const {
+  Napi::Value v = get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    type_error(key, "must be a Float32Array");
+  }
+  const size_t length = v.As<Napi::TypedArray>().ElementLength();
+  if (length > max_length) {
+    range_error(key, "has length " + std::to_string(length) + ", at most " + std::to_string(max_length) + " allowed");
+  }
+  return array<float>(key, length, false);
+}
+
 template ArrayArg<float> Args::array<float>(const char*, size_t, bool) const;
 template ArrayArg<int32_t> Args::array<int32_t>(const char*, size_t, bool) const;
 
@@ -163,6 +175,11 @@ size_t Args::product(std::initializer_list<int64_t> dims, const char* what) cons
   }
   if (p > kMaxElements) range_error(what, "is too large");
   return static_cast<size_t>(p);
+}
+
+bool Args::boolean(const char* key) const {
+  if (get(key).IsUndefined()) type_error(key, "is required (a boolean)");
+  return boolean_or(key, false);
 }
 
 }  // namespace dendrite::bindings

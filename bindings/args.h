@@ -54,12 +54,17 @@ class Args {
   ArrayArg<float> float32(const char* key, size_t length) const { return array<float>(key, length, false); }
   ArrayArg<float> float32_optional(const char* key, size_t length) const { return array<float>(key, length, true); }
   ArrayArg<int32_t> int32(const char* key, size_t length) const { return array<int32_t>(key, length, false); }
+  // A Float32Array of any length up to max_length.
+  ArrayArg<float> float32_any(const char* key, size_t max_length) const;
 
   // The `device` ("cpu" by default) and `threads` options.
   Target target() const;
 
   // Throws RangeError unless a*b (and a*b*c...) fits in an array length.
   size_t product(std::initializer_list<int64_t> dims, const char* what) const;
+
+  // A required boolean.
+  bool boolean(const char* key) const;
 
   [[noreturn]] void type_error(const std::string& key, const std::string& message) const;
   [[noreturn]] void range_error(const std::string& key, const std::string& message) const;
