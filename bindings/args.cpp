@@ -182,4 +182,9 @@ size_t Args::product(std::initializer_list<int64_t> dims, const char* what) cons
   return static_cast<size_t>(p);
 }
 
+bool Args::boolean(const char* key) const {
+  if (get(key).IsUndefined()) type_error(key, "is required (a boolean)");
+  return boolean_or(key, false);
+}
+
 }  // namespace dendrite::bindings

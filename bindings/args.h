@@ -64,6 +64,9 @@ class Args {
   // Throws RangeError unless a*b (and a*b*c...) fits in an array length.
   size_t product(std::initializer_list<int64_t> dims, const char* what) const;
 
+  // A required boolean.
+  bool boolean(const char* key) const;
+
   [[noreturn]] void type_error(const std::string& key, const std::string& message) const;
   [[noreturn]] void range_error(const std::string& key, const std::string& message) const;
 
