@@ -24,6 +24,24 @@ Args::Args(const Napi::CallbackInfo& info, const char* fn, std::initializer_list
   }
 }
 
+Args::Args(Napi::Env env, Napi::Value options, const std::string& fn, std::initializer_list<const char*> keys)
+    : env_(env), fn_(fn) {
+  if (!options.IsObject() || options.IsArray() || options.IsTypedArray() || options.IsFunction()) {
+    throw Napi::TypeError::New(env_, fn_ + ": expected an options object");
+  }
+  options_ = options.As<Napi::Object>();
+  std::set<std::string> allowed(keys.begin(), keys.end());
+  Napi::Array names = options_.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    std::string name = names.Get(i).ToString().Utf8Value();
+    if (!allowed.count(name)) {
+      std::string list;
+      for (const char* k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
+      throw Napi::TypeError::New(env_, fn_ + ": unknown option \"" + name + "\" (expected " + list + ")");
+    }
+  }
+}
+
 void Args::type_error(const std::string& key, const std::string& message) const {
   throw Napi::TypeError::New(env_, fn_ + ": " + key + " " + message);
 }
@@ -161,6 +179,29 @@ ArrayArg<float> Args::float32_any(const char* key, size_t max_length) const {
 
 template ArrayArg<float> Args::array<float>(const char*, size_t, bool) const;
 template ArrayArg<int32_t> Args::array<int32_t>(const char*, size_t, bool) const;
+template ArrayArg<uint8_t> Args::array<uint8_t>(const char*, size_t, bool) const;
+
+namespace {
+template <class T>
+size_t any_length(const Args& args, Napi::Value v, const char* key, size_t max_length) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != typed_array_type<T>()) {
+    args.type_error(key, std::string("must be ") + typed_array_name<T>());
+  }
+  const size_t length = v.As<Napi::TypedArray>().ElementLength();
+  if (length > max_length) {
+    args.range_error(key, "has length " + std::to_string(length) + ", at most " + std::to_string(max_length) + " allowed");
+  }
+  return length;
+}
+}  // namespace
+
+ArrayArg<uint8_t> Args::uint8_any(const char* key, size_t max_length) const {
+  return array<uint8_t>(key, any_length<uint8_t>(*this, get(key), key, max_length), false);
+}
+
+ArrayArg<int32_t> Args::int32_any(const char* key, size_t max_length) const {
+  return array<int32_t>(key, any_length<int32_t>(*this, get(key), key, max_length), false);
+}
 
 Target Args::target() const {
   Target t;

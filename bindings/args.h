@@ -34,6 +34,9 @@ class Args {
  public:
   // `fn` names the function in messages; `keys` lists the options it accepts.
   Args(const Napi::CallbackInfo& info, const char* fn, std::initializer_list<const char*> keys);
+  // A nested options object (e.g. one layer of a network); `fn` names it in messages
+  // ("Sequential: layers[2]").
+  Args(Napi::Env env, Napi::Value options, const std::string& fn, std::initializer_list<const char*> keys);
 
   Napi::Env env() const { return env_; }
   const std::string& fn() const { return fn_; }
@@ -55,6 +58,10 @@ class Args {
   ArrayArg<float> float32(const char* key, size_t length) const { return array<float>(key, length, false); }
   ArrayArg<float> float32_optional(const char* key, size_t length) const { return array<float>(key, length, true); }
   ArrayArg<int32_t> int32(const char* key, size_t length) const { return array<int32_t>(key, length, false); }
+  ArrayArg<uint8_t> uint8(const char* key, size_t length) const { return array<uint8_t>(key, length, false); }
+  // Typed arrays of any length up to max_length.
+  ArrayArg<uint8_t> uint8_any(const char* key, size_t max_length) const;
+  ArrayArg<int32_t> int32_any(const char* key, size_t max_length) const;
   // A Float32Array of any length up to max_length.
   ArrayArg<float> float32_any(const char* key, size_t max_length) const;
 
@@ -66,6 +73,10 @@ class Args {
 
   // A required boolean.
   bool boolean(const char* key) const;
+
+  // Whether the option was given (not undefined), and its raw value.
+  bool has(const char* key) const { return !get(key).IsUndefined(); }
+  Napi::Value value(const char* key) const { return get(key); }
 
   [[noreturn]] void type_error(const std::string& key, const std::string& message) const;
   [[noreturn]] void range_error(const std::string& key, const std::string& message) const;

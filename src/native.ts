@@ -86,6 +86,117 @@ export interface RngOptions {
   offset?: number | bigint;
 }
 
+/** One layer of a native sequential network (PyTorch semantics, NCHW). */
+export type SequentialLayer =
+  | { type: 'linear'; outFeatures: number; bias?: boolean }
+  | { type: 'conv2d'; outChannels: number; kernel?: number; kernelH?: number; kernelW?: number; stride?: number;
+      pad?: number; bias?: boolean }
+  | { type: 'batchNorm'; eps?: number; momentum?: number }
+  | { type: 'relu' }
+  | { type: 'maxPool2x2' }
+  | { type: 'flatten' };
+
+export type OptimizerOptions =
+  | { type: 'adam'; lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }
+  | { type: 'sgd'; lr: number; momentum?: number; weightDecay?: number };
+
+export interface SequentialOptions extends ExecOptions {
+  /** Shape of one example. */
+  input: { channels: number; height: number; width: number };
+  classes: number;
+  layers: SequentialLayer[];
+  /** backprop (default), fa (feedback alignment) or dfa (direct feedback alignment): dense networks only. */
+  feedback?: 'backprop' | 'fa' | 'dfa';
+  /** Default Adam(lr 1e-3, betas 0.9/0.999, eps 1e-8). */
+  optimizer?: OptimizerOptions;
+  /** Mini-batch size for training and evaluation. */
+  batchSize: number;
+  /** Seed of the initial weights (and feedback matrices). */
+  seed?: number | bigint;
+}
+
+/** uint8 images (count x channels*height*width) and their labels; examples order[start .. start+count). */
+export interface SequentialData {
+  images: Uint8Array;
+  labels: Uint8Array;
+  order?: Int32Array;
+  start?: number;
+  count?: number;
+}
+
+export interface SequentialChunkResult {
+  examples: number;
+  /** Sum over examples of the loss before each mini-batch's update. */
+  lossSum: number;
+  correct: number;
+  batchSize: Int32Array;
+  batchLoss: Float64Array;
+  batchCorrect: Int32Array;
+  /** Optimiser steps taken so far. */
+  step: number;
+}
+
+export interface SequentialEvalResult {
+  count: number;
+  correct: number;
+  accuracy: number;
+  loss: number;
+  lossSum: number;
+  predictions?: Int32Array;
+}
+
+export interface SequentialTensorInfo {
+  layer: number;
+  kind: 'weight' | 'bias' | 'gamma' | 'beta' | 'runningMean' | 'runningVar' | 'feedback';
+  shape: number[];
+  group: 'params' | 'buffers' | 'feedback';
+  offset: number;
+  size: number;
+}
+
+export interface SequentialInfo {
+  layers: { type: SequentialLayer['type']; shape: number[] }[];
+  tensors: SequentialTensorInfo[];
+  paramCount: number;
+  bufferCount: number;
+  feedbackCount: number;
+  step: number;
+  device: string;
+  threads: number;
+}
+
+/** Everything that determines future training. moment1/moment2: Adam m/v (SGD: velocity, or empty). */
+export interface SequentialState {
+  params: Float32Array;
+  buffers: Float32Array;
+  feedback: Float32Array;
+  moment1: Float32Array;
+  moment2: Float32Array;
+  step: number;
+}
+
+export interface SequentialAlignment {
+  layer: number;
+  angleDeg: number;
+  normForward: number;
+  normFeedback: number;
+}
+
+/** A native network. Asynchronous calls on one object must not overlap (a second one throws). */
+export interface NativeSequential {
+  readonly busy: boolean;
+  trainChunk(o: SequentialData & { order: Int32Array }): Promise<SequentialChunkResult>;
+  evaluate(o: SequentialData & { predictions?: boolean }): Promise<SequentialEvalResult>;
+  /** Loss and gradients of one mini-batch (training-mode forward), nothing changed. */
+  gradients(o: SequentialData): Promise<{ loss: number; grads: Float32Array }>;
+  info(): SequentialInfo;
+  getState(): SequentialState;
+  setState(s: SequentialState): void;
+  getWeights(): { layer: number; kind: SequentialTensorInfo['kind']; shape: number[]; data: Float32Array }[];
+  alignment(): SequentialAlignment[];
+  dispose(): void;
+}
+
 /** The raw addon. Prefer the typed wrappers in kernels.ts, which turn throws into rejections. */
 export interface NativeAddon {
   devices(): DevicesInfo;
@@ -128,6 +239,8 @@ export interface NativeAddon {
   randomBernoulli(o: RngOptions & { p: Float32Array } & ExecOptions): Promise<Uint8Array>;
   randomPoisson(o: RngOptions & { rate: Float32Array } & ExecOptions): Promise<Int32Array>;
   randomWald(o: RngOptions & { n: number; mean: number; shape: number } & ExecOptions): Promise<Float32Array>;
+
+  Sequential: new (o: SequentialOptions) => NativeSequential;
 }
 
 function checkEnvironment(): void {

@@ -42,6 +42,9 @@ class Backend {
   // ---- elementwise and reductions ----
   // y[i] = op(x[i]); scale and shift are used by ScaleShift only. y may equal x.
   virtual void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float shift) = 0;
+  // dx[i] = dy[i] where y[i] > 0, else 0: the gradient through y = relu(x), given y (or x: both
+  // are positive at the same places). dx may equal dy.
+  virtual void relu_backward(int64_t n, const float* y, const float* dy, float* dx) = 0;
   // out[r] = sum_c a[r, c]
   virtual void row_sums(int64_t rows, int64_t cols, const float* a, float* out) = 0;
   // out[c] = sum_r a[r, c]

@@ -40,6 +40,9 @@ class CpuBackend final : public Backend {
   void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float shift) override {
     cpu::unary(op, n, x, y, scale, shift, threads_);
   }
+  void relu_backward(int64_t n, const float* y, const float* dy, float* dx) override {
+    cpu::relu_backward(n, y, dy, dx, threads_);
+  }
   void row_sums(int64_t rows, int64_t cols, const float* a, float* out) override {
     cpu::row_sums(rows, cols, a, out, threads_);
   }

@@ -80,6 +80,13 @@ void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float s
   }
 }
 
+void relu_backward(int64_t n, const float* y, const float* dy, float* dx, int threads) {
+  static_cast<void>(threads);  // only OpenMP pragmas use it
+  // dx may alias dy: each element is read before its own output is written.
+#pragma omp parallel for num_threads(threads) schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
 void row_sums(int64_t rows, int64_t cols, const float* a, float* out, int threads) {
   static_cast<void>(threads);  // only OpenMP pragmas use it
   if (rows <= 0) return;

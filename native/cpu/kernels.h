@@ -16,6 +16,7 @@ void ger(int64_t rows, int64_t cols, float alpha, const float* x, const float* y
 
 // elementwise.cpp
 void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float shift, int threads);
+void relu_backward(int64_t n, const float* y, const float* dy, float* dx, int threads);
 void row_sums(int64_t rows, int64_t cols, const float* a, float* out, int threads);
 void col_sums(int64_t rows, int64_t cols, const float* a, float* out, int threads);
 void softmax_cross_entropy(int64_t batch, int64_t classes, const float* logits, const int32_t* labels, float* losses,

@@ -54,6 +54,9 @@ class CudaBackend final : public Backend {
   void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float shift) override {
     run([&] { cuda::unary(op, n, x, y, scale, shift, stream_); });
   }
+  void relu_backward(int64_t n, const float* y, const float* dy, float* dx) override {
+    run([&] { cuda::relu_backward(n, y, dy, dx, stream_); });
+  }
   void row_sums(int64_t rows, int64_t cols, const float* a, float* out) override {
     run([&] { cuda::row_sums(rows, cols, a, out, stream_); });
   }

@@ -34,6 +34,11 @@ __global__ void unary_kernel(int64_t n, const float* x, float* y, float scale, f
   }
 }
 
+// dx may alias dy (in place): no __restrict__.
+__global__ void relu_backward_kernel(int64_t n, const float* y, const float* dy, float* dx) {
+  for (int64_t i = thread_index(); i < n; i += thread_count()) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
 // One warp per row (8 rows per block). losses[b] = log(sum_c exp(z_c - max)) - (z_label - max);
 // grad[b, c] = (softmax(z)_c - [c == label]) / batch. Max and sums in a fixed shuffle order.
 __global__ void softmax_ce_kernel(int64_t batch, int64_t classes, const float* __restrict__ logits,
@@ -86,6 +91,12 @@ void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float s
       break;
   }
   check_launch("unary_kernel");
+}
+
+void relu_backward(int64_t n, const float* y, const float* dy, float* dx, cudaStream_t stream) {
+  if (n <= 0) return;
+  relu_backward_kernel<<<grid_for(n), kBlock, 0, stream>>>(n, y, dy, dx);
+  check_launch("relu_backward_kernel");
 }
 
 void row_sums(int64_t rows, int64_t cols, const float* a, float* out, cudaStream_t stream) {

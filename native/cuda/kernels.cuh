@@ -18,6 +18,7 @@ void ger(int64_t rows, int64_t cols, float alpha, const float* x, const float* y
 
 // elementwise.cu
 void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float shift, cudaStream_t stream);
+void relu_backward(int64_t n, const float* y, const float* dy, float* dx, cudaStream_t stream);
 void row_sums(int64_t rows, int64_t cols, const float* a, float* out, cudaStream_t stream);
 void col_sums(int64_t rows, int64_t cols, const float* a, float* out, cudaStream_t stream);
 void softmax_cross_entropy(int64_t batch, int64_t classes, const float* logits, const int32_t* labels, float* losses,
