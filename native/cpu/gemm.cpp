@@ -136,6 +136,14 @@ int threads_for(int threads, double work) {
   return static_cast<int>(std::max(1.0, std::min(static_cast<double>(threads), useful)));
 }
 
+// The same for memory-bound vector kernels (GEMV, GER), counted in matrix elements: each
+// thread streams its own share of the matrix, so smaller shares still pay.
+int threads_for_vec(int threads, double elements) {
+  const double useful = elements / double(1 << 16);
+  if (useful < 2.0) return 1;
+  return static_cast<int>(std::max(1.0, std::min(static_cast<double>(threads), useful)));
+}
+
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
@@ -312,7 +320,7 @@ int64_t range_begin(int64_t total, int part, int parts) { return total * part / 
 
 void gemv_impl(const IsaOps& ops, bool trans, int64_t rows, int64_t cols, float alpha, const float* a, int64_t lda,
                const float* x, float beta, float* y, int threads) {
-  [[maybe_unused]] const int t = threads_for(threads, double(rows) * double(cols));
+  [[maybe_unused]] const int t = threads_for_vec(threads, double(rows) * double(cols));
   if (!trans) {
 #pragma omp parallel num_threads(t) if (t > 1)
     {
@@ -395,7 +403,7 @@ void gemv(bool trans, int64_t rows, int64_t cols, float alpha, const float* a, c
 void ger(int64_t rows, int64_t cols, float alpha, const float* x, const float* y, float* a, int threads) {
   if (rows <= 0 || cols <= 0) return;
   const IsaOps& ops = select_ops();
-  [[maybe_unused]] const int t = threads_for(threads, double(rows) * double(cols));
+  [[maybe_unused]] const int t = threads_for_vec(threads, double(rows) * double(cols));
 #pragma omp parallel num_threads(t) if (t > 1)
   {
     int tid = 0, nt = 1;

@@ -5,6 +5,8 @@
 #include <immintrin.h>
 
 #define DENDRITE_AVX2 __attribute__((target("avx2,fma")))
+// Full unrolling keeps small register arrays in registers even at -O2.
+#define DENDRITE_UNROLL _Pragma("GCC unroll 16")
 
 namespace dendrite::cpu::detail {
 namespace {
@@ -50,13 +52,13 @@ DENDRITE_AVX2 void micro(int64_t kc, const float* ap, const float* bp, float* c,
   }
   const __m256 acc[kMr][kNv] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   __m256i mask[kNv];
-  for (int v = 0; v < kNv; ++v) mask[v] = lanes(cols - 8 * v);
+  DENDRITE_UNROLL for (int v = 0; v < kNv; ++v) mask[v] = lanes(cols - 8 * v);
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
   // Constant trip count (no early exit) so that acc stays in registers.
-  for (int r = 0; r < kMr; ++r) {
+  DENDRITE_UNROLL for (int r = 0; r < kMr; ++r) {
     if (r >= rows) continue;
     float* cr = c + r * ldc;
-    for (int v = 0; v < kNv; ++v) {
+    DENDRITE_UNROLL for (int v = 0; v < kNv; ++v) {
       __m256 out;
       if (beta == 0.0f) {
         out = _mm256_mul_ps(va, acc[r][v]);
@@ -74,25 +76,39 @@ DENDRITE_AVX2 inline float hsum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
 }
 
+// R rows of y = alpha * A x + beta * y at once, sharing the loads of x; each row is reduced
+// exactly as when R == 1 (see the AVX-512 version).
+template <int R>
+DENDRITE_AVX2 inline void gemv_row_block(int64_t i, int64_t cols, float alpha, const float* a, int64_t lda,
+                                         const float* x, float beta, float* y) {
+  __m256 s[R][4];
+  DENDRITE_UNROLL for (int r = 0; r < R; ++r)
+    DENDRITE_UNROLL for (int u = 0; u < 4; ++u) s[r][u] = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 32 <= cols; j += 32) {
+    __m256 xv[4];
+    DENDRITE_UNROLL for (int u = 0; u < 4; ++u) xv[u] = _mm256_loadu_ps(x + j + 8 * u);
+    DENDRITE_UNROLL for (int r = 0; r < R; ++r)
+      DENDRITE_UNROLL for (int u = 0; u < 4; ++u)
+        s[r][u] = _mm256_fmadd_ps(_mm256_loadu_ps(a + (i + r) * lda + j + 8 * u), xv[u], s[r][u]);
+  }
+  for (; j < cols; j += 8) {
+    const __m256i m = lanes(cols - j);
+    const __m256 xv = _mm256_maskload_ps(x + j, m);
+    DENDRITE_UNROLL for (int r = 0; r < R; ++r)
+      s[r][0] = _mm256_fmadd_ps(_mm256_maskload_ps(a + (i + r) * lda + j, m), xv, s[r][0]);
+  }
+  DENDRITE_UNROLL for (int r = 0; r < R; ++r) {
+    const float sum = hsum(_mm256_add_ps(_mm256_add_ps(s[r][0], s[r][1]), _mm256_add_ps(s[r][2], s[r][3])));
+    y[i + r] = beta == 0.0f ? alpha * sum : alpha * sum + beta * y[i + r];
+  }
+}
+
 DENDRITE_AVX2 void gemv_rows(int64_t r0, int64_t r1, int64_t cols, float alpha, const float* a, int64_t lda,
                              const float* x, float beta, float* y) {
-  for (int64_t i = r0; i < r1; ++i) {
-    const float* ai = a + i * lda;
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    int64_t j = 0;
-    for (; j + 32 <= cols; j += 32) {
-      s0 = _mm256_fmadd_ps(_mm256_loadu_ps(ai + j), _mm256_loadu_ps(x + j), s0);
-      s1 = _mm256_fmadd_ps(_mm256_loadu_ps(ai + j + 8), _mm256_loadu_ps(x + j + 8), s1);
-      s2 = _mm256_fmadd_ps(_mm256_loadu_ps(ai + j + 16), _mm256_loadu_ps(x + j + 16), s2);
-      s3 = _mm256_fmadd_ps(_mm256_loadu_ps(ai + j + 24), _mm256_loadu_ps(x + j + 24), s3);
-    }
-    for (; j < cols; j += 8) {
-      const __m256i m = lanes(cols - j);
-      s0 = _mm256_fmadd_ps(_mm256_maskload_ps(ai + j, m), _mm256_maskload_ps(x + j, m), s0);
-    }
-    const float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    y[i] = beta == 0.0f ? alpha * s : alpha * s + beta * y[i];
-  }
+  int64_t i = r0;
+  for (; i + 2 <= r1; i += 2) gemv_row_block<2>(i, cols, alpha, a, lda, x, beta, y);
+  for (; i < r1; ++i) gemv_row_block<1>(i, cols, alpha, a, lda, x, beta, y);
 }
 
 DENDRITE_AVX2 void gemv_cols(int64_t rows, int64_t c0, int64_t c1, float alpha, const float* a, int64_t lda,
@@ -100,15 +116,15 @@ DENDRITE_AVX2 void gemv_cols(int64_t rows, int64_t c0, int64_t c1, float alpha, 
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
   for (int64_t j = c0; j < c1; j += 32) {
     __m256i m[4];
-    for (int v = 0; v < 4; ++v) m[v] = lanes(c1 - j - 8 * v);
+    DENDRITE_UNROLL for (int v = 0; v < 4; ++v) m[v] = lanes(c1 - j - 8 * v);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     // acc[j] += a[i, j] * x[i] for i = 0 .. rows-1 in order.
     for (int64_t i = 0; i < rows; ++i) {
       const __m256 xi = _mm256_broadcast_ss(x + i);
       const float* ai = a + i * lda + j;
-      for (int v = 0; v < 4; ++v) acc[v] = _mm256_fmadd_ps(_mm256_maskload_ps(ai + 8 * v, m[v]), xi, acc[v]);
+      DENDRITE_UNROLL for (int v = 0; v < 4; ++v) acc[v] = _mm256_fmadd_ps(_mm256_maskload_ps(ai + 8 * v, m[v]), xi, acc[v]);
     }
-    for (int v = 0; v < 4; ++v) {
+    DENDRITE_UNROLL for (int v = 0; v < 4; ++v) {
       __m256 out = _mm256_mul_ps(va, acc[v]);
       if (beta != 0.0f) out = _mm256_fmadd_ps(va, acc[v], _mm256_mul_ps(vb, _mm256_maskload_ps(y + j + 8 * v, m[v])));
       _mm256_maskstore_ps(y + j + 8 * v, m[v], out);
