@@ -86,6 +86,15 @@ function randomArray(n: number, seed: number): Float32Array {
 
 // ---- our side ----
 
+/**
+ * The same call with the reduction length cut to 1: same argument checks, output allocation and
+ * round trip through the worker pool, next to no arithmetic. Its time estimates the per-call
+ * overhead, which dominates small cases on machines where page faults and thread wake-ups are slow.
+ */
+function overheadCase(c: Case): Case {
+  return c.kind === 'gemm' ? { ...c, name: `${c.name} k=1`, k: 1 } : { ...c, name: `${c.name} cols=1`, cols: 1 };
+}
+
 function makeCall(c: Case, threads: number): () => Promise<Float32Array> {
   if (c.kind === 'gemm') {
     const a = randomArray(c.m * c.k, 1), b = randomArray(c.k * c.n, 2);
@@ -260,6 +269,9 @@ interface Row {
   threads: number;
   flops: number;
   ours: { seconds: number; gflops: number; reps: number };
+  /** Best time of the k=1 (cols=1) call, and GF/s net of it (null when within noise of the total). */
+  overheadSeconds: number;
+  oursNetGflops: number | null;
   numpy: { seconds: number; gflops: number; reps: number } | null;
   ratio: number | null;
   peakGflops: number | null;
@@ -313,7 +325,7 @@ export async function run(args: string[]): Promise<void> {
   log(`best of >= 5 calls and ${opt.minTimeMs} ms per measurement, ${opt.rounds} alternating rounds\n`);
 
   const header = `${'case'.padEnd(28)} ${'thr'.padStart(3)} ${'ours GF/s'.padStart(10)} ${'numpy GF/s'.padStart(10)}` +
-    ` ${'ours/numpy'.padStart(10)} ${'% peak'.padStart(7)}`;
+    ` ${'ours/numpy'.padStart(10)} ${'% peak'.padStart(7)} ${'call us'.padStart(8)} ${'net GF/s'.padStart(9)}`;
   log(header);
   log('-'.repeat(header.length));
 
@@ -322,12 +334,15 @@ export async function run(args: string[]): Promise<void> {
     for (const c of cases()) {
       for (const threads of threadCounts) {
         const call = makeCall(c, threads);
+        const overheadCall = makeCall(overheadCase(c), threads);
         const worker = workers.get(threads);
         let ours = { best: Infinity, reps: 0 };
+        let ovh = Infinity;
         let ref: { best: number; reps: number } | null = worker ? { best: Infinity, reps: 0 } : null;
         for (let r = 0; r < opt.rounds; r++) {
           const o = await bestTime(call, opt.minTimeMs);
           ours = { best: Math.min(ours.best, o.best), reps: ours.reps + o.reps };
+          ovh = Math.min(ovh, (await bestTime(overheadCall, Math.min(opt.minTimeMs, 100))).best);
           if (worker && ref) {
             const n = await worker.time(c, opt.minTimeMs);
             ref = { best: Math.min(ref.best, n.best), reps: ref.reps + n.reps };
@@ -343,6 +358,8 @@ export async function run(args: string[]): Promise<void> {
           threads,
           flops,
           ours: { seconds: ours.best, gflops: gf(ours.best), reps: ours.reps },
+          overheadSeconds: ovh,
+          oursNetGflops: ours.best - ovh > 0.2 * ours.best ? gf(ours.best - ovh) : null,
           numpy: ref ? { seconds: ref.best, gflops: gf(ref.best), reps: ref.reps } : null,
           ratio: ref ? ref.best / ours.best : null,
           peakGflops: p,
@@ -353,7 +370,9 @@ export async function run(args: string[]): Promise<void> {
           `${c.name.padEnd(28)} ${String(threads).padStart(3)} ${row.ours.gflops.toFixed(1).padStart(10)}` +
             ` ${(row.numpy ? row.numpy.gflops.toFixed(1) : '-').padStart(10)}` +
             ` ${(row.ratio === null ? '-' : row.ratio.toFixed(2)).padStart(10)}` +
-            ` ${(row.fractionOfPeak === null ? '-' : (100 * row.fractionOfPeak).toFixed(0)).padStart(7)}`,
+            ` ${(row.fractionOfPeak === null ? '-' : (100 * row.fractionOfPeak).toFixed(0)).padStart(7)}` +
+            ` ${(row.overheadSeconds * 1e6).toFixed(0).padStart(8)}` +
+            ` ${(row.oursNetGflops === null ? '-' : row.oursNetGflops.toFixed(1)).padStart(9)}`,
         );
       }
     }
@@ -367,7 +386,11 @@ export async function run(args: string[]): Promise<void> {
   if (target) {
     log(`\n1024^3 with ${all} threads: ${(100 * target.ratio).toFixed(0)}% of numpy (target >= 70%: ${target.met ? 'met' : 'NOT met'})`);
   }
-  log('GF/s = 2mnk (gemm) or 2mn (gemv) / best time; times include the call round trip and the output allocation.');
+  log(
+    'GF/s = 2mnk (gemm) or 2mn (gemv) / best time of a whole call (argument checks, output allocation,\n' +
+      'round trip through the worker pool). "call us": best time of the same call with k=1 (gemv: cols=1);\n' +
+      '"net GF/s": flops / (time - that), an estimate of the kernel alone (- when within noise).',
+  );
 
   if (opt.json) {
     process.stdout.write(

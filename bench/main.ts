@@ -26,12 +26,20 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+// A closed pipe (`... | head`) ends the run quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    // Bad options are RangeErrors: the message is enough.
+    const usage = err instanceof RangeError;
+    process.stderr.write(`${err instanceof Error ? (usage ? err.message : err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = usage ? 2 : 1;
   },
 );
