@@ -1,4 +1,6 @@
 // gemm, gemv, ger.
+#include <algorithm>
+
 #include "args.h"
 #include "bindings.h"
 #include "common/staging.h"
@@ -41,10 +43,74 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
       out);
 }
 
+// gemv({ a, x, y?, rows, cols, trans?, alpha?, beta?, device?, threads? })
+// -> Promise<Float32Array> holding alpha * op(a) * x + beta * y, where a is rows x cols and
+// op(a) = a^T when trans; x has cols entries (rows when trans), the result rows (cols when
+// trans). y is used only with beta; without y, beta is ignored. Inputs are untouched.
+Napi::Value gemv(const Napi::CallbackInfo& info) {
+  Args args(info, "gemv", {"a", "x", "y", "rows", "cols", "trans", "alpha", "beta", "device", "threads"});
+  const int64_t rows = args.integer("rows", 1, kMaxDim), cols = args.integer("cols", 1, kMaxDim);
+  const bool trans = args.boolean_or("trans", false);
+  const float alpha = args.number_or("alpha", 1.0f, -3.4e38, 3.4e38);
+  const float beta = args.number_or("beta", 0.0f, -3.4e38, 3.4e38);
+  auto a = args.float32("a", args.product({rows, cols}, "a (rows*cols)"));
+  const size_t x_len = static_cast<size_t>(trans ? rows : cols), y_len = static_cast<size_t>(trans ? cols : rows);
+  auto x = args.float32("x", x_len);
+  auto y = args.float32_optional("y", y_len);
+  Target target = args.target();
+
+  Napi::Float32Array out = Napi::Float32Array::New(args.env(), y_len);
+  if (y) std::copy(y.data, y.data + y_len, out.Data());
+  float* out_data = out.Data();
+  const float beta_used = y ? beta : 0.0f;
+  return PromiseWorker::queue(
+      args.env(), target, {a.value, x.value},
+      [=](Backend& be) {
+        HostStaging st(be);
+        const float* da = st.in(a.data, a.length);
+        const float* dx = st.in(x.data, x.length);
+        float* dy = beta_used != 0.0f ? st.inout(out_data, y_len) : st.out(out_data, y_len);
+        be.gemv(trans, rows, cols, alpha, da, dx, beta_used, dy);
+        st.finish();
+      },
+      out);
+}
+
+// ger({ a, x, y, rows, cols, alpha?, device?, threads? })
+// -> Promise<Float32Array> holding a + alpha * x * y^T (rows x cols); a is not modified.
+Napi::Value ger(const Napi::CallbackInfo& info) {
+  Args args(info, "ger", {"a", "x", "y", "rows", "cols", "alpha", "device", "threads"});
+  const int64_t rows = args.integer("rows", 1, kMaxDim), cols = args.integer("cols", 1, kMaxDim);
+  const float alpha = args.number_or("alpha", 1.0f, -3.4e38, 3.4e38);
+  const size_t n = args.product({rows, cols}, "a (rows*cols)");
+  auto a = args.float32("a", n);
+  auto x = args.float32("x", static_cast<size_t>(rows));
+  auto y = args.float32("y", static_cast<size_t>(cols));
+  Target target = args.target();
+
+  // The result starts as a copy of a and is updated in place.
+  Napi::Float32Array out = Napi::Float32Array::New(args.env(), n);
+  std::copy(a.data, a.data + n, out.Data());
+  float* out_data = out.Data();
+  return PromiseWorker::queue(
+      args.env(), target, {x.value, y.value},
+      [=](Backend& be) {
+        HostStaging st(be);
+        const float* dx = st.in(x.data, x.length);
+        const float* dy = st.in(y.data, y.length);
+        float* da = st.inout(out_data, n);
+        be.ger(rows, cols, alpha, dx, dy, da);
+        st.finish();
+      },
+      out);
+}
+
 }  // namespace
 
 void register_linalg(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New<guarded<gemm>>(env, "gemm"));
+  exports.Set("gemv", Napi::Function::New<guarded<gemv>>(env, "gemv"));
+  exports.Set("ger", Napi::Function::New<guarded<ger>>(env, "ger"));
 }
 
 }  // namespace dendrite::bindings
