@@ -150,6 +150,21 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
 
   explicit SequentialWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SequentialWrap>(info) {
     Napi::Env env = info.Env();
+    try {
+      construct(info);
+    } catch (const Error& e) {
+      throw to_js_error(env, e.kind(), "Sequential: " + std::string(e.what()));
+    } catch (const std::bad_alloc&) {
+      throw to_js_error(env, ErrorKind::OutOfMemory, "Sequential: out of memory");
+    }
+  }
+
+  void finished() { busy_ = false; }
+  nn::Sequential& net() { return *net_; }
+
+ private:
+  void construct(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
     if (!info.IsConstructCall()) throw Napi::TypeError::New(env, "Sequential: use new Sequential({...})");
     Args args(info, "Sequential",
               {"input", "classes", "layers", "feedback", "optimizer", "batchSize", "seed", "device", "threads"});
@@ -177,23 +192,13 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
     c.batch_size = args.integer("batchSize", 1, kMaxDim);
     c.seed = args.u64_or("seed", 0);
     Target target = args.target();
-    try {
-      std::unique_ptr<Backend> backend = target.device.kind == DeviceKind::Cuda ? make_cuda_backend(target.device.index)
-                                                                                 : make_cpu_backend(target.threads);
-      net_ = std::make_unique<nn::Sequential>(c, std::move(backend));
-    } catch (const Error& e) {
-      throw to_js_error(env, e.kind(), "Sequential: " + std::string(e.what()));
-    } catch (const std::bad_alloc&) {
-      throw to_js_error(env, ErrorKind::OutOfMemory, "Sequential: out of memory");
-    }
+    std::unique_ptr<Backend> backend = target.device.kind == DeviceKind::Cuda ? make_cuda_backend(target.device.index)
+                                                                               : make_cpu_backend(target.threads);
+    net_ = std::make_unique<nn::Sequential>(c, std::move(backend));
     device_ = target.device.kind == DeviceKind::Cuda ? "cuda:" + std::to_string(target.device.index) : "cpu";
     threads_ = target.threads;
   }
 
-  void finished() { busy_ = false; }
-  nn::Sequential& net() { return *net_; }
-
- private:
   static void parse_optimizer(Napi::Env env, Napi::Value v, nn::Config& c) {
     const std::string where = "Sequential: optimizer";
     if (!v.IsObject() || v.IsArray()) throw Napi::TypeError::New(env, where + " must be an object with a type");

@@ -82,9 +82,13 @@ void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float s
 
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx, int threads) {
   static_cast<void>(threads);  // only OpenMP pragmas use it
-  // dx may alias dy: each element is read before its own output is written.
+  // dx may alias dy: each element is read before its own output is written. Both values are
+  // loaded unconditionally so that the loop compiles to branch-free vector blends.
 #pragma omp parallel for num_threads(threads) schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = dy[i];
+    dx[i] = y[i] > 0.0f ? g : 0.0f;
+  }
 }
 
 void row_sums(int64_t rows, int64_t cols, const float* a, float* out, int threads) {

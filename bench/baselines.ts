@@ -1,0 +1,391 @@
+// Training throughput of the native backprop baselines beside PyTorch's CPU throughput for the
+// same models, measured in the same run:
+//   MLP 784-500-10, CNN [1,16,32] (kernels 5, padding 2) on 1x28x28 input, CNN [3,16,32] on 3x32x32,
+//   all with Adam and mini-batches of 100 drawn in a fresh random order each round.
+//
+//   npm run bench -- baselines [--json] [--rounds=N] [--models=mlp,cnn,cifar] [--threads=N]
+//                              [--examples=N] [--no-torch] [--torch-blas=openblas|default]
+//
+// Ours: Sequential.trainChunk over N examples (uint8 images converted to float per batch
+// natively). PyTorch at its best: the whole set converted to a float tensor once, batches
+// gathered by index, torch.set_num_threads equal to our thread count, and OpenBLAS (when
+// installed) instead of Debian's reference libblas. Rounds alternate ours / PyTorch so that busy
+// phases of a shared machine hit both; each figure is the best round (the median is printed too).
+// A Python with torch is looked for in DENDRITE_TORCH_PYTHON, then every python3 on the PATH and
+// /usr/bin/python3 (Debian: apt-get install python3-torch libopenblas0-openmp).
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+
+import { native, type SequentialLayer } from '../src/native';
+import { cnnLayers } from '../src/models/cnn';
+import { mlpLayers } from '../src/models/mlp';
+
+export const description = 'training examples/s of the MLP and CNN baselines vs PyTorch on the CPU';
+
+interface ModelCase {
+  key: string;
+  name: string;
+  input: [number, number, number];
+  spec: { kind: 'mlp'; hidden: number[] } | { kind: 'cnn'; channels: number[]; kernel: number; padding: number };
+  examples: number;
+}
+
+const CASES: ModelCase[] = [
+  { key: 'mlp', name: 'MLP 784-500-10', input: [1, 28, 28], spec: { kind: 'mlp', hidden: [500] }, examples: 10000 },
+  { key: 'cnn', name: 'CNN [1,16,32] k5 p2', input: [1, 28, 28], spec: { kind: 'cnn', channels: [16, 32], kernel: 5, padding: 2 }, examples: 2000 },
+  { key: 'cifar', name: 'CNN [3,16,32] k5 p2', input: [3, 32, 32], spec: { kind: 'cnn', channels: [16, 32], kernel: 5, padding: 2 }, examples: 2000 },
+];
+const BATCH = 100;
+
+interface Options {
+  json: boolean;
+  rounds: number;
+  models: string[];
+  threads: number;
+  examples?: number;
+  torch: boolean;
+  torchBlas: 'openblas' | 'default';
+}
+
+function parseArgs(args: string[]): Options {
+  const o: Options = {
+    json: false, rounds: 5, models: CASES.map((c) => c.key), threads: native.devices().cpu.defaultThreads, torch: true,
+    torchBlas: 'openblas',
+  };
+  for (const a of args) {
+    const [key, value] = a.split('=', 2);
+    const int = (min: number): number => {
+      const v = Number(value);
+      if (!Number.isInteger(v) || v < min) throw new RangeError(`baselines: ${key} expects an integer >= ${min}, got "${value}"`);
+      return v;
+    };
+    if (a === '--json') o.json = true;
+    else if (a === '--no-torch') o.torch = false;
+    else if (key === '--rounds') o.rounds = int(1);
+    else if (key === '--threads') o.threads = int(1);
+    else if (key === '--examples') o.examples = int(BATCH);
+    else if (key === '--models') {
+      o.models = (value ?? '').split(',').filter((s) => s !== '');
+      for (const m of o.models) {
+        if (!CASES.some((c) => c.key === m)) throw new RangeError(`baselines: unknown model "${m}" (known: ${CASES.map((c) => c.key).join(', ')})`);
+      }
+    } else if (key === '--torch-blas') {
+      if (value !== 'openblas' && value !== 'default') throw new RangeError('baselines: --torch-blas must be openblas or default');
+      o.torchBlas = value;
+    } else if (a === '--help' || a === '-h') {
+      process.stdout.write(
+        'usage: npm run bench -- baselines [--json] [--rounds=N (5)] [--models=mlp,cnn,cifar] [--threads=N] [--examples=N]\n' +
+          '                                 [--no-torch] [--torch-blas=openblas|default]\n',
+      );
+      process.exit(0);
+    } else throw new RangeError(`baselines: unknown option "${a}"`);
+  }
+  return o;
+}
+
+/** Deterministic pseudo-images (a hash of the index), labels cycling 0..9. */
+function syntheticData(c: ModelCase, n: number): { images: Uint8Array; labels: Uint8Array } {
+  const size = c.input[0] * c.input[1] * c.input[2];
+  const images = new Uint8Array(n * size);
+  for (let i = 0; i < images.length; i++) images[i] = Math.imul(i + 1, 2654435761) >>> 24;
+  const labels = Uint8Array.from({ length: n }, (_, i) => i % 10);
+  return { images, labels };
+}
+
+function layersOf(c: ModelCase): SequentialLayer[] {
+  return c.spec.kind === 'mlp'
+    ? mlpLayers(c.spec.hidden, 10)
+    : cnnLayers({ channels: c.spec.channels, kernels: c.spec.kernel, stride: 1, padding: c.spec.padding }, 10);
+}
+
+function shuffled(n: number, seed: number): Int32Array {
+  const a = Int32Array.from({ length: n }, (_, i) => i);
+  let s = seed >>> 0;
+  for (let i = n - 1; i > 0; i--) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const j = s % (i + 1);
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PyTorch worker: one persistent process answering JSON lines.
+
+const TORCH_WORKER = String.raw`
+import ctypes, json, os, sys, time
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+threads = int(sys.argv[1])
+torch.set_num_threads(threads)
+
+def blas():
+    libs = []
+    with open('/proc/self/maps') as f:
+        for line in f:
+            p = line.split()[-1]
+            if 'blas' in os.path.basename(p) and p not in libs:
+                libs.append(p)
+    core = None
+    for p in libs:
+        try:
+            lib = ctypes.CDLL(p)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            core = lib.openblas_get_corename().decode()
+            break
+        except Exception:
+            pass
+    return libs, core
+
+def build(spec, inp):
+    c, h, w = inp
+    if spec['kind'] == 'mlp':
+        layers, n = [nn.Flatten()], c * h * w
+        for width in spec['hidden']:
+            layers += [nn.Linear(n, width), nn.ReLU()]
+            n = width
+        layers.append(nn.Linear(n, 10))
+        return nn.Sequential(*layers)
+    layers, ch = [], c
+    for out in spec['channels']:
+        layers += [nn.Conv2d(ch, out, spec['kernel'], 1, spec['padding']), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)]
+        ch = out
+    with torch.no_grad():
+        feats = nn.Sequential(*layers)(torch.zeros(1, c, inp[1], inp[2])).numel()
+    layers += [nn.Flatten(), nn.Linear(feats, 10)]
+    return nn.Sequential(*layers)
+
+models = {}
+libs, core = blas()
+torch.zeros(2, 2) @ torch.zeros(2, 2)
+libs, core = blas()
+print(json.dumps({'ready': True, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': libs,
+                  'openblasCore': core, 'mkldnn': torch.backends.mkldnn.is_available(), 'python': sys.executable}), flush=True)
+for line in sys.stdin:
+    req = json.loads(line)
+    key = req['key']
+    if req['op'] == 'setup':
+        torch.manual_seed(0)
+        n, inp = req['examples'], req['input']
+        size = inp[0] * inp[1] * inp[2]
+        idx = torch.arange(n * size, dtype=torch.int64)
+        pixels = (((idx + 1) * 2654435761) % (1 << 32)) >> 24
+        x = (pixels.to(torch.float32) / 255).reshape(n, *inp)
+        y = torch.arange(n) % 10
+        model = build(req['spec'], inp)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        models[key] = (model, opt, x, y)
+        print(json.dumps({'ok': True}), flush=True)
+    elif req['op'] == 'time':
+        model, opt, x, y = models[key]
+        model.train()
+        n = x.shape[0]
+        perm = torch.randperm(n)
+        t = time.perf_counter()
+        for i in range(0, n, req['batch']):
+            b = perm[i:i + req['batch']]
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x[b]), y[b])
+            loss.backward()
+            opt.step()
+        print(json.dumps({'seconds': time.perf_counter() - t}), flush=True)
+`;
+
+interface TorchInfo {
+  python: string;
+  torch: string;
+  threads: number;
+  blas: string[];
+  openblasCore: string | null;
+  mkldnn: boolean;
+  ldLibraryPath?: string;
+}
+
+class TorchWorker {
+  private lines: AsyncIterator<string>;
+  private constructor(private proc: ChildProcessWithoutNullStreams, readonly info: TorchInfo) {
+    this.lines = readline.createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
+  }
+
+  static async start(python: string, threads: number, ldPath: string | undefined): Promise<TorchWorker> {
+    const env = { ...process.env };
+    if (ldPath) env.LD_LIBRARY_PATH = env.LD_LIBRARY_PATH ? `${ldPath}:${env.LD_LIBRARY_PATH}` : ldPath;
+    const proc = spawn(python, ['-c', TORCH_WORKER, String(threads)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    proc.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const worker = new TorchWorker(proc, undefined as unknown as TorchInfo);
+    const first = await worker.lines.next();
+    if (first.done) throw new Error(`the PyTorch worker exited: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    const info = JSON.parse(first.value) as TorchInfo;
+    if (ldPath) info.ldLibraryPath = ldPath;
+    (worker as { info: TorchInfo }).info = info;
+    return worker;
+  }
+
+  async request(req: Record<string, unknown>): Promise<Record<string, unknown>> {
+    this.proc.stdin.write(`${JSON.stringify(req)}\n`);
+    const r = await this.lines.next();
+    if (r.done) throw new Error('the PyTorch worker exited');
+    return JSON.parse(r.value) as Record<string, unknown>;
+  }
+
+  stop(): void {
+    this.proc.stdin.end();
+    this.proc.kill();
+  }
+}
+
+/** The first Python that imports torch, or why none does. */
+function findTorchPython(): { python?: string; tried: string[] } {
+  const tried: string[] = [];
+  const forced = process.env.DENDRITE_TORCH_PYTHON;
+  const candidates: string[] = [];
+  if (forced) candidates.push(forced);
+  else {
+    for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+      const p = path.join(dir, 'python3');
+      if (dir && fs.existsSync(p)) candidates.push(p);
+    }
+    candidates.push('/usr/bin/python3');
+  }
+  const seen = new Set<string>();
+  for (const c of candidates) {
+    let real = c;
+    try {
+      real = fs.realpathSync(c);
+    } catch {
+      /* tried as is */
+    }
+    if (seen.has(c)) continue;
+    seen.add(c);
+    const r = spawnSync(c, ['-c', 'import torch'], { encoding: 'utf8', timeout: 120000 });
+    if (r.status === 0) return { python: c, tried };
+    tried.push(`${c}${real !== c ? ` (${real})` : ''}: ${r.error ? r.error.message : (r.stderr || '').trim().split('\n').pop()}`);
+    if (forced) break;
+  }
+  return { tried };
+}
+
+/** A folder holding OpenBLAS as libblas.so.3 (Debian's alternatives), to put first on LD_LIBRARY_PATH. */
+function openblasDir(): string | undefined {
+  for (const dir of ['/usr/lib/x86_64-linux-gnu/openblas-openmp', '/usr/lib/x86_64-linux-gnu/openblas-pthread',
+    '/usr/lib/aarch64-linux-gnu/openblas-openmp', '/usr/lib/aarch64-linux-gnu/openblas-pthread']) {
+    if (fs.existsSync(path.join(dir, 'libblas.so.3'))) return dir;
+  }
+  return undefined;
+}
+
+interface Row {
+  model: string;
+  input: string;
+  examples: number;
+  ours: { best: number; median: number };
+  torch?: { best: number; median: number };
+  ratio?: number;
+}
+
+const median = (a: number[]): number => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+export async function run(args: string[]): Promise<void> {
+  const o = parseArgs(args);
+  const log = (s: string): void => {
+    if (!o.json) process.stdout.write(`${s}\n`);
+  };
+  const cpu = native.devices().cpu;
+  const load0 = os.loadavg()[0];
+  log(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${cpu.logicalCores} logical cores, SIMD ${cpu.simd}, ` +
+    `OpenMP ${cpu.openmp}; our threads ${o.threads}; load average ${load0.toFixed(2)}`);
+
+  let torch: TorchWorker | undefined;
+  let torchSkip: string | undefined;
+  if (o.torch) {
+    const found = findTorchPython();
+    if (!found.python) {
+      torchSkip = `no Python with torch found (tried: ${found.tried.join('; ') || 'none'}); install python3-torch ` +
+        '(Debian) or set DENDRITE_TORCH_PYTHON';
+    } else {
+      const ld = o.torchBlas === 'openblas' ? openblasDir() : undefined;
+      try {
+        torch = await TorchWorker.start(found.python, o.threads, ld);
+      } catch (err) {
+        torchSkip = `PyTorch worker failed to start with ${found.python}: ${(err as Error).message}`;
+      }
+      if (torch) {
+        const i = torch.info;
+        const blas = i.blas.length > 0 ? i.blas.join(', ') : 'no BLAS library mapped (MKL or built-in)';
+        log(`PyTorch ${i.torch} (${i.python}), ${i.threads} threads, BLAS: ${blas}` +
+          `${i.openblasCore ? ` (OpenBLAS core ${i.openblasCore})` : ''}, oneDNN ${i.mkldnn}` +
+          `${i.ldLibraryPath ? `; LD_LIBRARY_PATH=${i.ldLibraryPath}` : ''}`);
+        if (!i.openblasCore && i.blas.some((b) => /libblas\.so/.test(b))) {
+          log('warning: PyTorch uses the reference BLAS (slow); install libopenblas0-openmp for a fair comparison');
+        }
+      }
+    }
+    if (torchSkip) log(`PyTorch: skipped: ${torchSkip}`);
+  }
+
+  const rows: Row[] = [];
+  try {
+    for (const c of CASES.filter((x) => o.models.includes(x.key))) {
+      const n = Math.ceil((o.examples ?? c.examples) / BATCH) * BATCH;
+      const { images, labels } = syntheticData(c, n);
+      const net = new native.Sequential({
+        input: { channels: c.input[0], height: c.input[1], width: c.input[2] }, classes: 10, layers: layersOf(c),
+        batchSize: BATCH, seed: 1, threads: o.threads,
+      });
+      // Warm-up: a few batches each.
+      await net.trainChunk({ images, labels, order: shuffled(n, 99), count: 3 * BATCH });
+      if (torch) {
+        await torch.request({ op: 'setup', key: c.key, spec: c.spec, input: c.input, examples: n });
+        await torch.request({ op: 'time', key: c.key, batch: BATCH });
+      }
+      const ours: number[] = [];
+      const theirs: number[] = [];
+      for (let r = 0; r < o.rounds; r++) {
+        const t = process.hrtime.bigint();
+        await net.trainChunk({ images, labels, order: shuffled(n, r) });
+        ours.push(n / (Number(process.hrtime.bigint() - t) / 1e9));
+        if (torch) {
+          const reply = await torch.request({ op: 'time', key: c.key, batch: BATCH });
+          theirs.push(n / (reply.seconds as number));
+        }
+      }
+      net.dispose();
+      const row: Row = {
+        model: c.name, input: c.input.join('x'), examples: n,
+        ours: { best: Math.max(...ours), median: median(ours) },
+      };
+      if (theirs.length > 0) {
+        row.torch = { best: Math.max(...theirs), median: median(theirs) };
+        row.ratio = row.ours.best / row.torch.best;
+      }
+      rows.push(row);
+      log(`${c.name.padEnd(22)} ${row.input.padEnd(8)} ours ${Math.round(row.ours.best).toString().padStart(7)} ex/s ` +
+        `(median ${Math.round(row.ours.median)})` +
+        (row.torch
+          ? `   PyTorch ${Math.round(row.torch.best).toString().padStart(7)} ex/s (median ${Math.round(row.torch.median)})` +
+            `   ratio ${row.ratio!.toFixed(2)}x`
+          : ''));
+    }
+  } finally {
+    torch?.stop();
+  }
+  const load1 = os.loadavg()[0];
+  log(`load average at the end ${load1.toFixed(2)} (other processes on the machine slow both sides)`);
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({
+      machine: { cpu: os.cpus()[0]?.model, logicalCores: cpu.logicalCores, simd: cpu.simd, threads: o.threads, load: [load0, load1] },
+      batch: BATCH, rounds: o.rounds, torch: torch?.info ?? null, torchSkipped: torchSkip ?? null, rows,
+    }, null, 2)}\n`);
+  }
+}
