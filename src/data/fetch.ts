@@ -206,9 +206,13 @@ async function receive(
   });
   // A stalled body: no bytes for timeoutMs (the socket is ours alone: agent false).
   res.socket?.setTimeout(timeoutMs, () => res.destroy(new TransientError(`no data for ${timeoutMs / 1000} s`)));
+  const out = fs.createWriteStream(part, { flags: append ? 'a' : 'w' });
   try {
-    await pipeline(res, counter, fs.createWriteStream(part, { flags: append ? 'a' : 'w' }));
+    await pipeline(res, counter, out);
   } catch (err) {
+    // pipeline rejects before a write in flight has landed; the resume point is the .part's
+    // length, so wait until the file is closed before anyone measures it.
+    if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
     const e = err as Error;
     if (e instanceof TransientError) throw e;
     throw new TransientError(`connection lost after ${received} of ${total ?? '?'} bytes (${e.message})`);

@@ -5,7 +5,7 @@
 const MASK64 = (1n << 64n) - 1n;
 
 /** SplitMix64 step (Steele, Lea & Flood 2014): returns [next state, output]. */
-function splitmix64(state: bigint): [bigint, bigint] {
+export function splitmix64(state: bigint): [bigint, bigint] {
   const s = (state + 0x9e3779b97f4a7c15n) & MASK64;
   let z = s;
   z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
@@ -41,6 +41,17 @@ export class Xoshiro128ss {
     this.s2 = Number(b & 0xffffffffn) >>> 0;
     this.s3 = Number(b >> 32n) >>> 0;
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1; // the all-zero state is a fixed point
+  }
+
+  /** A generator with the given raw state (for known-answer tests); not all zero. */
+  static fromState(s0: number, s1: number, s2: number, s3: number): Xoshiro128ss {
+    if (((s0 | s1 | s2 | s3) >>> 0) === 0) throw new RangeError('xoshiro128**: the all-zero state is not allowed');
+    const g = new Xoshiro128ss();
+    g.s0 = s0 >>> 0;
+    g.s1 = s1 >>> 0;
+    g.s2 = s2 >>> 0;
+    g.s3 = s3 >>> 0;
+    return g;
   }
 
   /** Next uint32: xoshiro128** (result = rotl(s1 * 5, 7) * 9). */

@@ -131,7 +131,10 @@ export async function verifyFile(file: string, spec: FileSpec): Promise<VerifyRe
     try {
       raw = await gunzipIfNeeded(stored, file);
     } catch (err) {
-      return { file, ok: false, how: (err as DatasetError).message.slice(file.length + 2), size };
+      const algo = mainAlgo(spec.download) ?? 'md5';
+      const got = hashBuffer(stored, [algo])[algo];
+      const why = (err as DatasetError).message.slice(file.length + 2);
+      return { file, ok: false, how: `checksum mismatch: file has ${size} bytes (${algo} ${got}), and it is a ${why}; expected ${describeExpected(spec)}`, size };
     }
     return verifyBuffers(file, stored, raw, spec);
   }
