@@ -53,7 +53,12 @@ export function clearDatasetCache(): void {
 
 function cacheKey(name: string, files: string[], verify: boolean): string {
   const stamps = files.map((f) => {
-    const st = fs.statSync(f);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(f);
+    } catch {
+      throw new DatasetError(f, 'missing', 'file disappeared while loading');
+    }
     return `${f}:${st.size}:${st.mtimeMs}:${st.ino}`;
   });
   return JSON.stringify([name, verify, stamps]);
