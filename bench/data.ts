@@ -13,6 +13,7 @@ interface Args {
 }
 
 const BUDGET_MS: Record<string, number> = { 'fashion-mnist': 2000 };
+export const description = 'time to load each available dataset from its files (budget: Fashion-MNIST < 2 s)';
 
 function parseArgs(args: string[]): Args {
   const out: Args = { repeat: 5, datasets: ['fashion-mnist', 'mnist', 'mnist-10k', 'cifar10'], json: false, verify: true };

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 
 import { describeDevices, devices } from '../devices';
+import { registerDataCommands } from './data';
 
 function main(argv: string[]): Promise<unknown> {
   const program = new Command();
@@ -18,6 +19,8 @@ function main(argv: string[]): Promise<unknown> {
       const info = devices();
       console.log(opts.json ? JSON.stringify(info, null, 2) : describeDevices(info).join('\n'));
     });
+
+  registerDataCommands(program);
 
   return program.parseAsync(argv);
 }
