@@ -8,6 +8,7 @@ interface Suite {
 
 const suites: Record<string, () => Promise<Suite>> = {
   gemm: () => import('./gemm'),
+  data: () => import('./data'),
   baselines: () => import('./baselines'),
 };
 

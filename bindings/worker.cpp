@@ -2,6 +2,8 @@
 
 #include <new>
 
+#include "cpu_executor.h"
+
 namespace dendrite::bindings {
 
 Napi::Error to_js_error(Napi::Env env, ErrorKind kind, const std::string& message) {
@@ -54,10 +56,15 @@ Napi::Promise PromiseWorker::queue(Napi::Env env, const Target& target, std::vec
 void PromiseWorker::Execute() {
   // Runs on a libuv worker thread: no JS here, and nothing may escape as an exception.
   try {
-    std::unique_ptr<Backend> backend = target_.device.kind == DeviceKind::Cuda
-                                           ? make_cuda_backend(target_.device.index)
-                                           : make_cpu_backend(target_.threads);
-    job_(*backend);
+    if (target_.device.kind == DeviceKind::Cuda) {
+      std::unique_ptr<Backend> backend = make_cuda_backend(target_.device.index);
+      job_(*backend);
+    } else {
+      run_on_cpu_executor([this] {
+        std::unique_ptr<Backend> backend = make_cpu_backend(target_.threads);
+        job_(*backend);
+      });
+    }
   } catch (const Error& e) {
     failed_ = true;
     error_kind_ = e.kind();

@@ -15,3 +15,4 @@ export type {
 } from './native';
 export { devices, resolveDevice, describeDevices } from './devices';
 export * from './kernels';
+export * from './data';

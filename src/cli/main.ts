@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 
 import { describeDevices, devices } from '../devices';
+import { registerDataCommands } from './data';
 import { registerTrainCommand } from './train';
 
 function main(argv: string[]): Promise<unknown> {
@@ -20,6 +21,7 @@ function main(argv: string[]): Promise<unknown> {
       console.log(opts.json ? JSON.stringify(info, null, 2) : describeDevices(info).join('\n'));
     });
 
+  registerDataCommands(program);
   registerTrainCommand(program);
 
   return program.parseAsync(argv);
