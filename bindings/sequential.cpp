@@ -15,6 +15,7 @@
 
 #include "args.h"
 #include "bindings.h"
+#include "cpu_executor.h"
 #include "common/error.h"
 #include "common/sequential.h"
 #include "worker.h"
@@ -540,7 +541,13 @@ Napi::Promise NetWorker::queue(Napi::Env env, SequentialWrap* owner, Napi::Objec
 void NetWorker::Execute() {
   // Worker thread: no JS, and nothing may escape as an exception.
   try {
-    job_(owner_->net());
+    nn::Sequential& net = owner_->net();
+    // CPU networks run on the one CPU executor thread (a warm OpenMP team, cpu_executor.h).
+    if (net.backend().is_host()) {
+      run_on_cpu_executor([&] { job_(net); });
+    } else {
+      job_(net);
+    }
   } catch (const Error& e) {
     failed_ = true;
     error_kind_ = e.kind();

@@ -12,7 +12,7 @@ import { mnist10k } from './helpers/data';
 const input = { channels: 1, height: 28, width: 28 };
 
 test('MLP 784-500-10 (Adam 1e-3, batch 50): >= 95% on the mnist-10k test digits in 10 epochs', async (t) => {
-  const d = mnist10k();
+  const d = await mnist10k();
   const r = await train(createMlp({ input, hidden: [500], batchSize: 50, seed: 1 }), { train: d.train, test: d.test }, { epochs: 10, seed: 1 });
   t.log(`test accuracy ${(100 * r.test!.accuracy).toFixed(2)}%, training ${r.timing.trainSeconds.toFixed(1)} s (${Math.round(r.timing.examplesPerSecond)} ex/s)`);
   t.true(r.test!.accuracy >= 0.95);
@@ -20,7 +20,7 @@ test('MLP 784-500-10 (Adam 1e-3, batch 50): >= 95% on the mnist-10k test digits 
 });
 
 test("Lange's CNN [1,16,32] k5 p2 (batch 50): >= 97% on the mnist-10k test digits in 4 epochs", async (t) => {
-  const d = mnist10k();
+  const d = await mnist10k();
   const r = await train(createCnn({ input, channels: [16, 32], kernels: 5, padding: 2, batchSize: 50, seed: 1 }), { train: d.train, test: d.test }, { epochs: 4, seed: 1 });
   t.log(`test accuracy ${(100 * r.test!.accuracy).toFixed(2)}%, training ${r.timing.trainSeconds.toFixed(1)} s (${Math.round(r.timing.examplesPerSecond)} ex/s)`);
   t.true(r.test!.accuracy >= 0.97);
@@ -28,7 +28,7 @@ test("Lange's CNN [1,16,32] k5 p2 (batch 50): >= 97% on the mnist-10k test digit
 
 for (const feedback of ['fa', 'dfa'] as const) {
   test(`${feedback} 784-256-128-10: >= 90% on the mnist-10k test digits in 5 epochs; alignment recorded per epoch`, async (t) => {
-    const d = mnist10k();
+    const d = await mnist10k();
     const model = createMlp({ input, hidden: [256, 128], feedback, batchSize: 50, seed: 1 });
     const before = model.alignment();
     const r = await train(model, { train: d.train, test: d.test }, { epochs: 5, seed: 1 });

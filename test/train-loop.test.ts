@@ -18,8 +18,8 @@ import { mnist10k } from './helpers/data';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dendrite-loop-'));
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function small(): { train: ImageSetLike; validation: ImageSetLike; test: ImageSetLike } {
-  const d = mnist10k();
+async function small(): Promise<{ train: ImageSetLike; validation: ImageSetLike; test: ImageSetLike }> {
+  const d = await mnist10k();
   return {
     train: subsetOf(d.train, Array.from({ length: 1000 }, (_, i) => i * 7)),
     validation: subsetOf(d.train, Array.from({ length: 200 }, (_, i) => i * 7 + 3)),
@@ -35,7 +35,7 @@ function bytes(a: Float32Array): Buffer {
 }
 
 test('the learning curve has a point every N examples and at each epoch end; the result file is written', async (t) => {
-  const splits = small();
+  const splits = await small();
   const events: TrainEvent[] = [];
   const resultFile = path.join(tmp, 'result.json');
   const r = await train(mlp(), splits, { epochs: 2, seed: 1, logEvery: 300, onEvent: (e) => events.push(e), resultFile });
@@ -57,7 +57,7 @@ test('the learning curve has a point every N examples and at each epoch end; the
 });
 
 test('resume from an epoch checkpoint and from an abort mid-epoch reproduce an uninterrupted run bit for bit', async (t) => {
-  const splits = small();
+  const splits = await small();
   const full = mlp();
   const a = await train(full, splits, { epochs: 3, seed: 2, logEvery: 256 });
   const want = full.native.getState();
@@ -95,7 +95,7 @@ test('resume from an epoch checkpoint and from an abort mid-epoch reproduce an u
 });
 
 test('checkpoints: damage, another model, another seed or data are refused', async (t) => {
-  const splits = small();
+  const splits = await small();
   const file = path.join(tmp, 'check.ckpt');
   await train(mlp(), splits, { epochs: 1, seed: 3, checkpoint: file });
   const buf = fs.readFileSync(file);
@@ -119,7 +119,7 @@ test('checkpoints: damage, another model, another seed or data are refused', asy
 });
 
 test('same seed: bit-identical weights after training, for 1 or 2 threads; another seed differs', async (t) => {
-  const d = small();
+  const d = await small();
   const order = trainingOrder(d.train.count, 0, 0);
   const run = async (seed: number, threads: number, kind: 'mlp' | 'cnn') => {
     const m = kind === 'mlp'
@@ -172,7 +172,7 @@ test('initialisation: PyTorch default bounds U(-1/sqrt(fan_in), 1/sqrt(fan_in));
 });
 
 test('training runs off the main thread: timers fire while a chunk trains', async (t) => {
-  const d = mnist10k();
+  const d = await mnist10k();
   const m = createMlp({ input, hidden: [500], batchSize: 100, seed: 1 });
   let ticks = 0;
   const timer = setInterval(() => ticks++, 1);

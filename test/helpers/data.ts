@@ -1,9 +1,8 @@
-// mnist-10k for the training tests, loaded once per test file.
-import { loadMnist10k, type ImageSetLike } from '../../src/train/dataset';
+// mnist-10k for the training tests (src/data caches it per process).
+import { loadDataset } from '../../src/data/load';
+import type { ImageSetLike } from '../../src/train/dataset';
 
-let cache: { train: ImageSetLike; test: ImageSetLike } | undefined;
-
-export function mnist10k(): { train: ImageSetLike; test: ImageSetLike } {
-  cache ??= loadMnist10k();
-  return cache;
+export async function mnist10k(): Promise<{ train: ImageSetLike; test: ImageSetLike }> {
+  const d = await loadDataset('mnist-10k');
+  return { train: d.train, test: d.test };
 }
