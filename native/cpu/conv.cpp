@@ -1,15 +1,18 @@
 // 2-D convolution (im2col + GEMM) and 2x2 max-pooling on the CPU, NCHW.
 //
-// Convolution works image by image: col = im2col(x_n) is a [K x P] matrix (K = in_channels *
-// kernel_h * kernel_w, P = out_h * out_w), so that
-//   forward   y_n  = W[OC x K] * col + bias
-//   backward  dW   = sum_n dy_n[OC x P] * col_n^T,   dcol = W^T * dy_n,  dx_n = col2im(dcol)
+// Convolution works on groups of G consecutive images (G depends on the shape only). The
+// im2col matrices of a group sit side by side: col = [K x G*P] (K = in_channels * kernel_h *
+// kernel_w, P = out_h * out_w, image j in columns j*P .. j*P+P), so that
+//   forward   Y_g  = W[OC x K] * col                     (one GEMM per group, then scattered to NCHW + bias)
+//   backward  dW   = sum_g dY_g[OC x G*P] * col_g^T,    dcol = W^T * dY_g,  dx_n = col2im(dcol block)
 //             db   = sum_n sum_p dy_n[:, p]
-// The GEMMs go through cpu::gemm, whose result does not depend on its thread count. Images are
-// processed in parallel (GEMMs single-threaded) when there are enough of them, else one after
-// the other with multi-threaded GEMMs; both give identical results. dW sums over the batch in
-// fixed chunks of images (their number depends on the batch size only) added in order, so the
-// result does not depend on the thread count either.
+// where dY_g gathers the group's output gradients as [OC x G*P]. Larger GEMMs than one per
+// image run closer to the kernel's peak. The GEMMs go through cpu::gemm, whose result does not
+// depend on its thread count (nor, for a given K, on N). Groups are processed in parallel
+// (GEMMs single-threaded) when there are enough of them, else one after the other with
+// multi-threaded GEMMs; both give identical results. dW is the sum of one partial per group,
+// added in group order, so it does not depend on the thread count either. Scratch memory is
+// kept per calling thread and reused, so steady-state calls allocate nothing.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -20,8 +23,10 @@
 namespace dendrite::cpu {
 namespace {
 
-// Most batch chunks of the dW reduction (bounds the partial-sum memory to this many dW copies).
-constexpr int64_t kMaxWeightChunks = 32;
+// A group's im2col matrix is kept below this many floats (2 MiB), with GEMMs at least
+// kGroupColumns wide when the images allow.
+constexpr int64_t kGroupFloats = 1 << 19;
+constexpr int64_t kGroupColumns = 2048;
 
 struct Geometry {
   int64_t c, h, w, kh, kw, stride, pad, oh, ow;
@@ -35,6 +40,18 @@ Geometry geometry(const Conv2dShape& s) {
   return {s.in_channels, s.in_h, s.in_w, s.kernel_h, s.kernel_w, s.stride, s.pad, s.out_h(), s.out_w()};
 }
 
+// Floats of the zero-bordered plane im2col uses (after the col matrix in the same buffer).
+int64_t padded_floats(const Geometry& g) { return (g.h + 2 * g.pad) * (g.w + 2 * g.pad); }
+
+// Images per group: a function of the shape only (dW's summation order depends on it).
+int64_t group_size(const Geometry& g, int64_t batch) {
+  if (g.identity_cols()) return 1;  // the images themselves serve as col
+  const int64_t kp = std::max<int64_t>(1, g.k() * g.p());
+  int64_t n = (kGroupColumns + g.p() - 1) / std::max<int64_t>(1, g.p());
+  n = std::min(n, std::max<int64_t>(1, kGroupFloats / kp));
+  return std::max<int64_t>(1, std::min(n, batch));
+}
+
 // Output columns [lo, hi) whose input column ow * stride - pad + j lies inside [0, w).
 inline void valid_range(int64_t j, const Geometry& g, int64_t extent_in, int64_t extent_out, int64_t& lo,
                         int64_t& hi) {
@@ -46,92 +63,153 @@ inline void valid_range(int64_t j, const Geometry& g, int64_t extent_in, int64_t
   if (lo > hi) lo = hi;
 }
 
-// col[(c * kh + i) * kw + j][oy * ow + ox] = x[c][oy * stride - pad + i][ox * stride - pad + j] (0 outside).
-void im2col(const Geometry& g, const float* x, float* col) {
+// col[(c * kh + i) * kw + j][oy * ow + ox] (row stride ld) = x[c][oy * stride - pad + i][ox * stride - pad + j]
+// (0 outside). Rows are short (ow values), so plain loops beat memcpy calls. With stride 1 each
+// channel is first copied into a zero-bordered plane (`padded`, (h + 2 pad) * (w + 2 pad)
+// floats), after which every row is a plain copy without bounds checks.
+void im2col(const Geometry& g, const float* x, float* col, int64_t ld, float* padded) {
+  if (g.stride == 1) {
+    const int64_t hp = g.h + 2 * g.pad, wp = g.w + 2 * g.pad;
+    std::fill(padded, padded + hp * wp, 0.0f);
+    for (int64_t c = 0; c < g.c; ++c) {
+      const float* plane = x + c * g.h * g.w;
+      for (int64_t y = 0; y < g.h; ++y) {
+        float* dst = padded + (y + g.pad) * wp + g.pad;
+        const float* src = plane + y * g.w;
+        for (int64_t v = 0; v < g.w; ++v) dst[v] = src[v];
+      }
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j) {
+          float* row = col + ((c * g.kh + i) * g.kw + j) * ld;
+          const float* src = padded + i * wp + j;
+          for (int64_t oy = 0; oy < g.oh; ++oy) {
+            float* out = row + oy * g.ow;
+            const float* in = src + oy * wp;
+            for (int64_t ox = 0; ox < g.ow; ++ox) out[ox] = in[ox];
+          }
+        }
+    }
+    return;
+  }
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        float* row = col + ((c * g.kh + i) * g.kw + j) * g.p();
+        float* row = col + ((c * g.kh + i) * g.kw + j) * ld;
         int64_t lo, hi;
         valid_range(j, g, g.w, g.ow, lo, hi);
+        const int64_t shift = j - g.pad;  // input column of ox is ox * stride + shift
         for (int64_t oy = 0; oy < g.oh; ++oy) {
           float* out = row + oy * g.ow;
           const int64_t iy = oy * g.stride - g.pad + i;
           if (iy < 0 || iy >= g.h) {
-            std::fill(out, out + g.ow, 0.0f);
+            for (int64_t ox = 0; ox < g.ow; ++ox) out[ox] = 0.0f;
             continue;
           }
           const float* in = x + (c * g.h + iy) * g.w;
-          const int64_t shift = j - g.pad;  // input column of ox is ox * stride + shift
-          std::fill(out, out + lo, 0.0f);
+          for (int64_t ox = 0; ox < lo; ++ox) out[ox] = 0.0f;
           if (g.stride == 1) {
-            if (hi > lo) std::memcpy(out + lo, in + lo + shift, static_cast<size_t>(hi - lo) * sizeof(float));
+            const float* src = in + shift;
+            for (int64_t ox = lo; ox < hi; ++ox) out[ox] = src[ox];
           } else {
             for (int64_t ox = lo; ox < hi; ++ox) out[ox] = in[ox * g.stride + shift];
           }
-          std::fill(out + hi, out + g.ow, 0.0f);
+          for (int64_t ox = hi; ox < g.ow; ++ox) out[ox] = 0.0f;
         }
       }
 }
 
-// dx = col2im(dcol): each dcol entry is added to the input pixel it was copied from, in a fixed
-// order (c, i, j, oy, ox). dx is overwritten.
-void col2im(const Geometry& g, const float* dcol, float* dx) {
+// dx = col2im(dcol) (dcol rows of stride ld): each dcol entry is added to the input pixel it was
+// copied from, in a fixed order (c, i, j, oy, ox). dx is overwritten.
+void col2im(const Geometry& g, const float* dcol, int64_t ld, float* dx) {
   std::fill(dx, dx + g.c * g.h * g.w, 0.0f);
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        const float* row = dcol + ((c * g.kh + i) * g.kw + j) * g.p();
+        const float* row = dcol + ((c * g.kh + i) * g.kw + j) * ld;
         int64_t lo, hi;
         valid_range(j, g, g.w, g.ow, lo, hi);
+        const int64_t shift = j - g.pad;
         for (int64_t oy = 0; oy < g.oh; ++oy) {
           const int64_t iy = oy * g.stride - g.pad + i;
           if (iy < 0 || iy >= g.h) continue;
           float* out = dx + (c * g.h + iy) * g.w;
-          const int64_t shift = j - g.pad;
           const float* in = row + oy * g.ow;
-          for (int64_t ox = lo; ox < hi; ++ox) out[ox * g.stride + shift] += in[ox];
+          if (g.stride == 1) {
+            float* dst = out + shift;
+            for (int64_t ox = lo; ox < hi; ++ox) dst[ox] += in[ox];
+          } else {
+            for (int64_t ox = lo; ox < hi; ++ox) out[ox * g.stride + shift] += in[ox];
+          }
         }
       }
 }
 
-// Whether to run images in parallel (single-threaded GEMMs) rather than in sequence with
+// Whether to run groups in parallel (single-threaded GEMMs) rather than in sequence with
 // multi-threaded GEMMs. Either choice gives the same numbers.
-inline bool images_in_parallel(int64_t units, int threads) { return threads > 1 && units >= threads; }
+inline bool groups_in_parallel(int64_t units, int threads) { return threads > 1 && units >= threads; }
+
+// Scratch memory of the calling thread, grown on demand and kept for later calls. Sized before
+// any parallel region (an exception must not leave one).
+float* scratch(size_t n) {
+  static thread_local std::vector<float> arena;
+  if (arena.size() < n) {
+    arena.clear();
+    arena.shrink_to_fit();
+    arena.resize(n);
+  }
+  return arena.data();
+}
 
 }  // namespace
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y, int threads) {
   const Geometry g = geometry(s);
-  const int64_t oc = s.out_channels, k = g.k(), p = g.p();
+  const int64_t oc = s.out_channels, k = g.k(), p = g.p(), x_size = g.c * g.h * g.w;
   if (s.batch <= 0 || oc <= 0 || p <= 0) return;
-  const GemmShape gs = contiguous_gemm(false, false, oc, p, k, 1.0f, 0.0f);
-  const bool outer = images_in_parallel(s.batch, threads);
+  const int64_t gs = group_size(g, s.batch);
+  const int64_t groups = (s.batch + gs - 1) / gs;
+  const bool outer = groups_in_parallel(groups, threads);
   const int gemm_threads = outer ? 1 : threads;
+  const int64_t teams = outer ? std::min<int64_t>(threads, groups) : 1;
+  // Per team: col [K x gs*P] (unless the images are their own col) and, for groups of more than
+  // one image, the GEMM output [OC x gs*P] before it is scattered to NCHW.
+  const size_t col_size = g.identity_cols() ? 0 : static_cast<size_t>(k * gs * p + padded_floats(g));
+  const size_t out_size = gs > 1 ? static_cast<size_t>(oc * gs * p) : 0;
+  float* arena = scratch((col_size + out_size) * static_cast<size_t>(teams));
 
-  auto run = [&](int64_t n, float* col) {
-    const float* cols = x + n * g.c * g.h * g.w;
+  auto run = [&](int64_t grp, float* col, float* out) {
+    const int64_t n0 = grp * gs, cnt = std::min(gs, s.batch - n0), ld = cnt * p;
+    const float* cols = x + n0 * x_size;
     if (!g.identity_cols()) {
-      im2col(g, cols, col);
+      for (int64_t j = 0; j < cnt; ++j) im2col(g, x + (n0 + j) * x_size, col + j * p, ld, col + k * ld);
       cols = col;
     }
-    float* yn = y + n * oc * p;
-    gemm(gs, w, cols, yn, gemm_threads);
-    if (bias != nullptr)
+    float* yn = y + n0 * oc * p;
+    if (cnt == 1) {
+      gemm(contiguous_gemm(false, false, oc, p, k, 1.0f, 0.0f), w, cols, yn, gemm_threads);
+      if (bias != nullptr)
+        for (int64_t o = 0; o < oc; ++o) {
+          const float b = bias[o];
+          float* row = yn + o * p;
+          for (int64_t q = 0; q < p; ++q) row[q] += b;
+        }
+      return;
+    }
+    gemm(contiguous_gemm(false, false, oc, ld, k, 1.0f, 0.0f), w, cols, out, gemm_threads);
+    // out[o][j * P + q] + bias[o] -> y[n0 + j][o][q]
+    for (int64_t j = 0; j < cnt; ++j)
       for (int64_t o = 0; o < oc; ++o) {
-        const float b = bias[o];
-        float* row = yn + o * p;
-        for (int64_t q = 0; q < p; ++q) row[q] += b;
+        const float b = bias != nullptr ? bias[o] : 0.0f;
+        const float* src = out + o * ld + j * p;
+        float* dst = yn + (j * oc + o) * p;
+        for (int64_t q = 0; q < p; ++q) dst[q] = src[q] + b;
       }
   };
-  const size_t col_size = g.identity_cols() ? 0 : static_cast<size_t>(k * p);
-  // Buffers are allocated here: an exception must not leave a parallel region.
-  const int64_t groups = outer ? std::min<int64_t>(threads, s.batch) : 1;
-  std::vector<float> col(col_size * static_cast<size_t>(groups));
 #pragma omp parallel for num_threads(threads) schedule(static) if (outer)
-  for (int64_t t = 0; t < groups; ++t) {
-    const int64_t n0 = s.batch * t / groups, n1 = s.batch * (t + 1) / groups;
-    for (int64_t n = n0; n < n1; ++n) run(n, col.data() + static_cast<size_t>(t) * col_size);
+  for (int64_t t = 0; t < teams; ++t) {
+    const int64_t g0 = groups * t / teams, g1 = groups * (t + 1) / teams;
+    float* base = arena + static_cast<size_t>(t) * (col_size + out_size);
+    for (int64_t grp = g0; grp < g1; ++grp) run(grp, base, base + col_size);
   }
 }
 
@@ -160,56 +238,64 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
     return;
   }
 
-  // Chunk c holds images [c * per_chunk, (c + 1) * per_chunk); its dW partial sums them in order.
-  const int64_t chunks = std::min(batch, kMaxWeightChunks);
-  const int64_t per_chunk = (batch + chunks - 1) / chunks;
-  const int64_t used_chunks = (batch + per_chunk - 1) / per_chunk;
-  std::vector<float> partial(static_cast<size_t>(used_chunks > 1 ? used_chunks * w_size : 0));
-  const bool outer = images_in_parallel(used_chunks, threads);
+  const int64_t gs = group_size(g, batch);
+  const int64_t groups = (batch + gs - 1) / gs;
+  const bool outer = groups_in_parallel(groups, threads);
   const int gemm_threads = outer ? 1 : threads;
-  const size_t col_size = g.identity_cols() ? 0 : static_cast<size_t>(k * p);
-  const size_t dcol_size = (dx != nullptr && !g.identity_cols()) ? static_cast<size_t>(k * p) : 0;
+  const int64_t teams = outer ? std::min<int64_t>(threads, groups) : 1;
+  // Shared: one dW partial per group (when more than one group). Per team: col, dcol (when dx
+  // is wanted and im2col is not the identity) and the gathered dY of a group of several images.
+  const size_t partial_size = groups > 1 ? static_cast<size_t>(groups * w_size) : 0;
+  const size_t col_size = g.identity_cols() ? 0 : static_cast<size_t>(k * gs * p + padded_floats(g));
+  const size_t dcol_size = (dx != nullptr && !g.identity_cols()) ? static_cast<size_t>(k * gs * p) : 0;
+  const size_t dyg_size = gs > 1 ? static_cast<size_t>(oc * gs * p) : 0;
+  const size_t team_size = col_size + dcol_size + dyg_size;
+  float* arena = scratch(partial_size + team_size * static_cast<size_t>(teams));
+  float* partial = arena;
 
-  auto run_chunk = [&](int64_t c, float* col, float* dcol) {
-    float* acc = used_chunks > 1 ? partial.data() + c * w_size : dw;
-    const int64_t n0 = c * per_chunk, n1 = std::min(batch, n0 + per_chunk);
-    for (int64_t n = n0; n < n1; ++n) {
-      const float* dyn = dy + n * oc * p;
-      const float* cols = x + n * x_size;
-      if (!g.identity_cols()) {
-        im2col(g, cols, col);
-        cols = col;
-      }
-      // acc (+)= dy_n[oc x p] * col^T[p x k]
-      gemm(contiguous_gemm(false, true, oc, k, p, 1.0f, n == n0 ? 0.0f : 1.0f), dyn, cols, acc, gemm_threads);
-      if (dx != nullptr) {
-        float* dxn = dx + n * x_size;
-        // dcol[k x p] = W^T * dy_n; for 1x1 stride-1 kernels that is dx_n itself.
-        const GemmShape gt = contiguous_gemm(true, false, k, p, oc, 1.0f, 0.0f);
-        if (g.identity_cols()) {
-          gemm(gt, w, dyn, dxn, gemm_threads);
-        } else {
-          gemm(gt, w, dyn, dcol, gemm_threads);
-          col2im(g, dcol, dxn);
-        }
-      }
+  auto run = [&](int64_t grp, float* col, float* dcol, float* dyg) {
+    const int64_t n0 = grp * gs, cnt = std::min(gs, batch - n0), ld = cnt * p;
+    const float* cols = x + n0 * x_size;
+    if (!g.identity_cols()) {
+      for (int64_t j = 0; j < cnt; ++j) im2col(g, x + (n0 + j) * x_size, col + j * p, ld, col + k * ld);
+      cols = col;
     }
+    // dY of the group as [OC x cnt*P]
+    const float* d = dy + n0 * oc * p;
+    if (cnt > 1) {
+      for (int64_t j = 0; j < cnt; ++j)
+        for (int64_t o = 0; o < oc; ++o) {
+          const float* src = dy + ((n0 + j) * oc + o) * p;
+          float* dst = dyg + o * ld + j * p;
+          for (int64_t q = 0; q < p; ++q) dst[q] = src[q];
+        }
+      d = dyg;
+    }
+    // partial (or dW) = dY_g * col^T
+    gemm(contiguous_gemm(false, true, oc, k, ld, 1.0f, 0.0f), d, cols, groups > 1 ? partial + grp * w_size : dw,
+         gemm_threads);
+    if (dx == nullptr) return;
+    // dcol[K x cnt*P] = W^T * dY_g; for 1x1 stride-1 kernels that is dx itself (cnt == 1).
+    const GemmShape gt = contiguous_gemm(true, false, k, ld, oc, 1.0f, 0.0f);
+    if (g.identity_cols()) {
+      gemm(gt, w, d, dx + n0 * x_size, gemm_threads);
+      return;
+    }
+    gemm(gt, w, d, dcol, gemm_threads);
+    for (int64_t j = 0; j < cnt; ++j) col2im(g, dcol + j * p, ld, dx + (n0 + j) * x_size);
   };
-  // Buffers are allocated here: an exception must not leave a parallel region.
-  const int64_t groups = outer ? std::min<int64_t>(threads, used_chunks) : 1;
-  std::vector<float> col(col_size * static_cast<size_t>(groups)), dcol(dcol_size * static_cast<size_t>(groups));
 #pragma omp parallel for num_threads(threads) schedule(static) if (outer)
-  for (int64_t t = 0; t < groups; ++t) {
-    const int64_t c0 = used_chunks * t / groups, c1 = used_chunks * (t + 1) / groups;
-    for (int64_t c = c0; c < c1; ++c)
-      run_chunk(c, col.data() + static_cast<size_t>(t) * col_size, dcol.data() + static_cast<size_t>(t) * dcol_size);
+  for (int64_t t = 0; t < teams; ++t) {
+    const int64_t g0 = groups * t / teams, g1 = groups * (t + 1) / teams;
+    float* base = arena + partial_size + static_cast<size_t>(t) * team_size;
+    for (int64_t grp = g0; grp < g1; ++grp) run(grp, base, base + col_size, base + col_size + dcol_size);
   }
-  if (used_chunks > 1) {
-    // dW = sum of the chunk partials, in chunk order.
-#pragma omp parallel for num_threads(threads) schedule(static) if (w_size * used_chunks >= (1 << 15))
+  if (groups > 1) {
+    // dW = sum of the group partials, in group order.
+#pragma omp parallel for num_threads(threads) schedule(static) if (w_size * groups >= (1 << 15))
     for (int64_t i = 0; i < w_size; ++i) {
-      float acc = partial[static_cast<size_t>(i)];
-      for (int64_t c = 1; c < used_chunks; ++c) acc += partial[static_cast<size_t>(c * w_size + i)];
+      float acc = partial[i];
+      for (int64_t c = 1; c < groups; ++c) acc += partial[c * w_size + i];
       dw[i] = acc;
     }
   }
@@ -224,24 +310,32 @@ void maxpool2x2_forward(const Pool2dShape& s, const float* x, float* y, int32_t*
     const float* xp = x + pl * plane_in;
     float* yp = y + pl * plane_out;
     int32_t* ap = argmax + pl * plane_out;
-    for (int64_t oy = 0; oy < oh; ++oy)
+    for (int64_t oy = 0; oy < oh; ++oy) {
+      const float* r0 = xp + 2 * oy * w;
+      const float* r1 = r0 + w;
+      const int32_t base = static_cast<int32_t>(2 * oy * w);
+      const int32_t wi = static_cast<int32_t>(w);
       for (int64_t ox = 0; ox < ow; ++ox) {
         // Window in row-major order; a later element wins only when strictly greater, so ties
-        // keep the first. The first NaN wins and stays (NaN propagates, as in PyTorch).
-        const int64_t base = 2 * oy * w + 2 * ox;
-        const int64_t idx[4] = {base, base + 1, base + w, base + w + 1};
-        int64_t best = idx[0];
-        float v = xp[best];
-        for (int t = 1; t < 4; ++t) {
-          const float u = xp[idx[t]];
-          if (v == v && (u > v || u != u)) {
-            v = u;
-            best = idx[t];
-          }
-        }
+        // keep the first. The first NaN wins and stays (NaN propagates, as in PyTorch). Written
+        // with selects rather than branches: random data would mispredict half of them.
+        const int32_t b0 = base + static_cast<int32_t>(2 * ox);
+        const float u0 = r0[2 * ox], u1 = r0[2 * ox + 1], u2 = r1[2 * ox], u3 = r1[2 * ox + 1];
+        float v = u0;
+        int32_t best = b0;
+        bool take = v == v && (u1 > v || u1 != u1);
+        v = take ? u1 : v;
+        best = take ? b0 + 1 : best;
+        take = v == v && (u2 > v || u2 != u2);
+        v = take ? u2 : v;
+        best = take ? b0 + wi : best;
+        take = v == v && (u3 > v || u3 != u3);
+        v = take ? u3 : v;
+        best = take ? b0 + wi + 1 : best;
         yp[oy * ow + ox] = v;
-        ap[oy * ow + ox] = static_cast<int32_t>(best);
+        ap[oy * ow + ox] = best;
       }
+    }
   }
 }
 
