@@ -119,8 +119,33 @@ void im2col(const Geometry& g, const float* x, float* col, int64_t ld, float* pa
 }
 
 // dx = col2im(dcol) (dcol rows of stride ld): each dcol entry is added to the input pixel it was
-// copied from, in a fixed order (c, i, j, oy, ox). dx is overwritten.
-void col2im(const Geometry& g, const float* dcol, int64_t ld, float* dx) {
+// copied from, in a fixed order (c, i, j, oy, ox). dx is overwritten. With stride 1 the sums
+// build up in a zero-bordered plane (`padded`, as in im2col) without bounds checks, and the
+// interior is copied out; entries that fall on the border are discarded, never added to dx.
+void col2im(const Geometry& g, const float* dcol, int64_t ld, float* dx, float* padded) {
+  if (g.stride == 1) {
+    const int64_t hp = g.h + 2 * g.pad, wp = g.w + 2 * g.pad;
+    for (int64_t c = 0; c < g.c; ++c) {
+      std::fill(padded, padded + hp * wp, 0.0f);
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const float* row = dcol + ((c * g.kh + i) * g.kw + j) * ld;
+          float* dst = padded + i * wp + j;
+          for (int64_t oy = 0; oy < g.oh; ++oy) {
+            float* out = dst + oy * wp;
+            const float* in = row + oy * g.ow;
+            for (int64_t ox = 0; ox < g.ow; ++ox) out[ox] += in[ox];
+          }
+        }
+      float* plane = dx + c * g.h * g.w;
+      for (int64_t y = 0; y < g.h; ++y) {
+        const float* src = padded + (y + g.pad) * wp + g.pad;
+        float* out = plane + y * g.w;
+        for (int64_t v = 0; v < g.w; ++v) out[v] = src[v];
+      }
+    }
+    return;
+  }
   std::fill(dx, dx + g.c * g.h * g.w, 0.0f);
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
@@ -220,14 +245,20 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
   const int64_t w_size = oc * k, x_size = g.c * g.h * g.w;
   if (oc <= 0 || k <= 0) return;
 
-  // db[o] = sum_n sum_q dy[n][o][q], in double, n then q in order; one thread per channel.
+  // db[o] = sum_n sum_q dy[n][o][q] in double: each plane summed with eight interleaved partial
+  // sums (a fixed order, short dependency chains), planes added in n order; one thread per channel.
   if (db != nullptr) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (batch * oc * p >= (1 << 15))
     for (int64_t o = 0; o < oc; ++o) {
       double acc = 0;
       for (int64_t n = 0; n < batch; ++n) {
         const float* row = dy + (n * oc + o) * p;
-        for (int64_t q = 0; q < p; ++q) acc += static_cast<double>(row[q]);
+        double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t q = 0;
+        for (; q + 8 <= p; q += 8)
+          for (int l = 0; l < 8; ++l) part[l] += static_cast<double>(row[q + l]);
+        for (int l = 0; q < p; ++q, ++l) part[l] += static_cast<double>(row[q]);
+        acc += ((part[0] + part[4]) + (part[2] + part[6])) + ((part[1] + part[5]) + (part[3] + part[7]));
       }
       db[o] = static_cast<float>(acc);
     }
@@ -282,7 +313,7 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
       return;
     }
     gemm(gt, w, d, dcol, gemm_threads);
-    for (int64_t j = 0; j < cnt; ++j) col2im(g, dcol + j * p, ld, dx + (n0 + j) * x_size);
+    for (int64_t j = 0; j < cnt; ++j) col2im(g, dcol + j * p, ld, dx + (n0 + j) * x_size, col + k * ld);
   };
 #pragma omp parallel for num_threads(threads) schedule(static) if (outer)
   for (int64_t t = 0; t < teams; ++t) {
