@@ -351,11 +351,16 @@ export async function run(args: string[]): Promise<void> {
       }
       const ours: number[] = [];
       const theirs: number[] = [];
+      // A pause before each timed round lets the other side's idle threads stop spinning (both
+      // runtimes keep OpenMP workers busy-waiting for a while after their last parallel region).
+      const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 250));
       for (let r = 0; r < o.rounds; r++) {
+        await settle();
         const t = process.hrtime.bigint();
         await net.trainChunk({ images, labels, order: shuffled(n, r) });
         ours.push(n / (Number(process.hrtime.bigint() - t) / 1e9));
         if (torch) {
+          await settle();
           const reply = await torch.request({ op: 'time', key: c.key, batch: BATCH });
           theirs.push(n / (reply.seconds as number));
         }
