@@ -12,7 +12,18 @@ export type {
   PoolShape,
   BatchNormShape,
   RngOptions,
+  SequentialLayer,
+  SequentialOptions,
+  OptimizerOptions,
+  NativeSequential,
 } from './native';
 export { devices, resolveDevice, describeDevices } from './devices';
 export * from './kernels';
 export * from './data';
+export { SequentialModel, type SequentialModelOptions, type FeedbackMode, type AlignmentRecord } from './models/sequential';
+export { createMlp, mlpLayers, type MlpOptions } from './models/mlp';
+export { createCnn, cnnLayers, cnnGeometry, type CnnOptions, type CnnGeometry } from './models/cnn';
+export type { TrainableModel, ChunkRequest, ChunkResult, EvalResult, ModelState } from './train/model';
+export { train, type TrainSplits, type LoopOptions, type TrainResult, type TrainEvent, type CurvePoint, type EpochRecord } from './train/loop';
+export { saveCheckpoint, loadCheckpoint, encodeCheckpoint, decodeCheckpoint, type CheckpointData } from './train/checkpoint';
+export { loadTrainingData, type TrainingData } from './train/data';
