@@ -10,11 +10,11 @@ import { EPS32, abs, assertClose, bitsEqual, rng, sumBound, uniform } from './nn
 import * as ref from './reference/nn';
 
 const SHAPES: ConvShape[] = [
-  // Lange's CNN, second layer: groups of 6 images, 37 = 6 * 6 + 1
+  // Lange's CNN, second layer: groups of 5 images, 37 = 7 * 5 + 2
   { batch: 37, inChannels: 16, inH: 14, inW: 14, outChannels: 32, kernelH: 5, kernelW: 5, pad: 2 },
   // first layer on CIFAR-shaped input: groups of 2, 23 = 11 * 2 + 1
   { batch: 23, inChannels: 3, inH: 32, inW: 32, outChannels: 16, kernelH: 5, kernelW: 5, pad: 2 },
-  // stride 2 (the general im2col path) with many small images per group
+  // stride 2 (the general im2col path) with many small images per group (76: 301 = 3 * 76 + 73)
   { batch: 301, inChannels: 2, inH: 9, inW: 9, outChannels: 3, kernelH: 3, kernelW: 3, stride: 2 },
   // 1x1 kernels: the images are their own im2col (one image per group)
   { batch: 9, inChannels: 5, inH: 6, inW: 7, outChannels: 4, kernelH: 1, kernelW: 1 },

@@ -48,8 +48,13 @@ int64_t group_size(const Geometry& g, int64_t batch) {
   if (g.identity_cols()) return 1;  // the images themselves serve as col
   const int64_t kp = std::max<int64_t>(1, g.k() * g.p());
   int64_t n = (kGroupColumns + g.p() - 1) / std::max<int64_t>(1, g.p());
-  n = std::min(n, std::max<int64_t>(1, kGroupFloats / kp));
-  return std::max<int64_t>(1, std::min(n, batch));
+  n = std::max<int64_t>(1, std::min({n, kGroupFloats / kp, batch}));
+  // Prefer an even number of groups (down to half the size) so that two threads share them evenly.
+  for (int64_t m = n; m > 1 && 2 * m >= n; --m) {
+    const int64_t groups = (batch + m - 1) / m;
+    if (groups % 2 == 0) return m;
+  }
+  return n;
 }
 
 // Output columns [lo, hi) whose input column ow * stride - pad + j lies inside [0, w).
