@@ -15,3 +15,13 @@ export type {
 } from './native';
 export { devices, resolveDevice, describeDevices } from './devices';
 export * from './kernels';
+export { SegregatedNetwork } from './models/segregated';
+export type {
+  DigitDataset,
+  SegregatedOptions,
+  TrainOptions,
+  TrainProgress,
+  EpochMetrics,
+  EvaluateResult,
+  SegregatedCheckpoint,
+} from './models/segregated';
