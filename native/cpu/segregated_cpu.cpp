@@ -14,6 +14,7 @@
 // State is float32; every accumulation has a fixed order, so results do not depend on threads.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -28,6 +29,16 @@
 #endif
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#endif
+
+// Never contract a * b + c into an FMA (the AVX-512 and AVX2 clones would then round differently
+// from the portable one): every clone must give the same bits.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+// GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized on their own undefined-vector idiom.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
 namespace dendrite::seg {
@@ -88,13 +99,16 @@ void rates_plain(const float* C, float* lam, int32_t* t32, int64_t n, float lmax
   }
 }
 
-// Round-0 Philox blocks of elements base + off[i] (or base + i), first two words only.
-void philox_x01_plain(const philox::Stream& s, uint64_t base, const int32_t* off, int64_t n, uint32_t* x0,
-                      uint32_t* x1) {
+// Round-0 Philox blocks of elements base + off[i] (or base + i), first two words only, and the
+// candidate bitmap: bit i of bits[i / 64] is set unless (x0[i] >> 5) < t32[i] (a certain zero).
+void philox_x01_plain(const philox::Stream& s, uint64_t base, const int32_t* off, const int32_t* t32, int64_t n,
+                      uint32_t* x0, uint32_t* x1, uint64_t* bits) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
   for (int64_t i = 0; i < n; ++i) {
     const philox::Block b = philox::block_at(s, base + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i)), 0);
     x0[i] = b.x0;
     x1[i] = b.x1;
+    if (!(static_cast<int32_t>(b.x0 >> 5) < t32[i])) bits[i >> 6] |= uint64_t{1} << (i & 63);
   }
 }
 
@@ -108,7 +122,9 @@ __attribute__((target("avx2"))) inline void mul_hilo(__m256i a, __m256i m, __m25
 }
 
 __attribute__((target("avx2"))) void philox_x01_avx2(const philox::Stream& s, uint64_t base, const int32_t* off,
-                                                      int64_t n, uint32_t* x0, uint32_t* x1) {
+                                                      const int32_t* t32, int64_t n, uint32_t* x0, uint32_t* x1,
+                                                      uint64_t* bits) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(philox::kM0));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(philox::kM1));
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -142,14 +158,127 @@ __attribute__((target("avx2"))) void philox_x01_avx2(const philox::Stream& s, ui
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(x0 + i), c0);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(x1 + i), c1);
+    const __m256i zero = _mm256_cmpgt_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t32 + i)),
+                                            _mm256_srli_epi32(c0, 5));
+    const uint64_t cand = static_cast<uint64_t>(~_mm256_movemask_ps(_mm256_castsi256_ps(zero)) & 0xff);
+    bits[i >> 6] |= cand << (i & 63);
   }
   for (; i < n; ++i) {
     const philox::Block b = philox::block_at(s, base + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i)), 0);
     x0[i] = b.x0;
     x1[i] = b.x1;
+    if (!(static_cast<int32_t>(b.x0 >> 5) < t32[i])) bits[i >> 6] |= uint64_t{1} << (i & 63);
   }
 }
 
+__attribute__((target("avx512f"))) inline void mul_hilo512(__m512i a, __m512i m, __m512i* hi, __m512i* lo) {
+  const __m512i even = _mm512_mul_epu32(a, m);
+  const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+  *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+}
+
+__attribute__((target("avx512f"))) void philox_x01_avx512(const philox::Stream& s, uint64_t base, const int32_t* off,
+                                                          const int32_t* t32, int64_t n, uint32_t* x0, uint32_t* x1,
+                                                          uint64_t* bits) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
+  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(philox::kM0));
+  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(philox::kM1));
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const uint64_t b0 = s.offset + base;
+  const __m512i lo_base = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0)));
+  const __m512i hi_base = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0 >> 32)));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 valid = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512i unit = off ? _mm512_maskz_loadu_epi32(valid, off + i)
+                             : _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i)), lane);
+    __m512i c0 = _mm512_add_epi32(lo_base, unit);
+    const __mmask16 carry = _mm512_cmplt_epu32_mask(c0, lo_base);
+    __m512i c1 = _mm512_mask_add_epi32(hi_base, carry, hi_base, _mm512_set1_epi32(1));
+    __m512i c2 = _mm512_set1_epi32(static_cast<int>(s.stream_lo));
+    __m512i c3 = _mm512_setzero_si512();
+    uint32_t k0 = s.k0, k1 = s.k1;
+    for (int round = 0; round < 10; ++round) {
+      __m512i hi0, lo0, hi1, lo1;
+      mul_hilo512(c0, m0, &hi0, &lo0);
+      mul_hilo512(c2, m1, &hi1, &lo1);
+      const __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32(static_cast<int>(k0)));
+      const __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32(static_cast<int>(k1)));
+      c0 = n0;
+      c1 = lo1;
+      c2 = n2;
+      c3 = lo0;
+      k0 += philox::kW0;
+      k1 += philox::kW1;
+    }
+    _mm512_mask_storeu_epi32(x0 + i, valid, c0);
+    _mm512_mask_storeu_epi32(x1 + i, valid, c1);
+    const __m512i tt = _mm512_maskz_loadu_epi32(valid, t32 + i);
+    const __mmask16 zero = _mm512_cmplt_epi32_mask(_mm512_srli_epi32(c0, 5), tt);
+    const uint64_t cand = static_cast<uint64_t>(static_cast<uint16_t>(~zero & valid));
+    bits[i >> 6] |= cand << (i & 63);
+  }
+}
+
+#endif
+
+// Blocked kernels (plain loops vectorised by the compiler in each target clone; each output
+// element is summed in the same order in every clone, without FMA, so all give the same bits).
+// u[k] = sum_e cnt_e W[idx_e][k] (events in order) for k in [k0, k0 + kBlock).
+template <int kBlock>
+inline void accum_block(float* __restrict u, const float* __restrict W, const int32_t* idx, const float* cnt,
+                        int64_t ne, int64_t n, int64_t k0) {
+  float acc[kBlock];
+  for (int k = 0; k < kBlock; ++k) acc[k] = 0.0f;
+  for (int64_t e = 0; e < ne; ++e) {
+    const float* w = W + static_cast<int64_t>(idx[e]) * n + k0;
+    const float c = cnt[e];
+    for (int k = 0; k < kBlock; ++k) acc[k] += c * w[k];
+  }
+  for (int k = 0; k < kBlock; ++k) u[k0 + k] = acc[k];
+}
+
+template <int kBlock>
+inline void accum_events_body(float* __restrict u, const float* __restrict W, const int32_t* idx, const float* cnt,
+                              int64_t ne, int64_t n) {
+  int64_t k0 = 0;
+  for (; k0 + kBlock <= n; k0 += kBlock) accum_block<kBlock>(u, W, idx, cnt, ne, n, k0);
+  for (; k0 + 16 <= n; k0 += 16) accum_block<16>(u, W, idx, cnt, ne, n, k0);
+  for (; k0 + 4 <= n; k0 += 4) accum_block<4>(u, W, idx, cnt, ne, n, k0);
+  for (; k0 < n; ++k0) accum_block<1>(u, W, idx, cnt, ne, n, k0);
+}
+
+// B[k] = b[k] + sum_i kappa_i u_i[k] (taps in order) for k in [k0, k0 + kBlock).
+template <int kBlock>
+inline void mix_block(float* __restrict B, const float* __restrict b, const float* const* us, const float* kap,
+                      int64_t mem, int64_t k0) {
+  float acc[kBlock];
+  for (int k = 0; k < kBlock; ++k) acc[k] = b[k0 + k];
+  for (int64_t i = 0; i < mem; ++i) {
+    const float* ui = us[i] + k0;
+    const float ki = kap[i];
+    for (int k = 0; k < kBlock; ++k) acc[k] += ki * ui[k];
+  }
+  for (int k = 0; k < kBlock; ++k) B[k0 + k] = acc[k];
+}
+
+template <int kBlock>
+inline void kappa_mix_body(float* __restrict B, const float* __restrict b, const float* const* us, const float* kap,
+                           int64_t mem, int64_t n) {
+  int64_t k0 = 0;
+  for (; k0 + kBlock <= n; k0 += kBlock) mix_block<kBlock>(B, b, us, kap, mem, k0);
+  for (; k0 + 16 <= n; k0 += 16) mix_block<16>(B, b, us, kap, mem, k0);
+  for (; k0 + 4 <= n; k0 += 4) mix_block<4>(B, b, us, kap, mem, k0);
+  for (; k0 < n; ++k0) mix_block<1>(B, b, us, kap, mem, k0);
+}
+
+void accum_events_plain(float* u, const float* W, const int32_t* idx, const float* cnt, int64_t ne, int64_t n) {
+  accum_events_body<16>(u, W, idx, cnt, ne, n);
+}
+void kappa_mix_plain(float* B, const float* b, const float* const* us, const float* kap, int64_t mem, int64_t n) {
+  kappa_mix_body<16>(B, b, us, kap, mem, n);
+}
+#if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx2"))) void rates_avx2(const float* C, float* lam, int32_t* t32, int64_t n, float lmax) {
   int64_t k = 0;
   const __m256 lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f);
@@ -186,25 +315,152 @@ __attribute__((target("avx2"))) void rates_avx2(const float* C, float* lam, int3
   }
   if (k < n) rates_plain(C + k, lam + k, t32 + k, n - k, lmax);
 }
+
+// The same sums with explicit vectors: per element acc = acc + c * w in event (tap) order.
+__attribute__((target("avx2"))) void accum_events_avx2(float* u, const float* W, const int32_t* idx, const float* cnt,
+                                                        int64_t ne, int64_t n) {
+  int64_t k0 = 0;
+  for (; k0 + 32 <= n; k0 += 32) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t e = 0; e < ne; ++e) {
+      const float* w = W + static_cast<int64_t>(idx[e]) * n + k0;
+      const __m256 c = _mm256_set1_ps(cnt[e]);
+      a0 = _mm256_add_ps(a0, _mm256_mul_ps(c, _mm256_loadu_ps(w)));
+      a1 = _mm256_add_ps(a1, _mm256_mul_ps(c, _mm256_loadu_ps(w + 8)));
+      a2 = _mm256_add_ps(a2, _mm256_mul_ps(c, _mm256_loadu_ps(w + 16)));
+      a3 = _mm256_add_ps(a3, _mm256_mul_ps(c, _mm256_loadu_ps(w + 24)));
+    }
+    _mm256_storeu_ps(u + k0, a0);
+    _mm256_storeu_ps(u + k0 + 8, a1);
+    _mm256_storeu_ps(u + k0 + 16, a2);
+    _mm256_storeu_ps(u + k0 + 24, a3);
+  }
+  for (; k0 + 8 <= n; k0 += 8) {
+    __m256 a0 = _mm256_setzero_ps();
+    for (int64_t e = 0; e < ne; ++e) {
+      a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_set1_ps(cnt[e]), _mm256_loadu_ps(W + static_cast<int64_t>(idx[e]) * n + k0)));
+    }
+    _mm256_storeu_ps(u + k0, a0);
+  }
+  for (; k0 < n; ++k0) accum_block<1>(u, W, idx, cnt, ne, n, k0);
+}
+
+__attribute__((target("avx2"))) void kappa_mix_avx2(float* B, const float* b, const float* const* us, const float* kap,
+                                                     int64_t mem, int64_t n) {
+  int64_t k0 = 0;
+  for (; k0 + 32 <= n; k0 += 32) {
+    __m256 a0 = _mm256_loadu_ps(b + k0), a1 = _mm256_loadu_ps(b + k0 + 8), a2 = _mm256_loadu_ps(b + k0 + 16),
+           a3 = _mm256_loadu_ps(b + k0 + 24);
+    for (int64_t i = 0; i < mem; ++i) {
+      const float* ui = us[i] + k0;
+      const __m256 c = _mm256_set1_ps(kap[i]);
+      a0 = _mm256_add_ps(a0, _mm256_mul_ps(c, _mm256_loadu_ps(ui)));
+      a1 = _mm256_add_ps(a1, _mm256_mul_ps(c, _mm256_loadu_ps(ui + 8)));
+      a2 = _mm256_add_ps(a2, _mm256_mul_ps(c, _mm256_loadu_ps(ui + 16)));
+      a3 = _mm256_add_ps(a3, _mm256_mul_ps(c, _mm256_loadu_ps(ui + 24)));
+    }
+    _mm256_storeu_ps(B + k0, a0);
+    _mm256_storeu_ps(B + k0 + 8, a1);
+    _mm256_storeu_ps(B + k0 + 16, a2);
+    _mm256_storeu_ps(B + k0 + 24, a3);
+  }
+  for (; k0 + 8 <= n; k0 += 8) {
+    __m256 a0 = _mm256_loadu_ps(b + k0);
+    for (int64_t i = 0; i < mem; ++i) a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_set1_ps(kap[i]), _mm256_loadu_ps(us[i] + k0)));
+    _mm256_storeu_ps(B + k0, a0);
+  }
+  for (; k0 < n; ++k0) mix_block<1>(B, b, us, kap, mem, k0);
+}
+
+__attribute__((target("avx512f"))) void accum_events_avx512(float* u, const float* W, const int32_t* idx,
+                                                             const float* cnt, int64_t ne, int64_t n) {
+  int64_t k0 = 0;
+  for (; k0 + 64 <= n; k0 += 64) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t e = 0; e < ne; ++e) {
+      const float* w = W + static_cast<int64_t>(idx[e]) * n + k0;
+      const __m512 c = _mm512_set1_ps(cnt[e]);
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(w)));
+      a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(w + 16)));
+      a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(w + 32)));
+      a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(w + 48)));
+    }
+    _mm512_storeu_ps(u + k0, a0);
+    _mm512_storeu_ps(u + k0 + 16, a1);
+    _mm512_storeu_ps(u + k0 + 32, a2);
+    _mm512_storeu_ps(u + k0 + 48, a3);
+  }
+  for (; k0 < n; k0 += 16) {
+    const __mmask16 mk = n - k0 >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k0)) - 1);
+    __m512 a0 = _mm512_setzero_ps();
+    for (int64_t e = 0; e < ne; ++e) {
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(cnt[e]),
+                                           _mm512_maskz_loadu_ps(mk, W + static_cast<int64_t>(idx[e]) * n + k0)));
+    }
+    _mm512_mask_storeu_ps(u + k0, mk, a0);
+  }
+}
+
+__attribute__((target("avx512f"))) void kappa_mix_avx512(float* B, const float* b, const float* const* us,
+                                                          const float* kap, int64_t mem, int64_t n) {
+  int64_t k0 = 0;
+  for (; k0 + 64 <= n; k0 += 64) {
+    __m512 a0 = _mm512_loadu_ps(b + k0), a1 = _mm512_loadu_ps(b + k0 + 16), a2 = _mm512_loadu_ps(b + k0 + 32),
+           a3 = _mm512_loadu_ps(b + k0 + 48);
+    for (int64_t i = 0; i < mem; ++i) {
+      const float* ui = us[i] + k0;
+      const __m512 c = _mm512_set1_ps(kap[i]);
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(ui)));
+      a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 16)));
+      a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 32)));
+      a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 48)));
+    }
+    _mm512_storeu_ps(B + k0, a0);
+    _mm512_storeu_ps(B + k0 + 16, a1);
+    _mm512_storeu_ps(B + k0 + 32, a2);
+    _mm512_storeu_ps(B + k0 + 48, a3);
+  }
+  for (; k0 < n; k0 += 16) {
+    const __mmask16 mk = n - k0 >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k0)) - 1);
+    __m512 a0 = _mm512_maskz_loadu_ps(mk, b + k0);
+    for (int64_t i = 0; i < mem; ++i) {
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(kap[i]), _mm512_maskz_loadu_ps(mk, us[i] + k0)));
+    }
+    _mm512_mask_storeu_ps(B + k0, mk, a0);
+  }
+}
 #endif
 
-using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, int64_t, uint32_t*, uint32_t*);
+using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, const int32_t*, int64_t, uint32_t*,
+                          uint32_t*, uint64_t*);
 using RatesFn = void (*)(const float*, float*, int32_t*, int64_t, float);
+using AccumFn = void (*)(float*, const float*, const int32_t*, const float*, int64_t, int64_t);
+using MixFn = void (*)(float*, const float*, const float* const*, const float*, int64_t, int64_t);
 
-bool use_avx2() {
+// 2: AVX-512F, 1: AVX2, 0: portable. DENDRITE_SIMD=avx2|scalar caps it (for testing the clones).
+int simd_level() {
 #if defined(__x86_64__) && defined(__GNUC__)
-  return __builtin_cpu_supports("avx2");
+  const char* cap = std::getenv("DENDRITE_SIMD");
+  int level = __builtin_cpu_supports("avx512f") ? 2 : (__builtin_cpu_supports("avx2") ? 1 : 0);
+  if (cap && std::string(cap) == "avx2") level = std::min(level, 1);
+  if (cap && std::string(cap) == "scalar") level = 0;
+  return level;
 #else
-  return false;
+  return 0;
 #endif
 }
 
+const int kSimd = simd_level();
 #if defined(__x86_64__) && defined(__GNUC__)
-const PhiloxFn philox_x01 = use_avx2() ? philox_x01_avx2 : philox_x01_plain;
-const RatesFn compute_rates = use_avx2() ? rates_avx2 : rates_plain;
+const PhiloxFn philox_x01 = kSimd == 2 ? philox_x01_avx512 : (kSimd == 1 ? philox_x01_avx2 : philox_x01_plain);
+const RatesFn compute_rates = kSimd >= 1 ? rates_avx2 : rates_plain;
+const AccumFn accum_events = kSimd == 2 ? accum_events_avx512 : (kSimd == 1 ? accum_events_avx2 : accum_events_plain);
+const MixFn kappa_mix = kSimd == 2 ? kappa_mix_avx512 : (kSimd == 1 ? kappa_mix_avx2 : kappa_mix_plain);
 #else
 const PhiloxFn philox_x01 = philox_x01_plain;
 const RatesFn compute_rates = rates_plain;
+const AccumFn accum_events = accum_events_plain;
+const MixFn kappa_mix = kappa_mix_plain;
 #endif
 
 // The count for one unit whose (x0 >> 5) did not prove a zero (tiers 2 and 3 above).
@@ -281,6 +537,8 @@ struct Slot {
   std::vector<float> x_nz;    // rates of the nz pixels
   std::vector<int32_t> x_t32; // per nz pixel
   std::vector<uint32_t> x0, x1;  // Philox scratch
+  std::vector<uint64_t> bits;    // candidate bitmap scratch
+  std::vector<const float*> taps;  // kappa-mix scratch
   std::vector<float> Bx;      // W^0 x + b^0 (rate feed-forward at the input)
   bool u_valid = false;
   // per example
@@ -449,6 +707,8 @@ class CpuNetwork final : public Network {
     for (int64_t m = 0; m < M_; ++m) widest = std::max(widest, c_.layers[m]);
     s->x0.assign(static_cast<size_t>(widest), 0);
     s->x1.assign(static_cast<size_t>(widest), 0);
+    s->bits.assign(static_cast<size_t>(widest / 64 + 1), 0);
+    s->taps.assign(static_cast<size_t>(c_.mem), nullptr);
     s->Bx.assign(static_cast<size_t>(c_.layers[0]), 0.0f);
     s->target.assign(static_cast<size_t>(c_.n_out()), 0.0f);
     s->angle.assign(static_cast<size_t>(M_ - 1), 0.0f);
@@ -508,32 +768,28 @@ class CpuNetwork final : public Network {
   }
 
   void accumulate_u(const LayerState& l, int64_t m, const Events& ev, float* u) const {
-    const int64_t n = l.n;
-    std::fill(u, u + n, 0.0f);
-    const float* W = Wt_[m].data();
-    for (size_t e = 0; e < ev.idx.size(); ++e) {
-      const float cnt = ev.cnt[e];
-      const float* w = W + static_cast<int64_t>(ev.idx[e]) * n;
-      if (cnt == 1.0f) {
-        for (int64_t k = 0; k < n; ++k) u[k] += w[k];
-      } else {
-        for (int64_t k = 0; k < n; ++k) u[k] += cnt * w[k];
-      }
-    }
+    accum_events(u, Wt_[m].data(), ev.idx.data(), ev.cnt.data(), static_cast<int64_t>(ev.idx.size()), l.n);
   }
 
   // Draws the spikes of n units at base (+ off[i]) with rates rate[i] and zero thresholds
   // t32[i]; pushes the events. x0/x1 are scratch of n words.
   static void draw_spikes(const PhaseCtx& ctx, uint64_t base, const int32_t* off, const float* rate,
-                          const int32_t* t32, int64_t n, uint32_t* x0, uint32_t* x1, Events& ev) {
-    philox_x01(ctx.spikes, base, off, n, x0, x1);
-    for (int64_t i = 0; i < n; ++i) {
-      if (static_cast<int32_t>(x0[i] >> 5) < t32[i]) continue;
-      const uint64_t unit = off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i);
-      const int32_t k = poisson_count(ctx.spikes, base + unit, rate[i], x0[i], x1[i]);
-      if (k > 0) {
-        ev.idx.push_back(static_cast<int32_t>(unit));
-        ev.cnt.push_back(static_cast<float>(k));
+                          const int32_t* t32, int64_t n, Slot& s, Events& ev) {
+    uint32_t* x0 = s.x0.data();
+    uint32_t* x1 = s.x1.data();
+    uint64_t* bits = s.bits.data();
+    philox_x01(ctx.spikes, base, off, t32, n, x0, x1, bits);
+    for (int64_t w = 0; w < (n + 63) / 64; ++w) {
+      uint64_t m = bits[w];
+      while (m) {
+        const int64_t i = w * 64 + __builtin_ctzll(m);
+        m &= m - 1;
+        const uint64_t unit = off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i);
+        const int32_t k = poisson_count(ctx.spikes, base + unit, rate[i], x0[i], x1[i]);
+        if (k > 0) {
+          ev.idx.push_back(static_cast<int32_t>(unit));
+          ev.cnt.push_back(static_cast<float>(k));
+        }
       }
     }
   }
@@ -572,8 +828,7 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
 
   if (c_.spiking_feedforward) {
     Events& ev = s.input.push();
-    draw_spikes(ctx, base, s.nz.data(), s.x_nz.data(), s.x_t32.data(), static_cast<int64_t>(s.nz.size()),
-                s.x0.data(), s.x1.data(), ev);
+    draw_spikes(ctx, base, s.nz.data(), s.x_nz.data(), s.x_t32.data(), static_cast<int64_t>(s.nz.size()), s, ev);
   }
 
   for (int64_t m = 0; m < M_; ++m) {
@@ -586,13 +841,8 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
       const Ring& pre = m == 0 ? s.input : s.L[m - 1].spikes;
       float* u_now = l.u.data() + pre.head * n;
       accumulate_u(l, m, pre.steps[pre.head], u_now);
-      const float* bm = b_[m].data();
-      std::memcpy(B, bm, sizeof(float) * n);
-      for (int64_t i = 0; i < mem; ++i) {
-        const float ki = kap[i];
-        const float* ui = l.u.data() + pre.slot(i) * n;
-        for (int64_t k = 0; k < n; ++k) B[k] += ki * ui[k];
-      }
+      for (int64_t i = 0; i < mem; ++i) s.taps[i] = l.u.data() + pre.slot(i) * n;
+      kappa_mix(B, b_[m].data(), s.taps.data(), kap, mem, n);
       if (train && forward && in_window) {
         float* sp = l.sumPSPB.data();
         for (int64_t i = 0; i < mem; ++i) {
@@ -696,8 +946,7 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
     compute_rates(C, lam, l.t32.data(), n, lmax_);
     if (need[m]) {
       Events& ev = l.spikes.push();
-      draw_spikes(ctx, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, lam, l.t32.data(), n, s.x0.data(),
-                  s.x1.data(), ev);
+      draw_spikes(ctx, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, lam, l.t32.data(), n, s, ev);
     }
 
     // Window sums (P1-P5): what the updates and predictions read.
