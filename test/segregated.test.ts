@@ -399,3 +399,34 @@ test('call validation: bad arrays, labels, a second concurrent call', async (t) 
   t.false(net.native.busy);
   await t.notThrowsAsync(net.native.evaluate({ images: data.images }));
 });
+
+test('every SIMD clone (AVX-512, AVX2, portable) gives the same bits', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const script = `
+    const { SegregatedNetwork } = require(${JSON.stringify(path.join(__dirname, '..', 'src', 'models', 'segregated.js'))});
+    const crypto = require('node:crypto');
+    const n = 6, nIn = 784;
+    const images = new Uint8Array(n * nIn).map((_, i) => (i * 2654435761 >>> 24) < 90 ? 0 : (i * 40503) & 255);
+    const labels = new Uint8Array(n).map((_, i) => (i * 7) % 10);
+    (async () => {
+      const net = new SegregatedNetwork({ layers: [37, 21, 10], seed: 3, threads: 1, testPhase: 40 });
+      await net.train({ images, labels, count: n }, { epochs: 1 });
+      const r = await net.evaluate({ images, labels, count: n }, { voltages: true });
+      const h = crypto.createHash('sha256');
+      for (const l of net.native.getWeights()) for (const a of [l.W, l.b, l.Y]) if (a) h.update(Buffer.from(a.buffer));
+      h.update(Buffer.from(r.voltages.buffer));
+      console.log(h.digest('hex'));
+    })();`;
+  const run = (simd?: string) => {
+    const env = { ...process.env };
+    if (simd) env.DENDRITE_SIMD = simd;
+    else delete env.DENDRITE_SIMD;
+    const r = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const best = run();
+  t.regex(best, /^[0-9a-f]{64}$/);
+  t.is(run('avx2'), best);
+  t.is(run('scalar'), best);
+});

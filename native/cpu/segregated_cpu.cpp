@@ -1103,7 +1103,7 @@ void CpuNetwork::compute_errors(Slot& s) const {
 
 // Updates after the target phase (spec §9), top layer first, summed over the slots in order.
 void CpuNetwork::apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, uint64_t example) {
-  const int nt = threads_;
+  [[maybe_unused]] const int nt = threads_;
   for (int64_t m = M_ - 1; m >= 0; --m) {
     const int64_t n = c_.layers[m], N = c_.fan_in(m);
     const bool out = m == M_ - 1;
@@ -1150,7 +1150,7 @@ void CpuNetwork::apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, 
     }
     float* Wt = Wt_[m].data();
     // Online updates are too small to amortise a parallel region on a busy machine.
-    const bool par = S > 1 && n * N >= (int64_t{1} << 15);
+    [[maybe_unused]] const bool par = S > 1 && n * N >= (int64_t{1} << 15);
 #pragma omp parallel for schedule(static) num_threads(nt) if (par)
     for (int64_t j = 0; j < N; ++j) {
       float* w = Wt + j * n;
@@ -1189,7 +1189,7 @@ void CpuNetwork::train_chunk(const TrainRequest& req, TrainResult& out) {
     if (nb == 1) {
       run(0);
     } else {
-      const int nt = threads_;
+      [[maybe_unused]] const int nt = threads_;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
       for (int64_t b = 0; b < nb; ++b) run(b);
     }
