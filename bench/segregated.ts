@@ -35,9 +35,17 @@ function loadDigits(): { train: DigitDataset; test: DigitDataset } {
   return { train: pick(false), test: pick(true) };
 }
 
+// n digits spread evenly over the set (the files are ordered by class).
 function subset(d: DigitDataset, n: number): DigitDataset {
   const count = Math.min(n, d.count);
-  return { images: d.images.subarray(0, count * 784), labels: d.labels.subarray(0, count), count };
+  const images = new Uint8Array(count * 784);
+  const labels = new Uint8Array(count);
+  for (let j = 0; j < count; j++) {
+    const k = Math.floor((j * d.count) / count);
+    images.set(d.images.subarray(k * 784, (k + 1) * 784), j * 784);
+    labels[j] = d.labels[k];
+  }
+  return { images, labels, count };
 }
 
 /** Dense-equivalent FLOPs of one step (basal and apical products) and of one update. */
