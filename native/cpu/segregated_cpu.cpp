@@ -316,6 +316,37 @@ __attribute__((target("avx2"))) void rates_avx2(const float* C, float* lam, int3
   if (k < n) rates_plain(C + k, lam + k, t32 + k, n - k, lmax);
 }
 
+__attribute__((target("avx512f"))) void rates_avx512(const float* C, float* lam, int32_t* t32, int64_t n, float lmax) {
+  const __m512 lo = _mm512_set1_ps(-87.0f), hi = _mm512_set1_ps(88.0f), one = _mm512_set1_ps(1.0f);
+  const __m512 magic = _mm512_set1_ps(12582912.0f);
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 mk = n - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k)) - 1);
+    // exp_f(-C) and the rest of rates_plain, operation for operation
+    __m512 x = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(mk, C + k));
+    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+    const __m512 kf = _mm512_sub_ps(_mm512_add_ps(t, magic), magic);
+    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(kf, _mm512_set1_ps(0.693359375f)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(kf, _mm512_set1_ps(-2.12194440e-4f)));
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r), one);
+    const __m512i ki = _mm512_cvttps_epi32(kf);
+    const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ki, _mm512_set1_epi32(127)), 23));
+    const __m512 l = _mm512_mul_ps(_mm512_set1_ps(lmax), _mm512_div_ps(one, _mm512_add_ps(one, _mm512_mul_ps(p, scale))));
+    _mm512_mask_storeu_ps(lam + k, mk, l);
+    const __m512 lc = _mm512_max_ps(l, _mm512_setzero_ps());
+    const __m512i tt = _mm512_sub_epi32(_mm512_cvttps_epi32(_mm512_mul_ps(_mm512_sub_ps(one, lc), _mm512_set1_ps(134217728.0f))),
+                                        _mm512_set1_epi32(16));
+    const __mmask16 below = _mm512_cmp_ps_mask(l, one, _CMP_LT_OQ);
+    _mm512_mask_storeu_epi32(t32 + k, mk, _mm512_maskz_mov_epi32(below, tt));
+  }
+}
+
 // The same sums with explicit vectors: per element acc = acc + c * w in event (tap) order.
 __attribute__((target("avx2"))) void accum_events_avx2(float* u, const float* W, const int32_t* idx, const float* cnt,
                                                         int64_t ne, int64_t n) {
@@ -453,7 +484,7 @@ int simd_level() {
 const int kSimd = simd_level();
 #if defined(__x86_64__) && defined(__GNUC__)
 const PhiloxFn philox_x01 = kSimd == 2 ? philox_x01_avx512 : (kSimd == 1 ? philox_x01_avx2 : philox_x01_plain);
-const RatesFn compute_rates = kSimd >= 1 ? rates_avx2 : rates_plain;
+const RatesFn compute_rates = kSimd == 2 ? rates_avx512 : (kSimd == 1 ? rates_avx2 : rates_plain);
 const AccumFn accum_events = kSimd == 2 ? accum_events_avx512 : (kSimd == 1 ? accum_events_avx2 : accum_events_plain);
 const MixFn kappa_mix = kSimd == 2 ? kappa_mix_avx512 : (kSimd == 1 ? kappa_mix_avx2 : kappa_mix_plain);
 #else
