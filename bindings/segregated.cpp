@@ -358,6 +358,8 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
                         InstanceMethod<&SegWrap::set_weights>("setWeights"),
                         InstanceMethod<&SegWrap::set_learning_rates>("setLearningRates"),
                         InstanceMethod<&SegWrap::reset_state>("resetState"),
+                        InstanceMethod<&SegWrap::get_state>("getState"),
+                        InstanceMethod<&SegWrap::set_state>("setState"),
                         InstanceMethod<&SegWrap::get_position>("getPosition"),
                         InstanceMethod<&SegWrap::set_position>("setPosition"),
                         InstanceMethod<&SegWrap::permutation>("permutation"),
@@ -608,6 +610,42 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     check_idle(info.Env(), "resetState");
     net_->reset_state();
     return info.Env().Undefined();
+  }
+
+  // getState() -> Float64Array: the carried-over dynamic state (for exact mid-epoch resume).
+  Napi::Value get_state(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env, "getState");
+    const std::vector<double> st = net_->get_state();
+    auto out = Napi::Float64Array::New(env, st.size());
+    for (size_t i = 0; i < st.size(); ++i) out.Data()[i] = st[i];
+    return out;
+  }
+
+  Napi::Value set_state(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string where = fn("setState");
+    check_idle(env, "setState");
+    std::vector<double> st;
+    if (info.Length() == 1 && info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
+      auto a = info[0].As<Napi::Float64Array>();
+      st.assign(a.Data(), a.Data() + a.ElementLength());
+    } else if (info.Length() == 1 && info[0].IsArray()) {
+      Napi::Array a = info[0].As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); ++i) {
+        Napi::Value v = a.Get(i);
+        if (!v.IsNumber()) throw Napi::TypeError::New(env, where + ": state must hold numbers");
+        st.push_back(v.As<Napi::Number>().DoubleValue());
+      }
+    } else {
+      throw Napi::TypeError::New(env, where + ": expected a Float64Array or an array of numbers (from getState)");
+    }
+    try {
+      net_->set_state(st);
+    } catch (const Error& e) {
+      throw to_js_error(env, e.kind(), e.what());
+    }
+    return env.Undefined();
   }
 
   Napi::Value get_position(const Napi::CallbackInfo& info) {

@@ -113,6 +113,8 @@ export interface NativeSegregatedNetwork {
     c?: Float32Array | number[] }>): void;
   setLearningRates(o: { learningRates?: number[]; feedbackLearningRates?: number[] }): void;
   resetState(): void;
+  getState(): Float64Array;
+  setState(state: Float64Array | number[]): void;
   getPosition(): SegregatedPosition;
   setPosition(p: Partial<SegregatedPosition>): void;
   permutation(epoch: number, n: number): Int32Array;

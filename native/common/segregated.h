@@ -209,6 +209,11 @@ class Network {
   virtual void set_learning_rates(const std::vector<double>& f_etas, const std::vector<double>& b_etas) = 0;
   // Zeroes the dynamic state of every training slot (potentials, spike histories).
   virtual void reset_state() = 0;
+  // The dynamic state of the training slots (potentials, rates, spike histories) that carries
+  // from one example to the next, as numbers (exact: float32 values and small integers in
+  // doubles), so that a run checkpointed mid-epoch resumes bit for bit. set_state checks it.
+  virtual std::vector<double> get_state() const = 0;
+  virtual void set_state(const std::vector<double>& state) = 0;
 
   virtual Position position() const = 0;
   virtual void set_position(const Position& p) = 0;

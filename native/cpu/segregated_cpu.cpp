@@ -685,6 +685,75 @@ class CpuNetwork final : public Network {
     for (auto& s : train_slots_) reset_slot(*s);
   }
 
+  std::vector<double> get_state() const override {
+    // [version, slots, mem, then per slot: input ring, then per layer n, C, A, lam, ring], a ring
+    // being [head, then per step: count, idx..., cnt...].
+    std::vector<double> out = {1.0, static_cast<double>(train_slots_.size()), static_cast<double>(c_.mem)};
+    auto ring = [&](const Ring& r) {
+      out.push_back(static_cast<double>(r.head));
+      for (const Events& e : r.steps) {
+        out.push_back(static_cast<double>(e.idx.size()));
+        for (int32_t i : e.idx) out.push_back(i);
+        for (float v : e.cnt) out.push_back(v);
+      }
+    };
+    for (const auto& sp : train_slots_) {
+      ring(sp->input);
+      for (const LayerState& l : sp->L) {
+        out.push_back(static_cast<double>(l.n));
+        for (const std::vector<float>* v : {&l.C, &l.A, &l.lam}) out.insert(out.end(), v->begin(), v->end());
+        ring(l.spikes);
+      }
+    }
+    return out;
+  }
+
+  void set_state(const std::vector<double>& st) override {
+    size_t p = 0;
+    auto bad = [](const std::string& why) { fail(ErrorKind::OutOfRange, "setState: " + why); };
+    auto next = [&]() {
+      if (p >= st.size()) bad("the state ends early");
+      return st[p++];
+    };
+    auto integer = [&](double lo, double hi) {
+      const double v = next();
+      if (!(v >= lo && v <= hi) || std::floor(v) != v) bad("an integer field is out of range");
+      return static_cast<int64_t>(v);
+    };
+    if (integer(1, 1) != 1) bad("unknown version");
+    const int64_t slots = integer(1, 4096);
+    if (integer(c_.mem, c_.mem) != c_.mem) bad("mem differs");
+    std::vector<std::unique_ptr<Slot>> fresh;
+    auto ring = [&](Ring& r, int64_t units) {
+      r.head = integer(0, static_cast<double>(c_.mem - 1));
+      for (Events& e : r.steps) {
+        const int64_t k = integer(0, static_cast<double>(units));
+        e.clear();
+        for (int64_t i = 0; i < k; ++i) e.idx.push_back(static_cast<int32_t>(integer(0, static_cast<double>(units - 1))));
+        for (int64_t i = 0; i < k; ++i) e.cnt.push_back(static_cast<float>(integer(1, 2147483647.0)));
+      }
+    };
+    for (int64_t si = 0; si < slots; ++si) {
+      auto sp = make_slot();
+      ring(sp->input, c_.n_in);
+      for (LayerState& l : sp->L) {
+        if (integer(static_cast<double>(l.n), static_cast<double>(l.n)) != l.n) bad("a layer size differs");
+        for (std::vector<float>* v : {&l.C, &l.A, &l.lam}) {
+          for (float& x : *v) {
+            const double d = next();
+            if (!std::isfinite(d) || static_cast<double>(static_cast<float>(d)) != d) bad("potentials must be float32 values");
+            x = static_cast<float>(d);
+          }
+        }
+        ring(l.spikes, l.n);
+      }
+      sp->u_valid = false;
+      fresh.push_back(std::move(sp));
+    }
+    if (p != st.size()) bad("the state has trailing values");
+    train_slots_ = std::move(fresh);
+  }
+
   void train_chunk(const TrainRequest& req, TrainResult& out) override;
   void evaluate(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages) override;
 

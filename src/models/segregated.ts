@@ -124,6 +124,8 @@ export interface SegregatedCheckpoint {
   config: Record<string, unknown>;
   position: SegregatedPosition;
   layers: Array<{ W: number[]; b: number[]; Y?: number[]; c?: number[] }>;
+  /** The carried-over dynamic state (potentials, spike histories): exact mid-epoch resume. */
+  state?: number[];
 }
 
 function checkDataset(d: DigitDataset, what: string, nIn: number): void {
@@ -263,12 +265,15 @@ export class SegregatedNetwork {
       W: Array.from(l.W), b: Array.from(l.b),
       ...(l.Y ? { Y: Array.from(l.Y) } : {}), ...(l.c ? { c: Array.from(l.c) } : {}),
     }));
-    return { format: 'dendrite-bench/segregated@1', config: this.config(), position: this.native.getPosition(), layers };
+    return { format: 'dendrite-bench/segregated@1', config: this.config(), position: this.native.getPosition(), layers,
+      state: Array.from(this.native.getState()) };
   }
 
   importWeights(ck: SegregatedCheckpoint): void {
     this.native.setWeights(ck.layers);
     this.native.setPosition(ck.position);
+    if (ck.state) this.native.setState(ck.state);
+    else this.native.resetState();
   }
 
   save(file: string): void {
