@@ -484,11 +484,11 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     seg::Position pos = net_->position();
     const uint64_t round = opts.u64("round", pos.eval_round);
     if (round >= seg::kMaxEpoch) throw Napi::RangeError::New(env, where + ": round must be below 2^28 - 1");
+    const bool want_v = opts.flag("voltages", false);
     if (!opts.has("round")) {
       pos.eval_round += 1;  // each default evaluation draws fresh spikes
       net_->set_position(pos);
     }
-    const bool want_v = opts.flag("voltages", false);
     const int64_t n_out = net_->config().n_out();
     auto pred = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(count));
     auto volt = std::make_shared<std::vector<float>>(want_v ? static_cast<size_t>(count * n_out) : 0);

@@ -99,6 +99,14 @@ void rates_plain(const float* C, float* lam, int32_t* t32, int64_t n, float lmax
   }
 }
 
+// Leaky soma without apical coupling (H5 with g_A = 0, O4 forward):
+// C = C + dt (-g_L C + g (B - C)), then the rates and zero thresholds as rates_plain.
+void soma_rates_plain(float* C, const float* B, float* lam, int32_t* t32, int64_t n, float dt, float gL, float g,
+                      float lmax) {
+  for (int64_t k = 0; k < n; ++k) C[k] = C[k] + dt * (-gL * C[k] + g * (B[k] - C[k]));
+  rates_plain(C, lam, t32, n, lmax);
+}
+
 // Round-0 Philox blocks of elements base + off[i] (or base + i), first two words only, and the
 // candidate bitmap: bit i of bits[i / 64] is set unless (x0[i] >> 5) < t32[i] (a certain zero).
 void philox_x01_plain(const philox::Stream& s, uint64_t base, const int32_t* off, const int32_t* t32, int64_t n,
@@ -347,6 +355,19 @@ __attribute__((target("avx512f"))) void rates_avx512(const float* C, float* lam,
   }
 }
 
+__attribute__((target("avx512f"))) void soma_rates_avx512(float* C, const float* B, float* lam, int32_t* t32,
+                                                           int64_t n, float dt, float gL, float g, float lmax) {
+  const __m512 vdt = _mm512_set1_ps(dt), vngL = _mm512_set1_ps(-gL), vg = _mm512_set1_ps(g);
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 mk = n - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k)) - 1);
+    const __m512 c = _mm512_maskz_loadu_ps(mk, C + k);
+    const __m512 b = _mm512_maskz_loadu_ps(mk, B + k);
+    const __m512 inner = _mm512_add_ps(_mm512_mul_ps(vngL, c), _mm512_mul_ps(vg, _mm512_sub_ps(b, c)));
+    _mm512_mask_storeu_ps(C + k, mk, _mm512_add_ps(c, _mm512_mul_ps(vdt, inner)));
+  }
+  rates_avx512(C, lam, t32, n, lmax);
+}
+
 // The same sums with explicit vectors: per element acc = acc + c * w in event (tap) order.
 __attribute__((target("avx2"))) void accum_events_avx2(float* u, const float* W, const int32_t* idx, const float* cnt,
                                                         int64_t ne, int64_t n) {
@@ -462,6 +483,7 @@ __attribute__((target("avx512f"))) void kappa_mix_avx512(float* B, const float* 
 }
 #endif
 
+using SomaFn = void (*)(float*, const float*, float*, int32_t*, int64_t, float, float, float, float);
 using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, const int32_t*, int64_t, uint32_t*,
                           uint32_t*, uint64_t*);
 using RatesFn = void (*)(const float*, float*, int32_t*, int64_t, float);
@@ -485,11 +507,13 @@ const int kSimd = simd_level();
 #if defined(__x86_64__) && defined(__GNUC__)
 const PhiloxFn philox_x01 = kSimd == 2 ? philox_x01_avx512 : (kSimd == 1 ? philox_x01_avx2 : philox_x01_plain);
 const RatesFn compute_rates = kSimd == 2 ? rates_avx512 : (kSimd == 1 ? rates_avx2 : rates_plain);
+const SomaFn soma_rates = kSimd == 2 ? soma_rates_avx512 : soma_rates_plain;
 const AccumFn accum_events = kSimd == 2 ? accum_events_avx512 : (kSimd == 1 ? accum_events_avx2 : accum_events_plain);
 const MixFn kappa_mix = kSimd == 2 ? kappa_mix_avx512 : (kSimd == 1 ? kappa_mix_avx2 : kappa_mix_plain);
 #else
 const PhiloxFn philox_x01 = philox_x01_plain;
 const RatesFn compute_rates = rates_plain;
+const SomaFn soma_rates = soma_rates_plain;
 const AccumFn accum_events = accum_events_plain;
 const MixFn kappa_mix = kappa_mix_plain;
 #endif
@@ -500,9 +524,10 @@ inline int32_t poisson_count(const philox::Stream& s, uint64_t index, float rate
   if (lam > 0.0 && lam <= 1.0) {
     const double u = philox::u53(x0, x1);
     const double l2 = lam * lam;
-    const double e_lo = 1.0 - lam + 0.5 * l2 - l2 * lam / 6.0;         // <= exp(-lam)
-    const double e_hi = 1.0 - lam + 0.5 * l2;                          // >= exp(-lam)
-    const double f1_lo = 1.0 - 0.5 * l2 + l2 * lam / 3.0 - l2 * l2 / 8.0;  // <= exp(-lam)(1 + lam)
+    // (the rounding of these few operations is far inside the 1e-12 margins)
+    const double e_lo = 1.0 - lam + 0.5 * l2 - l2 * lam * (1.0 / 6.0);              // <= exp(-lam)
+    const double e_hi = 1.0 - lam + 0.5 * l2;                                       // >= exp(-lam)
+    const double f1_lo = 1.0 - 0.5 * l2 + l2 * lam * (1.0 / 3.0) - l2 * l2 * 0.125;  // <= exp(-lam)(1 + lam)
     if (u < e_lo - 1e-12) return 0;
     if (u >= e_hi + 1e-12 && u < f1_lo - 1e-12) return 1;
   }
@@ -973,6 +998,7 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
 
     float* C = l.C.data();
     float* lam = l.lam.data();
+    bool rates_done = false;
     if (!out) {
       // (H3, H4): apical potential from the feedback layer up to step t-1 (it has not stepped yet).
       const bool need_A = gA_ != 0.0f || in_A;
@@ -1016,7 +1042,8 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
           const float* A = l.A.data();
           for (int64_t k = 0; k < n; ++k) C[k] = C[k] + dt_ * (-gL_ * C[k] + gB_ * (B[k] - C[k]) + gA_ * (A[k] - C[k]));
         } else {
-          for (int64_t k = 0; k < n; ++k) C[k] = C[k] + dt_ * (-gL_ * C[k] + gB_ * (B[k] - C[k]));
+          soma_rates(C, B, lam, l.t32.data(), n, dt_, gL_, gB_, lmax_);
+          rates_done = true;
         }
       } else {
         for (int64_t k = 0; k < n; ++k) C[k] = kB_ * B[k];
@@ -1038,12 +1065,13 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
           }
         }
       } else if (c_.use_conductances) {
-        for (int64_t k = 0; k < n; ++k) C[k] = C[k] + dt_ * (-gL_ * C[k] + gD_ * (B[k] - C[k]));
+        soma_rates(C, B, lam, l.t32.data(), n, dt_, gL_, gD_, lmax_);
+        rates_done = true;
       } else {
         for (int64_t k = 0; k < n; ++k) C[k] = kD_ * B[k];
       }
     }
-    compute_rates(C, lam, l.t32.data(), n, lmax_);
+    if (!rates_done) compute_rates(C, lam, l.t32.data(), n, lmax_);
     if (need[m]) {
       Events& ev = l.spikes.push();
       draw_spikes(ctx, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, lam, l.t32.data(), n, s, ev);
