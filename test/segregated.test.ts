@@ -451,3 +451,32 @@ test('every SIMD clone (AVX-512, AVX2, portable) gives the same bits', async (t)
   t.is(run('avx2'), best);
   t.is(run('scalar'), best);
 });
+
+test('one time step from rest (test phase of 1 step, window 1) equals the reference step', async (t) => {
+  for (const v of [{}, { conductances: false }, { spikingFeedforward: false }, { gA: 0.6, layers: [8, 6, 10], learningRates: [0.2, 0.2, 0.1] }] as Partial<SegregatedOptions>[]) {
+    const net = new SegregatedNetwork(small({ ...v, testPhase: 1, integrationTimeTest: 1 }));
+    const data = randomSet(3, 20, 21);
+    const r = await net.native.evaluate({ images: data.images, round: 0, voltages: true });
+    const ref = new RefNetwork(refConfig(net), refLayers(net));
+    for (let i = 0; i < 3; i++) {
+      const vRef = ref.test(data.images.subarray(i * 20, i * 20 + 20), 0, i);
+      t.true(maxRelDiff(r.voltages!.subarray(i * 10, i * 10 + 10), vRef) < TOL, JSON.stringify(v));
+      // after one step from rest with conductances, C = dt g_D B of the output (nonzero)
+      t.true(vRef.some((x) => x !== 0));
+    }
+  }
+});
+
+test('bench/segregated exports run()', async (t) => {
+  const bench = await import('../bench/segregated');
+  t.is(typeof bench.run, 'function');
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (s: string) => lines.push(s);
+  try {
+    await bench.run(['--help']);
+  } finally {
+    console.log = log;
+  }
+  t.regex(lines.join('\n'), /--train/);
+});
