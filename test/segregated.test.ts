@@ -364,15 +364,16 @@ test('train(): metrics, progress, abort', async (t) => {
   const data = randomSet(20, 784, 8);
   const net = new SegregatedNetwork({ layers: [20, 10], seed: 1, threads: 1 });
   const progress: number[] = [];
-  const m = await net.train(data, { epochs: 2, testSet: data, chunkSize: 8, recordAngle: true,
+  const m = await net.train(data, { epochs: 2, testSet: data, chunkSize: 8, recordAngle: true, initialTest: true,
     onProgress: (p) => progress.push(p.example) });
   t.is(m.length, 2);
+  t.true(m[0].initialTestError! >= 0 && m[0].initialTestError! <= 100 && m[1].initialTestError === undefined);
   t.deepEqual(progress, [8, 16, 20, 8, 16, 20]);
   for (const e of m) {
     t.true(e.trainError >= 0 && e.trainError <= 100 && e.testError! >= 0 && e.loss > 0 && e.examplesPerSecond > 0);
     t.is(e.angle!.length, 1);
   }
-  t.deepEqual(net.position(), { epoch: 2, example: 0, evalRound: 2 });
+  t.deepEqual(net.position(), { epoch: 2, example: 0, evalRound: 3 });
   const ac = new AbortController();
   ac.abort();
   await t.throwsAsync(net.train(data, { signal: ac.signal }), { name: 'AbortError' });

@@ -85,6 +85,8 @@ export interface TrainOptions {
   feedbackLearningRates?: number[];
   /** Tested after every epoch when given. */
   testSet?: DigitDataset;
+  /** Also test before training (the original's `initial_test`); reported as initialTestError of the first epoch. */
+  initialTest?: boolean;
   /** Examples per native call (progress granularity); rounded up to a multiple of batchSize. Default 500. */
   chunkSize?: number;
   /** Record the angle between local and backprop hidden errors (spec §18 item 2). */
@@ -99,6 +101,8 @@ export interface EpochMetrics {
   trainError: number;
   /** % test error after the epoch, when a test set was given. */
   testError?: number;
+  /** % test error before training (first epoch of a train() call with initialTest). */
+  initialTestError?: number;
   /** Mean per-example output loss (spec §9, "record_loss"). */
   loss: number;
   examplesPerSecond: number;
@@ -195,6 +199,12 @@ export class SegregatedNetwork {
     const n = data.count;
     const hidden = (this.native.config().layers as number[]).length - 1;
     const metrics: EpochMetrics[] = [];
+    let initialTestError: number | undefined;
+    if (opts.initialTest) {
+      if (!opts.testSet) throw new TypeError('train: initialTest needs a testSet');
+      initialTestError = (await this.evaluate(opts.testSet)).error;
+      this.native.resetState();
+    }
     for (let e = 0; e < epochs; e++) {
       const pos = this.native.getPosition();
       const order = this.native.permutation(pos.epoch, n);
@@ -236,6 +246,7 @@ export class SegregatedNetwork {
           m.angle.push(c ? s / c : NaN);
         }
       }
+      if (e === 0 && initialTestError !== undefined) m.initialTestError = initialTestError;
       if (opts.testSet) m.testError = (await this.evaluate(opts.testSet)).error;
       // The original's end-of-epoch test leaves the network silent (spec §12): training resumes
       // from a zero state, which is also what makes an epoch checkpoint resume exactly.
