@@ -9,6 +9,7 @@ interface Suite {
 const suites: Record<string, () => Promise<Suite>> = {
   gemm: () => import('./gemm'),
   data: () => import('./data'),
+  segregated: () => import('./segregated'),
 };
 
 async function main(argv: string[]): Promise<number> {

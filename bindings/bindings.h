@@ -9,5 +9,6 @@ void register_devices(Napi::Env env, Napi::Object exports);  // addon.cpp
 void register_linalg(Napi::Env env, Napi::Object exports);   // linalg.cpp
 void register_nn(Napi::Env env, Napi::Object exports);       // nn.cpp
 void register_random(Napi::Env env, Napi::Object exports);   // random.cpp
+void register_segregated(Napi::Env env, Napi::Object exports);  // segregated.cpp
 
 }  // namespace dendrite::bindings

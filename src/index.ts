@@ -16,3 +16,13 @@ export type {
 export { devices, resolveDevice, describeDevices } from './devices';
 export * from './kernels';
 export * from './data';
+export { SegregatedNetwork } from './models/segregated';
+export type {
+  DigitDataset,
+  SegregatedOptions,
+  TrainOptions,
+  TrainProgress,
+  EpochMetrics,
+  EvaluateResult,
+  SegregatedCheckpoint,
+} from './models/segregated';
