@@ -70,6 +70,8 @@ function arg(args: string[], name: string, fallback: number): number {
   return v;
 }
 
+export const description = 'training and test examples/s of the segregated-dendrite network (spiking and non-spiking, online and batched)';
+
 export async function run(args: string[]): Promise<void> {
   if (args.includes('--help')) {
     console.log('segregated [--train N] [--test N] [--threads T] [--batch B] [--quick]');
