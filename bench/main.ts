@@ -10,6 +10,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   gemm: () => import('./gemm'),
   data: () => import('./data'),
   segregated: () => import('./segregated'),
+  'segregated-mnist': () => import('./segregated-mnist'),
 };
 
 async function main(argv: string[]): Promise<number> {
