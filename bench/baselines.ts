@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 
-import { native, type SequentialLayer } from '../src/native';
+import { native, nativeClasses, type SequentialLayer } from '../src/native';
 import { cnnLayers } from '../src/models/cnn';
 import { mlpLayers } from '../src/models/mlp';
 
@@ -339,7 +339,7 @@ export async function run(args: string[]): Promise<void> {
     for (const c of CASES.filter((x) => o.models.includes(x.key))) {
       const n = Math.ceil((o.examples ?? c.examples) / BATCH) * BATCH;
       const { images, labels } = syntheticData(c, n);
-      const net = new native.Sequential({
+      const net = new nativeClasses.Sequential({
         input: { channels: c.input[0], height: c.input[1], width: c.input[2] }, classes: 10, layers: layersOf(c),
         batchSize: BATCH, seed: 1, threads: o.threads,
       });

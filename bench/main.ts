@@ -10,6 +10,8 @@ const suites: Record<string, () => Promise<Suite>> = {
   gemm: () => import('./gemm'),
   data: () => import('./data'),
   baselines: () => import('./baselines'),
+  segregated: () => import('./segregated'),
+  'segregated-mnist': () => import('./segregated-mnist'),
 };
 
 async function main(argv: string[]): Promise<number> {

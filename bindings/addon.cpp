@@ -69,6 +69,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   register_nn(env, exports);
   register_random(env, exports);
   register_sequential(env, exports);
+  register_segregated(env, exports);
   return exports;
 }
 

@@ -10,5 +10,6 @@ void register_linalg(Napi::Env env, Napi::Object exports);   // linalg.cpp
 void register_nn(Napi::Env env, Napi::Object exports);       // nn.cpp
 void register_random(Napi::Env env, Napi::Object exports);   // random.cpp
 void register_sequential(Napi::Env env, Napi::Object exports);  // sequential.cpp
+void register_segregated(Napi::Env env, Napi::Object exports);  // segregated.cpp
 
 }  // namespace dendrite::bindings

@@ -27,3 +27,13 @@ export type { TrainableModel, ChunkRequest, ChunkResult, EvalResult, ModelState 
 export { train, type TrainSplits, type LoopOptions, type TrainResult, type TrainEvent, type CurvePoint, type EpochRecord } from './train/loop';
 export { saveCheckpoint, loadCheckpoint, encodeCheckpoint, decodeCheckpoint, type CheckpointData } from './train/checkpoint';
 export { loadTrainingData, type TrainingData } from './train/data';
+export { SegregatedNetwork } from './models/segregated';
+export type {
+  DigitDataset,
+  SegregatedOptions,
+  TrainOptions,
+  TrainProgress,
+  EpochMetrics,
+  EvaluateResult,
+  SegregatedCheckpoint,
+} from './models/segregated';

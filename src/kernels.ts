@@ -16,7 +16,7 @@ export function getDefaultThreads(): number {
   return defaultThreads ?? native.devices().cpu.defaultThreads;
 }
 
-type KernelName = Exclude<keyof NativeAddon, 'devices' | 'resolveDevice' | 'Sequential'>;
+type KernelName = Exclude<keyof NativeAddon, 'devices' | 'resolveDevice'>;
 type Kernel<K extends KernelName> = (options: Parameters<NativeAddon[K]>[0]) => ReturnType<NativeAddon[K]>;
 
 function kernel<K extends KernelName>(name: K): Kernel<K> {

@@ -197,6 +197,41 @@ export interface NativeSequential {
   dispose(): void;
 }
 
+/** Layer parameters of a segregated-dendrite network, row-major (see src/models/segregated.ts). */
+export interface SegregatedLayerWeights {
+  W: Float32Array;
+  b: Float32Array;
+  Y?: Float32Array;
+  c?: Float32Array;
+}
+
+/** Training position: the counters that key every random draw (see native/common/segregated.h). */
+export interface SegregatedPosition {
+  epoch: number;
+  example: number;
+  evalRound: number;
+}
+
+/** The native SegregatedNetwork class (bindings/segregated.cpp). */
+export interface NativeSegregatedNetwork {
+  readonly busy: boolean;
+  trainChunk(o: { images: Uint8Array; labels: Uint8Array; order: Int32Array; batchSize?: number; recordAngle?: boolean }):
+    Promise<{ loss: Float32Array; prediction: Int32Array; angle?: Float32Array }>;
+  evaluate(o: { images: Uint8Array; count?: number; round?: number | bigint; voltages?: boolean }):
+    Promise<{ prediction: Int32Array; voltages?: Float32Array }>;
+  getWeights(): SegregatedLayerWeights[];
+  setWeights(layers: Array<{ W: Float32Array | number[]; b: Float32Array | number[]; Y?: Float32Array | number[];
+    c?: Float32Array | number[] }>): void;
+  setLearningRates(o: { learningRates?: number[]; feedbackLearningRates?: number[] }): void;
+  resetState(): void;
+  getState(): Float64Array;
+  setState(state: Float64Array | number[]): void;
+  getPosition(): SegregatedPosition;
+  setPosition(p: Partial<SegregatedPosition>): void;
+  permutation(epoch: number, n: number): Int32Array;
+  config(): Record<string, unknown>;
+}
+
 /** The raw addon. Prefer the typed wrappers in kernels.ts, which turn throws into rejections. */
 export interface NativeAddon {
   devices(): DevicesInfo;
@@ -239,7 +274,11 @@ export interface NativeAddon {
   randomBernoulli(o: RngOptions & { p: Float32Array } & ExecOptions): Promise<Uint8Array>;
   randomPoisson(o: RngOptions & { rate: Float32Array } & ExecOptions): Promise<Int32Array>;
   randomWald(o: RngOptions & { n: number; mean: number; shape: number } & ExecOptions): Promise<Float32Array>;
+}
 
+/** The addon's classes (kept apart from NativeAddon, whose members are all functions). */
+export interface NativeClasses {
+  SegregatedNetwork: new (options: Record<string, unknown>) => NativeSegregatedNetwork;
   Sequential: new (o: SequentialOptions) => NativeSequential;
 }
 
@@ -274,3 +313,4 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+export const nativeClasses: NativeClasses = native as unknown as NativeClasses;

@@ -3,7 +3,7 @@
 import test from 'ava';
 
 import { resolveTrainConfig, createModel, DEFAULTS } from '../src/cli/train';
-import { native, type SequentialOptions } from '../src/native';
+import { nativeClasses, type SequentialOptions } from '../src/native';
 import { cnnGeometry, createCnn } from '../src/models/cnn';
 import { createMlp } from '../src/models/mlp';
 
@@ -12,10 +12,10 @@ const MLP: SequentialOptions = {
   layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 5 }, { type: 'relu' }, { type: 'linear', outFeatures: 3 }],
 };
 
-const make = (o: unknown) => () => new native.Sequential(o as SequentialOptions);
+const make = (o: unknown) => () => new nativeClasses.Sequential(o as SequentialOptions);
 
 test('constructor: bad options are TypeErrors / RangeErrors naming the option', (t) => {
-  t.throws(() => (native.Sequential as unknown as (o: unknown) => unknown)(MLP), { instanceOf: TypeError, message: /without 'new'|new Sequential/ });
+  t.throws(() => (nativeClasses.Sequential as unknown as (o: unknown) => unknown)(MLP), { instanceOf: TypeError, message: /without 'new'|new Sequential/ });
   t.throws(make(undefined), { instanceOf: TypeError, message: /expected one options object/ });
   t.throws(make({ ...MLP, colour: 1 }), { instanceOf: TypeError, message: /unknown option "colour"/ });
   t.throws(make({ ...MLP, input: undefined }), { instanceOf: TypeError, message: /input is required/ });
@@ -95,7 +95,7 @@ test('CNN geometry check of the model builder (Lange section 4.4), by block', (t
 });
 
 test('trainChunk / evaluate / gradients: bad data arguments are refused before anything runs', async (t) => {
-  const net = new native.Sequential(MLP);
+  const net = new nativeClasses.Sequential(MLP);
   const before = net.getState();
   const images = new Uint8Array(16 * 6);
   const labels = Uint8Array.from([0, 1, 2, 0, 1, 2]);
@@ -122,7 +122,7 @@ test('trainChunk / evaluate / gradients: bad data arguments are refused before a
 });
 
 test('one call at a time per network; the object stays alive while a call runs; dispose', async (t) => {
-  const net = new native.Sequential(MLP);
+  const net = new nativeClasses.Sequential(MLP);
   const images = new Uint8Array(16 * 64).map((_, i) => i % 251);
   const labels = new Uint8Array(64).map((_, i) => i % 3);
   const order = Int32Array.from({ length: 64 }, (_, i) => i);
@@ -142,21 +142,21 @@ test('one call at a time per network; the object stays alive while a call runs; 
   t.throws(() => net.getState(), { message: /disposed/ });
   t.throws(() => net.trainChunk({ images, labels, order }), { message: /disposed/ });
   // A network whose only reference is dropped while it trains still finishes.
-  const done = new native.Sequential(MLP).trainChunk({ images, labels, order });
+  const done = new nativeClasses.Sequential(MLP).trainChunk({ images, labels, order });
   if (global.gc) global.gc();
   t.is((await done).examples, 64);
 });
 
 test('setState: wrong lengths and types are refused; dense batch-norm refuses single-example batches', async (t) => {
-  const net = new native.Sequential(MLP);
+  const net = new nativeClasses.Sequential(MLP);
   const s = net.getState();
   t.throws(() => net.setState({ ...s, params: new Float32Array(3) }), { instanceOf: RangeError, message: /params has length 3, expected/ });
   t.throws(() => net.setState({ ...s, moment2: new Float32Array(0) }), { instanceOf: RangeError, message: /moment2 has length 0/ });
   t.throws(() => net.setState({ ...s, step: -1 }), { instanceOf: RangeError, message: /step/ });
   t.throws(() => net.setState({ ...s, params: Array.from(s.params) as never }), { instanceOf: TypeError, message: /params must be a Float32Array/ });
-  const sgd = new native.Sequential({ ...MLP, optimizer: { type: 'sgd', lr: 0.1 } });
+  const sgd = new nativeClasses.Sequential({ ...MLP, optimizer: { type: 'sgd', lr: 0.1 } });
   t.is(sgd.getState().moment1.length, 0, 'plain SGD keeps no state');
-  const bn = new native.Sequential({
+  const bn = new nativeClasses.Sequential({
     ...MLP, layers: [{ type: 'flatten' }, { type: 'linear', outFeatures: 5 }, { type: 'batchNorm' }, { type: 'linear', outFeatures: 3 }],
   });
   const before = bn.getState();

@@ -9,7 +9,7 @@
 // (h = 1e-5) are exact to ~1e-10. The forward losses must agree to 1e-5 relative.
 import test, { type ExecutionContext } from 'ava';
 
-import { native, type SequentialLayer, type SequentialTensorInfo } from '../src/native';
+import { nativeClasses, type SequentialLayer, type SequentialTensorInfo } from '../src/native';
 import { rng } from './nn-helpers';
 import { denseGradient, forward, numericGradient, pixels, type RefNet } from './reference/sequential';
 
@@ -75,7 +75,7 @@ function data(net: RefNet, count: number, seed: number) {
 }
 
 function makeNet(net: RefNet, batch: number, feedback: 'backprop' | 'fa' | 'dfa' = 'backprop', seed = 3) {
-  return new native.Sequential({ ...net, batchSize: batch, seed, feedback });
+  return new nativeClasses.Sequential({ ...net, batchSize: batch, seed, feedback });
 }
 
 /** Moves batch-norm gamma and beta away from 1 and 0 so their gradients are exercised. */

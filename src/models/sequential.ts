@@ -1,7 +1,7 @@
 // A TrainableModel over a native sequential network (native/common/sequential.h): the shared
 // base of the MLP, CNN, FA and DFA baselines.
 import {
-  native,
+  nativeClasses,
   type DeviceString,
   type NativeSequential,
   type OptimizerOptions,
@@ -53,7 +53,7 @@ export class SequentialModel implements TrainableModel {
     this.kind = options.kind;
     this.batchSize = options.batchSize;
     this.options = { ...options, feedback: options.feedback ?? 'backprop', optimizer: options.optimizer ?? { type: 'adam' } };
-    this.net = new native.Sequential({
+    this.net = new nativeClasses.Sequential({
       input: options.input,
       classes: options.classes,
       layers: options.layers,

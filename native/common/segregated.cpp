@@ -1,0 +1,344 @@
+// Backend-neutral parts of the segregated-dendrite network: presets, validation, derived
+// constants, random streams, initialisation and symmetric feedback (spec §3, §8, §10, §15).
+#include "segregated.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "error.h"
+#include "philox.h"
+
+namespace dendrite::seg {
+namespace {
+
+[[noreturn]] void range(const std::string& option, const std::string& message) {
+  fail(ErrorKind::OutOfRange, "segregated network: option " + option + " " + message);
+}
+
+void check_finite(const char* option, double v, double lo, double hi, bool lo_open = false) {
+  if (!std::isfinite(v) || v < lo || v > hi || (lo_open && v == lo)) {
+    range(option, std::string("must be a finite number in ") + (lo_open ? "(" : "[") + std::to_string(lo) + ", " +
+                      std::to_string(hi) + "], got " + std::to_string(v));
+  }
+}
+
+void check_int(const char* option, int64_t v, int64_t lo, int64_t hi) {
+  if (v < lo || v > hi) {
+    range(option, "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                      std::to_string(v));
+  }
+}
+
+// Initial-weight targets of spec §10.1.
+constexpr double kVAvg = 3.0, kVSd = 3.0, kBAvg = 0.8, kBSd = 0.001;
+constexpr double kSpread = 3.465;  // the code's factor: 2 sqrt(3) to 0.03 %
+
+}  // namespace
+
+Config preset(bool spiking) {
+  Config c;
+  if (!spiking) {
+    // Spec §14: everything that needs time off, two steps per phase, a one-step window.
+    c.rand_phase_lengths = false;
+    c.rand_plateau_times = false;
+    c.use_conductances = false;
+    c.spiking_feedforward = false;
+    c.spiking_feedback = false;
+    c.l_f_phase = c.l_t_phase = c.l_test = 2;
+    c.integration_time = c.integration_time_test = 1;
+    c.mem = 1;
+  }
+  return c;
+}
+
+void validate(const Config& c) {
+  check_int("nIn", c.n_in, 1, int64_t{1} << 24);
+  if (c.layers.empty() || c.layers.size() > 16) range("layers", "must list 1 to 16 layer sizes (hidden..., output)");
+  for (size_t m = 0; m < c.layers.size(); ++m) check_int("layers", c.layers[m], 1, int64_t{1} << 20);
+  if (c.n_out() % 10 != 0) range("layers", "output size must be a multiple of 10 (units per class), got " + std::to_string(c.n_out()));
+  check_finite("dt", c.dt, 0.0, 1000.0, true);
+  check_finite("lambdaMax", c.lambda_max, 0.0, 1000.0, true);
+  check_finite("tauS", c.tau_s, 0.0, 1e6, true);
+  check_finite("tauL", c.tau_L, 0.0, 1e6, true);
+  if (c.tau_s == c.tau_L) range("tauS", "must differ from tauL (kernel K1 divides by tauL - tauS)");
+  check_finite("gB", c.g_B, 0.0, 1e6, true);
+  check_finite("gL", c.g_L, 0.0, 1e6);
+  check_finite("gD", c.g_D, 0.0, 1e6, true);
+  check_finite("gA", c.g_A, 0.0, 1e6);
+  check_finite("EE", c.E_E, -1e6, 1e6);
+  check_finite("EI", c.E_I, -1e6, 1e6);
+  check_int("mem", c.mem, 1, 1000);
+  check_int("forwardPhase", c.l_f_phase, 1, 1000000);
+  check_int("targetPhase", c.l_t_phase, 1, 1000000);
+  check_int("testPhase", c.l_test, 1, 1000000);
+  check_int("integrationTime", c.integration_time, 1, std::min(c.l_f_phase, c.l_t_phase));
+  check_int("integrationTimeTest", c.integration_time_test, 1, c.l_test);
+  check_finite("waldMean", c.wald_mean, 0.0, 1e6, true);
+  check_finite("waldScale", c.wald_scale, 0.0, 1e6, true);
+  check_finite("plateauSd", c.plateau_sd, 0.0, 1e6);
+  check_int("plateauCap", c.plateau_cap, 0, 1000000);
+  if (c.rand_plateau_times && c.integration_time + c.plateau_cap > std::min(c.l_f_phase, c.l_t_phase)) {
+    range("plateauCap", "plus integrationTime must not exceed the shortest training phase (the window would leave the phase)");
+  }
+  check_finite("symmetricNoiseSd", c.symmetric_noise_sd, 0.0, 1e6);
+  if (c.noisy_symmetric && c.feedback != FeedbackKind::Symmetric) {
+    range("noisySymmetric", "needs feedback \"symmetric\"");
+  }
+  check_finite("sparseDrop", c.sparse_drop, 0.0, 1.0);
+  if (c.sparse_drop >= 1.0) range("sparseDrop", "must be below 1 (some feedback must survive)");
+  check_finite("sparseGain", c.sparse_gain, 0.0, 1e6, true);
+  if (c.backprop_inplace && !c.backprop) range("backpropInPlace", "needs backprop");
+  if (c.f_etas.size() != c.layers.size()) {
+    range("learningRates", "must give one feed-forward rate per layer (" + std::to_string(c.layers.size()) + "), got " +
+                               std::to_string(c.f_etas.size()));
+  }
+  for (double e : c.f_etas) check_finite("learningRates", e, 0.0, 1e6);
+  const size_t hidden = c.layers.size() - 1;
+  if (c.feedback == FeedbackKind::Learned && c.b_etas.size() != hidden) {
+    range("feedbackLearningRates", "must give one rate per hidden layer (" + std::to_string(hidden) +
+                                       ") when feedback is \"learned\", got " + std::to_string(c.b_etas.size()));
+  }
+  if (!c.b_etas.empty() && c.b_etas.size() != hidden) {
+    range("feedbackLearningRates", "must give one rate per hidden layer (" + std::to_string(hidden) + ")");
+  }
+  for (double e : c.b_etas) check_finite("feedbackLearningRates", e, 0.0, 1e6);
+  check_int("threads", c.threads, 0, 1024);
+}
+
+void weight_stats(double lambda_max, double N, double* W_avg, double* W_sd) {
+  const double nu = lambda_max * 0.25;
+  const double V_sm = kVSd * kVSd + kVAvg * kVAvg;
+  const double avg = (kVAvg - kBAvg) / (nu * N * kVAvg);  // (I1)
+  const double sm = (V_sm + nu * nu * (N - N * N) * avg * avg * kVAvg * kVAvg - 2 * N * nu * kBAvg * kVAvg * avg -
+                     kBAvg * kBAvg) /
+                    (N * nu * nu * V_sm);  // (I2)
+  *W_avg = avg;
+  *W_sd = std::sqrt(sm - avg * avg);  // (I3)
+}
+
+Derived derive(const Config& c) {
+  Derived d;
+  d.kappa.resize(static_cast<size_t>(c.mem));
+  for (int64_t i = 1; i <= c.mem; ++i) {
+    const double s = static_cast<double>(i) * c.dt;  // (K1) at i dt
+    d.kappa[i - 1] = static_cast<float>((std::exp(-s / c.tau_L) - std::exp(-s / c.tau_s)) / (c.tau_L - c.tau_s));
+  }
+  d.k_B = c.g_B / (c.g_L + c.g_B + c.g_A);
+  d.k_D = c.g_D / (c.g_L + c.g_D);
+  d.P_hidden = 20.0 / c.lambda_max;
+  d.P_final = 20.0 / (c.lambda_max * c.lambda_max);
+  const int64_t M = c.num_layers();
+  d.W_avg.resize(M);
+  d.W_sd.resize(M);
+  for (int64_t m = 0; m < M; ++m) weight_stats(c.lambda_max, static_cast<double>(c.fan_in(m)), &d.W_avg[m], &d.W_sd[m]);
+  d.k_per_class = c.n_out() / 10;
+  d.unit_offset.resize(M);
+  d.hidden_offset.resize(M);
+  int64_t off = c.n_in, hoff = 0;
+  for (int64_t m = 0; m < M; ++m) {
+    d.unit_offset[m] = off;
+    d.hidden_offset[m] = hoff;
+    off += c.layers[m];
+    if (m < M - 1) hoff += c.layers[m];
+  }
+  d.units = off;
+  return d;
+}
+
+namespace {
+
+// Fills v[i] = f(u_i) with u_i the uniform draw i of the stream.
+template <class F>
+void fill_uniform(std::vector<float>& v, size_t n, const RngStream& r, float low, float high, F f) {
+  const philox::Stream s = philox::make_stream(r);
+  v.resize(n);
+  for (size_t i = 0; i < n; ++i) v[i] = f(philox::uniform_at(s, i, low, high));
+}
+
+}  // namespace
+
+namespace {
+
+std::vector<std::vector<int64_t>> masks_for(const Config& c, const std::vector<int64_t>& sizes) {
+  std::vector<std::vector<int64_t>> masks(sizes.size());
+  for (size_t m = 0; m < sizes.size(); ++m) {
+    const int64_t size = sizes[m];
+    const int64_t k = static_cast<int64_t>(std::floor(c.sparse_drop * static_cast<double>(size)));
+    const philox::Stream s = philox::make_stream(stream_of(c.seed, kSparse, 0, m));
+    std::vector<int64_t> idx(static_cast<size_t>(size));
+    for (int64_t i = 0; i < size; ++i) idx[i] = i;
+    for (int64_t i = 0; i < k; ++i) {  // partial Fisher-Yates: idx[0..k) is a uniform k-subset
+      const philox::Block b = philox::block_at(s, static_cast<uint64_t>(i), 0);
+      const double u = philox::u53(b.x0, b.x1);
+      int64_t j = i + static_cast<int64_t>(u * static_cast<double>(size - i));
+      if (j >= size) j = size - 1;
+      std::swap(idx[i], idx[j]);
+    }
+    masks[m].assign(idx.begin(), idx.begin() + k);
+    std::sort(masks[m].begin(), masks[m].end());
+  }
+  return masks;
+}
+
+}  // namespace
+
+std::vector<std::vector<int64_t>> sparse_masks(const Config& c) {
+  std::vector<int64_t> sizes;
+  for (int64_t m = 0; m + 1 < c.num_layers(); ++m) sizes.push_back(c.layers[m] * c.fb_size(m));
+  return masks_for(c, sizes);
+}
+
+void apply_mask(std::vector<float>& Y, const std::vector<int64_t>& mask) {
+  for (int64_t i : mask) Y[static_cast<size_t>(i)] = 0.0f;
+}
+
+void make_symmetric(const Config& c, const std::vector<std::vector<float>>& Wt, std::vector<std::vector<float>>& Y,
+                    const std::vector<std::vector<int64_t>>& masks, uint64_t epoch, uint64_t example) {
+  const int64_t M = c.num_layers();
+  const philox::Stream noise = philox::make_stream(stream_of(c.seed, kSymNoise, epoch, example));
+  const float sd = static_cast<float>(c.symmetric_noise_sd);
+  std::vector<float> above;
+  for (int64_t m = M - 2; m >= 0; --m) {
+    // W^(m+1)^T is n_m x n_(m+1): exactly Wt[m+1] as stored.
+    const int64_t rows = c.layers[m], cols = c.layers[m + 1];
+    above = Wt[m + 1];
+    if (c.noisy_symmetric) {
+      const uint64_t base = static_cast<uint64_t>(m) << 40;
+      for (int64_t i = 0; i < rows * cols; ++i) above[i] += philox::normal_at(noise, base + i, 0.0f, sd);
+    }
+    std::vector<float>& y = Y[m];
+    if (!c.broadcast || m == M - 2) {
+      y = above;
+    } else {
+      // Y^m = (W^(m+1)^T) Y^(m+1): n_m x n_out, summed in index order.
+      const int64_t n_out = c.n_out();
+      const std::vector<float>& y_above = Y[m + 1];
+      y.assign(static_cast<size_t>(rows * n_out), 0.0f);
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t k = 0; k < cols; ++k) {
+          const float a = above[r * cols + k];
+          for (int64_t q = 0; q < n_out; ++q) y[r * n_out + q] += a * y_above[k * n_out + q];
+        }
+      }
+    }
+  }
+  if (c.sparse_feedback) {
+    const float gain = static_cast<float>(c.sparse_gain);
+    for (int64_t m = 0; m < M - 1; ++m) {
+      apply_mask(Y[m], masks[m]);
+      for (float& v : Y[m]) v *= gain;
+    }
+  }
+}
+
+void init_weights(const Config& c, const Derived& d, std::vector<LayerWeights>& w,
+                  std::vector<std::vector<int64_t>>& masks) {
+  const int64_t M = c.num_layers();
+  w.assign(static_cast<size_t>(M), LayerWeights{});
+  const bool opt = c.init != InitKind::Plain;
+  const bool design = c.init == InitKind::Design;
+  auto spread = [&](double avg, double sd) {
+    // realised: avg + 3.465 sd U(-1, 1); design: avg + 3.465 sd (U(0, 1) - 0.5)
+    return [avg, sd, design](float u) {
+      return static_cast<float>(avg + kSpread * sd * (design ? static_cast<double>(u) - 0.5 : static_cast<double>(u)));
+    };
+  };
+  const float lo = design ? 0.0f : -1.0f;
+  // Spec §10.6: for m = M-1 down to 0: W^m, b^m, then Y^(m-1), c^(m-1).
+  for (int64_t m = M - 1; m >= 0; --m) {
+    const int64_t n = c.layers[m], N = c.fan_in(m);
+    const size_t wn = static_cast<size_t>(n * N);
+    const RngStream rw = stream_of(c.seed, kInit, 0, 4 * m), rb = stream_of(c.seed, kInit, 0, 4 * m + 1);
+    if (opt) {
+      fill_uniform(w[m].W, wn, rw, lo, 1.0f, spread(d.W_avg[m], d.W_sd[m]));
+      fill_uniform(w[m].b, n, rb, lo, 1.0f, spread(kBAvg, kBSd));
+    } else {
+      fill_uniform(w[m].W, wn, rw, -1.0f, 1.0f, [](float u) { return 0.1f * u; });
+      fill_uniform(w[m].b, n, rb, -1.0f, 1.0f, [](float u) { return u; });
+    }
+    if (m == 0) continue;
+    const int64_t h = m - 1;  // the hidden layer below owns Y^h (N x fb)
+    const int64_t fb = c.fb_size(h);
+    const RngStream ry = stream_of(c.seed, kInit, 0, 4 * h + 2), rc = stream_of(c.seed, kInit, 0, 4 * h + 3);
+    if (!opt) {
+      fill_uniform(w[h].Y, static_cast<size_t>(N * fb), ry, -1.0f, 1.0f, [](float u) { return u; });
+      if (c.feedback_bias) fill_uniform(w[h].c, N, rc, -1.0f, 1.0f, [](float u) { return u; });
+    } else if (design && c.broadcast) {
+      // Zero-mean R (N x n_m, sd W_sd of layer m) times the feedback of the layer above
+      // (identity above the top hidden layer): Y^h = R Y^m.
+      std::vector<float> R;
+      fill_uniform(R, static_cast<size_t>(N * n), ry, 0.0f, 1.0f, spread(0.0, d.W_sd[m]));
+      if (m == M - 1) {
+        w[h].Y = R;
+      } else {
+        const int64_t n_out = c.n_out();
+        const std::vector<float>& ya = w[m].Y;
+        w[h].Y.assign(static_cast<size_t>(N * n_out), 0.0f);
+        for (int64_t r = 0; r < N; ++r)
+          for (int64_t k = 0; k < n; ++k)
+            for (int64_t q = 0; q < n_out; ++q) w[h].Y[r * n_out + q] += R[r * n + k] * ya[k * n_out + q];
+      }
+      if (c.feedback_bias) fill_uniform(w[h].c, N, rc, 0.0f, 1.0f, spread(kBAvg, kBSd));
+    } else {
+      fill_uniform(w[h].Y, static_cast<size_t>(N * fb), ry, lo, 1.0f, spread(d.W_avg[m], d.W_sd[m]));
+      if (c.feedback_bias) fill_uniform(w[h].c, N, rc, lo, 1.0f, spread(kBAvg, kBSd));
+    }
+  }
+  masks.assign(static_cast<size_t>(M > 0 ? M - 1 : 0), {});
+  if (c.sparse_feedback) masks = sparse_masks(c);
+  std::vector<std::vector<float>> Y(static_cast<size_t>(M - 1));
+  for (int64_t m = 0; m < M - 1; ++m) Y[m] = w[m].Y;
+  if (c.feedback == FeedbackKind::Symmetric && M > 1) {
+    std::vector<std::vector<float>> Wt(static_cast<size_t>(M));
+    for (int64_t m = 1; m < M; ++m) {
+      const int64_t n = c.layers[m], N = c.fan_in(m);
+      Wt[m].resize(static_cast<size_t>(n * N));
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t k = 0; k < N; ++k) Wt[m][k * n + r] = w[m].W[r * N + k];
+    }
+    make_symmetric(c, Wt, Y, masks, kInitEpoch, 0);  // includes masks and gain
+  } else if (c.sparse_feedback) {
+    const float gain = static_cast<float>(c.sparse_gain);
+    for (int64_t m = 0; m < M - 1; ++m) {
+      apply_mask(Y[m], masks[m]);
+      for (float& v : Y[m]) v *= gain;  // once, at initialisation
+    }
+  }
+  for (int64_t m = 0; m < M - 1; ++m) w[m].Y = Y[m];
+}
+
+std::vector<int32_t> permutation(uint64_t seed, uint64_t epoch, int64_t n) {
+  std::vector<int32_t> p(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) p[i] = static_cast<int32_t>(i);
+  const philox::Stream s = philox::make_stream(stream_of(seed, kShuffle, epoch, 0));
+  for (int64_t i = n - 1; i > 0; --i) {
+    const philox::Block b = philox::block_at(s, static_cast<uint64_t>(i), 0);
+    int64_t j = static_cast<int64_t>(philox::u53(b.x0, b.x1) * static_cast<double>(i + 1));
+    if (j > i) j = i;
+    std::swap(p[i], p[j]);
+  }
+  return p;
+}
+
+int64_t phase_length(const Config& c, uint64_t epoch, uint64_t example, int phase) {
+  const int64_t base = phase == 0 ? c.l_f_phase : c.l_t_phase;
+  if (!c.rand_phase_lengths) return base;
+  const philox::Stream s = philox::make_stream(stream_of(c.seed, kPhase, epoch, example));
+  const float w = philox::wald_at(s, static_cast<uint64_t>(phase), static_cast<float>(c.wald_mean),
+                                  static_cast<float>(c.wald_scale));
+  // floor(Wald), capped far beyond anything the distribution produces in practice.
+  const double extra = std::min(std::floor(static_cast<double>(w)), 100000.0);
+  return base + static_cast<int64_t>(extra);
+}
+
+int64_t plateau_offset(const Config& c, uint64_t epoch, uint64_t example, int phase, int64_t hidden_unit) {
+  if (!c.rand_plateau_times) return 0;
+  const philox::Stream s = philox::make_stream(stream_of(c.seed, kPlateau, epoch, example));
+  const float z = philox::normal_at(s, (static_cast<uint64_t>(phase) << 40) + static_cast<uint64_t>(hidden_unit), 0.0f,
+                                    static_cast<float>(c.plateau_sd));
+  const double d = std::floor(std::fabs(static_cast<double>(z)));
+  return static_cast<int64_t>(std::min(d, static_cast<double>(c.plateau_cap)));
+}
+
+}  // namespace dendrite::seg

@@ -1,0 +1,226 @@
+// The segregated-dendrite network of Guerguiev, Lillicrap & Richards (2017), "Towards deep
+// learning with segregated dendrites", eLife 6:e22901, as specified in
+// docs/segregated-dendrites.md (equation labels H1-H6, O1-O5, P1-P5, U1-U9, I1-I3 refer to it).
+//
+// This header is backend-neutral: the configuration (with validation and every derived
+// constant), the random-stream layout, the weight initialisation (host code, shared by every
+// backend), and the abstract simulator that the CPU backend (native/cpu/segregated_cpu.cpp)
+// implements and a CUDA backend can implement later.
+//
+// State is float32 (the original uses float64: a documented deviation). Random numbers are
+// counter-based (Philox4x32-10, native/common/philox.h), keyed by
+//   stream = purpose << 60 | epoch << 32 | example,  element index = per-purpose layout below,
+// so every draw depends only on (seed, purpose, epoch, example, element): results do not depend
+// on the thread count, on the batch layout, or on where a run was checkpointed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shapes.h"
+
+namespace dendrite::seg {
+
+enum class FeedbackKind { Random, Symmetric, Learned };
+// Moment-matched initialisation (I1-I3) with the realised spread (HEAD: U(-1, 1) times 3.465 W_sd)
+// or the design spread (U(0, 1) - 0.5), or the plain uniform initialisation (spec §10).
+enum class InitKind { Realised, Design, Plain };
+
+// Every option of spec §15 that changes the simulation. Defaults are the paper's spiking
+// configuration (preset "spiking"); spiking_preset(false) gives the original's non-spiking mode.
+struct Config {
+  int64_t n_in = 784;
+  std::vector<int64_t> layers = {500, 10};  // hidden sizes..., output size (a multiple of 10)
+
+  // Primary constants (spec §3). Everything derived from them lives in Derived.
+  double dt = 1.0;          // ms per step
+  double lambda_max = 0.2;  // spikes per step (0.2 dt)
+  double tau_s = 3.0, tau_L = 10.0;
+  double g_B = 0.6, g_L = 0.1, g_D = 0.6;
+  double g_A = 0.0;  // apical -> soma conductance (0, 0.05 = use_apical_conductance, 0.6)
+  double E_E = 8.0, E_I = -8.0;
+
+  bool use_conductances = true;  // leaky somata (H5, O4); off: steady state (H5', O4', O4'')
+  bool broadcast = true;         // hidden layers fed by the output; off: by the layer above
+  bool spiking_feedforward = true;
+  bool spiking_feedback = true;
+
+  int64_t mem = 10;               // spike-history length = PSP kernel taps
+  int64_t l_f_phase = 50;         // minimum forward phase length (steps)
+  int64_t l_t_phase = 50;         // minimum target phase length
+  int64_t l_test = 250;           // test phase length (paper text: 500)
+  int64_t integration_time = 20;  // training averaging window (last T steps of a phase)
+  int64_t integration_time_test = 220;
+
+  bool rand_phase_lengths = true;  // L = l + floor(Wald(mean, scale)) per phase
+  double wald_mean = 2.0, wald_scale = 1.0;
+  bool rand_plateau_times = false;  // per-neuron plateau time jitter (spec §8.4)
+  double plateau_sd = 3.0;          // std of the normal jitter (the paper's "sigma^2 = 3" is the code's std 3)
+  int64_t plateau_cap = 5;
+
+  FeedbackKind feedback = FeedbackKind::Random;
+  bool noisy_symmetric = false;      // symmetric feedback plus N(0, sd^2) per entry
+  double symmetric_noise_sd = 0.05;
+  bool sparse_feedback = false;      // zero floor(drop * size) entries of each Y once
+  double sparse_drop = 0.8;
+  double sparse_gain = 5.0;          // applied once to learned/random Y; to every symmetric copy
+  bool feedback_bias = false;        // apical bias c (A = Y PSP_A + c)
+
+  InitKind init = InitKind::Realised;
+  bool backprop = false;          // hidden errors by backprop through W (control)
+  bool backprop_inplace = false;  // replay of the original: use the already-updated W above
+
+  std::vector<double> f_etas = {0.21, 0.21};  // one per layer
+  std::vector<double> b_etas;                 // one per hidden layer, required with Learned feedback
+
+  uint64_t seed = 0;
+  int threads = 0;  // 0: default_threads()
+
+  int64_t num_layers() const { return static_cast<int64_t>(layers.size()); }
+  int64_t num_hidden() const { return num_layers() - 1; }
+  int64_t n_out() const { return layers.back(); }
+  int64_t fan_in(int64_t m) const { return m == 0 ? n_in : layers[m - 1]; }
+  // Size of the feedback source of hidden layer m (the output, or layer m + 1).
+  int64_t fb_size(int64_t m) const { return broadcast ? n_out() : layers[m + 1]; }
+  int64_t fb_layer(int64_t m) const { return broadcast ? num_layers() - 1 : m + 1; }
+};
+
+// The spiking (paper) or non-spiking (original default, spec §14) preset; dt scales the lengths.
+Config preset(bool spiking);
+
+// Throws Error(OutOfRange / InvalidArgument) naming the option when the configuration is invalid.
+void validate(const Config& c);
+
+// Constants derived from a Config (spec §3), recomputed for every network (spec §18 item 4).
+struct Derived {
+  std::vector<float> kappa;  // kappa[i - 1] = kappa(i dt), i = 1..mem (K1)
+  double k_B = 0, k_D = 0;   // g_B/(g_L+g_B+g_A), g_D/(g_L+g_D)
+  double P_hidden = 0, P_final = 0;  // 20/lambda_max, 20/lambda_max^2
+  // Moment-matched initialisation statistics per layer (I1-I3), fan-in N = fan_in(m).
+  std::vector<double> W_avg, W_sd;
+  int64_t k_per_class = 1;  // output units per class
+  int64_t units = 0;        // n_in + sum of layer sizes: the spike index stride per step
+  std::vector<int64_t> unit_offset;  // offset of layer m's units (input at 0)
+  std::vector<int64_t> hidden_offset;  // offset of hidden layer m among all hidden units
+};
+
+Derived derive(const Config& c);
+
+// Moment-matched W_avg, W_sd for fan-in N (I1-I3).
+void weight_stats(double lambda_max, double N, double* W_avg, double* W_sd);
+
+// Random-stream purposes (the top 4 bits of the stream).
+enum Purpose : uint64_t {
+  kInit = 1,          // example field = matrix id 4m + {0: W, 1: b, 2: Y, 3: c}; element = row-major index
+  kPhase = 2,         // element 0 forward, 1 target: Wald extra lengths
+  kPlateau = 3,       // element (phase << 40) + hidden unit: normal jitter
+  kSpikeTrain = 4,    // element step * units + unit (step counts from the example's first forward step)
+  kSpikeTest = 5,     // epoch field = evaluation round, example field = image position
+  kSymNoise = 6,      // element (m << 40) + row-major index of W^(m+1)^T; epoch field 2^28-1 at init
+  kSparse = 7,        // example field = hidden layer m
+  kShuffle = 8,       // epoch field = epoch
+};
+constexpr uint64_t kMaxEpoch = (uint64_t{1} << 28) - 1;
+constexpr uint64_t kInitEpoch = kMaxEpoch;  // symmetric noise drawn at initialisation
+
+inline RngStream stream_of(uint64_t seed, Purpose p, uint64_t epoch, uint64_t example) {
+  RngStream r;
+  r.seed = seed;
+  r.stream = (static_cast<uint64_t>(p) << 60) | ((epoch & kMaxEpoch) << 32) | (example & 0xffffffffull);
+  r.offset = 0;
+  return r;
+}
+
+// Per-layer parameters as exposed to users: W is n_m x fan_in, Y is n_m x fb_size (hidden only),
+// all row-major; c is empty unless feedback_bias.
+struct LayerWeights {
+  std::vector<float> W, b, Y, c;
+};
+
+// The initial weights of spec §10 (order §10.6, then symmetric feedback, then sparse masks),
+// drawn from the kInit / kSymNoise / kSparse streams. masks[m] lists the zeroed entries of Y^m.
+void init_weights(const Config& c, const Derived& d, std::vector<LayerWeights>& w,
+                  std::vector<std::vector<int64_t>>& masks);
+
+// Recomputes symmetric feedback (spec §10.5) from the transposed feed-forward weights
+// Wt[m] (fan_in(m) x n_m, i.e. W^m transposed, row-major) into Y[m] (n_m x fb_size(m)), with
+// N(0, sd^2) noise per entry keyed by (epoch, example) when noisy, then applies the sparse masks
+// and their gain (the gain is part of every symmetric copy; it never compounds).
+void make_symmetric(const Config& c, const std::vector<std::vector<float>>& Wt, std::vector<std::vector<float>>& Y,
+                    const std::vector<std::vector<int64_t>>& masks, uint64_t epoch, uint64_t example);
+
+// Zeroes the masked entries of Y (after a learned-feedback update: masked entries stay 0).
+void apply_mask(std::vector<float>& Y, const std::vector<int64_t>& mask);
+
+// The masks of sparse feedback (spec §10.4): floor(drop * size) entries of each Y^m chosen
+// uniformly without replacement (partial Fisher-Yates on the kSparse stream), sorted.
+std::vector<std::vector<int64_t>> sparse_masks(const Config& c);
+
+// A uniformly random permutation of 0..n-1 for an epoch (Fisher-Yates on the kShuffle stream).
+std::vector<int32_t> permutation(uint64_t seed, uint64_t epoch, int64_t n);
+
+// The length of a training phase (0 forward, 1 target) of an example (spec §8.1).
+int64_t phase_length(const Config& c, uint64_t epoch, uint64_t example, int phase);
+
+// Plateau offset delta = min(floor(|N(0, sd^2)|), cap) of a hidden unit (spec §8.4).
+int64_t plateau_offset(const Config& c, uint64_t epoch, uint64_t example, int phase, int64_t hidden_unit);
+
+// Where training stands: the example counters that key every training draw, and the number of
+// evaluations so far (keys test draws). Saved with the weights, it resumes a run exactly.
+struct Position {
+  uint64_t epoch = 0;
+  uint64_t example = 0;  // next example within the epoch
+  uint64_t eval_round = 0;
+};
+
+struct TrainRequest {
+  const uint8_t* images = nullptr;  // n_images x n_in pixels 0..255, row-major
+  const uint8_t* labels = nullptr;  // n_images labels 0..9
+  int64_t n_images = 0;
+  const int32_t* order = nullptr;   // count indices into images, in presentation order
+  int64_t count = 0;
+  int64_t batch_size = 1;           // 1: online (faithful); B > 1: summed updates of B examples (spec §17.3)
+  bool record_angle = false;
+};
+
+struct TrainResult {
+  std::vector<float> loss;           // per example: mean (lambda_t - lambda_max sigma(C_f))^2
+  std::vector<int32_t> prediction;   // per example: argmax of class-mean forward C_f (training error)
+  std::vector<float> angle;          // count x num_hidden degrees, if recorded (NaN when undefined)
+};
+
+class Network {
+ public:
+  virtual ~Network() = default;
+  virtual const Config& config() const = 0;
+  virtual const Derived& derived() const = 0;
+
+  // Runs `count` training examples from the current position and advances it.
+  virtual void train_chunk(const TrainRequest& req, TrainResult& out) = 0;
+  // Tests n images (state reset per image, spec §12) with draws keyed by `round`; writes the
+  // prediction and the window-averaged output somatic voltages (n x n_out) when not null.
+  virtual void evaluate(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages) = 0;
+
+  virtual std::vector<LayerWeights> get_weights() const = 0;
+  // Replaces the weights (sizes checked) and resets cached drives.
+  virtual void set_weights(const std::vector<LayerWeights>& w) = 0;
+  virtual void set_learning_rates(const std::vector<double>& f_etas, const std::vector<double>& b_etas) = 0;
+  // Zeroes the dynamic state of every training slot (potentials, spike histories).
+  virtual void reset_state() = 0;
+  // The dynamic state of the training slots (potentials, rates, spike histories) that carries
+  // from one example to the next, as numbers (exact: float32 values and small integers in
+  // doubles), so that a run checkpointed mid-epoch resumes bit for bit. set_state checks it.
+  virtual std::vector<double> get_state() const = 0;
+  virtual void set_state(const std::vector<double>& state) = 0;
+
+  virtual Position position() const = 0;
+  virtual void set_position(const Position& p) = 0;
+};
+
+// The CPU simulator (native/cpu/segregated_cpu.cpp). Validates the configuration and
+// initialises the weights from its seed.
+std::unique_ptr<Network> make_cpu_network(const Config& c);
+
+}  // namespace dendrite::seg

@@ -1,0 +1,1370 @@
+// CPU simulator of the segregated-dendrite network (docs/segregated-dendrites.md).
+//
+// Exact, event-driven version of the original's step loop (spec §7, §17.2):
+// - within an example W is constant, so the basal drive W PSP(t) = sum_i kappa(i) u(t-i+1) with
+//   u(s) = W S(s) accumulated over the spikes of step s only (column j of W is row j of Wt, the
+//   transposed weights we store); the last `mem` vectors u are kept and recomputed from the spike
+//   history after every weight update (the history still holds the previous example's spikes);
+// - with g_A = 0 the apical compartment has no somatic effect, so A is computed only in the steps
+//   whose values reach a plateau (the last T + cap steps of a training phase);
+// - Poisson counts are those of philox::poisson_at (bit for bit): a vectorised Philox pass decides
+//   the zero counts exactly from the top 27 bits of the uniform, and only the rest call poisson_at.
+// - tests run one independent slot per image, in parallel; batched training runs one slot per
+//   batch member in parallel and sums the updates in slot order (deterministic).
+// State is float32; every accumulation has a fixed order, so results do not depend on threads.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "common/devices.h"
+#include "common/error.h"
+#include "common/philox.h"
+#include "common/segregated.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
+// Never contract a * b + c into an FMA (the AVX-512 and AVX2 clones would then round differently
+// from the portable one): every clone must give the same bits.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+// GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized on their own undefined-vector idiom.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace dendrite::seg {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise helpers (plain loops: vectorised by the compiler, never fused into FMA because
+// nothing here is compiled for an FMA target).
+
+// exp(x) in float to about 1 ulp (Cephes expf: Cody-Waite reduction and a degree-5 polynomial),
+// libm-free so that it vectorises and gives the same value on every machine.
+inline float exp_f(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float t = x * 1.44269504088896341f;
+  const float kf = (t + 12582912.0f) - 12582912.0f;  // round to nearest (|t| < 2^22)
+  float r = x - kf * 0.693359375f;
+  r = r - kf * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t k = static_cast<int32_t>(kf);
+  uint32_t bits = static_cast<uint32_t>(k + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+inline float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+
+// ---------------------------------------------------------------------------------------------
+// Spike draws. For units i with rates rate[i], the count is philox::poisson_at(stream,
+// base + unit_i, rate[i]) bit for bit, computed in three exact tiers:
+// 1. a vectorised Philox pass gives the round-0 block of every unit; (x0 >> 5) < t32[i] proves
+//    u < exp(-rate), i.e. a count of 0 (see zero_threshold) - about 85 % of the draws;
+// 2. for the others, u = u53(x0, x1) is compared with bounds of F(0) = exp(-rate) and
+//    F(1) = exp(-rate)(1 + rate) from their alternating Taylor series, 1e-12 away from each
+//    bound: far more than the error of poisson_at's double arithmetic (a few 1e-16);
+// 3. what remains (u within 1e-12 of a bound, or counts >= 2) calls poisson_at itself.
+
+// t32 such that (x0 >> 5) < t32 implies u53(x0, x1) < exp(-rate), i.e. poisson_at gives 0:
+// u < ((x0 >> 5) + 1) 2^-27 <= t32 2^-27 <= 1 - rate - 15 2^-27 < exp(-rate) (exp(-r) >= 1 - r;
+// the float error of (1 - rate) 2^27 is below 8, covered by the margin of 16).
+inline int32_t zero_threshold(float rate) {
+  if (!(rate < 1.0f)) return 0;
+  if (!(rate > 0.0f)) rate = 0.0f;
+  return static_cast<int32_t>((1.0f - rate) * 134217728.0f) - 16;
+}
+
+// lam = lambda_max sigma(C) and its zero threshold, for n units (H6, O5).
+void rates_plain(const float* C, float* lam, int32_t* t32, int64_t n, float lmax) {
+  for (int64_t k = 0; k < n; ++k) {
+    lam[k] = lmax * sigmoid_f(C[k]);
+    t32[k] = zero_threshold(lam[k]);
+  }
+}
+
+// Leaky soma without apical coupling (H5 with g_A = 0, O4 forward):
+// C = C + dt (-g_L C + g (B - C)), then the rates and zero thresholds as rates_plain.
+void soma_rates_plain(float* C, const float* B, float* lam, int32_t* t32, int64_t n, float dt, float gL, float g,
+                      float lmax) {
+  for (int64_t k = 0; k < n; ++k) C[k] = C[k] + dt * (-gL * C[k] + g * (B[k] - C[k]));
+  rates_plain(C, lam, t32, n, lmax);
+}
+
+// Round-0 Philox blocks of elements base + off[i] (or base + i), first two words only, and the
+// candidate bitmap: bit i of bits[i / 64] is set unless (x0[i] >> 5) < t32[i] (a certain zero).
+void philox_x01_plain(const philox::Stream& s, uint64_t base, const int32_t* off, const int32_t* t32, int64_t n,
+                      uint32_t* x0, uint32_t* x1, uint64_t* bits) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const philox::Block b = philox::block_at(s, base + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i)), 0);
+    x0[i] = b.x0;
+    x1[i] = b.x1;
+    if (!(static_cast<int32_t>(b.x0 >> 5) < t32[i])) bits[i >> 6] |= uint64_t{1} << (i & 63);
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// High and low 32 bits of the eight 32 x 32-bit products a * m.
+__attribute__((target("avx2"))) inline void mul_hilo(__m256i a, __m256i m, __m256i* hi, __m256i* lo) {
+  const __m256i even = _mm256_mul_epu32(a, m);
+  const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+  *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+__attribute__((target("avx2"))) void philox_x01_avx2(const philox::Stream& s, uint64_t base, const int32_t* off,
+                                                      const int32_t* t32, int64_t n, uint32_t* x0, uint32_t* x1,
+                                                      uint64_t* bits) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
+  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(philox::kM0));
+  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(philox::kM1));
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    // idx = s.offset + base + unit: low and high words (units < 2^31, so one carry at most).
+    const uint64_t b0 = s.offset + base;
+    __m256i unit = off ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(off + i))
+                       : _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i)), lane);
+    const __m256i lo_base = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0)));
+    __m256i c0 = _mm256_add_epi32(lo_base, unit);
+    // carry when the unsigned sum wrapped: c0 < lo_base (unsigned compare via sign flip)
+    const __m256i sign = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+    const __m256i carry = _mm256_cmpgt_epi32(_mm256_xor_si256(lo_base, sign), _mm256_xor_si256(c0, sign));
+    __m256i c1 = _mm256_sub_epi32(_mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0 >> 32))), carry);
+    __m256i c2 = _mm256_set1_epi32(static_cast<int>(s.stream_lo));
+    __m256i c3 = _mm256_setzero_si256();
+    uint32_t k0 = s.k0, k1 = s.k1;
+    for (int round = 0; round < 10; ++round) {
+      __m256i hi0, lo0, hi1, lo1;
+      mul_hilo(c0, m0, &hi0, &lo0);
+      mul_hilo(c2, m1, &hi1, &lo1);
+      const __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
+      const __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
+      c0 = n0;
+      c1 = lo1;
+      c2 = n2;
+      c3 = lo0;
+      k0 += philox::kW0;
+      k1 += philox::kW1;
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(x0 + i), c0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(x1 + i), c1);
+    const __m256i zero = _mm256_cmpgt_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t32 + i)),
+                                            _mm256_srli_epi32(c0, 5));
+    const uint64_t cand = static_cast<uint64_t>(~_mm256_movemask_ps(_mm256_castsi256_ps(zero)) & 0xff);
+    bits[i >> 6] |= cand << (i & 63);
+  }
+  for (; i < n; ++i) {
+    const philox::Block b = philox::block_at(s, base + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i)), 0);
+    x0[i] = b.x0;
+    x1[i] = b.x1;
+    if (!(static_cast<int32_t>(b.x0 >> 5) < t32[i])) bits[i >> 6] |= uint64_t{1} << (i & 63);
+  }
+}
+
+__attribute__((target("avx512f"))) inline void mul_hilo512(__m512i a, __m512i m, __m512i* hi, __m512i* lo) {
+  const __m512i even = _mm512_mul_epu32(a, m);
+  const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+  *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+}
+
+__attribute__((target("avx512f"))) void philox_x01_avx512(const philox::Stream& s, uint64_t base, const int32_t* off,
+                                                          const int32_t* t32, int64_t n, uint32_t* x0, uint32_t* x1,
+                                                          uint64_t* bits) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
+  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(philox::kM0));
+  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(philox::kM1));
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const uint64_t b0 = s.offset + base;
+  const __m512i lo_base = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0)));
+  const __m512i hi_base = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0 >> 32)));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 valid = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512i unit = off ? _mm512_maskz_loadu_epi32(valid, off + i)
+                             : _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i)), lane);
+    __m512i c0 = _mm512_add_epi32(lo_base, unit);
+    const __mmask16 carry = _mm512_cmplt_epu32_mask(c0, lo_base);
+    __m512i c1 = _mm512_mask_add_epi32(hi_base, carry, hi_base, _mm512_set1_epi32(1));
+    __m512i c2 = _mm512_set1_epi32(static_cast<int>(s.stream_lo));
+    __m512i c3 = _mm512_setzero_si512();
+    uint32_t k0 = s.k0, k1 = s.k1;
+    for (int round = 0; round < 10; ++round) {
+      __m512i hi0, lo0, hi1, lo1;
+      mul_hilo512(c0, m0, &hi0, &lo0);
+      mul_hilo512(c2, m1, &hi1, &lo1);
+      const __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32(static_cast<int>(k0)));
+      const __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32(static_cast<int>(k1)));
+      c0 = n0;
+      c1 = lo1;
+      c2 = n2;
+      c3 = lo0;
+      k0 += philox::kW0;
+      k1 += philox::kW1;
+    }
+    _mm512_mask_storeu_epi32(x0 + i, valid, c0);
+    _mm512_mask_storeu_epi32(x1 + i, valid, c1);
+    const __m512i tt = _mm512_maskz_loadu_epi32(valid, t32 + i);
+    const __mmask16 zero = _mm512_cmplt_epi32_mask(_mm512_srli_epi32(c0, 5), tt);
+    const uint64_t cand = static_cast<uint64_t>(static_cast<uint16_t>(~zero & valid));
+    bits[i >> 6] |= cand << (i & 63);
+  }
+}
+
+#endif
+
+// Blocked kernels (plain loops vectorised by the compiler in each target clone; each output
+// element is summed in the same order in every clone, without FMA, so all give the same bits).
+// u[k] = sum_e cnt_e W[idx_e][k] (events in order) for k in [k0, k0 + kBlock).
+template <int kBlock>
+inline void accum_block(float* __restrict u, const float* __restrict W, const int32_t* idx, const float* cnt,
+                        int64_t ne, int64_t n, int64_t k0) {
+  float acc[kBlock];
+  for (int k = 0; k < kBlock; ++k) acc[k] = 0.0f;
+  for (int64_t e = 0; e < ne; ++e) {
+    const float* w = W + static_cast<int64_t>(idx[e]) * n + k0;
+    const float c = cnt[e];
+    for (int k = 0; k < kBlock; ++k) acc[k] += c * w[k];
+  }
+  for (int k = 0; k < kBlock; ++k) u[k0 + k] = acc[k];
+}
+
+template <int kBlock>
+inline void accum_events_body(float* __restrict u, const float* __restrict W, const int32_t* idx, const float* cnt,
+                              int64_t ne, int64_t n) {
+  int64_t k0 = 0;
+  for (; k0 + kBlock <= n; k0 += kBlock) accum_block<kBlock>(u, W, idx, cnt, ne, n, k0);
+  for (; k0 + 16 <= n; k0 += 16) accum_block<16>(u, W, idx, cnt, ne, n, k0);
+  for (; k0 + 4 <= n; k0 += 4) accum_block<4>(u, W, idx, cnt, ne, n, k0);
+  for (; k0 < n; ++k0) accum_block<1>(u, W, idx, cnt, ne, n, k0);
+}
+
+// B[k] = b[k] + sum_i kappa_i u_i[k] (taps in order) for k in [k0, k0 + kBlock).
+template <int kBlock>
+inline void mix_block(float* __restrict B, const float* __restrict b, const float* const* us, const float* kap,
+                      int64_t mem, int64_t k0) {
+  float acc[kBlock];
+  for (int k = 0; k < kBlock; ++k) acc[k] = b[k0 + k];
+  for (int64_t i = 0; i < mem; ++i) {
+    const float* ui = us[i] + k0;
+    const float ki = kap[i];
+    for (int k = 0; k < kBlock; ++k) acc[k] += ki * ui[k];
+  }
+  for (int k = 0; k < kBlock; ++k) B[k0 + k] = acc[k];
+}
+
+template <int kBlock>
+inline void kappa_mix_body(float* __restrict B, const float* __restrict b, const float* const* us, const float* kap,
+                           int64_t mem, int64_t n) {
+  int64_t k0 = 0;
+  for (; k0 + kBlock <= n; k0 += kBlock) mix_block<kBlock>(B, b, us, kap, mem, k0);
+  for (; k0 + 16 <= n; k0 += 16) mix_block<16>(B, b, us, kap, mem, k0);
+  for (; k0 + 4 <= n; k0 += 4) mix_block<4>(B, b, us, kap, mem, k0);
+  for (; k0 < n; ++k0) mix_block<1>(B, b, us, kap, mem, k0);
+}
+
+void accum_events_plain(float* u, const float* W, const int32_t* idx, const float* cnt, int64_t ne, int64_t n) {
+  accum_events_body<16>(u, W, idx, cnt, ne, n);
+}
+void kappa_mix_plain(float* B, const float* b, const float* const* us, const float* kap, int64_t mem, int64_t n) {
+  kappa_mix_body<16>(B, b, us, kap, mem, n);
+}
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) void rates_avx2(const float* C, float* lam, int32_t* t32, int64_t n, float lmax) {
+  int64_t k = 0;
+  const __m256 lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f);
+  for (; k + 8 <= n; k += 8) {
+    // exp_f(-C), operation for operation
+    __m256 x = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(C + k));
+    x = _mm256_max_ps(x, lo);
+    x = _mm256_min_ps(x, hi);
+    const __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f));
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const __m256 kf = _mm256_sub_ps(_mm256_add_ps(t, magic), magic);
+    __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(kf, _mm256_set1_ps(0.693359375f)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(kf, _mm256_set1_ps(-2.12194440e-4f)));
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r), _mm256_set1_ps(1.0f));
+    const __m256i ki = _mm256_cvttps_epi32(kf);
+    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ki, _mm256_set1_epi32(127)), 23));
+    const __m256 e = _mm256_mul_ps(p, scale);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 l = _mm256_mul_ps(_mm256_set1_ps(lmax), _mm256_div_ps(one, _mm256_add_ps(one, e)));
+    _mm256_storeu_ps(lam + k, l);
+    // zero_threshold: rates in [0, 1) (lambda_max sigma > 0 always; >= 1 gives 0)
+    const __m256 lc = _mm256_max_ps(l, _mm256_setzero_ps());
+    __m256i tt = _mm256_sub_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(one, lc), _mm256_set1_ps(134217728.0f))),
+                                  _mm256_set1_epi32(16));
+    const __m256 below = _mm256_cmp_ps(l, one, _CMP_LT_OQ);
+    tt = _mm256_and_si256(tt, _mm256_castps_si256(below));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(t32 + k), tt);
+  }
+  if (k < n) rates_plain(C + k, lam + k, t32 + k, n - k, lmax);
+}
+
+__attribute__((target("avx512f"))) void rates_avx512(const float* C, float* lam, int32_t* t32, int64_t n, float lmax) {
+  const __m512 lo = _mm512_set1_ps(-87.0f), hi = _mm512_set1_ps(88.0f), one = _mm512_set1_ps(1.0f);
+  const __m512 magic = _mm512_set1_ps(12582912.0f);
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 mk = n - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k)) - 1);
+    // exp_f(-C) and the rest of rates_plain, operation for operation
+    __m512 x = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(mk, C + k));
+    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+    const __m512 kf = _mm512_sub_ps(_mm512_add_ps(t, magic), magic);
+    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(kf, _mm512_set1_ps(0.693359375f)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(kf, _mm512_set1_ps(-2.12194440e-4f)));
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r), one);
+    const __m512i ki = _mm512_cvttps_epi32(kf);
+    const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ki, _mm512_set1_epi32(127)), 23));
+    const __m512 l = _mm512_mul_ps(_mm512_set1_ps(lmax), _mm512_div_ps(one, _mm512_add_ps(one, _mm512_mul_ps(p, scale))));
+    _mm512_mask_storeu_ps(lam + k, mk, l);
+    const __m512 lc = _mm512_max_ps(l, _mm512_setzero_ps());
+    const __m512i tt = _mm512_sub_epi32(_mm512_cvttps_epi32(_mm512_mul_ps(_mm512_sub_ps(one, lc), _mm512_set1_ps(134217728.0f))),
+                                        _mm512_set1_epi32(16));
+    const __mmask16 below = _mm512_cmp_ps_mask(l, one, _CMP_LT_OQ);
+    _mm512_mask_storeu_epi32(t32 + k, mk, _mm512_maskz_mov_epi32(below, tt));
+  }
+}
+
+__attribute__((target("avx512f"))) void soma_rates_avx512(float* C, const float* B, float* lam, int32_t* t32,
+                                                           int64_t n, float dt, float gL, float g, float lmax) {
+  const __m512 vdt = _mm512_set1_ps(dt), vngL = _mm512_set1_ps(-gL), vg = _mm512_set1_ps(g);
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 mk = n - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k)) - 1);
+    const __m512 c = _mm512_maskz_loadu_ps(mk, C + k);
+    const __m512 b = _mm512_maskz_loadu_ps(mk, B + k);
+    const __m512 inner = _mm512_add_ps(_mm512_mul_ps(vngL, c), _mm512_mul_ps(vg, _mm512_sub_ps(b, c)));
+    _mm512_mask_storeu_ps(C + k, mk, _mm512_add_ps(c, _mm512_mul_ps(vdt, inner)));
+  }
+  rates_avx512(C, lam, t32, n, lmax);
+}
+
+// The same sums with explicit vectors: per element acc = acc + c * w in event (tap) order.
+__attribute__((target("avx2"))) void accum_events_avx2(float* u, const float* W, const int32_t* idx, const float* cnt,
+                                                        int64_t ne, int64_t n) {
+  int64_t k0 = 0;
+  for (; k0 + 32 <= n; k0 += 32) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t e = 0; e < ne; ++e) {
+      const float* w = W + static_cast<int64_t>(idx[e]) * n + k0;
+      const __m256 c = _mm256_set1_ps(cnt[e]);
+      a0 = _mm256_add_ps(a0, _mm256_mul_ps(c, _mm256_loadu_ps(w)));
+      a1 = _mm256_add_ps(a1, _mm256_mul_ps(c, _mm256_loadu_ps(w + 8)));
+      a2 = _mm256_add_ps(a2, _mm256_mul_ps(c, _mm256_loadu_ps(w + 16)));
+      a3 = _mm256_add_ps(a3, _mm256_mul_ps(c, _mm256_loadu_ps(w + 24)));
+    }
+    _mm256_storeu_ps(u + k0, a0);
+    _mm256_storeu_ps(u + k0 + 8, a1);
+    _mm256_storeu_ps(u + k0 + 16, a2);
+    _mm256_storeu_ps(u + k0 + 24, a3);
+  }
+  for (; k0 + 8 <= n; k0 += 8) {
+    __m256 a0 = _mm256_setzero_ps();
+    for (int64_t e = 0; e < ne; ++e) {
+      a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_set1_ps(cnt[e]), _mm256_loadu_ps(W + static_cast<int64_t>(idx[e]) * n + k0)));
+    }
+    _mm256_storeu_ps(u + k0, a0);
+  }
+  for (; k0 < n; ++k0) accum_block<1>(u, W, idx, cnt, ne, n, k0);
+}
+
+__attribute__((target("avx2"))) void kappa_mix_avx2(float* B, const float* b, const float* const* us, const float* kap,
+                                                     int64_t mem, int64_t n) {
+  int64_t k0 = 0;
+  for (; k0 + 32 <= n; k0 += 32) {
+    __m256 a0 = _mm256_loadu_ps(b + k0), a1 = _mm256_loadu_ps(b + k0 + 8), a2 = _mm256_loadu_ps(b + k0 + 16),
+           a3 = _mm256_loadu_ps(b + k0 + 24);
+    for (int64_t i = 0; i < mem; ++i) {
+      const float* ui = us[i] + k0;
+      const __m256 c = _mm256_set1_ps(kap[i]);
+      a0 = _mm256_add_ps(a0, _mm256_mul_ps(c, _mm256_loadu_ps(ui)));
+      a1 = _mm256_add_ps(a1, _mm256_mul_ps(c, _mm256_loadu_ps(ui + 8)));
+      a2 = _mm256_add_ps(a2, _mm256_mul_ps(c, _mm256_loadu_ps(ui + 16)));
+      a3 = _mm256_add_ps(a3, _mm256_mul_ps(c, _mm256_loadu_ps(ui + 24)));
+    }
+    _mm256_storeu_ps(B + k0, a0);
+    _mm256_storeu_ps(B + k0 + 8, a1);
+    _mm256_storeu_ps(B + k0 + 16, a2);
+    _mm256_storeu_ps(B + k0 + 24, a3);
+  }
+  for (; k0 + 8 <= n; k0 += 8) {
+    __m256 a0 = _mm256_loadu_ps(b + k0);
+    for (int64_t i = 0; i < mem; ++i) a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_set1_ps(kap[i]), _mm256_loadu_ps(us[i] + k0)));
+    _mm256_storeu_ps(B + k0, a0);
+  }
+  for (; k0 < n; ++k0) mix_block<1>(B, b, us, kap, mem, k0);
+}
+
+__attribute__((target("avx512f"))) void accum_events_avx512(float* u, const float* W, const int32_t* idx,
+                                                             const float* cnt, int64_t ne, int64_t n) {
+  int64_t k0 = 0;
+  for (; k0 + 64 <= n; k0 += 64) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t e = 0; e < ne; ++e) {
+      const float* w = W + static_cast<int64_t>(idx[e]) * n + k0;
+      const __m512 c = _mm512_set1_ps(cnt[e]);
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(w)));
+      a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(w + 16)));
+      a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(w + 32)));
+      a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(w + 48)));
+    }
+    _mm512_storeu_ps(u + k0, a0);
+    _mm512_storeu_ps(u + k0 + 16, a1);
+    _mm512_storeu_ps(u + k0 + 32, a2);
+    _mm512_storeu_ps(u + k0 + 48, a3);
+  }
+  for (; k0 < n; k0 += 16) {
+    const __mmask16 mk = n - k0 >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k0)) - 1);
+    __m512 a0 = _mm512_setzero_ps();
+    for (int64_t e = 0; e < ne; ++e) {
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(cnt[e]),
+                                           _mm512_maskz_loadu_ps(mk, W + static_cast<int64_t>(idx[e]) * n + k0)));
+    }
+    _mm512_mask_storeu_ps(u + k0, mk, a0);
+  }
+}
+
+__attribute__((target("avx512f"))) void kappa_mix_avx512(float* B, const float* b, const float* const* us,
+                                                          const float* kap, int64_t mem, int64_t n) {
+  int64_t k0 = 0;
+  for (; k0 + 64 <= n; k0 += 64) {
+    __m512 a0 = _mm512_loadu_ps(b + k0), a1 = _mm512_loadu_ps(b + k0 + 16), a2 = _mm512_loadu_ps(b + k0 + 32),
+           a3 = _mm512_loadu_ps(b + k0 + 48);
+    for (int64_t i = 0; i < mem; ++i) {
+      const float* ui = us[i] + k0;
+      const __m512 c = _mm512_set1_ps(kap[i]);
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(ui)));
+      a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 16)));
+      a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 32)));
+      a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 48)));
+    }
+    _mm512_storeu_ps(B + k0, a0);
+    _mm512_storeu_ps(B + k0 + 16, a1);
+    _mm512_storeu_ps(B + k0 + 32, a2);
+    _mm512_storeu_ps(B + k0 + 48, a3);
+  }
+  for (; k0 < n; k0 += 16) {
+    const __mmask16 mk = n - k0 >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k0)) - 1);
+    __m512 a0 = _mm512_maskz_loadu_ps(mk, b + k0);
+    for (int64_t i = 0; i < mem; ++i) {
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(kap[i]), _mm512_maskz_loadu_ps(mk, us[i] + k0)));
+    }
+    _mm512_mask_storeu_ps(B + k0, mk, a0);
+  }
+}
+#endif
+
+using SomaFn = void (*)(float*, const float*, float*, int32_t*, int64_t, float, float, float, float);
+using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, const int32_t*, int64_t, uint32_t*,
+                          uint32_t*, uint64_t*);
+using RatesFn = void (*)(const float*, float*, int32_t*, int64_t, float);
+using AccumFn = void (*)(float*, const float*, const int32_t*, const float*, int64_t, int64_t);
+using MixFn = void (*)(float*, const float*, const float* const*, const float*, int64_t, int64_t);
+
+// 2: AVX-512F, 1: AVX2, 0: portable. DENDRITE_SIMD=avx2|scalar caps it (for testing the clones).
+int simd_level() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  const char* cap = std::getenv("DENDRITE_SIMD");
+  int level = __builtin_cpu_supports("avx512f") ? 2 : (__builtin_cpu_supports("avx2") ? 1 : 0);
+  if (cap && std::string(cap) == "avx2") level = std::min(level, 1);
+  if (cap && std::string(cap) == "scalar") level = 0;
+  return level;
+#else
+  return 0;
+#endif
+}
+
+const int kSimd = simd_level();
+#if defined(__x86_64__) && defined(__GNUC__)
+const PhiloxFn philox_x01 = kSimd == 2 ? philox_x01_avx512 : (kSimd == 1 ? philox_x01_avx2 : philox_x01_plain);
+const RatesFn compute_rates = kSimd == 2 ? rates_avx512 : (kSimd == 1 ? rates_avx2 : rates_plain);
+const SomaFn soma_rates = kSimd == 2 ? soma_rates_avx512 : soma_rates_plain;
+const AccumFn accum_events = kSimd == 2 ? accum_events_avx512 : (kSimd == 1 ? accum_events_avx2 : accum_events_plain);
+const MixFn kappa_mix = kSimd == 2 ? kappa_mix_avx512 : (kSimd == 1 ? kappa_mix_avx2 : kappa_mix_plain);
+#else
+const PhiloxFn philox_x01 = philox_x01_plain;
+const RatesFn compute_rates = rates_plain;
+const SomaFn soma_rates = soma_rates_plain;
+const AccumFn accum_events = accum_events_plain;
+const MixFn kappa_mix = kappa_mix_plain;
+#endif
+
+// The count for one unit whose (x0 >> 5) did not prove a zero (tiers 2 and 3 above).
+inline int32_t poisson_count(const philox::Stream& s, uint64_t index, float rate, uint32_t x0, uint32_t x1) {
+  const double lam = rate;
+  if (lam > 0.0 && lam <= 1.0) {
+    const double u = philox::u53(x0, x1);
+    const double l2 = lam * lam;
+    // (the rounding of these few operations is far inside the 1e-12 margins)
+    const double e_lo = 1.0 - lam + 0.5 * l2 - l2 * lam * (1.0 / 6.0);              // <= exp(-lam)
+    const double e_hi = 1.0 - lam + 0.5 * l2;                                       // >= exp(-lam)
+    const double f1_lo = 1.0 - 0.5 * l2 + l2 * lam * (1.0 / 3.0) - l2 * l2 * 0.125;  // <= exp(-lam)(1 + lam)
+    if (u < e_lo - 1e-12) return 0;
+    if (u >= e_hi + 1e-12 && u < f1_lo - 1e-12) return 1;
+  }
+  return philox::poisson_at(s, index, rate);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spike history: the (unit, count) events of the last `mem` steps.
+
+struct Events {
+  std::vector<int32_t> idx;
+  std::vector<float> cnt;
+  void clear() {
+    idx.clear();
+    cnt.clear();
+  }
+};
+
+struct Ring {
+  std::vector<Events> steps;
+  int64_t head = 0;  // slot of the most recent step
+  void init(int64_t mem) {
+    steps.assign(static_cast<size_t>(mem), Events{});
+    head = 0;
+  }
+  int64_t mem() const { return static_cast<int64_t>(steps.size()); }
+  // i = 0: the most recent step.
+  int64_t slot(int64_t i) const { return (head - i + mem() * 4) % mem(); }
+  const Events& back(int64_t i) const { return steps[slot(i)]; }
+  Events& push() {
+    head = (head + 1) % mem();
+    steps[head].clear();
+    return steps[head];
+  }
+  void reset() {
+    for (Events& e : steps) e.clear();
+    head = 0;
+  }
+};
+
+struct LayerState {
+  int64_t n = 0, fan_in = 0, fb = 0;
+  std::vector<float> B, C, A, lam;
+  Ring spikes;
+  std::vector<float> u;          // mem x n: u[slot] = W S_pre(step of pre ring slot)
+  std::vector<float> psp_a;      // fb
+  std::vector<int32_t> t32;      // n
+  // window sums of the current phase
+  std::vector<float> sumC, sumLam, sumPSPB, sumPSPA;
+  std::vector<float> Ahist;      // R x n: A of the last R steps of a training phase
+  // phase results
+  std::vector<float> Cf, PSPBf, PSPAf, Af, alpha_f, lamt, alpha_t;
+  std::vector<float> E, Ebp;
+  std::vector<int64_t> delta_f, delta_t;  // plateau offsets
+};
+
+struct Slot {
+  Ring input;
+  std::vector<LayerState> L;
+  // the current image
+  std::vector<int32_t> nz;    // pixels with a nonzero rate
+  std::vector<float> x;       // n_in rates lambda_max p
+  std::vector<float> x_nz;    // rates of the nz pixels
+  std::vector<int32_t> x_t32; // per nz pixel
+  std::vector<uint32_t> x0, x1;  // Philox scratch
+  std::vector<uint64_t> bits;    // candidate bitmap scratch
+  std::vector<const float*> taps;  // kappa-mix scratch
+  std::vector<float> Bx;      // W^0 x + b^0 (rate feed-forward at the input)
+  bool u_valid = false;
+  // per example
+  std::vector<float> target;  // n_out one-hot (repeated k times)
+  float loss = 0;
+  int32_t prediction = 0;
+  std::vector<float> angle;
+};
+
+enum class Mode { Forward, Target, Test };
+
+struct PhaseCtx {
+  Mode mode = Mode::Forward;
+  int64_t L = 0, T = 0, R = 0;
+  philox::Stream spikes{};
+  uint64_t step0 = 0;  // step index of the phase's first step within the example
+};
+
+class CpuNetwork final : public Network {
+ public:
+  explicit CpuNetwork(const Config& c) : c_(c) {
+    validate(c_);
+    d_ = derive(c_);
+    threads_ = c_.threads > 0 ? c_.threads : default_threads();
+    M_ = c_.num_layers();
+    std::vector<LayerWeights> w;
+    init_weights(c_, d_, w, masks_);
+    load(w);
+    lmax_ = static_cast<float>(c_.lambda_max);
+    kB_ = static_cast<float>(d_.k_B);
+    kD_ = static_cast<float>(d_.k_D);
+    dt_ = static_cast<float>(c_.dt);
+    gL_ = static_cast<float>(c_.g_L);
+    gB_ = static_cast<float>(c_.g_B);
+    gA_ = static_cast<float>(c_.g_A);
+    gD_ = static_cast<float>(c_.g_D);
+    EE_ = static_cast<float>(c_.E_E);
+    EI_ = static_cast<float>(c_.E_I);
+    // Non-conductance target soma (O4''): (g_D B + E) / (g_L + g_D + 1) with g_E + g_I = 1.
+    tgt_den_ = static_cast<float>(c_.g_L + c_.g_D + 1.0);
+    // A layer's spikes are drawn when something reads them: the layer above (spiking
+    // feed-forward) or a hidden layer's apical compartment (spiking feedback).
+    need_spikes_.assign(static_cast<size_t>(M_), false);
+    need_spikes_test_.assign(static_cast<size_t>(M_), false);
+    for (int64_t m = 0; m < M_; ++m) {
+      if (c_.spiking_feedforward && m < M_ - 1) need_spikes_[m] = need_spikes_test_[m] = true;
+    }
+    if (c_.spiking_feedback) {
+      for (int64_t m = 0; m < M_ - 1; ++m) {
+        need_spikes_[c_.fb_layer(m)] = true;
+        if (c_.g_A != 0.0) need_spikes_test_[c_.fb_layer(m)] = true;
+      }
+    }
+    train_slots_.push_back(make_slot());
+  }
+
+  const Config& config() const override { return c_; }
+  const Derived& derived() const override { return d_; }
+
+  Position position() const override { return pos_; }
+  void set_position(const Position& p) override { pos_ = p; }
+
+  void set_learning_rates(const std::vector<double>& f, const std::vector<double>& b) override {
+    Config next = c_;
+    next.f_etas = f;
+    next.b_etas = b;
+    validate(next);
+    c_ = next;
+  }
+
+  std::vector<LayerWeights> get_weights() const override {
+    std::vector<LayerWeights> w(static_cast<size_t>(M_));
+    for (int64_t m = 0; m < M_; ++m) {
+      const int64_t n = c_.layers[m], N = c_.fan_in(m);
+      w[m].W.resize(static_cast<size_t>(n * N));
+      for (int64_t k = 0; k < N; ++k)
+        for (int64_t r = 0; r < n; ++r) w[m].W[r * N + k] = Wt_[m][k * n + r];
+      w[m].b = b_[m];
+      if (m < M_ - 1) {
+        w[m].Y = Y_[m];
+        w[m].c = cb_[m];
+      }
+    }
+    return w;
+  }
+
+  void set_weights(const std::vector<LayerWeights>& w) override {
+    if (static_cast<int64_t>(w.size()) != M_) fail(ErrorKind::OutOfRange, "setWeights: expected " + std::to_string(M_) + " layers");
+    for (int64_t m = 0; m < M_; ++m) {
+      const int64_t n = c_.layers[m], N = c_.fan_in(m);
+      const std::string at = "setWeights: layer " + std::to_string(m) + " ";
+      if (static_cast<int64_t>(w[m].W.size()) != n * N) fail(ErrorKind::OutOfRange, at + "W must have " + std::to_string(n * N) + " values");
+      if (static_cast<int64_t>(w[m].b.size()) != n) fail(ErrorKind::OutOfRange, at + "b must have " + std::to_string(n) + " values");
+      if (m < M_ - 1) {
+        const int64_t ny = n * c_.fb_size(m);
+        if (static_cast<int64_t>(w[m].Y.size()) != ny) fail(ErrorKind::OutOfRange, at + "Y must have " + std::to_string(ny) + " values");
+        const int64_t nc = c_.feedback_bias ? n : 0;
+        if (static_cast<int64_t>(w[m].c.size()) != nc) fail(ErrorKind::OutOfRange, at + "c must have " + std::to_string(nc) + " values");
+      } else if (!w[m].Y.empty() || !w[m].c.empty()) {
+        fail(ErrorKind::OutOfRange, at + "(the output layer) has no Y or c");
+      }
+      for (const std::vector<float>* v : {&w[m].W, &w[m].b, &w[m].Y, &w[m].c}) {
+        for (float x : *v) {
+          if (!std::isfinite(x)) fail(ErrorKind::OutOfRange, at + "weights must be finite");
+        }
+      }
+    }
+    load(w);
+    for (auto& s : train_slots_) s->u_valid = false;
+  }
+
+  void reset_state() override {
+    for (auto& s : train_slots_) reset_slot(*s);
+  }
+
+  std::vector<double> get_state() const override {
+    // [version, slots, mem, then per slot: input ring, then per layer n, C, A, lam, ring], a ring
+    // being [head, then per step: count, idx..., cnt...].
+    std::vector<double> out = {1.0, static_cast<double>(train_slots_.size()), static_cast<double>(c_.mem)};
+    auto ring = [&](const Ring& r) {
+      out.push_back(static_cast<double>(r.head));
+      for (const Events& e : r.steps) {
+        out.push_back(static_cast<double>(e.idx.size()));
+        for (int32_t i : e.idx) out.push_back(i);
+        for (float v : e.cnt) out.push_back(v);
+      }
+    };
+    for (const auto& sp : train_slots_) {
+      ring(sp->input);
+      for (const LayerState& l : sp->L) {
+        out.push_back(static_cast<double>(l.n));
+        for (const std::vector<float>* v : {&l.C, &l.A, &l.lam}) out.insert(out.end(), v->begin(), v->end());
+        ring(l.spikes);
+      }
+    }
+    return out;
+  }
+
+  void set_state(const std::vector<double>& st) override {
+    size_t p = 0;
+    auto bad = [](const std::string& why) { fail(ErrorKind::OutOfRange, "setState: " + why); };
+    auto next = [&]() {
+      if (p >= st.size()) bad("the state ends early");
+      return st[p++];
+    };
+    auto integer = [&](double lo, double hi) {
+      const double v = next();
+      if (!(v >= lo && v <= hi) || std::floor(v) != v) bad("an integer field is out of range");
+      return static_cast<int64_t>(v);
+    };
+    if (integer(1, 1) != 1) bad("unknown version");
+    const int64_t slots = integer(1, 4096);
+    if (integer(c_.mem, c_.mem) != c_.mem) bad("mem differs");
+    std::vector<std::unique_ptr<Slot>> fresh;
+    auto ring = [&](Ring& r, int64_t units) {
+      r.head = integer(0, static_cast<double>(c_.mem - 1));
+      for (Events& e : r.steps) {
+        const int64_t k = integer(0, static_cast<double>(units));
+        e.clear();
+        for (int64_t i = 0; i < k; ++i) e.idx.push_back(static_cast<int32_t>(integer(0, static_cast<double>(units - 1))));
+        for (int64_t i = 0; i < k; ++i) e.cnt.push_back(static_cast<float>(integer(1, 2147483647.0)));
+      }
+    };
+    for (int64_t si = 0; si < slots; ++si) {
+      auto sp = make_slot();
+      ring(sp->input, c_.n_in);
+      for (LayerState& l : sp->L) {
+        if (integer(static_cast<double>(l.n), static_cast<double>(l.n)) != l.n) bad("a layer size differs");
+        for (std::vector<float>* v : {&l.C, &l.A, &l.lam}) {
+          for (float& x : *v) {
+            const double d = next();
+            if (!std::isfinite(d) || static_cast<double>(static_cast<float>(d)) != d) bad("potentials must be float32 values");
+            x = static_cast<float>(d);
+          }
+        }
+        ring(l.spikes, l.n);
+      }
+      sp->u_valid = false;
+      fresh.push_back(std::move(sp));
+    }
+    if (p != st.size()) bad("the state has trailing values");
+    train_slots_ = std::move(fresh);
+  }
+
+  void train_chunk(const TrainRequest& req, TrainResult& out) override;
+  void evaluate(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages) override;
+
+ private:
+  void load(const std::vector<LayerWeights>& w) {
+    Wt_.assign(static_cast<size_t>(M_), {});
+    b_.assign(static_cast<size_t>(M_), {});
+    Y_.assign(static_cast<size_t>(M_ > 1 ? M_ - 1 : 0), {});
+    cb_.assign(Y_.size(), {});
+    for (int64_t m = 0; m < M_; ++m) {
+      const int64_t n = c_.layers[m], N = c_.fan_in(m);
+      Wt_[m].resize(static_cast<size_t>(n * N));
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t k = 0; k < N; ++k) Wt_[m][k * n + r] = w[m].W[r * N + k];
+      b_[m] = w[m].b;
+      if (m < M_ - 1) {
+        Y_[m] = w[m].Y;
+        cb_[m] = w[m].c;
+      }
+    }
+  }
+
+  std::unique_ptr<Slot> make_slot() const {
+    auto s = std::make_unique<Slot>();
+    s->input.init(c_.mem);
+    s->L.resize(static_cast<size_t>(M_));
+    const int64_t R = c_.integration_time + (c_.rand_plateau_times ? c_.plateau_cap : 0);
+    for (int64_t m = 0; m < M_; ++m) {
+      LayerState& l = s->L[m];
+      l.n = c_.layers[m];
+      l.fan_in = c_.fan_in(m);
+      l.fb = m < M_ - 1 ? c_.fb_size(m) : 0;
+      const size_t n = static_cast<size_t>(l.n);
+      for (auto* v : {&l.B, &l.C, &l.A, &l.lam, &l.sumC, &l.sumLam, &l.Cf, &l.Af, &l.alpha_f, &l.lamt, &l.alpha_t, &l.E, &l.Ebp})
+        v->assign(n, 0.0f);
+      l.t32.assign(n, 0);
+      l.spikes.init(c_.mem);
+      l.u.assign(static_cast<size_t>(c_.mem) * n, 0.0f);
+      l.psp_a.assign(static_cast<size_t>(l.fb), 0.0f);
+      l.sumPSPB.assign(static_cast<size_t>(l.fan_in), 0.0f);
+      l.PSPBf.assign(static_cast<size_t>(l.fan_in), 0.0f);
+      l.sumPSPA.assign(static_cast<size_t>(l.fb), 0.0f);
+      l.PSPAf.assign(static_cast<size_t>(l.fb), 0.0f);
+      l.Ahist.assign(static_cast<size_t>(R) * n, 0.0f);
+      l.delta_f.assign(n, 0);
+      l.delta_t.assign(n, 0);
+    }
+    s->x.assign(static_cast<size_t>(c_.n_in), 0.0f);
+    s->x_t32.reserve(static_cast<size_t>(c_.n_in));
+    int64_t widest = c_.n_in;
+    for (int64_t m = 0; m < M_; ++m) widest = std::max(widest, c_.layers[m]);
+    s->x0.assign(static_cast<size_t>(widest), 0);
+    s->x1.assign(static_cast<size_t>(widest), 0);
+    s->bits.assign(static_cast<size_t>(widest / 64 + 1), 0);
+    s->taps.assign(static_cast<size_t>(c_.mem), nullptr);
+    s->Bx.assign(static_cast<size_t>(c_.layers[0]), 0.0f);
+    s->target.assign(static_cast<size_t>(c_.n_out()), 0.0f);
+    s->angle.assign(static_cast<size_t>(M_ - 1), 0.0f);
+    return s;
+  }
+
+  // Spec §12: every potential, rate, spike history and buffer to zero.
+  void reset_slot(Slot& s) const {
+    s.input.reset();
+    for (LayerState& l : s.L) {
+      for (auto* v : {&l.B, &l.C, &l.A, &l.lam, &l.u}) std::fill(v->begin(), v->end(), 0.0f);
+      l.spikes.reset();
+    }
+    s.u_valid = true;  // all-zero history: u = W 0 = 0
+  }
+
+  // Rates of an image: x = lambda_max p with p = pixel / 255 (spec §5), and the drive W x + b
+  // for rate feed-forward. Must follow any change of W^0.
+  void set_image(Slot& s, const uint8_t* px) const {
+    s.nz.clear();
+    s.x_nz.clear();
+    s.x_t32.clear();
+    for (int64_t j = 0; j < c_.n_in; ++j) {
+      const float r = static_cast<float>(c_.lambda_max * (static_cast<double>(px[j]) / 255.0));
+      s.x[j] = r;
+      if (r > 0.0f) {
+        s.nz.push_back(static_cast<int32_t>(j));
+        s.x_nz.push_back(r);
+        s.x_t32.push_back(zero_threshold(r));
+      }
+    }
+    if (!c_.spiking_feedforward) {
+      const int64_t n = c_.layers[0];
+      float* B = s.Bx.data();
+      std::fill(B, B + n, 0.0f);
+      for (int32_t j : s.nz) {
+        const float xj = s.x[j];
+        const float* w = Wt_[0].data() + static_cast<int64_t>(j) * n;
+        for (int64_t k = 0; k < n; ++k) B[k] += xj * w[k];
+      }
+      for (int64_t k = 0; k < n; ++k) B[k] += b_[0][k];
+    }
+  }
+
+  // u[slot] = W^m S_pre(slot) for every slot of the pre ring (after a weight change).
+  void recompute_u(Slot& s) const {
+    if (!c_.spiking_feedforward) {
+      s.u_valid = true;
+      return;
+    }
+    for (int64_t m = 0; m < M_; ++m) {
+      LayerState& l = s.L[m];
+      const Ring& pre = m == 0 ? s.input : s.L[m - 1].spikes;
+      for (int64_t q = 0; q < c_.mem; ++q) accumulate_u(l, m, pre.steps[q], l.u.data() + q * l.n);
+    }
+    s.u_valid = true;
+  }
+
+  void accumulate_u(const LayerState& l, int64_t m, const Events& ev, float* u) const {
+    accum_events(u, Wt_[m].data(), ev.idx.data(), ev.cnt.data(), static_cast<int64_t>(ev.idx.size()), l.n);
+  }
+
+  // Draws the spikes of n units at base (+ off[i]) with rates rate[i] and zero thresholds
+  // t32[i]; pushes the events. x0/x1 are scratch of n words.
+  static void draw_spikes(const PhaseCtx& ctx, uint64_t base, const int32_t* off, const float* rate,
+                          const int32_t* t32, int64_t n, Slot& s, Events& ev) {
+    uint32_t* x0 = s.x0.data();
+    uint32_t* x1 = s.x1.data();
+    uint64_t* bits = s.bits.data();
+    philox_x01(ctx.spikes, base, off, t32, n, x0, x1, bits);
+    for (int64_t w = 0; w < (n + 63) / 64; ++w) {
+      uint64_t m = bits[w];
+      while (m) {
+        const int64_t i = w * 64 + __builtin_ctzll(m);
+        m &= m - 1;
+        const uint64_t unit = off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i);
+        const int32_t k = poisson_count(ctx.spikes, base + unit, rate[i], x0[i], x1[i]);
+        if (k > 0) {
+          ev.idx.push_back(static_cast<int32_t>(unit));
+          ev.cnt.push_back(static_cast<float>(k));
+        }
+      }
+    }
+  }
+
+  void step(Slot& s, const PhaseCtx& ctx, int64_t t) const;
+  void run_phase(Slot& s, const PhaseCtx& ctx) const {
+    for (int64_t t = 0; t < ctx.L; ++t) step(s, ctx, t);
+  }
+  void run_example(Slot& s, const uint8_t* image, int label, uint64_t epoch, uint64_t example) const;
+  void compute_errors(Slot& s) const;
+  void apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, uint64_t example);
+
+  Config c_;
+  Derived d_;
+  Position pos_;
+  int threads_ = 1;
+  int64_t M_ = 0;
+  std::vector<std::vector<float>> Wt_, b_, Y_, cb_;
+  std::vector<std::vector<int64_t>> masks_;
+  std::vector<bool> need_spikes_, need_spikes_test_;
+  std::vector<std::unique_ptr<Slot>> train_slots_, eval_slots_;
+  bool record_angle_ = false;
+  float lmax_ = 0, kB_ = 0, kD_ = 0, dt_ = 0, gL_ = 0, gB_ = 0, gA_ = 0, gD_ = 0, EE_ = 0, EI_ = 0, tgt_den_ = 0;
+};
+
+// One time step (spec §7.1): input spikes, hidden layers bottom-up, then the output layer.
+void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
+  const bool train = ctx.mode != Mode::Test;
+  const bool forward = ctx.mode == Mode::Forward;
+  const bool in_window = t >= ctx.L - ctx.T;
+  const bool in_A = train && t >= ctx.L - ctx.R;
+  const uint64_t base = (ctx.step0 + static_cast<uint64_t>(t)) * static_cast<uint64_t>(d_.units);
+  const float* kap = d_.kappa.data();
+  const int64_t mem = c_.mem;
+  const std::vector<bool>& need = train ? need_spikes_ : need_spikes_test_;
+
+  if (c_.spiking_feedforward) {
+    Events& ev = s.input.push();
+    draw_spikes(ctx, base, s.nz.data(), s.x_nz.data(), s.x_t32.data(), static_cast<int64_t>(s.nz.size()), s, ev);
+  }
+
+  for (int64_t m = 0; m < M_; ++m) {
+    LayerState& l = s.L[m];
+    const int64_t n = l.n;
+    const bool out = m == M_ - 1;
+    float* B = l.B.data();
+    // (H1, H2) / (O1, O2): basal drive.
+    if (c_.spiking_feedforward) {
+      const Ring& pre = m == 0 ? s.input : s.L[m - 1].spikes;
+      float* u_now = l.u.data() + pre.head * n;
+      accumulate_u(l, m, pre.steps[pre.head], u_now);
+      for (int64_t i = 0; i < mem; ++i) s.taps[i] = l.u.data() + pre.slot(i) * n;
+      kappa_mix(B, b_[m].data(), s.taps.data(), kap, mem, n);
+      if (train && forward && in_window) {
+        float* sp = l.sumPSPB.data();
+        for (int64_t i = 0; i < mem; ++i) {
+          const Events& ev = pre.back(i);
+          for (size_t e = 0; e < ev.idx.size(); ++e) sp[ev.idx[e]] += kap[i] * ev.cnt[e];
+        }
+      }
+    } else if (m == 0) {
+      std::memcpy(B, s.Bx.data(), sizeof(float) * n);
+      if (train && forward && in_window) {
+        float* sp = l.sumPSPB.data();
+        for (int32_t j : s.nz) sp[j] += s.x[j];
+      }
+    } else {
+      const LayerState& p = s.L[m - 1];
+      std::memcpy(B, b_[m].data(), sizeof(float) * n);
+      const float* W = Wt_[m].data();
+      for (int64_t j = 0; j < p.n; ++j) {
+        const float lj = p.lam[j];
+        const float* w = W + j * n;
+        for (int64_t k = 0; k < n; ++k) B[k] += lj * w[k];
+      }
+      if (train && forward && in_window) {
+        float* sp = l.sumPSPB.data();
+        for (int64_t j = 0; j < p.n; ++j) sp[j] += p.lam[j];
+      }
+    }
+
+    float* C = l.C.data();
+    float* lam = l.lam.data();
+    bool rates_done = false;
+    if (!out) {
+      // (H3, H4): apical potential from the feedback layer up to step t-1 (it has not stepped yet).
+      const bool need_A = gA_ != 0.0f || in_A;
+      if (need_A) {
+        const LayerState& f = s.L[c_.fb_layer(m)];
+        float* pa = l.psp_a.data();
+        const int64_t fb = l.fb;
+        if (c_.spiking_feedback) {
+          std::fill(pa, pa + fb, 0.0f);
+          for (int64_t i = 0; i < mem; ++i) {
+            const Events& ev = f.spikes.back(i);
+            for (size_t e = 0; e < ev.idx.size(); ++e) pa[ev.idx[e]] += kap[i] * ev.cnt[e];
+          }
+        } else {
+          std::memcpy(pa, f.lam.data(), sizeof(float) * fb);
+        }
+        const float* Y = Y_[m].data();
+        float* A = l.A.data();
+        for (int64_t k = 0; k < n; ++k) {
+          const float* y = Y + k * fb;
+          float a = 0.0f;
+          for (int64_t q = 0; q < fb; ++q) a += y[q] * pa[q];
+          A[k] = a;
+        }
+        if (c_.feedback_bias) {
+          const float* cb = cb_[m].data();
+          for (int64_t k = 0; k < n; ++k) A[k] += cb[k];
+        }
+        if (in_A) {
+          float* Ah = l.Ahist.data() + (t - (ctx.L - ctx.R)) * n;
+          std::memcpy(Ah, A, sizeof(float) * n);
+        }
+        if (forward && in_window && c_.feedback == FeedbackKind::Learned) {
+          float* sa = l.sumPSPA.data();
+          for (int64_t q = 0; q < fb; ++q) sa[q] += pa[q];
+        }
+      }
+      // (H5) / (H5'), (H6)
+      if (c_.use_conductances) {
+        if (gA_ != 0.0f) {
+          const float* A = l.A.data();
+          for (int64_t k = 0; k < n; ++k) C[k] = C[k] + dt_ * (-gL_ * C[k] + gB_ * (B[k] - C[k]) + gA_ * (A[k] - C[k]));
+        } else {
+          soma_rates(C, B, lam, l.t32.data(), n, dt_, gL_, gB_, lmax_);
+          rates_done = true;
+        }
+      } else {
+        for (int64_t k = 0; k < n; ++k) C[k] = kB_ * B[k];
+      }
+    } else {
+      // (O3, O4) / (O4', O4'')
+      if (ctx.mode == Mode::Target) {
+        const float* tg = s.target.data();
+        if (c_.use_conductances) {
+          for (int64_t k = 0; k < n; ++k) {
+            const float gE = tg[k], gI = 1.0f - tg[k];
+            const float I = gE * (EE_ - C[k]) + gI * (EI_ - C[k]);
+            C[k] = C[k] + dt_ * (-gL_ * C[k] + gD_ * (B[k] - C[k]) + I);
+          }
+        } else {
+          for (int64_t k = 0; k < n; ++k) {
+            const float gE = tg[k], gI = 1.0f - tg[k];
+            C[k] = (gD_ * B[k] + gE * EE_ + gI * EI_) / tgt_den_;
+          }
+        }
+      } else if (c_.use_conductances) {
+        soma_rates(C, B, lam, l.t32.data(), n, dt_, gL_, gD_, lmax_);
+        rates_done = true;
+      } else {
+        for (int64_t k = 0; k < n; ++k) C[k] = kD_ * B[k];
+      }
+    }
+    if (!rates_done) compute_rates(C, lam, l.t32.data(), n, lmax_);
+    if (need[m]) {
+      Events& ev = l.spikes.push();
+      draw_spikes(ctx, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, lam, l.t32.data(), n, s, ev);
+    }
+
+    // Window sums (P1-P5): what the updates and predictions read.
+    if (in_window) {
+      if (ctx.mode != Mode::Target) {
+        if (!train && !out) continue;
+        float* sc = l.sumC.data();
+        for (int64_t k = 0; k < n; ++k) sc[k] += C[k];
+      } else if (out) {
+        float* sl = l.sumLam.data();
+        for (int64_t k = 0; k < n; ++k) sl[k] += lam[k];
+      }
+    }
+  }
+}
+
+int32_t class_argmax(const float* v, int64_t n_out, int64_t k) {
+  int32_t best = 0;
+  float best_v = 0;
+  for (int64_t c = 0; c < 10; ++c) {
+    float sum = 0;
+    for (int64_t q = 0; q < k; ++q) sum += v[c * k + q];
+    const float mean = sum / static_cast<float>(k);
+    if (c == 0 || mean > best_v) {
+      best = static_cast<int32_t>(c);
+      best_v = mean;
+    }
+  }
+  (void)n_out;
+  return best;
+}
+
+// sigma'(x) = sigma(x) (1 - sigma(x))
+inline float dsigmoid_f(float x) {
+  const float s = sigmoid_f(x);
+  return s * (1.0f - s);
+}
+
+void CpuNetwork::run_example(Slot& s, const uint8_t* image, int label, uint64_t epoch, uint64_t example) const {
+  const int64_t Lf = phase_length(c_, epoch, example, 0), Lt = phase_length(c_, epoch, example, 1);
+  const int64_t T = c_.integration_time;
+  const int64_t R = T + (c_.rand_plateau_times ? c_.plateau_cap : 0);
+  if (!s.u_valid) recompute_u(s);
+  set_image(s, image);
+  const int64_t k = d_.k_per_class;
+  for (int64_t q = 0; q < c_.n_out(); ++q) s.target[q] = q / k == label ? 1.0f : 0.0f;
+  for (int64_t m = 0; m < M_; ++m) {
+    LayerState& l = s.L[m];
+    for (auto* v : {&l.sumC, &l.sumLam, &l.sumPSPB, &l.sumPSPA}) std::fill(v->begin(), v->end(), 0.0f);
+    if (m < M_ - 1 && c_.rand_plateau_times) {
+      for (int64_t q = 0; q < l.n; ++q) {
+        l.delta_f[q] = plateau_offset(c_, epoch, example, 0, d_.hidden_offset[m] + q);
+        l.delta_t[q] = plateau_offset(c_, epoch, example, 1, d_.hidden_offset[m] + q);
+      }
+    }
+  }
+  const philox::Stream spikes = philox::make_stream(stream_of(c_.seed, kSpikeTrain, epoch, example));
+  const float inv_T = static_cast<float>(T);
+  // Plateau (P1, P4): the mean of the T values of A ending delta steps before the phase end.
+  auto plateau = [&](LayerState& l, const std::vector<int64_t>& delta, std::vector<float>& alpha, std::vector<float>* Abar) {
+    for (int64_t q = 0; q < l.n; ++q) {
+      const int64_t end = R - delta[q];  // exclusive
+      float sum = 0;
+      for (int64_t r = end - T; r < end; ++r) sum += l.Ahist[r * l.n + q];
+      const float a = sum / inv_T;
+      if (Abar) (*Abar)[q] = a;
+      alpha[q] = sigmoid_f(a);
+    }
+  };
+
+  PhaseCtx f;
+  f.mode = Mode::Forward;
+  f.L = Lf;
+  f.T = T;
+  f.R = R;
+  f.spikes = spikes;
+  f.step0 = 0;
+  run_phase(s, f);
+  for (int64_t m = 0; m < M_; ++m) {  // (P1-P3)
+    LayerState& l = s.L[m];
+    for (int64_t q = 0; q < l.n; ++q) l.Cf[q] = l.sumC[q] / inv_T;
+    for (int64_t j = 0; j < l.fan_in; ++j) l.PSPBf[j] = l.sumPSPB[j] / inv_T;
+    if (m < M_ - 1) {
+      plateau(l, l.delta_f, l.alpha_f, &l.Af);
+      for (int64_t q = 0; q < l.fb; ++q) l.PSPAf[q] = l.sumPSPA[q] / inv_T;
+    }
+  }
+  s.prediction = class_argmax(s.L[M_ - 1].Cf.data(), c_.n_out(), k);
+
+  PhaseCtx tp = f;
+  tp.mode = Mode::Target;
+  tp.L = Lt;
+  tp.step0 = static_cast<uint64_t>(Lf);
+  run_phase(s, tp);
+  for (int64_t m = 0; m < M_; ++m) {  // (P4, P5)
+    LayerState& l = s.L[m];
+    if (m == M_ - 1) {
+      for (int64_t q = 0; q < l.n; ++q) l.lamt[q] = l.sumLam[q] / inv_T;
+    } else {
+      plateau(l, l.delta_t, l.alpha_t, nullptr);
+    }
+  }
+  compute_errors(s);
+}
+
+// Errors of every layer (U1, U4), the loss, and the backprop errors / angles (spec §9, §18 item 2).
+void CpuNetwork::compute_errors(Slot& s) const {
+  LayerState& o = s.L[M_ - 1];
+  float loss = 0;
+  for (int64_t q = 0; q < o.n; ++q) {
+    const float sg = sigmoid_f(o.Cf[q]);
+    const float diff = o.lamt[q] - lmax_ * sg;
+    o.E[q] = -kD_ * lmax_ * (sg * (1.0f - sg)) * diff;  // (U1)
+    loss += diff * diff;
+  }
+  s.loss = loss / static_cast<float>(o.n);
+  for (int64_t m = 0; m < M_ - 1; ++m) {
+    LayerState& l = s.L[m];
+    for (int64_t q = 0; q < l.n; ++q) l.E[q] = -kB_ * lmax_ * dsigmoid_f(l.Cf[q]) * (l.alpha_t[q] - l.alpha_f[q]);  // (U4)
+  }
+  if (!(c_.backprop || record_angle_) || M_ < 2) return;
+  // E_bp^m = (W^(m+1)^T E_bp^(m+1)) * k_B lambda_max sigma'(C_f^m), with the pre-update W.
+  o.Ebp = o.E;
+  for (int64_t m = M_ - 2; m >= 0; --m) {
+    LayerState& l = s.L[m];
+    const LayerState& a = s.L[m + 1];
+    const float* W = Wt_[m + 1].data();
+    for (int64_t j = 0; j < l.n; ++j) {
+      const float* w = W + j * a.n;
+      float dot = 0;
+      for (int64_t q = 0; q < a.n; ++q) dot += w[q] * a.Ebp[q];
+      l.Ebp[j] = dot * (kB_ * lmax_ * dsigmoid_f(l.Cf[j]));
+    }
+  }
+  for (int64_t m = 0; m < M_ - 1; ++m) {
+    LayerState& l = s.L[m];
+    if (record_angle_) {
+      double dot = 0, na = 0, nb = 0;
+      for (int64_t q = 0; q < l.n; ++q) {
+        dot += static_cast<double>(l.E[q]) * l.Ebp[q];
+        na += static_cast<double>(l.E[q]) * l.E[q];
+        nb += static_cast<double>(l.Ebp[q]) * l.Ebp[q];
+      }
+      double cosv = dot / std::sqrt(na * nb);
+      if (cosv > 1) cosv = 1;
+      if (cosv < -1) cosv = -1;
+      s.angle[m] = na > 0 && nb > 0 ? static_cast<float>(std::acos(cosv) * 57.29577951308232) : NAN;
+    }
+  }
+  if (c_.backprop && !c_.backprop_inplace) {
+    for (int64_t m = 0; m < M_ - 1; ++m) s.L[m].E = s.L[m].Ebp;
+  }
+}
+
+// Updates after the target phase (spec §9), top layer first, summed over the slots in order.
+void CpuNetwork::apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, uint64_t example) {
+  [[maybe_unused]] const int nt = threads_;
+  for (int64_t m = M_ - 1; m >= 0; --m) {
+    const int64_t n = c_.layers[m], N = c_.fan_in(m);
+    const bool out = m == M_ - 1;
+    if (!out && c_.backprop && c_.backprop_inplace) {
+      // Replay of the original: W^(m+1) has already been updated.
+      for (Slot* s : slots) {
+        LayerState& l = s->L[m];
+        const LayerState& a = s->L[m + 1];
+        const float* W = Wt_[m + 1].data();
+        for (int64_t j = 0; j < l.n; ++j) {
+          float dot = 0;
+          for (int64_t q = 0; q < a.n; ++q) dot += W[j * a.n + q] * a.E[q];
+          l.E[j] = dot * (kB_ * lmax_ * dsigmoid_f(l.Cf[j]));
+        }
+      }
+    }
+    if (!out && c_.feedback == FeedbackKind::Learned) {
+      // (U7-U9): E_inv = -sigma'(A_f) (lambda_max sigma(C_f) - alpha_f)
+      const float eta = static_cast<float>(c_.b_etas[m]);
+      const int64_t fb = c_.fb_size(m);
+      std::vector<float> h(static_cast<size_t>(n));
+      for (Slot* s : slots) {
+        const LayerState& l = s->L[m];
+        for (int64_t q = 0; q < n; ++q) {
+          const float e_inv = -dsigmoid_f(l.Af[q]) * (lmax_ * sigmoid_f(l.Cf[q]) - l.alpha_f[q]);
+          h[q] = eta * e_inv;
+        }
+        float* Y = Y_[m].data();
+        for (int64_t q = 0; q < n; ++q)
+          for (int64_t r = 0; r < fb; ++r) Y[q * fb + r] -= h[q] * l.PSPAf[r];
+        if (c_.feedback_bias) {
+          for (int64_t q = 0; q < n; ++q) cb_[m][q] -= h[q];
+        }
+      }
+      if (c_.sparse_feedback) apply_mask(Y_[m], masks_[m]);
+    }
+    // (U2, U3) / (U5, U6): W -= eta P E PSP_f^T, b -= eta P E, as g = eta P E.
+    const float etaP = static_cast<float>(c_.f_etas[m] * (out ? d_.P_final : d_.P_hidden));
+    const size_t S = slots.size();
+    std::vector<float> g(S * static_cast<size_t>(n));
+    for (size_t si = 0; si < S; ++si) {
+      const LayerState& l = slots[si]->L[m];
+      for (int64_t q = 0; q < n; ++q) g[si * n + q] = etaP * l.E[q];
+    }
+    float* Wt = Wt_[m].data();
+    // Online updates are too small to amortise a parallel region on a busy machine.
+    [[maybe_unused]] const bool par = S > 1 && n * N >= (int64_t{1} << 15);
+#pragma omp parallel for schedule(static) num_threads(nt) if (par)
+    for (int64_t j = 0; j < N; ++j) {
+      float* w = Wt + j * n;
+      for (size_t si = 0; si < S; ++si) {
+        const float p = slots[si]->L[m].PSPBf[j];
+        if (p == 0.0f) continue;  // W - 0 g = W: skipping silent inputs is exact
+        const float* gs = g.data() + si * n;
+        for (int64_t q = 0; q < n; ++q) w[q] -= gs[q] * p;
+      }
+    }
+    for (size_t si = 0; si < S; ++si)
+      for (int64_t q = 0; q < n; ++q) b_[m][q] -= g[si * n + q];
+  }
+  if (c_.feedback == FeedbackKind::Symmetric && M_ > 1) make_symmetric(c_, Wt_, Y_, masks_, epoch, example);
+  for (auto& s : train_slots_) s->u_valid = false;
+}
+
+void CpuNetwork::train_chunk(const TrainRequest& req, TrainResult& out) {
+  const int64_t count = req.count;
+  out.loss.assign(static_cast<size_t>(count), 0.0f);
+  out.prediction.assign(static_cast<size_t>(count), 0);
+  out.angle.assign(req.record_angle ? static_cast<size_t>(count * (M_ - 1)) : 0, 0.0f);
+  record_angle_ = req.record_angle;
+  const int64_t Bsz = std::max<int64_t>(1, req.batch_size);
+  while (static_cast<int64_t>(train_slots_.size()) < Bsz) train_slots_.push_back(make_slot());
+  const int64_t n_in = c_.n_in;
+  for (int64_t i0 = 0; i0 < count; i0 += Bsz) {
+    const int64_t nb = std::min(Bsz, count - i0);
+    const uint64_t ex0 = pos_.example;
+    std::vector<Slot*> slots(static_cast<size_t>(nb));
+    for (int64_t b = 0; b < nb; ++b) slots[b] = train_slots_[b].get();
+    auto run = [&](int64_t b) {
+      const int64_t idx = req.order[i0 + b];
+      run_example(*slots[b], req.images + idx * n_in, req.labels[idx], pos_.epoch, ex0 + static_cast<uint64_t>(b));
+    };
+    if (nb == 1) {
+      run(0);
+    } else {
+      [[maybe_unused]] const int nt = threads_;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+      for (int64_t b = 0; b < nb; ++b) run(b);
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+      out.loss[i0 + b] = slots[b]->loss;
+      out.prediction[i0 + b] = slots[b]->prediction;
+      if (req.record_angle)
+        for (int64_t m = 0; m < M_ - 1; ++m) out.angle[(i0 + b) * (M_ - 1) + m] = slots[b]->angle[m];
+    }
+    apply_updates(slots, pos_.epoch, ex0);
+    pos_.example += static_cast<uint64_t>(nb);
+  }
+}
+
+void CpuNetwork::evaluate(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages) {
+  const int nt = threads_;
+  while (static_cast<int>(eval_slots_.size()) < nt) eval_slots_.push_back(make_slot());
+  const int64_t n_out = c_.n_out(), k = d_.k_per_class, n_in = c_.n_in;
+  const float T = static_cast<float>(c_.integration_time_test);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
+  for (int64_t i = 0; i < n; ++i) {
+#ifdef _OPENMP
+    Slot& s = *eval_slots_[omp_get_thread_num()];
+#else
+    Slot& s = *eval_slots_[0];
+#endif
+    reset_slot(s);
+    set_image(s, images + i * n_in);
+    LayerState& o = s.L[M_ - 1];
+    std::fill(o.sumC.begin(), o.sumC.end(), 0.0f);
+    PhaseCtx ctx;
+    ctx.mode = Mode::Test;
+    ctx.L = c_.l_test;
+    ctx.T = c_.integration_time_test;
+    ctx.R = 0;
+    ctx.spikes = philox::make_stream(stream_of(c_.seed, kSpikeTest, round, static_cast<uint64_t>(i)));
+    ctx.step0 = 0;
+    run_phase(s, ctx);
+    std::vector<float> Cbar(static_cast<size_t>(n_out));
+    for (int64_t q = 0; q < n_out; ++q) Cbar[q] = o.sumC[q] / T;
+    prediction[i] = class_argmax(Cbar.data(), n_out, k);
+    if (voltages) std::memcpy(voltages + i * n_out, Cbar.data(), sizeof(float) * n_out);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Network> make_cpu_network(const Config& c) { return std::make_unique<CpuNetwork>(c); }
+
+}  // namespace dendrite::seg
