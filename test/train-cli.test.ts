@@ -42,12 +42,25 @@ test('text output: a line per epoch and the test score; --config with command-li
   t.regex(r.stdout, /^test loss [0-9.]+ acc [0-9.]+% \(2000 examples\)$/m);
 });
 
+test('--model segregated trains online through the same command (non-spiking preset from --config)', (t) => {
+  const config = path.join(tmp, 'seg.json');
+  fs.writeFileSync(config, JSON.stringify({ model: 'segregated', layers: [100, 10], segregated: { mode: 'nonspiking' } }));
+  const r = run('--config', config, '--epochs', '1', '--json');
+  t.is(r.status, 0, r.stderr);
+  const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as { model: { kind: string; update: string }; test: { accuracy: number } };
+  t.is(result.model.kind, 'segregated');
+  t.is(result.model.update, 'online');
+  t.true(result.test.accuracy > 0.7, `test accuracy ${result.test.accuracy}`);
+});
+
 test('errors exit with status 1 and a message', (t) => {
   for (const [args, message] of [
     [['--model', 'rnn'], /model must be segregated, mlp, cnn, fa, dfa/],
     [['--model', 'cnn', '--channels', '8,8,8'], /block 3: conv output height 7 is odd/],
     [['--layers', '100,3'], /ends with 3 outputs, the dataset has 10 classes/],
     [['--config', path.join(tmp, 'missing.json')], /cannot read --config/],
+    [['--model', 'segregated', '--device', 'cuda'], /the segregated network runs on the CPU only/],
+    [['--model', 'segregated', '--layers', '100,15'], /ends with 15 outputs, not a multiple of the 10 classes/],
   ] as const) {
     const r = run(...args, '--epochs', '1');
     t.is(r.status, 1);

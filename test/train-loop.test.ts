@@ -9,6 +9,7 @@ import test from 'ava';
 
 import { createMlp } from '../src/models/mlp';
 import { createCnn } from '../src/models/cnn';
+import { SegregatedTrainable } from '../src/models/segregated-trainable';
 import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint } from '../src/train/checkpoint';
 import { subsetOf, type ImageSetLike } from '../src/train/dataset';
 import { train, type TrainEvent } from '../src/train/loop';
@@ -182,4 +183,29 @@ test('training runs off the main thread: timers fire while a chunk trains', asyn
   clearInterval(timer);
   t.log(`chunk of 8000 took ${Date.now() - t0} ms, ${ticks} timer ticks`);
   t.true(ticks >= 5);
+});
+
+test('the segregated-dendrite network through the same loop: resume mid-epoch reproduces an uninterrupted run', async (t) => {
+  const splits = await small();
+  const make = () => new SegregatedTrainable({ layers: [50, 10], mode: 'nonspiking', seed: 5, threads: 1 });
+  const full = make();
+  const a = await train(full, splits, { epochs: 2, seed: 6, logEvery: 300 });
+  t.is(a.model.kind, 'segregated');
+  t.true(a.test!.accuracy > 0.5 && Number.isFinite(a.test!.loss), `test accuracy ${a.test!.accuracy}`);
+  const file = path.join(tmp, 'seg.ckpt');
+  const controller = new AbortController();
+  await train(make(), splits, {
+    epochs: 2, seed: 6, logEvery: 300, checkpoint: file, signal: controller.signal,
+    onEvent: (e) => {
+      if (e.type === 'progress' && e.epoch === 2 && e.position >= 600) controller.abort();
+    },
+  });
+  const resumed = make();
+  const b = await train(resumed, splits, { epochs: 2, seed: 6, logEvery: 300, checkpoint: file, resume: true });
+  t.deepEqual(b.resumed, { epoch: 1, position: 600 });
+  const wa = full.network.native.getWeights();
+  const wb = resumed.network.native.getWeights();
+  wa.forEach((l, i) => t.true(bytes(l.W).equals(bytes(wb[i].W)) && bytes(l.b).equals(bytes(wb[i].b)), `layer ${i}`));
+  t.deepEqual(b.curve, a.curve);
+  t.deepEqual(b.test, a.test);
 });

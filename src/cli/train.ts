@@ -7,6 +7,8 @@ import { Command } from 'commander';
 import type { DeviceString, OptimizerOptions } from '../native';
 import { createCnn } from '../models/cnn';
 import { createMlp } from '../models/mlp';
+import { SegregatedTrainable } from '../models/segregated-trainable';
+import type { SegregatedOptions } from '../models/segregated';
 import { loadTrainingData } from '../train/data';
 import { train, type TrainEvent, type TrainResult } from '../train/loop';
 import type { TrainableModel } from '../train/model';
@@ -26,7 +28,8 @@ export interface TrainConfig {
   kernels: number[];
   stride: number;
   padding: number;
-  mode: 'online' | 'batched';
+  /** online: one example per update; batched: batchSize examples (default: online for segregated, else batched). */
+  mode?: 'online' | 'batched';
   batchSize: number;
   optimizer: 'adam' | 'sgd';
   lr: number;
@@ -42,6 +45,8 @@ export interface TrainConfig {
   resume: boolean;
   out?: string;
   dataDir?: string;
+  /** Further options of the segregated-dendrite network (src/models/segregated.ts SegregatedOptions), --config only. */
+  segregated?: Partial<SegregatedOptions>;
 }
 
 export const DEFAULTS: TrainConfig = {
@@ -53,7 +58,6 @@ export const DEFAULTS: TrainConfig = {
   kernels: [5],
   stride: 1,
   padding: 2,
-  mode: 'batched',
   batchSize: 100,
   optimizer: 'adam',
   lr: 1e-3,
@@ -66,7 +70,7 @@ export const DEFAULTS: TrainConfig = {
   resume: false,
 };
 
-const KEYS = Object.keys(DEFAULTS).concat(['threads', 'checkpoint', 'out', 'dataDir']);
+const KEYS = Object.keys(DEFAULTS).concat(['mode', 'threads', 'checkpoint', 'out', 'dataDir', 'segregated']);
 
 function fail(message: string): never {
   throw new RangeError(`train: ${message}`);
@@ -120,7 +124,6 @@ export function resolveTrainConfig(cli: Record<string, unknown>, file?: Record<s
     kernels: intList('kernels', g.kernels),
     stride: num('stride', g.stride, 1, 2 ** 31 - 1, true),
     padding: num('padding', g.padding, 0, 2 ** 31 - 1, true),
-    mode: str('mode', g.mode, ['online', 'batched'] as const),
     batchSize: num('batch size', g.batchSize, 1, 2 ** 31 - 1, true),
     optimizer: str('optimizer', g.optimizer, ['adam', 'sgd'] as const),
     lr: num('lr', g.lr, Number.MIN_VALUE, 1e6, false),
@@ -132,6 +135,14 @@ export function resolveTrainConfig(cli: Record<string, unknown>, file?: Record<s
     logEvery: num('log every', g.logEvery, 0, Number.MAX_SAFE_INTEGER, true),
     resume: bool('resume', g.resume),
   };
+  if (g.mode !== undefined) c.mode = str('mode', g.mode, ['online', 'batched'] as const);
+  if (g.segregated !== undefined) {
+    if (typeof g.segregated !== 'object' || g.segregated === null || Array.isArray(g.segregated)) {
+      fail('segregated must be an object of segregated-network options');
+    }
+    if (c.model !== 'segregated') fail('the segregated settings apply to --model segregated only');
+    c.segregated = g.segregated as Partial<SegregatedOptions>;
+  }
   if (g.threads !== undefined) c.threads = num('threads', g.threads, 1, 1024, true);
   if (g.checkpoint !== undefined) c.checkpoint = str('checkpoint', g.checkpoint);
   if (g.out !== undefined) c.out = str('out', g.out);
@@ -148,7 +159,8 @@ export function createModel(c: TrainConfig, input: { channels: number; height: n
   const optimizer: OptimizerOptions = c.optimizer === 'adam'
     ? { type: 'adam', lr: c.lr, weightDecay: c.weightDecay }
     : { type: 'sgd', lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay };
-  const batchSize = c.mode === 'online' ? 1 : c.batchSize;
+  const mode = c.mode ?? (c.model === 'segregated' ? 'online' : 'batched');
+  const batchSize = mode === 'online' ? 1 : c.batchSize;
   const common = { input, classes, optimizer, batchSize, seed: c.seed, device: c.device, threads: c.threads };
   switch (c.model) {
     case 'mlp':
@@ -165,8 +177,15 @@ export function createModel(c: TrainConfig, input: { channels: number; height: n
       }
       return createCnn({ ...common, channels: c.channels, kernels, stride: c.stride, padding: c.padding });
     }
-    case 'segregated':
-      throw new Error('train: --model segregated is not available yet (the segregated-dendrite model has not been merged)');
+    case 'segregated': {
+      const out = c.layers[c.layers.length - 1];
+      if (out % classes !== 0) fail(`--layers ${c.layers.join(',')} ends with ${out} outputs, not a multiple of the ${classes} classes`);
+      if (c.device !== 'cpu' && c.device !== 'auto') fail(`the segregated network runs on the CPU only (--device ${c.device})`);
+      return new SegregatedTrainable({
+        layers: c.layers, nIn: input.channels * input.height * input.width, seed: c.seed, device: c.device,
+        ...(c.threads !== undefined ? { threads: c.threads } : {}), ...c.segregated, batchSize,
+      });
+    }
   }
 }
 
@@ -255,7 +274,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--kernels <list>', `cnn: kernel size of each block, or one for all (default ${DEFAULTS.kernels.join(',')})`)
     .option('--stride <n>', `cnn: convolution stride (default ${DEFAULTS.stride})`)
     .option('--padding <n>', `cnn: convolution zero padding (default ${DEFAULTS.padding})`)
-    .option('--mode <mode>', 'online (one example per update) or batched (default)')
+    .option('--mode <mode>', 'online (one example per update; default for segregated) or batched (default for the others)')
     .option('--batch-size <n>', `examples per update in batched mode (default ${DEFAULTS.batchSize})`)
     .option('--optimizer <name>', 'adam (default) or sgd')
     .option('--lr <x>', `learning rate (default ${DEFAULTS.lr})`)
@@ -271,7 +290,8 @@ export function registerTrainCommand(program: Command): void {
     .option('--out <file>', 'write the result JSON here')
     .option('--data-dir <dir>', 'where datasets are looked for')
     .option('--json', 'print NDJSON events and a final result object')
-    .option('--config <file>', 'JSON file of settings (the long option names in camelCase); options given here override it')
+    .option('--config <file>', 'JSON file of settings (the long option names in camelCase, plus "segregated": {...} ' +
+      'for the segregated network\'s own options); options given here override it')
     .action(async (opts: Record<string, unknown>) => {
       let file: Record<string, unknown> | undefined;
       if (typeof opts.config === 'string') {
