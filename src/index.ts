@@ -37,3 +37,4 @@ export type {
   EvaluateResult,
   SegregatedCheckpoint,
 } from './models/segregated';
+export { SegregatedTrainable, type SegregatedTrainableOptions } from './models/segregated-trainable';
