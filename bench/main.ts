@@ -11,6 +11,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   data: () => import('./data'),
   segregated: () => import('./segregated'),
   'segregated-mnist': () => import('./segregated-mnist'),
+  'segregated-batched': () => import('./segregated-batched'),
 };
 
 async function main(argv: string[]): Promise<number> {
