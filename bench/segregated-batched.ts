@@ -30,7 +30,7 @@ export async function run(args: string[]): Promise<void> {
   console.log(`784-500-10 spiking, learning rates 0.21/0.21, seed ${seed}, mnist-10k: ${train.count} training / ` +
     `${test.count} test digits; test accuracy % after each epoch`);
   const head = ['batch', ...Array.from({ length: epochs }, (_, e) => `epoch ${e + 1}`), 'train s/epoch'];
-  console.log(head.map((h) => h.padStart(13)).join(''));
+  console.log(head.map((h) => h.padStart(14)).join(''));
   for (const b of batches) {
     const net = new SegregatedNetwork({ layers: [500, 10], mode: 'spiking', seed, ...(threads ? { threads } : {}) });
     const acc: string[] = [];
@@ -41,6 +41,6 @@ export async function run(args: string[]): Promise<void> {
       acc.push((100 - m.testError!).toFixed(2));
       secs += m.seconds;
     }
-    console.log([b === 1 ? '1 (online)' : String(b), ...acc, (secs / epochs).toFixed(1)].map((c) => c.padStart(13)).join(''));
+    console.log([b === 1 ? '1 (online)' : String(b), ...acc, (secs / epochs).toFixed(1)].map((c) => c.padStart(14)).join(''));
   }
 }
