@@ -12,6 +12,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   baselines: () => import('./baselines'),
   segregated: () => import('./segregated'),
   'segregated-mnist': () => import('./segregated-mnist'),
+  'segregated-batched': () => import('./segregated-batched'),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -15,7 +15,7 @@ import path from 'node:path';
 
 import { DigitDataset, SegregatedNetwork, SegregatedOptions } from '../src/models/segregated';
 
-function loadDigits(): { train: DigitDataset; test: DigitDataset } {
+export function loadDigits(): { train: DigitDataset; test: DigitDataset } {
   const dir = path.join(path.dirname(require.resolve('mnist/package.json')), 'src', 'digits');
   const images: Uint8Array[] = [];
   const labels: number[] = [];

@@ -1,9 +1,15 @@
 // SegregatedNetwork: the segregated-dendrite simulator (native/common/segregated.h) as a JS class.
 //
 //   new SegregatedNetwork(options)            options: see OPTION_KEYS below (validated here)
-//   net.trainChunk({ images, labels, order, batchSize?, recordAngle? })
-//       -> Promise<{ loss: Float32Array, prediction: Int32Array, angle?: Float32Array }>
-//   net.evaluate({ images, count, round?, voltages? }) -> Promise<{ prediction, voltages? }>
+//   net.trainChunk({ images, labels, order, batchSize?, recordAngle?, record? })
+//       -> Promise<{ loss: Float32Array, prediction: Int32Array, angle?: Float32Array, record? }>
+//   net.evaluate({ images, count, round?, voltages?, record? }) -> Promise<{ prediction, voltages?, record? }>
+//   record = { examples: number[] (positions in the chunk / image indices, increasing),
+//              units?: number[][] (per layer; default its first min(4, n) units), voltages?,
+//              phaseTimes?, plateauTimes? (training only) }
+//   -> { stepOffsets: Int32Array, layers: [{ A? (hidden), B, C, lambda: Float32Array rows x units }],
+//        phaseLengths?: Int32Array (count x 2), plateauTimes?: Int32Array (examples x hidden x 2) }
+//   (layouts: seg::RecordRequest / seg::Recording in native/common/segregated.h)
 //   net.getWeights() / setWeights(layers) / setLearningRates({...}) / resetState()
 //   net.getPosition() / setPosition({ epoch, example, evalRound }) / permutation(epoch, n)
 //   net.config() -> the resolved configuration (every option, for checkpoints)
@@ -399,7 +405,110 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     return v.As<T>();
   }
 
-  // trainChunk({ images, labels, order, batchSize?, recordAngle? })
+  // Parses a record request; count = chunk length (train) or number of images (evaluate).
+  std::shared_ptr<seg::RecordRequest> parse_record(Napi::Env env, Napi::Object o, const std::string& where, int64_t count,
+                                                   bool train) const {
+    Napi::Value v = o.Get("record");
+    if (v.IsUndefined()) return nullptr;
+    if (!v.IsObject() || v.IsArray()) throw Napi::TypeError::New(env, where + ": record must be an object");
+    Napi::Object r = v.As<Napi::Object>();
+    const std::string at = where + ": record";
+    Opts ro(env, r, at);
+    if (train) ro.only({"examples", "units", "voltages", "phaseTimes", "plateauTimes"});
+    else ro.only({"examples", "units", "voltages"});
+    auto rq = std::make_shared<seg::RecordRequest>();
+    const Config& c = net_->config();
+    const int64_t M = c.num_layers();
+    auto int_list = [&](Napi::Value a, const std::string& name, int64_t hi) {
+      if (!a.IsArray() && !(a.IsTypedArray() && a.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array)) {
+        throw Napi::TypeError::New(env, at + "." + name + " must be an array of integers");
+      }
+      Napi::Object arr = a.As<Napi::Object>();
+      const uint32_t len = a.IsArray() ? a.As<Napi::Array>().Length() : static_cast<uint32_t>(a.As<Napi::TypedArray>().ElementLength());
+      std::vector<int64_t> out;
+      for (uint32_t i = 0; i < len; ++i) {
+        Napi::Value e = arr.Get(i);
+        if (!e.IsNumber()) throw Napi::TypeError::New(env, at + "." + name + " must be an array of integers");
+        const double d = e.As<Napi::Number>().DoubleValue();
+        if (!std::isfinite(d) || std::floor(d) != d || d < 0 || d >= static_cast<double>(hi)) {
+          throw Napi::RangeError::New(env, at + "." + name + "[" + std::to_string(i) + "] = " + e.ToString().Utf8Value() +
+                                               " is not an integer in [0, " + std::to_string(hi) + ")");
+        }
+        out.push_back(static_cast<int64_t>(d));
+      }
+      return out;
+    };
+    if (!ro.has("examples")) throw Napi::TypeError::New(env, at + ".examples is required (an array of integers)");
+    rq->examples = int_list(r.Get("examples"), "examples", count);
+    for (size_t i = 1; i < rq->examples.size(); ++i) {
+      if (rq->examples[i] <= rq->examples[i - 1]) throw Napi::RangeError::New(env, at + ".examples must be strictly increasing");
+    }
+    rq->units.assign(static_cast<size_t>(M), {});
+    if (ro.has("units")) {
+      Napi::Value u = r.Get("units");
+      if (!u.IsArray()) throw Napi::TypeError::New(env, at + ".units must be an array of one integer array per layer");
+      Napi::Array ua = u.As<Napi::Array>();
+      if (static_cast<int64_t>(ua.Length()) != M) {
+        throw Napi::RangeError::New(env, at + ".units must hold one array per layer (" + std::to_string(M) + "), got " +
+                                             std::to_string(ua.Length()));
+      }
+      for (int64_t m = 0; m < M; ++m) {
+        const std::string name = "units[" + std::to_string(m) + "]";
+        for (int64_t k : int_list(ua.Get(static_cast<uint32_t>(m)), name, c.layers[m])) rq->units[m].push_back(static_cast<int32_t>(k));
+        std::set<int32_t> seen(rq->units[m].begin(), rq->units[m].end());
+        if (seen.size() != rq->units[m].size()) throw Napi::RangeError::New(env, at + "." + name + " must not repeat a unit");
+      }
+    } else {
+      for (int64_t m = 0; m < M; ++m)
+        for (int32_t k = 0; k < std::min<int64_t>(4, c.layers[m]); ++k) rq->units[m].push_back(k);
+    }
+    rq->voltages = ro.flag("voltages", false);
+    rq->phase_times = train && ro.flag("phaseTimes", false);
+    rq->plateau_times = train && ro.flag("plateauTimes", false);
+    if (!rq->voltages && !rq->phase_times && !rq->plateau_times) {
+      throw Napi::TypeError::New(env, at + " must ask for something: voltages" + std::string(train ? ", phaseTimes or plateauTimes" : ""));
+    }
+    if (!net_->supports_recording()) throw Napi::Error::New(env, at + ": this backend cannot record");
+    // Bound the buffers before allocating them on the worker (rows x units, 4 quantities).
+    if (rq->voltages) {
+      const double steps = train ? 2.0 * static_cast<double>(std::max(c.l_f_phase, c.l_t_phase)) + 100.0 : static_cast<double>(c.l_test);
+      double per_row = 0;
+      for (const auto& u : rq->units) per_row += static_cast<double>(u.size());
+      if (static_cast<double>(rq->examples.size()) * steps * per_row * 4.0 > 4e8) {
+        throw Napi::RangeError::New(env, at + ": too many examples x steps x units to record (over 4e8 values); record fewer");
+      }
+    }
+    return rq;
+  }
+
+  // The JS object of a recording.
+  static Napi::Object record_to_js(Napi::Env e, const seg::RecordRequest& rq, const seg::Recording& r, int64_t M) {
+    Napi::Object o = Napi::Object::New(e);
+    auto i32 = [&](const auto& v) {
+      auto a = Napi::Int32Array::New(e, v.size());
+      for (size_t i = 0; i < v.size(); ++i) a.Data()[i] = static_cast<int32_t>(v[i]);
+      return a;
+    };
+    o.Set("stepOffsets", i32(r.step_offset));
+    if (rq.voltages) {
+      Napi::Array layers = Napi::Array::New(e, static_cast<size_t>(M));
+      for (int64_t m = 0; m < M; ++m) {
+        Napi::Object l = Napi::Object::New(e);
+        l.Set("units", i32(rq.units[m]));
+        if (m < M - 1) l.Set("A", to_f32(e, r.A[m]));
+        l.Set("B", to_f32(e, r.B[m]));
+        l.Set("C", to_f32(e, r.C[m]));
+        l.Set("lambda", to_f32(e, r.lam[m]));
+        layers.Set(static_cast<uint32_t>(m), l);
+      }
+      o.Set("layers", layers);
+    }
+    if (rq.phase_times) o.Set("phaseLengths", i32(r.phase_lengths));
+    if (rq.plateau_times) o.Set("plateauTimes", i32(r.plateau_times));
+    return o;
+  }
+
+  // trainChunk({ images, labels, order, batchSize?, recordAngle?, record? })
   Napi::Value train_chunk(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const std::string where = fn("trainChunk");
@@ -407,7 +516,7 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     if (info.Length() != 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, where + ": expected one options object");
     Napi::Object o = info[0].As<Napi::Object>();
     Opts opts(env, o, where);
-    opts.only({"images", "labels", "order", "batchSize", "recordAngle"});
+    opts.only({"images", "labels", "order", "batchSize", "recordAngle", "record"});
     auto images = typed<Napi::Uint8Array>(env, o, "images", where, napi_uint8_array, "Uint8Array");
     auto labels = typed<Napi::Uint8Array>(env, o, "labels", where, napi_uint8_array, "Uint8Array");
     auto order = typed<Napi::Int32Array>(env, o, "order", where, napi_int32_array, "Int32Array");
@@ -432,6 +541,7 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     }
     const int64_t batch = opts.integer("batchSize", 1, 1, 4096);
     const bool angle = opts.flag("recordAngle", false);
+    std::shared_ptr<seg::RecordRequest> rec = parse_record(env, o, where, count, true);
     if (net_->position().epoch >= seg::kMaxEpoch) throw Napi::RangeError::New(env, where + ": epoch counter exhausted");
 
     seg::TrainRequest req;
@@ -442,11 +552,12 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     req.count = count;
     req.batch_size = batch;
     req.record_angle = angle;
+    req.record = rec.get();
     auto result = std::make_shared<seg::TrainResult>();
     seg::Network* net = net_.get();
     const int64_t hidden = net_->config().num_hidden();
-    return launch(env, info.This().As<Napi::Object>(), {images, labels, order}, [net, req, result] { net->train_chunk(req, *result); },
-                  [result, angle, hidden, count](Napi::Env e) -> Napi::Value {
+    return launch(env, info.This().As<Napi::Object>(), {images, labels, order}, [net, req, result, rec] { net->train_chunk(req, *result); },
+                  [result, angle, hidden, count, rec](Napi::Env e) -> Napi::Value {
                     Napi::Object out = Napi::Object::New(e);
                     auto loss = Napi::Float32Array::New(e, static_cast<size_t>(count));
                     auto pred = Napi::Int32Array::New(e, static_cast<size_t>(count));
@@ -461,6 +572,7 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
                       for (int64_t i = 0; i < count * hidden; ++i) a.Data()[i] = result->angle[i];
                       out.Set("angle", a);
                     }
+                    if (rec) out.Set("record", record_to_js(e, *rec, result->record, hidden + 1));
                     return out;
                   });
   }
@@ -473,7 +585,7 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     if (info.Length() != 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, where + ": expected one options object");
     Napi::Object o = info[0].As<Napi::Object>();
     Opts opts(env, o, where);
-    opts.only({"images", "count", "round", "voltages"});
+    opts.only({"images", "count", "round", "voltages", "record"});
     auto images = typed<Napi::Uint8Array>(env, o, "images", where, napi_uint8_array, "Uint8Array");
     const int64_t n_in = net_->config().n_in;
     if (images.ElementLength() % static_cast<size_t>(n_in) != 0) {
@@ -485,6 +597,9 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     const uint64_t round = opts.u64("round", pos.eval_round);
     if (round >= seg::kMaxEpoch) throw Napi::RangeError::New(env, where + ": round must be below 2^28 - 1");
     const bool want_v = opts.flag("voltages", false);
+    std::shared_ptr<seg::RecordRequest> rec = parse_record(env, o, where, count, false);
+    auto recording = std::make_shared<seg::Recording>();
+    const int64_t M = net_->config().num_layers();
     if (!opts.has("round")) {
       pos.eval_round += 1;  // each default evaluation draws fresh spikes
       net_->set_position(pos);
@@ -495,10 +610,11 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     seg::Network* net = net_.get();
     const uint8_t* px = images.Data();
     return launch(env, info.This().As<Napi::Object>(), {images},
-                  [net, px, count, round, pred, volt, want_v] {
-                    net->evaluate(px, count, round, pred->data(), want_v ? volt->data() : nullptr);
+                  [net, px, count, round, pred, volt, want_v, rec, recording] {
+                    if (rec) net->evaluate_recorded(px, count, round, pred->data(), want_v ? volt->data() : nullptr, *rec, *recording);
+                    else net->evaluate(px, count, round, pred->data(), want_v ? volt->data() : nullptr);
                   },
-                  [pred, volt, want_v, count, n_out](Napi::Env e) -> Napi::Value {
+                  [pred, volt, want_v, count, n_out, rec, recording, M](Napi::Env e) -> Napi::Value {
                     Napi::Object out = Napi::Object::New(e);
                     auto p = Napi::Int32Array::New(e, static_cast<size_t>(count));
                     for (int64_t i = 0; i < count; ++i) p.Data()[i] = (*pred)[i];
@@ -508,6 +624,7 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
                       for (int64_t i = 0; i < count * n_out; ++i) v.Data()[i] = (*volt)[i];
                       out.Set("voltages", v);
                     }
+                    if (rec) out.Set("record", record_to_js(e, *rec, *recording, M));
                     return out;
                   });
   }

@@ -212,13 +212,37 @@ export interface SegregatedPosition {
   evalRound: number;
 }
 
+/** A per-step recording request (bindings/segregated.cpp; layouts in native/common/segregated.h). */
+export interface SegregatedRecordRequest {
+  /** Strictly increasing positions within the chunk (trainChunk) or image indices (evaluate). */
+  examples: number[] | Int32Array;
+  /** Per layer, the units to record (default: the first min(4, n) of each layer). */
+  units?: Array<number[] | Int32Array>;
+  voltages?: boolean;
+  phaseTimes?: boolean;
+  plateauTimes?: boolean;
+}
+
+/** A recording: rows stepOffsets[r] .. stepOffsets[r + 1] - 1 are the steps of recorded example r. */
+export interface SegregatedRecording {
+  stepOffsets: Int32Array;
+  /** Per layer, rows x units values (A for hidden layers only). */
+  layers?: Array<{ units: Int32Array; A?: Float32Array; B: Float32Array; C: Float32Array; lambda: Float32Array }>;
+  /** count x 2: forward and target phase lengths of every example of the chunk. */
+  phaseLengths?: Int32Array;
+  /** recorded examples x hidden units x 2: plateau steps counted from the example's first step. */
+  plateauTimes?: Int32Array;
+}
+
 /** The native SegregatedNetwork class (bindings/segregated.cpp). */
 export interface NativeSegregatedNetwork {
   readonly busy: boolean;
-  trainChunk(o: { images: Uint8Array; labels: Uint8Array; order: Int32Array; batchSize?: number; recordAngle?: boolean }):
-    Promise<{ loss: Float32Array; prediction: Int32Array; angle?: Float32Array }>;
-  evaluate(o: { images: Uint8Array; count?: number; round?: number | bigint; voltages?: boolean }):
-    Promise<{ prediction: Int32Array; voltages?: Float32Array }>;
+  trainChunk(o: { images: Uint8Array; labels: Uint8Array; order: Int32Array; batchSize?: number; recordAngle?: boolean;
+    record?: SegregatedRecordRequest }):
+    Promise<{ loss: Float32Array; prediction: Int32Array; angle?: Float32Array; record?: SegregatedRecording }>;
+  evaluate(o: { images: Uint8Array; count?: number; round?: number | bigint; voltages?: boolean;
+    record?: Omit<SegregatedRecordRequest, 'phaseTimes' | 'plateauTimes'> }):
+    Promise<{ prediction: Int32Array; voltages?: Float32Array; record?: SegregatedRecording }>;
   getWeights(): SegregatedLayerWeights[];
   setWeights(layers: Array<{ W: Float32Array | number[]; b: Float32Array | number[]; Y?: Float32Array | number[];
     c?: Float32Array | number[] }>): void;

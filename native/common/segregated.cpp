@@ -341,4 +341,8 @@ int64_t plateau_offset(const Config& c, uint64_t epoch, uint64_t example, int ph
   return static_cast<int64_t>(std::min(d, static_cast<double>(c.plateau_cap)));
 }
 
+void Network::evaluate_recorded(const uint8_t*, int64_t, uint64_t, int32_t*, float*, const RecordRequest&, Recording&) {
+  fail(ErrorKind::InvalidArgument, "segregated network: this backend cannot record per-step values");
+}
+
 }  // namespace dendrite::seg

@@ -175,6 +175,28 @@ struct Position {
   uint64_t eval_round = 0;
 };
 
+// Per-step recording (the original's record_voltages, record_phase_times, record_plateau_times;
+// spec §15, §18 item 7). Rows of the per-step arrays are (recorded example, step): example r owns
+// rows step_offset[r] .. step_offset[r + 1] - 1, one per step from its first forward step (training:
+// L_f + L_t rows; tests: l_test rows); each row holds the chosen units of the layer in the order given.
+struct RecordRequest {
+  std::vector<int64_t> examples;            // strictly increasing positions within the chunk (train) or image indices (evaluate)
+  std::vector<std::vector<int32_t>> units;  // per layer: distinct unit indices to record
+  bool voltages = false;                    // A (hidden), B, C, lambda of every step
+  bool phase_times = false;                 // training: L_f, L_t of every example of the chunk
+  bool plateau_times = false;               // training: plateau steps of every hidden unit of the recorded examples
+};
+
+struct Recording {
+  std::vector<int64_t> step_offset;  // examples.size() + 1 row offsets
+  std::vector<std::vector<float>> A, B, C, lam;  // per layer: rows x units[m]; A empty for the output layer
+  std::vector<int32_t> phase_lengths;  // count x 2 (forward, target), every example of the chunk
+  // recorded examples x hidden units (all hidden layers, bottom-up) x 2: the step, counted from the
+  // example's first forward step, at which the forward / target plateau is taken (L_f - 1 - delta_f,
+  // L_f + L_t - 1 - delta_t; spec §8.4)
+  std::vector<int32_t> plateau_times;
+};
+
 struct TrainRequest {
   const uint8_t* images = nullptr;  // n_images x n_in pixels 0..255, row-major
   const uint8_t* labels = nullptr;  // n_images labels 0..9
@@ -183,12 +205,14 @@ struct TrainRequest {
   int64_t count = 0;
   int64_t batch_size = 1;           // 1: online (faithful); B > 1: summed updates of B examples (spec §17.3)
   bool record_angle = false;
+  const RecordRequest* record = nullptr;  // null: no per-step recording (needs supports_recording())
 };
 
 struct TrainResult {
   std::vector<float> loss;           // per example: mean (lambda_t - lambda_max sigma(C_f))^2
   std::vector<int32_t> prediction;   // per example: argmax of class-mean forward C_f (training error)
   std::vector<float> angle;          // count x num_hidden degrees, if recorded (NaN when undefined)
+  Recording record;                  // filled when req.record is set
 };
 
 class Network {
@@ -202,6 +226,12 @@ class Network {
   // Tests n images (state reset per image, spec §12) with draws keyed by `round`; writes the
   // prediction and the window-averaged output somatic voltages (n x n_out) when not null.
   virtual void evaluate(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages) = 0;
+
+  // Per-step recording (RecordRequest): backends that implement it override both.
+  virtual bool supports_recording() const { return false; }
+  // evaluate() that also records the chosen images' steps (rec.examples are image indices).
+  virtual void evaluate_recorded(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages,
+                                 const RecordRequest& rec, Recording& out);
 
   virtual std::vector<LayerWeights> get_weights() const = 0;
   // Replaces the weights (sizes checked) and resets cached drives.

@@ -3,7 +3,7 @@
 // its deviations from the original code are specified in docs/segregated-dendrites.md.
 import fs from 'node:fs';
 
-import { nativeClasses, NativeSegregatedNetwork, SegregatedPosition } from '../native';
+import { nativeClasses, NativeSegregatedNetwork, SegregatedPosition, SegregatedRecording } from '../native';
 
 /** A labelled set of 28x28 digits: row-major pixels 0..255, `count` images. */
 export interface DigitDataset {
@@ -91,8 +91,42 @@ export interface TrainOptions {
   chunkSize?: number;
   /** Record the angle between local and backprop hidden errors (spec §18 item 2). */
   recordAngle?: boolean;
+  /** Per-step recording in every epoch (the original's record_* options; see docs/segregated.md "Recording"). */
+  record?: TrainRecordOptions;
   onProgress?: (p: TrainProgress) => void;
   signal?: AbortSignal;
+}
+
+export interface TrainRecordOptions {
+  /** Positions in each epoch's presentation order (0-based, strictly increasing) to record; default none. */
+  examples?: number[];
+  /** Per layer, the units to record (default the first min(4, n) units of each layer). */
+  units?: number[][];
+  /** A (hidden), B, C, lambda of the chosen units at every step of the chosen examples. */
+  voltages?: boolean;
+  /** Phase boundaries of every example trained. */
+  phaseTimes?: boolean;
+  /** Forward and target plateau steps of every hidden unit of the chosen examples. */
+  plateauTimes?: boolean;
+}
+
+export interface TrainRecording {
+  /** Label and dataset index of every example trained in the epoch, in presentation order. */
+  labels: Int32Array;
+  images: Int32Array;
+  /** The first epoch position this call trained (0 unless resumed mid-epoch); clocks below start there. */
+  firstPosition: number;
+  /** The recorded positions (those trained in this call) and their global numbers epoch x n + position. */
+  examples: Int32Array;
+  globalExamples: Float64Array;
+  /** Rows stepOffsets[r] .. stepOffsets[r + 1] - 1 of the per-step arrays are recorded example r's steps. */
+  stepOffsets: Int32Array;
+  /** Per layer: the recorded units and rows x units arrays (A for hidden layers only), with voltages. */
+  layers?: Array<{ units: Int32Array; A?: Float32Array; B: Float32Array; C: Float32Array; lambda: Float32Array }>;
+  /** Trained examples x 3: forward start, target start, end, in steps since firstPosition's first step. */
+  phaseTimes?: Int32Array;
+  /** Recorded examples x hidden units (bottom-up) x 2: forward and target plateau steps, same clock. */
+  plateauTimes?: Int32Array;
 }
 
 export interface EpochMetrics {
@@ -111,6 +145,8 @@ export interface EpochMetrics {
   angle?: number[];
   /** Per-example angles, examples x hidden layers, when recorded. */
   angles?: Float32Array;
+  /** What train({ record }) asked for. */
+  recording?: TrainRecording;
 }
 
 export interface EvaluateResult {
@@ -121,6 +157,26 @@ export interface EvaluateResult {
   predictions: Int32Array;
   /** Window-averaged output somatic voltages, count x nOut, when asked for. */
   voltages?: Float32Array;
+  /** Per-step values of the images asked for with record (rows: l_test steps per image). */
+  recording?: SegregatedRecording;
+}
+
+function checkRecordOptions(r: TrainRecordOptions, n: number): void {
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new TypeError('train: record must be an object');
+  for (const k of Object.keys(r)) {
+    if (!['examples', 'units', 'voltages', 'phaseTimes', 'plateauTimes'].includes(k)) {
+      throw new TypeError(`train: record: unknown option "${k}" (expected examples, units, voltages, phaseTimes, plateauTimes)`);
+    }
+  }
+  const ex = r.examples ?? [];
+  if (!Array.isArray(ex)) throw new TypeError('train: record.examples must be an array of integers');
+  ex.forEach((p, i) => {
+    if (!Number.isInteger(p) || p < 0 || p >= n) throw new RangeError(`train: record.examples[${i}] = ${p} is not a position in [0, ${n})`);
+    if (i > 0 && p <= ex[i - 1]) throw new RangeError('train: record.examples must be strictly increasing');
+  });
+  if ((r.voltages || r.plateauTimes) && ex.length === 0) {
+    throw new RangeError('train: record.voltages and record.plateauTimes need record.examples');
+  }
 }
 
 export interface SegregatedCheckpoint {
@@ -145,6 +201,63 @@ function abortError(): Error {
   const e = new Error('training aborted');
   e.name = 'AbortError';
   return e;
+}
+
+function concatF32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
+/** Joins the per-chunk recordings of an epoch and puts phase and plateau times on one clock. */
+function assembleRecording(rec: TrainRecordOptions, chunks: SegregatedRecording[], order: Int32Array, labels: Uint8Array,
+  start: number, n: number, epoch: number, recPos: number[]): TrainRecording {
+  const done = order.length - start;
+  const images = Int32Array.from(order.subarray(start));
+  const out: TrainRecording = { labels: Int32Array.from(images, (k) => labels[k]), images, firstPosition: start,
+    examples: Int32Array.from(recPos), globalExamples: Float64Array.from(recPos, (p) => epoch * n + p),
+    stepOffsets: new Int32Array(recPos.length + 1) };
+  let r = 0;
+  for (const c of chunks) {
+    for (let k = 1; k < c.stepOffsets.length; k++) out.stepOffsets[r + k] = out.stepOffsets[r] + c.stepOffsets[k];
+    r += c.stepOffsets.length - 1;
+  }
+  if (rec.voltages && chunks.length) {
+    out.layers = chunks[0].layers!.map((l0, m) => ({
+      units: l0.units,
+      ...(l0.A ? { A: concatF32(chunks.map((c) => c.layers![m].A!)) } : {}),
+      B: concatF32(chunks.map((c) => c.layers![m].B)),
+      C: concatF32(chunks.map((c) => c.layers![m].C)),
+      lambda: concatF32(chunks.map((c) => c.layers![m].lambda)),
+    }));
+  }
+  if (rec.phaseTimes || rec.plateauTimes) {
+    const lengths = new Int32Array(2 * done);
+    let at = 0;
+    for (const c of chunks) { lengths.set(c.phaseLengths!, at); at += c.phaseLengths!.length; }
+    const times = new Int32Array(3 * done);
+    let t = 0;
+    for (let k = 0; k < done; k++) {
+      times[3 * k] = t;
+      times[3 * k + 1] = t + lengths[2 * k];
+      t += lengths[2 * k] + lengths[2 * k + 1];
+      times[3 * k + 2] = t;
+    }
+    if (rec.phaseTimes) out.phaseTimes = times;
+    if (rec.plateauTimes) {
+      const rel = new Int32Array(chunks.reduce((a, c) => a + c.plateauTimes!.length, 0));
+      let q = 0;
+      for (const c of chunks) { rel.set(c.plateauTimes!, q); q += c.plateauTimes!.length; }
+      const per = recPos.length ? rel.length / recPos.length : 0;
+      for (let i = 0; i < recPos.length; i++) {
+        const base = times[3 * (recPos[i] - start)];
+        for (let h = 0; h < per; h++) rel[i * per + h] += base;
+      }
+      out.plateauTimes = rel;
+    }
+  }
+  return out;
 }
 
 export class SegregatedNetwork {
@@ -213,13 +326,23 @@ export class SegregatedNetwork {
       let lossSum = 0;
       let done = 0;
       const angles = opts.recordAngle ? new Float32Array((n - start) * hidden) : undefined;
+      const rec = opts.record;
+      if (rec) checkRecordOptions(rec, n);
+      const recPos = rec ? (rec.examples ?? []).filter((p) => p >= start) : [];
+      const wantPhases = !!rec && !!(rec.phaseTimes || rec.plateauTimes);
+      const askNative = !!rec && !!(rec.voltages || wantPhases);
+      const chunks: SegregatedRecording[] = [];
       const t0 = process.hrtime.bigint();
       for (let i = start; i < n; i += chunk) {
         if (opts.signal?.aborted) throw abortError();
         const j = Math.min(n, i + chunk);
         const slice = order.subarray(i, j);
+        const local = recPos.filter((p) => p >= i && p < j).map((p) => p - i);
         const r = await this.native.trainChunk({ images, labels, order: slice, batchSize: batch,
-          recordAngle: !!opts.recordAngle });
+          recordAngle: !!opts.recordAngle,
+          ...(askNative ? { record: { examples: local, ...(rec!.units ? { units: rec!.units } : {}), voltages: !!rec!.voltages,
+            phaseTimes: wantPhases, plateauTimes: !!rec!.plateauTimes } } : {}) });
+        if (r.record) chunks.push(r.record);
         for (let k = 0; k < slice.length; k++) {
           if (r.prediction[k] !== labels[slice[k]]) wrong++;
           lossSum += r.loss[k];
@@ -246,6 +369,7 @@ export class SegregatedNetwork {
           m.angle.push(c ? s / c : NaN);
         }
       }
+      if (rec) m.recording = assembleRecording(rec, chunks, order, labels, start, n, pos.epoch, recPos);
       if (e === 0 && initialTestError !== undefined) m.initialTestError = initialTestError;
       if (opts.testSet) m.testError = (await this.evaluate(opts.testSet)).error;
       // The original's end-of-epoch test leaves the network silent (spec §12): training resumes
@@ -258,16 +382,19 @@ export class SegregatedNetwork {
   }
 
   /** Tests every image from a reset state (spec §12); spikes are drawn afresh at each call unless `round` is given. */
-  async evaluate(data: DigitDataset, opts: { round?: number; voltages?: boolean } = {}): Promise<EvaluateResult> {
+  async evaluate(data: DigitDataset, opts: { round?: number; voltages?: boolean;
+    record?: { images: number[]; units?: number[][] } } = {}): Promise<EvaluateResult> {
     const nIn = this.nIn;
     checkDataset(data, 'evaluate: dataset', nIn);
     const r = await this.native.evaluate({ images: data.images.subarray(0, data.count * nIn), count: data.count,
-      ...(opts.round !== undefined ? { round: opts.round } : {}), voltages: !!opts.voltages });
+      ...(opts.round !== undefined ? { round: opts.round } : {}), voltages: !!opts.voltages,
+      ...(opts.record ? { record: { examples: opts.record.images, ...(opts.record.units ? { units: opts.record.units } : {}),
+        voltages: true } } : {}) });
     let wrong = 0;
     for (let i = 0; i < data.count; i++) if (r.prediction[i] !== data.labels[i]) wrong++;
     const error = data.count ? (100 * wrong) / data.count : 0;
     return { count: data.count, error, accuracy: 100 - error, predictions: r.prediction,
-      ...(r.voltages ? { voltages: r.voltages } : {}) };
+      ...(r.voltages ? { voltages: r.voltages } : {}), ...(r.record ? { recording: r.record } : {}) };
   }
 
   /** Weights (per layer W, b, Y, c as plain arrays), the full configuration and the RNG position. */

@@ -217,6 +217,7 @@ export function plateauOffset(c: RefConfig, epoch: number, example: number, phas
 }
 
 interface LayerState {
+  B: Float32Array;
   C: Float32Array;
   A: Float32Array;
   lam: Float32Array;
@@ -269,7 +270,7 @@ export class RefNetwork {
 
   reset(): void {
     const mem = this.c.mem;
-    this.state = this.c.layers.map((n) => ({ C: new Float32Array(n), A: new Float32Array(n), lam: new Float32Array(n),
+    this.state = this.c.layers.map((n) => ({ B: new Float32Array(n), C: new Float32Array(n), A: new Float32Array(n), lam: new Float32Array(n),
       hist: Array.from({ length: mem }, () => new Float32Array(n)) }));
     this.inHist = Array.from({ length: mem }, () => new Float32Array(this.c.nIn));
   }
@@ -316,8 +317,9 @@ export class RefNetwork {
         for (let j = 0; j < N; j++) a += W[k * N + j] * p[j];
         B[k] = a + this.L[m].b[k];
       }
+      st.B = B;
       if (!out) {
-        if (needA || c.gA !== 0) {
+        if (needA || c.gA !== 0 || this.recordA) {
           const fl = this.state[fbLayer(c, m)];
           // (H3): the feedback layer has not stepped yet, so its history ends at t-1
           const pa = c.spikingFeedback ? this.psp(fl.hist) : Float32Array.from(fl.lam);
@@ -367,6 +369,7 @@ export class RefNetwork {
       }
       st.hist = [S, ...st.hist.slice(0, c.mem - 1)];
     }
+    this.onStep?.(gstep);
     return { pspB, pspA };
   }
 
@@ -482,6 +485,11 @@ export class RefNetwork {
     this.last = { fwd, PSPAf };
     return { loss, prediction, angle, E, PSPBf, Cf, lamt };
   }
+
+  /** Compute A at every step (for recordings; no effect on the dynamics when gA = 0). */
+  recordA = false;
+  /** Called after every step with the step index within the example (test: within the test phase). */
+  onStep: ((step: number) => void) | null = null;
 
   last: { fwd: { Abar: Float32Array; alpha: Float32Array }[]; PSPAf: Float32Array[] } | null = null;
   lastAll: { fwd: { Abar: Float32Array; alpha: Float32Array }[]; PSPAf: Float32Array[] }[] = [];
