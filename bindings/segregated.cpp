@@ -376,9 +376,9 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     std::string device_text;
     const Config c = parse_config(env, info[0], &device_text);
     try {
-      // "auto" takes CUDA when a device can be used and the options are implemented there.
+      // "auto" takes CUDA when a device can be used.
       const DeviceSpec spec = resolve_device(device_text);
-      if (spec.kind == DeviceKind::Cuda && !(device_text == "auto" && c.backprop)) {
+      if (spec.kind == DeviceKind::Cuda) {
         net_ = seg::make_cuda_network(c, spec.index);
         device_ = "cuda:" + std::to_string(spec.index);
       } else {

@@ -401,9 +401,13 @@ test('option validation: unknown option, wrong type, out of range, inconsistent 
   t.throws(make({ layers: [500, 10], backpropInPlace: true }), { instanceOf: RangeError, message: /backprop/ });
   t.throws(make({ layers: [500, 10], device: 'gpu' }), { instanceOf: RangeError, message: /device/ });
   t.throws(make({ layers: [500, 10], device: 3 }), { instanceOf: TypeError, message: /device/ });
-  if (native.devices().cuda.unavailable) {
+  if (native.devices().cuda.available) {
+    t.is(new SegregatedNetwork({ layers: [30, 10], device: 'auto' }).native.device, 'cuda:0');
+  } else {
     t.throws(make({ layers: [500, 10], device: 'cuda' }), { message: /CUDA/ });
+    t.is(new SegregatedNetwork({ layers: [30, 10], device: 'auto' }).native.device, 'cpu');
   }
+  t.is(new SegregatedNetwork({ layers: [30, 10] }).native.device, 'cpu');
 });
 
 test('call validation: bad arrays, labels, a second concurrent call', async (t) => {

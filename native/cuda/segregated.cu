@@ -10,8 +10,7 @@
 //   counts are skipped, so sums see the same terms in the same order;
 // - counts are philox::poisson_at, which the CPU's tiers reproduce bit for bit;
 // - weight updates (summed over the batch slots in slot order) run as element-parallel kernels.
-// Not implemented here (Error(InvalidArgument) at construction or in train_chunk): backprop,
-// backprop angles. Symmetric feedback is recomputed on the host (make_symmetric) after updates.
+// Symmetric feedback is recomputed on the host (make_symmetric) after updates.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -39,7 +38,7 @@ constexpr int kThreads = 256;
 struct LayerDev {
   int64_t n, fan_in, fb, fb_layer, unit_off;
   int64_t B, C, A, lam, u, spk, psp_a, sumC, sumLam, sumPSPB, sumPSPA, Ahist, Cf, PSPBf, PSPAf, Af, alpha_f, lamt,
-      alpha_t, E, delta_f, delta_t, Bx;
+      alpha_t, E, Ebp, delta_f, delta_t, Bx;
   const float* Wt;  // fan_in x n (transposed, as the CPU stores it)
   const float* b;
   const float* Y;   // n x fb
@@ -50,7 +49,7 @@ struct LayerDev {
 struct NetDev {
   int M;
   int64_t n_in, n_out, k_per_class, mem, units, T, T_test, R, l_test;
-  int spiking_ff, spiking_fb, use_cond, learned, feedback_bias;
+  int spiking_ff, spiking_fb, use_cond, learned, feedback_bias, backprop, backprop_inplace;
   float lmax, kB, kD, dt, gL, gB, gA, gD, EE, EI, tgt_den;
   const float* kappa;
   int64_t in_spk, x;    // input ring (mem x n_in) and rates (n_in)
@@ -401,7 +400,7 @@ __global__ void test_kernel(const NetDev* gnet, const uint8_t* images, int64_t f
 // Runs one training example per block (slot = blockIdx.x) through both phases and computes its
 // errors (the CPU's run_example and compute_errors without backprop); writes loss, prediction.
 __global__ void train_kernel(const NetDev* gnet, const uint8_t* images, const Job* jobs, double lmax_d, float* loss,
-                             int32_t* prediction) {
+                             int32_t* prediction, float* angle) {
   load_net(gnet);
   const NetDev& net = s_net;
   const int64_t slot = blockIdx.x;
@@ -469,6 +468,57 @@ __global__ void train_kernel(const NetDev* gnet, const uint8_t* images, const Jo
     for (int64_t q = 0; q < o.n; ++q) sum = __fadd_rn(sum, S[o.sumLam + q]);
     loss[slot] = __fdiv_rn(sum, static_cast<float>(o.n));
   }
+  if (!(net.backprop || angle) || M < 2) return;
+  // E_bp^m = (W^(m+1)^T E_bp^(m+1)) * k_B lambda_max sigma'(C_f^m), with the pre-update W.
+  for (int64_t q = threadIdx.x; q < o.n; q += blockDim.x) S[o.Ebp + q] = S[o.E + q];
+  __syncthreads();
+  for (int m = M - 2; m >= 0; --m) {
+    const LayerDev& l = net.L[m];
+    const LayerDev& a = net.L[m + 1];
+    for (int64_t j = threadIdx.x; j < l.n; j += blockDim.x) {
+      float dot = 0;
+      for (int64_t q = 0; q < a.n; ++q) dot = __fadd_rn(dot, __fmul_rn(a.Wt[j * a.n + q], S[a.Ebp + q]));
+      S[l.Ebp + j] = __fmul_rn(dot, __fmul_rn(__fmul_rn(net.kB, net.lmax), dsigmoid_f(S[l.Cf + j])));
+    }
+    __syncthreads();
+  }
+  if (angle && threadIdx.x == 0) {
+    for (int m = 0; m < M - 1; ++m) {
+      const LayerDev& l = net.L[m];
+      double dot = 0, na = 0, nb = 0;
+      for (int64_t q = 0; q < l.n; ++q) {
+        const double e = S[l.E + q], b = S[l.Ebp + q];
+        dot = __dadd_rn(dot, __dmul_rn(e, b));
+        na = __dadd_rn(na, __dmul_rn(e, e));
+        nb = __dadd_rn(nb, __dmul_rn(b, b));
+      }
+      double cosv = dot / sqrt(na * nb);
+      cosv = cosv > 1 ? 1 : (cosv < -1 ? -1 : cosv);
+      angle[slot * (M - 1) + m] = na > 0 && nb > 0 ? static_cast<float>(acos(cosv) * 57.29577951308232) : __int_as_float(0x7fc00000);
+    }
+  }
+  __syncthreads();
+  if (net.backprop && !net.backprop_inplace) {
+    for (int m = 0; m < M - 1; ++m) {
+      const LayerDev& l = net.L[m];
+      for (int64_t q = threadIdx.x; q < l.n; q += blockDim.x) S[l.E + q] = S[l.Ebp + q];
+    }
+  }
+}
+
+// Replay of the original's in-place backprop: E^m of every slot from the already-updated W^(m+1)
+// and E^(m+1) (thread per slot and unit).
+__global__ void backprop_inplace_kernel(const NetDev* gnet, int m, int64_t slots) {
+  const NetDev& net = *gnet;
+  const LayerDev& l = net.L[m];
+  const LayerDev& a = net.L[m + 1];
+  const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= slots * l.n) return;
+  const int64_t s = e / l.n, j = e % l.n;
+  float* S = net.arena + s * net.slot_floats;
+  float dot = 0;
+  for (int64_t q = 0; q < a.n; ++q) dot = __fadd_rn(dot, __fmul_rn(a.Wt[j * a.n + q], S[a.E + q]));
+  S[l.E + j] = __fmul_rn(dot, __fmul_rn(__fmul_rn(net.kB, net.lmax), dsigmoid_f(S[l.Cf + j])));
 }
 
 // (U2, U3) / (U5, U6): Wt[j][q] -= (eta P E_s[q]) PSPf_s[j] for slots s in order (silent inputs
@@ -580,7 +630,6 @@ class CudaNetwork final : public Network {
  public:
   CudaNetwork(const Config& c, int device) : c_(c), device_(device) {
     validate(c_);
-    if (c_.backprop) fail(ErrorKind::InvalidArgument, "segregated network on CUDA: backprop is not implemented on CUDA; use device \"cpu\"");
     if (c_.num_layers() > kMaxLayers) fail(ErrorKind::OutOfRange, "segregated network on CUDA: at most 16 layers");
     d_ = derive(c_);
     M_ = c_.num_layers();
@@ -765,12 +814,12 @@ class CudaNetwork final : public Network {
   }
 
   void train_chunk(const TrainRequest& req, TrainResult& out) override {
-    if (req.record_angle) fail(ErrorKind::InvalidArgument, "segregated network on CUDA: backprop angles are not implemented on CUDA; use device \"cpu\"");
     check(cudaSetDevice(device_), "cudaSetDevice");
     const int64_t count = req.count;
     out.loss.assign(static_cast<size_t>(count), 0.0f);
     out.prediction.assign(static_cast<size_t>(count), 0);
-    out.angle.clear();
+    const int64_t H = M_ - 1;
+    out.angle.assign(req.record_angle ? static_cast<size_t>(count * H) : 0, 0.0f);
     const int64_t Bsz = std::max<int64_t>(1, req.batch_size);
     if (train_.slots < Bsz) grow_train_slots(Bsz);
     const int64_t n_in = c_.n_in;
@@ -784,6 +833,9 @@ class CudaNetwork final : public Network {
     DevBuf<int32_t> dpred;
     dloss.resize(static_cast<size_t>(Bsz));
     dpred.resize(static_cast<size_t>(Bsz));
+    DevBuf<float> dangle;
+    const bool angles = req.record_angle && H > 0;
+    if (angles) dangle.resize(static_cast<size_t>(Bsz * H));
     for (int64_t i0 = 0; i0 < count; i0 += Bsz) {
       const int64_t nb = std::min(Bsz, count - i0);
       const uint64_t ex0 = pos_.example;
@@ -798,10 +850,12 @@ class CudaNetwork final : public Network {
         if (c_.rand_plateau_times) upload_deltas(b, pos_.epoch, ex);
       }
       djobs.upload(jobs.data(), jobs.size());
-      train_kernel<<<static_cast<unsigned>(nb), kThreads>>>(train_.dnet.p, dpx.p, djobs.p, c_.lambda_max, dloss.p, dpred.p);
+      train_kernel<<<static_cast<unsigned>(nb), kThreads>>>(train_.dnet.p, dpx.p, djobs.p, c_.lambda_max, dloss.p, dpred.p,
+                                                                       angles ? dangle.p : nullptr);
       check_launch("segregated train_kernel");
       dloss.download(out.loss.data() + i0, static_cast<size_t>(nb));
       dpred.download(out.prediction.data() + i0, static_cast<size_t>(nb));
+      if (angles) dangle.download(out.angle.data() + i0 * H, static_cast<size_t>(nb * H));
       apply_updates(nb, pos_.epoch, ex0);
       pos_.example += static_cast<uint64_t>(nb);
     }
@@ -862,6 +916,8 @@ class CudaNetwork final : public Network {
     net.use_cond = c_.use_conductances;
     net.learned = c_.feedback == FeedbackKind::Learned;
     net.feedback_bias = c_.feedback_bias;
+    net.backprop = c_.backprop;
+    net.backprop_inplace = c_.backprop_inplace;
     net.lmax = static_cast<float>(c_.lambda_max);
     net.kB = static_cast<float>(d_.k_B);
     net.kD = static_cast<float>(d_.k_D);
@@ -891,7 +947,7 @@ class CudaNetwork final : public Network {
       l.fb_layer = m < M_ - 1 ? c_.fb_layer(m) : 0;
       l.unit_off = d_.unit_offset[m];
       for (int64_t* p : {&l.B, &l.C, &l.A, &l.lam, &l.sumC, &l.sumLam, &l.Cf, &l.Af, &l.alpha_f, &l.lamt, &l.alpha_t,
-                         &l.E, &l.delta_f, &l.delta_t, &l.Bx})
+                         &l.E, &l.Ebp, &l.delta_f, &l.delta_t, &l.Bx})
         *p = take(std::max<int64_t>(n, m == M_ - 1 ? c_.n_out() : n));
       l.u = take(c_.mem * n);
       l.spk = take(c_.mem * n);
@@ -1001,6 +1057,10 @@ class CudaNetwork final : public Network {
     for (int64_t m = M_ - 1; m >= 0; --m) {
       const int64_t n = c_.layers[m], N = c_.fan_in(m);
       const bool out = m == M_ - 1;
+      if (!out && c_.backprop && c_.backprop_inplace) {
+        backprop_inplace_kernel<<<cuda::blocks_for(slots * n, kThreads), kThreads>>>(train_.dnet.p, static_cast<int>(m), slots);
+        check_launch("segregated backprop_inplace_kernel");
+      }
       if (!out && c_.feedback == FeedbackKind::Learned) {
         const int64_t fb = c_.fb_size(m);
         update_y_kernel<<<cuda::blocks_for(n * fb, kThreads), kThreads>>>(train_.dnet.p, static_cast<int>(m), slots,

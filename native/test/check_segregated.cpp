@@ -8,6 +8,7 @@
 //   |voltage|. Both sides sum in the same order without FMA and draw the same Philox counts, so
 //   they should agree to the bit; the margin covers a float rounding difference that would move
 //   a voltage by a few ulps over 250 steps (a spike flipped by it would show as far more);
+// - backprop angles: 1e-3 degrees (acos may differ by an ulp between libm and CUDA); losses: relative 1e-4;
 // - weights after 20 online (and 5 x batch-4) training examples: max |W_cuda - W_cpu| within 1e-3
 //   of max |W_cpu - W_init| (relative to what training changed): rounding differences in a
 //   potential compound through 20 updates (each scaled by eta P = 0.21 x 500 at the hidden layer),
@@ -98,6 +99,19 @@ std::vector<Case> cases() {
     c.g_A = 0.05;
     v.push_back({"784-40-20-10 spiking symmetric layerwise gA", c});
   }
+  {
+    Config c = make_config({30, 20, 10}, false, 17);  // backprop control (pre-update W)
+    c.f_etas = {0.1, 0.1, 0.1};
+    c.backprop = true;
+    v.push_back({"784-30-20-10 nonspiking backprop", c});
+  }
+  {
+    Config c = make_config({30, 20, 10}, true, 18);  // the original's in-place backprop replay
+    c.f_etas = {0.1, 0.1, 0.1};
+    c.backprop = true;
+    c.backprop_inplace = true;
+    v.push_back({"784-30-20-10 spiking backprop in place", c});
+  }
   return v;
 }
 
@@ -135,7 +149,7 @@ bool same_bits(const std::vector<LayerWeights>& a, const std::vector<LayerWeight
 struct Run {
   std::vector<LayerWeights> w0, w_online, w_batch;
   std::vector<int32_t> pred, train_pred;
-  std::vector<float> volt, loss;
+  std::vector<float> volt, loss, angle;
   std::vector<double> state;
 };
 
@@ -153,10 +167,13 @@ Run exercise(Network& net, const Digits& d) {
   req.n_images = d.n;
   req.order = d.order.data();
   req.count = 20;
+  req.record_angle = true;
   seg::TrainResult out;
   net.train_chunk(req, out);
   r.train_pred = out.prediction;
   r.loss = out.loss;
+  r.angle = out.angle;
+  req.record_angle = false;
   r.w_online = net.get_weights();
   std::vector<int32_t> p2(n_test);
   std::vector<float> v2(static_cast<size_t>(n_test * n_out));
@@ -194,6 +211,10 @@ void check_segregated(Checker& ck) {
       if (!same_bits(a.w_online, b.w_online) || !same_bits(a.w_batch, b.w_batch)) return "weights differ between two runs";
       if (a.pred != b.pred || a.volt != b.volt) return "test results differ between two runs";
       if (a.state != b.state) return "dynamic state differs between two runs";
+      if (a.angle.size() != b.angle.size() || a.loss != b.loss) return "losses or angles differ between two runs";
+      for (size_t i = 0; i < a.angle.size(); ++i) {
+        if (!(a.angle[i] == b.angle[i] || (std::isnan(a.angle[i]) && std::isnan(b.angle[i])))) return "angles differ between two runs";
+      }
       if (same_bits(a.w0, a.w_online)) return "training changed nothing";
       return "";
     });
@@ -211,6 +232,15 @@ void check_segregated(Checker& ck) {
       if (!(don <= 1e-3f * moved_online)) return fmt("online weights differ by %g (training moved them %g)", don, moved_online);
       if (!(dba <= 1e-3f * moved_batch)) return fmt("batched weights differ by %g (training moved them %g)", dba, moved_batch);
       if (a.train_pred != b.train_pred) return "training predictions differ";
+      // Angles: acos may differ by an ulp between libm and CUDA; 1e-3 degrees is far above that.
+      if (a.angle.size() != b.angle.size()) return "angle counts differ";
+      for (size_t i = 0; i < a.angle.size(); ++i) {
+        const bool both_nan = std::isnan(a.angle[i]) && std::isnan(b.angle[i]);
+        if (!both_nan && !(std::fabs(a.angle[i] - b.angle[i]) <= 1e-3f)) return fmt("angle differs: %g vs %g", a.angle[i], b.angle[i]);
+      }
+      for (size_t i = 0; i < a.loss.size(); ++i) {
+        if (!(std::fabs(a.loss[i] - b.loss[i]) <= 1e-4f * std::max(std::fabs(a.loss[i]), 1e-6f))) return fmt("loss differs: %g vs %g", a.loss[i], b.loss[i]);
+      }
       if (a.state.size() != b.state.size()) return "dynamic state sizes differ";
       if (vdiff == 0 && don == 0 && dba == 0) ck.note("  (bit-identical to the CPU)");
       // The state round trip on the device.
