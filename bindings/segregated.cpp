@@ -162,7 +162,8 @@ std::vector<double> default_rates(size_t layers) {
   return {};
 }
 
-Config parse_config(Napi::Env env, Napi::Value arg) {
+// The device string is returned in *device ("cpu", "auto", "cuda" or "cuda:N", resolved later).
+Config parse_config(Napi::Env env, Napi::Value arg, std::string* device_out) {
   const std::string fn = kClass;
   if (!arg.IsObject() || arg.IsArray() || arg.IsTypedArray()) throw Napi::TypeError::New(env, fn + ": expected one options object");
   Opts o(env, arg.As<Napi::Object>(), fn);
@@ -170,9 +171,10 @@ Config parse_config(Napi::Env env, Napi::Value arg) {
   const std::string mode = o.choice("mode", "spiking", {"spiking", "nonspiking"});
   const bool spiking = mode == "spiking";
   Config c = seg::preset(spiking);
-  const std::string device = o.choice("device", "cpu", {"cpu", "cuda", "auto"});
-  if (device == "cuda") {
-    throw Napi::Error::New(env, fn + ": the CUDA segregated-dendrite simulator is not implemented yet; use device \"cpu\"");
+  {
+    Napi::Value v = arg.As<Napi::Object>().Get("device");
+    if (!v.IsUndefined() && !v.IsString()) o.type_error("device", "must be a string: \"cpu\", \"cuda\", \"cuda:N\" or \"auto\"");
+    *device_out = v.IsUndefined() ? "cpu" : v.As<Napi::String>().Utf8Value();
   }
   if (!o.has("layers")) o.type_error("layers", "is required: an array of layer sizes (hidden..., output), e.g. [500, 10]");
   {
@@ -370,15 +372,25 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
                         InstanceMethod<&SegWrap::set_position>("setPosition"),
                         InstanceMethod<&SegWrap::permutation>("permutation"),
                         InstanceMethod<&SegWrap::config>("config"),
-                        InstanceAccessor<&SegWrap::busy>("busy")});
+                        InstanceAccessor<&SegWrap::busy>("busy"),
+                        InstanceAccessor<&SegWrap::device>("device")});
   }
 
   explicit SegWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SegWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() != 1) throw Napi::TypeError::New(env, std::string(kClass) + ": expected one options object");
-    const Config c = parse_config(env, info[0]);
+    std::string device_text;
+    const Config c = parse_config(env, info[0], &device_text);
     try {
-      net_ = seg::make_cpu_network(c);
+      // "auto" takes CUDA when a device can be used.
+      const DeviceSpec spec = resolve_device(device_text);
+      if (spec.kind == DeviceKind::Cuda) {
+        net_ = seg::make_cuda_network(c, spec.index);
+        device_ = "cuda:" + std::to_string(spec.index);
+      } else {
+        net_ = seg::make_cpu_network(c);
+        device_ = "cpu";
+      }
     } catch (const Error& e) {
       throw to_js_error(env, e.kind(), e.what());
     }
@@ -813,9 +825,11 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
 
   Napi::Value config(const Napi::CallbackInfo& info) { return config_to_js(info.Env(), net_->config()); }
   Napi::Value busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), busy_); }
+  Napi::Value device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), device_); }
 
   std::unique_ptr<seg::Network> net_;
   bool busy_ = false;
+  std::string device_ = "cpu";  // where the network lives: "cpu" or "cuda:N"
 };
 
 SegWorker::SegWorker(Napi::Env env, SegWrap* wrap, Napi::Object self, std::vector<Napi::Value> keep, Job job, Finish finish)

@@ -237,6 +237,8 @@ export interface SegregatedRecording {
 /** The native SegregatedNetwork class (bindings/segregated.cpp). */
 export interface NativeSegregatedNetwork {
   readonly busy: boolean;
+  /** Where the network lives: "cpu" or "cuda:N" ("auto" resolved). */
+  readonly device: string;
   trainChunk(o: { images: Uint8Array; labels: Uint8Array; order: Int32Array; batchSize?: number; recordAngle?: boolean;
     record?: SegregatedRecordRequest }):
     Promise<{ loss: Float32Array; prediction: Int32Array; angle?: Float32Array; record?: SegregatedRecording }>;

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { native } from '../src/native';
 import { SegregatedNetwork, SegregatedOptions } from '../src/models/segregated';
 import * as ph from './reference/philox';
 import { RefConfig, RefLayer, RefNetwork, initWeights, kappas, weightStats } from './reference/segregated';
@@ -398,7 +399,15 @@ test('option validation: unknown option, wrong type, out of range, inconsistent 
   t.throws(make({ layers: [500, 10], randomPlateauTimes: true, plateauCap: 40 }), { instanceOf: RangeError, message: /plateauCap/ });
   t.throws(make({ layers: [500, 10], conductances: 1 }), { instanceOf: TypeError, message: /conductances must be a boolean/ });
   t.throws(make({ layers: [500, 10], backpropInPlace: true }), { instanceOf: RangeError, message: /backprop/ });
-  t.throws(make({ layers: [500, 10], device: 'cuda' }), { message: /not implemented/ });
+  t.throws(make({ layers: [500, 10], device: 'gpu' }), { instanceOf: RangeError, message: /device/ });
+  t.throws(make({ layers: [500, 10], device: 3 }), { instanceOf: TypeError, message: /device/ });
+  if (native.devices().cuda.available) {
+    t.is(new SegregatedNetwork({ layers: [30, 10], device: 'auto' }).native.device, 'cuda:0');
+  } else {
+    t.throws(make({ layers: [500, 10], device: 'cuda' }), { message: /CUDA/ });
+    t.is(new SegregatedNetwork({ layers: [30, 10], device: 'auto' }).native.device, 'cpu');
+  }
+  t.is(new SegregatedNetwork({ layers: [30, 10] }).native.device, 'cpu');
 });
 
 test('call validation: bad arrays, labels, a second concurrent call', async (t) => {

@@ -253,4 +253,8 @@ class Network {
 // initialises the weights from its seed.
 std::unique_ptr<Network> make_cpu_network(const Config& c);
 
+// The CUDA simulator on device `device` (native/cuda/segregated.cu): the same semantics, weights
+// resident on the device. Throws Error(DeviceUnavailable) when CUDA was not compiled in.
+std::unique_ptr<Network> make_cuda_network(const Config& c, int device);
+
 }  // namespace dendrite::seg

@@ -2,6 +2,7 @@
 #include "../common/backend.h"
 #include "../common/devices.h"
 #include "../common/error.h"
+#include "../common/segregated.h"
 
 namespace dendrite {
 
@@ -15,5 +16,11 @@ CudaInfo cuda_info() {
 std::unique_ptr<Backend> make_cuda_backend(int) {
   fail(ErrorKind::DeviceUnavailable, cuda_info().unavailable);
 }
+
+namespace seg {
+std::unique_ptr<Network> make_cuda_network(const Config&, int) {
+  fail(ErrorKind::DeviceUnavailable, "segregated network: " + cuda_info().unavailable);
+}
+}  // namespace seg
 
 }  // namespace dendrite

@@ -20,4 +20,7 @@ void check_empty(Checker& ck, const Mode& mode);
 void check_random_cpu(Checker& ck);
 void check_random_cuda(Checker& ck, Backend& cuda, Backend& cpu);
 
+// The segregated-dendrite network: CPU determinism; CUDA against the CPU when a device exists.
+void check_segregated(Checker& ck);
+
 }  // namespace dendrite::test

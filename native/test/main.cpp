@@ -17,6 +17,9 @@
 //   optimisers: relative 1e-5 of the magnitudes of each update's terms;
 //   CUDA against the CPU: twice these (both sides carry float32 error).
 //
+// Segregated-dendrite network (check_segregated.cpp): CPU runs bit-identical run to run; the CUDA
+// network against the CPU network from the same seed (tolerances stated there).
+//
 // Prints "ok name" or "FAILED name: detail" per check and ends with "N passed, N failed";
 // exits 1 when anything failed.
 #include <cstdio>
@@ -66,6 +69,8 @@ int main() {
       check_random_cuda(ck, *cuda, *cpu);
     }
   }
+
+  check_segregated(ck);
 
   std::printf("%d passed, %d failed\n", ck.passed(), ck.failed());
   return ck.failed() > 0 ? 1 : 0;

@@ -18,7 +18,8 @@ export interface SegregatedOptions {
   layers: number[];
   /** "spiking" (the paper, default) or "nonspiking" (the original code's default, spec §14). */
   mode?: 'spiking' | 'nonspiking';
-  device?: 'cpu' | 'auto';
+  /** "cuda" / "cuda:N" simulate on a GPU; "auto" takes CUDA when a device can be used, else the CPU. */
+  device?: 'cpu' | 'auto' | 'cuda' | `cuda:${number}`;
   seed?: number | bigint;
   /** CPU threads (default DENDRITE_NUM_THREADS, else the OpenMP default). */
   threads?: number;

@@ -1,0 +1,1116 @@
+// CUDA simulator of the segregated-dendrite network (docs/segregated-dendrites.md, §7-9, §12, §17).
+//
+// Mirrors native/cpu/segregated_cpu.cpp operation for operation so that results match the CPU:
+// - one thread block simulates one slot (a test image, or a training example) through every step
+//   of its phases in one launch (a persistent kernel per image batch / per example or batch);
+//   threads split the units of a layer, and every output element is summed by one thread in the
+//   CPU's order (events by ascending unit, taps by age), with __fmul_rn / __fadd_rn so that nvcc
+//   never contracts into FMA (the CPU never does either);
+// - spike histories are dense count rings (mem x units) instead of the CPU's event lists: zero
+//   counts are skipped, so sums see the same terms in the same order;
+// - counts are philox::poisson_at, which the CPU's tiers reproduce bit for bit;
+// - weight updates (summed over the batch slots in slot order) run as element-parallel kernels.
+// Symmetric feedback is recomputed on the host (make_symmetric) after updates.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../common/error.h"
+#include "../common/philox.h"
+#include "../common/segregated.h"
+#include "cuda_check.cuh"
+
+namespace dendrite::seg {
+namespace {
+
+using cuda::check;
+using cuda::check_launch;
+
+constexpr int kMaxLayers = 16;
+constexpr int kThreads = 256;
+
+// Offsets (in floats) of one layer's state inside a slot's arena.
+struct LayerDev {
+  int64_t n, fan_in, fb, fb_layer, unit_off;
+  int64_t B, C, A, lam, u, spk, psp_a, sumC, sumLam, sumPSPB, sumPSPA, Ahist, Cf, PSPBf, PSPAf, Af, alpha_f, lamt,
+      alpha_t, E, Ebp, delta_f, delta_t, Bx;
+  const float* Wt;  // fan_in x n (transposed, as the CPU stores it)
+  const float* b;
+  const float* Y;   // n x fb
+  const float* cb;  // n or null
+  int need_train, need_test;
+};
+
+struct NetDev {
+  int M;
+  int64_t n_in, n_out, k_per_class, mem, units, T, T_test, R, l_test;
+  int spiking_ff, spiking_fb, use_cond, learned, feedback_bias, backprop, backprop_inplace;
+  float lmax, kB, kD, dt, gL, gB, gA, gD, EE, EI, tgt_den;
+  const float* kappa;
+  int64_t in_spk, x;    // input ring (mem x n_in) and rates (n_in)
+  int64_t slot_floats;  // arena stride
+  int64_t slot_ints;    // int stride: [0] input head, [1 + m] layer heads, [M + 1] u_valid, [M + 2] prediction
+  float* arena;
+  int* ints;
+  LayerDev L[kMaxLayers];
+};
+
+// One training example or test image of a slot.
+struct Job {
+  philox::Stream spikes;
+  int64_t Lf, Lt;  // phase lengths (test: Lf = l_test, Lt = 0)
+  int32_t image;   // row of the uploaded image block
+  int32_t label;
+};
+
+// ------------------------------------------------------------------------------------------
+// Element-wise math, operation for operation as the CPU (no FMA).
+
+__device__ inline float exp_f(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float t = __fmul_rn(x, 1.44269504088896341f);
+  const float kf = __fsub_rn(__fadd_rn(t, 12582912.0f), 12582912.0f);
+  float r = __fsub_rn(x, __fmul_rn(kf, 0.693359375f));
+  r = __fsub_rn(r, __fmul_rn(kf, -2.12194440e-4f));
+  float p = 1.9875691500e-4f;
+  p = __fadd_rn(__fmul_rn(p, r), 1.3981999507e-3f);
+  p = __fadd_rn(__fmul_rn(p, r), 8.3334519073e-3f);
+  p = __fadd_rn(__fmul_rn(p, r), 4.1665795894e-2f);
+  p = __fadd_rn(__fmul_rn(p, r), 1.6666665459e-1f);
+  p = __fadd_rn(__fmul_rn(p, r), 5.0000001201e-1f);
+  p = __fadd_rn(__fadd_rn(__fmul_rn(__fmul_rn(p, r), r), r), 1.0f);
+  const int32_t k = static_cast<int32_t>(kf);
+  return __fmul_rn(p, __int_as_float((k + 127) << 23));
+}
+
+__device__ inline float sigmoid_f(float x) { return __fdiv_rn(1.0f, __fadd_rn(1.0f, exp_f(-x))); }
+__device__ inline float dsigmoid_f(float x) {
+  const float s = sigmoid_f(x);
+  return __fmul_rn(s, __fsub_rn(1.0f, s));
+}
+__device__ inline float rate_f(float lmax, float C) { return __fmul_rn(lmax, sigmoid_f(C)); }
+
+__device__ inline int64_t ring_slot(int64_t head, int64_t i, int64_t mem) { return (head - i + mem * 4) % mem; }
+
+// Argmax of the class means (the CPU's class_argmax), by one thread.
+__device__ int32_t class_argmax(const float* v, int64_t k) {
+  int32_t best = 0;
+  float best_v = 0;
+  for (int c = 0; c < 10; ++c) {
+    float sum = 0;
+    for (int64_t q = 0; q < k; ++q) sum = __fadd_rn(sum, v[c * k + q]);
+    const float mean = __fdiv_rn(sum, static_cast<float>(k));
+    if (c == 0 || mean > best_v) {
+      best = c;
+      best_v = mean;
+    }
+  }
+  return best;
+}
+
+enum Mode { kForward = 0, kTarget = 1, kTest = 2 };
+
+// u[k] = sum over units j (ascending) with cnt_j != 0 of cnt_j Wt[j][k], from 0 (accum_events).
+__device__ void accumulate_u(const LayerDev& l, const float* cnt, int64_t n_pre, float* u) {
+  for (int64_t k = threadIdx.x; k < l.n; k += blockDim.x) {
+    float acc = 0.0f;
+    for (int64_t j = 0; j < n_pre; ++j) {
+      const float c = cnt[j];
+      if (c != 0.0f) acc = __fadd_rn(acc, __fmul_rn(c, l.Wt[j * l.n + k]));
+    }
+    u[k] = acc;
+  }
+}
+
+// One time step (the CPU's CpuNetwork::step).
+__device__ void step(const NetDev& net, float* S, int* I, const float* target, const Job& job, int mode, int64_t L,
+                     int64_t step0, int64_t t) {
+  const bool train = mode != kTest;
+  const bool forward = mode == kForward;
+  const bool in_window = t >= L - (train ? net.T : net.T_test);
+  const bool in_A = train && t >= L - net.R;
+  const uint64_t base = (static_cast<uint64_t>(step0) + static_cast<uint64_t>(t)) * static_cast<uint64_t>(net.units);
+  const int64_t mem = net.mem;
+  const float* kap = net.kappa;
+
+  if (net.spiking_ff) {
+    __syncthreads();
+    if (threadIdx.x == 0) I[0] = static_cast<int>((I[0] + 1) % mem);
+    __syncthreads();
+    float* cnt = S + net.in_spk + I[0] * net.n_in;
+    const float* x = S + net.x;
+    for (int64_t j = threadIdx.x; j < net.n_in; j += blockDim.x) {
+      const float r = x[j];
+      cnt[j] = r > 0.0f ? static_cast<float>(philox::poisson_at(job.spikes, base + static_cast<uint64_t>(j), r)) : 0.0f;
+    }
+    __syncthreads();
+  }
+
+  for (int m = 0; m < net.M; ++m) {
+    const LayerDev& l = net.L[m];
+    const int64_t n = l.n;
+    const bool out = m == net.M - 1;
+    float* B = S + l.B;
+    // (H1, H2) / (O1, O2): basal drive.
+    if (net.spiking_ff) {
+      const int64_t n_pre = m == 0 ? net.n_in : net.L[m - 1].n;
+      const int64_t pre_head = m == 0 ? I[0] : I[1 + m - 1];
+      const float* pre_spk = m == 0 ? S + net.in_spk : S + net.L[m - 1].spk;
+      float* u = S + l.u;
+      accumulate_u(l, pre_spk + pre_head * n_pre, n_pre, u + pre_head * n);
+      __syncthreads();
+      for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+        float acc = l.b[k];
+        for (int64_t i = 0; i < mem; ++i) acc = __fadd_rn(acc, __fmul_rn(kap[i], u[ring_slot(pre_head, i, mem) * n + k]));
+        B[k] = acc;
+      }
+      if (train && forward && in_window) {
+        float* sp = S + l.sumPSPB;
+        for (int64_t j = threadIdx.x; j < n_pre; j += blockDim.x) {
+          float a = sp[j];
+          for (int64_t i = 0; i < mem; ++i) {
+            const float c = pre_spk[ring_slot(pre_head, i, mem) * n_pre + j];
+            if (c != 0.0f) a = __fadd_rn(a, __fmul_rn(kap[i], c));
+          }
+          sp[j] = a;
+        }
+      }
+    } else if (m == 0) {
+      for (int64_t k = threadIdx.x; k < n; k += blockDim.x) B[k] = S[l.Bx + k];
+      if (train && forward && in_window) {
+        float* sp = S + l.sumPSPB;
+        const float* x = S + net.x;
+        for (int64_t j = threadIdx.x; j < net.n_in; j += blockDim.x) {
+          if (x[j] > 0.0f) sp[j] = __fadd_rn(sp[j], x[j]);
+        }
+      }
+    } else {
+      const LayerDev& p = net.L[m - 1];
+      const float* plam = S + p.lam;
+      for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+        float acc = l.b[k];
+        for (int64_t j = 0; j < p.n; ++j) acc = __fadd_rn(acc, __fmul_rn(plam[j], l.Wt[j * n + k]));
+        B[k] = acc;
+      }
+      if (train && forward && in_window) {
+        float* sp = S + l.sumPSPB;
+        for (int64_t j = threadIdx.x; j < p.n; j += blockDim.x) sp[j] = __fadd_rn(sp[j], plam[j]);
+      }
+    }
+    __syncthreads();
+
+    float* C = S + l.C;
+    float* lam = S + l.lam;
+    if (!out) {
+      // (H3, H4): apical potential from the feedback layer up to step t-1.
+      const bool need_A = net.gA != 0.0f || in_A;
+      if (need_A) {
+        const LayerDev& f = net.L[l.fb_layer];
+        float* pa = S + l.psp_a;
+        const int64_t fb = l.fb;
+        if (net.spiking_fb) {
+          const int64_t fh = I[1 + l.fb_layer];
+          for (int64_t q = threadIdx.x; q < fb; q += blockDim.x) {
+            float a = 0.0f;
+            for (int64_t i = 0; i < mem; ++i) {
+              const float c = S[f.spk + ring_slot(fh, i, mem) * f.n + q];
+              if (c != 0.0f) a = __fadd_rn(a, __fmul_rn(kap[i], c));
+            }
+            pa[q] = a;
+          }
+        } else {
+          for (int64_t q = threadIdx.x; q < fb; q += blockDim.x) pa[q] = S[f.lam + q];
+        }
+        __syncthreads();
+        float* A = S + l.A;
+        for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+          const float* y = l.Y + k * fb;
+          float a = 0.0f;
+          for (int64_t q = 0; q < fb; ++q) a = __fadd_rn(a, __fmul_rn(y[q], pa[q]));
+          if (net.feedback_bias) a = __fadd_rn(a, l.cb[k]);
+          A[k] = a;
+          if (in_A) S[l.Ahist + (t - (L - net.R)) * n + k] = a;
+        }
+        if (forward && in_window && net.learned) {
+          float* sa = S + l.sumPSPA;
+          for (int64_t q = threadIdx.x; q < fb; q += blockDim.x) sa[q] = __fadd_rn(sa[q], pa[q]);
+        }
+      }
+      // (H5) / (H5'), (H6)
+      const float* A = S + l.A;
+      for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+        float c = C[k];
+        if (net.use_cond) {
+          float inner = __fadd_rn(__fmul_rn(-net.gL, c), __fmul_rn(net.gB, __fsub_rn(B[k], c)));
+          if (net.gA != 0.0f) inner = __fadd_rn(inner, __fmul_rn(net.gA, __fsub_rn(A[k], c)));
+          c = __fadd_rn(c, __fmul_rn(net.dt, inner));
+        } else {
+          c = __fmul_rn(net.kB, B[k]);
+        }
+        C[k] = c;
+        lam[k] = rate_f(net.lmax, c);
+      }
+    } else {
+      // (O3, O4) / (O4', O4'')
+      for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+        float c = C[k];
+        if (mode == kTarget) {
+          const float gE = target[k], gI = __fsub_rn(1.0f, target[k]);
+          if (net.use_cond) {
+            const float Icur = __fadd_rn(__fmul_rn(gE, __fsub_rn(net.EE, c)), __fmul_rn(gI, __fsub_rn(net.EI, c)));
+            const float inner =
+                __fadd_rn(__fadd_rn(__fmul_rn(-net.gL, c), __fmul_rn(net.gD, __fsub_rn(B[k], c))), Icur);
+            c = __fadd_rn(c, __fmul_rn(net.dt, inner));
+          } else {
+            c = __fdiv_rn(__fadd_rn(__fadd_rn(__fmul_rn(net.gD, B[k]), __fmul_rn(gE, net.EE)), __fmul_rn(gI, net.EI)),
+                          net.tgt_den);
+          }
+        } else if (net.use_cond) {
+          const float inner = __fadd_rn(__fmul_rn(-net.gL, c), __fmul_rn(net.gD, __fsub_rn(B[k], c)));
+          c = __fadd_rn(c, __fmul_rn(net.dt, inner));
+        } else {
+          c = __fmul_rn(net.kD, B[k]);
+        }
+        C[k] = c;
+        lam[k] = rate_f(net.lmax, c);
+      }
+    }
+    if (train ? l.need_train : l.need_test) {
+      __syncthreads();
+      if (threadIdx.x == 0) I[1 + m] = static_cast<int>((I[1 + m] + 1) % mem);
+      __syncthreads();
+      float* cnt = S + l.spk + I[1 + m] * n;
+      const uint64_t lb = base + static_cast<uint64_t>(l.unit_off);
+      for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+        cnt[k] = static_cast<float>(philox::poisson_at(job.spikes, lb + static_cast<uint64_t>(k), lam[k]));
+      }
+    }
+    // Window sums (P1-P5).
+    if (in_window) {
+      if (mode != kTarget) {
+        if (train || out) {
+          for (int64_t k = threadIdx.x; k < n; k += blockDim.x) S[l.sumC + k] = __fadd_rn(S[l.sumC + k], C[k]);
+        }
+      } else if (out) {
+        for (int64_t k = threadIdx.x; k < n; k += blockDim.x) S[l.sumLam + k] = __fadd_rn(S[l.sumLam + k], lam[k]);
+      }
+    }
+    __syncthreads();
+  }
+}
+
+// Rates x = lambda_max p of an image (spec §5), and W^0 x + b^0 for rate feed-forward.
+__device__ void set_image(const NetDev& net, float* S, const uint8_t* px, double lmax_d) {
+  float* x = S + net.x;
+  for (int64_t j = threadIdx.x; j < net.n_in; j += blockDim.x) {
+    x[j] = static_cast<float>(philox::fp::mul(lmax_d, philox::fp::div(static_cast<double>(px[j]), 255.0)));
+  }
+  __syncthreads();
+  if (!net.spiking_ff) {
+    const LayerDev& l = net.L[0];
+    for (int64_t k = threadIdx.x; k < l.n; k += blockDim.x) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < net.n_in; ++j) {
+        if (x[j] > 0.0f) acc = __fadd_rn(acc, __fmul_rn(x[j], l.Wt[j * l.n + k]));
+      }
+      S[l.Bx + k] = __fadd_rn(acc, l.b[k]);
+    }
+  }
+  __syncthreads();
+}
+
+// u of every ring slot from the spike history (after a weight change).
+__device__ void recompute_u(const NetDev& net, float* S) {
+  if (!net.spiking_ff) return;
+  for (int m = 0; m < net.M; ++m) {
+    const LayerDev& l = net.L[m];
+    const int64_t n_pre = m == 0 ? net.n_in : net.L[m - 1].n;
+    const float* pre_spk = m == 0 ? S + net.in_spk : S + net.L[m - 1].spk;
+    for (int64_t q = 0; q < net.mem; ++q) accumulate_u(l, pre_spk + q * n_pre, n_pre, S + l.u + q * l.n);
+  }
+  __syncthreads();
+}
+
+__device__ void zero(float* p, int64_t n) {
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) p[i] = 0.0f;
+}
+
+// Plateau (P1, P4): mean of the T values of A ending delta steps before the phase end.
+__device__ void plateau(const NetDev& net, float* S, const LayerDev& l, int64_t delta_off, int64_t alpha_off,
+                        bool store_Af) {
+  const float Tf = static_cast<float>(net.T);
+  for (int64_t q = threadIdx.x; q < l.n; q += blockDim.x) {
+    const int64_t end = net.R - static_cast<int64_t>(S[delta_off + q]);
+    float sum = 0;
+    for (int64_t r = end - net.T; r < end; ++r) sum = __fadd_rn(sum, S[l.Ahist + r * l.n + q]);
+    const float a = __fdiv_rn(sum, Tf);
+    if (store_Af) S[l.Af + q] = a;
+    S[alpha_off + q] = sigmoid_f(a);
+  }
+}
+
+__shared__ NetDev s_net;
+
+__device__ void load_net(const NetDev* g) {
+  const int* src = reinterpret_cast<const int*>(g);
+  int* dst = reinterpret_cast<int*>(&s_net);
+  for (size_t i = threadIdx.x; i < sizeof(NetDev) / sizeof(int); i += blockDim.x) dst[i] = src[i];
+  __syncthreads();
+}
+
+// Tests one image per block (spec §12: state reset per image); grid = images of this launch.
+__global__ void test_kernel(const NetDev* gnet, const uint8_t* images, int64_t first, uint64_t seed, uint64_t round,
+                            double lmax_d, int32_t* prediction, float* voltages) {
+  load_net(gnet);
+  const NetDev& net = s_net;
+  const int64_t slot = blockIdx.x;
+  const int64_t i = first + slot;
+  float* S = net.arena + slot * net.slot_floats;
+  int* I = net.ints + slot * net.slot_ints;
+  zero(S, net.slot_floats);
+  for (int64_t q = threadIdx.x; q < net.slot_ints; q += blockDim.x) I[q] = 0;
+  __syncthreads();
+  const uint8_t* px = images + i * net.n_in;
+  set_image(net, S, px, lmax_d);
+  Job job;
+  RngStream r;
+  r.seed = seed;
+  r.stream = (static_cast<uint64_t>(kSpikeTest) << 60) | ((round & kMaxEpoch) << 32) | (static_cast<uint64_t>(i) & 0xffffffffull);
+  r.offset = 0;
+  job.spikes = philox::make_stream(r);
+  job.Lf = net.l_test;
+  job.Lt = 0;
+  for (int64_t t = 0; t < net.l_test; ++t) step(net, S, I, nullptr, job, kTest, net.l_test, 0, t);
+  const LayerDev& o = net.L[net.M - 1];
+  const float Tf = static_cast<float>(net.T_test);
+  float* Cbar = S + o.Cf;
+  for (int64_t q = threadIdx.x; q < o.n; q += blockDim.x) {
+    Cbar[q] = __fdiv_rn(S[o.sumC + q], Tf);
+    if (voltages) voltages[i * net.n_out + q] = Cbar[q];
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) prediction[i] = class_argmax(Cbar, net.k_per_class);
+}
+
+// Runs one training example per block (slot = blockIdx.x) through both phases and computes its
+// errors (the CPU's run_example and compute_errors without backprop); writes loss, prediction.
+__global__ void train_kernel(const NetDev* gnet, const uint8_t* images, const Job* jobs, double lmax_d, float* loss,
+                             int32_t* prediction, float* angle) {
+  load_net(gnet);
+  const NetDev& net = s_net;
+  const int64_t slot = blockIdx.x;
+  float* S = net.arena + slot * net.slot_floats;
+  int* I = net.ints + slot * net.slot_ints;
+  const Job job = jobs[slot];
+  const int M = net.M;
+  __syncthreads();
+  if (I[M + 1] == 0) recompute_u(net, S);
+  __syncthreads();
+  if (threadIdx.x == 0) I[M + 1] = 1;
+  const uint8_t* px = images + static_cast<int64_t>(job.image) * net.n_in;
+  set_image(net, S, px, lmax_d);
+  const LayerDev& o = net.L[M - 1];
+  float* target = S + o.alpha_t;  // the output layer has no alpha_t: scratch for the target
+  for (int64_t q = threadIdx.x; q < net.n_out; q += blockDim.x) target[q] = q / net.k_per_class == job.label ? 1.0f : 0.0f;
+  for (int m = 0; m < M; ++m) {
+    const LayerDev& l = net.L[m];
+    zero(S + l.sumC, l.n);
+    zero(S + l.sumLam, l.n);
+    zero(S + l.sumPSPB, l.fan_in);
+    zero(S + l.sumPSPA, l.fb);
+  }
+  __syncthreads();
+  const float Tf = static_cast<float>(net.T);
+  for (int64_t t = 0; t < job.Lf; ++t) step(net, S, I, target, job, kForward, job.Lf, 0, t);
+  for (int m = 0; m < M; ++m) {  // (P1-P3)
+    const LayerDev& l = net.L[m];
+    for (int64_t q = threadIdx.x; q < l.n; q += blockDim.x) S[l.Cf + q] = __fdiv_rn(S[l.sumC + q], Tf);
+    for (int64_t j = threadIdx.x; j < l.fan_in; j += blockDim.x) S[l.PSPBf + j] = __fdiv_rn(S[l.sumPSPB + j], Tf);
+    if (m < M - 1) {
+      plateau(net, S, l, l.delta_f, l.alpha_f, true);
+      for (int64_t q = threadIdx.x; q < l.fb; q += blockDim.x) S[l.PSPAf + q] = __fdiv_rn(S[l.sumPSPA + q], Tf);
+    }
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) prediction[slot] = class_argmax(S + o.Cf, net.k_per_class);
+  for (int64_t t = 0; t < job.Lt; ++t) step(net, S, I, target, job, kTarget, job.Lt, job.Lf, t);
+  for (int m = 0; m < M; ++m) {  // (P4, P5)
+    const LayerDev& l = net.L[m];
+    if (m == M - 1) {
+      for (int64_t q = threadIdx.x; q < l.n; q += blockDim.x) S[l.lamt + q] = __fdiv_rn(S[l.sumLam + q], Tf);
+    } else {
+      plateau(net, S, l, l.delta_t, l.alpha_t, false);
+    }
+  }
+  __syncthreads();
+  // Errors (U1, U4) and the loss.
+  for (int64_t q = threadIdx.x; q < o.n; q += blockDim.x) {
+    const float sg = sigmoid_f(S[o.Cf + q]);
+    const float diff = __fsub_rn(S[o.lamt + q], __fmul_rn(net.lmax, sg));
+    S[o.E + q] = __fmul_rn(__fmul_rn(__fmul_rn(-net.kD, net.lmax), __fmul_rn(sg, __fsub_rn(1.0f, sg))), diff);
+    S[o.sumLam + q] = __fmul_rn(diff, diff);  // scratch for the loss
+  }
+  for (int m = 0; m < M - 1; ++m) {
+    const LayerDev& l = net.L[m];
+    for (int64_t q = threadIdx.x; q < l.n; q += blockDim.x) {
+      const float a = __fmul_rn(__fmul_rn(-net.kB, net.lmax), dsigmoid_f(S[l.Cf + q]));
+      S[l.E + q] = __fmul_rn(a, __fsub_rn(S[l.alpha_t + q], S[l.alpha_f + q]));
+    }
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float sum = 0;
+    for (int64_t q = 0; q < o.n; ++q) sum = __fadd_rn(sum, S[o.sumLam + q]);
+    loss[slot] = __fdiv_rn(sum, static_cast<float>(o.n));
+  }
+  if (!(net.backprop || angle) || M < 2) return;
+  // E_bp^m = (W^(m+1)^T E_bp^(m+1)) * k_B lambda_max sigma'(C_f^m), with the pre-update W.
+  for (int64_t q = threadIdx.x; q < o.n; q += blockDim.x) S[o.Ebp + q] = S[o.E + q];
+  __syncthreads();
+  for (int m = M - 2; m >= 0; --m) {
+    const LayerDev& l = net.L[m];
+    const LayerDev& a = net.L[m + 1];
+    for (int64_t j = threadIdx.x; j < l.n; j += blockDim.x) {
+      float dot = 0;
+      for (int64_t q = 0; q < a.n; ++q) dot = __fadd_rn(dot, __fmul_rn(a.Wt[j * a.n + q], S[a.Ebp + q]));
+      S[l.Ebp + j] = __fmul_rn(dot, __fmul_rn(__fmul_rn(net.kB, net.lmax), dsigmoid_f(S[l.Cf + j])));
+    }
+    __syncthreads();
+  }
+  if (angle && threadIdx.x == 0) {
+    for (int m = 0; m < M - 1; ++m) {
+      const LayerDev& l = net.L[m];
+      double dot = 0, na = 0, nb = 0;
+      for (int64_t q = 0; q < l.n; ++q) {
+        const double e = S[l.E + q], b = S[l.Ebp + q];
+        dot = __dadd_rn(dot, __dmul_rn(e, b));
+        na = __dadd_rn(na, __dmul_rn(e, e));
+        nb = __dadd_rn(nb, __dmul_rn(b, b));
+      }
+      double cosv = dot / sqrt(na * nb);
+      cosv = cosv > 1 ? 1 : (cosv < -1 ? -1 : cosv);
+      angle[slot * (M - 1) + m] = na > 0 && nb > 0 ? static_cast<float>(acos(cosv) * 57.29577951308232) : __int_as_float(0x7fc00000);
+    }
+  }
+  __syncthreads();
+  if (net.backprop && !net.backprop_inplace) {
+    for (int m = 0; m < M - 1; ++m) {
+      const LayerDev& l = net.L[m];
+      for (int64_t q = threadIdx.x; q < l.n; q += blockDim.x) S[l.E + q] = S[l.Ebp + q];
+    }
+  }
+}
+
+// Replay of the original's in-place backprop: E^m of every slot from the already-updated W^(m+1)
+// and E^(m+1) (thread per slot and unit).
+__global__ void backprop_inplace_kernel(const NetDev* gnet, int m, int64_t slots) {
+  const NetDev& net = *gnet;
+  const LayerDev& l = net.L[m];
+  const LayerDev& a = net.L[m + 1];
+  const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= slots * l.n) return;
+  const int64_t s = e / l.n, j = e % l.n;
+  float* S = net.arena + s * net.slot_floats;
+  float dot = 0;
+  for (int64_t q = 0; q < a.n; ++q) dot = __fadd_rn(dot, __fmul_rn(a.Wt[j * a.n + q], S[a.E + q]));
+  S[l.E + j] = __fmul_rn(dot, __fmul_rn(__fmul_rn(net.kB, net.lmax), dsigmoid_f(S[l.Cf + j])));
+}
+
+// (U2, U3) / (U5, U6): Wt[j][q] -= (eta P E_s[q]) PSPf_s[j] for slots s in order (silent inputs
+// skipped, as on the CPU), then b[q] -= eta P E_s[q] in slot order (column j = fan_in row).
+__global__ void update_w_kernel(const NetDev* gnet, int m, int64_t slots, float etaP, float* Wt, float* b) {
+  const NetDev& net = *gnet;
+  const LayerDev& l = net.L[m];
+  const int64_t n = l.n, N = l.fan_in;
+  const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e < N * n) {
+    const int64_t j = e / n, q = e % n;
+    float w = Wt[e];
+    for (int64_t s = 0; s < slots; ++s) {
+      const float* S = net.arena + s * net.slot_floats;
+      const float p = S[l.PSPBf + j];
+      if (p == 0.0f) continue;
+      w = __fsub_rn(w, __fmul_rn(__fmul_rn(etaP, S[l.E + q]), p));
+    }
+    Wt[e] = w;
+  }
+  if (e < n) {
+    float v = b[e];
+    for (int64_t s = 0; s < slots; ++s) v = __fsub_rn(v, __fmul_rn(etaP, net.arena[s * net.slot_floats + l.E + e]));
+    b[e] = v;
+  }
+}
+
+// (U7-U9) learned feedback: Y[q][r] -= h_s[q] PSPAf_s[r], c[q] -= h_s[q], slots in order, with
+// h = eta E_inv, E_inv = -sigma'(A_f) (lambda_max sigma(C_f) - alpha_f).
+__global__ void update_y_kernel(const NetDev* gnet, int m, int64_t slots, float eta, float* Y, float* cb) {
+  const NetDev& net = *gnet;
+  const LayerDev& l = net.L[m];
+  const int64_t n = l.n, fb = l.fb;
+  const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= n * fb) return;
+  const int64_t q = e / fb, r = e % fb;
+  float y = Y[e];
+  float c = (cb && r == 0) ? cb[q] : 0.0f;
+  for (int64_t s = 0; s < slots; ++s) {
+    const float* S = net.arena + s * net.slot_floats;
+    const float e_inv = __fmul_rn(-dsigmoid_f(S[l.Af + q]),
+                                  __fsub_rn(__fmul_rn(net.lmax, sigmoid_f(S[l.Cf + q])), S[l.alpha_f + q]));
+    const float h = __fmul_rn(eta, e_inv);
+    y = __fsub_rn(y, __fmul_rn(h, S[l.PSPAf + r]));
+    if (cb && r == 0) c = __fsub_rn(c, h);
+  }
+  Y[e] = y;
+  if (cb && r == 0) cb[q] = c;
+}
+
+__global__ void set_int_kernel(int* ints, int64_t stride, int64_t at, int64_t slots, int value) {
+  const int64_t s = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (s < slots) ints[s * stride + at] = value;
+}
+
+__global__ void zero_at_kernel(float* Y, const int64_t* idx, int64_t n) {
+  const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e < n) Y[idx[e]] = 0.0f;
+}
+
+// ------------------------------------------------------------------------------------------
+// Host side.
+
+template <class T>
+struct DevBuf {
+  T* p = nullptr;
+  size_t n = 0;
+  DevBuf() = default;
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+  DevBuf(DevBuf&& o) noexcept : p(o.p), n(o.n) {
+    o.p = nullptr;
+    o.n = 0;
+  }
+  DevBuf& operator=(DevBuf&& o) noexcept {
+    std::swap(p, o.p);
+    std::swap(n, o.n);
+    return *this;
+  }
+  ~DevBuf() {
+    if (p) cudaFree(p);
+  }
+  void resize(size_t count) {
+    if (count == n) return;
+    if (p) cudaFree(p);
+    p = nullptr;
+    n = count;
+    if (count) check(cudaMalloc(reinterpret_cast<void**>(&p), count * sizeof(T)), "cudaMalloc");
+  }
+  void upload(const T* h, size_t count) {
+    resize(count);
+    if (count) check(cudaMemcpy(p, h, count * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy H2D");
+  }
+  void download(T* h, size_t count) const {
+    if (count) check(cudaMemcpy(h, p, count * sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
+  }
+};
+
+// The device's state arena for `slots` slots with the layout of NetDev.
+struct Arena {
+  NetDev net{};
+  DevBuf<NetDev> dnet;
+  DevBuf<float> floats;
+  DevBuf<int> ints;
+  int64_t slots = 0;
+};
+
+class CudaNetwork final : public Network {
+ public:
+  CudaNetwork(const Config& c, int device) : c_(c), device_(device) {
+    validate(c_);
+    if (c_.num_layers() > kMaxLayers) fail(ErrorKind::OutOfRange, "segregated network on CUDA: at most 16 layers");
+    d_ = derive(c_);
+    M_ = c_.num_layers();
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    std::vector<LayerWeights> w;
+    init_weights(c_, d_, w, masks_);
+    kappa_.upload(d_.kappa.data(), d_.kappa.size());
+    Wt_.resize(M_);
+    b_.resize(M_);
+    Y_.resize(M_);
+    cb_.resize(M_);
+    mask_.resize(M_);
+    for (int64_t m = 0; m + 1 < M_; ++m) mask_[m].upload(masks_[m].data(), masks_[m].size());
+    load(w);
+    build_layout(train_, 1);
+    reset_state();
+  }
+
+  const Config& config() const override { return c_; }
+  const Derived& derived() const override { return d_; }
+  Position position() const override { return pos_; }
+  void set_position(const Position& p) override { pos_ = p; }
+
+  void set_learning_rates(const std::vector<double>& f, const std::vector<double>& b) override {
+    Config next = c_;
+    next.f_etas = f;
+    next.b_etas = b;
+    validate(next);
+    c_ = next;
+  }
+
+  std::vector<LayerWeights> get_weights() const override {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    std::vector<LayerWeights> w(static_cast<size_t>(M_));
+    for (int64_t m = 0; m < M_; ++m) {
+      const int64_t n = c_.layers[m], N = c_.fan_in(m);
+      std::vector<float> wt(static_cast<size_t>(n * N));
+      Wt_[m].download(wt.data(), wt.size());
+      w[m].W.resize(wt.size());
+      for (int64_t k = 0; k < N; ++k)
+        for (int64_t r = 0; r < n; ++r) w[m].W[r * N + k] = wt[k * n + r];
+      w[m].b.resize(static_cast<size_t>(n));
+      b_[m].download(w[m].b.data(), w[m].b.size());
+      if (m < M_ - 1) {
+        w[m].Y.resize(Y_[m].n);
+        Y_[m].download(w[m].Y.data(), w[m].Y.size());
+        w[m].c.resize(cb_[m].n);
+        cb_[m].download(w[m].c.data(), w[m].c.size());
+      }
+    }
+    return w;
+  }
+
+  void set_weights(const std::vector<LayerWeights>& w) override {
+    // Same checks as the CPU network.
+    if (static_cast<int64_t>(w.size()) != M_) fail(ErrorKind::OutOfRange, "setWeights: expected " + std::to_string(M_) + " layers");
+    for (int64_t m = 0; m < M_; ++m) {
+      const int64_t n = c_.layers[m], N = c_.fan_in(m);
+      const std::string at = "setWeights: layer " + std::to_string(m) + " ";
+      if (static_cast<int64_t>(w[m].W.size()) != n * N) fail(ErrorKind::OutOfRange, at + "W must have " + std::to_string(n * N) + " values");
+      if (static_cast<int64_t>(w[m].b.size()) != n) fail(ErrorKind::OutOfRange, at + "b must have " + std::to_string(n) + " values");
+      if (m < M_ - 1) {
+        const int64_t ny = n * c_.fb_size(m);
+        if (static_cast<int64_t>(w[m].Y.size()) != ny) fail(ErrorKind::OutOfRange, at + "Y must have " + std::to_string(ny) + " values");
+        const int64_t nc = c_.feedback_bias ? n : 0;
+        if (static_cast<int64_t>(w[m].c.size()) != nc) fail(ErrorKind::OutOfRange, at + "c must have " + std::to_string(nc) + " values");
+      } else if (!w[m].Y.empty() || !w[m].c.empty()) {
+        fail(ErrorKind::OutOfRange, at + "(the output layer) has no Y or c");
+      }
+      for (const std::vector<float>* v : {&w[m].W, &w[m].b, &w[m].Y, &w[m].c}) {
+        for (float x : *v) {
+          if (!std::isfinite(x)) fail(ErrorKind::OutOfRange, at + "weights must be finite");
+        }
+      }
+    }
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    load(w);
+    invalidate_u();
+  }
+
+  void reset_state() override {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    check(cudaMemset(train_.floats.p, 0, train_.floats.n * sizeof(float)), "cudaMemset");
+    std::vector<int> ints(train_.ints.n, 0);
+    for (int64_t s = 0; s < train_.slots; ++s) ints[s * train_.net.slot_ints + M_ + 1] = 1;  // zero history: u = 0
+    train_.ints.upload(ints.data(), ints.size());
+  }
+
+  // Same format as the CPU network (version 1): per slot the input ring, then per layer n, C, A,
+  // lam and its ring; a ring is [head, per step: count, idx..., cnt...] (units ascending).
+  std::vector<double> get_state() const override {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    const NetDev& net = train_.net;
+    std::vector<float> F(train_.floats.n);
+    std::vector<int> Iv(train_.ints.n);
+    train_.floats.download(F.data(), F.size());
+    train_.ints.download(Iv.data(), Iv.size());
+    std::vector<double> out = {1.0, static_cast<double>(train_.slots), static_cast<double>(c_.mem)};
+    auto ring = [&](const float* spk, int64_t units, int head) {
+      out.push_back(head);
+      for (int64_t q = 0; q < c_.mem; ++q) {
+        const float* cnt = spk + q * units;
+        int64_t k = 0;
+        for (int64_t j = 0; j < units; ++j) k += cnt[j] != 0.0f;
+        out.push_back(static_cast<double>(k));
+        for (int64_t j = 0; j < units; ++j)
+          if (cnt[j] != 0.0f) out.push_back(static_cast<double>(j));
+        for (int64_t j = 0; j < units; ++j)
+          if (cnt[j] != 0.0f) out.push_back(cnt[j]);
+      }
+    };
+    for (int64_t s = 0; s < train_.slots; ++s) {
+      const float* S = F.data() + s * net.slot_floats;
+      const int* I = Iv.data() + s * net.slot_ints;
+      ring(S + net.in_spk, c_.n_in, I[0]);
+      for (int64_t m = 0; m < M_; ++m) {
+        const LayerDev& l = net.L[m];
+        out.push_back(static_cast<double>(l.n));
+        for (int64_t off : {l.C, l.A, l.lam})
+          for (int64_t k = 0; k < l.n; ++k) out.push_back(S[off + k]);
+        ring(S + l.spk, l.n, I[1 + m]);
+      }
+    }
+    return out;
+  }
+
+  void set_state(const std::vector<double>& st) override {
+    size_t p = 0;
+    auto bad = [](const std::string& why) { fail(ErrorKind::OutOfRange, "setState: " + why); };
+    auto next = [&]() {
+      if (p >= st.size()) bad("the state ends early");
+      return st[p++];
+    };
+    auto integer = [&](double lo, double hi) {
+      const double v = next();
+      if (!(v >= lo && v <= hi) || std::floor(v) != v) bad("an integer field is out of range");
+      return static_cast<int64_t>(v);
+    };
+    if (integer(1, 1) != 1) bad("unknown version");
+    const int64_t slots = integer(1, 4096);
+    if (integer(c_.mem, c_.mem) != c_.mem) bad("mem differs");
+    NetDev net;
+    layout(net, slots);
+    std::vector<float> F(static_cast<size_t>(slots * net.slot_floats), 0.0f);
+    std::vector<int> Iv(static_cast<size_t>(slots * net.slot_ints), 0);
+    auto ring = [&](float* spk, int64_t units, int* head) {
+      *head = static_cast<int>(integer(0, static_cast<double>(c_.mem - 1)));
+      for (int64_t q = 0; q < c_.mem; ++q) {
+        const int64_t k = integer(0, static_cast<double>(units));
+        std::vector<int64_t> idx(static_cast<size_t>(k));
+        for (int64_t i = 0; i < k; ++i) idx[i] = integer(0, static_cast<double>(units - 1));
+        for (int64_t i = 0; i < k; ++i) {
+          const float v = static_cast<float>(integer(1, 2147483647.0));
+          if (spk[q * units + idx[i]] != 0.0f) bad("a spike history lists a unit twice in one step");
+          spk[q * units + idx[i]] = v;
+        }
+      }
+    };
+    for (int64_t s = 0; s < slots; ++s) {
+      float* S = F.data() + s * net.slot_floats;
+      int* I = Iv.data() + s * net.slot_ints;
+      ring(S + net.in_spk, c_.n_in, &I[0]);
+      for (int64_t m = 0; m < M_; ++m) {
+        const LayerDev& l = net.L[m];
+        if (integer(static_cast<double>(l.n), static_cast<double>(l.n)) != l.n) bad("a layer size differs");
+        for (int64_t off : {l.C, l.A, l.lam}) {
+          for (int64_t k = 0; k < l.n; ++k) {
+            const double d = next();
+            if (!std::isfinite(d) || static_cast<double>(static_cast<float>(d)) != d) bad("potentials must be float32 values");
+            S[off + k] = static_cast<float>(d);
+          }
+        }
+        ring(S + l.spk, l.n, &I[1 + m]);
+      }
+      I[M_ + 1] = 0;  // u to recompute
+    }
+    if (p != st.size()) bad("the state has trailing values");
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    build_layout(train_, slots);
+    train_.floats.upload(F.data(), F.size());
+    train_.ints.upload(Iv.data(), Iv.size());
+  }
+
+  void train_chunk(const TrainRequest& req, TrainResult& out) override {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    const int64_t count = req.count;
+    out.loss.assign(static_cast<size_t>(count), 0.0f);
+    out.prediction.assign(static_cast<size_t>(count), 0);
+    const int64_t H = M_ - 1;
+    out.angle.assign(req.record_angle ? static_cast<size_t>(count * H) : 0, 0.0f);
+    const int64_t Bsz = std::max<int64_t>(1, req.batch_size);
+    if (train_.slots < Bsz) grow_train_slots(Bsz);
+    const int64_t n_in = c_.n_in;
+    // The chunk's images in presentation order, uploaded once.
+    std::vector<uint8_t> px(static_cast<size_t>(count * n_in));
+    for (int64_t i = 0; i < count; ++i) std::memcpy(px.data() + i * n_in, req.images + static_cast<int64_t>(req.order[i]) * n_in, static_cast<size_t>(n_in));
+    DevBuf<uint8_t> dpx;
+    dpx.upload(px.data(), px.size());
+    DevBuf<Job> djobs;
+    DevBuf<float> dloss;
+    DevBuf<int32_t> dpred;
+    dloss.resize(static_cast<size_t>(Bsz));
+    dpred.resize(static_cast<size_t>(Bsz));
+    DevBuf<float> dangle;
+    const bool angles = req.record_angle && H > 0;
+    if (angles) dangle.resize(static_cast<size_t>(Bsz * H));
+    for (int64_t i0 = 0; i0 < count; i0 += Bsz) {
+      const int64_t nb = std::min(Bsz, count - i0);
+      const uint64_t ex0 = pos_.example;
+      std::vector<Job> jobs(static_cast<size_t>(nb));
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint64_t ex = ex0 + static_cast<uint64_t>(b);
+        jobs[b].spikes = philox::make_stream(stream_of(c_.seed, kSpikeTrain, pos_.epoch, ex));
+        jobs[b].Lf = phase_length(c_, pos_.epoch, ex, 0);
+        jobs[b].Lt = phase_length(c_, pos_.epoch, ex, 1);
+        jobs[b].image = static_cast<int32_t>(i0 + b);
+        jobs[b].label = req.labels[req.order[i0 + b]];
+        if (c_.rand_plateau_times) upload_deltas(b, pos_.epoch, ex);
+      }
+      djobs.upload(jobs.data(), jobs.size());
+      train_kernel<<<static_cast<unsigned>(nb), kThreads>>>(train_.dnet.p, dpx.p, djobs.p, c_.lambda_max, dloss.p, dpred.p,
+                                                                       angles ? dangle.p : nullptr);
+      check_launch("segregated train_kernel");
+      dloss.download(out.loss.data() + i0, static_cast<size_t>(nb));
+      dpred.download(out.prediction.data() + i0, static_cast<size_t>(nb));
+      if (angles) dangle.download(out.angle.data() + i0 * H, static_cast<size_t>(nb * H));
+      apply_updates(nb, pos_.epoch, ex0);
+      pos_.example += static_cast<uint64_t>(nb);
+    }
+    check(cudaDeviceSynchronize(), "segregated train_chunk");
+  }
+
+  void evaluate(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages) override {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    if (n <= 0) return;
+    // Slots bounded by memory (at most 1/4 of the free memory) and 4096 per launch.
+    size_t free_b = 0, total_b = 0;
+    check(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+    const int64_t per = slot_floats_estimate() * 4 + 64;
+    const int64_t cap = std::max<int64_t>(1, std::min<int64_t>(4096, static_cast<int64_t>(free_b / 4) / per));
+    const int64_t slots = std::min(n, cap);
+    if (eval_.slots < slots) build_layout(eval_, slots);
+    const int64_t n_out = c_.n_out();
+    DevBuf<uint8_t> dpx;
+    dpx.upload(images, static_cast<size_t>(n * c_.n_in));
+    DevBuf<int32_t> dpred;
+    dpred.resize(static_cast<size_t>(n));
+    DevBuf<float> dv;
+    if (voltages) dv.resize(static_cast<size_t>(n * n_out));
+    for (int64_t i0 = 0; i0 < n; i0 += slots) {
+      const int64_t nb = std::min(slots, n - i0);
+      test_kernel<<<static_cast<unsigned>(nb), kThreads>>>(eval_.dnet.p, dpx.p, i0, c_.seed, round, c_.lambda_max,
+                                                         dpred.p, voltages ? dv.p : nullptr);
+      check_launch("segregated test_kernel");
+    }
+    check(cudaDeviceSynchronize(), "segregated evaluate");
+    dpred.download(prediction, static_cast<size_t>(n));
+    if (voltages) dv.download(voltages, static_cast<size_t>(n * n_out));
+  }
+
+ private:
+  int64_t slot_floats_estimate() const {
+    NetDev net;
+    layout(net, 0);
+    return net.slot_floats;
+  }
+
+  // Fills net with the offsets of every buffer of a slot.
+  void layout(NetDev& net, int64_t slots) const {
+    (void)slots;
+    net = NetDev{};
+    net.M = static_cast<int>(M_);
+    net.n_in = c_.n_in;
+    net.n_out = c_.n_out();
+    net.k_per_class = d_.k_per_class;
+    net.mem = c_.mem;
+    net.units = d_.units;
+    net.T = c_.integration_time;
+    net.T_test = c_.integration_time_test;
+    net.R = c_.integration_time + (c_.rand_plateau_times ? c_.plateau_cap : 0);
+    net.l_test = c_.l_test;
+    net.spiking_ff = c_.spiking_feedforward;
+    net.spiking_fb = c_.spiking_feedback;
+    net.use_cond = c_.use_conductances;
+    net.learned = c_.feedback == FeedbackKind::Learned;
+    net.feedback_bias = c_.feedback_bias;
+    net.backprop = c_.backprop;
+    net.backprop_inplace = c_.backprop_inplace;
+    net.lmax = static_cast<float>(c_.lambda_max);
+    net.kB = static_cast<float>(d_.k_B);
+    net.kD = static_cast<float>(d_.k_D);
+    net.dt = static_cast<float>(c_.dt);
+    net.gL = static_cast<float>(c_.g_L);
+    net.gB = static_cast<float>(c_.g_B);
+    net.gA = static_cast<float>(c_.g_A);
+    net.gD = static_cast<float>(c_.g_D);
+    net.EE = static_cast<float>(c_.E_E);
+    net.EI = static_cast<float>(c_.E_I);
+    net.tgt_den = static_cast<float>(c_.g_L + c_.g_D + 1.0);
+    net.kappa = kappa_.p;
+    int64_t off = 0;
+    auto take = [&](int64_t count) {
+      const int64_t o = off;
+      off += (count + 31) / 32 * 32;  // 128-byte aligned buffers
+      return o;
+    };
+    net.in_spk = take(c_.mem * c_.n_in);
+    net.x = take(c_.n_in);
+    for (int64_t m = 0; m < M_; ++m) {
+      LayerDev& l = net.L[m];
+      const int64_t n = c_.layers[m];
+      l.n = n;
+      l.fan_in = c_.fan_in(m);
+      l.fb = m < M_ - 1 ? c_.fb_size(m) : 0;
+      l.fb_layer = m < M_ - 1 ? c_.fb_layer(m) : 0;
+      l.unit_off = d_.unit_offset[m];
+      for (int64_t* p : {&l.B, &l.C, &l.A, &l.lam, &l.sumC, &l.sumLam, &l.Cf, &l.Af, &l.alpha_f, &l.lamt, &l.alpha_t,
+                         &l.E, &l.Ebp, &l.delta_f, &l.delta_t, &l.Bx})
+        *p = take(std::max<int64_t>(n, m == M_ - 1 ? c_.n_out() : n));
+      l.u = take(c_.mem * n);
+      l.spk = take(c_.mem * n);
+      l.psp_a = take(l.fb);
+      l.sumPSPB = take(l.fan_in);
+      l.PSPBf = take(l.fan_in);
+      l.sumPSPA = take(l.fb);
+      l.PSPAf = take(l.fb);
+      l.Ahist = take(net.R * n);
+      l.Wt = Wt_[m].p;
+      l.b = b_[m].p;
+      l.Y = m < M_ - 1 ? Y_[m].p : nullptr;
+      l.cb = (m < M_ - 1 && c_.feedback_bias) ? cb_[m].p : nullptr;
+      l.need_train = (c_.spiking_feedforward && m < M_ - 1) ? 1 : 0;
+      l.need_test = l.need_train;
+    }
+    if (c_.spiking_feedback) {
+      for (int64_t m = 0; m < M_ - 1; ++m) {
+        net.L[c_.fb_layer(m)].need_train = 1;
+        if (c_.g_A != 0.0) net.L[c_.fb_layer(m)].need_test = 1;
+      }
+    }
+    net.slot_floats = off;
+    net.slot_ints = M_ + 3;
+  }
+
+  void build_layout(Arena& a, int64_t slots) const {
+    layout(a.net, slots);
+    a.slots = slots;
+    a.floats.resize(static_cast<size_t>(slots * a.net.slot_floats));
+    a.ints.resize(static_cast<size_t>(slots * a.net.slot_ints));
+    a.net.arena = a.floats.p;
+    a.net.ints = a.ints.p;
+    a.dnet.upload(&a.net, 1);
+  }
+
+  // Refreshes the weight pointers of the uploaded layouts (after a reallocation).
+  void refresh_layouts() {
+    for (Arena* a : {&train_, &eval_}) {
+      if (a->slots == 0) continue;
+      for (int64_t m = 0; m < M_; ++m) {
+        a->net.L[m].Wt = Wt_[m].p;
+        a->net.L[m].b = b_[m].p;
+        a->net.L[m].Y = m < M_ - 1 ? Y_[m].p : nullptr;
+        a->net.L[m].cb = (m < M_ - 1 && c_.feedback_bias) ? cb_[m].p : nullptr;
+      }
+      a->dnet.upload(&a->net, 1);
+    }
+  }
+
+  // More training slots: the existing ones keep their state, new ones start at zero.
+  void grow_train_slots(int64_t slots) {
+    std::vector<float> F(train_.floats.n);
+    std::vector<int> Iv(train_.ints.n);
+    train_.floats.download(F.data(), F.size());
+    train_.ints.download(Iv.data(), Iv.size());
+    const int64_t old = train_.slots;
+    build_layout(train_, slots);
+    F.resize(train_.floats.n, 0.0f);
+    Iv.resize(train_.ints.n, 0);
+    for (int64_t s = old; s < slots; ++s) Iv[s * train_.net.slot_ints + M_ + 1] = 1;
+    train_.floats.upload(F.data(), F.size());
+    train_.ints.upload(Iv.data(), Iv.size());
+  }
+
+  void upload_deltas(int64_t slot, uint64_t epoch, uint64_t example) {
+    const NetDev& net = train_.net;
+    for (int64_t m = 0; m + 1 < M_; ++m) {
+      const LayerDev& l = net.L[m];
+      std::vector<float> df(static_cast<size_t>(l.n)), dt(static_cast<size_t>(l.n));
+      for (int64_t q = 0; q < l.n; ++q) {
+        df[q] = static_cast<float>(plateau_offset(c_, epoch, example, 0, d_.hidden_offset[m] + q));
+        dt[q] = static_cast<float>(plateau_offset(c_, epoch, example, 1, d_.hidden_offset[m] + q));
+      }
+      float* S = train_.floats.p + slot * net.slot_floats;
+      check(cudaMemcpy(S + l.delta_f, df.data(), df.size() * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy deltas");
+      check(cudaMemcpy(S + l.delta_t, dt.data(), dt.size() * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy deltas");
+    }
+  }
+
+  void load(const std::vector<LayerWeights>& w) {
+    for (int64_t m = 0; m < M_; ++m) {
+      const int64_t n = c_.layers[m], N = c_.fan_in(m);
+      std::vector<float> wt(static_cast<size_t>(n * N));
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t k = 0; k < N; ++k) wt[k * n + r] = w[m].W[r * N + k];
+      Wt_[m].upload(wt.data(), wt.size());
+      b_[m].upload(w[m].b.data(), w[m].b.size());
+      if (m < M_ - 1) {
+        Y_[m].upload(w[m].Y.data(), w[m].Y.size());
+        cb_[m].upload(w[m].c.data(), w[m].c.size());
+      }
+    }
+    refresh_layouts();
+  }
+
+  // Marks u of every training slot stale (after a weight change).
+  void invalidate_u() {
+    if (train_.slots == 0) return;
+    set_int_kernel<<<cuda::blocks_for(train_.slots, kThreads), kThreads>>>(train_.ints.p, train_.net.slot_ints, M_ + 1,
+                                                                           train_.slots, 0);
+    check_launch("segregated set_int_kernel");
+  }
+
+  // Updates after the target phase (spec §9), summed over the first `slots` slots in order.
+  void apply_updates(int64_t slots, uint64_t epoch, uint64_t example) {
+    for (int64_t m = M_ - 1; m >= 0; --m) {
+      const int64_t n = c_.layers[m], N = c_.fan_in(m);
+      const bool out = m == M_ - 1;
+      if (!out && c_.backprop && c_.backprop_inplace) {
+        backprop_inplace_kernel<<<cuda::blocks_for(slots * n, kThreads), kThreads>>>(train_.dnet.p, static_cast<int>(m), slots);
+        check_launch("segregated backprop_inplace_kernel");
+      }
+      if (!out && c_.feedback == FeedbackKind::Learned) {
+        const int64_t fb = c_.fb_size(m);
+        update_y_kernel<<<cuda::blocks_for(n * fb, kThreads), kThreads>>>(train_.dnet.p, static_cast<int>(m), slots,
+                                                                         static_cast<float>(c_.b_etas[m]), Y_[m].p,
+                                                                         c_.feedback_bias ? cb_[m].p : nullptr);
+        check_launch("segregated update_y_kernel");
+        if (c_.sparse_feedback && !masks_[m].empty()) {
+          const int64_t k = static_cast<int64_t>(masks_[m].size());
+          zero_at_kernel<<<cuda::blocks_for(k, kThreads), kThreads>>>(Y_[m].p, mask_[m].p, k);
+          check_launch("segregated zero_at_kernel");
+        }
+      }
+      const float etaP = static_cast<float>(c_.f_etas[m] * (out ? d_.P_final : d_.P_hidden));
+      update_w_kernel<<<cuda::blocks_for(std::max(n * N, n), kThreads), kThreads>>>(train_.dnet.p, static_cast<int>(m),
+                                                                                 slots, etaP, Wt_[m].p, b_[m].p);
+      check_launch("segregated update_w_kernel");
+    }
+    if (c_.feedback == FeedbackKind::Symmetric && M_ > 1) {
+      // Host recomputation (make_symmetric), exactly the CPU's.
+      std::vector<std::vector<float>> Wt(static_cast<size_t>(M_)), Y(static_cast<size_t>(M_ - 1));
+      for (int64_t m = 0; m < M_; ++m) {
+        Wt[m].resize(Wt_[m].n);
+        Wt_[m].download(Wt[m].data(), Wt[m].size());
+      }
+      for (int64_t m = 0; m + 1 < M_; ++m) {
+        Y[m].resize(Y_[m].n);
+        Y_[m].download(Y[m].data(), Y[m].size());
+      }
+      make_symmetric(c_, Wt, Y, masks_, epoch, example);
+      for (int64_t m = 0; m + 1 < M_; ++m) check(cudaMemcpy(Y_[m].p, Y[m].data(), Y[m].size() * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy Y");
+    }
+    invalidate_u();
+  }
+
+  Config c_;
+  Derived d_;
+  Position pos_;
+  int device_ = 0;
+  int64_t M_ = 0;
+  std::vector<std::vector<int64_t>> masks_;
+  DevBuf<float> kappa_;
+  std::vector<DevBuf<float>> Wt_, b_, Y_, cb_;
+  std::vector<DevBuf<int64_t>> mask_;
+  Arena train_, eval_;
+};
+
+}  // namespace
+
+std::unique_ptr<Network> make_cuda_network(const Config& c, int device) {
+  return std::make_unique<CudaNetwork>(c, device);
+}
+
+}  // namespace dendrite::seg

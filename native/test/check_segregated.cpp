@@ -1,0 +1,254 @@
+// The segregated-dendrite network (native/common/segregated.h): on the CPU, two networks built
+// from the same seed train and test bit-identically; with a CUDA device, the CUDA network against
+// the CPU network from the same seed.
+//
+// Tolerances, CUDA against the CPU:
+// - initial weights: exact (both come from the host's init_weights);
+// - test predictions: exact, window-averaged output voltages: relative 1e-4 of the largest
+//   |voltage|. Both sides sum in the same order without FMA and draw the same Philox counts, so
+//   they should agree to the bit; the margin covers a float rounding difference that would move
+//   a voltage by a few ulps over 250 steps (a spike flipped by it would show as far more);
+// - backprop angles: 1e-3 degrees (acos may differ by an ulp between libm and CUDA); losses: relative 1e-4;
+// - weights after 20 online (and 5 x batch-4) training examples: max |W_cuda - W_cpu| within 1e-3
+//   of max |W_cpu - W_init| (relative to what training changed): rounding differences in a
+//   potential compound through 20 updates (each scaled by eta P = 0.21 x 500 at the hidden layer),
+//   so the weights may drift further apart than the voltages of a single test.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "../common/devices.h"
+#include "../common/segregated.h"
+#include "checks.h"
+
+namespace dendrite::test {
+namespace {
+
+using seg::Config;
+using seg::LayerWeights;
+using seg::Network;
+
+struct Digits {
+  std::vector<uint8_t> images, labels;
+  std::vector<int32_t> order;
+  int64_t n = 0;
+};
+
+// Blobby synthetic digits: each class lights its own band of rows plus noise (about 20 % of the
+// pixels nonzero, as in MNIST), so the networks learn something in 20 examples.
+Digits make_digits(int64_t n, int64_t n_in, uint64_t seed) {
+  Digits d;
+  d.n = n;
+  d.images.assign(static_cast<size_t>(n * n_in), 0);
+  d.labels.resize(static_cast<size_t>(n));
+  d.order.resize(static_cast<size_t>(n));
+  std::mt19937_64 gen(seed);
+  std::uniform_int_distribution<int> px(1, 255), cls(0, 9);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int c = cls(gen);
+    d.labels[i] = static_cast<uint8_t>(c);
+    d.order[i] = static_cast<int32_t>(i);
+    for (int64_t j = 0; j < n_in; ++j) {
+      const bool band = (j * 10 / n_in) == c;
+      if (u(gen) < (band ? 0.8 : 0.1)) d.images[i * n_in + j] = static_cast<uint8_t>(px(gen));
+    }
+  }
+  return d;
+}
+
+Config make_config(const std::vector<int64_t>& layers, bool spiking, uint64_t seed) {
+  Config c = seg::preset(spiking);
+  c.layers = layers;
+  c.f_etas.assign(layers.size(), 0.21);
+  c.seed = seed;
+  c.threads = 2;
+  return c;
+}
+
+struct Case {
+  std::string name;
+  Config c;
+};
+
+std::vector<Case> cases() {
+  std::vector<Case> v;
+  v.push_back({"784-30-10 spiking", make_config({30, 10}, true, 11)});
+  v.push_back({"784-500-10 spiking", make_config({500, 10}, true, 12)});
+  v.push_back({"784-30-10 nonspiking", make_config({30, 10}, false, 13)});
+  v.push_back({"784-500-10 nonspiking", make_config({500, 10}, false, 14)});
+  {
+    Config c = make_config({30, 10}, true, 15);  // learned sparse feedback with bias, plateau jitter
+    c.feedback = seg::FeedbackKind::Learned;
+    c.b_etas = {0.05};
+    c.feedback_bias = true;
+    c.sparse_feedback = true;
+    c.rand_plateau_times = true;
+    c.integration_time = 20;
+    c.plateau_cap = 5;
+    v.push_back({"784-30-10 spiking learned sparse biased jittered", c});
+  }
+  {
+    Config c = make_config({40, 20, 10}, true, 16);  // symmetric noisy feedback, layer-wise, g_A != 0
+    c.feedback = seg::FeedbackKind::Symmetric;
+    c.noisy_symmetric = true;
+    c.broadcast = false;
+    c.g_A = 0.05;
+    v.push_back({"784-40-20-10 spiking symmetric layerwise gA", c});
+  }
+  {
+    Config c = make_config({30, 20, 10}, false, 17);  // backprop control (pre-update W)
+    c.f_etas = {0.1, 0.1, 0.1};
+    c.backprop = true;
+    v.push_back({"784-30-20-10 nonspiking backprop", c});
+  }
+  {
+    Config c = make_config({30, 20, 10}, true, 18);  // the original's in-place backprop replay
+    c.f_etas = {0.1, 0.1, 0.1};
+    c.backprop = true;
+    c.backprop_inplace = true;
+    v.push_back({"784-30-20-10 spiking backprop in place", c});
+  }
+  return v;
+}
+
+float max_abs(const std::vector<float>& v) {
+  float m = 0;
+  for (float x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+// Max |a - b| over every parameter of two weight sets.
+float max_diff(const std::vector<LayerWeights>& a, const std::vector<LayerWeights>& b) {
+  float m = 0;
+  for (size_t l = 0; l < a.size(); ++l) {
+    const std::vector<float>* pa[] = {&a[l].W, &a[l].b, &a[l].Y, &a[l].c};
+    const std::vector<float>* pb[] = {&b[l].W, &b[l].b, &b[l].Y, &b[l].c};
+    for (int k = 0; k < 4; ++k) {
+      if (pa[k]->size() != pb[k]->size()) return INFINITY;
+      for (size_t i = 0; i < pa[k]->size(); ++i) {
+        const float d = std::fabs((*pa[k])[i] - (*pb[k])[i]);
+        if (!(d <= m)) m = std::isnan(d) ? INFINITY : d;
+      }
+    }
+  }
+  return m;
+}
+
+bool same_bits(const std::vector<LayerWeights>& a, const std::vector<LayerWeights>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t l = 0; l < a.size(); ++l) {
+    if (a[l].W != b[l].W || a[l].b != b[l].b || a[l].Y != b[l].Y || a[l].c != b[l].c) return false;
+  }
+  return true;
+}
+
+struct Run {
+  std::vector<LayerWeights> w0, w_online, w_batch;
+  std::vector<int32_t> pred, train_pred;
+  std::vector<float> volt, loss, angle;
+  std::vector<double> state;
+};
+
+// Tests 16 images, trains 20 online examples, tests again, then 20 more in batches of 4.
+Run exercise(Network& net, const Digits& d) {
+  Run r;
+  r.w0 = net.get_weights();
+  const int64_t n_test = 16, n_out = net.config().n_out();
+  r.pred.resize(n_test);
+  r.volt.resize(static_cast<size_t>(n_test * n_out));
+  net.evaluate(d.images.data(), n_test, 0, r.pred.data(), r.volt.data());
+  seg::TrainRequest req;
+  req.images = d.images.data();
+  req.labels = d.labels.data();
+  req.n_images = d.n;
+  req.order = d.order.data();
+  req.count = 20;
+  req.record_angle = true;
+  seg::TrainResult out;
+  net.train_chunk(req, out);
+  r.train_pred = out.prediction;
+  r.loss = out.loss;
+  r.angle = out.angle;
+  req.record_angle = false;
+  r.w_online = net.get_weights();
+  std::vector<int32_t> p2(n_test);
+  std::vector<float> v2(static_cast<size_t>(n_test * n_out));
+  net.evaluate(d.images.data(), n_test, 1, p2.data(), v2.data());
+  r.pred.insert(r.pred.end(), p2.begin(), p2.end());
+  r.volt.insert(r.volt.end(), v2.begin(), v2.end());
+  r.state = net.get_state();
+  req.order = d.order.data() + 20;
+  req.batch_size = 4;
+  net.train_chunk(req, out);
+  r.w_batch = net.get_weights();
+  return r;
+}
+
+std::string fmt(const char* f, double a, double b) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, f, a, b);
+  return buf;
+}
+
+}  // namespace
+
+void check_segregated(Checker& ck) {
+  const Digits d = make_digits(40, 784, 7);
+  const CudaInfo info = cuda_info();
+  const bool cuda = info.unavailable.empty();
+  if (!cuda) ck.note("segregated CUDA: skipped (" + info.unavailable + ")");
+  for (const Case& cs : cases()) {
+    Run a;
+    ck.run("segregated cpu deterministic: " + cs.name, [&]() -> std::string {
+      auto n1 = seg::make_cpu_network(cs.c);
+      auto n2 = seg::make_cpu_network(cs.c);
+      a = exercise(*n1, d);
+      const Run b = exercise(*n2, d);
+      if (!same_bits(a.w_online, b.w_online) || !same_bits(a.w_batch, b.w_batch)) return "weights differ between two runs";
+      if (a.pred != b.pred || a.volt != b.volt) return "test results differ between two runs";
+      if (a.state != b.state) return "dynamic state differs between two runs";
+      if (a.angle.size() != b.angle.size() || a.loss != b.loss) return "losses or angles differ between two runs";
+      for (size_t i = 0; i < a.angle.size(); ++i) {
+        if (!(a.angle[i] == b.angle[i] || (std::isnan(a.angle[i]) && std::isnan(b.angle[i])))) return "angles differ between two runs";
+      }
+      if (same_bits(a.w0, a.w_online)) return "training changed nothing";
+      return "";
+    });
+    if (!cuda) continue;
+    ck.run("segregated cuda vs cpu: " + cs.name, [&]() -> std::string {
+      auto g = seg::make_cuda_network(cs.c, 0);
+      const Run b = exercise(*g, d);
+      if (!same_bits(a.w0, b.w0)) return "initial weights differ";
+      if (a.pred != b.pred) return "test predictions differ";
+      float vmax = max_abs(a.volt), vdiff = 0;
+      for (size_t i = 0; i < a.volt.size(); ++i) vdiff = std::max(vdiff, std::fabs(a.volt[i] - b.volt[i]));
+      if (!(vdiff <= 1e-4f * vmax)) return fmt("voltages differ by %g (max |v| %g)", vdiff, vmax);
+      const float moved_online = max_diff(a.w0, a.w_online), moved_batch = max_diff(a.w0, a.w_batch);
+      const float don = max_diff(a.w_online, b.w_online), dba = max_diff(a.w_batch, b.w_batch);
+      if (!(don <= 1e-3f * moved_online)) return fmt("online weights differ by %g (training moved them %g)", don, moved_online);
+      if (!(dba <= 1e-3f * moved_batch)) return fmt("batched weights differ by %g (training moved them %g)", dba, moved_batch);
+      if (a.train_pred != b.train_pred) return "training predictions differ";
+      // Angles: acos may differ by an ulp between libm and CUDA; 1e-3 degrees is far above that.
+      if (a.angle.size() != b.angle.size()) return "angle counts differ";
+      for (size_t i = 0; i < a.angle.size(); ++i) {
+        const bool both_nan = std::isnan(a.angle[i]) && std::isnan(b.angle[i]);
+        if (!both_nan && !(std::fabs(a.angle[i] - b.angle[i]) <= 1e-3f)) return fmt("angle differs: %g vs %g", a.angle[i], b.angle[i]);
+      }
+      for (size_t i = 0; i < a.loss.size(); ++i) {
+        if (!(std::fabs(a.loss[i] - b.loss[i]) <= 1e-4f * std::max(std::fabs(a.loss[i]), 1e-6f))) return fmt("loss differs: %g vs %g", a.loss[i], b.loss[i]);
+      }
+      if (a.state.size() != b.state.size()) return "dynamic state sizes differ";
+      if (vdiff == 0 && don == 0 && dba == 0) ck.note("  (bit-identical to the CPU)");
+      // The state round trip on the device.
+      g->set_state(b.state);
+      if (g->get_state() != b.state) return "setState(getState()) changed the state";
+      return "";
+    });
+  }
+}
+
+}  // namespace dendrite::test
