@@ -324,22 +324,7 @@ class SegWorker final : public Napi::AsyncWorker {
   Napi::Promise promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override {
-    try {
-      job_();
-    } catch (const Error& e) {
-      failed_ = true;
-      kind_ = e.kind();
-      message_ = e.what();
-    } catch (const std::bad_alloc&) {
-      failed_ = true;
-      kind_ = ErrorKind::OutOfMemory;
-      message_ = "out of memory";
-    } catch (const std::exception& e) {
-      failed_ = true;
-      message_ = e.what();
-    }
-  }
+  void Execute() override { failure_ = run_catching(job_); }
   void OnOK() override;
   void OnError(const Napi::Error& e) override;
 
@@ -351,9 +336,7 @@ class SegWorker final : public Napi::AsyncWorker {
   std::vector<Napi::Reference<Napi::Value>> keep_;
   Job job_;
   Finish finish_;
-  bool failed_ = false;
-  ErrorKind kind_ = ErrorKind::Internal;
-  std::string message_;
+  JobFailure failure_;
 };
 
 class SegWrap final : public Napi::ObjectWrap<SegWrap> {
@@ -848,15 +831,7 @@ void SegWorker::OnOK() {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   done();
-  if (failed_) {
-    deferred_.Reject(to_js_error(env, kind_, message_).Value());
-    return;
-  }
-  try {
-    deferred_.Resolve(finish_(env));
-  } catch (const Napi::Error& e) {
-    deferred_.Reject(e.Value());
-  }
+  settle(env, deferred_, failure_, "", [&] { return finish_(env); });
 }
 
 void SegWorker::OnError(const Napi::Error& e) {

@@ -121,9 +121,7 @@ class NetWorker final : public Napi::AsyncWorker {
   Finish finish_;
   Napi::ObjectReference self_;  // keeps the JS object (and so the network) alive
   std::vector<Napi::Reference<Napi::Value>> keep_;
-  bool failed_ = false;
-  ErrorKind error_kind_ = ErrorKind::Internal;
-  std::string error_message_;
+  JobFailure failure_;
 };
 
 // A checked request for training or scoring: the data arrays and a copy of the example indices.
@@ -539,8 +537,8 @@ Napi::Promise NetWorker::queue(Napi::Env env, SequentialWrap* owner, Napi::Objec
 }
 
 void NetWorker::Execute() {
-  // Worker thread: no JS, and nothing may escape as an exception.
-  try {
+  // Worker thread: no JS here.
+  failure_ = run_catching([this] {
     nn::Sequential& net = owner_->net();
     // CPU networks run on the one CPU executor thread (a warm OpenMP team, cpu_executor.h).
     if (net.backend().is_host()) {
@@ -548,18 +546,7 @@ void NetWorker::Execute() {
     } else {
       job_(net);
     }
-  } catch (const Error& e) {
-    failed_ = true;
-    error_kind_ = e.kind();
-    error_message_ = e.what();
-  } catch (const std::bad_alloc&) {
-    failed_ = true;
-    error_kind_ = ErrorKind::OutOfMemory;
-    error_message_ = "out of memory";
-  } catch (const std::exception& e) {
-    failed_ = true;
-    error_message_ = e.what();
-  }
+  });
 }
 
 void NetWorker::release_owner() { owner_->finished(); }
@@ -568,15 +555,7 @@ void NetWorker::OnOK() {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   release_owner();
-  if (failed_) {
-    deferred_.Reject(to_js_error(env, error_kind_, "Sequential: " + error_message_).Value());
-    return;
-  }
-  try {
-    deferred_.Resolve(finish_(env));
-  } catch (const Napi::Error& e) {
-    deferred_.Reject(e.Value());
-  }
+  settle(env, deferred_, failure_, "Sequential: ", [&] { return finish_(env); });
 }
 
 void NetWorker::OnError(const Napi::Error& error) {

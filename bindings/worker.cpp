@@ -34,6 +34,35 @@ Napi::Error to_js_error(Napi::Env env, ErrorKind kind, const std::string& messag
   return error;
 }
 
+JobFailure run_catching(const std::function<void()>& job) {
+  JobFailure f;
+  try {
+    job();
+  } catch (const Error& e) {
+    f = {true, e.kind(), e.what()};
+  } catch (const std::bad_alloc&) {
+    f = {true, ErrorKind::OutOfMemory, "out of memory"};
+  } catch (const std::exception& e) {
+    f = {true, ErrorKind::Internal, e.what()};
+  } catch (...) {
+    f = {true, ErrorKind::Internal, "unknown native error"};
+  }
+  return f;
+}
+
+void settle(Napi::Env env, Napi::Promise::Deferred& deferred, const JobFailure& failure, const std::string& context,
+            const std::function<Napi::Value()>& result) {
+  if (failure.failed) {
+    deferred.Reject(to_js_error(env, failure.kind, context + failure.message).Value());
+    return;
+  }
+  try {
+    deferred.Resolve(result());
+  } catch (const Napi::Error& e) {
+    deferred.Reject(e.Value());
+  }
+}
+
 PromiseWorker::PromiseWorker(Napi::Env env, const Target& target, Job job, Finish finish)
     : Napi::AsyncWorker(env, "dendrite"),
       deferred_(Napi::Promise::Deferred::New(env)),
@@ -54,8 +83,8 @@ Napi::Promise PromiseWorker::queue(Napi::Env env, const Target& target, std::vec
 }
 
 void PromiseWorker::Execute() {
-  // Runs on a libuv worker thread: no JS here, and nothing may escape as an exception.
-  try {
+  // Runs on a libuv worker thread: no JS here.
+  failure_ = run_catching([this] {
     if (target_.device.kind == DeviceKind::Cuda) {
       std::unique_ptr<Backend> backend = make_cuda_backend(target_.device.index);
       job_(*backend);
@@ -65,33 +94,16 @@ void PromiseWorker::Execute() {
         job_(*backend);
       });
     }
-  } catch (const Error& e) {
-    failed_ = true;
-    error_kind_ = e.kind();
-    error_message_ = e.what();
-  } catch (const std::bad_alloc&) {
-    failed_ = true;
-    error_kind_ = ErrorKind::OutOfMemory;
-    error_message_ = "out of memory";
-  } catch (const std::exception& e) {
-    failed_ = true;
-    error_message_ = e.what();
-  }
+  });
 }
 
 void PromiseWorker::OnOK() {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  if (failed_) {
-    deferred_.Reject(to_js_error(env, error_kind_, error_message_).Value());
-    return;
-  }
-  try {
+  settle(env, deferred_, failure_, "", [&] {
     Napi::Value result = result_.Value();
-    deferred_.Resolve(finish_ ? finish_(env, result) : result);
-  } catch (const Napi::Error& e) {
-    deferred_.Reject(e.Value());
-  }
+    return finish_ ? finish_(env, result) : result;
+  });
 }
 
 void PromiseWorker::OnError(const Napi::Error& error) { deferred_.Reject(error.Value()); }

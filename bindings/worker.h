@@ -19,6 +19,21 @@ namespace dendrite::bindings {
 // Builds the JS error for a native error: TypeError / RangeError / Error, with a `code`.
 Napi::Error to_js_error(Napi::Env env, ErrorKind kind, const std::string& message);
 
+// What a job threw on a worker thread, carried to the main thread (nothing may escape there).
+struct JobFailure {
+  bool failed = false;
+  ErrorKind kind = ErrorKind::Internal;
+  std::string message;
+};
+
+// Runs `job`, catching whatever it throws. Every worker's Execute() goes through here.
+JobFailure run_catching(const std::function<void()>& job);
+
+// On the main thread: rejects `deferred` with the failure (its message prefixed by `context`), or
+// resolves it with result() (a JS error thrown while building the result rejects it too).
+void settle(Napi::Env env, Napi::Promise::Deferred& deferred, const JobFailure& failure, const std::string& context,
+            const std::function<Napi::Value()>& result);
+
 class PromiseWorker final : public Napi::AsyncWorker {
  public:
   using Job = std::function<void(Backend&)>;
@@ -45,9 +60,7 @@ class PromiseWorker final : public Napi::AsyncWorker {
   Finish finish_;
   Napi::Reference<Napi::Value> result_;
   std::vector<Napi::Reference<Napi::Value>> keep_;
-  bool failed_ = false;
-  ErrorKind error_kind_ = ErrorKind::Internal;
-  std::string error_message_;
+  JobFailure failure_;
 };
 
 // Wraps a binding so that a dendrite::Error thrown while checking arguments on the main
