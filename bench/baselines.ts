@@ -213,7 +213,11 @@ class TorchWorker {
   }
 
   static async start(python: string, threads: number, ldPath: string | undefined): Promise<TorchWorker> {
+    // PyTorch at its best: the environment's OPENBLAS_CORETYPE (Haswell here) would hold OpenBLAS to
+    // AVX2 kernels on an AVX-512 machine, so it is removed (with OPENBLAS_L2_SIZE, set beside it).
     const env = { ...process.env };
+    delete env.OPENBLAS_CORETYPE;
+    delete env.OPENBLAS_L2_SIZE;
     if (ldPath) env.LD_LIBRARY_PATH = env.LD_LIBRARY_PATH ? `${ldPath}:${env.LD_LIBRARY_PATH}` : ldPath;
     const proc = spawn(python, ['-c', TORCH_WORKER, String(threads)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
