@@ -24,8 +24,13 @@ class CpuBackend final : public Backend {
     return p;
   }
   void release(void* ptr) noexcept override { std::free(ptr); }
-  void to_device(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
-  void to_host(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  // memcpy must not see a null pointer even for zero bytes (empty tensors may have none).
+  void to_device(void* dst, const void* src, size_t bytes) override {
+    if (bytes != 0) std::memcpy(dst, src, bytes);
+  }
+  void to_host(void* dst, const void* src, size_t bytes) override {
+    if (bytes != 0) std::memcpy(dst, src, bytes);
+  }
 
   void gemm(const GemmShape& g, const float* a, const float* b, float* c) override {
     cpu::gemm(g, a, b, c, threads_);
