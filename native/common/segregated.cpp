@@ -345,4 +345,28 @@ void Network::evaluate_recorded(const uint8_t*, int64_t, uint64_t, int32_t*, flo
   fail(ErrorKind::InvalidArgument, "segregated network: this backend cannot record per-step values");
 }
 
+void check_weights(const Config& c, const std::vector<LayerWeights>& w) {
+  const int64_t M = static_cast<int64_t>(c.num_layers());
+  if (static_cast<int64_t>(w.size()) != M) fail(ErrorKind::OutOfRange, "setWeights: expected " + std::to_string(M) + " layers");
+  for (int64_t m = 0; m < M; ++m) {
+    const int64_t n = c.layers[m], N = c.fan_in(m);
+    const std::string at = "setWeights: layer " + std::to_string(m) + " ";
+    if (static_cast<int64_t>(w[m].W.size()) != n * N) fail(ErrorKind::OutOfRange, at + "W must have " + std::to_string(n * N) + " values");
+    if (static_cast<int64_t>(w[m].b.size()) != n) fail(ErrorKind::OutOfRange, at + "b must have " + std::to_string(n) + " values");
+    if (m < M - 1) {
+      const int64_t ny = n * c.fb_size(m);
+      if (static_cast<int64_t>(w[m].Y.size()) != ny) fail(ErrorKind::OutOfRange, at + "Y must have " + std::to_string(ny) + " values");
+      const int64_t nc = c.feedback_bias ? n : 0;
+      if (static_cast<int64_t>(w[m].c.size()) != nc) fail(ErrorKind::OutOfRange, at + "c must have " + std::to_string(nc) + " values");
+    } else if (!w[m].Y.empty() || !w[m].c.empty()) {
+      fail(ErrorKind::OutOfRange, at + "(the output layer) has no Y or c");
+    }
+    for (const std::vector<float>* v : {&w[m].W, &w[m].b, &w[m].Y, &w[m].c}) {
+      for (float x : *v) {
+        if (!std::isfinite(x)) fail(ErrorKind::OutOfRange, at + "weights must be finite");
+      }
+    }
+  }
+}
+
 }  // namespace dendrite::seg

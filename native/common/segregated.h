@@ -139,6 +139,9 @@ struct LayerWeights {
   std::vector<float> W, b, Y, c;
 };
 
+// Throws Error(OutOfRange) unless `w` has the shapes `c` implies and only finite values.
+void check_weights(const Config& c, const std::vector<LayerWeights>& w);
+
 // The initial weights of spec §10 (order §10.6, then symmetric feedback, then sparse masks),
 // drawn from the kInit / kSymNoise / kSparse streams. masks[m] lists the zeroed entries of Y^m.
 void init_weights(const Config& c, const Derived& d, std::vector<LayerWeights>& w,

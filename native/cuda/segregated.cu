@@ -684,27 +684,7 @@ class CudaNetwork final : public Network {
   }
 
   void set_weights(const std::vector<LayerWeights>& w) override {
-    // Same checks as the CPU network.
-    if (static_cast<int64_t>(w.size()) != M_) fail(ErrorKind::OutOfRange, "setWeights: expected " + std::to_string(M_) + " layers");
-    for (int64_t m = 0; m < M_; ++m) {
-      const int64_t n = c_.layers[m], N = c_.fan_in(m);
-      const std::string at = "setWeights: layer " + std::to_string(m) + " ";
-      if (static_cast<int64_t>(w[m].W.size()) != n * N) fail(ErrorKind::OutOfRange, at + "W must have " + std::to_string(n * N) + " values");
-      if (static_cast<int64_t>(w[m].b.size()) != n) fail(ErrorKind::OutOfRange, at + "b must have " + std::to_string(n) + " values");
-      if (m < M_ - 1) {
-        const int64_t ny = n * c_.fb_size(m);
-        if (static_cast<int64_t>(w[m].Y.size()) != ny) fail(ErrorKind::OutOfRange, at + "Y must have " + std::to_string(ny) + " values");
-        const int64_t nc = c_.feedback_bias ? n : 0;
-        if (static_cast<int64_t>(w[m].c.size()) != nc) fail(ErrorKind::OutOfRange, at + "c must have " + std::to_string(nc) + " values");
-      } else if (!w[m].Y.empty() || !w[m].c.empty()) {
-        fail(ErrorKind::OutOfRange, at + "(the output layer) has no Y or c");
-      }
-      for (const std::vector<float>* v : {&w[m].W, &w[m].b, &w[m].Y, &w[m].c}) {
-        for (float x : *v) {
-          if (!std::isfinite(x)) fail(ErrorKind::OutOfRange, at + "weights must be finite");
-        }
-      }
-    }
+    check_weights(c_, w);
     check(cudaSetDevice(device_), "cudaSetDevice");
     load(w);
     invalidate_u();
