@@ -1,3 +1,7 @@
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
 #include "kernels.h"
 
 namespace dendrite::cpu {
@@ -12,6 +16,25 @@ const char* simd_level() {
   return "neon";
 #else
   return "scalar";
+#endif
+}
+
+Isa active_isa() {
+#if defined(__x86_64__)
+  static const Isa hw = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return Isa::Avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+    return Isa::Scalar;
+  }();
+  Isa cap = Isa::Avx512;
+  if (const char* env = std::getenv("DENDRITE_CPU_SIMD")) {
+    if (std::strcmp(env, "scalar") == 0) cap = Isa::Scalar;
+    else if (std::strcmp(env, "avx2") == 0) cap = Isa::Avx2;
+  }
+  return std::min(cap, hw);
+#else
+  return Isa::Scalar;
 #endif
 }
 

@@ -103,27 +103,13 @@ namespace {
 
 using detail::IsaOps;
 
-// The best instruction set of this processor, capped by DENDRITE_CPU_SIMD ("avx512", "avx2" or
-// "scalar") when set, so that every kernel family can be exercised on one machine.
 const IsaOps& select_ops() {
-  int cap = 3;
-  if (const char* env = std::getenv("DENDRITE_CPU_SIMD")) {
-    const std::string s(env);
-    if (s == "scalar") cap = 0;
-    else if (s == "avx2") cap = 2;
-  }
 #if defined(__x86_64__)
-  static const int hw = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return 3;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
-    return 0;
-  }();
-  const int level = std::min(cap, hw);
-  if (level >= 3) return detail::avx512_ops();
-  if (level >= 2) return detail::avx2_ops();
-#else
-  (void)cap;
+  switch (active_isa()) {
+    case Isa::Avx512: return detail::avx512_ops();
+    case Isa::Avx2: return detail::avx2_ops();
+    case Isa::Scalar: break;
+  }
 #endif
   return detail::scalar_ops();
 }

@@ -52,5 +52,10 @@ void random_wald(const RngStream& r, int64_t n, float mean, float shape, float* 
 
 // cpu_info.cpp: the best SIMD instruction set of this processor ("avx512", "avx2", ...).
 const char* simd_level();
+// The instruction set the kernels use: the best of this processor, capped by DENDRITE_CPU_SIMD
+// ("avx512", "avx2" or "scalar"; read at every call) so that every kernel family can be
+// exercised on one machine. Avx2 means AVX2 with FMA.
+enum class Isa { Scalar, Avx2, Avx512 };
+Isa active_isa();
 
 }  // namespace dendrite::cpu
