@@ -212,6 +212,49 @@ test('maxPool2x2 ties pick the first element, odd edges are dropped, NaN propaga
   t.is(nan.argmax[0], 1);
 });
 
+// The AVX-512 paths (implicit-GEMM packing, pooling rows) and the portable ones must agree bit
+// for bit: DENDRITE_CPU_SIMD caps the instruction set at run time. Convolutions are compared
+// with AVX2 (the portable packing, and GEMM micro-kernels with FMA like AVX-512's); the scalar
+// GEMM rounds without FMA, so only pooling must match there too.
+test.serial('conv2d and maxPool2x2 give the same bits with every DENDRITE_CPU_SIMD', async (t) => {
+  const next = rng(23);
+  const convs = [GEOMETRIES[1], GEOMETRIES[9], GEOMETRIES[11], GEOMETRIES[12]];
+  const inputs = convs.map((g) => {
+    const n = sizes(g);
+    return { g, x: uniform(next, n.nx), w: uniform(next, n.nw), bias: uniform(next, g.outChannels), dy: uniform(next, n.ny) };
+  });
+  const pool = { batch: 3, channels: 5, inH: 30, inW: 37 };
+  const px = uniform(next, pool.batch * pool.channels * pool.inH * pool.inW);
+  for (let i = 0; i < px.length; i += 7) px[i] = i % 3 === 0 ? NaN : px[i - 1] ?? 0; // NaNs and ties
+  const run = async () => {
+    const out: Float32Array[] = [];
+    for (const { g, x, w, bias, dy } of inputs) {
+      out.push(await native.conv2dForward({ ...g, x, w, bias }));
+      const b = await native.conv2dBackward({ ...g, x, w, dy });
+      out.push(b.dx ?? new Float32Array(0), b.dw, b.db ?? new Float32Array(0));
+    }
+    const p = await native.maxPool2x2Forward({ ...pool, x: px });
+    out.push(p.y, new Float32Array(p.argmax.buffer));
+    return out;
+  };
+  const saved = process.env.DENDRITE_CPU_SIMD;
+  try {
+    delete process.env.DENDRITE_CPU_SIMD;
+    const best = await run();
+    for (const simd of ['avx2', 'scalar']) {
+      process.env.DENDRITE_CPU_SIMD = simd;
+      const other = await run();
+      const first = simd === 'avx2' ? 0 : other.length - 2;
+      for (let i = first; i < other.length; ++i) {
+        t.true(bitsEqual(other[i] ?? new Float32Array(0), best[i] ?? new Float32Array(1)), `${simd}: output ${i}`);
+      }
+    }
+  } finally {
+    if (saved === undefined) delete process.env.DENDRITE_CPU_SIMD;
+    else process.env.DENDRITE_CPU_SIMD = saved;
+  }
+});
+
 // ---- bad calls ----
 
 const G: ConvShape = { batch: 2, inChannels: 1, inH: 3, inW: 4, outChannels: 2, kernelH: 3, kernelW: 3, pad: 1 };

@@ -20,6 +20,15 @@
 
 #include "kernels.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+// GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized on their own undefined-vector idiom.
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#endif
+
 namespace dendrite::cpu {
 namespace {
 
@@ -174,6 +183,116 @@ void col2im(const Geometry& g, const float* dcol, int64_t ld, float* dx, float* 
       }
 }
 
+// ---- implicit im2col (stride 1) ----
+//
+// For stride-1 convolutions the col matrix is never stored: the GEMM packs its B panels straight
+// from zero-bordered copies of the group's images. col[(ci * kh + i) * kw + j][n], with
+// n = img * oh * ow + oy * ow + ox, is padded[img][ci][oy + i][ox + j].
+struct ImplicitCols {
+  const float* padded;  // images of channels planes of hp x wp
+  int64_t channels, hp, wp, oh, ow;
+  const int64_t* tap_offset;  // per col row (ci, i, j): ci * hp * wp + i * wp + j
+};
+
+// tap_offset of ImplicitCols for a kernel of channels x kh x kw over planes hp x wp.
+void tap_offsets(int64_t channels, int64_t kh, int64_t kw, int64_t hp, int64_t wp, int64_t* out) {
+  for (int64_t ci = 0; ci < channels; ++ci)
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) *out++ = (ci * hp + i) * wp + j;
+}
+
+// Copies images x[cnt][channels][h][w] into zero-bordered planes of (h + 2 pad_h) x (w + 2 pad_w).
+void pad_images(const float* x, int64_t cnt, int64_t channels, int64_t h, int64_t w, int64_t pad_h, int64_t pad_w,
+                float* out) {
+  const int64_t hp = h + 2 * pad_h, wp = w + 2 * pad_w;
+  for (int64_t pl = 0; pl < cnt * channels; ++pl) {
+    float* dst = out + pl * hp * wp;
+    const float* src = x + pl * h * w;
+    std::fill(dst, dst + pad_h * wp, 0.0f);
+    for (int64_t y = 0; y < h; ++y) {
+      float* row = dst + (pad_h + y) * wp;
+      for (int64_t v = 0; v < pad_w; ++v) row[v] = 0.0f;
+      for (int64_t v = 0; v < w; ++v) row[pad_w + v] = src[y * w + v];
+      for (int64_t v = pad_w + w; v < wp; ++v) row[v] = 0.0f;
+    }
+    std::fill(dst + (pad_h + h) * wp, dst + hp * wp, 0.0f);
+  }
+}
+
+// Splits panel columns [c0, c1) (GEMM columns j0 + c) into runs within one output row: run u
+// covers columns [c[u], c[u] + len[u]) and reads len[u] consecutive pixels from src[u] onwards
+// (relative to the kernel tap's offset). Returns the number of runs (at most c1 - c0).
+int64_t column_runs(const ImplicitCols& s, int64_t j0, int64_t c0, int64_t c1, int64_t* c, int64_t* len,
+                    int64_t* src) {
+  const int64_t p = s.oh * s.ow;
+  int64_t runs = 0;
+  for (int64_t col = c0; col < c1; ++runs) {
+    const int64_t n = j0 + col, img = n / p, q = n % p, oy = q / s.ow, ox = q % s.ow;
+    c[runs] = col;
+    len[runs] = std::min(s.ow - ox, c1 - col);
+    src[runs] = (img * s.channels * s.hp + oy) * s.wp + ox;
+    col += len[runs];
+  }
+  return runs;
+}
+
+constexpr int64_t kMaxRuns = 64;  // columns (so runs) handled at a time
+
+// BPanels::pack for ImplicitCols: consecutive columns within one output row read consecutive
+// pixels, so each panel row is a few short copies. Copies only: every variant gives the same bits.
+void pack_implicit_plain(const void* ctx, int64_t p0, int64_t kc, int64_t j0, int64_t w, int64_t nr, float* bp) {
+  const ImplicitCols& s = *static_cast<const ImplicitCols*>(ctx);
+  int64_t run_c[kMaxRuns], run_len[kMaxRuns], run_src[kMaxRuns];
+  for (int64_t c0 = 0; c0 < w; c0 += kMaxRuns) {
+    const int64_t runs = column_runs(s, j0, c0, std::min(w, c0 + kMaxRuns), run_c, run_len, run_src);
+    for (int64_t r = 0; r < kc; ++r) {
+      const float* src = s.padded + s.tap_offset[p0 + r];
+      float* dst = bp + r * nr;
+      for (int64_t u = 0; u < runs; ++u) {
+        const float* a = src + run_src[u];
+        float* b = dst + run_c[u];
+        for (int64_t v = 0; v < run_len[u]; ++v) b[v] = a[v];
+      }
+    }
+  }
+  for (int64_t r = 0; r < kc; ++r)
+    for (int64_t c = w; c < nr; ++c) bp[r * nr + c] = 0.0f;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// The same with AVX-512 masked copies of up to 16 floats.
+__attribute__((target("avx512f"))) void pack_implicit_avx512(const void* ctx, int64_t p0, int64_t kc, int64_t j0,
+                                                              int64_t w, int64_t nr, float* bp) {
+  const ImplicitCols& s = *static_cast<const ImplicitCols*>(ctx);
+  int64_t run_c[kMaxRuns], run_len[kMaxRuns], run_src[kMaxRuns];
+  for (int64_t r = 0; r < kc; ++r)
+    for (int64_t c = w; c < nr; ++c) bp[r * nr + c] = 0.0f;
+  for (int64_t c0 = 0; c0 < w; c0 += kMaxRuns) {
+    const int64_t runs = column_runs(s, j0, c0, std::min(w, c0 + kMaxRuns), run_c, run_len, run_src);
+    for (int64_t r = 0; r < kc; ++r) {
+      const float* src = s.padded + s.tap_offset[p0 + r];
+      float* dst = bp + r * nr;
+      for (int64_t u = 0; u < runs; ++u) {
+        const float* a = src + run_src[u];
+        float* b = dst + run_c[u];
+        for (int64_t v = 0; v < run_len[u]; v += 16) {
+          const int64_t left = run_len[u] - v;
+          const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+          _mm512_mask_storeu_ps(b + v, m, _mm512_maskz_loadu_ps(m, a + v));
+        }
+      }
+    }
+  }
+}
+#endif
+
+BPanels implicit_panels(const ImplicitCols& cols) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (active_isa() == Isa::Avx512) return BPanels{pack_implicit_avx512, &cols};
+#endif
+  return BPanels{pack_implicit_plain, &cols};
+}
+
 // Whether to run groups in parallel (single-threaded GEMMs) rather than in sequence with
 // multi-threaded GEMMs. Either choice gives the same numbers.
 inline bool groups_in_parallel(int64_t units, int threads) { return threads > 1 && units >= threads; }
@@ -190,47 +309,62 @@ float* scratch(size_t n) {
   return arena.data();
 }
 
+// Y_g = W * col_g for the group of `cnt` images at x (col_g explicit or implicit), into out
+// [OC x cnt*P]. `work` holds the col matrix or the padded images (col_floats()).
+void conv_gemm(const Geometry& g, int64_t oc, const float* w, const float* x, int64_t cnt, float* out, float* work,
+               int threads) {
+  const int64_t k = g.k(), ld = cnt * g.p();
+  const GemmShape shape = contiguous_gemm(false, false, oc, ld, k, 1.0f, 0.0f);
+  if (g.identity_cols()) {
+    gemm(shape, w, x, out, threads);  // the image is its own col
+  } else if (g.stride == 1) {
+    const int64_t hp = g.h + 2 * g.pad, wp = g.w + 2 * g.pad;
+    int64_t* taps = reinterpret_cast<int64_t*>(work);
+    float* padded = work + 2 * k;
+    tap_offsets(g.c, g.kh, g.kw, hp, wp, taps);
+    pad_images(x, cnt, g.c, g.h, g.w, g.pad, g.pad, padded);
+    const ImplicitCols cols{padded, g.c, hp, wp, g.oh, g.ow, taps};
+    gemm_implicit_b(shape, w, implicit_panels(cols), out, threads);
+  } else {
+    const int64_t x_size = g.c * g.h * g.w;
+    for (int64_t j = 0; j < cnt; ++j) im2col(g, x + j * x_size, work + j * g.p(), ld, work + k * ld);
+    gemm(shape, w, work, out, threads);
+  }
+}
+
+// Floats of conv_gemm's work buffer for a group of `cnt` images.
+size_t col_floats(const Geometry& g, int64_t cnt) {
+  if (g.identity_cols()) return 0;
+  if (g.stride == 1) return static_cast<size_t>(2 * g.k() + cnt * g.c * padded_floats(g));  // taps, then images
+  return static_cast<size_t>(g.k() * cnt * g.p() + padded_floats(g));
+}
+
 }  // namespace
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y, int threads) {
   const Geometry g = geometry(s);
-  const int64_t oc = s.out_channels, k = g.k(), p = g.p(), x_size = g.c * g.h * g.w;
+  const int64_t oc = s.out_channels, p = g.p(), x_size = g.c * g.h * g.w;
   if (s.batch <= 0 || oc <= 0 || p <= 0) return;
   const int64_t gs = group_size(g, s.batch);
   const int64_t groups = (s.batch + gs - 1) / gs;
   const bool outer = groups_in_parallel(groups, threads);
   const int gemm_threads = outer ? 1 : threads;
   const int64_t teams = outer ? std::min<int64_t>(threads, groups) : 1;
-  // Per team: col [K x gs*P] (unless the images are their own col) and, for groups of more than
-  // one image, the GEMM output [OC x gs*P] before it is scattered to NCHW.
-  const size_t col_size = g.identity_cols() ? 0 : static_cast<size_t>(k * gs * p + padded_floats(g));
+  // Per team: the work buffer of conv_gemm and, for groups of more than one image, the GEMM
+  // output [OC x gs*P] before it is scattered to NCHW.
+  const size_t col_size = col_floats(g, gs);
   const size_t out_size = gs > 1 ? static_cast<size_t>(oc * gs * p) : 0;
   float* arena = scratch((col_size + out_size) * static_cast<size_t>(teams));
 
-  auto run = [&](int64_t grp, float* col, float* out) {
+  auto run = [&](int64_t grp, float* work, float* out) {
     const int64_t n0 = grp * gs, cnt = std::min(gs, s.batch - n0), ld = cnt * p;
-    const float* cols = x + n0 * x_size;
-    if (!g.identity_cols()) {
-      for (int64_t j = 0; j < cnt; ++j) im2col(g, x + (n0 + j) * x_size, col + j * p, ld, col + k * ld);
-      cols = col;
-    }
     float* yn = y + n0 * oc * p;
-    if (cnt == 1) {
-      gemm(contiguous_gemm(false, false, oc, p, k, 1.0f, 0.0f), w, cols, yn, gemm_threads);
-      if (bias != nullptr)
-        for (int64_t o = 0; o < oc; ++o) {
-          const float b = bias[o];
-          float* row = yn + o * p;
-          for (int64_t q = 0; q < p; ++q) row[q] += b;
-        }
-      return;
-    }
-    gemm(contiguous_gemm(false, false, oc, ld, k, 1.0f, 0.0f), w, cols, out, gemm_threads);
+    conv_gemm(g, oc, w, x + n0 * x_size, cnt, cnt == 1 ? yn : out, work, gemm_threads);
     // out[o][j * P + q] + bias[o] -> y[n0 + j][o][q]
     for (int64_t j = 0; j < cnt; ++j)
       for (int64_t o = 0; o < oc; ++o) {
         const float b = bias != nullptr ? bias[o] : 0.0f;
-        const float* src = out + o * ld + j * p;
+        const float* src = cnt == 1 ? yn + o * p : out + o * ld + j * p;
         float* dst = yn + (j * oc + o) * p;
         for (int64_t q = 0; q < p; ++q) dst[q] = src[q] + b;
       }
@@ -337,40 +471,84 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
   }
 }
 
+namespace {
+
+// One output row of 2x2 max-pooling: y[ox] and am[ox] from input rows r0 and r1 (r1 = r0 + wi),
+// where base is the plane index of r0[0]. Window in row-major order; a later element wins only
+// when strictly greater, so ties keep the first. The first NaN wins and stays (NaN propagates,
+// as in PyTorch). Written with selects rather than branches: random data would mispredict half
+// of them.
+void pool_row_plain(const float* r0, const float* r1, int64_t ow, int32_t base, int32_t wi, float* y, int32_t* am) {
+  for (int64_t ox = 0; ox < ow; ++ox) {
+    const int32_t b0 = base + static_cast<int32_t>(2 * ox);
+    const float u0 = r0[2 * ox], u1 = r0[2 * ox + 1], u2 = r1[2 * ox], u3 = r1[2 * ox + 1];
+    float v = u0;
+    int32_t best = b0;
+    bool take = v == v && (u1 > v || u1 != u1);
+    v = take ? u1 : v;
+    best = take ? b0 + 1 : best;
+    take = v == v && (u2 > v || u2 != u2);
+    v = take ? u2 : v;
+    best = take ? b0 + wi : best;
+    take = v == v && (u3 > v || u3 != u3);
+    v = take ? u3 : v;
+    best = take ? b0 + wi + 1 : best;
+    y[ox] = v;
+    am[ox] = best;
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// The same, 16 outputs at a time: the even and odd columns of each input row are split with
+// two permutes, and the selects become masked moves.
+__attribute__((target("avx512f"))) void pool_row_avx512(const float* r0, const float* r1, int64_t ow, int32_t base,
+                                                         int32_t wi, float* y, int32_t* am) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  auto mask = [](int64_t n) {
+    return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << n) - 1);
+  };
+  for (int64_t ox = 0; ox < ow; ox += 16) {
+    const int64_t n = std::min<int64_t>(16, ow - ox);
+    const __mmask16 m = mask(n), lo = mask(2 * n), hi = mask(2 * n - 16);
+    const __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ox), a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ox + 16);
+    const __m512 c0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ox), c1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ox + 16);
+    const __m512 u[4] = {_mm512_permutex2var_ps(a0, even, a1), _mm512_permutex2var_ps(a0, odd, a1),
+                         _mm512_permutex2var_ps(c0, even, c1), _mm512_permutex2var_ps(c0, odd, c1)};
+    const __m512i b0 = _mm512_add_epi32(_mm512_set1_epi32(base + static_cast<int32_t>(2 * ox)), even);
+    const __m512i idx[4] = {b0, _mm512_add_epi32(b0, _mm512_set1_epi32(1)), _mm512_add_epi32(b0, _mm512_set1_epi32(wi)),
+                            _mm512_add_epi32(b0, _mm512_set1_epi32(wi + 1))};
+    __m512 v = u[0];
+    __m512i best = idx[0];
+    for (int e = 1; e < 4; ++e) {
+      const __mmask16 take = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q) &
+                             (_mm512_cmp_ps_mask(u[e], v, _CMP_GT_OQ) | _mm512_cmp_ps_mask(u[e], u[e], _CMP_UNORD_Q));
+      v = _mm512_mask_mov_ps(v, take, u[e]);
+      best = _mm512_mask_mov_epi32(best, take, idx[e]);
+    }
+    _mm512_mask_storeu_ps(y + ox, m, v);
+    _mm512_mask_storeu_epi32(am + ox, m, best);
+  }
+}
+#endif
+
+}  // namespace
+
 void maxpool2x2_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax, int threads) {
   static_cast<void>(threads);  // only OpenMP pragmas use it
   const int64_t planes = s.batch * s.channels, oh = s.out_h(), ow = s.out_w(), w = s.in_w;
   const int64_t plane_in = s.in_h * s.in_w, plane_out = oh * ow;
+  auto row = pool_row_plain;
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (active_isa() == Isa::Avx512) row = pool_row_avx512;
+#endif
 #pragma omp parallel for num_threads(threads) schedule(static) if (planes * plane_out >= (1 << 14))
   for (int64_t pl = 0; pl < planes; ++pl) {
     const float* xp = x + pl * plane_in;
-    float* yp = y + pl * plane_out;
-    int32_t* ap = argmax + pl * plane_out;
     for (int64_t oy = 0; oy < oh; ++oy) {
       const float* r0 = xp + 2 * oy * w;
-      const float* r1 = r0 + w;
-      const int32_t base = static_cast<int32_t>(2 * oy * w);
-      const int32_t wi = static_cast<int32_t>(w);
-      for (int64_t ox = 0; ox < ow; ++ox) {
-        // Window in row-major order; a later element wins only when strictly greater, so ties
-        // keep the first. The first NaN wins and stays (NaN propagates, as in PyTorch). Written
-        // with selects rather than branches: random data would mispredict half of them.
-        const int32_t b0 = base + static_cast<int32_t>(2 * ox);
-        const float u0 = r0[2 * ox], u1 = r0[2 * ox + 1], u2 = r1[2 * ox], u3 = r1[2 * ox + 1];
-        float v = u0;
-        int32_t best = b0;
-        bool take = v == v && (u1 > v || u1 != u1);
-        v = take ? u1 : v;
-        best = take ? b0 + 1 : best;
-        take = v == v && (u2 > v || u2 != u2);
-        v = take ? u2 : v;
-        best = take ? b0 + wi : best;
-        take = v == v && (u3 > v || u3 != u3);
-        v = take ? u3 : v;
-        best = take ? b0 + wi + 1 : best;
-        yp[oy * ow + ox] = v;
-        ap[oy * ow + ox] = best;
-      }
+      row(r0, r0 + w, ow, static_cast<int32_t>(2 * oy * w), static_cast<int32_t>(w), y + pl * plane_out + oy * ow,
+          argmax + pl * plane_out + oy * ow);
     }
   }
 }

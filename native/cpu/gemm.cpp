@@ -93,7 +93,7 @@ void scalar_ger_rows(int64_t r0, int64_t r1, int64_t cols, float alpha, const fl
 
 const IsaOps& scalar_ops() {
   static const IsaOps ops{"scalar", kScalarMr, kScalarNr, scalar_micro, scalar_gemv_rows, scalar_gemv_cols,
-                          scalar_ger_rows, nullptr, nullptr};
+                          scalar_ger_rows, nullptr, nullptr, nullptr};
   return ops;
 }
 
@@ -193,6 +193,8 @@ void pack_b(const IsaOps& ops, const GemmShape& g, const float* b, int64_t p0, i
   const int nr = ops.nr;
   if (g.trans_b && ops.pack_b_transposed != nullptr) {
     ops.pack_b_transposed(b + j0 * g.ldb + p0, g.ldb, w, kc, bp);
+  } else if (!g.trans_b && ops.pack_b_rows != nullptr) {
+    ops.pack_b_rows(b + p0 * g.ldb + j0, g.ldb, w, kc, bp);
   } else if (!g.trans_b) {
     // op(B)[p, j] = b[p * ldb + j]: contiguous runs of w.
     for (int64_t p = 0; p < kc; ++p) {
@@ -227,7 +229,9 @@ constexpr int64_t kNc = 576;   // N block: a packed B block per thread, in that 
 // block (shared by all threads) -> parallel over N blocks (and, when those are too few, over
 // groups of A micro-panels): pack the B block into the thread's own buffer -> ir over A
 // micro-panels (kept in L1) -> jr over B micro-panels (streamed from L2) -> micro-kernel.
-void gemm_packed(const IsaOps& ops, const GemmShape& g, const float* a, const float* b, float* c, int threads) {
+// B is read from `b` as g says, or, when `panels` is given, packed by it (implicit GEMM).
+void gemm_packed(const IsaOps& ops, const GemmShape& g, const float* a, const float* b, const BPanels* panels,
+                 float* c, int threads) {
   const int64_t m = g.m, n = g.n, k = g.k;
   const int64_t mr = ops.mr, nr = ops.nr;
   // Balanced blocks: sizes depend only on the shape, so the K order is the same for any thread count.
@@ -281,7 +285,9 @@ void gemm_packed(const IsaOps& ops, const GemmShape& g, const float* a, const fl
           if (packed_block != nbk) {
             for (int64_t jp = jp0; jp < jp1; ++jp) {
               const int64_t j0 = jp * nr;
-              pack_b(ops, g, b, pc, kc, j0, std::min(nr, n - j0), bpack + (jp - jp0) * nr * kc);
+              float* bp = bpack + (jp - jp0) * nr * kc;
+              if (panels != nullptr) panels->pack(panels->ctx, pc, kc, j0, std::min(nr, n - j0), nr, bp);
+              else pack_b(ops, g, b, pc, kc, j0, std::min(nr, n - j0), bp);
             }
             packed_block = nbk;
           }
@@ -377,7 +383,16 @@ void gemm(const GemmShape& g, const float* a, const float* b, float* c, int thre
     }
     return;
   }
-  gemm_packed(ops, g, a, b, c, threads);
+  gemm_packed(ops, g, a, b, nullptr, c, threads);
+}
+
+void gemm_implicit_b(const GemmShape& g, const float* a, const BPanels& b, float* c, int threads) {
+  if (g.m <= 0 || g.n <= 0) return;
+  if (g.k <= 0) {
+    gemm(g, a, nullptr, c, threads);  // C = beta * C
+    return;
+  }
+  gemm_packed(select_ops(), g, a, nullptr, &b, c, threads);
 }
 
 void gemv(bool trans, int64_t rows, int64_t cols, float alpha, const float* a, const float* x, float beta, float* y,

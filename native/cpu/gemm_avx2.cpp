@@ -151,7 +151,7 @@ DENDRITE_AVX2 void ger_rows(int64_t r0, int64_t r1, int64_t cols, float alpha, c
 }  // namespace
 
 const IsaOps& avx2_ops() {
-  static const IsaOps ops{"avx2", kMr, kNr, micro, gemv_rows, gemv_cols, ger_rows, nullptr, nullptr};
+  static const IsaOps ops{"avx2", kMr, kNr, micro, gemv_rows, gemv_cols, ger_rows, nullptr, nullptr, nullptr};
   return ops;
 }
 

@@ -212,11 +212,22 @@ DENDRITE_AVX512 void pack_b_transposed(const float* b, int64_t ldb, int64_t w, i
   }
 }
 
+// bp[p * kNr + c] = b[p * ldb + c]: row copies, masked beyond w (columns >= w are 0).
+DENDRITE_AVX512 void pack_b_rows(const float* b, int64_t ldb, int64_t w, int64_t kc, float* bp) {
+  __mmask16 m[kNv];
+  DENDRITE_UNROLL for (int v = 0; v < kNv; ++v) m[v] = lanes(w - 16 * v);
+  for (int64_t p = 0; p < kc; ++p) {
+    DENDRITE_UNROLL for (int v = 0; v < kNv; ++v) {
+      _mm512_store_ps(bp + p * kNr + 16 * v, _mm512_maskz_loadu_ps(m[v], b + p * ldb + 16 * v));
+    }
+  }
+}
+
 }  // namespace
 
 const IsaOps& avx512_ops() {
-  static const IsaOps ops{"avx512", kMr,      kNr, micro, gemv_rows, gemv_cols, ger_rows, pack_a_transposed,
-                          pack_b_transposed};
+  static const IsaOps ops{"avx512",          kMr,        kNr, micro, gemv_rows, gemv_cols, ger_rows, pack_a_transposed,
+                          pack_b_transposed, pack_b_rows};
   return ops;
 }
 

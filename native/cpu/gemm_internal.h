@@ -45,6 +45,7 @@ struct IsaOps {
   GerRows ger_rows;
   PackRows pack_a_transposed;  // packs op(A) when A is stored untransposed (m x k)
   PackCols pack_b_transposed;  // packs op(B) when B is stored transposed (n x k)
+  PackCols pack_b_rows;        // packs op(B) when B is stored untransposed (k x n): bp[p * nr + c] = b[p * ldb + c]
 };
 
 const IsaOps& scalar_ops();

@@ -14,6 +14,17 @@ void gemv(bool trans, int64_t rows, int64_t cols, float alpha, const float* a, c
           int threads);
 void ger(int64_t rows, int64_t cols, float alpha, const float* x, const float* y, float* a, int threads);
 
+// An implicit B operand: instead of reading a stored k x n matrix, the GEMM asks `pack` for the
+// panels its micro-kernel needs (convolution without an im2col matrix, conv.cpp).
+struct BPanels {
+  // bp[p * nr + c] = B[p0 + p][j0 + c] for p < kc, c < w; bp[p * nr + c] = 0 for c in [w, nr).
+  void (*pack)(const void* ctx, int64_t p0, int64_t kc, int64_t j0, int64_t w, int64_t nr, float* bp);
+  const void* ctx;
+};
+// C = alpha * op(A) * B + beta * C with B given by panels (g.trans_b and g.ldb are ignored).
+// Same blocking and summation order as gemm(), so the result does not depend on `threads`.
+void gemm_implicit_b(const GemmShape& g, const float* a, const BPanels& b, float* c, int threads);
+
 // elementwise.cpp
 void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float shift, int threads);
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx, int threads);
