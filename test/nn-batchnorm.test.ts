@@ -202,3 +202,32 @@ test('batchNormForward / batchNormBackward reject bad arguments', async (t) => {
   t.throws(() => bwd({ ...bok, training: true }), { instanceOf: TypeError, message: rb('unknown option "training"') });
   t.throws(() => bwd({ ...bok, batch: 0 }), { instanceOf: RangeError, message: rb('batch must be in') });
 });
+
+// The plane sums run over 16 lanes in AVX-512 or portable code (DENDRITE_CPU_SIMD caps the
+// instruction set at run time); both orders are the same, so every output must match bit for bit.
+test.serial('batchNormForward / Backward give the same bits with every DENDRITE_CPU_SIMD', async (t) => {
+  const run = async () => {
+    const out: Float32Array[] = [];
+    let seed = 90;
+    for (const s of SHAPES) {
+      const d = data(seed++, s);
+      const shape = shapeOf(s);
+      const fwd = await native.batchNormForward({ ...shape, x: d.x, gamma: d.gamma, beta: d.beta, runningMean: d.runningMean.slice(), runningVar: d.runningVar.slice(), training: true });
+      const bwd = await native.batchNormBackward({ ...shape, x: d.x, dy: d.dy, gamma: d.gamma, savedMean: fwd.savedMean!, savedInvstd: fwd.savedInvstd! });
+      out.push(fwd.y, fwd.savedMean!, fwd.savedInvstd!, bwd.dx, bwd.dgamma, bwd.dbeta);
+    }
+    return out;
+  };
+  const saved = process.env.DENDRITE_CPU_SIMD;
+  try {
+    delete process.env.DENDRITE_CPU_SIMD;
+    const best = await run();
+    for (const simd of ['avx2', 'scalar']) {
+      process.env.DENDRITE_CPU_SIMD = simd;
+      (await run()).forEach((a, i) => t.true(bitsEqual(a, best[i] ?? new Float32Array(1)), `${simd}: output ${i}`));
+    }
+  } finally {
+    if (saved === undefined) delete process.env.DENDRITE_CPU_SIMD;
+    else process.env.DENDRITE_CPU_SIMD = saved;
+  }
+});

@@ -1,8 +1,9 @@
 // Batch normalisation over x[batch, channels, spatial] on the CPU (PyTorch semantics).
 //
 // Per-channel statistics are reduced in double by one thread per channel, over n then the
-// spatial positions of each (n, channel) plane (each plane summed with a fixed interleaving),
-// so results do not depend on the thread count. Mean and variance use two passes
+// spatial positions of each (n, channel) plane (each plane summed over 16 interleaved lanes
+// combined by a fixed tree), so results depend neither on the thread count nor on the
+// instruction set. Mean and variance use two passes
 // (var = mean((x - mean)^2)), which does not lose precision when |mean| >> std.
 #include <algorithm>
 #include <cmath>
@@ -12,6 +13,15 @@
 #include "../common/error.h"
 #include "kernels.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+// GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized on their own undefined-vector idiom.
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#endif
+
 // Never contract a * b + c into an FMA: the AVX-512 clones below would then round differently
 // from the portable ones.
 #if defined(__clang__)
@@ -20,8 +30,8 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-// Per-plane loops are compiled for AVX-512, AVX2 and the baseline (GCC picks one at load time);
-// they are elementwise, or keep their fixed summation order, so every clone gives the same bits.
+// Elementwise per-plane loops are compiled for AVX-512, AVX2 and the baseline (GCC picks one at
+// load time); every clone gives the same bits.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define DENDRITE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -33,56 +43,102 @@ namespace {
 
 constexpr int64_t kParallelMin = 1 << 14;
 
-// Plane sums: four interleaved accumulators (lane l takes elements l, l + 4, ...) combined in
-// a fixed order, (acc0 + acc2) + (acc1 + acc3).
-inline double combine(const double* acc) { return (acc[0] + acc[2]) + (acc[1] + acc[3]); }
+// Plane sums in double over 16 lanes: element i goes to lane i % 16; the lanes are combined
+// by a fixed tree (tree16), so the AVX-512 and portable versions give the same bits.
+//   Sum:   a = sum x
+//   SqDev: a = sum (x - m)^2
+//   DyX:   a = sum dy,  b = sum dy * ((x - m) * is)
+enum class PlaneKind { Sum, SqDev, DyX };
+struct PlaneSums {
+  double a = 0, b = 0;
+};
 
-// sum_i x[i] over one plane.
-DENDRITE_CLONES double plane_sum(const float* x, int64_t n) {
-  if (n == 1) return x[0];
-  double acc[4] = {0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int l = 0; l < 4; ++l) acc[l] += static_cast<double>(x[i + l]);
-  for (; i < n; ++i) acc[0] += static_cast<double>(x[i]);
-  return combine(acc);
+// ((l0 + l8) + (l4 + l12)) + ((l2 + l10) + (l6 + l14)) + ... as halving lane-wise additions.
+double tree16(double* l) {
+  for (int w = 8; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) l[i] += l[i + w];
+  return l[0];
 }
 
-// sum_i (x[i] - m)^2 over one plane.
-DENDRITE_CLONES double plane_sq_dev(const float* x, int64_t n, double m) {
-  if (n == 1) return (static_cast<double>(x[0]) - m) * (static_cast<double>(x[0]) - m);
-  double acc[4] = {0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int l = 0; l < 4; ++l) {
-      const double d = static_cast<double>(x[i + l]) - m;
-      acc[l] += d * d;
+template <PlaneKind K>
+PlaneSums plane_sums_plain(const float* x, const float* dy, int64_t n, double m, double is) {
+  double la[16] = {}, lb[16] = {};
+  for (int64_t i0 = 0; i0 < n; i0 += 16) {
+    const int64_t lanes = std::min<int64_t>(16, n - i0);
+    for (int64_t l = 0; l < lanes; ++l) {
+      const double v = x[i0 + l];
+      if (K == PlaneKind::Sum) {
+        la[l] += v;
+      } else if (K == PlaneKind::SqDev) {
+        const double d = v - m;
+        la[l] += d * d;
+      } else {
+        const double d = dy[i0 + l];
+        la[l] += d;
+        lb[l] += d * ((v - m) * is);
+      }
     }
-  for (; i < n; ++i) {
-    const double d = static_cast<double>(x[i]) - m;
-    acc[0] += d * d;
   }
-  return combine(acc);
+  PlaneSums r;
+  r.a = tree16(la);
+  if (K == PlaneKind::DyX) r.b = tree16(lb);
+  return r;
 }
 
-// sum_i dy[i] and sum_i dy[i] * (x[i] - m) * is over one plane, added to *a and *b.
-DENDRITE_CLONES void plane_dy_sums(const float* x, const float* dy, int64_t n, double m, double is, double* a,
-                                   double* b) {
-  double a4[4] = {0, 0, 0, 0}, b4[4] = {0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int l = 0; l < 4; ++l) {
-      const double d = dy[i + l];
-      a4[l] += d;
-      b4[l] += d * ((static_cast<double>(x[i + l]) - m) * is);
+#if defined(__x86_64__) && defined(__GNUC__)
+template <PlaneKind K>
+__attribute__((target("avx512f"))) PlaneSums plane_sums_avx512(const float* x, const float* dy, int64_t n, double m,
+                                                                double is) {
+  __m512d a[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()}, b[2] = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+  const __m512d mv = _mm512_set1_pd(m), isv = _mm512_set1_pd(is);
+  for (int64_t i0 = 0; i0 < n; i0 += 16) {
+    const int64_t left = n - i0;
+    const __mmask16 k = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+    const __m512 xv = _mm512_maskz_loadu_ps(k, x + i0);
+    const __m512 dv = K == PlaneKind::DyX ? _mm512_maskz_loadu_ps(k, dy + i0) : _mm512_setzero_ps();
+    // The two halves of the 16 floats, as doubles.
+    const __m512d xh[2] = {_mm512_cvtps_pd(_mm512_castps512_ps256(xv)),
+                           _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xv), 1)))};
+    const __m512d dh[2] = {_mm512_cvtps_pd(_mm512_castps512_ps256(dv)),
+                           _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(dv), 1)))};
+    for (int h = 0; h < 2; ++h) {
+      const __mmask8 kh = static_cast<__mmask8>(k >> (8 * h));
+      const __m512d v = xh[h];
+      if (K == PlaneKind::Sum) {
+        a[h] = _mm512_mask_add_pd(a[h], kh, a[h], v);
+      } else if (K == PlaneKind::SqDev) {
+        const __m512d d = _mm512_sub_pd(v, mv);
+        a[h] = _mm512_mask_add_pd(a[h], kh, a[h], _mm512_mul_pd(d, d));
+      } else {
+        const __m512d d = dh[h];
+        a[h] = _mm512_mask_add_pd(a[h], kh, a[h], d);
+        b[h] = _mm512_mask_add_pd(b[h], kh, b[h], _mm512_mul_pd(d, _mm512_mul_pd(_mm512_sub_pd(v, mv), isv)));
+      }
     }
-  for (; i < n; ++i) {
-    const double d = dy[i];
-    a4[0] += d;
-    b4[0] += d * ((static_cast<double>(x[i]) - m) * is);
   }
-  *a += combine(a4);
-  *b += combine(b4);
+  double la[16], lb[16];
+  _mm512_storeu_pd(la, a[0]);
+  _mm512_storeu_pd(la + 8, a[1]);
+  _mm512_storeu_pd(lb, b[0]);
+  _mm512_storeu_pd(lb + 8, b[1]);
+  PlaneSums r;
+  r.a = tree16(la);
+  if (K == PlaneKind::DyX) r.b = tree16(lb);
+  return r;
+}
+#endif
+
+template <PlaneKind K>
+using PlaneSumsFn = PlaneSums (*)(const float* x, const float* dy, int64_t n, double m, double is);
+
+// The version for this processor (looked up once per kernel call: active_isa() reads the
+// environment).
+template <PlaneKind K>
+PlaneSumsFn<K> plane_sums() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (active_isa() == Isa::Avx512) return plane_sums_avx512<K>;
+#endif
+  return plane_sums_plain<K>;
 }
 
 // out[c] = sum_n plane(n, c) for every channel, one thread per channel block.
@@ -140,10 +196,13 @@ void batchnorm_forward_train(const BatchNormShape& s, const float* x, const floa
   std::vector<double> mean(static_cast<size_t>(ch)), var(static_cast<size_t>(ch));
   const double inv_count = 1.0 / static_cast<double>(count);
   const int64_t sp = s.spatial;
-  channel_sums(s, x, mean.data(), threads, [sp](int64_t, const float* p) { return plane_sum(p, sp); });
+  const auto sum = plane_sums<PlaneKind::Sum>();
+  const auto sq_dev = plane_sums<PlaneKind::SqDev>();
+  channel_sums(s, x, mean.data(), threads, [&](int64_t, const float* p) { return sum(p, nullptr, sp, 0, 0).a; });
   for (double& m : mean) m *= inv_count;
-  channel_sums(s, x, var.data(), threads,
-               [&](int64_t c, const float* p) { return plane_sq_dev(p, sp, mean[static_cast<size_t>(c)]); });
+  channel_sums(s, x, var.data(), threads, [&](int64_t c, const float* p) {
+    return sq_dev(p, nullptr, sp, mean[static_cast<size_t>(c)], 0).a;
+  });
   std::vector<double> scale(static_cast<size_t>(ch)), shift(static_cast<size_t>(ch));
   const double mom = s.momentum, unbias = static_cast<double>(count) / static_cast<double>(count - 1);
   for (int64_t c = 0; c < ch; ++c) {
@@ -185,11 +244,16 @@ void batchnorm_backward(const BatchNormShape& s, const float* x, const float* dy
   const int64_t ch = s.channels, sp = s.spatial, planes = s.batch * ch;
   const double count = static_cast<double>(s.batch * sp);
   std::vector<double> sum_dy(static_cast<size_t>(ch)), sum_dy_xhat(static_cast<size_t>(ch));
+  const auto dy_sums = plane_sums<PlaneKind::DyX>();
 #pragma omp parallel for num_threads(threads) schedule(static) if (planes * sp >= kParallelMin)
   for (int64_t c = 0; c < ch; ++c) {
     const double m = saved_mean[c], is = saved_invstd[c];
     double a = 0, b = 0;
-    for (int64_t n = 0; n < s.batch; ++n) plane_dy_sums(x + (n * ch + c) * sp, dy + (n * ch + c) * sp, sp, m, is, &a, &b);
+    for (int64_t n = 0; n < s.batch; ++n) {
+      const PlaneSums r = dy_sums(x + (n * ch + c) * sp, dy + (n * ch + c) * sp, sp, m, is);
+      a += r.a;
+      b += r.b;
+    }
     sum_dy[static_cast<size_t>(c)] = a;
     sum_dy_xhat[static_cast<size_t>(c)] = b;
     dbeta[c] = static_cast<float>(a);
