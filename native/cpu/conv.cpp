@@ -77,6 +77,58 @@ inline void valid_range(int64_t j, const Geometry& g, int64_t extent_in, int64_t
   if (lo > hi) lo = hi;
 }
 
+// Strided row copies and additions of im2col / col2im (stride 1): dst row r gets (or adds) the
+// n floats of src row r. Rows are short (out_w values): one masked AVX-512 operation each.
+using RowOp = void (*)(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows, int64_t n);
+
+void copy_rows_plain(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < n; ++v) dst[r * dst_stride + v] = src[r * src_stride + v];
+}
+
+void add_rows_plain(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < n; ++v) dst[r * dst_stride + v] += src[r * src_stride + v];
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f"))) void copy_rows_avx512(const float* src, int64_t src_stride, float* dst,
+                                                          int64_t dst_stride, int64_t rows, int64_t n) {
+  for (int64_t v = 0; v < n; v += 16) {
+    const int64_t left = n - v;
+    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+    for (int64_t r = 0; r < rows; ++r)
+      _mm512_mask_storeu_ps(dst + r * dst_stride + v, m, _mm512_maskz_loadu_ps(m, src + r * src_stride + v));
+  }
+}
+
+__attribute__((target("avx512f"))) void add_rows_avx512(const float* src, int64_t src_stride, float* dst,
+                                                         int64_t dst_stride, int64_t rows, int64_t n) {
+  for (int64_t v = 0; v < n; v += 16) {
+    const int64_t left = n - v;
+    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+    for (int64_t r = 0; r < rows; ++r) {
+      float* d = dst + r * dst_stride + v;
+      _mm512_mask_storeu_ps(d, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d), _mm512_maskz_loadu_ps(m, src + r * src_stride + v)));
+    }
+  }
+}
+#endif
+
+RowOp copy_rows() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (active_isa() == Isa::Avx512) return copy_rows_avx512;
+#endif
+  return copy_rows_plain;
+}
+
+RowOp add_rows() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (active_isa() == Isa::Avx512) return add_rows_avx512;
+#endif
+  return add_rows_plain;
+}
+
 // col[(c * kh + i) * kw + j][oy * ow + ox] (row stride ld) = x[c][oy * stride - pad + i][ox * stride - pad + j]
 // (0 outside). Rows are short (ow values), so plain loops beat memcpy calls. With stride 1 each
 // channel is first copied into a zero-bordered plane (`padded`, (h + 2 pad) * (w + 2 pad)
@@ -84,24 +136,12 @@ inline void valid_range(int64_t j, const Geometry& g, int64_t extent_in, int64_t
 void im2col(const Geometry& g, const float* x, float* col, int64_t ld, float* padded) {
   if (g.stride == 1) {
     const int64_t hp = g.h + 2 * g.pad, wp = g.w + 2 * g.pad;
+    const RowOp copy = copy_rows();
     std::fill(padded, padded + hp * wp, 0.0f);
     for (int64_t c = 0; c < g.c; ++c) {
-      const float* plane = x + c * g.h * g.w;
-      for (int64_t y = 0; y < g.h; ++y) {
-        float* dst = padded + (y + g.pad) * wp + g.pad;
-        const float* src = plane + y * g.w;
-        for (int64_t v = 0; v < g.w; ++v) dst[v] = src[v];
-      }
+      copy(x + c * g.h * g.w, g.w, padded + g.pad * wp + g.pad, wp, g.h, g.w);
       for (int64_t i = 0; i < g.kh; ++i)
-        for (int64_t j = 0; j < g.kw; ++j) {
-          float* row = col + ((c * g.kh + i) * g.kw + j) * ld;
-          const float* src = padded + i * wp + j;
-          for (int64_t oy = 0; oy < g.oh; ++oy) {
-            float* out = row + oy * g.ow;
-            const float* in = src + oy * wp;
-            for (int64_t ox = 0; ox < g.ow; ++ox) out[ox] = in[ox];
-          }
-        }
+        for (int64_t j = 0; j < g.kw; ++j) copy(padded + i * wp + j, wp, col + ((c * g.kh + i) * g.kw + j) * ld, g.ow, g.oh, g.ow);
     }
     return;
   }
@@ -139,24 +179,12 @@ void im2col(const Geometry& g, const float* x, float* col, int64_t ld, float* pa
 void col2im(const Geometry& g, const float* dcol, int64_t ld, float* dx, float* padded) {
   if (g.stride == 1) {
     const int64_t hp = g.h + 2 * g.pad, wp = g.w + 2 * g.pad;
+    const RowOp copy = copy_rows(), add = add_rows();
     for (int64_t c = 0; c < g.c; ++c) {
       std::fill(padded, padded + hp * wp, 0.0f);
       for (int64_t i = 0; i < g.kh; ++i)
-        for (int64_t j = 0; j < g.kw; ++j) {
-          const float* row = dcol + ((c * g.kh + i) * g.kw + j) * ld;
-          float* dst = padded + i * wp + j;
-          for (int64_t oy = 0; oy < g.oh; ++oy) {
-            float* out = dst + oy * wp;
-            const float* in = row + oy * g.ow;
-            for (int64_t ox = 0; ox < g.ow; ++ox) out[ox] += in[ox];
-          }
-        }
-      float* plane = dx + c * g.h * g.w;
-      for (int64_t y = 0; y < g.h; ++y) {
-        const float* src = padded + (y + g.pad) * wp + g.pad;
-        float* out = plane + y * g.w;
-        for (int64_t v = 0; v < g.w; ++v) out[v] = src[v];
-      }
+        for (int64_t j = 0; j < g.kw; ++j) add(dcol + ((c * g.kh + i) * g.kw + j) * ld, g.ow, padded + i * wp + j, wp, g.oh, g.ow);
+      copy(padded + g.pad * wp + g.pad, wp, dx + c * g.h * g.w, g.w, g.h, g.w);
     }
     return;
   }
