@@ -337,21 +337,26 @@ __attribute__((target("avx512f"))) void conv_dw_block(const ImplicitCols& s, con
   __m512 acc[kDwO][kDwT];
   DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o)
     DENDRITE_UNROLL for (int t = 0; t < kDwT; ++t) acc[o][t] = _mm512_loadu_ps(acc_mem + (o * kDwT + t) * 16);
+  const int64_t oh = s.oh, ow = s.ow, wp = s.wp;
+  const __mmask16 tail_mask = static_cast<__mmask16>((1u << (ow % 16)) - 1);
   for (int64_t n = n0; n < n1; ++n) {
-    const float* dyn = dy + n * oc * p;
-    const float* xn = s.padded + n * image;
-    for (int64_t oy = 0; oy < s.oh; ++oy) {
-      for (int64_t ox = 0; ox < s.ow; ox += 16) {
-        const int64_t left = s.ow - ox;
-        const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+    // Row pointers, advanced one output row at a time.
+    const float* d_row[kDwO];
+    const float* x_row[kDwT];
+    DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) d_row[o] = dy + n * oc * p + dy_off[o];
+    DENDRITE_UNROLL for (int t = 0; t < kDwT; ++t) x_row[t] = s.padded + n * image + x_off[t];
+    for (int64_t oy = 0; oy < oh; ++oy) {
+      for (int64_t ox = 0; ox < ow; ox += 16) {
+        const __mmask16 m = ox + 16 <= ow ? static_cast<__mmask16>(0xFFFF) : tail_mask;
         __m512 d[kDwO];
-        DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) d[o] = _mm512_maskz_loadu_ps(m, dyn + dy_off[o] + oy * s.ow + ox);
-        const float* xr = xn + oy * s.wp + ox;
+        DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) d[o] = _mm512_maskz_loadu_ps(m, d_row[o] + ox);
         DENDRITE_UNROLL for (int t = 0; t < kDwT; ++t) {
-          const __m512 v = _mm512_maskz_loadu_ps(m, xr + x_off[t]);
+          const __m512 v = _mm512_maskz_loadu_ps(m, x_row[t] + ox);
           DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) acc[o][t] = _mm512_fmadd_ps(d[o], v, acc[o][t]);
         }
       }
+      DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) d_row[o] += ow;
+      DENDRITE_UNROLL for (int t = 0; t < kDwT; ++t) x_row[t] += wp;
     }
   }
   DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o)
