@@ -521,8 +521,10 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
     {
 #pragma omp for schedule(static)
       for (int64_t n = 0; n < batch; ++n) pad_images(x + n * x_size, 1, g.c, g.h, g.w, g.pad, g.pad, padded + n * image);
+      // Static schedules with equal bounds give each thread the same blocks in every chunk, so
+      // a thread may run ahead into the next chunk (nowait): no barrier between chunks.
       for (int64_t n0 = 0; n0 < batch; n0 += chunk) {
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
         for (int64_t b = 0; b < blocks; ++b) {
           conv_dw_block(cols, dy, oc, k, (b / tb) * kDwO, (b % tb) * kDwT, n0, std::min(batch, n0 + chunk),
                         acc + b * kDwAcc);
