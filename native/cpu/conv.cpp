@@ -1,4 +1,5 @@
-// 2-D convolution (im2col + GEMM) and 2x2 max-pooling on the CPU, NCHW.
+// 2-D convolution (GEMM on im2col matrices, explicit or implicit) and 2x2 max-pooling on the
+// CPU, NCHW.
 //
 // Convolution works on groups of G consecutive images (G depends on the shape only). The
 // im2col matrices of a group sit side by side: col = [K x G*P] (K = in_channels * kernel_h *
@@ -7,12 +8,15 @@
 //   backward  dW   = sum_g dY_g[OC x G*P] * col_g^T,    dcol = W^T * dY_g,  dx_n = col2im(dcol block)
 //             db   = sum_n sum_p dy_n[:, p]
 // where dY_g gathers the group's output gradients as [OC x G*P]. Larger GEMMs than one per
-// image run closer to the kernel's peak. The GEMMs go through cpu::gemm, whose result does not
-// depend on its thread count (nor, for a given K, on N). Groups are processed in parallel
-// (GEMMs single-threaded) when there are enough of them, else one after the other with
-// multi-threaded GEMMs; both give identical results. dW is the sum of one partial per group,
-// added in group order, so it does not depend on the thread count either. Scratch memory is
-// kept per calling thread and reused, so steady-state calls allocate nothing.
+// image run closer to the kernel's peak. Stride-1 convolutions never store col: the forward
+// GEMM packs its B panels straight from zero-bordered copies of the images (ImplicitCols), and
+// with AVX-512 dW comes from a direct kernel over the padded images (conv_dw_block) instead of
+// the GEMM. The GEMMs go through cpu::gemm, whose result does not depend on its thread count
+// (nor, for a given K, on N). Groups are processed in parallel (GEMMs single-threaded) when
+// there are enough of them, else one after the other with multi-threaded GEMMs; both give
+// identical results. dW is the sum of one partial per group, added in group order (or, direct,
+// summed per block in image order), so it does not depend on the thread count either. Scratch
+// memory is kept per calling thread and reused, so steady-state calls allocate nothing.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
