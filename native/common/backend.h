@@ -66,7 +66,8 @@ class Backend {
   // y = 2x2/stride-2 max; argmax[i] is the index (h * in_w + w) of the chosen element within
   // its (batch, channel) plane of x; ties pick the first in row-major order.
   virtual void maxpool2x2_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax) = 0;
-  // dx = scatter of dy through argmax (dx is fully overwritten).
+  // dx = scatter of dy through argmax (dx is fully overwritten). argmax as maxpool2x2_forward
+  // writes it: every index lies within its own 2x2 window (the bindings check this).
   virtual void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx) = 0;
   // Training mode: normalise with the batch statistics (biased variance), write the batch mean
   // and 1/sqrt(var + eps) per channel, and update the running mean and (unbiased) variance.

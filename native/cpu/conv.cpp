@@ -692,17 +692,29 @@ void maxpool2x2_forward(const Pool2dShape& s, const float* x, float* y, int32_t*
 
 void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx, int threads) {
   static_cast<void>(threads);  // only OpenMP pragmas use it
-  const int64_t planes = s.batch * s.channels;
-  const int64_t plane_in = s.in_h * s.in_w, plane_out = s.out_h() * s.out_w();
+  const int64_t planes = s.batch * s.channels, w = s.in_w, oh = s.out_h(), ow = s.out_w();
+  const int64_t plane_in = s.in_h * s.in_w, plane_out = oh * ow;
 #pragma omp parallel for num_threads(threads) schedule(static) if (planes * plane_in >= (1 << 14))
   for (int64_t pl = 0; pl < planes; ++pl) {
     float* dxp = dx + pl * plane_in;
-    std::fill(dxp, dxp + plane_in, 0.0f);
     const float* dyp = dy + pl * plane_out;
     const int32_t* ap = argmax + pl * plane_out;
-    // Indices outside the plane are skipped rather than written out of bounds.
-    for (int64_t i = 0; i < plane_out; ++i)
-      if (ap[i] >= 0 && ap[i] < plane_in) dxp[ap[i]] += dyp[i];
+    // Every index lies in its own window (backend.h), so each window is written once: 0 + dy at
+    // the index (as a sum onto zero would give) and 0 elsewhere.
+    for (int64_t oy = 0; oy < oh; ++oy) {
+      float* r0 = dxp + 2 * oy * w;
+      float* r1 = r0 + w;
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        const int64_t d = ap[oy * ow + ox] - (2 * oy * w + 2 * ox);
+        const float g = 0.0f + dyp[oy * ow + ox];
+        r0[2 * ox] = d == 0 ? g : 0.0f;
+        r0[2 * ox + 1] = d == 1 ? g : 0.0f;
+        r1[2 * ox] = d == w ? g : 0.0f;
+        r1[2 * ox + 1] = d == w + 1 ? g : 0.0f;
+      }
+      if (w % 2 != 0) r0[w - 1] = r1[w - 1] = 0.0f;  // an odd last column is not pooled
+    }
+    std::fill(dxp + 2 * oh * w, dxp + plane_in, 0.0f);  // nor an odd last row
   }
 }
 
