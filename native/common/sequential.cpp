@@ -429,6 +429,7 @@ const float* Sequential::forward(int64_t batch, Mode mode) {
 void Sequential::backward(int64_t batch) {
   Backend& be = *backend_;
   const float* dy = dlogits_;
+  bool relu_done = false;  // the layer below is a ReLU whose backward a fused op already did
   for (int64_t i = static_cast<int64_t>(layers_.size()) - 1; i >= 0; --i) {
     Layer& l = layers_[static_cast<size_t>(i)];
     const float* x = i == 0 ? input_ : layers_[static_cast<size_t>(i - 1)].act;
@@ -461,10 +462,23 @@ void Sequential::backward(int64_t batch) {
                               grads_ + l.weight, grads_ + l.bias);
         break;
       case LayerType::Relu:
-        if (need_dx) be.relu_backward(batch * l.out.size(), l.act, dy, dx);
+        if (!need_dx) break;
+        if (relu_done) {
+          dx = const_cast<float*>(dy);  // the max-pool above already went through this ReLU
+          relu_done = false;
+        } else {
+          be.relu_backward(batch * l.out.size(), l.act, dy, dx);
+        }
         break;
       case LayerType::MaxPool2x2:
-        if (need_dx) be.maxpool2x2_backward(l.pool(batch), dy, l.argmax, dx);
+        if (!need_dx) break;
+        // Pooling a ReLU's output (conv -> bn -> relu -> pool): one pass through both.
+        if (i > 0 && layers_[static_cast<size_t>(i - 1)].spec.type == LayerType::Relu) {
+          be.maxpool2x2_relu_backward(l.pool(batch), dy, l.argmax, layers_[static_cast<size_t>(i - 1)].act, dx);
+          relu_done = true;
+        } else {
+          be.maxpool2x2_backward(l.pool(batch), dy, l.argmax, dx);
+        }
         break;
       case LayerType::Flatten:
         dx = const_cast<float*>(dy);  // same memory, another shape

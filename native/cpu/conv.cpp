@@ -690,7 +690,8 @@ void maxpool2x2_forward(const Pool2dShape& s, const float* x, float* y, int32_t*
   }
 }
 
-void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx, int threads) {
+void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx, int threads,
+                         const float* relu_y) {
   static_cast<void>(threads);  // only OpenMP pragmas use it
   const int64_t planes = s.batch * s.channels, w = s.in_w, oh = s.out_h(), ow = s.out_w();
   const int64_t plane_in = s.in_h * s.in_w, plane_out = oh * ow;
@@ -699,14 +700,17 @@ void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* a
     float* dxp = dx + pl * plane_in;
     const float* dyp = dy + pl * plane_out;
     const int32_t* ap = argmax + pl * plane_out;
+    const float* yp = relu_y != nullptr ? relu_y + pl * plane_in : nullptr;
     // Every index lies in its own window (backend.h), so each window is written once: 0 + dy at
-    // the index (as a sum onto zero would give) and 0 elsewhere.
+    // the index (as a sum onto zero would give; 0 too where the ReLU output there is not > 0)
+    // and 0 elsewhere.
     for (int64_t oy = 0; oy < oh; ++oy) {
       float* r0 = dxp + 2 * oy * w;
       float* r1 = r0 + w;
       for (int64_t ox = 0; ox < ow; ++ox) {
-        const int64_t d = ap[oy * ow + ox] - (2 * oy * w + 2 * ox);
-        const float g = 0.0f + dyp[oy * ow + ox];
+        const int32_t a = ap[oy * ow + ox];
+        const int64_t d = a - (2 * oy * w + 2 * ox);
+        const float g = yp == nullptr || yp[a] > 0.0f ? 0.0f + dyp[oy * ow + ox] : 0.0f;
         r0[2 * ox] = d == 0 ? g : 0.0f;
         r0[2 * ox + 1] = d == 1 ? g : 0.0f;
         r1[2 * ox] = d == w ? g : 0.0f;
