@@ -10,7 +10,8 @@
 // natively). PyTorch at its best: the whole set converted to a float tensor once, batches
 // gathered by index, torch.set_num_threads equal to our thread count, and OpenBLAS (when
 // installed) instead of Debian's reference libblas. Rounds alternate ours / PyTorch so that busy
-// phases of a shared machine hit both; each figure is the best round (the median is printed too).
+// phases of a shared machine hit both; each figure is the best round (the median is printed too),
+// and the ratio is given both as best / best and as the median of the per-round ratios.
 // A Python with torch is looked for in DENDRITE_TORCH_PYTHON, then every python3 on the PATH and
 // /usr/bin/python3 (Debian: apt-get install python3-torch libopenblas0-openmp).
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -292,7 +293,8 @@ interface Row {
   examples: number;
   ours: { best: number; median: number };
   torch?: { best: number; median: number };
-  ratio?: number;
+  ratio?: number;  // best of ours / best of PyTorch
+  pairedRatio?: number;  // median over rounds of ours / PyTorch within the round
 }
 
 const median = (a: number[]): number => {
@@ -377,13 +379,15 @@ export async function run(args: string[]): Promise<void> {
       if (theirs.length > 0) {
         row.torch = { best: Math.max(...theirs), median: median(theirs) };
         row.ratio = row.ours.best / row.torch.best;
+        // Rounds run back to back, so the ratio within a round sees the same machine phase.
+        row.pairedRatio = median(ours.map((v, i) => v / (theirs[i] ?? NaN)));
       }
       rows.push(row);
       log(`${c.name.padEnd(22)} ${row.input.padEnd(8)} ours ${Math.round(row.ours.best).toString().padStart(7)} ex/s ` +
         `(median ${Math.round(row.ours.median)})` +
         (row.torch
           ? `   PyTorch ${Math.round(row.torch.best).toString().padStart(7)} ex/s (median ${Math.round(row.torch.median)})` +
-            `   ratio ${row.ratio!.toFixed(2)}x`
+            `   ratio ${row.ratio!.toFixed(2)}x (best/best), ${row.pairedRatio!.toFixed(2)}x (median of rounds)`
           : ''));
     }
   } finally {

@@ -81,6 +81,14 @@ class Backend {
   virtual void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma,
                                        const float* beta, float* y, float* saved_mean, float* saved_invstd,
                                        float* running_mean, float* running_var) = 0;
+  // The same followed by a ReLU on the output (unary Relu): y = relu(batchnorm(x)). Backends may
+  // fuse the two passes.
+  virtual void batchnorm_relu_forward_train(const BatchNormShape& s, const float* x, const float* gamma,
+                                            const float* beta, float* y, float* saved_mean, float* saved_invstd,
+                                            float* running_mean, float* running_var) {
+    batchnorm_forward_train(s, x, gamma, beta, y, saved_mean, saved_invstd, running_mean, running_var);
+    unary(UnaryOp::Relu, s.batch * s.channels * s.spatial, y, y, 1.0f, 0.0f);
+  }
   // Evaluation mode: normalise with the running statistics.
   virtual void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float* gamma,
                                       const float* beta, const float* running_mean, const float* running_var,

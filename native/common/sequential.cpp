@@ -165,6 +165,9 @@ struct Sequential::Layer {
   float* saved_mean = nullptr;
   float* saved_invstd = nullptr;
   int32_t* argmax = nullptr;
+  // A batch-norm followed by a ReLU applies it in the same pass (relu_after); that ReLU's
+  // outputs are then the batch-norm's (applied_by_bn, same memory).
+  bool relu_after = false, applied_by_bn = false;
 
   int64_t fan_in() const {
     return spec.type == LayerType::Conv2d ? in.c * spec.kernel_h * spec.kernel_w : in.size();
@@ -251,6 +254,12 @@ Sequential::Sequential(const Config& config, std::unique_ptr<Backend> backend)
         break;
     }
   }
+  for (size_t i = 0; i + 1 < layers_.size(); ++i) {
+    if (layers_[i].spec.type == LayerType::BatchNorm && layers_[i + 1].spec.type == LayerType::Relu) {
+      layers_[i].relu_after = true;
+      layers_[i + 1].applied_by_bn = true;
+    }
+  }
   allocate();
   initialise();
 }
@@ -293,8 +302,8 @@ void Sequential::allocate() {
   for (Layer& l : layers_) {
     const size_t out = static_cast<size_t>(l.out.size());
     widest = std::max(widest, out);
-    if (l.spec.type == LayerType::Flatten) {
-      l.act = prev;  // same memory, another shape
+    if (l.spec.type == LayerType::Flatten || l.applied_by_bn) {
+      l.act = prev;  // same memory (another shape, or already relu'd)
     } else {
       l.act = alloc<float>(batch * out);
     }
@@ -400,6 +409,7 @@ const float* Sequential::forward(int64_t batch, Mode mode) {
         if (mode == Mode::Eval) {
           be.batchnorm_forward_eval(l.bn(batch), x, params_ + l.weight, params_ + l.bias, buffers_ + l.mean,
                                     buffers_ + l.var, y);
+          if (l.relu_after) be.unary(UnaryOp::Relu, batch * l.out.size(), y, y, 1.0f, 0.0f);
         } else {
           // TrainKeepStats lets the kernel update a scratch copy of the running statistics.
           float* rm = buffers_ + l.mean;
@@ -408,12 +418,17 @@ const float* Sequential::forward(int64_t batch, Mode mode) {
             rm = stats_scratch_;
             rv = stats_scratch_ + l.in.c;
           }
-          be.batchnorm_forward_train(l.bn(batch), x, params_ + l.weight, params_ + l.bias, y, l.saved_mean,
-                                     l.saved_invstd, rm, rv);
+          if (l.relu_after) {
+            be.batchnorm_relu_forward_train(l.bn(batch), x, params_ + l.weight, params_ + l.bias, y, l.saved_mean,
+                                            l.saved_invstd, rm, rv);
+          } else {
+            be.batchnorm_forward_train(l.bn(batch), x, params_ + l.weight, params_ + l.bias, y, l.saved_mean,
+                                       l.saved_invstd, rm, rv);
+          }
         }
         break;
       case LayerType::Relu:
-        be.unary(UnaryOp::Relu, batch * l.out.size(), x, y, 1.0f, 0.0f);
+        if (!l.applied_by_bn) be.unary(UnaryOp::Relu, batch * l.out.size(), x, y, 1.0f, 0.0f);
         break;
       case LayerType::MaxPool2x2:
         be.maxpool2x2_forward(l.pool(batch), x, y, l.argmax);

@@ -160,15 +160,23 @@ DENDRITE_CLONES void normalise_plane(const float* x, int64_t n, double m, double
   for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>((static_cast<double>(x[i]) - m) * a + b);
 }
 
-// y = (x - mean_c) * scale_c + shift_c, computed in double per element.
+// The same followed by unary Relu (NaN propagates).
+DENDRITE_CLONES void normalise_relu_plane(const float* x, int64_t n, double m, double a, double b, float* y) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = static_cast<float>((static_cast<double>(x[i]) - m) * a + b);
+    y[i] = (v > 0.0f || v != v) ? v : 0.0f;
+  }
+}
+
+// y = (x - mean_c) * scale_c + shift_c, computed in double per element (then relu'd with relu).
 void normalise(const BatchNormShape& s, const float* x, const double* mean, const double* scale,
-               const double* shift, float* y, int threads) {
+               const double* shift, float* y, int threads, bool relu = false) {
   static_cast<void>(threads);  // only OpenMP pragmas use it
   const int64_t ch = s.channels, sp = s.spatial, planes = s.batch * ch;
 #pragma omp parallel for num_threads(threads) schedule(static) if (planes * sp >= kParallelMin)
   for (int64_t pl = 0; pl < planes; ++pl) {
     const int64_t c = pl % ch;
-    normalise_plane(x + pl * sp, sp, mean[c], scale[c], shift[c], y + pl * sp);
+    (relu ? normalise_relu_plane : normalise_plane)(x + pl * sp, sp, mean[c], scale[c], shift[c], y + pl * sp);
   }
 }
 
@@ -185,7 +193,7 @@ DENDRITE_CLONES void bn_dx_plane(const float* x, const float* dy, int64_t n, dou
 
 void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma, const float* beta, float* y,
                              float* saved_mean, float* saved_invstd, float* running_mean, float* running_var,
-                             int threads) {
+                             int threads, bool relu) {
   const int64_t ch = s.channels;
   const int64_t count = s.batch * s.spatial;
   // PyTorch refuses this too: the unbiased variance needs two values per channel.
@@ -217,7 +225,7 @@ void batchnorm_forward_train(const BatchNormShape& s, const float* x, const floa
     running_mean[c] = static_cast<float>((1.0 - mom) * running_mean[c] + mom * mean[i]);
     running_var[c] = static_cast<float>((1.0 - mom) * running_var[c] + mom * v * unbias);
   }
-  normalise(s, x, mean.data(), scale.data(), shift.data(), y, threads);
+  normalise(s, x, mean.data(), scale.data(), shift.data(), y, threads, relu);
 }
 
 void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,

@@ -81,6 +81,12 @@ class CpuBackend final : public Backend {
     cpu::batchnorm_forward_train(s, x, gamma, beta, y, saved_mean, saved_invstd, running_mean, running_var,
                                  threads_);
   }
+  void batchnorm_relu_forward_train(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
+                                    float* y, float* saved_mean, float* saved_invstd, float* running_mean,
+                                    float* running_var) override {
+    cpu::batchnorm_forward_train(s, x, gamma, beta, y, saved_mean, saved_invstd, running_mean, running_var,
+                                 threads_, true);
+  }
   void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                               const float* running_mean, const float* running_var, float* y) override {
     cpu::batchnorm_forward_eval(s, x, gamma, beta, running_mean, running_var, y, threads_);

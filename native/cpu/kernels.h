@@ -43,9 +43,10 @@ void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* a
                          const float* relu_y = nullptr);
 
 // batchnorm.cpp
+// With relu, y = relu(batchnorm(x)) (unary Relu's semantics) in the same pass.
 void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma, const float* beta, float* y,
                              float* saved_mean, float* saved_invstd, float* running_mean, float* running_var,
-                             int threads);
+                             int threads, bool relu = false);
 void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                             const float* running_mean, const float* running_var, float* y, int threads);
 void batchnorm_backward(const BatchNormShape& s, const float* x, const float* dy, const float* gamma,

@@ -202,6 +202,25 @@ void bn_case(Checker& ck, const Mode& mode, Inputs& in, int64_t batch, int64_t c
          Expect{r.invstd, bn_tol(r.invstd, count)}, Expect{r.running_mean, bn_tol(r.running_mean, count)},
          Expect{r.running_var, bn_tol(r.running_var, count)}});
   });
+  // Fused with a ReLU: the same outputs, y through the ReLU (to the reference's y relu'd).
+  ck.run(mode.prefix + " batchnorm_relu_forward_train " + name, [&] {
+    const ref::BnTrain r = ref::bn_train(s, x, gamma, beta, rmean0, rvar0);
+    DVec want = r.y;
+    for (double& v : want) v = v > 0 ? v : 0.0;
+    return verify(
+        mode,
+        [&](Backend& be) {
+          Vec y(n, NAN), mean(c, NAN), invstd(c, NAN), rm = rmean0, rv = rvar0;
+          HostStaging st(be);
+          be.batchnorm_relu_forward_train(s, st.in(x.data(), n), st.in(gamma.data(), c), st.in(beta.data(), c),
+                                          st.out(y.data(), n), st.out(mean.data(), c), st.out(invstd.data(), c),
+                                          st.inout(rm.data(), c), st.inout(rv.data(), c));
+          st.finish();
+          return std::vector<Output>{output("y", y), output("saved_mean", mean), output("saved_invstd", invstd)};
+        },
+        {Expect{want, bn_tol(r.y, count)}, Expect{r.mean, bn_tol(r.mean, count)},
+         Expect{r.invstd, bn_tol(r.invstd, count)}});
+  });
   ck.run(mode.prefix + " batchnorm_forward_eval " + name, [&] {
     const DVec want = ref::bn_eval(s, x, gamma, beta, rmean0, rvar0);
     return verify(
