@@ -329,6 +329,7 @@ __attribute__((target("avx512f"))) void pack_implicit_avx512(const void* ctx, in
 // depend on the thread count. Output channels and taps beyond the last repeat the last one (the
 // duplicates are computed and dropped). `padded` holds the zero-bordered images (ImplicitCols).
 constexpr int kDwO = 4, kDwT = 6, kDwAcc = kDwO * kDwT * 16;
+constexpr int64_t kDwSlack = 16;  // zeroed floats after the padded images: whole-vector x loads stay inside
 // Full unrolling keeps the accumulator array in registers.
 #define DENDRITE_UNROLL _Pragma("GCC unroll 8")
 
@@ -352,10 +353,17 @@ __attribute__((target("avx512f"))) void conv_dw_block(const ImplicitCols& s, con
     for (int64_t oy = 0; oy < oh; ++oy) {
       for (int64_t ox = 0; ox < ow; ox += 16) {
         const __mmask16 m = ox + 16 <= ow ? static_cast<__mmask16>(0xFFFF) : tail_mask;
+        // Masked loads are slow (Zen 5): full rows load plainly; in a partial one only dy is
+        // masked, and x is loaded whole (the padded images have kDwSlack floats of slack at the
+        // end) and masked in registers.
         __m512 d[kDwO];
-        DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) d[o] = _mm512_maskz_loadu_ps(m, d_row[o] + ox);
+        if (m == 0xFFFF) {
+          DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) d[o] = _mm512_loadu_ps(d_row[o] + ox);
+        } else {
+          DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) d[o] = _mm512_maskz_loadu_ps(m, d_row[o] + ox);
+        }
         DENDRITE_UNROLL for (int t = 0; t < kDwT; ++t) {
-          const __m512 v = _mm512_maskz_loadu_ps(m, x_row[t] + ox);
+          const __m512 v = _mm512_maskz_mov_ps(m, _mm512_loadu_ps(x_row[t] + ox));
           DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) acc[o][t] = _mm512_fmadd_ps(d[o], v, acc[o][t]);
         }
       }
@@ -511,12 +519,12 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
   if (direct_dw) {
     const int64_t hp = g.h + 2 * g.pad, wp = g.w + 2 * g.pad, image = g.c * hp * wp;
     const int64_t ob = (oc + kDwO - 1) / kDwO, tb = (k + kDwT - 1) / kDwT, blocks = ob * tb;
-    float* work = scratch(static_cast<size_t>(2 * k + batch * image + blocks * kDwAcc));
+    float* work = scratch(static_cast<size_t>(2 * k + batch * image + kDwSlack + blocks * kDwAcc));
     int64_t* taps = reinterpret_cast<int64_t*>(work);
     float* padded = work + 2 * k;
-    float* acc = padded + batch * image;
+    float* acc = padded + batch * image + kDwSlack;
     tap_offsets(g.c, g.kh, g.kw, hp, wp, taps);
-    std::fill(acc, acc + blocks * kDwAcc, 0.0f);
+    std::fill(padded + batch * image, acc + blocks * kDwAcc, 0.0f);  // slack and accumulators
     const ImplicitCols cols{padded, g.c, hp, wp, g.oh, g.ow, taps};
     // Images per chunk: their dy and padded x (about 4 (image + oc * p) bytes each) fill about
     // 256 KiB of L2. A function of the shape only.
