@@ -32,10 +32,13 @@ if (tsc.status !== 0) {
   process.exit(1);
 }
 
-// ava's default reporter ends with lines such as "12 tests passed", "1 test failed", "2 tests skipped".
+// ava's default reporter ends with lines such as "12 tests passed", "1 test failed", "2 tests skipped";
+// when some fail it prints no "passed" line, so the passes are then counted from the "✔" lines.
 const avaArgs = [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...process.argv.slice(2)];
 const ava = run(process.execPath, avaArgs, { FORCE_COLOR: '0' });
-const avaPassed = count(ava.output, /^\s*(\d+) tests? passed/gm);
+const avaPassed = /^\s*\d+ tests? passed/m.test(ava.output)
+  ? count(ava.output, /^\s*(\d+) tests? passed/gm)
+  : (ava.output.match(/^\s*✔/gm) ?? []).length;
 let avaFailed =
   count(ava.output, /^\s*(\d+) tests? failed/gm) +
   count(ava.output, /^\s*(\d+) uncaught exceptions?/gm) +

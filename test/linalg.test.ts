@@ -8,6 +8,7 @@
 import test from 'ava';
 
 import { native } from '../src/native';
+import { withSimd } from './nn-helpers';
 import { gemmRef, gemvRef, gerRef, randomArray, rng, worstError } from './reference/linalg';
 
 const tol = (k: number) => 1e-5 * Math.sqrt(Math.max(k, 1));
@@ -143,9 +144,7 @@ test('gemv and ger are bit-identical for 1, 2 and 3 threads', async (t) => {
 
 for (const simd of ['avx2', 'scalar']) {
   test.serial(`gemm, gemv and ger with DENDRITE_CPU_SIMD=${simd}: correct and thread-independent`, async (t) => {
-    const saved = process.env.DENDRITE_CPU_SIMD;
-    process.env.DENDRITE_CPU_SIMD = simd;
-    try {
+    await withSimd(simd, async () => {
       let seed = simd.length * 101;
       for (const [m, k, n] of [[17, 33, 65], [100, 784, 500], [1, 784, 500], [65, 1, 33], [7, 300, 3]]) {
         for (const transA of [false, true]) {
@@ -170,10 +169,7 @@ for (const simd of ['avx2', 'scalar']) {
         const g = { a, x: randomArray(rows, next), y: randomArray(cols, next), rows, cols, alpha: -1 };
         t.true(worstError(await native.ger(g), gerRef(g), 1e-6).ratio <= 1);
       }
-    } finally {
-      if (saved === undefined) delete process.env.DENDRITE_CPU_SIMD;
-      else process.env.DENDRITE_CPU_SIMD = saved;
-    }
+    });
   });
 }
 

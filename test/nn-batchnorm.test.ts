@@ -7,7 +7,7 @@
 import test from 'ava';
 
 import { native, type BatchNormShape } from '../src/native';
-import { EPS32, assertClose, bitsEqual, rng, uniform } from './nn-helpers';
+import { EPS32, assertClose, bitsEqual, rng, uniform, withSimd } from './nn-helpers';
 import * as ref from './reference/nn';
 
 const SHAPES: Array<BatchNormShape & { offset: number }> = [
@@ -218,16 +218,8 @@ test.serial('batchNormForward / Backward give the same bits with every DENDRITE_
     }
     return out;
   };
-  const saved = process.env.DENDRITE_CPU_SIMD;
-  try {
-    delete process.env.DENDRITE_CPU_SIMD;
-    const best = await run();
-    for (const simd of ['avx2', 'scalar']) {
-      process.env.DENDRITE_CPU_SIMD = simd;
-      (await run()).forEach((a, i) => t.true(bitsEqual(a, best[i] ?? new Float32Array(1)), `${simd}: output ${i}`));
-    }
-  } finally {
-    if (saved === undefined) delete process.env.DENDRITE_CPU_SIMD;
-    else process.env.DENDRITE_CPU_SIMD = saved;
+  const best = await withSimd(undefined, run);
+  for (const simd of ['avx2', 'scalar']) {
+    (await withSimd(simd, run)).forEach((a, i) => t.true(bitsEqual(a, best[i] ?? new Float32Array(1)), `${simd}: output ${i}`));
   }
 });

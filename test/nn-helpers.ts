@@ -75,3 +75,17 @@ export function bitsEqual(a: Float32Array | Int32Array, b: Float32Array | Int32A
   for (let i = 0; i < ua.length; ++i) if (ua[i] !== ub[i]) return false;
   return true;
 }
+
+// Runs fn with DENDRITE_CPU_SIMD set to simd (undefined: unset, the processor's best), and puts
+// the variable back afterwards. Only for serial tests: the native kernels read it at every call.
+export async function withSimd<T>(simd: string | undefined, fn: () => Promise<T>): Promise<T> {
+  const saved = process.env.DENDRITE_CPU_SIMD;
+  if (simd === undefined) delete process.env.DENDRITE_CPU_SIMD;
+  else process.env.DENDRITE_CPU_SIMD = simd;
+  try {
+    return await fn();
+  } finally {
+    if (saved === undefined) delete process.env.DENDRITE_CPU_SIMD;
+    else process.env.DENDRITE_CPU_SIMD = saved;
+  }
+}

@@ -9,7 +9,7 @@
 import test from 'ava';
 
 import { native } from '../src/native';
-import { EPS32, assertClose, bitsEqual, rng, uniform } from './nn-helpers';
+import { EPS32, assertClose, bitsEqual, rng, uniform, withSimd } from './nn-helpers';
 import * as ref from './reference/nn';
 
 const close = (steps: number, r: ArrayLike<number>) => (i: number) => 4 * steps * EPS32 * Math.abs(r[i]) + 1e-30;
@@ -69,9 +69,7 @@ test('sgdUpdate: a zero velocity makes the first momentum step v = g (PyTorch bu
 // Every instruction set (DENDRITE_CPU_SIMD) must give the reference's bits.
 for (const simd of ['avx512', 'avx2', 'scalar']) {
   test.serial(`adamUpdate follows torch.optim.Adam over several steps (DENDRITE_CPU_SIMD=${simd})`, async (t) => {
-    const saved = process.env.DENDRITE_CPU_SIMD;
-    process.env.DENDRITE_CPU_SIMD = simd;
-    try {
+    await withSimd(simd, async () => {
       const next = rng(81);
       const cases = [
         {},
@@ -99,10 +97,7 @@ for (const simd of ['avx512', 'avx2', 'scalar']) {
           }
         }
       }
-    } finally {
-      if (saved === undefined) delete process.env.DENDRITE_CPU_SIMD;
-      else process.env.DENDRITE_CPU_SIMD = saved;
-    }
+    });
   });
 }
 

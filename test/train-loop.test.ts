@@ -172,7 +172,8 @@ test('initialisation: PyTorch default bounds U(-1/sqrt(fan_in), 1/sqrt(fan_in));
   }
 });
 
-test('training runs off the main thread: timers fire while a chunk trains', async (t) => {
+// Serial: other tests of this file do synchronous work on the main thread (data, checkpoints).
+test.serial('training runs off the main thread: timers fire while a chunk trains', async (t) => {
   const d = await mnist10k();
   const m = createMlp({ input, hidden: [500], batchSize: 100, seed: 1 });
   let ticks = 0;

@@ -12,31 +12,7 @@
 
 #include "../common/error.h"
 #include "kernels.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-// GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized on their own undefined-vector idiom.
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#endif
-
-// Never contract a * b + c into an FMA: the AVX-512 clones below would then round differently
-// from the portable ones.
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
-// Elementwise per-plane loops are compiled for AVX-512, AVX2 and the baseline (GCC picks one at
-// load time); every clone gives the same bits.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define DENDRITE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define DENDRITE_CLONES
-#endif
+#include "simd.h"
 
 namespace dendrite::cpu {
 namespace {
@@ -85,7 +61,7 @@ PlaneSums plane_sums_plain(const float* x, const float* dy, int64_t n, double m,
   return r;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DENDRITE_X86
 template <PlaneKind K>
 __attribute__((target("avx512f"))) PlaneSums plane_sums_avx512(const float* x, const float* dy, int64_t n, double m,
                                                                 double is) {
@@ -135,7 +111,7 @@ using PlaneSumsFn = PlaneSums (*)(const float* x, const float* dy, int64_t n, do
 // environment).
 template <PlaneKind K>
 PlaneSumsFn<K> plane_sums() {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DENDRITE_X86
   if (active_isa() == Isa::Avx512) return plane_sums_avx512<K>;
 #endif
   return plane_sums_plain<K>;

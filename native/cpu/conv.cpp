@@ -23,15 +23,7 @@
 #include <vector>
 
 #include "kernels.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-// GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized on their own undefined-vector idiom.
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#endif
+#include "simd.h"
 
 namespace dendrite::cpu {
 namespace {
@@ -95,7 +87,7 @@ void add_rows_plain(const float* src, int64_t src_stride, float* dst, int64_t ds
     for (int64_t v = 0; v < n; ++v) dst[r * dst_stride + v] += src[r * src_stride + v];
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DENDRITE_X86
 __attribute__((target("avx512f"))) void copy_rows_avx512(const float* src, int64_t src_stride, float* dst,
                                                           int64_t dst_stride, int64_t rows, int64_t n) {
   for (int64_t v = 0; v < n; v += 16) {
@@ -120,14 +112,14 @@ __attribute__((target("avx512f"))) void add_rows_avx512(const float* src, int64_
 #endif
 
 RowOp copy_rows() {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DENDRITE_X86
   if (active_isa() == Isa::Avx512) return copy_rows_avx512;
 #endif
   return copy_rows_plain;
 }
 
 RowOp add_rows() {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DENDRITE_X86
   if (active_isa() == Isa::Avx512) return add_rows_avx512;
 #endif
   return add_rows_plain;
@@ -291,7 +283,7 @@ void pack_implicit_plain(const void* ctx, int64_t p0, int64_t kc, int64_t j0, in
     for (int64_t c = w; c < nr; ++c) bp[r * nr + c] = 0.0f;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DENDRITE_X86
 // The same with AVX-512 masked copies of up to 16 floats.
 __attribute__((target("avx512f"))) void pack_implicit_avx512(const void* ctx, int64_t p0, int64_t kc, int64_t j0,
                                                               int64_t w, int64_t nr, float* bp) {
@@ -318,7 +310,7 @@ __attribute__((target("avx512f"))) void pack_implicit_avx512(const void* ctx, in
 }
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DENDRITE_X86
 // dW of a stride-1 convolution without a col matrix (AVX-512):
 //   dw[o][t] = sum_n sum_oy sum_ox dy[n][o][oy][ox] * padded[n][ci][oy + i][ox + j],  t = (ci, i, j).
 // A block of kDwO output channels x kDwT taps keeps its 24 accumulators in registers (16 lanes
@@ -387,7 +379,7 @@ __attribute__((target("avx512f"))) void conv_dw_finish(const float* acc_mem, int
 #endif
 
 BPanels implicit_panels(const ImplicitCols& cols) {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DENDRITE_X86
   if (active_isa() == Isa::Avx512) return BPanels{pack_implicit_avx512, &cols};
 #endif
   return BPanels{pack_implicit_plain, &cols};
@@ -508,7 +500,7 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
     return;
   }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DENDRITE_X86
   // Stride 1 on AVX-512: dW straight from the padded images (conv_dw_block), no col matrix
   // (measured on Zen 5 against im2col + GEMM: twice as fast for 25 or 75 taps per output
   // channel, a quarter faster for 400).
@@ -643,7 +635,7 @@ void pool_row_plain(const float* r0, const float* r1, int64_t ow, int32_t base, 
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DENDRITE_X86
 // The same, 16 outputs at a time: the even and odd columns of each input row are split with
 // two permutes, and the selects become masked moves.
 __attribute__((target("avx512f"))) void pool_row_avx512(const float* r0, const float* r1, int64_t ow, int32_t base,
@@ -684,7 +676,7 @@ void maxpool2x2_forward(const Pool2dShape& s, const float* x, float* y, int32_t*
   const int64_t planes = s.batch * s.channels, oh = s.out_h(), ow = s.out_w(), w = s.in_w;
   const int64_t plane_in = s.in_h * s.in_w, plane_out = oh * ow;
   auto row = pool_row_plain;
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DENDRITE_X86
   if (active_isa() == Isa::Avx512) row = pool_row_avx512;
 #endif
 #pragma omp parallel for num_threads(threads) schedule(static) if (planes * plane_out >= (1 << 14))
@@ -732,7 +724,7 @@ void pool_backward_row_plain(const float* dy, const int32_t* ap, const float* y0
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DENDRITE_X86
 // The same, 16 outputs at a time: even and odd input columns split and joined with permutes.
 __attribute__((target("avx512f"))) void pool_backward_row_avx512(const float* dy, const int32_t* ap, const float* y0,
                                                                   const float* y1, int64_t ow, int64_t base, int64_t w,
@@ -781,7 +773,7 @@ void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* a
   const int64_t planes = s.batch * s.channels, w = s.in_w, oh = s.out_h(), ow = s.out_w();
   const int64_t plane_in = s.in_h * s.in_w, plane_out = oh * ow;
   auto row = pool_backward_row_plain;
-#if defined(__x86_64__) && defined(__GNUC__)
+#if DENDRITE_X86
   if (active_isa() == Isa::Avx512) row = pool_backward_row_avx512;
 #endif
 #pragma omp parallel for num_threads(threads) schedule(static) if (planes * plane_in >= (1 << 14))

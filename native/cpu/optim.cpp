@@ -3,25 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-// GCC 12's AVX-512 intrinsics fill unused operands with a self-initialised _mm512_undefined_ps(),
-// which -W(maybe-)uninitialized reports at every inlined use; the value is never read.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#endif
-
 #include "kernels.h"
-
-// Never contract a * b + c into an FMA: the AVX-512 path (which has FMA) would then round
-// differently from the AVX2 and portable ones and from PyTorch's formulas.
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "simd.h"
 
 namespace dendrite::cpu {
 namespace {
@@ -61,7 +44,7 @@ struct AdamConsts {
 };
 
 // One element of the update; the vector loops below repeat it lane by lane with the same
-// operations in the same order (no FMA contraction, see above), so every instruction set
+// operations in the same order (no FMA contraction: simd.h), so every instruction set
 // gives the same bits.
 inline void adam_element(const AdamConsts& k, float& param, float grad, float& m, float& v) {
   const float g = k.wd != 0.0f ? grad + k.wd * param : grad;
@@ -82,7 +65,7 @@ void adam_range_scalar(const AdamConsts& k, int64_t i0, int64_t i1, float* param
   for (int64_t i = i0; i < i1; ++i) adam_element(k, param[i], grad[i], m[i], v[i]);
 }
 
-#if defined(__x86_64__)
+#if DENDRITE_X86
 __attribute__((target("avx512f"))) void adam_range_avx512(const AdamConsts& k, int64_t i0, int64_t i1, float* param,
                                                           const float* grad, float* m, float* v) {
   const __m512 w1 = _mm512_set1_ps(k.w1), w1c = _mm512_set1_ps(k.w1c), b2 = _mm512_set1_ps(k.b2),
@@ -145,7 +128,7 @@ void adam_update(int64_t n, const AdamParams& p, float* param, const float* grad
   k.wd = p.weight_decay;
   k.w1_small = std::fabs(k.w1) < 0.5f;
   auto range = adam_range_scalar;
-#if defined(__x86_64__)
+#if DENDRITE_X86
   const Isa isa = active_isa();
   if (isa == Isa::Avx512) range = adam_range_avx512;
   else if (isa == Isa::Avx2) range = adam_range_avx2;
