@@ -22,6 +22,10 @@
 #include <cstring>
 #include <vector>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "kernels.h"
 #include "simd.h"
 
@@ -385,6 +389,15 @@ BPanels implicit_panels(const ImplicitCols& cols) {
   return BPanels{pack_implicit_plain, &cols};
 }
 
+// The calling thread's index in the current OpenMP team (0 outside one).
+inline int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 // Whether to run groups in parallel (single-threaded GEMMs) rather than in sequence with
 // multi-threaded GEMMs. Either choice gives the same numbers.
 inline bool groups_in_parallel(int64_t units, int threads) { return threads > 1 && units >= threads; }
@@ -442,7 +455,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   const bool outer = groups_in_parallel(groups, threads);
   const int gemm_threads = outer ? 1 : threads;
   const int64_t teams = outer ? std::min<int64_t>(threads, groups) : 1;
-  // Per team: the work buffer of conv_gemm and, for groups of more than one image, the GEMM
+  // Per thread: the work buffer of conv_gemm and, for groups of more than one image, the GEMM
   // output [OC x gs*P] before it is scattered to NCHW.
   const size_t col_size = col_floats(g, gs);
   const size_t out_size = gs > 1 ? static_cast<size_t>(oc * gs * p) : 0;
@@ -461,11 +474,13 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
         for (int64_t q = 0; q < p; ++q) dst[q] = src[q] + b;
       }
   };
-#pragma omp parallel for num_threads(threads) schedule(static) if (outer)
-  for (int64_t t = 0; t < teams; ++t) {
-    const int64_t g0 = groups * t / teams, g1 = groups * (t + 1) / teams;
-    float* base = arena + static_cast<size_t>(t) * (col_size + out_size);
-    for (int64_t grp = g0; grp < g1; ++grp) run(grp, base, base + col_size);
+  // Groups are handed out dynamically (a thread slowed by other work on the machine holds up
+  // nobody); each group's result does not depend on which thread computes it.
+#pragma omp parallel num_threads(threads) if (outer)
+  {
+    float* base = arena + static_cast<size_t>(thread_index()) * (col_size + out_size);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t grp = 0; grp < groups; ++grp) run(grp, base, base + col_size);
   }
 }
 
@@ -591,11 +606,12 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
     float* plane = direct_dw ? col : col + k * ld;
     for (int64_t j = 0; j < cnt; ++j) col2im(g, dcol + j * p, ld, dx + (n0 + j) * x_size, plane);
   };
-#pragma omp parallel for num_threads(threads) schedule(static) if (outer)
-  for (int64_t t = 0; t < teams; ++t) {
-    const int64_t g0 = groups * t / teams, g1 = groups * (t + 1) / teams;
-    float* base = arena + partial_size + static_cast<size_t>(t) * team_size;
-    for (int64_t grp = g0; grp < g1; ++grp) run(grp, base, base + col_size, base + col_size + dcol_size);
+  // Dynamic, as in conv2d_forward: each group writes its own dW partial and dx images.
+#pragma omp parallel num_threads(threads) if (outer)
+  {
+    float* base = arena + partial_size + static_cast<size_t>(thread_index()) * team_size;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t grp = 0; grp < groups; ++grp) run(grp, base, base + col_size, base + col_size + dcol_size);
   }
   if (groups > 1 && !direct_dw) {
     // dW = sum of the group partials, in group order.
