@@ -559,7 +559,7 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
   const bool outer = groups_in_parallel(groups, threads);
   const int gemm_threads = outer ? 1 : threads;
   const int64_t teams = outer ? std::min<int64_t>(threads, groups) : 1;
-  // Shared: one dW partial per group (when more than one group). Per team: col, dcol (when dx
+  // Shared: one dW partial per group (when more than one group). Per thread: col, dcol (when dx
   // is wanted and im2col is not the identity) and the gathered dY of a group of several images.
   const size_t partial_size = groups > 1 && !direct_dw ? static_cast<size_t>(groups * w_size) : 0;
   // (With direct_dw, col only holds col2im's padded plane.)
