@@ -69,12 +69,16 @@ DENDRITE_AVX512 void micro(int64_t kc, const float* ap, const float* bp, float* 
     float* cr = c + r * ldc;
     DENDRITE_UNROLL for (int v = 0; v < kNv; ++v) {
       __m512 out;
+      // Masked loads and stores are slow (Zen 5): plain ones for whole vectors.
+      const bool whole = mask[v] == static_cast<__mmask16>(0xFFFF);
       if (beta == 0.0f) {
         out = _mm512_mul_ps(va, acc[r][v]);
       } else {
-        out = _mm512_fmadd_ps(va, acc[r][v], _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(mask[v], cr + 16 * v)));
+        const __m512 old = whole ? _mm512_loadu_ps(cr + 16 * v) : _mm512_maskz_loadu_ps(mask[v], cr + 16 * v);
+        out = _mm512_fmadd_ps(va, acc[r][v], _mm512_mul_ps(vb, old));
       }
-      _mm512_mask_storeu_ps(cr + 16 * v, mask[v], out);
+      if (whole) _mm512_storeu_ps(cr + 16 * v, out);
+      else _mm512_mask_storeu_ps(cr + 16 * v, mask[v], out);
     }
   }
 }
