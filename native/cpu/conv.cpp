@@ -415,57 +415,69 @@ float* scratch(size_t n) {
 }
 
 #if DENDRITE_X86
-// The forward pass of a stride-1 convolution with few taps per output channel (k = C kh kw <=
-// kDirectFwdMaxTaps; the first layers), direct on AVX-512: for kFwdO output channels and up to
-// 32 output columns of one row, y = sum_t w[o][t] x[tap t] in tap order by FMA from zero, then
-// + bias: the same operations in the same order as the GEMM path (whose micro-kernel
-// accumulates k in order, k <= one K block), without packing or a scatter.
-constexpr int kFwdO = 8;
-constexpr int64_t kDirectFwdMaxTaps = 128;
+// The forward pass of a stride-1 convolution, direct on AVX-512: for kFwdO output channels and
+// NV output vectors (16 columns of a row each, masked at the row's end), y = sum_t w[o][t]
+// x[tap t] by FMA from zero in tap order, in K blocks of gemm_k_block(k) added in order, then
+// + bias: the same operations in the same order as the GEMM path (its micro-kernel and K
+// blocking), without packing or a scatter. Inputs are read as whole vectors (the padded images
+// have slack) and masked in registers.
+constexpr int kFwdO = 8, kFwdV = 3;
 
 template <int NV>
-__attribute__((target("avx512f"))) void conv_fwd_row(const float* x_row, const int64_t* taps, const float* wt,
-                                                      int64_t k, int64_t left, float* const* y_row,
-                                                      const float* bias_o, int valid_o) {
-  __m512 acc[kFwdO][NV];
-  DENDRITE_UNROLL for (int o = 0; o < kFwdO; ++o)
-    DENDRITE_UNROLL for (int v = 0; v < NV; ++v) acc[o][v] = _mm512_setzero_ps();
-  __mmask16 m[NV];
-  DENDRITE_UNROLL for (int v = 0; v < NV; ++v) {
-    const int64_t n = left - 16 * v;
-    m[v] = n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
-  }
-  for (int64_t t = 0; t < k; ++t) {
-    // Whole-vector loads (the padded images have slack), masked in registers.
-    __m512 xv[NV];
-    DENDRITE_UNROLL for (int v = 0; v < NV; ++v) xv[v] = _mm512_maskz_mov_ps(m[v], _mm512_loadu_ps(x_row + taps[t] + 16 * v));
-    DENDRITE_UNROLL for (int o = 0; o < kFwdO; ++o) {
-      const __m512 wv = _mm512_set1_ps(wt[t * kFwdO + o]);
-      DENDRITE_UNROLL for (int v = 0; v < NV; ++v) acc[o][v] = _mm512_fmadd_ps(wv, xv[v], acc[o][v]);
+__attribute__((target("avx512f"))) void conv_fwd_vectors(const float* img, const int64_t* taps, const float* wt,
+                                                          int64_t k, int64_t kc, const int64_t* x_off,
+                                                          const int64_t* y_off, const __mmask16* m,
+                                                          float* const* y_plane, const float* bias_o, int valid_o) {
+  __m512 res[kFwdO][NV];
+  for (int64_t t0 = 0; t0 < k; t0 += kc) {
+    __m512 acc[kFwdO][NV];
+    DENDRITE_UNROLL for (int o = 0; o < kFwdO; ++o)
+      DENDRITE_UNROLL for (int v = 0; v < NV; ++v) acc[o][v] = _mm512_setzero_ps();
+    const int64_t t1 = std::min(k, t0 + kc);
+    for (int64_t t = t0; t < t1; ++t) {
+      __m512 xv[NV];
+      DENDRITE_UNROLL for (int v = 0; v < NV; ++v) xv[v] = _mm512_maskz_mov_ps(m[v], _mm512_loadu_ps(img + taps[t] + x_off[v]));
+      DENDRITE_UNROLL for (int o = 0; o < kFwdO; ++o) {
+        const __m512 wv = _mm512_set1_ps(wt[t * kFwdO + o]);
+        DENDRITE_UNROLL for (int v = 0; v < NV; ++v) acc[o][v] = _mm512_fmadd_ps(wv, xv[v], acc[o][v]);
+      }
     }
+    DENDRITE_UNROLL for (int o = 0; o < kFwdO; ++o)
+      DENDRITE_UNROLL for (int v = 0; v < NV; ++v) res[o][v] = t0 == 0 ? acc[o][v] : _mm512_add_ps(acc[o][v], res[o][v]);
   }
   for (int o = 0; o < valid_o; ++o) {
     const __m512 b = _mm512_set1_ps(bias_o != nullptr ? bias_o[o] : 0.0f);
     DENDRITE_UNROLL for (int v = 0; v < NV; ++v) {
-      const __m512 r = _mm512_add_ps(acc[o][v], b);
-      if (m[v] == 0xFFFF) _mm512_storeu_ps(y_row[o] + 16 * v, r);
-      else _mm512_mask_storeu_ps(y_row[o] + 16 * v, m[v], r);
+      const __m512 r = _mm512_add_ps(res[o][v], b);
+      if (m[v] == 0xFFFF) _mm512_storeu_ps(y_plane[o] + y_off[v], r);
+      else _mm512_mask_storeu_ps(y_plane[o] + y_off[v], m[v], r);
     }
   }
 }
 
-// conv2d_forward through conv_fwd_row: every (image, block of kFwdO output channels) is one task.
+// conv2d_forward through conv_fwd_vectors: every (image, block of kFwdO output channels) is one
+// task, its plane's output vectors taken kFwdV at a time.
 void conv_forward_direct(const Geometry& g, int64_t batch, int64_t oc, const float* x, const float* w,
                          const float* bias, float* y, int threads) {
   const int64_t k = g.k(), hp = g.h + 2 * g.pad, wp = g.w + 2 * g.pad, image = g.c * hp * wp, p = g.p();
-  const int64_t oblocks = (oc + kFwdO - 1) / kFwdO;
-  // Scratch: tap offsets, weights as wt[block][t][o] (the last block repeats its last channel),
-  // the padded images and slack for whole-vector reads.
-  float* work = scratch(static_cast<size_t>(2 * k + oblocks * k * kFwdO + batch * image + kDwSlack));
+  const int64_t oblocks = (oc + kFwdO - 1) / kFwdO, kc = gemm_k_block(k);
+  const int64_t per_row = (g.ow + 15) / 16, nvec = g.oh * per_row;
+  // Scratch: tap offsets, the output vectors (input offset, output offset, mask), weights as
+  // wt[block][t][o] (the last block repeats its last channel), the padded images and slack.
+  float* work = scratch(static_cast<size_t>(2 * k + 5 * nvec + oblocks * k * kFwdO + batch * image + kDwSlack));
   int64_t* taps = reinterpret_cast<int64_t*>(work);
-  float* wt = work + 2 * k;
+  int64_t* x_off = taps + k;
+  int64_t* y_off = x_off + nvec;
+  __mmask16* masks = reinterpret_cast<__mmask16*>(y_off + nvec);  // nvec of them fit in nvec floats
+  float* wt = work + 2 * k + 5 * nvec;
   float* padded = wt + oblocks * k * kFwdO;
   tap_offsets(g.c, g.kh, g.kw, hp, wp, taps);
+  for (int64_t i = 0; i < nvec; ++i) {
+    const int64_t oy = i / per_row, ox = (i % per_row) * 16, left = g.ow - ox;
+    x_off[i] = oy * wp + ox;
+    y_off[i] = oy * g.ow + ox;
+    masks[i] = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+  }
   for (int64_t b = 0; b < oblocks; ++b)
     for (int64_t t = 0; t < k; ++t)
       for (int o = 0; o < kFwdO; ++o) wt[(b * k + t) * kFwdO + o] = w[std::min(b * kFwdO + o, oc - 1) * k + t];
@@ -478,17 +490,17 @@ void conv_forward_direct(const Geometry& g, int64_t batch, int64_t oc, const flo
     for (int64_t task = 0; task < batch * oblocks; ++task) {
       const int64_t n = task / oblocks, b = task % oblocks, o0 = b * kFwdO;
       const int valid_o = static_cast<int>(std::min<int64_t>(kFwdO, oc - o0));
-      for (int64_t oy = 0; oy < g.oh; ++oy) {
-        for (int64_t ox = 0; ox < g.ow; ox += 32) {
-          float* y_row[kFwdO];
-          for (int o = 0; o < kFwdO; ++o) y_row[o] = y + (n * oc + o0 + std::min(o, valid_o - 1)) * p + oy * g.ow + ox;
-          const float* x_row = padded + n * image + oy * wp + ox;
-          const int64_t left = g.ow - ox;
-          const float* bo = bias != nullptr ? bias + o0 : nullptr;
-          if (left > 16) conv_fwd_row<2>(x_row, taps, wt + b * k * kFwdO, k, left, y_row, bo, valid_o);
-          else conv_fwd_row<1>(x_row, taps, wt + b * k * kFwdO, k, left, y_row, bo, valid_o);
-        }
+      float* y_plane[kFwdO];
+      for (int o = 0; o < kFwdO; ++o) y_plane[o] = y + (n * oc + o0 + std::min(o, valid_o - 1)) * p;
+      const float* img = padded + n * image;
+      const float* wb = wt + b * k * kFwdO;
+      const float* bo = bias != nullptr ? bias + o0 : nullptr;
+      int64_t i = 0;
+      for (; i + kFwdV <= nvec; i += kFwdV) {
+        conv_fwd_vectors<kFwdV>(img, taps, wb, k, kc, x_off + i, y_off + i, masks + i, y_plane, bo, valid_o);
       }
+      if (nvec - i == 2) conv_fwd_vectors<2>(img, taps, wb, k, kc, x_off + i, y_off + i, masks + i, y_plane, bo, valid_o);
+      if (nvec - i == 1) conv_fwd_vectors<1>(img, taps, wb, k, kc, x_off + i, y_off + i, masks + i, y_plane, bo, valid_o);
     }
   }
 }
@@ -531,7 +543,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   const int64_t oc = s.out_channels, p = g.p(), x_size = g.c * g.h * g.w;
   if (s.batch <= 0 || oc <= 0 || p <= 0) return;
 #if DENDRITE_X86
-  if (g.stride == 1 && !g.identity_cols() && g.k() <= kDirectFwdMaxTaps && active_isa() == Isa::Avx512) {
+  if (g.stride == 1 && !g.identity_cols() && active_isa() == Isa::Avx512) {
     conv_forward_direct(g, s.batch, oc, x, w, bias, y, threads);
     return;
   }

@@ -350,6 +350,11 @@ const float* contiguous(const float* v, int64_t n, int64_t stride, float* tmp) {
 
 }  // namespace
 
+int64_t gemm_k_block(int64_t k) {
+  if (k <= 0) return 1;
+  return ceil_div(k, ceil_div(k, kKc));
+}
+
 void gemm(const GemmShape& g, const float* a, const float* b, float* c, int threads) {
   if (g.m <= 0 || g.n <= 0) return;
   if (g.k <= 0) {

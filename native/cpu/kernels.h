@@ -14,6 +14,11 @@ void gemv(bool trans, int64_t rows, int64_t cols, float alpha, const float* a, c
           int threads);
 void ger(int64_t rows, int64_t cols, float alpha, const float* x, const float* y, float* a, int threads);
 
+// The depth of gemm's K blocks for a product of depth k: each output element is summed over
+// k = 0, 1, ... in blocks of this size (one FMA chain per block from zero), and the blocks'
+// sums are added in order (C = block_j + C). Kernels that must match gemm bit for bit use it.
+int64_t gemm_k_block(int64_t k);
+
 // An implicit B operand: instead of reading a stored k x n matrix, the GEMM asks `pack` for the
 // panels its micro-kernel needs (convolution without an im2col matrix, conv.cpp).
 struct BPanels {
