@@ -650,6 +650,21 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
     }
     conv_dw_finish(acc, oc, k, dw);
     if (dx == nullptr) return;
+    // dx of a stride-1 convolution is itself one: of dy padded by kernel - 1 - pad, with the
+    // kernel flipped and its channel axes swapped, wflip[ci][o][kh-1-i][kw-1-j] = w[o][ci][i][j];
+    // the direct forward kernel computes it without a dcol matrix or col2im.
+    if (g.kh == g.kw && g.pad < g.kh) {
+      std::vector<float> wflip(static_cast<size_t>(w_size));
+      for (int64_t o = 0; o < oc; ++o)
+        for (int64_t ci = 0; ci < g.c; ++ci)
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j)
+              wflip[static_cast<size_t>(((ci * oc + o) * g.kh + (g.kh - 1 - i)) * g.kw + (g.kw - 1 - j))] =
+                  w[((o * g.c + ci) * g.kh + i) * g.kw + j];
+      const Geometry gt{oc, g.oh, g.ow, g.kh, g.kw, 1, g.kh - 1 - g.pad, g.h, g.w};
+      conv_forward_direct(gt, batch, g.c, dy, wflip.data(), nullptr, dx, threads);
+      return;
+    }
   }
 
   const int64_t gs = group_size(g, batch);
