@@ -8,10 +8,11 @@
 //   backward  dW   = sum_g dY_g[OC x G*P] * col_g^T,    dcol = W^T * dY_g,  dx_n = col2im(dcol block)
 //             db   = sum_n sum_p dy_n[:, p]
 // where dY_g gathers the group's output gradients as [OC x G*P]. Larger GEMMs than one per
-// image run closer to the kernel's peak. Stride-1 convolutions never store col: the forward
-// GEMM packs its B panels straight from zero-bordered copies of the images (ImplicitCols), and
-// with AVX-512 dW comes from a direct kernel over the padded images (conv_dw_block) instead of
-// the GEMM. The GEMMs go through cpu::gemm, whose result does not depend on its thread count
+// image run closer to the kernel's peak. Stride-1 convolutions never store col: with AVX-512,
+// direct kernels over zero-bordered copies of the images compute y (conv_fwd_vectors, with
+// the GEMM's bits), dW (conv_dw_block) and, for square kernels, dx (the forward kernel on dy
+// with the flipped kernel); without it the forward GEMM packs its B panels straight from the
+// padded images (ImplicitCols). The GEMMs go through cpu::gemm, whose result does not depend on its thread count
 // (nor, for a given K, on N). Groups are processed in parallel (GEMMs single-threaded) when
 // there are enough of them, else one after the other with multi-threaded GEMMs; both give
 // identical results. dW is the sum of one partial per group, added in group order (or, direct,
