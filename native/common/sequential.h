@@ -166,8 +166,11 @@ class Sequential {
   const float* forward(int64_t batch, Mode mode);
   void backward(int64_t batch);
   void optimizer_step();
-  // Loss sum and correct count of the batch from the logits and per-example losses.
-  void batch_result(int64_t batch, double& loss_sum, int32_t& correct, int32_t* predictions);
+  // Loads examples order[first, first + batch), runs the forward pass in `mode` and the loss
+  // (dlogits_ then holds its gradient): the batch's loss sum and correct count, and the
+  // predictions when asked for.
+  void score_batch(const DataView& data, const int32_t* order, int64_t first, int64_t batch, Mode mode,
+                   double& loss_sum, int32_t& correct, int32_t* predictions);
   template <class T>
   T* alloc(size_t n);
   std::vector<float> download(const float* p, int64_t n) const;

@@ -268,8 +268,9 @@ int64_t column_runs(const ImplicitCols& s, int64_t j0, int64_t c0, int64_t c1, i
 constexpr int64_t kMaxRuns = 64;  // columns (so runs) handled at a time
 
 // BPanels::pack for ImplicitCols: consecutive columns within one output row read consecutive
-// pixels, so each panel row is a few short copies. Copies only: every variant gives the same bits.
-void pack_implicit_plain(const void* ctx, int64_t p0, int64_t kc, int64_t j0, int64_t w, int64_t nr, float* bp) {
+// pixels, so each panel row is a few short copies. (Used without AVX-512 only: with it the
+// direct kernel conv_fwd_vectors replaces the implicit GEMM.)
+void pack_implicit(const void* ctx, int64_t p0, int64_t kc, int64_t j0, int64_t w, int64_t nr, float* bp) {
   const ImplicitCols& s = *static_cast<const ImplicitCols*>(ctx);
   int64_t run_c[kMaxRuns], run_len[kMaxRuns], run_src[kMaxRuns];
   for (int64_t c0 = 0; c0 < w; c0 += kMaxRuns) {
@@ -288,32 +289,6 @@ void pack_implicit_plain(const void* ctx, int64_t p0, int64_t kc, int64_t j0, in
     for (int64_t c = w; c < nr; ++c) bp[r * nr + c] = 0.0f;
 }
 
-#if DENDRITE_X86
-// The same with AVX-512 masked copies of up to 16 floats.
-__attribute__((target("avx512f"))) void pack_implicit_avx512(const void* ctx, int64_t p0, int64_t kc, int64_t j0,
-                                                              int64_t w, int64_t nr, float* bp) {
-  const ImplicitCols& s = *static_cast<const ImplicitCols*>(ctx);
-  int64_t run_c[kMaxRuns], run_len[kMaxRuns], run_src[kMaxRuns];
-  for (int64_t r = 0; r < kc; ++r)
-    for (int64_t c = w; c < nr; ++c) bp[r * nr + c] = 0.0f;
-  for (int64_t c0 = 0; c0 < w; c0 += kMaxRuns) {
-    const int64_t runs = column_runs(s, j0, c0, std::min(w, c0 + kMaxRuns), run_c, run_len, run_src);
-    for (int64_t r = 0; r < kc; ++r) {
-      const float* src = s.padded + s.tap_offset[p0 + r];
-      float* dst = bp + r * nr;
-      for (int64_t u = 0; u < runs; ++u) {
-        const float* a = src + run_src[u];
-        float* b = dst + run_c[u];
-        for (int64_t v = 0; v < run_len[u]; v += 16) {
-          const int64_t left = run_len[u] - v;
-          const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
-          _mm512_mask_storeu_ps(b + v, m, _mm512_maskz_loadu_ps(m, a + v));
-        }
-      }
-    }
-  }
-}
-#endif
 
 #if DENDRITE_X86
 // dW of a stride-1 convolution without a col matrix (AVX-512):
@@ -326,7 +301,9 @@ __attribute__((target("avx512f"))) void pack_implicit_avx512(const void* ctx, in
 // depend on the thread count. Output channels and taps beyond the last repeat the last one (the
 // duplicates are computed and dropped). `padded` holds the zero-bordered images (ImplicitCols).
 constexpr int kDwO = 4, kDwT = 6, kDwAcc = kDwO * kDwT * 16;
-constexpr int64_t kDwSlack = 16;  // zeroed floats after the padded images: whole-vector x loads stay inside
+// Zeroed floats after the padded images of the direct kernels: whole-vector input reads that
+// run past a row's end stay inside the buffer.
+constexpr int64_t kSlack = 16;
 // Full unrolling keeps the accumulator array in registers.
 #define DENDRITE_UNROLL _Pragma("GCC unroll 8")
 
@@ -351,7 +328,7 @@ __attribute__((target("avx512f"))) void conv_dw_block(const ImplicitCols& s, con
       for (int64_t ox = 0; ox < ow; ox += 16) {
         const __mmask16 m = ox + 16 <= ow ? static_cast<__mmask16>(0xFFFF) : tail_mask;
         // Masked loads are slow (Zen 5): full rows load plainly; in a partial one only dy is
-        // masked, and x is loaded whole (the padded images have kDwSlack floats of slack at the
+        // masked, and x is loaded whole (the padded images have kSlack floats of slack at the
         // end) and masked in registers.
         __m512 d[kDwO];
         if (m == 0xFFFF) {
@@ -383,12 +360,6 @@ __attribute__((target("avx512f"))) void conv_dw_finish(const float* acc_mem, int
 }
 #endif
 
-BPanels implicit_panels(const ImplicitCols& cols) {
-#if DENDRITE_X86
-  if (active_isa() == Isa::Avx512) return BPanels{pack_implicit_avx512, &cols};
-#endif
-  return BPanels{pack_implicit_plain, &cols};
-}
 
 // The calling thread's index in the current OpenMP team (0 outside one).
 inline int thread_index() {
@@ -465,7 +436,7 @@ void conv_forward_direct(const Geometry& g, int64_t batch, int64_t oc, const flo
   const int64_t per_row = (g.ow + 15) / 16, nvec = g.oh * per_row;
   // Scratch: tap offsets, the output vectors (input offset, output offset, mask), weights as
   // wt[block][t][o] (the last block repeats its last channel), the padded images and slack.
-  float* work = scratch(static_cast<size_t>(2 * k + 5 * nvec + oblocks * k * kFwdO + batch * image + kDwSlack));
+  float* work = scratch(static_cast<size_t>(2 * k + 5 * nvec + oblocks * k * kFwdO + batch * image + kSlack));
   int64_t* taps = reinterpret_cast<int64_t*>(work);
   int64_t* x_off = taps + k;
   int64_t* y_off = x_off + nvec;
@@ -482,7 +453,7 @@ void conv_forward_direct(const Geometry& g, int64_t batch, int64_t oc, const flo
   for (int64_t b = 0; b < oblocks; ++b)
     for (int64_t t = 0; t < k; ++t)
       for (int o = 0; o < kFwdO; ++o) wt[(b * k + t) * kFwdO + o] = w[std::min(b * kFwdO + o, oc - 1) * k + t];
-  std::fill(padded + batch * image, padded + batch * image + kDwSlack, 0.0f);
+  std::fill(padded + batch * image, padded + batch * image + kSlack, 0.0f);
 #pragma omp parallel num_threads(threads)
   {
 #pragma omp for schedule(static)
@@ -522,7 +493,7 @@ void conv_gemm(const Geometry& g, int64_t oc, const float* w, const float* x, in
     tap_offsets(g.c, g.kh, g.kw, hp, wp, taps);
     pad_images(x, cnt, g.c, g.h, g.w, g.pad, g.pad, padded);
     const ImplicitCols cols{padded, g.c, hp, wp, g.oh, g.ow, taps};
-    gemm_implicit_b(shape, w, implicit_panels(cols), out, threads);
+    gemm_implicit_b(shape, w, BPanels{pack_implicit, &cols}, out, threads);
   } else {
     const int64_t x_size = g.c * g.h * g.w;
     for (int64_t j = 0; j < cnt; ++j) im2col(g, x + j * x_size, work + j * g.p(), ld, work + k * ld);
@@ -625,10 +596,10 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
   if (direct_dw) {
     const int64_t hp = g.h + 2 * g.pad, wp = g.w + 2 * g.pad, image = g.c * hp * wp;
     const int64_t ob = (oc + kDwO - 1) / kDwO, tb = (k + kDwT - 1) / kDwT, blocks = ob * tb;
-    float* work = scratch(static_cast<size_t>(2 * k + batch * image + kDwSlack + blocks * kDwAcc));
+    float* work = scratch(static_cast<size_t>(2 * k + batch * image + kSlack + blocks * kDwAcc));
     int64_t* taps = reinterpret_cast<int64_t*>(work);
     float* padded = work + 2 * k;
-    float* acc = padded + batch * image + kDwSlack;
+    float* acc = padded + batch * image + kSlack;
     tap_offsets(g.c, g.kh, g.kw, hp, wp, taps);
     std::fill(padded + batch * image, acc + blocks * kDwAcc, 0.0f);  // slack and accumulators
     const ImplicitCols cols{padded, g.c, hp, wp, g.oh, g.ow, taps};
