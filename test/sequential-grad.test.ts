@@ -57,6 +57,14 @@ const CASES: Case[] = [
     batch: 2,
   },
   {
+    // The pooled gradients are the loss gradient itself here (no layer above the pool).
+    name: 'conv2d + relu + maxPool2x2 as the output (flatten to the logits)',
+    net: { input: { channels: 1, height: 6, width: 4 }, classes: 12, layers: [
+      { type: 'conv2d', outChannels: 2, kernel: 3, pad: 1 }, { type: 'relu' }, { type: 'maxPool2x2' },
+      { type: 'flatten' }] },
+    batch: 3,
+  },
+  {
     name: "Lange's CNN, small: two conv-BN-ReLU-pool blocks (k5 p2, k3 p1) + linear",
     net: { input: { channels: 1, height: 8, width: 8 }, classes: 10, layers: [
       { type: 'conv2d', outChannels: 4, kernel: 5, pad: 2 }, { type: 'batchNorm' }, { type: 'relu' }, { type: 'maxPool2x2' },

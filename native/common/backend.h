@@ -69,13 +69,6 @@ class Backend {
   // dx = scatter of dy through argmax (dx is fully overwritten). argmax as maxpool2x2_forward
   // writes it: every index lies within its own 2x2 window (the bindings check this).
   virtual void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx) = 0;
-  // The same for a max-pool whose input is a ReLU's output y, through that ReLU as well:
-  // dx = relu_backward(y, maxpool2x2_backward(dy)). Backends may fuse the two passes.
-  virtual void maxpool2x2_relu_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax,
-                                        const float* y, float* dx) {
-    maxpool2x2_backward(s, dy, argmax, dx);
-    relu_backward(s.batch * s.channels * s.in_h * s.in_w, y, dx, dx);
-  }
   // Training mode: normalise with the batch statistics (biased variance), write the batch mean
   // and 1/sqrt(var + eps) per channel, and update the running mean and (unbiased) variance.
   virtual void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma,

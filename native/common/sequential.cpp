@@ -487,9 +487,16 @@ void Sequential::backward(int64_t batch) {
         break;
       case LayerType::MaxPool2x2:
         if (!need_dx) break;
-        // Pooling a ReLU's output (conv -> bn -> relu -> pool): one pass through both.
         if (i > 0 && layers_[static_cast<size_t>(i - 1)].spec.type == LayerType::Relu) {
-          be.maxpool2x2_relu_backward(l.pool(batch), dy, l.argmax, layers_[static_cast<size_t>(i - 1)].act, dx);
+          // Pooling a ReLU's output (conv -> bn -> relu -> pool): the ReLU passed a window's
+          // chosen element exactly where the pooled value is > 0, so its backward runs on the
+          // pooled gradients (a quarter of the values, without reading the ReLU's outputs)
+          // before the scatter. dy is spent after the first step: its buffer (or, when dy is
+          // dlogits_, the other gradient buffer) takes the scattered gradient.
+          be.relu_backward(batch * l.out.size(), l.act, dy, dx);
+          float* scattered = dy == grad_a_ || dy == grad_b_ ? const_cast<float*>(dy) : grad_b_;
+          be.maxpool2x2_backward(l.pool(batch), dx, l.argmax, scattered);
+          dx = scattered;
           relu_done = true;
         } else {
           be.maxpool2x2_backward(l.pool(batch), dy, l.argmax, dx);

@@ -804,20 +804,15 @@ inline float float_of(uint32_t u) {
   return f;
 }
 
-// One output row of maxpool2x2_backward: dx rows r0 and r1 (= r0 + w) from dy, the argmax row
-// (window of output ox at plane index base + 2 ox) and, with relu, the ReLU output rows y0, y1.
-// Every index lies in its own window (backend.h), so each window is written once: 0 + dy at the
-// index (as a sum onto zero would give; 0 there too when the ReLU output at the index is not > 0)
-// and 0 elsewhere. Bit masks rather than branches: the signs of y are random.
-void pool_backward_row_plain(const float* dy, const int32_t* ap, const float* y0, const float* y1, int64_t ow,
-                             int64_t base, int64_t w, float* r0, float* r1) {
+// One output row of maxpool2x2_backward: dx rows r0 and r1 (= r0 + w) from dy and the argmax row
+// (window of output ox at plane index base + 2 ox). Every index lies in its own window
+// (backend.h), so each window is written once: 0 + dy at the index (as a sum onto zero would
+// give) and 0 elsewhere. Bit masks rather than branches: the chosen positions are random.
+void pool_backward_row_plain(const float* dy, const int32_t* ap, int64_t ow, int64_t base, int64_t w, float* r0,
+                             float* r1) {
   for (int64_t ox = 0; ox < ow; ++ox) {
     const int64_t d = ap[ox] - (base + 2 * ox);
-    uint32_t g = bits_of(0.0f + dy[ox]);
-    if (y0 != nullptr) {
-      const float y = d == 0 ? y0[2 * ox] : d == 1 ? y0[2 * ox + 1] : d == w ? y1[2 * ox] : y1[2 * ox + 1];
-      g &= 0u - static_cast<uint32_t>(y > 0.0f);
-    }
+    const uint32_t g = bits_of(0.0f + dy[ox]);
     r0[2 * ox] = float_of(g & (0u - static_cast<uint32_t>(d == 0)));
     r0[2 * ox + 1] = float_of(g & (0u - static_cast<uint32_t>(d == 1)));
     r1[2 * ox] = float_of(g & (0u - static_cast<uint32_t>(d == w)));
@@ -827,11 +822,9 @@ void pool_backward_row_plain(const float* dy, const int32_t* ap, const float* y0
 
 #if DENDRITE_X86
 // The same, 16 outputs at a time: even and odd input columns split and joined with permutes.
-__attribute__((target("avx512f"))) void pool_backward_row_avx512(const float* dy, const int32_t* ap, const float* y0,
-                                                                  const float* y1, int64_t ow, int64_t base, int64_t w,
-                                                                  float* r0, float* r1) {
+__attribute__((target("avx512f"))) void pool_backward_row_avx512(const float* dy, const int32_t* ap, int64_t ow,
+                                                                  int64_t base, int64_t w, float* r0, float* r1) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   const __m512i lo_half = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i hi_half = _mm512_add_epi32(lo_half, _mm512_set1_epi32(8));
   const __m512i wv = _mm512_set1_epi32(static_cast<int32_t>(w)), w1 = _mm512_set1_epi32(static_cast<int32_t>(w + 1));
@@ -846,16 +839,7 @@ __attribute__((target("avx512f"))) void pool_backward_row_avx512(const float* dy
     const __m512i d = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, ap + ox), start);
     const __mmask16 k0 = _mm512_cmpeq_epi32_mask(d, _mm512_setzero_si512()), k1 = _mm512_cmpeq_epi32_mask(d, one);
     const __mmask16 k2 = _mm512_cmpeq_epi32_mask(d, wv), k3 = _mm512_cmpeq_epi32_mask(d, w1);
-    __m512 g = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, dy + ox));
-    if (y0 != nullptr) {
-      const __m512 a0 = _mm512_maskz_loadu_ps(lo, y0 + 2 * ox), a1 = _mm512_maskz_loadu_ps(hi, y0 + 2 * ox + 16);
-      const __m512 c0 = _mm512_maskz_loadu_ps(lo, y1 + 2 * ox), c1 = _mm512_maskz_loadu_ps(hi, y1 + 2 * ox + 16);
-      __m512 y = _mm512_permutex2var_ps(c0, odd, c1);                    // d == w + 1
-      y = _mm512_mask_mov_ps(y, k2, _mm512_permutex2var_ps(c0, even, c1));  // d == w
-      y = _mm512_mask_mov_ps(y, k1, _mm512_permutex2var_ps(a0, odd, a1));   // d == 1
-      y = _mm512_mask_mov_ps(y, k0, _mm512_permutex2var_ps(a0, even, a1));  // d == 0
-      g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), g);
-    }
+    const __m512 g = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, dy + ox));
     const __m512 e0 = _mm512_maskz_mov_ps(k0, g), e1 = _mm512_maskz_mov_ps(k1, g);
     const __m512 e2 = _mm512_maskz_mov_ps(k2, g), e3 = _mm512_maskz_mov_ps(k3, g);
     _mm512_mask_storeu_ps(r0 + 2 * ox, lo, _mm512_permutex2var_ps(e0, lo_half, e1));
@@ -868,8 +852,7 @@ __attribute__((target("avx512f"))) void pool_backward_row_avx512(const float* dy
 
 }  // namespace
 
-void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx, int threads,
-                         const float* relu_y) {
+void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx, int threads) {
   static_cast<void>(threads);  // only OpenMP pragmas use it
   const int64_t planes = s.batch * s.channels, w = s.in_w, oh = s.out_h(), ow = s.out_w();
   const int64_t plane_in = s.in_h * s.in_w, plane_out = oh * ow;
@@ -880,11 +863,9 @@ void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* a
 #pragma omp parallel for num_threads(threads) schedule(static) if (planes * plane_in >= (1 << 14))
   for (int64_t pl = 0; pl < planes; ++pl) {
     float* dxp = dx + pl * plane_in;
-    const float* yp = relu_y != nullptr ? relu_y + pl * plane_in : nullptr;
     for (int64_t oy = 0; oy < oh; ++oy) {
       const int64_t base = 2 * oy * w;
-      row(dy + pl * plane_out + oy * ow, argmax + pl * plane_out + oy * ow, yp != nullptr ? yp + base : nullptr,
-          yp != nullptr ? yp + base + w : nullptr, ow, base, w, dxp + base, dxp + base + w);
+      row(dy + pl * plane_out + oy * ow, argmax + pl * plane_out + oy * ow, ow, base, w, dxp + base, dxp + base + w);
       if (w % 2 != 0) dxp[base + w - 1] = dxp[base + 2 * w - 1] = 0.0f;  // an odd last column is not pooled
     }
     std::fill(dxp + 2 * oh * w, dxp + plane_in, 0.0f);  // nor an odd last row

@@ -71,10 +71,6 @@ class CpuBackend final : public Backend {
   void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx) override {
     cpu::maxpool2x2_backward(s, dy, argmax, dx, threads_);
   }
-  void maxpool2x2_relu_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, const float* y,
-                                float* dx) override {
-    cpu::maxpool2x2_backward(s, dy, argmax, dx, threads_, y);
-  }
   void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                                float* y, float* saved_mean, float* saved_invstd, float* running_mean,
                                float* running_var) override {

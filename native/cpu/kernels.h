@@ -43,9 +43,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
                      float* db, int threads);
 void maxpool2x2_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax, int threads);
-// With relu_y (the pool's input, a ReLU's output), also through that ReLU: dx = 0 where relu_y <= 0.
-void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx, int threads,
-                         const float* relu_y = nullptr);
+void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx, int threads);
 
 // batchnorm.cpp
 // With relu, y = relu(batchnorm(x)) (unary Relu's semantics) in the same pass.

@@ -139,23 +139,6 @@ void pool_case(Checker& ck, const Mode& mode, Inputs& in, int64_t batch, int64_t
         },
         {Expect{to_dvec(want), DVec(xn, 0.0)}});
   });
-  // Through a ReLU whose output is x as well: zero where x <= 0.
-  ck.run(mode.prefix + " maxpool2x2_relu_backward " + name, [&] {
-    const ref::Pool r = ref::maxpool_forward(s, x);
-    Vec want = ref::maxpool_backward(s, dy, r.argmax);
-    for (size_t i = 0; i < xn; ++i) want[i] = x[i] > 0.0f ? want[i] : 0.0f;
-    return verify(
-        mode,
-        [&](Backend& be) {
-          Vec dx(xn, NAN);
-          HostStaging st(be);
-          be.maxpool2x2_relu_backward(s, st.in(dy.data(), yn), st.in(r.argmax.data(), yn), st.in(x.data(), xn),
-                                      st.out(dx.data(), xn));
-          st.finish();
-          return std::vector<Output>{output("dx", dx)};
-        },
-        {Expect{to_dvec(want), DVec(xn, 0.0)}});
-  });
 }
 
 // 16 * FLT_EPSILON * sqrt(N) * (|want[i]| + max |want|): the statistics are sums of N terms, and
