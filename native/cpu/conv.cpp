@@ -310,6 +310,7 @@ constexpr int64_t kSlack = 16;
 __attribute__((target("avx512f"))) void conv_dw_block(const ImplicitCols& s, const float* dy, int64_t oc, int64_t k,
                                                        int64_t o0, int64_t t0, int64_t n0, int64_t n1, float* acc_mem) {
   const int64_t p = s.oh * s.ow, image = s.channels * s.hp * s.wp;
+  const float* dy_end = dy + n1 * oc * p;
   int64_t dy_off[kDwO], x_off[kDwT];
   DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) dy_off[o] = std::min(o0 + o, oc - 1) * p;
   DENDRITE_UNROLL for (int t = 0; t < kDwT; ++t) x_off[t] = s.tap_offset[std::min(t0 + t, k - 1)];
@@ -327,17 +328,20 @@ __attribute__((target("avx512f"))) void conv_dw_block(const ImplicitCols& s, con
     for (int64_t oy = 0; oy < oh; ++oy) {
       for (int64_t ox = 0; ox < ow; ox += 16) {
         const __mmask16 m = ox + 16 <= ow ? static_cast<__mmask16>(0xFFFF) : tail_mask;
-        // Masked loads are slow (Zen 5): full rows load plainly; in a partial one only dy is
-        // masked, and x is loaded whole (the padded images have kSlack floats of slack at the
-        // end) and masked in registers.
+        // Masked loads are slow (Zen 5): only the last rows of dy (where a whole vector would
+        // read past the array) load masked; elsewhere dy is loaded whole and its lanes past
+        // the row's end zeroed in registers. Those zeros cancel the x lanes past the row (the
+        // next row's values or the kSlack zeros, finite for finite x), so x is not masked.
         __m512 d[kDwO];
         if (m == 0xFFFF) {
           DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) d[o] = _mm512_loadu_ps(d_row[o] + ox);
+        } else if (d_row[kDwO - 1] + ox + 16 <= dy_end) {
+          DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) d[o] = _mm512_maskz_mov_ps(m, _mm512_loadu_ps(d_row[o] + ox));
         } else {
           DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) d[o] = _mm512_maskz_loadu_ps(m, d_row[o] + ox);
         }
         DENDRITE_UNROLL for (int t = 0; t < kDwT; ++t) {
-          const __m512 v = _mm512_maskz_mov_ps(m, _mm512_loadu_ps(x_row[t] + ox));
+          const __m512 v = _mm512_loadu_ps(x_row[t] + ox);
           DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) acc[o][t] = _mm512_fmadd_ps(d[o], v, acc[o][t]);
         }
       }
