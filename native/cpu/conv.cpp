@@ -396,7 +396,7 @@ float* scratch(size_t n) {
 // x[tap t] by FMA from zero in tap order, in K blocks of gemm_k_block(k) added in order, then
 // + bias: the same operations in the same order as the GEMM path (its micro-kernel and K
 // blocking), without packing or a scatter. Inputs are read as whole vectors (the padded images
-// have slack) and masked in registers.
+// have slack); the lanes past a row's end compute values that the masked store drops.
 constexpr int kFwdO = 8, kFwdV = 3;
 
 template <int NV>
@@ -412,7 +412,7 @@ __attribute__((target("avx512f"))) void conv_fwd_vectors(const float* img, const
     const int64_t t1 = std::min(k, t0 + kc);
     for (int64_t t = t0; t < t1; ++t) {
       __m512 xv[NV];
-      DENDRITE_UNROLL for (int v = 0; v < NV; ++v) xv[v] = _mm512_maskz_mov_ps(m[v], _mm512_loadu_ps(img + taps[t] + x_off[v]));
+      DENDRITE_UNROLL for (int v = 0; v < NV; ++v) xv[v] = _mm512_loadu_ps(img + taps[t] + x_off[v]);
       DENDRITE_UNROLL for (int o = 0; o < kFwdO; ++o) {
         const __m512 wv = _mm512_set1_ps(wt[t * kFwdO + o]);
         DENDRITE_UNROLL for (int v = 0; v < NV; ++v) acc[o][v] = _mm512_fmadd_ps(wv, xv[v], acc[o][v]);
