@@ -70,8 +70,11 @@ __attribute__((target("avx512f"))) PlaneSums plane_sums_avx512(const float* x, c
   for (int64_t i0 = 0; i0 < n; i0 += 16) {
     const int64_t left = n - i0;
     const __mmask16 k = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
-    const __m512 xv = _mm512_maskz_loadu_ps(k, x + i0);
-    const __m512 dv = K == PlaneKind::DyX ? _mm512_maskz_loadu_ps(k, dy + i0) : _mm512_setzero_ps();
+    // Masked loads are slow on some processors (Zen 5): whole vectors load plainly.
+    const __m512 xv = left >= 16 ? _mm512_loadu_ps(x + i0) : _mm512_maskz_loadu_ps(k, x + i0);
+    const __m512 dv = K != PlaneKind::DyX ? _mm512_setzero_ps()
+                      : left >= 16        ? _mm512_loadu_ps(dy + i0)
+                                          : _mm512_maskz_loadu_ps(k, dy + i0);
     // The two halves of the 16 floats, as doubles.
     const __m512d xh[2] = {_mm512_cvtps_pd(_mm512_castps512_ps256(xv)),
                            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xv), 1)))};

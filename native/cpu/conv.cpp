@@ -753,8 +753,11 @@ __attribute__((target("avx512f"))) void pool_row_avx512(const float* r0, const f
   for (int64_t ox = 0; ox < ow; ox += 16) {
     const int64_t n = std::min<int64_t>(16, ow - ox);
     const __mmask16 m = mask(n), lo = mask(2 * n), hi = mask(2 * n - 16);
-    const __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ox), a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ox + 16);
-    const __m512 c0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ox), c1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ox + 16);
+    // Masked loads are slow on some processors (Zen 5): whole vectors load plainly.
+    const bool whole = lo == 0xFFFF;
+    const __m512 a0 = whole ? _mm512_loadu_ps(r0 + 2 * ox) : _mm512_maskz_loadu_ps(lo, r0 + 2 * ox);
+    const __m512 c0 = whole ? _mm512_loadu_ps(r1 + 2 * ox) : _mm512_maskz_loadu_ps(lo, r1 + 2 * ox);
+    const __m512 a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ox + 16), c1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ox + 16);
     const __m512 u[4] = {_mm512_permutex2var_ps(a0, even, a1), _mm512_permutex2var_ps(a0, odd, a1),
                          _mm512_permutex2var_ps(c0, even, c1), _mm512_permutex2var_ps(c0, odd, c1)};
     const __m512i b0 = _mm512_add_epi32(_mm512_set1_epi32(base + static_cast<int32_t>(2 * ox)), even);
@@ -846,9 +849,15 @@ __attribute__((target("avx512f"))) void pool_backward_row_avx512(const float* dy
     const __m512 g = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, dy + ox));
     const __m512 e0 = _mm512_maskz_mov_ps(k0, g), e1 = _mm512_maskz_mov_ps(k1, g);
     const __m512 e2 = _mm512_maskz_mov_ps(k2, g), e3 = _mm512_maskz_mov_ps(k3, g);
-    _mm512_mask_storeu_ps(r0 + 2 * ox, lo, _mm512_permutex2var_ps(e0, lo_half, e1));
+    // Masked stores are slow on some processors (Zen 5): whole vectors store plainly.
+    if (lo == 0xFFFF) {
+      _mm512_storeu_ps(r0 + 2 * ox, _mm512_permutex2var_ps(e0, lo_half, e1));
+      _mm512_storeu_ps(r1 + 2 * ox, _mm512_permutex2var_ps(e2, lo_half, e3));
+    } else {
+      _mm512_mask_storeu_ps(r0 + 2 * ox, lo, _mm512_permutex2var_ps(e0, lo_half, e1));
+      _mm512_mask_storeu_ps(r1 + 2 * ox, lo, _mm512_permutex2var_ps(e2, lo_half, e3));
+    }
     _mm512_mask_storeu_ps(r0 + 2 * ox + 16, hi, _mm512_permutex2var_ps(e0, hi_half, e1));
-    _mm512_mask_storeu_ps(r1 + 2 * ox, lo, _mm512_permutex2var_ps(e2, lo_half, e3));
     _mm512_mask_storeu_ps(r1 + 2 * ox + 16, hi, _mm512_permutex2var_ps(e2, hi_half, e3));
   }
 }
