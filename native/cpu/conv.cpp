@@ -319,6 +319,7 @@ __attribute__((target("avx512f"))) void conv_dw_block(const ImplicitCols& s, con
     DENDRITE_UNROLL for (int t = 0; t < kDwT; ++t) acc[o][t] = _mm512_loadu_ps(acc_mem + (o * kDwT + t) * 16);
   const int64_t oh = s.oh, ow = s.ow, wp = s.wp;
   const __mmask16 tail_mask = static_cast<__mmask16>((1u << (ow % 16)) - 1);
+  const __m512i keep = _mm512_maskz_set1_epi32(tail_mask, -1);
   for (int64_t n = n0; n < n1; ++n) {
     // Row pointers, advanced one output row at a time.
     const float* d_row[kDwO];
@@ -336,7 +337,10 @@ __attribute__((target("avx512f"))) void conv_dw_block(const ImplicitCols& s, con
         if (m == 0xFFFF) {
           DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) d[o] = _mm512_loadu_ps(d_row[o] + ox);
         } else if (d_row[kDwO - 1] + ox + 16 <= dy_end) {
-          DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) d[o] = _mm512_maskz_mov_ps(m, _mm512_loadu_ps(d_row[o] + ox));
+          // An AND with a lane mask, not maskz_mov, which GCC folds back into a masked load.
+          DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) {
+            d[o] = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(_mm512_loadu_ps(d_row[o] + ox)), keep));
+          }
         } else {
           DENDRITE_UNROLL for (int o = 0; o < kDwO; ++o) d[o] = _mm512_maskz_loadu_ps(m, d_row[o] + ox);
         }
