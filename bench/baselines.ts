@@ -12,6 +12,8 @@
 // installed) instead of Debian's reference libblas. Rounds alternate ours / PyTorch so that busy
 // phases of a shared machine hit both; each figure is the best round (the median is printed too),
 // and the ratio is given both as best / best and as the median of the per-round ratios.
+// Throughput is also given as GFLOP/s (dense FLOPs of the linear and convolution layers,
+// bench/peak.ts) and as a fraction of the machine's measured GEMM peak (our 1024^3 GEMM).
 // A Python with torch is looked for in DENDRITE_TORCH_PYTHON, then every python3 on the PATH and
 // /usr/bin/python3 (Debian: apt-get install python3-torch libopenblas0-openmp).
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -23,6 +25,7 @@ import readline from 'node:readline';
 import { native, nativeClasses, type SequentialLayer } from '../src/native';
 import { cnnLayers } from '../src/models/cnn';
 import { mlpLayers } from '../src/models/mlp';
+import { measuredGemmPeak, trainingFlops } from './peak';
 
 export const description = 'training examples/s of the MLP and CNN baselines vs PyTorch on the CPU';
 
@@ -295,6 +298,9 @@ interface Row {
   torch?: { best: number; median: number };
   ratio?: number;  // best of ours / best of PyTorch
   pairedRatio?: number;  // median over rounds of ours / PyTorch within the round
+  mflopsPerExample: number;
+  oursGflops: number;  // at our best round
+  fractionOfPeak: number;  // oursGflops / the measured GEMM peak
 }
 
 const median = (a: number[]): number => {
@@ -311,6 +317,10 @@ export async function run(args: string[]): Promise<void> {
   const load0 = os.loadavg()[0];
   log(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${cpu.logicalCores} logical cores, SIMD ${cpu.simd}, ` +
     `OpenMP ${cpu.openmp}; our threads ${o.threads}; load average ${load0.toFixed(2)}`);
+
+  // Before PyTorch starts: its idle OpenMP threads would spin on our cores.
+  const peak = await measuredGemmPeak(o.threads);
+  log(`measured GEMM peak (ours, 1024^3, ${o.threads} threads): ${peak.toFixed(0)} GFLOP/s`);
 
   let torch: TorchWorker | undefined;
   let torchSkip: string | undefined;
@@ -372,9 +382,12 @@ export async function run(args: string[]): Promise<void> {
         }
       }
       net.dispose();
+      const flops = trainingFlops({ channels: c.input[0], height: c.input[1], width: c.input[2] }, layersOf(c));
+      const best = Math.max(...ours);
       const row: Row = {
         model: c.name, input: c.input.join('x'), examples: n,
-        ours: { best: Math.max(...ours), median: median(ours) },
+        ours: { best, median: median(ours) },
+        mflopsPerExample: flops / 1e6, oursGflops: (best * flops) / 1e9, fractionOfPeak: (best * flops) / 1e9 / peak,
       };
       if (theirs.length > 0) {
         row.torch = { best: Math.max(...theirs), median: median(theirs) };
@@ -389,6 +402,9 @@ export async function run(args: string[]): Promise<void> {
           ? `   PyTorch ${Math.round(row.torch.best).toString().padStart(7)} ex/s (median ${Math.round(row.torch.median)})` +
             `   ratio ${row.ratio!.toFixed(2)}x (best/best), ${row.pairedRatio!.toFixed(2)}x (median of rounds)`
           : ''));
+      log(`${''.padEnd(31)} ${row.mflopsPerExample.toFixed(2)} MFLOP/example: ours ${row.oursGflops.toFixed(1)} GFLOP/s, ` +
+        `${(100 * row.fractionOfPeak).toFixed(0)} % of the GEMM peak` +
+        (row.torch ? `; PyTorch ${((row.torch.best * flops) / 1e9).toFixed(1)} GFLOP/s` : ''));
     }
   } finally {
     torch?.stop();
@@ -398,7 +414,7 @@ export async function run(args: string[]): Promise<void> {
   if (o.json) {
     process.stdout.write(`${JSON.stringify({
       machine: { cpu: os.cpus()[0]?.model, logicalCores: cpu.logicalCores, simd: cpu.simd, threads: o.threads, load: [load0, load1] },
-      batch: BATCH, rounds: o.rounds, torch: torch?.info ?? null, torchSkipped: torchSkip ?? null, rows,
+      gemmPeakGflops: peak, batch: BATCH, rounds: o.rounds, torch: torch?.info ?? null, torchSkipped: torchSkip ?? null, rows,
     }, null, 2)}\n`);
   }
 }

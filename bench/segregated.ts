@@ -7,11 +7,15 @@
 // FLOPs per example are those of the original dense algorithm (spec §19.3), which our
 // event-driven simulator computes exactly with far fewer operations: per step 2 n_m fan_in_m for
 // every basal drive and 2 n_m n_fb for every apical drive, plus 2 n_m fan_in_m per layer for
-// the weight update of a training example. "GFLOP/s" is that count times examples per second.
+// the weight update of a training example. "GFLOP/s" is that count times examples per second,
+// "% peak" the same as a fraction of the machine's measured GEMM peak (our 1024^3 GEMM with the
+// same threads, bench/peak.ts): above 100 % where events save more than the GEMM loses.
 // "cpu-ms/ex" is the process CPU time (all threads) per example: on a shared machine it shows
 // the cost of the work when the wall clock is inflated by other processes.
 import { loadDataset } from '../src/data';
 import { DigitDataset, SegregatedNetwork, SegregatedOptions } from '../src/models/segregated';
+import { native } from '../src/native';
+import { measuredGemmPeak } from './peak';
 
 function subset(d: DigitDataset, n: number): DigitDataset {
   const count = Math.min(n, d.count);
@@ -63,6 +67,8 @@ export async function run(args: string[]): Promise<void> {
   const tr = subset(train, nTrain);
   const te = subset(test, nTest);
   const nets: Array<[string, number[]]> = [['784-500-10', [500, 10]], ['784-500-100-10', [500, 100, 10]]];
+  const peakThreads = threads ?? native.devices().cpu.defaultThreads;
+  const peak = await measuredGemmPeak(peakThreads);
   const rows: string[][] = [];
   for (const [name, layers] of nets) {
     for (const mode of ['spiking', 'nonspiking'] as const) {
@@ -90,18 +96,22 @@ export async function run(args: string[]): Promise<void> {
         const testRate = te.count / evSecs;
         rows.push([name, mode, tm === 'online' ? 'online' : `batched ${batch}`, trainRate.toFixed(0),
           (1000 / trainRate).toFixed(3), trainCpu.toFixed(3), testRate.toFixed(0), (1000 / testRate).toFixed(3), testCpu.toFixed(3),
-          (trainFlops / 1e6).toFixed(1), ((trainFlops * trainRate) / 1e9).toFixed(2), (testFlops / 1e6).toFixed(1),
-          ((testFlops * testRate) / 1e9).toFixed(2), r.accuracy.toFixed(1)]);
+          (trainFlops / 1e6).toFixed(1), ((trainFlops * trainRate) / 1e9).toFixed(2),
+          ((100 * (trainFlops * trainRate)) / 1e9 / peak).toFixed(1), (testFlops / 1e6).toFixed(1),
+          ((testFlops * testRate) / 1e9).toFixed(2), ((100 * (testFlops * testRate)) / 1e9 / peak).toFixed(1),
+          r.accuracy.toFixed(1)]);
       }
     }
   }
   const head = ['network', 'mode', 'training', 'train ex/s', 'train ms/ex', 'train cpu-ms/ex', 'test ex/s', 'test ms/ex',
     'test cpu-ms/ex',
-    'train MFLOP/ex', 'train GFLOP/s', 'test MFLOP/ex', 'test GFLOP/s', `test acc % (${nTrain} ex)`];
+    'train MFLOP/ex', 'train GFLOP/s', 'train % peak', 'test MFLOP/ex', 'test GFLOP/s', 'test % peak',
+    `test acc % (${nTrain} ex)`];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i])).join('  ');
   console.log(`segregated dendrites (Guerguiev et al. 2017), mnist-10k: ${tr.count} training and ${te.count} test digits, ` +
-    `${threads ?? 'default'} threads; FLOPs are dense-equivalent (spec §19.3)`);
+    `${threads ?? 'default'} threads; FLOPs are dense-equivalent (spec §19.3); measured GEMM peak ` +
+    `${peak.toFixed(0)} GFLOP/s (1024^3, ${peakThreads} threads)`);
   console.log(line(head));
   for (const r of rows) console.log(line(r));
 }
