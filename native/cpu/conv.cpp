@@ -466,7 +466,9 @@ void conv_forward_direct(const Geometry& g, int64_t batch, int64_t oc, const flo
   {
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < batch; ++n) pad_images(x + n * g.c * g.h * g.w, 1, g.c, g.h, g.w, g.pad, g.pad, padded + n * image);
-#pragma omp for schedule(static)
+    // One image per grab, handed out as threads free up (about 5 % faster than static on this
+    // shared machine); each task writes its own outputs, so the result does not depend on it.
+#pragma omp for schedule(dynamic, oblocks)
     for (int64_t task = 0; task < batch * oblocks; ++task) {
       const int64_t n = task / oblocks, b = task % oblocks, o0 = b * kFwdO;
       const int valid_o = static_cast<int>(std::min<int64_t>(kFwdO, oc - o0));
