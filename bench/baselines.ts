@@ -5,6 +5,8 @@
 //
 //   npm run bench -- baselines [--json] [--rounds=N] [--models=mlp,cnn,cifar] [--threads=N]
 //                              [--examples=N] [--no-torch] [--torch-blas=openblas|default]
+//                              [--device=cpu|cuda|cuda:N|auto]
+// (PyTorch runs on the CPU only, so on another device ours runs alone.)
 //
 // Ours: Sequential.trainChunk over N examples (uint8 images converted to float per batch
 // natively). PyTorch at its best: the whole set converted to a float tensor once, batches
@@ -22,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 
-import { native, nativeClasses, type SequentialLayer } from '../src/native';
+import { native, nativeClasses, type DeviceString, type SequentialLayer } from '../src/native';
 import { cnnLayers } from '../src/models/cnn';
 import { mlpLayers } from '../src/models/mlp';
 import { measuredGemmPeak, trainingFlops } from './peak';
@@ -52,12 +54,13 @@ interface Options {
   examples?: number;
   torch: boolean;
   torchBlas: 'openblas' | 'default';
+  device: string;
 }
 
 function parseArgs(args: string[]): Options {
   const o: Options = {
     json: false, rounds: 5, models: CASES.map((c) => c.key), threads: native.devices().cpu.defaultThreads, torch: true,
-    torchBlas: 'openblas',
+    torchBlas: 'openblas', device: 'cpu',
   };
   for (const a of args) {
     const [key, value] = a.split('=', 2);
@@ -79,10 +82,12 @@ function parseArgs(args: string[]): Options {
     } else if (key === '--torch-blas') {
       if (value !== 'openblas' && value !== 'default') throw new RangeError('baselines: --torch-blas must be openblas or default');
       o.torchBlas = value;
+    } else if (key === '--device') {
+      o.device = value ?? '';
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
         'usage: npm run bench -- baselines [--json] [--rounds=N (5)] [--models=mlp,cnn,cifar] [--threads=N] [--examples=N]\n' +
-          '                                 [--no-torch] [--torch-blas=openblas|default]\n',
+          '                                 [--no-torch] [--torch-blas=openblas|default] [--device=cpu|cuda|cuda:N|auto]\n',
       );
       process.exit(0);
     } else throw new RangeError(`baselines: unknown option "${a}"`);
@@ -300,7 +305,7 @@ interface Row {
   pairedRatio?: number;  // median over rounds of ours / PyTorch within the round
   mflopsPerExample: number;
   oursGflops: number;  // at our best round
-  fractionOfPeak: number;  // oursGflops / the measured GEMM peak
+  fractionOfPeak: number | null;  // oursGflops / the measured GEMM peak (CPU only)
 }
 
 const median = (a: number[]): number => {
@@ -318,13 +323,17 @@ export async function run(args: string[]): Promise<void> {
   log(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${cpu.logicalCores} logical cores, SIMD ${cpu.simd}, ` +
     `OpenMP ${cpu.openmp}; our threads ${o.threads}; load average ${load0.toFixed(2)}`);
 
-  // Before PyTorch starts: its idle OpenMP threads would spin on our cores.
-  const peak = await measuredGemmPeak(o.threads);
-  log(`measured GEMM peak (ours, 1024^3, ${o.threads} threads): ${peak.toFixed(0)} GFLOP/s`);
+  // Before PyTorch starts: its idle OpenMP threads would spin on our cores. (On a GPU the
+  // addon's GEMM includes host copies, so no peak is measured there.)
+  const peak = o.device === 'cpu' ? await measuredGemmPeak(o.threads) : null;
+  if (peak !== null) log(`measured GEMM peak (ours, 1024^3, ${o.threads} threads): ${peak.toFixed(0)} GFLOP/s`);
 
   let torch: TorchWorker | undefined;
   let torchSkip: string | undefined;
-  if (o.torch) {
+  if (o.torch && o.device !== 'cpu') {
+    torchSkip = `ours runs on ${o.device}; the PyTorch comparison is CPU-only`;
+    log(`PyTorch: skipped: ${torchSkip}`);
+  } else if (o.torch) {
     const found = findTorchPython();
     if (!found.python) {
       torchSkip = `no Python with torch found (tried: ${found.tried.join('; ') || 'none'}); install python3-torch ` +
@@ -357,7 +366,7 @@ export async function run(args: string[]): Promise<void> {
       const { images, labels } = syntheticData(c, n);
       const net = new nativeClasses.Sequential({
         input: { channels: c.input[0], height: c.input[1], width: c.input[2] }, classes: 10, layers: layersOf(c),
-        batchSize: BATCH, seed: 1, threads: o.threads,
+        batchSize: BATCH, seed: 1, threads: o.threads, device: o.device as DeviceString,
       });
       // Warm-up: a few batches each.
       await net.trainChunk({ images, labels, order: shuffled(n, 99), count: 3 * BATCH });
@@ -387,7 +396,8 @@ export async function run(args: string[]): Promise<void> {
       const row: Row = {
         model: c.name, input: c.input.join('x'), examples: n,
         ours: { best, median: median(ours) },
-        mflopsPerExample: flops / 1e6, oursGflops: (best * flops) / 1e9, fractionOfPeak: (best * flops) / 1e9 / peak,
+        mflopsPerExample: flops / 1e6, oursGflops: (best * flops) / 1e9,
+        fractionOfPeak: peak === null ? null : (best * flops) / 1e9 / peak,
       };
       if (theirs.length > 0) {
         row.torch = { best: Math.max(...theirs), median: median(theirs) };
@@ -402,8 +412,8 @@ export async function run(args: string[]): Promise<void> {
           ? `   PyTorch ${Math.round(row.torch.best).toString().padStart(7)} ex/s (median ${Math.round(row.torch.median)})` +
             `   ratio ${row.ratio!.toFixed(2)}x (best/best), ${row.pairedRatio!.toFixed(2)}x (median of rounds)`
           : ''));
-      log(`${''.padEnd(31)} ${row.mflopsPerExample.toFixed(2)} MFLOP/example: ours ${row.oursGflops.toFixed(1)} GFLOP/s, ` +
-        `${(100 * row.fractionOfPeak).toFixed(0)} % of the GEMM peak` +
+      log(`${''.padEnd(31)} ${row.mflopsPerExample.toFixed(2)} MFLOP/example: ours ${row.oursGflops.toFixed(1)} GFLOP/s` +
+        (row.fractionOfPeak === null ? '' : `, ${(100 * row.fractionOfPeak).toFixed(0)} % of the GEMM peak`) +
         (row.torch ? `; PyTorch ${((row.torch.best * flops) / 1e9).toFixed(1)} GFLOP/s` : ''));
     }
   } finally {
@@ -413,7 +423,7 @@ export async function run(args: string[]): Promise<void> {
   log(`load average at the end ${load1.toFixed(2)} (other processes on the machine slow both sides)`);
   if (o.json) {
     process.stdout.write(`${JSON.stringify({
-      machine: { cpu: os.cpus()[0]?.model, logicalCores: cpu.logicalCores, simd: cpu.simd, threads: o.threads, load: [load0, load1] },
+      device: o.device, machine: { cpu: os.cpus()[0]?.model, logicalCores: cpu.logicalCores, simd: cpu.simd, threads: o.threads, load: [load0, load1] },
       gemmPeakGflops: peak, batch: BATCH, rounds: o.rounds, torch: torch?.info ?? null, torchSkipped: torchSkip ?? null, rows,
     }, null, 2)}\n`);
   }

@@ -1,4 +1,4 @@
-// `npm run bench -- segregated [--train N] [--test N] [--threads T] [--batch B] [--quick]`
+// `npm run bench -- segregated [--train N] [--test N] [--threads T] [--batch B] [--device D] [--quick]`
 //
 // Training and test throughput of the segregated-dendrite network (src/models/segregated.ts) on
 // the embedded mnist-10k (10,000 real MNIST digits): 784-500-10 and 784-500-100-10, spiking and
@@ -55,7 +55,7 @@ export const description = 'training and test examples/s of the segregated-dendr
 
 export async function run(args: string[]): Promise<void> {
   if (args.includes('--help')) {
-    console.log('segregated [--train N] [--test N] [--threads T] [--batch B] [--quick]');
+    console.log('segregated [--train N] [--test N] [--threads T] [--batch B] [--device cpu|cuda|cuda:N|auto] [--quick]');
     return;
   }
   const quick = args.includes('--quick');
@@ -63,6 +63,8 @@ export async function run(args: string[]): Promise<void> {
   const nTest = arg(args, '--test', quick ? 200 : 1000);
   const threads = arg(args, '--threads', 0) || undefined;
   const batch = arg(args, '--batch', 32);
+  const di = args.indexOf('--device');
+  const device = (di >= 0 ? args[di + 1] : 'cpu') as NonNullable<SegregatedOptions['device']>;
   const { train, test } = await loadDataset('mnist-10k');
   const tr = subset(train, nTrain);
   const te = subset(test, nTest);
@@ -72,7 +74,7 @@ export async function run(args: string[]): Promise<void> {
   const rows: string[][] = [];
   for (const [name, layers] of nets) {
     for (const mode of ['spiking', 'nonspiking'] as const) {
-      const opts: SegregatedOptions = { layers, mode, seed: 1, ...(threads ? { threads } : {}) };
+      const opts: SegregatedOptions = { layers, mode, seed: 1, device, ...(threads ? { threads } : {}) };
       const probe = new SegregatedNetwork(opts);
       const cfg = probe.native.config();
       const f = flops(layers, 784);
@@ -110,7 +112,7 @@ export async function run(args: string[]): Promise<void> {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i])).join('  ');
   console.log(`segregated dendrites (Guerguiev et al. 2017), mnist-10k: ${tr.count} training and ${te.count} test digits, ` +
-    `${threads ?? 'default'} threads; FLOPs are dense-equivalent (spec §19.3); measured GEMM peak ` +
+    `device ${device}, ${threads ?? 'default'} threads; FLOPs are dense-equivalent (spec §19.3); measured GEMM peak ` +
     `${peak.toFixed(0)} GFLOP/s (1024^3, ${peakThreads} threads)`);
   console.log(line(head));
   for (const r of rows) console.log(line(r));

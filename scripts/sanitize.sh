@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the native core with AddressSanitizer + UndefinedBehaviorSanitizer (into build-sanitize/,
-# CPU backend only: the CUDA runtime and ASan do not mix) and runs the native test program and
-# the ava suite under them. Extra arguments go to ava (e.g. dist/test/linalg.test.js).
+# CPU backend only: the CUDA runtime and ASan do not mix) and runs under them the native test
+# program, a quick pass of the native bench program and the ava suite. Extra arguments go to ava
+# (e.g. dist/test/linalg.test.js).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ npx tsc -p tsconfig.json
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # The native test program is fully instrumented: leaks are reported too.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build-sanitize/dendrite_native_test
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build-sanitize/dendrite_native_bench --quick --device cpu
 
 # Node itself is not instrumented, so the sanitizer runtimes are preloaded. Leak checking is off
 # there: at exit it would report V8's own allocations, not ours (the native test covers leaks).
