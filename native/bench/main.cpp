@@ -27,8 +27,11 @@
 #include "../common/devices.h"
 #include "../common/segregated.h"
 #include "../common/sequential.h"
+#include "../test/digits.h"
 
 using namespace dendrite;
+using test::Digits;
+using test::make_digits;
 
 namespace {
 
@@ -37,34 +40,6 @@ struct Options {
   int threads = 0;  // 0: the default
   double seconds = 1.0;
 };
-
-struct Digits {
-  std::vector<uint8_t> images, labels;
-  std::vector<int32_t> order;
-  int64_t n = 0, size = 0;
-};
-
-Digits make_digits(int64_t n, int64_t size, uint64_t seed) {
-  Digits d;
-  d.n = n;
-  d.size = size;
-  d.images.assign(static_cast<size_t>(n * size), 0);
-  d.labels.resize(static_cast<size_t>(n));
-  d.order.resize(static_cast<size_t>(n));
-  std::mt19937_64 gen(seed);
-  std::uniform_int_distribution<int> px(1, 255), cls(0, 9);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  for (int64_t i = 0; i < n; ++i) {
-    const int c = cls(gen);
-    d.labels[static_cast<size_t>(i)] = static_cast<uint8_t>(c);
-    d.order[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-    for (int64_t j = 0; j < size; ++j) {
-      const bool band = (j * 10 / size) == c;
-      if (u(gen) < (band ? 0.8 : 0.1)) d.images[static_cast<size_t>(i * size + j)] = static_cast<uint8_t>(px(gen));
-    }
-  }
-  return d;
-}
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 

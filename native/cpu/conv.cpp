@@ -564,21 +564,6 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   }
 }
 
-namespace {
-
-// The sum of row[0..p) in double over eight interleaved partial sums (a fixed order, short
-// dependency chains; one vector of doubles where the clones have one).
-DENDRITE_CLONES double plane_sum(const float* row, int64_t p) {
-  double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t q = 0;
-  for (; q + 8 <= p; q += 8)
-    for (int l = 0; l < 8; ++l) part[l] += static_cast<double>(row[q + l]);
-  for (int l = 0; q < p; ++q, ++l) part[l] += static_cast<double>(row[q]);
-  return ((part[0] + part[4]) + (part[2] + part[6])) + ((part[1] + part[5]) + (part[3] + part[7]));
-}
-
-}  // namespace
-
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
                      float* db, int threads) {
   const Geometry g = geometry(s);
@@ -586,13 +571,13 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
   const int64_t w_size = oc * k, x_size = g.c * g.h * g.w;
   if (oc <= 0 || k <= 0) return;
 
-  // db[o] = sum_n sum_q dy[n][o][q] in double: each plane by plane_sum, planes added in n order;
+  // db[o] = sum_n sum_q dy[n][o][q] in double: each plane by sum_double8, planes added in n order;
   // one thread per channel.
   if (db != nullptr) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (batch * oc * p >= (1 << 15))
     for (int64_t o = 0; o < oc; ++o) {
       double acc = 0;
-      for (int64_t n = 0; n < batch; ++n) acc += plane_sum(dy + (n * oc + o) * p, p);
+      for (int64_t n = 0; n < batch; ++n) acc += sum_double8(dy + (n * oc + o) * p, p);
       db[o] = static_cast<float>(acc);
     }
   }

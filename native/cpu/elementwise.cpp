@@ -10,6 +10,7 @@
 
 #include "../common/error.h"
 #include "kernels.h"
+#include "simd.h"
 
 namespace dendrite::cpu {
 namespace {
@@ -34,9 +35,9 @@ inline float sigmoid_grad(float x) {
   return e / (d * d);
 }
 
-// Sum of p[0..n) in double with 8 interleaved accumulators combined pairwise: a fixed order
-// for a given n, and short dependency chains.
-inline double sum_block(const float* p, int64_t n) {
+}  // namespace
+
+DENDRITE_CLONES double sum_double8(const float* p, int64_t n) {
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -44,8 +45,6 @@ inline double sum_block(const float* p, int64_t n) {
   for (int l = 0; i < n; ++i, ++l) acc[l] += static_cast<double>(p[i]);
   return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
-
-}  // namespace
 
 void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float shift, int threads) {
   static_cast<void>(threads);  // only OpenMP pragmas use it
@@ -96,7 +95,7 @@ void row_sums(int64_t rows, int64_t cols, const float* a, float* out, int thread
   if (rows <= 0) return;
   if (cols <= kRowBlock) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (rows * cols >= kParallelMin)
-    for (int64_t r = 0; r < rows; ++r) out[r] = static_cast<float>(sum_block(a + r * cols, cols));
+    for (int64_t r = 0; r < rows; ++r) out[r] = static_cast<float>(sum_double8(a + r * cols, cols));
     return;
   }
   // Long rows: partial sums of fixed column blocks (in parallel), then each row adds its
@@ -107,7 +106,7 @@ void row_sums(int64_t rows, int64_t cols, const float* a, float* out, int thread
   for (int64_t t = 0; t < rows * blocks; ++t) {
     const int64_t r = t / blocks, b = t % blocks;
     const int64_t c0 = b * kRowBlock, c1 = std::min(cols, c0 + kRowBlock);
-    partial[static_cast<size_t>(t)] = sum_block(a + r * cols + c0, c1 - c0);
+    partial[static_cast<size_t>(t)] = sum_double8(a + r * cols + c0, c1 - c0);
   }
   for (int64_t r = 0; r < rows; ++r) {
     double s = 0;

@@ -31,6 +31,9 @@ struct BPanels {
 void gemm_implicit_b(const GemmShape& g, const float* a, const BPanels& b, float* c, int threads);
 
 // elementwise.cpp
+// The sum of p[0..n) in double over 8 interleaved accumulators combined pairwise: a fixed order
+// for a given n (the same bits on every instruction set), short dependency chains.
+double sum_double8(const float* p, int64_t n);
 void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float shift, int threads);
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx, int threads);
 void row_sums(int64_t rows, int64_t cols, const float* a, float* out, int threads);

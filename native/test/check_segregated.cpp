@@ -24,6 +24,7 @@
 #include "../common/devices.h"
 #include "../common/segregated.h"
 #include "checks.h"
+#include "digits.h"
 
 namespace dendrite::test {
 namespace {
@@ -31,35 +32,6 @@ namespace {
 using seg::Config;
 using seg::LayerWeights;
 using seg::Network;
-
-struct Digits {
-  std::vector<uint8_t> images, labels;
-  std::vector<int32_t> order;
-  int64_t n = 0;
-};
-
-// Blobby synthetic digits: each class lights its own band of rows plus noise (about 20 % of the
-// pixels nonzero, as in MNIST), so the networks learn something in 20 examples.
-Digits make_digits(int64_t n, int64_t n_in, uint64_t seed) {
-  Digits d;
-  d.n = n;
-  d.images.assign(static_cast<size_t>(n * n_in), 0);
-  d.labels.resize(static_cast<size_t>(n));
-  d.order.resize(static_cast<size_t>(n));
-  std::mt19937_64 gen(seed);
-  std::uniform_int_distribution<int> px(1, 255), cls(0, 9);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  for (int64_t i = 0; i < n; ++i) {
-    const int c = cls(gen);
-    d.labels[i] = static_cast<uint8_t>(c);
-    d.order[i] = static_cast<int32_t>(i);
-    for (int64_t j = 0; j < n_in; ++j) {
-      const bool band = (j * 10 / n_in) == c;
-      if (u(gen) < (band ? 0.8 : 0.1)) d.images[i * n_in + j] = static_cast<uint8_t>(px(gen));
-    }
-  }
-  return d;
-}
 
 Config make_config(const std::vector<int64_t>& layers, bool spiking, uint64_t seed) {
   Config c = seg::preset(spiking);
