@@ -29,7 +29,7 @@ import { cnnLayers } from '../src/models/cnn';
 import { mlpLayers } from '../src/models/mlp';
 import { measuredGemmPeak, trainingFlops } from './peak';
 
-export const description = 'training examples/s of the MLP and CNN baselines vs PyTorch on the CPU';
+export const description = 'training examples/s of the MLP and CNN baselines vs PyTorch (CPU), or on --device';
 
 interface ModelCase {
   key: string;
@@ -83,7 +83,8 @@ function parseArgs(args: string[]): Options {
       if (value !== 'openblas' && value !== 'default') throw new RangeError('baselines: --torch-blas must be openblas or default');
       o.torchBlas = value;
     } else if (key === '--device') {
-      o.device = value ?? '';
+      // "auto" resolved here, so that the peak and PyTorch are skipped only where ours leaves the CPU.
+      o.device = native.resolveDevice(value ?? '').device;
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
         'usage: npm run bench -- baselines [--json] [--rounds=N (5)] [--models=mlp,cnn,cifar] [--threads=N] [--examples=N]\n' +

@@ -462,13 +462,15 @@ void conv_forward_direct(const Geometry& g, int64_t batch, int64_t oc, const flo
     for (int64_t t = 0; t < k; ++t)
       for (int o = 0; o < kFwdO; ++o) wt[(b * k + t) * kFwdO + o] = w[std::min(b * kFwdO + o, oc - 1) * k + t];
   std::fill(padded + batch * image, padded + batch * image + kSlack, 0.0f);
+  const int64_t grab = batch >= threads ? oblocks : 1;
 #pragma omp parallel num_threads(threads)
   {
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < batch; ++n) pad_images(x + n * g.c * g.h * g.w, 1, g.c, g.h, g.w, g.pad, g.pad, padded + n * image);
-    // One image per grab, handed out as threads free up (about 5 % faster than static on this
-    // shared machine); each task writes its own outputs, so the result does not depend on it.
-#pragma omp for schedule(dynamic, oblocks)
+    // Whole images handed out as threads free up (a thread slowed by another process holds up
+    // nobody), single tasks when there are fewer images than threads; each task writes its own
+    // outputs, so the result does not depend on it.
+#pragma omp for schedule(dynamic, grab)
     for (int64_t task = 0; task < batch * oblocks; ++task) {
       const int64_t n = task / oblocks, b = task % oblocks, o0 = b * kFwdO;
       const int valid_o = static_cast<int>(std::min<int64_t>(kFwdO, oc - o0));
