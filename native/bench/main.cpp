@@ -161,12 +161,12 @@ void bench_sequential(const std::string& device, const std::function<std::unique
         c.layers.insert(c.layers.end(), {conv, layer(nn::LayerType::BatchNorm), layer(nn::LayerType::Relu),
                                          layer(nn::LayerType::MaxPool2x2)});
       }
+      c.layers.push_back(layer(nn::LayerType::Flatten));
     } else {
       nn::LayerSpec hidden = layer(nn::LayerType::Linear);
       hidden.out_features = 500;
       c.layers = {layer(nn::LayerType::Flatten), hidden, layer(nn::LayerType::Relu)};
     }
-    if (m.cnn) c.layers.push_back(layer(nn::LayerType::Flatten));
     nn::LayerSpec out = layer(nn::LayerType::Linear);
     out.out_features = 10;
     c.layers.push_back(out);
