@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: compiles the TypeScript, runs the ava suite and the native test program, and ends
+// `npm test`: compiles the TypeScript, runs the ava suite and the native test programs, and ends
 // with one line "N passed, N failed[, N skipped]" over both.
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -49,20 +49,23 @@ totals.passed += avaPassed;
 totals.failed += avaFailed;
 totals.skipped += count(ava.output, /^\s*(\d+) tests? skipped/gm) + count(ava.output, /^\s*(\d+) tests? todo/gm);
 
-// The native test program prints "N passed, N failed" itself. node-gyp builds have none.
+// The native test programs print "N passed, N failed" themselves. node-gyp builds have none. The
+// second is the same program against the CUDA emulator: the CUDA kernels checked without a GPU.
 const buildDir = process.env.DENDRITE_BUILD_DIR || 'build';
-const nativeTest = path.join(root, buildDir, 'dendrite_native_test');
-if (process.env.DENDRITE_SKIP_NATIVE_TEST === '1') {
-  console.log('native test program: skipped (DENDRITE_SKIP_NATIVE_TEST=1)');
-} else if (fs.existsSync(nativeTest)) {
-  const nt = run(nativeTest, []);
-  const m = /^(\d+) passed, (\d+) failed/m.exec(nt.output);
-  totals.passed += m ? Number(m[1]) : 0;
-  totals.failed += m ? Number(m[2]) : 1;
-  if (m && nt.status !== 0 && Number(m[2]) === 0) totals.failed += 1;
-} else {
-  console.log(`native test program not found at ${nativeTest} (built only by the CMake build): skipped`);
-  totals.skipped += 1;
+for (const program of ['dendrite_native_test', 'dendrite_native_test_cuda_emu']) {
+  const file = path.join(root, buildDir, program);
+  if (process.env.DENDRITE_SKIP_NATIVE_TEST === '1') {
+    console.log(`${program}: skipped (DENDRITE_SKIP_NATIVE_TEST=1)`);
+  } else if (fs.existsSync(file)) {
+    const nt = run(file, []);
+    const m = /^(\d+) passed, (\d+) failed/m.exec(nt.output);
+    totals.passed += m ? Number(m[1]) : 0;
+    totals.failed += m ? Number(m[2]) : 1;
+    if (m && nt.status !== 0 && Number(m[2]) === 0) totals.failed += 1;
+  } else {
+    console.log(`${program} not found at ${file} (built only by the CMake build): skipped`);
+    totals.skipped += 1;
+  }
 }
 
 const skipped = totals.skipped ? `, ${totals.skipped} skipped` : '';

@@ -20,6 +20,9 @@
 // Segregated-dendrite network (check_segregated.cpp): CPU runs bit-identical run to run; the CUDA
 // network against the CPU network from the same seed (tolerances stated there).
 //
+// Built a second time against the CUDA emulator (native/test/cuda_emu, without a GPU): then only
+// the CUDA checks and the segregated ones run.
+//
 // Prints "ok name" or "FAILED name: detail" per check and ends with "N passed, N failed";
 // exits 1 when anything failed.
 #include <cstdio>
@@ -50,8 +53,12 @@ void run_all(Checker& ck, const Mode& mode, bool device) {
 int main() {
   Checker ck;
   std::unique_ptr<Backend> cpu = make_cpu_backend(2);
+#if !defined(DENDRITE_CUDA_EMULATOR)
+  // The build against the CUDA emulator (dendrite_native_test_cuda_emu) checks only the CUDA
+  // backend: its CPU kernels are the same code this program checks.
   run_all(ck, Mode{cpu.get(), nullptr, "cpu"}, false);
   check_random_cpu(ck);
+#endif
 
   const CudaInfo info = cuda_info();
   if (!info.unavailable.empty()) {
