@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the native core with AddressSanitizer + UndefinedBehaviorSanitizer (into build-sanitize/,
 # CPU backend only: the CUDA runtime and ASan do not mix) and runs under them the native test
-# program, a quick pass of the native bench program and the ava suite. Extra arguments go to ava
+# program, its build against the CUDA emulator (the CUDA kernels on the CPU), a quick pass of the
+# native bench program and the ava suite. Extra arguments go to ava
 # (e.g. dist/test/linalg.test.js).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,10 @@ npx tsc -p tsconfig.json
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # The native test program is fully instrumented: leaks are reported too.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build-sanitize/dendrite_native_test
+# The CUDA backend in the CUDA emulator: a kernel that reads or writes past a device allocation
+# is reported here. The self-test's two expected launch errors print "cuda_emu: ..." lines.
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build-sanitize/dendrite_cuda_emu_selftest
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build-sanitize/dendrite_native_test_cuda_emu
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build-sanitize/dendrite_native_bench --quick --device cpu
 
 # Node itself is not instrumented, so the sanitizer runtimes are preloaded. Leak checking is off

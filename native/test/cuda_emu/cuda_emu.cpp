@@ -19,19 +19,18 @@
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define CUDA_EMU_ASAN 1
 #endif
 
 namespace cuda_emu {
 
-thread_local const ThreadPlace* current = nullptr;
-
 namespace {
 
 constexpr size_t kTotalMemory = size_t(16) << 30;  // what the emulated device reports
 constexpr size_t kAlignment = 256;                // as cudaMalloc guarantees
-constexpr size_t kStackBytes = size_t(256) << 10;  // per fiber; ASan frames are large
+constexpr size_t kStackBytes = size_t(256) << 10;  // per fiber, 64 KiB of it colouring; ASan frames are large
 
 // ---- errors: the last one per host thread, as in CUDA ----
 thread_local cudaError_t last_error = cudaSuccess;
@@ -217,7 +216,8 @@ struct Fiber {
   ThreadPlace place{};
   State state = State::Done;
   uint64_t exchange = 0;  // this lane's value in a warp exchange
-  bool fresh = true;      // needs makecontext before it runs
+  bool fresh = true;      // needs start_context before it runs
+  size_t color = 0;       // bytes left unused at the stack's top (see make_fiber)
 };
 
 class Scheduler {
@@ -259,8 +259,10 @@ class Scheduler {
     to_host(f);
   }
 
-  [[noreturn]] void fault(const std::string& what) {
-    fault_ = what + " (thread " + str(running_->place.thread_idx) + ")";
+  // Ends the launch from a fiber. `what` is a plain string: nothing owned may stay on the
+  // abandoned stack.
+  [[noreturn]] void fault(const char* what) {
+    fault_ = std::string(what) + " (thread " + str(running_->place.thread_idx) + ")";
     Fiber* f = running_;
     f->state = Fiber::State::Done;
     f->fresh = true;  // its stack is abandoned: it restarts from scratch
@@ -293,11 +295,18 @@ class Scheduler {
       std::abort();
     }
     mprotect(f->stack, 4096, PROT_NONE);  // a stack overflow faults instead of corrupting memory
+    // Stacks start at different offsets modulo 64 KiB: with equal offsets the top frames of all
+    // the block's fibers would fall into the same few cache sets and evict one another.
+    f->color = fibers_.size() * 17 * 64 % 65536;
     return f;
   }
 
   void prepare(Fiber* f) {
-    start_context(f->context, f->stack, kStackBytes, &Scheduler::fiber_main);
+#if CUDA_EMU_ASAN
+    // A fiber abandoned by a fault left its frames' redzones poisoned.
+    __asan_unpoison_memory_region(f->stack, kStackBytes);
+#endif
+    start_context(f->context, f->stack, kStackBytes - f->color, &Scheduler::fiber_main);
     f->fresh = false;
   }
 
@@ -386,7 +395,7 @@ class Scheduler {
   void resume(Fiber* f) {
     if (f->fresh) prepare(f);
     running_ = f;
-    current = &f->place;
+    current() = &f->place;
 #if CUDA_EMU_ASAN
     void* fake = nullptr;
     __sanitizer_start_switch_fiber(&fake, f->stack, kStackBytes);
@@ -395,7 +404,7 @@ class Scheduler {
 #else
     switch_context(host_, f->context);
 #endif
-    current = nullptr;
+    current() = nullptr;
     running_ = nullptr;
   }
 
@@ -457,7 +466,7 @@ uint64_t warp_exchange(unsigned mask, uint64_t bits, unsigned src_lane) {
 }
 
 void device_fault(const char* what) {
-  if (current == nullptr) {
+  if (current() == nullptr) {
     std::fprintf(stderr, "cuda_emu: %s (outside a kernel)\n", what);
     std::abort();
   }

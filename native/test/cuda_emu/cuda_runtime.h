@@ -111,13 +111,18 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream);
 
 namespace cuda_emu {
 
-// Where the running CUDA thread is; `current` points at it while a kernel runs.
+// Where the running CUDA thread is; current() points at it while a kernel runs.
 struct ThreadPlace {
   uint3 thread_idx, block_idx;
   dim3 block_dim, grid_dim;
   unsigned linear;  // threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)
 };
-extern thread_local const ThreadPlace* current;
+// A function-local thread_local, not an extern one: GCC 12 with -fsanitize=null miscompiles the
+// null check of an extern thread_local's address (a stale flag from the TLS-init test).
+inline const ThreadPlace*& current() noexcept {
+  static thread_local const ThreadPlace* place = nullptr;
+  return place;
+}
 
 // Sets this host thread's schedule ("forward", "reverse", "shuffle" or "shuffle:SEED"); false
 // when the text is none of these. The environment variable sets the initial one.
@@ -153,10 +158,10 @@ class Launch {
 
 }  // namespace cuda_emu
 
-#define threadIdx (::cuda_emu::current->thread_idx)
-#define blockIdx (::cuda_emu::current->block_idx)
-#define blockDim (::cuda_emu::current->block_dim)
-#define gridDim (::cuda_emu::current->grid_dim)
+#define threadIdx (::cuda_emu::current()->thread_idx)
+#define blockIdx (::cuda_emu::current()->block_idx)
+#define blockDim (::cuda_emu::current()->block_dim)
+#define gridDim (::cuda_emu::current()->grid_dim)
 constexpr int warpSize = 32;
 
 inline void __syncthreads() { ::cuda_emu::syncthreads(); }
@@ -168,7 +173,7 @@ inline T __shfl_xor_sync(unsigned mask, T value, int lane_mask, int width = 32) 
   if (lane_mask < 0 || lane_mask > 31) ::cuda_emu::device_fault("__shfl_xor_sync: lane mask out of range");
   uint64_t bits = 0;
   std::memcpy(&bits, &value, sizeof(T));
-  const unsigned lane = ::cuda_emu::current->linear % 32u;
+  const unsigned lane = ::cuda_emu::current()->linear % 32u;
   bits = ::cuda_emu::warp_exchange(mask, bits, lane ^ static_cast<unsigned>(lane_mask));
   T out;
   std::memcpy(&out, &bits, sizeof(T));

@@ -64,6 +64,11 @@ __global__ void divergent_shuffle_kernel(int* out) {
   out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1, 1);
 }
 
+// Every thread shuffles; launched with a block that ends in a partial warp.
+__global__ void partial_warp_shuffle_kernel(int* out) {
+  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1, 1);
+}
+
 // Records each thread's coordinates, for 2-D and 3-D blocks and grids.
 __global__ void coordinates_kernel(unsigned* out) {
   const unsigned block = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
@@ -216,6 +221,16 @@ int main() {
     Buffer<int> out(32);
     divergent_shuffle_kernel<<<1, 32>>>(out.p);
     return expect_launch_error(cudaErrorLaunchFailure, "divergent shuffle");
+  });
+
+  ck.run("a full-warp shuffle in a partial warp is a launch error, and the next launch works", [&]() -> std::string {
+    Buffer<int> out(64);
+    partial_warp_shuffle_kernel<<<1, 48>>>(out.p);
+    std::string e = expect_launch_error(cudaErrorLaunchFailure, "shuffle in a warp of 16");
+    if (!e.empty()) return e;
+    shuffle_kernel<<<1, 64>>>(3, out.p);
+    if (cudaGetLastError() != cudaSuccess) return "the launch after the fault failed";
+    return download(out.p, 1)[0] == 30 ? "" : "the launch after the fault gave a wrong value";
   });
 
   ck.run("invalid launch configurations are refused", [&]() -> std::string {
