@@ -50,9 +50,10 @@ totals.failed += avaFailed;
 totals.skipped += count(ava.output, /^\s*(\d+) tests? skipped/gm) + count(ava.output, /^\s*(\d+) tests? todo/gm);
 
 // The native test programs print "N passed, N failed" themselves. node-gyp builds have none. The
-// second is the same program against the CUDA emulator: the CUDA kernels checked without a GPU.
+// CUDA emulator's self-test, then the native test program against the emulator: the CUDA kernels
+// checked without a GPU (native/test/cuda_emu).
 const buildDir = process.env.DENDRITE_BUILD_DIR || 'build';
-for (const program of ['dendrite_native_test', 'dendrite_native_test_cuda_emu']) {
+for (const program of ['dendrite_native_test', 'dendrite_cuda_emu_selftest', 'dendrite_native_test_cuda_emu']) {
   const file = path.join(root, buildDir, program);
   if (process.env.DENDRITE_SKIP_NATIVE_TEST === '1') {
     console.log(`${program}: skipped (DENDRITE_SKIP_NATIVE_TEST=1)`);
