@@ -14,9 +14,10 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # The native test program is fully instrumented: leaks are reported too.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build-sanitize/dendrite_native_test
 # The CUDA backend in the CUDA emulator: a kernel that reads or writes past a device allocation
-# is reported here. The self-test's two expected launch errors print "cuda_emu: ..." lines.
+# is reported here. The self-test's expected launch errors print "cuda_emu: ..." lines. npm test
+# runs the emulated test with threads shuffled; here they run in reverse, a second schedule.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build-sanitize/dendrite_cuda_emu_selftest
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build-sanitize/dendrite_native_test_cuda_emu
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 DENDRITE_CUDA_EMU_SCHEDULE=reverse build-sanitize/dendrite_native_test_cuda_emu
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build-sanitize/dendrite_native_bench --quick --device cpu
 
 # Node itself is not instrumented, so the sanitizer runtimes are preloaded. Leak checking is off

@@ -48,6 +48,14 @@
 #endif
 
 namespace dendrite::philox {
+// The device and host branches below are different definitions of the same inline functions: a
+// build that compiles both into one program (the CUDA emulator's test, native/test/cuda_emu) keeps
+// them apart through this inline namespace, invisible to callers.
+#if defined(__CUDA_ARCH__)
+inline namespace device_code {
+#else
+inline namespace host_code {
+#endif
 
 // ---------------------------------------------------------------------------------------------
 // Philox4x32-10
@@ -509,4 +517,5 @@ DENDRITE_HD inline float wald_at(const Stream& s, uint64_t i, float mean, float 
   return fp::to_float(w);
 }
 
+}  // inline namespace device_code / host_code
 }  // namespace dendrite::philox

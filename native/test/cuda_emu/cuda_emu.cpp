@@ -3,7 +3,7 @@
 #include "cuda_runtime.h"
 
 #include <sys/mman.h>
-#if !defined(__x86_64__)
+#if !(defined(__x86_64__) && defined(__LP64__) && defined(__ELF__))
 #include <ucontext.h>
 #endif
 
@@ -18,7 +18,12 @@
 #include <string>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CUDA_EMU_CLANG_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(CUDA_EMU_CLANG_ASAN)
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define CUDA_EMU_ASAN 1
@@ -34,11 +39,13 @@ constexpr size_t kStackBytes = size_t(256) << 10;  // per fiber, 64 KiB of it co
 
 // ---- errors: the last one per host thread, as in CUDA ----
 thread_local cudaError_t last_error = cudaSuccess;
-thread_local std::string error_text;
+thread_local std::string error_text;  // the emulator's detail of `error_text_of`
+thread_local cudaError_t error_text_of = cudaSuccess;
 
 cudaError_t fail_with(cudaError_t e, const std::string& detail) {
   last_error = e;
   error_text = detail;
+  error_text_of = e;
   return e;
 }
 
@@ -141,12 +148,12 @@ struct Schedule {
 
 // ---- context switches: a few instructions on x86-64 (swapcontext makes a system call per
 // switch, which made the emulator 5x slower), ucontext elsewhere ----
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(__LP64__) && defined(__ELF__)
 // Saves the callee-saved registers and the SSE/x87 control words on the current stack, stores the
 // stack pointer in *from, switches to `to` and restores what was saved there.
 extern "C" void cuda_emu_switch(void** from, void* to);
 asm(R"(
-  .text
+  .pushsection .text
   .p2align 4
   .type cuda_emu_switch, @function
 cuda_emu_switch:
@@ -172,6 +179,7 @@ cuda_emu_switch:
   popq %rbp
   ret
   .size cuda_emu_switch, .-cuda_emu_switch
+  .popsection
 )");
 
 struct Context {
@@ -234,6 +242,7 @@ class Scheduler {
     const unsigned n = block.x * block.y * block.z;
     while (fibers_.size() < n) fibers_.push_back(make_fiber());
     const uint64_t blocks = uint64_t(grid.x) * grid.y * grid.z;
+    // Blocks are ordered by the schedule within chunks of 2^20 (the order array stays small).
     std::vector<unsigned> block_order(static_cast<size_t>(std::min<uint64_t>(blocks, 1u << 20)));
     for (uint64_t base = 0; base < blocks; base += block_order.size()) {
       const size_t count = static_cast<size_t>(std::min<uint64_t>(block_order.size(), blocks - base));
@@ -252,11 +261,13 @@ class Scheduler {
     return "";
   }
 
-  // Called on a fiber: wait for the block (or the warp) at a barrier.
+  // Called on a fiber: wait for the block (or the warp) at a barrier. Which __syncthreads call
+  // each thread waits at is not compared: GCC merges and duplicates such calls freely (it has no
+  // notion of a convergent call), so call sites do not identify CUDA barriers.
   void arrive(Fiber::State at) {
     Fiber* f = running_;
     f->state = at;
-    to_host(f);
+    to_host(f, false);
   }
 
   // Ends the launch from a fiber. `what` is a plain string: nothing owned may stay on the
@@ -266,7 +277,7 @@ class Scheduler {
     Fiber* f = running_;
     f->state = Fiber::State::Done;
     f->fresh = true;  // its stack is abandoned: it restarts from scratch
-    to_host(f);
+    to_host(f, true);
     std::abort();  // never resumed
   }
 
@@ -408,13 +419,15 @@ class Scheduler {
     running_ = nullptr;
   }
 
-  void to_host(Fiber* f) {
+  // `final`: the fiber will not resume where it stands (ASan may then drop its fake stack).
+  void to_host(Fiber* f, bool final) {
 #if CUDA_EMU_ASAN
     void* fake = nullptr;
-    __sanitizer_start_switch_fiber(&fake, host_stack_, host_stack_size_);
+    __sanitizer_start_switch_fiber(final ? nullptr : &fake, host_stack_, host_stack_size_);
     switch_context(f->context, host_);
     __sanitizer_finish_switch_fiber(fake, &host_stack_, &host_stack_size_);
 #else
+    (void)final;
     switch_context(f->context, host_);
 #endif
   }
@@ -451,7 +464,7 @@ void Scheduler::fiber_main() {
     Fiber* f = s.running_;
     s.body_(s.arg_);
     f->state = Fiber::State::Done;
-    s.to_host(f);
+    s.to_host(f, false);  // resumed for the next thread
   }
 }
 
@@ -568,7 +581,7 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorLaunchFailure: name = "unspecified launch failure"; break;
   }
   text = name;
-  if (error != cudaSuccess && !cuda_emu::error_text.empty()) text += " (emulator: " + cuda_emu::error_text + ")";
+  if (error != cudaSuccess && error == cuda_emu::error_text_of) text += " (emulator: " + cuda_emu::error_text + ")";
   return text.c_str();
 }
 

@@ -10,12 +10,17 @@
 // ordered the same way), so a result that depends on the order of unsynchronised threads or blocks
 // (a race) shows up as a mismatch against the CPU. Misuse that real hardware punishes with a hang
 // or undefined results is reported as a launch error: a __syncthreads that not every thread of
-// the block reaches, a shuffle with lanes missing, an invalid launch configuration.
+// the block reaches, a shuffle with lanes missing, an invalid launch configuration (threads
+// waiting at different __syncthreads calls are not told apart: C++ compilers merge and duplicate
+// those calls). Copies and memsets outside a device
+// allocation return cudaErrorInvalidValue. Translated sources are compiled with __CUDA_ARCH__
+// defined, so the device branches of shared headers (philox.h) are the code tested.
 //
 // What it does not model: timing, the memory model of concurrent threads (each thread runs
 // alone), per-SM resources (registers, the 48 KiB static shared memory limit), __launch_bounds__,
-// uninitialised shared memory (it keeps the previous block's values) and the accuracy of the GPU's
-// math functions (expf, logf, ... are the host's). Kernel launches `k<<<grid, block, shmem,
+// uninitialised shared memory (it keeps the previous block's values), the accuracy of the GPU's
+// math functions (expf, logf, ... are the host's) and nvcc's contraction of a * b + c into FMA
+// (the emulated build contracts nothing, so it cannot show a missing __fmul_rn). Kernel launches `k<<<grid, block, shmem,
 // stream>>>(args)` are rewritten to `::cuda_emu::Launch(grid, block, shmem, stream).run("k", k, args)`
 // by translate.cmake before compiling.
 #pragma once
@@ -189,16 +194,25 @@ inline float __fdiv_rn(float a, float b) { return a / b; }
 inline double __dadd_rn(double a, double b) { return a + b; }
 inline double __dsub_rn(double a, double b) { return a - b; }
 inline double __dmul_rn(double a, double b) { return a * b; }
-inline float __int_as_float(int i) {
-  float f;
-  std::memcpy(&f, &i, sizeof f);
-  return f;
+inline double __ddiv_rn(double a, double b) { return a / b; }
+inline double __dsqrt_rn(double a) { return std::sqrt(a); }
+inline float __double2float_rn(double a) { return static_cast<float>(a); }  // the default rounding: nearest
+inline unsigned __umulhi(unsigned a, unsigned b) {
+  return static_cast<unsigned>((static_cast<unsigned long long>(a) * b) >> 32);
 }
-inline int __float_as_int(float f) {
-  int i;
-  std::memcpy(&i, &f, sizeof i);
-  return i;
+template <class To, class From>
+inline To cuda_emu_bit_cast(From f) {
+  static_assert(sizeof(To) == sizeof(From), "bit cast between types of different sizes");
+  To t;
+  std::memcpy(&t, &f, sizeof t);
+  return t;
 }
+inline float __uint_as_float(unsigned u) { return cuda_emu_bit_cast<float>(u); }
+inline unsigned __float_as_uint(float f) { return cuda_emu_bit_cast<unsigned>(f); }
+inline double __longlong_as_double(long long i) { return cuda_emu_bit_cast<double>(i); }
+inline long long __double_as_longlong(double d) { return cuda_emu_bit_cast<long long>(d); }
+inline float __int_as_float(int i) { return cuda_emu_bit_cast<float>(i); }
+inline int __float_as_int(float f) { return cuda_emu_bit_cast<int>(f); }
 // expf, logf, sqrtf, fmaf, fmaxf, acos ...: the host's, from <cmath>; CUDA also has these
 // classifications in the global namespace.
 using std::isfinite;

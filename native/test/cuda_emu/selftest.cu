@@ -119,7 +119,8 @@ std::vector<float> sums(bool racy, unsigned threads, const char* schedule) {
 std::string expect_launch_error(cudaError_t want, const char* what) {
   const cudaError_t got = cudaGetLastError();
   if (got != want) {
-    return std::string(what) + ": got " + cudaGetErrorString(got) + ", want " + cudaGetErrorString(want);
+    const std::string got_text = cudaGetErrorString(got);  // one buffer per thread: copy it first
+    return std::string(what) + ": got " + got_text + ", want " + cudaGetErrorString(want);
   }
   return "";
 }

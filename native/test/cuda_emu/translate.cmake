@@ -10,5 +10,6 @@ string(REGEX REPLACE "${launch}" "::cuda_emu::Launch(\\3).run(\"\\1\", \\1, " te
 if(text MATCHES "<<<|>>>")
   message(FATAL_ERROR "translate.cmake: a kernel launch in ${IN} was not rewritten")
 endif()
-file(WRITE "${OUT}.tmp" "// Generated from ${IN} by translate.cmake for the CUDA emulator. Do not edit.\n#line 1 \"${IN}\"\n${text}")
+# nvcc includes cuda_runtime.h before every .cu file; so does the emulated build.
+file(WRITE "${OUT}.tmp" "// Generated from ${IN} by translate.cmake for the CUDA emulator. Do not edit.\n#include <cuda_runtime.h>\n#line 1 \"${IN}\"\n${text}")
 file(RENAME "${OUT}.tmp" "${OUT}")
