@@ -48,15 +48,6 @@
 #endif
 
 namespace dendrite::philox {
-// The device and host branches below are different definitions of the same inline functions: a
-// build that compiles both into one program (the CUDA emulator's test, native/test/cuda_emu) keeps
-// them apart through this inline namespace, invisible to callers.
-#if defined(__CUDA_ARCH__)
-inline namespace device_code {
-#else
-inline namespace host_code {
-#endif
-
 // ---------------------------------------------------------------------------------------------
 // Philox4x32-10
 
@@ -66,6 +57,23 @@ struct Block {
 
 constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;  // round multipliers
 constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;  // Weyl key increments
+
+// The key and fixed counter words of one RngStream.
+struct Stream {
+  uint32_t k0, k1, stream_lo;
+  uint64_t offset;
+};
+
+// The functions' device and host branches are different definitions of the same inline
+// functions: a build that compiles both into one program (the CUDA emulator's test,
+// native/test/cuda_emu) keeps them apart through this inline namespace, invisible to callers. The
+// types stay outside it: a kernel's mangled name (its parameter types) must be the same in nvcc's
+// host and device passes.
+#if defined(__CUDA_ARCH__)
+inline namespace device_code {
+#else
+inline namespace host_code {
+#endif
 
 DENDRITE_HD inline uint32_t mulhi32(uint32_t a, uint32_t b) {
 #if defined(__CUDA_ARCH__)
@@ -89,12 +97,6 @@ DENDRITE_HD inline Block philox4x32_10(Block c, uint32_t k0, uint32_t k1) {
   }
   return c;
 }
-
-// The key and fixed counter words of one RngStream.
-struct Stream {
-  uint32_t k0, k1, stream_lo;
-  uint64_t offset;
-};
 
 DENDRITE_HD inline Stream make_stream(const RngStream& r) {
   const uint32_t stream_hi = static_cast<uint32_t>(r.stream >> 32);
