@@ -10,19 +10,21 @@
 // ordered the same way), so a result that depends on the order of unsynchronised threads or blocks
 // (a race) shows up as a mismatch against the CPU. Misuse that real hardware punishes with a hang
 // or undefined results is reported as a launch error: a __syncthreads that not every thread of
-// the block reaches, a shuffle with lanes missing, an invalid launch configuration (threads
+// the block reaches, a shuffle with lanes missing, an invalid launch configuration. (Threads
 // waiting at different __syncthreads calls are not told apart: C++ compilers merge and duplicate
-// those calls). Copies and memsets outside a device
-// allocation return cudaErrorInvalidValue. Translated sources are compiled with __CUDA_ARCH__
-// defined, so the device branches of shared headers (philox.h) are the code tested.
+// those calls.) Copies and memsets outside a device allocation return cudaErrorInvalidValue.
+// Translated sources are compiled with __CUDA_ARCH__ defined, so the device branches of shared
+// headers (philox.h) are the code tested.
 //
 // What it does not model: timing, the memory model of concurrent threads (each thread runs
 // alone), per-SM resources (registers, the 48 KiB static shared memory limit), __launch_bounds__,
 // uninitialised shared memory (it keeps the previous block's values), the accuracy of the GPU's
 // math functions (expf, logf, ... are the host's) and nvcc's contraction of a * b + c into FMA
-// (the emulated build contracts nothing, so it cannot show a missing __fmul_rn). Kernel launches `k<<<grid, block, shmem,
-// stream>>>(args)` are rewritten to `::cuda_emu::Launch(grid, block, shmem, stream).run("k", k, args)`
-// by translate.cmake before compiling.
+// (the emulated build contracts nothing, so it cannot show a missing __fmul_rn).
+//
+// Kernel launches `k<<<grid, block, shmem, stream>>>(args)` are rewritten to
+// `::cuda_emu::Launch(grid, block, shmem, stream).run("k", k, args)` by translate.cmake before
+// compiling.
 #pragma once
 
 #include <cmath>
