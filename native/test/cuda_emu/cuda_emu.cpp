@@ -54,7 +54,7 @@ std::mutex memory_mutex;
 std::map<uintptr_t, size_t> allocations;  // base -> bytes
 size_t allocated = 0;
 
-// The allocation holding [p, p + bytes), or false.
+// Whether one allocation holds all of [p, p + bytes) (bytes = 1: whether p is device memory).
 bool in_device_memory(const void* p, size_t bytes) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
   std::lock_guard<std::mutex> lock(memory_mutex);
@@ -63,14 +63,6 @@ bool in_device_memory(const void* p, size_t bytes) {
   --it;
   return a >= it->first && a + bytes <= it->first + it->second && a + bytes >= a;
 }
-bool touches_device_memory(const void* p) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  std::lock_guard<std::mutex> lock(memory_mutex);
-  auto it = allocations.upper_bound(a);
-  if (it == allocations.begin()) return false;
-  --it;
-  return a < it->first + it->second;
-}
 
 // Checks both sides of a copy against the kind of copy.
 cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, const char* what) {
@@ -78,11 +70,11 @@ cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
   if (kind == cudaMemcpyDefault || kind == cudaMemcpyHostToHost) return cudaSuccess;
-  if (dst_dev ? !in_device_memory(dst, bytes) : touches_device_memory(dst)) {
+  if (dst_dev ? !in_device_memory(dst, bytes) : in_device_memory(dst, 1)) {
     return fail_with(cudaErrorInvalidValue, std::string(what) + ": destination " +
                                                 (dst_dev ? "not inside one device allocation" : "is device memory"));
   }
-  if (src_dev ? !in_device_memory(src, bytes) : touches_device_memory(src)) {
+  if (src_dev ? !in_device_memory(src, bytes) : in_device_memory(src, 1)) {
     return fail_with(cudaErrorInvalidValue, std::string(what) + ": source " +
                                                 (src_dev ? "not inside one device allocation" : "is device memory"));
   }
@@ -285,7 +277,8 @@ class Scheduler {
   uint64_t exchange(unsigned mask, uint64_t bits, unsigned src_lane) {
     if (mask != 0xffffffffu) fault("warp shuffle with a partial mask (not emulated)");
     const unsigned warp0 = running_->place.linear & ~31u;
-    if (warp0 + 32 > block_threads_) fault("warp shuffle in a warp with fewer than 32 threads");
+    const dim3 b = running_->place.block_dim;
+    if (warp0 + 32 > b.x * b.y * b.z) fault("warp shuffle in a warp with fewer than 32 threads");
     running_->exchange = bits;
     arrive(Fiber::State::AtShuffle);
     const uint64_t v = fibers_[warp0 + src_lane]->exchange;
@@ -324,7 +317,6 @@ class Scheduler {
   static void fiber_main();
 
   void run_block(dim3 grid, dim3 block, uint3 bi, unsigned n) {
-    block_threads_ = n;
     for (unsigned i = 0; i < n; ++i) {
       Fiber* f = fibers_[i].get();
       f->place.thread_idx = uint3{i % block.x, i / block.x % block.y, i / (block.x * block.y)};
@@ -343,55 +335,55 @@ class Scheduler {
         resume(f);
         if (!fault_.empty()) return abandon(n);
       }
-      if (!release(n)) return abandon(n);
-      if (std::all_of(fibers_.begin(), fibers_.begin() + n,
-                      [](const auto& f) { return f->state == Fiber::State::Done; })) {
-        return;
+      switch (release(n)) {
+        case Release::Some: break;
+        case Release::Finished: return;
+        case Release::Stuck: return abandon(n);
       }
     }
   }
 
+  enum class Release { Some, Finished, Stuck };
+
   // Every thread is now at a barrier or done: lets through the warps whose every lane is at a
-  // shuffle, else the block when every thread is at __syncthreads. False (and a fault) when
+  // shuffle, else the block when every thread is at __syncthreads. Stuck (and a fault) when
   // neither can happen: real hardware would hang or give undefined results.
-  bool release(unsigned n) {
+  Release release(unsigned n) {
     using S = Fiber::State;
-    bool any = false, done = false, at_shuffle = false;
+    bool any = false, done = false, at_sync = false, at_shuffle = false;
     for (unsigned w = 0; w < n; w += 32) {
       const unsigned end = std::min(n, w + 32);
-      int shuffle = 0, finished = 0;
+      unsigned shuffle = 0, finished = 0;
       for (unsigned i = w; i < end; ++i) {
         shuffle += fibers_[i]->state == S::AtShuffle;
         finished += fibers_[i]->state == S::Done;
+        at_sync |= fibers_[i]->state == S::AtSyncthreads;
       }
+      done |= finished > 0;
       if (shuffle == 0) continue;
-      if (shuffle == static_cast<int>(end - w)) {
+      if (shuffle == end - w) {
         for (unsigned i = w; i < end; ++i) fibers_[i]->state = S::Ready;
         any = true;
       } else if (finished > 0) {
         fault_ = "warp shuffle: lanes " + std::to_string(w) + "-" + std::to_string(end - 1) +
                  " include threads that exited";
-        return false;
+        return Release::Stuck;
+      } else {
+        at_shuffle = true;
       }
     }
-    if (any) return true;
-    for (unsigned i = 0; i < n; ++i) {
-      done |= fibers_[i]->state == S::Done;
-      at_shuffle |= fibers_[i]->state == S::AtShuffle;
-    }
-    bool at_sync = false;
-    for (unsigned i = 0; i < n; ++i) at_sync |= fibers_[i]->state == S::AtSyncthreads;
-    if (!at_sync && !at_shuffle) return true;  // all done
+    if (any) return Release::Some;
+    if (!at_sync && !at_shuffle) return Release::Finished;
     if (at_shuffle) {
       fault_ = "warp shuffle not reached by every lane of its warp (divergent shuffle: a hang on a GPU)";
-      return false;
+      return Release::Stuck;
     }
     if (done) {
       fault_ = "__syncthreads not reached by every thread of the block (some exited before it)";
-      return false;
+      return Release::Stuck;
     }
     for (unsigned i = 0; i < n; ++i) fibers_[i]->state = S::Ready;
-    return true;
+    return Release::Some;
   }
 
   // After a fault: fibers stopped inside the kernel restart from scratch at the next launch.
@@ -400,7 +392,6 @@ class Scheduler {
       if (fibers_[i]->state != Fiber::State::Done) fibers_[i]->fresh = true;
       fibers_[i]->state = Fiber::State::Done;
     }
-    if (fault_.empty()) fault_ = "launch abandoned";
   }
 
   void resume(Fiber* f) {
@@ -435,7 +426,6 @@ class Scheduler {
   Context host_;
   std::vector<std::unique_ptr<Fiber>> fibers_;
   Fiber* running_ = nullptr;
-  unsigned block_threads_ = 0;
   void (*body_)(void*) = nullptr;
   void* arg_ = nullptr;
   std::string fault_;
@@ -530,15 +520,6 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   *prop = cudaDeviceProp{};
   std::snprintf(prop->name, sizeof prop->name, "CUDA emulator on the CPU (dendrite-bench test)");
   prop->totalGlobalMem = cuda_emu::kTotalMemory;
-  prop->sharedMemPerBlock = 48 * 1024;
-  prop->warpSize = 32;
-  prop->maxThreadsPerBlock = 1024;
-  prop->maxThreadsDim[0] = 1024;
-  prop->maxThreadsDim[1] = 1024;
-  prop->maxThreadsDim[2] = 64;
-  prop->maxGridSize[0] = 0x7fffffff;
-  prop->maxGridSize[1] = 65535;
-  prop->maxGridSize[2] = 65535;
   prop->major = 9;
   prop->minor = 0;
   prop->multiProcessorCount = 1;
@@ -563,7 +544,6 @@ cudaError_t cudaGetLastError() {
   cuda_emu::last_error = cudaSuccess;
   return e;
 }
-cudaError_t cudaPeekAtLastError() { return cuda_emu::last_error; }
 
 const char* cudaGetErrorString(cudaError_t error) {
   static thread_local std::string text;
@@ -648,7 +628,6 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t str
   return cudaMemset(ptr, value, bytes);
 }
 
-cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
   // A distinct address per stream; the emulator runs everything synchronously anyway.
   auto* s = reinterpret_cast<CUstream_st*>(new char[1]);
