@@ -1,4 +1,15 @@
-// The public API of dendrite-bench.
+// The public API of dendrite-bench (the package root, `dendrite-bench`).
+//
+// Two sub-paths hold the rest (see package.json "exports"):
+//   dendrite-bench/kernels  the native kernels as async functions (gemm, conv2dForward, ...), setDefaultThreads
+//   dendrite-bench/data     everything of the data module: the loaders below plus the registry, file
+//                           parsers (IDX, CIFAR, tar), checksums, RNG, batch filling, PNG sample grids
+// Every name is listed explicitly (no `export *`), so that this file is the whole public surface.
+// tsc compiles each to `Object.defineProperty(exports, name, ...)`, a form Node's cjs-module-lexer
+// detects: named ESM imports (`import { loadDataset } from 'dendrite-bench'`) work from .mjs files
+// (test/consumers.test.ts checks it on the packed package).
+
+// ---- devices ----
 export type {
   DeviceString,
   ExecOptions,
@@ -7,26 +18,24 @@ export type {
   CudaDevice,
   DevicesInfo,
   ResolvedDevice,
-  UnaryOpName,
-  ConvShape,
-  PoolShape,
-  BatchNormShape,
-  RngOptions,
-  SequentialLayer,
-  SequentialOptions,
-  OptimizerOptions,
-  NativeSequential,
 } from './native';
 export { devices, resolveDevice, describeDevices } from './devices';
-export * from './kernels';
-export * from './data';
+
+// ---- datasets: loading, listing, fetching, verifying, splits ----
+export { DatasetError, type DatasetErrorCode } from './data/errors';
+export { type ImageSet, type Dataset, subset, concatSets, classCounts } from './data/types';
+export { datasetNames } from './data/registry';
+export type { DataOptions } from './data/paths';
+export { type LoadOptions, loadDataset, clearDatasetCache, locateDataset, howToGet } from './data/load';
+export { type FetchOptions, type FetchResult, type DownloadProgress, fetchDataset } from './data/fetch';
+export { type DatasetReport, type ListEntry, verifyDataset, listDatasets } from './data/status';
+export { type IndexSplit, validationSplit, stratifiedKFold, epochOrder } from './data/splits';
+
+// ---- models ----
+export type { SequentialLayer, SequentialOptions, OptimizerOptions, NativeSequential } from './native';
 export { SequentialModel, type SequentialModelOptions, type FeedbackMode, type AlignmentRecord } from './models/sequential';
 export { createMlp, mlpLayers, type MlpOptions } from './models/mlp';
 export { createCnn, cnnLayers, cnnGeometry, type CnnOptions, type CnnGeometry } from './models/cnn';
-export type { TrainableModel, ChunkRequest, ChunkResult, EvalResult, ModelState } from './train/model';
-export { train, type TrainSplits, type LoopOptions, type TrainResult, type TrainEvent, type CurvePoint, type EpochRecord } from './train/loop';
-export { saveCheckpoint, loadCheckpoint, encodeCheckpoint, decodeCheckpoint, type CheckpointData } from './train/checkpoint';
-export { loadTrainingData, type TrainingData } from './train/data';
 export { SegregatedNetwork } from './models/segregated';
 export type {
   DigitDataset,
@@ -36,5 +45,19 @@ export type {
   EpochMetrics,
   EvaluateResult,
   SegregatedCheckpoint,
+  TrainRecordOptions,
+  TrainRecording,
 } from './models/segregated';
+export type { SegregatedPosition, SegregatedRecording } from './native';
 export { SegregatedTrainable, type SegregatedTrainableOptions } from './models/segregated-trainable';
+
+// ---- training ----
+export type { TrainableModel, ChunkRequest, ChunkResult, EvalResult, ModelState } from './train/model';
+export type { ImageSetLike } from './train/dataset';
+export { train, type TrainSplits, type LoopOptions, type TrainResult, type TrainEvent, type CurvePoint, type EpochRecord } from './train/loop';
+export { saveCheckpoint, loadCheckpoint, encodeCheckpoint, decodeCheckpoint, type CheckpointData } from './train/checkpoint';
+export { loadTrainingData, type TrainingData } from './train/data';
+
+// ---- experiments (src/experiment) ----
+// Reserved: the experiment runner's exports go here, as explicit `export { ... } from './experiment'`
+// lists like the ones above.

@@ -1,6 +1,24 @@
-// The kernels as typed async functions. Each runs off the main thread and returns a promise;
-// a bad argument rejects the promise with a TypeError or RangeError naming it.
-import { native, type NativeAddon } from './native';
+// The kernels as typed async functions (the sub-path `dendrite-bench/kernels`). Each runs off the
+// main thread and returns a promise; a bad argument rejects the promise with a TypeError or
+// RangeError naming it.
+//
+// The addon is loaded at the first call, not at import: importing this module never needs a build,
+// and a missing or broken addon rejects the call with an error that names the fix.
+import type { NativeAddon } from './native';
+
+export type {
+  DeviceString,
+  ExecOptions,
+  UnaryOpName,
+  ConvShape,
+  PoolShape,
+  BatchNormShape,
+  RngOptions,
+} from './native';
+
+function addon(): NativeAddon {
+  return (require('./native') as typeof import('./native')).native;
+}
 
 let defaultThreads: number | undefined;
 
@@ -13,18 +31,19 @@ export function setDefaultThreads(threads: number | undefined): void {
 }
 
 export function getDefaultThreads(): number {
-  return defaultThreads ?? native.devices().cpu.defaultThreads;
+  return defaultThreads ?? addon().devices().cpu.defaultThreads;
 }
 
 type KernelName = Exclude<keyof NativeAddon, 'devices' | 'resolveDevice'>;
 type Kernel<K extends KernelName> = (options: Parameters<NativeAddon[K]>[0]) => ReturnType<NativeAddon[K]>;
 
 function kernel<K extends KernelName>(name: K): Kernel<K> {
-  const fn = native[name] as (o: object) => Promise<unknown>;
-  const wrapped = async (options: object) =>
-    fn(defaultThreads !== undefined && (options as { threads?: number }).threads === undefined
+  const wrapped = async (options: object) => {
+    const fn = addon()[name] as (o: object) => Promise<unknown>;
+    return fn(defaultThreads !== undefined && (options as { threads?: number }).threads === undefined
       ? { ...options, threads: defaultThreads }
       : options);
+  };
   return wrapped as unknown as Kernel<K>;
 }
 

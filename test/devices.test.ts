@@ -2,7 +2,8 @@ import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 
-import { describeDevices, devices, gemm, resolveDevice } from '../src/index';
+import { describeDevices, devices, resolveDevice } from '../src/index';
+import { gemm } from '../src/kernels';
 
 const cudaAvailable = devices().cuda.available;
 const distIndex = path.join(__dirname, '..', 'src', 'index.js');
