@@ -1,0 +1,140 @@
+// runExperiment: check a spec, resolve the device, load and split the data, build the model from
+// the registry, train it with the one training loop (src/train/loop.ts), and return a versioned
+// result that records what a reader needs to trust it. The CLI, searches and reports call this.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { packageRoot } from '../data/paths';
+import { devices, resolveDevice } from '../devices';
+import type { DeviceString } from '../native';
+import { loadTrainingData } from '../train/data';
+import { train, type TrainEvent, type TrainResult } from '../train/loop';
+import { modelEntry } from './registry';
+import { resolveSpec, type ExperimentSpec, type ResolvedSpec } from './spec';
+
+export const EXPERIMENT_RESULT_FORMAT = 'dendrite-bench/experiment-result@1';
+
+/** Where and with what the experiment ran. */
+export interface Environment {
+  package: { name: string; version: string };
+  /** The git commit of the package's checkout, when it is one. */
+  commit: string | null;
+  node: string;
+  platform: string;
+  arch: string;
+  cpu: string;
+  /** What was asked, what was used, and why when "auto" did not take CUDA. */
+  device: { requested: DeviceString; used: string; reason?: string };
+  threads: number;
+  simd: string;
+  openmp: boolean;
+}
+
+export interface ExperimentResult extends Omit<TrainResult, 'format' | 'info' | 'options' | 'data'> {
+  format: typeof EXPERIMENT_RESULT_FORMAT;
+  spec: ResolvedSpec;
+  environment: Environment;
+  dataset: {
+    name: string;
+    sha256: string;
+    shape: { channels: number; height: number; width: number };
+    classes: number;
+    train: number;
+    validation: number;
+    test: number;
+    split: { folds: number; fold: number } | { validation: number };
+  };
+}
+
+export type ExperimentEvent = TrainEvent | { type: 'device'; requested: DeviceString; used: string; reason?: string };
+
+export interface RunOptions {
+  onEvent?: (e: ExperimentEvent) => void;
+  /** Stops at the next chunk: the loop keeps the last checkpoint and rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+function gitCommit(root: string): string | null {
+  try {
+    const head = fs.readFileSync(path.join(root, '.git', 'HEAD'), 'utf8').trim();
+    if (!head.startsWith('ref: ')) return /^[0-9a-f]{40}$/.test(head) ? head : null;
+    const ref = head.slice(5);
+    const loose = path.join(root, '.git', ref);
+    if (fs.existsSync(loose)) return fs.readFileSync(loose, 'utf8').trim();
+    const packed = fs.readFileSync(path.join(root, '.git', 'packed-refs'), 'utf8');
+    const line = packed.split('\n').find((l) => l.endsWith(` ${ref}`));
+    return line ? line.split(' ')[0] : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The package, git commit, Node, CPU and device facts of this process. */
+export function environment(requested: DeviceString, used: string, reason: string | undefined, threads?: number): Environment {
+  const root = packageRoot();
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; version: string };
+  const d = devices();
+  return {
+    package: { name: pkg.name, version: pkg.version },
+    commit: gitCommit(root),
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    device: { requested, used, ...(reason !== undefined ? { reason } : {}) },
+    threads: threads ?? d.cpu.defaultThreads,
+    simd: d.cpu.simd,
+    openmp: d.cpu.openmp,
+  };
+}
+
+/** Runs one experiment to its end (or to an abort, which rejects with an AbortError). */
+export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}): Promise<ExperimentResult> {
+  const s = resolveSpec(spec);
+  const entry = modelEntry(s.model);
+  const emit = run.onEvent ?? (() => undefined);
+
+  const resolved = resolveDevice(s.device);
+  const used = resolved.device;
+  const kind = used === 'cpu' ? 'cpu' : 'cuda';
+  if (!entry.devices.includes(kind)) {
+    throw new RangeError(`experiment: the ${s.model} model has no ${kind} implementation (it runs on ${entry.devices.join(', ')})`);
+  }
+  emit({ type: 'device', requested: s.device, used, ...(resolved.fallback ? { reason: resolved.fallback } : {}) });
+
+  const data = await loadTrainingData(s.dataset, {
+    validation: s.folds >= 2 ? 0 : s.validation, seed: s.seed, folds: s.folds, fold: s.fold,
+    ...(s.dataDir !== undefined ? { dataDir: s.dataDir } : {}),
+  });
+  const ctx = { input: data.shape, classes: data.classes, seed: s.seed, device: used as DeviceString,
+    ...(s.threads !== undefined ? { threads: s.threads } : {}) };
+  // Options that follow the data (the segregated network's input size) are filled in here.
+  const options = { ...s.options };
+  if ('nIn' in entry.options && spec.options?.nIn === undefined) options.nIn = data.shape.channels * data.shape.height * data.shape.width;
+  entry.check?.(options as never, ctx);
+  const resolvedSpec: ResolvedSpec = { ...s, options };
+  const env = environment(s.device, used, resolved.fallback, s.threads);
+
+  const model = entry.create(options as never, ctx);
+  try {
+    const r = await train(model, { train: data.splits.train, validation: data.splits.validation, ...(s.test ? { test: data.splits.test } : {}) }, {
+      epochs: s.epochs, seed: s.seed, logEvery: s.logEvery, chunkSize: s.chunkSize,
+      ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}), resume: s.resume,
+      ...(run.signal ? { signal: run.signal } : {}), onEvent: emit,
+    });
+    const { format: _f, info: _i, options: _o, data: counts, ...rest } = r;
+    return {
+      format: EXPERIMENT_RESULT_FORMAT,
+      spec: resolvedSpec,
+      environment: env,
+      dataset: {
+        name: data.name, sha256: data.sha256, shape: data.shape, classes: data.classes, ...counts,
+        split: s.folds >= 2 ? { folds: s.folds, fold: s.fold } : { validation: s.validation },
+      },
+      ...rest,
+    };
+  } finally {
+    model.dispose?.();
+  }
+}
