@@ -9,7 +9,7 @@ import { gunzipIfNeeded, parseIdxImages, parseIdxLabels, readFileChecked } from 
 import { type CifarSpec, type DatasetSpec, type EmbeddedSpec, type FileSpec, type IdxSpec, datasetNames, findSpec } from './registry';
 import { type DataOptions, fileExists, packageRoot, resolveDataDir, searchDirs } from './paths';
 import { type Dataset, type ImageSet, makeImageSet, subset } from './types';
-import { assertVerified, hashBuffer } from './verify';
+import { assertVerified, hashBuffer, largestForm } from './verify';
 
 export interface LoadOptions extends DataOptions {
   /** Check every file against the known checksums (default true). */
@@ -154,9 +154,10 @@ interface ReadIdx {
   raw: Buffer;
 }
 
-async function readIdx(file: string, hint: string): Promise<ReadIdx> {
-  const stored = await readFileChecked(file, hint);
-  const raw = await gunzipIfNeeded(stored, file);
+/** Reads and decompresses one IDX file, never more than its spec allows (see gunzipIfNeeded). */
+async function readIdx(file: string, hint: string, fspec: FileSpec): Promise<ReadIdx> {
+  const stored = await readFileChecked(file, hint, largestForm(fspec));
+  const raw = await gunzipIfNeeded(stored, file, fspec.raw?.size);
   return { file, stored, raw };
 }
 
@@ -195,8 +196,8 @@ function verifyHint(spec: DatasetSpec): string {
 
 async function loadIdx(spec: IdxSpec, files: string[], verify: boolean): Promise<Dataset> {
   const hint = howToGet(spec);
-  const [ti, tl, si, sl] = await Promise.all(files.map((f) => readIdx(f, hint)));
   const fs4 = idxFileSpecs(spec);
+  const [ti, tl, si, sl] = await Promise.all(files.map((f, i) => readIdx(f, hint, fs4[i])));
   const vh = verifyHint(spec);
   const train = idxPair(spec, ti, tl, fs4[0], fs4[1], spec.counts.train, verify, vh);
   const test = idxPair(spec, si, sl, fs4[2], fs4[3], spec.counts.test, verify, vh);
@@ -213,8 +214,8 @@ export function embeddedSplitIndices(spec: EmbeddedSpec, count: number): { train
 
 async function loadEmbedded(spec: EmbeddedSpec, dir: string, verify: boolean): Promise<Dataset> {
   const hint = howToGet(spec);
-  const images = await readIdx(path.join(dir, spec.images.name), hint);
-  const labels = await readIdx(path.join(dir, spec.labels.name), hint);
+  const images = await readIdx(path.join(dir, spec.images.name), hint, spec.images);
+  const labels = await readIdx(path.join(dir, spec.labels.name), hint, spec.labels);
   const all = idxPair(spec, images, labels, spec.images, spec.labels, spec.counts.train + spec.counts.test, verify, verifyHint(spec));
   const split = embeddedSplitIndices(spec, all.count);
   return {
@@ -244,7 +245,7 @@ async function loadCifar(spec: CifarSpec, dir: string, verify: boolean): Promise
   const classes = spec.classNames.length;
   const read = async (names: readonly string[]): Promise<{ bufs: Buffer[]; files: string[] }> => {
     const files = names.map((n) => path.join(dir, n));
-    const bufs = await Promise.all(files.map((f) => readFileChecked(f, hint)));
+    const bufs = await Promise.all(files.map((f) => readFileChecked(f, hint, spec.recordsPerFile * CIFAR_RECORD)));
     bufs.forEach((b, i) => {
       countCifarRecords(b, files[i], spec.recordsPerFile);
       const m = manifest?.members[names[i]];

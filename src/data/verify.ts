@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 
 import { DatasetError } from './errors';
-import { gunzipIfNeeded } from './idx';
+import { gunzipIfNeeded, readFileChecked } from './idx';
 import type { Checksums, FileSpec } from './registry';
 
 export type HashAlgo = 'md5' | 'sha256';
@@ -61,6 +61,11 @@ export function matches(size: number, hashes: Partial<Record<HashAlgo, string>>,
 /** The compressed forms a file may have: the download and the alternates, with a label each. */
 function storedForms(spec: FileSpec): Array<{ c: Checksums; label: string }> {
   return [{ c: spec.download, label: 'download' }, ...(spec.alternates ?? []).map((a) => ({ c: a as Checksums, label: a.note }))];
+}
+
+/** The most bytes a file of this spec holds in any accepted form (compressed or not): a bound on what is read. */
+export function largestForm(spec: FileSpec): number {
+  return Math.max(...storedForms(spec).map((f) => f.c.size), spec.raw?.size ?? 0);
 }
 
 function describeExpected(spec: FileSpec): string {
@@ -126,15 +131,18 @@ export async function verifyFile(file: string, spec: FileSpec): Promise<VerifyRe
     }
   }
   if (spec.raw) {
-    const stored = await fs.promises.readFile(file);
+    // Read and decompressed with caps from the spec: a huge file or a gzip bomb is a mismatch.
+    let stored: Buffer;
     let raw: Uint8Array;
     try {
-      raw = await gunzipIfNeeded(stored, file);
+      stored = await readFileChecked(file, 'it disappeared while being verified', largestForm(spec));
+      raw = await gunzipIfNeeded(stored, file, spec.raw.size);
     } catch (err) {
+      if (!(err instanceof DatasetError)) throw err;
       const algo = mainAlgo(spec.download) ?? 'md5';
-      const got = hashBuffer(stored, [algo])[algo];
-      const why = (err as DatasetError).message.slice(file.length + 2);
-      return { file, ok: false, how: `checksum mismatch: file has ${size} bytes (${algo} ${got}), and it is a ${why}; expected ${describeExpected(spec)}`, size };
+      const got = (await hashFile(file, [algo]))[algo];
+      const why = err.message.slice(file.length + 2);
+      return { file, ok: false, how: `checksum mismatch: file has ${size} bytes (${algo} ${got}); ${why}; expected ${describeExpected(spec)}`, size };
     }
     return verifyBuffers(file, stored, raw, spec);
   }
