@@ -1,7 +1,9 @@
 // `data fetch`: downloads the official files over HTTPS, trying the mirrors in order, resuming
 // with HTTP Range requests, and writing atomically: bytes go to "<file>.part", which is renamed to
 // the final name only after its size and checksum verify. An interrupted fetch therefore never
-// leaves a file under the final name; a later fetch resumes from the ".part".
+// leaves a file under the final name; a later fetch resumes from the ".part". No mirror can make
+// it hang or fill the disk: each file has a deadline, a response must keep a minimum rate, no
+// request writes past the expected size, and retries and redirects are bounded (docs/reliability.md).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -37,10 +39,22 @@ export interface FetchOptions extends DataOptions {
   mirror?: string;
   /** Download even when a verified copy exists elsewhere (e.g. the Debian package). */
   force?: boolean;
-  /** Resumptions per mirror after a dropped connection or stall (default 3). */
+  /**
+   * Further tries per mirror after a failure that may pass: dropped connection, stall, HTTP 5xx,
+   * 408 or 429, a wrong Content-Range, more bytes than expected (default 3).
+   */
   retries?: number;
-  /** Abort a request after this long without data, in ms (default 30000). */
+  /** Pause before the first retry, in ms, doubled for each further one up to 30 s (default 1000). */
+  retryDelayMs?: number;
+  /**
+   * The stall window, in ms: a request fails when its response has not begun within it, or when a
+   * window brings fewer than minBytesPerSecond x window bytes (default 30000).
+   */
   timeoutMs?: number;
+  /** The slowest acceptable transfer, in bytes/s over each timeoutMs window (default 1024). */
+  minBytesPerSecond?: number;
+  /** Time for one file, all mirrors and retries together, in ms (default 10 min + the file's size at 16 KiB/s). */
+  deadlineMs?: number;
   /** Permit plain http:// to non-loopback hosts (default false: HTTPS only). */
   allowHttp?: boolean;
   onProgress?: (p: DownloadProgress) => void;
@@ -87,15 +101,60 @@ function urlAllowed(url: URL, opts: FetchOptions): string | undefined {
   return `unsupported protocol ${url.protocol}`;
 }
 
-/** A failure worth retrying on the same mirror (dropped connection, stall). */
-class TransientError extends Error {}
+/** What one mirror did wrong; `retry` when the same mirror may do better on another try. */
+class MirrorError extends Error {
+  constructor(
+    message: string,
+    readonly retry: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** The file's deadline passed: no further tries, on any mirror. */
+class DeadlineError extends Error {}
+
+const MAX_REDIRECTS = 5;
+const MAX_RETRY_DELAY_MS = 30000;
+
+/** The limits of one file's download, shared by all its requests. */
+interface Limits {
+  /** The sizes the file may have (download and alternates). */
+  sizes: number[];
+  /** No request writes past this many bytes: the largest of `sizes`. */
+  cap: number;
+  windowMs: number;
+  minBytesPerWindow: number;
+  deadlineMs: number;
+  /** Date.now() when the deadline passes. */
+  deadlineAt: number;
+}
+
+function downloadLimits(fspec: FileSpec, opts: FetchOptions): Limits {
+  const sizes = [fspec.download.size, ...(fspec.alternates ?? []).map((a) => a.size)];
+  const cap = Math.max(...sizes);
+  const windowMs = opts.timeoutMs ?? 30000;
+  // Generous for slow links, yet bounded: 10 min plus the file at 16 KiB/s (CIFAR-10: about 3 h).
+  const deadlineMs = opts.deadlineMs ?? 600000 + Math.ceil(cap / 16384) * 1000;
+  return { sizes, cap, windowMs, minBytesPerWindow: ((opts.minBytesPerSecond ?? 1024) * windowMs) / 1000, deadlineMs, deadlineAt: Date.now() + deadlineMs };
+}
+
+function deadlineError(limits: Limits, received?: number): DeadlineError {
+  const got = received !== undefined ? ` (${received} of ${limits.cap} bytes received)` : '';
+  return new DeadlineError(`deadline of ${limits.deadlineMs / 1000} s for this file passed${got}; no further tries`);
+}
+
+/** A delay for setTimeout, which fires at once for anything over 2^31 - 1 ms. */
+function timerDelay(ms: number): number {
+  return Math.min(Math.max(0, ms), 2 ** 31 - 1);
+}
+
+function seconds(ms: number): string {
+  return `${ms / 1000} s`;
+}
 
 interface TransferOutcome {
   resumed: boolean;
-}
-
-function knownSizes(f: FileSpec): number[] {
-  return [f.download.size, ...(f.alternates ?? []).map((a) => a.size)];
 }
 
 function partSize(part: string): number {
@@ -107,70 +166,98 @@ function partSize(part: string): number {
 }
 
 /** One transfer attempt into `part`, resuming from its current length. Follows redirects. */
-async function transfer(startUrl: string, part: string, fspec: FileSpec, opts: FetchOptions): Promise<TransferOutcome> {
-  const sizes = knownSizes(fspec);
-  const timeoutMs = opts.timeoutMs ?? 30000;
+async function transfer(startUrl: string, part: string, limits: Limits, opts: FetchOptions): Promise<TransferOutcome> {
+  if (Date.now() >= limits.deadlineAt) throw deadlineError(limits);
   let start = partSize(part);
-  if (start > Math.max(...sizes)) {
+  if (start > limits.cap) {
     fs.rmSync(part, { force: true });
     start = 0;
   }
   let url = new URL(startUrl);
-  for (let redirects = 0; ; redirects++) {
-    const refused = urlAllowed(url, opts);
-    if (refused) throw new Error(refused);
-    const headers: Record<string, string> = { 'user-agent': 'dendrite-bench', 'accept-encoding': 'identity' };
-    if (start > 0) headers.range = `bytes=${start}-`;
-    const lib = url.protocol === 'https:' ? https : http;
-    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = lib.get(url, { headers, agent: false }, resolve);
-      req.setTimeout(timeoutMs, () => req.destroy(new TransientError(`no response for ${timeoutMs / 1000} s`)));
-      req.on('error', (e) => reject(e instanceof TransientError || isTransientNetError(e) ? new TransientError(e.message) : e));
-    });
-    const status = res.statusCode ?? 0;
-    if ([301, 302, 303, 307, 308].includes(status) && res.headers.location) {
-      res.resume();
-      if (redirects >= 5) throw new Error('too many redirects');
-      url = new URL(res.headers.location, url);
-      opts.log?.(`  redirected to ${url.href}`);
-      continue;
-    }
-    if (status === 416 && start > 0) {
-      res.resume();
-      const total = contentRangeTotal(res.headers['content-range']);
-      if (total === start) return { resumed: true }; // the .part was already complete
-      fs.rmSync(part, { force: true });
-      start = 0;
-      continue;
-    }
-    let total: number | undefined;
-    let append = false;
-    if (status === 206) {
-      const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
-      if (!m || Number(m[1]) !== start) {
+  const visited = [url.href];
+  try {
+    for (;;) {
+      const refused = urlAllowed(url, opts);
+      if (refused) throw new MirrorError(refused, false);
+      const res = await request(url, start, limits);
+      const status = res.statusCode ?? 0;
+      if ([301, 302, 303, 307, 308].includes(status) && res.headers.location) {
         res.resume();
+        const next = new URL(res.headers.location, url);
+        if (visited.includes(next.href)) throw new MirrorError(`redirect loop: ${[...visited, next.href].join(' -> ')}`, false);
+        if (visited.length > MAX_REDIRECTS) throw new MirrorError(`more than ${MAX_REDIRECTS} redirects (last to ${next.href})`, false);
+        visited.push(next.href);
+        url = next;
+        opts.log?.(`  redirected to ${url.href}`);
+        continue;
+      }
+      if (status === 416 && start > 0) {
+        res.resume();
+        const total = contentRangeTotal(res.headers['content-range']);
+        if (total === start) return { resumed: true }; // the .part was already complete (verified next)
+        // The .part is longer than the file: not a prefix of it. Once only: without a Range header
+        // the next request cannot get a 416.
         fs.rmSync(part, { force: true });
         start = 0;
         continue;
       }
-      append = true;
-      total = m[3] === '*' ? undefined : Number(m[3]);
-    } else if (status === 200) {
-      const len = res.headers['content-length'];
-      total = len !== undefined ? Number(len) : undefined;
-      start = 0;
-    } else {
-      res.resume();
-      throw new Error(`HTTP ${status}${res.statusMessage ? ' ' + res.statusMessage : ''}`);
+      let total: number | undefined;
+      if (status === 206) {
+        const range = String(res.headers['content-range'] ?? '');
+        const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(range);
+        if (!m || Number(m[1]) !== start) {
+          res.resume();
+          // The .part is kept: the mirror's answer says nothing about the bytes already there.
+          throw new MirrorError(`answered a request for the bytes from ${start} with 206 and Content-Range "${range}"`, true);
+        }
+        total = m[3] === '*' ? undefined : Number(m[3]);
+      } else if (status === 200) {
+        const len = res.headers['content-length'];
+        total = len !== undefined ? Number(len) : undefined;
+        start = 0; // the whole file: the .part is rewritten
+      } else {
+        res.resume();
+        const passing = status >= 500 || status === 408 || status === 429;
+        throw new MirrorError(`HTTP ${status}${res.statusMessage ? ' ' + res.statusMessage : ''}`, passing);
+      }
+      if (total !== undefined && !limits.sizes.includes(total)) {
+        res.resume();
+        throw new MirrorError(`server offers ${total} bytes, expected ${limits.sizes.join(' or ')}`, false);
+      }
+      if (start > 0) opts.log?.(`  resuming at byte ${start}`);
+      await receive(res, part, start, total, url.href, limits, opts);
+      return { resumed: start > 0 };
     }
-    if (total !== undefined && !sizes.includes(total)) {
-      res.resume();
-      throw new Error(`server offers ${total} bytes, expected ${sizes.join(' or ')}`);
-    }
-    if (append) opts.log?.(`  resuming at byte ${start}`);
-    await receive(res, part, append, start, total, url.href, timeoutMs, opts);
-    return { resumed: append };
+  } catch (err) {
+    // Say which server misbehaved when it is not the mirror itself.
+    if (err instanceof MirrorError && url.href !== startUrl) err.message += ` (at ${url.href}, redirected from the mirror)`;
+    throw err;
   }
+}
+
+/** Sends one GET; its response must begin within the stall window and before the deadline. */
+function request(url: URL, start: number, limits: Limits): Promise<http.IncomingMessage> {
+  const headers: Record<string, string> = { 'user-agent': 'dendrite-bench', 'accept-encoding': 'identity' };
+  if (start > 0) headers.range = `bytes=${start}-`;
+  const lib = url.protocol === 'https:' ? https : http;
+  return new Promise<http.IncomingMessage>((resolve, reject) => {
+    let reason: Error | undefined;
+    const req = lib.get(url, { headers, agent: false }, (res) => {
+      clearTimeout(timer);
+      resolve(res);
+    });
+    const untilDeadline = limits.deadlineAt - Date.now();
+    const byDeadline = untilDeadline <= limits.windowMs;
+    // A fixed timer, not the socket's idle timeout: a server dribbling its headers cannot reset it.
+    const timer = setTimeout(
+      () => req.destroy((reason = byDeadline ? deadlineError(limits) : new MirrorError(`no response within ${seconds(limits.windowMs)}`, true))),
+      timerDelay(Math.min(untilDeadline, limits.windowMs)),
+    );
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(reason ?? new MirrorError(e.message, isTransientNetError(e)));
+    });
+  });
 }
 
 function contentRangeTotal(h: string | string[] | undefined): number | undefined {
@@ -180,65 +267,108 @@ function contentRangeTotal(h: string | string[] | undefined): number | undefined
 
 function isTransientNetError(e: Error): boolean {
   const code = (e as NodeJS.ErrnoException).code;
-  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === 'ECONNABORTED' || e.message === 'aborted';
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === 'ECONNABORTED' || code === 'EAI_AGAIN' || e.message === 'aborted';
 }
 
+/** Writes a response body to `part` (appending from `start`), enforcing the size cap, the minimum rate and the deadline. */
 async function receive(
   res: http.IncomingMessage,
   part: string,
-  append: boolean,
   start: number,
   total: number | undefined,
   url: string,
-  timeoutMs: number,
+  limits: Limits,
   opts: FetchOptions,
 ): Promise<void> {
   let received = start;
+  let reason: Error | undefined;
+  const stop = (e: Error): void => {
+    reason ??= e;
+    res.destroy(e);
+  };
   const file = path.basename(part, '.part');
   const report = (done: boolean): void => opts.onProgress?.({ file, url, received, total, resumedFrom: start, done });
   report(false);
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
+      if (received + chunk.length > limits.cap) {
+        // Nothing of this chunk is written: the .part never exceeds the expected size.
+        const how = total === undefined ? ' (no Content-Length)' : '';
+        cb((reason ??= new MirrorError(`sent more than the expected ${limits.cap} bytes${how}`, true)));
+        return;
+      }
       received += chunk.length;
       report(false);
       cb(null, chunk);
     },
   });
-  // A stalled body: no bytes for timeoutMs (the socket is ours alone: agent false).
-  res.socket?.setTimeout(timeoutMs, () => res.destroy(new TransientError(`no data for ${timeoutMs / 1000} s`)));
-  const out = fs.createWriteStream(part, { flags: append ? 'a' : 'w' });
+  // Each window must bring minBytesPerWindow, or all that is still missing: a trickle cannot keep
+  // the request alive. Judged after pending I/O has run (setImmediate), so bytes that arrived
+  // while the event loop was busy elsewhere count.
+  const end = total ?? limits.cap;
+  let windowStart = received;
+  const window = setInterval(
+    () =>
+      setImmediate(() => {
+        const got = received - windowStart;
+        const missing = end - windowStart;
+        if (got < Math.max(1, Math.min(limits.minBytesPerWindow, missing))) {
+          const rate = limits.minBytesPerWindow / (limits.windowMs / 1000);
+          const what =
+            got === 0
+              ? missing > 0
+                ? `no data for ${seconds(limits.windowMs)}`
+                : `all ${end} bytes sent, but the response did not end within ${seconds(limits.windowMs)}`
+              : `too slow: ${got} bytes in ${seconds(limits.windowMs)}, under the minimum of ${rate} bytes/s`;
+          stop(new MirrorError(`${what} (after ${received} of ${total ?? '?'} bytes)`, true));
+        }
+        windowStart = received;
+      }),
+    limits.windowMs,
+  );
+  const deadline = setTimeout(() => stop(deadlineError(limits, received)), timerDelay(limits.deadlineAt - Date.now()));
+  const out = fs.createWriteStream(part, { flags: start > 0 ? 'a' : 'w' });
   try {
     await pipeline(res, counter, out);
   } catch (err) {
     // pipeline rejects before a write in flight has landed; the resume point is the .part's
     // length, so wait until the file is closed before anyone measures it.
     if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
-    const e = err as Error;
-    if (e instanceof TransientError) throw e;
-    throw new TransientError(`connection lost after ${received} of ${total ?? '?'} bytes (${e.message})`);
+    if (reason) throw reason;
+    throw new MirrorError(`connection lost after ${received} of ${total ?? '?'} bytes (${(err as Error).message})`, true);
+  } finally {
+    clearInterval(window);
+    clearTimeout(deadline);
   }
   if (!res.complete || (total !== undefined && received !== total)) {
-    throw new TransientError(`connection closed after ${received} of ${total ?? '?'} bytes`);
+    throw new MirrorError(`connection closed after ${received} of ${total ?? '?'} bytes`, true);
+  }
+  if (total === undefined && !limits.sizes.includes(received)) {
+    // Without a length the end of the body is the only sign of completeness: a short one is resumed.
+    throw new MirrorError(`body ended after ${received} bytes (no Content-Length), expected ${limits.sizes.join(' or ')}`, true);
   }
   report(true);
 }
 
 /**
  * Downloads one file to `dest`, trying `urls` in order; returns how it verified. The file appears
- * under `dest` only after it verifies; throws DatasetError('download') when every URL failed.
+ * under `dest` only after it verifies; throws DatasetError('download') when every URL failed or the
+ * file's deadline passed, naming each mirror and what it did wrong.
  */
 export async function downloadFile(urls: string[], dest: string, fspec: FileSpec, opts: FetchOptions = {}): Promise<VerifyResult> {
   const part = dest + '.part';
+  const limits = downloadLimits(fspec, opts);
   const retries = opts.retries ?? 3;
+  const retryDelayMs = opts.retryDelayMs ?? 1000;
   const errors: string[] = [];
   fs.mkdirSync(path.dirname(dest), { recursive: true });
-  for (const url of urls) {
+  mirrors: for (const url of urls) {
     opts.log?.(`${fspec.name}: from ${url}`);
-    let attempts = 0;
+    let failures = 0;
     let freshTried = false;
     for (;;) {
       try {
-        const { resumed } = await transfer(url, part, fspec, opts);
+        const { resumed } = await transfer(url, part, limits, opts);
         const v = await verifyFile(part, fspec);
         if (v.ok) {
           fs.renameSync(part, dest);
@@ -254,9 +384,16 @@ export async function downloadFile(urls: string[], dest: string, fspec: FileSpec
         break;
       } catch (err) {
         const e = err as Error;
-        if (e instanceof TransientError && attempts < retries) {
-          attempts++;
-          opts.log?.(`  ${e.message}; retrying (${attempts}/${retries})`);
+        if (e instanceof DeadlineError) {
+          errors.push(`${url}: ${e.message}`);
+          opts.log?.(`  failed: ${e.message}`);
+          break mirrors;
+        }
+        if (e instanceof MirrorError && e.retry && failures < retries) {
+          failures++;
+          const delay = Math.min(retryDelayMs * 2 ** (failures - 1), MAX_RETRY_DELAY_MS, Math.max(0, limits.deadlineAt - Date.now()));
+          opts.log?.(`  ${e.message}; retrying in ${seconds(delay)} (${failures}/${retries})`);
+          await new Promise((resolve) => setTimeout(resolve, timerDelay(delay)));
           continue;
         }
         errors.push(`${url}: ${e.message}`);
@@ -328,6 +465,9 @@ async function fetchCifar(spec: CifarSpec, dir: string, opts: FetchOptions): Pro
   return { name: spec.name, dir, files };
 }
 
+/** Bound on batches.meta.txt (ten class names) in an archive. */
+const MAX_META_BYTES = 64 * 1024;
+
 /**
  * Extracts the CIFAR-10 members (the six .bin batches and batches.meta.txt, regular files only)
  * from a verified archive into <dir>/<archiveRoot>/, checking each length; then writes a manifest
@@ -340,6 +480,9 @@ export async function extractCifar(archive: string, dir: string, spec: CifarSpec
   fs.rmSync(path.join(root, CIFAR_MANIFEST), { force: true });
   const wanted = new Map<string, string>();
   for (const n of [...cifarMembers(spec), spec.metaFile]) wanted.set(`${spec.archiveRoot}/${n}`, n);
+  const expectedSize = (n: string): number | undefined => (n === spec.metaFile ? undefined : spec.recordsPerFile * CIFAR_RECORD);
+  const wrongSize = (full: string, size: number, expected: number): DatasetError =>
+    new DatasetError(archive, 'count', `member ${full} holds ${size} bytes, expected ${expected} (${spec.recordsPerFile} records of ${CIFAR_RECORD})`);
   const got = new Map<string, { fd: number; open: boolean; size: number; hash: crypto.Hash }>();
   const close = (g: { fd: number; open: boolean }): void => {
     if (g.open) fs.closeSync(g.fd);
@@ -357,6 +500,12 @@ export async function extractCifar(archive: string, dir: string, spec: CifarSpec
     if (!n) return null; // readme.html and anything else: not extracted
     if (h.type !== 'file') throw new DatasetError(archive, 'archive', `member ${h.name} is a ${h.type}, expected a regular file`);
     if (got.has(n)) throw new DatasetError(archive, 'archive', `member ${h.name} appears twice`);
+    // Refused from the header, before anything is written: an oversized member cannot fill the disk.
+    const expected = expectedSize(n) ?? MAX_META_BYTES;
+    if (h.size > expected) {
+      if (n === spec.metaFile) throw new DatasetError(archive, 'archive', `member ${h.name} holds ${h.size} bytes, more than the ${MAX_META_BYTES} a list of class names needs`);
+      throw wrongSize(h.name, h.size, expected);
+    }
     const entry = { fd: fs.openSync(path.join(root, n + '.part'), 'w'), open: true, size: 0, hash: crypto.createHash('sha256') };
     got.set(n, entry);
     return (chunk) => {
@@ -378,10 +527,8 @@ export async function extractCifar(archive: string, dir: string, spec: CifarSpec
       const g = got.get(n);
       if (!g) throw new DatasetError(archive, 'archive', `member ${full} is missing from the archive`);
       close(g);
-      const expected = n === spec.metaFile ? undefined : spec.recordsPerFile * CIFAR_RECORD;
-      if (expected !== undefined && g.size !== expected) {
-        throw new DatasetError(archive, 'count', `member ${full} holds ${g.size} bytes, expected ${expected} (${spec.recordsPerFile} records of ${CIFAR_RECORD})`);
-      }
+      const expected = expectedSize(n);
+      if (expected !== undefined && g.size !== expected) throw wrongSize(full, g.size, expected);
       members[n] = { size: g.size, sha256: g.hash.digest('hex') };
     }
     const out: string[] = [];

@@ -6,6 +6,8 @@ import { Writable } from 'node:stream';
 import { DatasetError } from './errors';
 
 const BLOCK = 512;
+/** Bound on a long-name or pax record, which is kept in memory (real ones are a few hundred bytes). */
+const MAX_META = 1024 * 1024;
 
 export type TarType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
 
@@ -172,6 +174,7 @@ export class TarParser extends Writable {
     const kind = typeOf(h[156]);
     const linkName = cString(h, 157, 100);
     if (kind === 'longname' || kind === 'longlink' || kind === 'pax' || kind === 'paxglobal') {
+      if (size > MAX_META) throw new DatasetError(this.file, 'archive', `${kind} header record of ${size} bytes (at most ${MAX_META} are read)`);
       this.meta = kind === 'paxglobal' ? null : kind; // global pax records are not used
       this.metaBuf = [];
       this.sink = null;
