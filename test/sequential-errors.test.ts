@@ -2,7 +2,6 @@
 // every one is refused with an error that names the problem.
 import test from 'ava';
 
-import { resolveTrainConfig, createModel, DEFAULTS } from '../src/cli/train';
 import { nativeClasses, type SequentialOptions } from '../src/native';
 import { cnnGeometry, createCnn } from '../src/models/cnn';
 import { createMlp } from '../src/models/mlp';
@@ -166,22 +165,4 @@ test('setState: wrong lengths and types are refused; dense batch-norm refuses si
     instanceOf: RangeError, message: /layer 2 \(batchNorm\): a mini-batch of 1 example/,
   });
   t.deepEqual(bn.getState(), before, 'refused before any update');
-});
-
-test('train CLI settings: unknown keys and bad values are refused; layers must end with the classes', (t) => {
-  t.deepEqual(resolveTrainConfig({}), DEFAULTS);
-  t.throws(() => resolveTrainConfig({ modle: 'mlp' }), { message: /unknown setting "modle"/ });
-  t.throws(() => resolveTrainConfig({}, { epoch: 3 }), { message: /unknown setting "epoch" in the --config file/ });
-  t.throws(() => resolveTrainConfig({ model: 'rnn' }), { message: /model must be segregated, mlp, cnn, fa, dfa/ });
-  t.throws(() => resolveTrainConfig({ epochs: '2.5' }), { message: /epochs must be an integer/ });
-  t.throws(() => resolveTrainConfig({ layers: '500,x' }), { message: /layers must be a comma-separated list of positive integers/ });
-  t.throws(() => resolveTrainConfig({ mode: 'stream' }), { message: /mode must be online, batched/ });
-  t.throws(() => resolveTrainConfig({ resume: true }), { message: /--resume needs --checkpoint/ });
-  t.throws(() => resolveTrainConfig({ momentum: '0.9' }), { message: /--momentum applies to --optimizer sgd only/ });
-  t.deepEqual(resolveTrainConfig({ epochs: '3' }, { epochs: 7, lr: 0.01 }).epochs, 3, 'the command line overrides the file');
-  t.is(resolveTrainConfig({}, { lr: 0.01 }).lr, 0.01);
-  const input = { channels: 1, height: 28, width: 28 };
-  t.throws(() => createModel(resolveTrainConfig({ layers: '100,5' }), input, 10), { message: /ends with 5 outputs, the dataset has 10 classes/ });
-  t.throws(() => createModel(resolveTrainConfig({ model: 'cnn', channels: '8,8', kernels: '3,3,3' }), input, 10), { message: /--kernels gives 3 sizes for 2 blocks/ });
-  t.throws(() => createModel(resolveTrainConfig({ model: 'cnn', channels: '8,8,8' }), input, 10), { message: /block 3: conv output height 7 is odd/ });
 });

@@ -19,7 +19,8 @@ test('--json prints NDJSON events and ends with the result object', (t) => {
   const r = run('--model', 'mlp', '--layers', '64,10', '--epochs', '2', '--log-every', '3000', '--json', '--out', out, '--seed', '3');
   t.is(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
-  t.is(lines[0].type, 'start');
+  t.like(lines[0], { type: 'device', requested: 'auto', used: 'cpu' });
+  t.is(lines[1].type, 'start');
   const result = lines[lines.length - 1];
   t.is(result.type, 'result');
   const test_ = result.test as { accuracy: number; loss: number; count: number };
@@ -28,42 +29,67 @@ test('--json prints NDJSON events and ends with the result object', (t) => {
   t.true((result.timing as { examplesPerSecond: number }).examplesPerSecond > 0);
   t.is(lines.filter((l) => l.type === 'epoch').length, 2);
   t.true(lines.filter((l) => l.type === 'point').length >= 4);
-  t.deepEqual(JSON.parse(fs.readFileSync(out, 'utf8')).test, test_);
+  const written = JSON.parse(fs.readFileSync(out, 'utf8')) as { format: string; test: unknown; spec: { seed: number; options: { layers: number[] } } };
+  t.deepEqual(written.test, test_);
+  t.is(written.format, 'dendrite-bench/experiment-result@1');
+  t.like(written.spec, { seed: 3, options: { layers: [64, 10] } });
 });
 
 test('text output: a line per epoch and the test score; --config with command-line overrides', (t) => {
   const config = path.join(tmp, 'c.json');
-  fs.writeFileSync(config, JSON.stringify({ model: 'dfa', layers: [48, 24, 10], epochs: 5, batchSize: 64 }));
+  fs.writeFileSync(config, JSON.stringify({ model: 'dfa', options: { layers: [48, 24, 10], batchSize: 64 }, epochs: 5 }));
   const r = run('--config', config, '--epochs', '1');
   t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^device: cpu \(auto: .+\)$/m);
   t.regex(r.stdout, /^dfa: 7200 training, 800 validation, 2000 test examples$/m);
   t.regex(r.stdout, /^epoch 1\/1 {2}train loss [0-9.]+ acc [0-9.]+% {2}val loss [0-9.]+ acc [0-9.]+% .* angle L3 [0-9.]+deg/m);
   t.notRegex(r.stdout, /epoch 2\//);
   t.regex(r.stdout, /^test loss [0-9.]+ acc [0-9.]+% \(2000 examples\)$/m);
 });
 
-test('--model segregated trains online through the same command (non-spiking preset from --config)', (t) => {
+test('--model segregated trains online through the same command, its options from --config and flags', (t) => {
   const config = path.join(tmp, 'seg.json');
-  fs.writeFileSync(config, JSON.stringify({ model: 'segregated', layers: [100, 10], segregated: { mode: 'nonspiking' } }));
-  const r = run('--config', config, '--epochs', '1', '--json');
+  fs.writeFileSync(config, JSON.stringify({ model: 'segregated', options: { layers: [100, 10], mode: 'nonspiking' } }));
+  const r = run('--config', config, '--epochs', '1', '--learning-rates', '0.2,0.2', '--json');
   t.is(r.status, 0, r.stderr);
-  const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as { model: { kind: string; update: string }; test: { accuracy: number } };
+  const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+    model: { kind: string }; test: { accuracy: number }; spec: { options: Record<string, unknown> };
+  };
   t.is(result.model.kind, 'segregated');
-  t.is(result.model.update, 'online');
+  t.like(result.spec.options, { mode: 'nonspiking', layers: [100, 10], learningRates: [0.2, 0.2], batchSize: 1, forwardPhase: 2 });
   t.true(result.test.accuracy > 0.7, `test accuracy ${result.test.accuracy}`);
 });
 
-test('errors exit with status 1 and a message', (t) => {
-  for (const [args, message] of [
-    [['--model', 'rnn'], /model must be segregated, mlp, cnn, fa, dfa/],
-    [['--model', 'cnn', '--channels', '8,8,8'], /block 3: conv output height 7 is odd/],
-    [['--layers', '100,3'], /ends with 3 outputs, the dataset has 10 classes/],
-    [['--config', path.join(tmp, 'missing.json')], /cannot read --config/],
-    [['--model', 'segregated', '--device', 'cuda'], /the segregated network runs on the CPU only/],
-    [['--model', 'segregated', '--layers', '100,15'], /ends with 15 outputs, not a multiple of the 10 classes/],
+test('usage errors exit with status 2, failures with 1, each with a message', (t) => {
+  for (const [args, status, message] of [
+    [['--model', 'rnn'], 2, /model must be one of segregated, mlp, fa, dfa, cnn/],
+    [['--model', 'cnn', '--channels', '8,8,8'], 2, /block 3: conv output height 7 is odd/],
+    [['--layers', '100,3'], 2, /ends with 3 outputs; the dataset has 10 classes/],
+    [['--config', path.join(tmp, 'missing.json')], 2, /cannot read --config/],
+    [['--model', 'segregated', '--layers', '100,15'], 2, /ends with 15 outputs, not a multiple of the 10 classes/],
+    [['--model', 'mlp', '--conductances'], 2, /--conductances does not apply to --model mlp \(it is an option of segregated\)/],
+    [['--model', 'segregated', '--momentum', '0.5'], 2, /--momentum does not apply to --model segregated/],
+    [['--no-such-flag'], 2, /unknown option '--no-such-flag'/],
+    [['segregated'], 2, /too many arguments/],
+    [['--out', tmp], 2, /is a directory/],
+    [['--out', path.join(tmp, 'same'), '--checkpoint', path.join(tmp, 'same')], 2, /the result would overwrite the checkpoint/],
   ] as const) {
     const r = run(...args, '--epochs', '1');
-    t.is(r.status, 1);
+    t.is(r.status, status, `${args.join(' ')}: ${r.stderr}`);
     t.regex(r.stderr, message);
+  }
+});
+
+test('--device cuda reaches the segregated network: it runs there or fails saying why CUDA cannot be used', (t) => {
+  const r = run('--model', 'segregated', '--layers', '20,10', '--mode', 'nonspiking', '--device', 'cuda', '--epochs', '1', '--validation', '0');
+  const info = spawnSync(process.execPath, [cli, 'devices', '--json'], { encoding: 'utf8' });
+  const cuda = (JSON.parse(info.stdout) as { cuda: { available: boolean; reason?: string } }).cuda;
+  if (cuda.available) {
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stdout, /^device: cuda:0$/m);
+  } else {
+    t.is(r.status, 1);
+    t.true(r.stderr.includes(cuda.reason!), r.stderr);
+    t.notRegex(r.stderr, /CPU only/);
   }
 });

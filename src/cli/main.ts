@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The dendrite-bench command line.
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 
 import { describeDevices, devices } from '../devices';
+import { isOptionError } from '../models/options';
 import { registerDataCommands } from './data';
 import { registerTrainCommand } from './train';
 
@@ -10,7 +11,8 @@ function main(argv: string[]): Promise<unknown> {
   const program = new Command();
   program
     .name('dendrite-bench')
-    .description('Train and benchmark biologically plausible learning rules on a native CPU/CUDA core.');
+    .description('Train and benchmark biologically plausible learning rules on a native CPU/CUDA core.')
+    .exitOverride();
 
   program
     .command('devices')
@@ -27,7 +29,13 @@ function main(argv: string[]): Promise<unknown> {
   return program.parseAsync(argv);
 }
 
+// Exit codes: 0 success, 1 failure, 2 usage error (a wrong command, option or value), 130 after Ctrl-C.
 main(process.argv).catch((err: Error) => {
+  if (err instanceof CommanderError) {
+    // commander has printed its message (or the help, exit code 0) already.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+    return;
+  }
   console.error(`dendrite-bench: ${err.message}`);
-  process.exitCode = 1;
+  process.exitCode = isOptionError(err) ? 2 : 1;
 });

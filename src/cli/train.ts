@@ -1,205 +1,132 @@
-// `dendrite-bench train`: trains one model on one dataset with the shared loop (src/train/loop.ts)
-// and prints a line per epoch, or NDJSON events and a final result object with --json.
+// `dendrite-bench train`: parse the command line (and an experiment file), build an
+// ExperimentSpec, run it with runExperiment, print. Every model option has a flag, made from the
+// model's option table (src/models/*-options.ts); an option that does not apply to the chosen
+// model is an error that names it and lists the ones that do.
 import fs from 'node:fs';
+import path from 'node:path';
 
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 
-import type { DeviceString, OptimizerOptions } from '../native';
-import { createCnn } from '../models/cnn';
-import { createMlp } from '../models/mlp';
-import { SegregatedTrainable } from '../models/segregated-trainable';
-import type { SegregatedOptions } from '../models/segregated';
-import { loadTrainingData } from '../train/data';
-import { train, type TrainEvent, type TrainResult } from '../train/loop';
-import type { TrainableModel } from '../train/model';
+import { MODEL_KINDS, MODELS, modelEntry, type ModelKind } from '../experiment/registry';
+import { runExperiment, type ExperimentEvent, type ExperimentResult } from '../experiment/run';
+import { EXPERIMENT_SETTINGS, resolveSpec, type ExperimentSpec } from '../experiment/spec';
+import { flagName, nearestName, optionError, parseFlagValue, type OptionSpec } from '../models/options';
+import { writeFileAtomic } from '../train/checkpoint';
 
-export const MODELS = ['segregated', 'mlp', 'cnn', 'fa', 'dfa'] as const;
-export type ModelName = (typeof MODELS)[number];
-
-/** Every setting of a training run (the --config file uses these keys). */
-export interface TrainConfig {
-  model: ModelName;
-  dataset: string;
-  epochs: number;
-  /** MLP/FA/DFA/segregated: hidden widths then the output size. */
-  layers: number[];
-  /** CNN: output channels and kernel size of each block, one stride and padding. */
-  channels: number[];
-  kernels: number[];
-  stride: number;
-  padding: number;
-  /** online: one example per update; batched: batchSize examples (default: online for segregated, else batched). */
-  mode?: 'online' | 'batched';
-  batchSize: number;
-  optimizer: 'adam' | 'sgd';
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  device: DeviceString;
-  threads?: number;
-  seed: number;
-  /** Validation images taken from the training set: a count, or a fraction when < 1. */
-  validation: number;
-  logEvery: number;
-  checkpoint?: string;
-  resume: boolean;
-  out?: string;
-  dataDir?: string;
-  /** Further options of the segregated-dendrite network (src/models/segregated.ts SegregatedOptions), --config only. */
-  segregated?: Partial<SegregatedOptions>;
-}
-
-export const DEFAULTS: TrainConfig = {
-  model: 'mlp',
-  dataset: 'mnist-10k',
-  epochs: 5,
-  layers: [500, 10],
-  channels: [16, 32],
-  kernels: [5],
-  stride: 1,
-  padding: 2,
-  batchSize: 100,
-  optimizer: 'adam',
-  lr: 1e-3,
-  momentum: 0,
-  weightDecay: 0,
-  device: 'cpu',
-  seed: 0,
-  validation: 0.1,
-  logEvery: 0,
-  resume: false,
+/** Settings that are not experiment-table entries but command-line only or file paths. */
+const EXTRA_FLAGS: Record<string, { flag: string; doc: string; boolean?: boolean }> = {
+  model: { flag: '--model <kind>', doc: `model: ${MODEL_KINDS.join(', ')} (default mlp)` },
+  dataDir: { flag: '--data-dir <dir>', doc: 'where datasets are looked for' },
+  checkpoint: { flag: '--checkpoint <file>', doc: 'checkpoint written after every epoch (and on Ctrl-C)' },
+  resume: { flag: '--resume', doc: 'continue from --checkpoint when it exists', boolean: true },
+  out: { flag: '--out <file>', doc: 'write the result JSON here' },
+  json: { flag: '--json', doc: 'print NDJSON events and a final result object', boolean: true },
+  config: { flag: '--config <file>', doc: 'experiment file (JSON: { "model", "options": {...}, settings }); flags override it' },
 };
 
-const KEYS = Object.keys(DEFAULTS).concat(['mode', 'threads', 'checkpoint', 'out', 'dataDir', 'segregated']);
-
-function fail(message: string): never {
-  throw new RangeError(`train: ${message}`);
-}
-
-function intList(name: string, v: unknown): number[] {
-  const list = typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number) : v;
-  if (!Array.isArray(list) || list.length === 0 || !list.every((x) => Number.isInteger(x) && x >= 1 && x <= 2 ** 31 - 1)) {
-    fail(`${name} must be a comma-separated list of positive integers, got ${JSON.stringify(v)}`);
-  }
-  return list as number[];
-}
-
-function num(name: string, v: unknown, min: number, max: number, integer: boolean): number {
-  const x = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof x !== 'number' || !Number.isFinite(x) || x < min || x > max || (integer && !Number.isInteger(x))) {
-    fail(`${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${JSON.stringify(v)}`);
-  }
-  return x;
-}
-
-function str<T extends string>(name: string, v: unknown, allowed?: readonly T[]): T {
-  if (typeof v !== 'string' || v === '' || (allowed && !allowed.includes(v as T))) {
-    fail(`${name} must be ${allowed ? allowed.join(', ') : 'a non-empty string'}, got ${JSON.stringify(v)}`);
-  }
-  return v as T;
-}
-
-function bool(name: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') fail(`${name} must be true or false, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-/** Merges defaults < config file < command line and checks every value. */
-export function resolveTrainConfig(cli: Record<string, unknown>, file?: Record<string, unknown>): TrainConfig {
-  const given: Record<string, unknown> = {};
-  for (const [source, obj] of [['--config file', file ?? {}], ['command line', cli]] as const) {
-    for (const [k, v] of Object.entries(obj)) {
-      if (v === undefined || k === 'config' || k === 'json') continue;
-      if (!KEYS.includes(k)) fail(`unknown setting "${k}" in the ${source} (known: ${KEYS.join(', ')})`);
-      given[k] = v;
+/** Every model option name -> the models that have it and its spec (the first model's). */
+function modelOptionIndex(): Map<string, { spec: OptionSpec; kinds: ModelKind[] }> {
+  const index = new Map<string, { spec: OptionSpec; kinds: ModelKind[] }>();
+  for (const kind of MODEL_KINDS) {
+    for (const [name, spec] of Object.entries(MODELS[kind].options as Record<string, OptionSpec>)) {
+      const e = index.get(name);
+      if (e) e.kinds.push(kind);
+      else index.set(name, { spec, kinds: [kind] });
     }
   }
-  const g = { ...DEFAULTS, ...given } as Record<string, unknown>;
-  const c: TrainConfig = {
-    model: str('model', g.model, MODELS),
-    dataset: str('dataset', g.dataset),
-    epochs: num('epochs', g.epochs, 0, 1e6, true),
-    layers: intList('layers', g.layers),
-    channels: intList('channels', g.channels),
-    kernels: intList('kernels', g.kernels),
-    stride: num('stride', g.stride, 1, 2 ** 31 - 1, true),
-    padding: num('padding', g.padding, 0, 2 ** 31 - 1, true),
-    batchSize: num('batch size', g.batchSize, 1, 2 ** 31 - 1, true),
-    optimizer: str('optimizer', g.optimizer, ['adam', 'sgd'] as const),
-    lr: num('lr', g.lr, Number.MIN_VALUE, 1e6, false),
-    momentum: num('momentum', g.momentum, 0, 1, false),
-    weightDecay: num('weight decay', g.weightDecay, 0, 1e6, false),
-    device: str('device', g.device) as DeviceString,
-    seed: num('seed', g.seed, 0, Number.MAX_SAFE_INTEGER, true),
-    validation: num('validation', g.validation, 0, 2 ** 31 - 1, false),
-    logEvery: num('log every', g.logEvery, 0, Number.MAX_SAFE_INTEGER, true),
-    resume: bool('resume', g.resume),
-  };
-  if (g.mode !== undefined) c.mode = str('mode', g.mode, ['online', 'batched'] as const);
-  if (g.segregated !== undefined) {
-    if (typeof g.segregated !== 'object' || g.segregated === null || Array.isArray(g.segregated)) {
-      fail('segregated must be an object of segregated-network options');
-    }
-    if (c.model !== 'segregated') fail('the segregated settings apply to --model segregated only');
-    c.segregated = g.segregated as Partial<SegregatedOptions>;
-  }
-  if (g.threads !== undefined) c.threads = num('threads', g.threads, 1, 1024, true);
-  if (g.checkpoint !== undefined) c.checkpoint = str('checkpoint', g.checkpoint);
-  if (g.out !== undefined) c.out = str('out', g.out);
-  if (g.dataDir !== undefined) c.dataDir = str('dataDir', g.dataDir);
-  if (c.validation >= 1 && !Number.isInteger(c.validation)) fail(`validation must be a fraction < 1 or a whole count, got ${c.validation}`);
-  if (c.resume && !c.checkpoint) fail('--resume needs --checkpoint FILE');
-  if (c.optimizer === 'adam' && c.momentum !== 0) fail('--momentum applies to --optimizer sgd only');
-  if (c.model !== 'cnn' && c.layers.length < 1) fail('--layers needs at least the output size');
-  return c;
+  return index;
 }
 
-/** Builds the model a configuration names, for data of the given shape. */
-export function createModel(c: TrainConfig, input: { channels: number; height: number; width: number }, classes: number): TrainableModel {
-  const optimizer: OptimizerOptions = c.optimizer === 'adam'
-    ? { type: 'adam', lr: c.lr, weightDecay: c.weightDecay }
-    : { type: 'sgd', lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay };
-  const mode = c.mode ?? (c.model === 'segregated' ? 'online' : 'batched');
-  const batchSize = mode === 'online' ? 1 : c.batchSize;
-  const common = { input, classes, optimizer, batchSize, seed: c.seed, device: c.device, threads: c.threads };
-  switch (c.model) {
-    case 'mlp':
-    case 'fa':
-    case 'dfa': {
-      const out = c.layers[c.layers.length - 1];
-      if (out !== classes) fail(`--layers ${c.layers.join(',')} ends with ${out} outputs, the dataset has ${classes} classes`);
-      return createMlp({ ...common, hidden: c.layers.slice(0, -1), feedback: c.model === 'mlp' ? 'backprop' : c.model });
-    }
-    case 'cnn': {
-      const kernels = c.kernels.length === 1 ? c.channels.map(() => c.kernels[0]) : c.kernels;
-      if (kernels.length !== c.channels.length) {
-        fail(`--kernels gives ${c.kernels.length} sizes for ${c.channels.length} blocks (--channels ${c.channels.join(',')})`);
+function valueHint(spec: OptionSpec): string {
+  switch (spec.type) {
+    case 'boolean': return '[bool]';
+    case 'choice': return `<${spec.choices.join('|')}>`;
+    case 'numberList':
+    case 'integerList': return '<list>';
+    default: return '<n>';
+  }
+}
+
+function defaultText(spec: OptionSpec): string {
+  if (spec.default === undefined) return '';
+  if (typeof spec.default === 'function') return ' (default: computed)';
+  return ` (default ${Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default)})`;
+}
+
+interface Parsed {
+  spec: ExperimentSpec;
+  out?: string;
+  json: boolean;
+}
+
+/** Reads an experiment file: JSON, an object. */
+function readExperimentFile(file: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw optionError('train', '', `cannot read --config ${file}: ${(err as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw optionError('train', '', `--config ${file} must hold a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+/**
+ * Builds the spec: the experiment file (if any), then the command line. `given` holds commander's
+ * values keyed by option name (only those the user gave).
+ */
+export function buildSpec(given: Record<string, unknown>): Parsed {
+  const file = typeof given.config === 'string' ? readExperimentFile(given.config) : {};
+  const fileOptions = file.options;
+  if (fileOptions !== undefined && (typeof fileOptions !== 'object' || fileOptions === null || Array.isArray(fileOptions))) {
+    throw optionError('train', 'options', `in --config ${String(given.config)} must be an object`);
+  }
+  const modelName = (given.model ?? file.model ?? 'mlp') as string;
+  if (!MODEL_KINDS.includes(modelName as ModelKind)) {
+    const near = nearestName(String(modelName), MODEL_KINDS);
+    throw optionError('train', 'model', `must be one of ${MODEL_KINDS.join(', ')}, got ${JSON.stringify(modelName)}${near ? ` (did you mean ${near}?)` : ''}`);
+  }
+  const kind = modelName as ModelKind;
+  const entry = modelEntry(kind);
+  const index = modelOptionIndex();
+  const spec: Record<string, unknown> = { ...file, model: kind, options: { ...(fileOptions as Record<string, unknown> | undefined) } };
+  const options = spec.options as Record<string, unknown>;
+  for (const [name, raw] of Object.entries(given)) {
+    if (raw === undefined || name === 'config' || name === 'json' || name === 'out' || name === 'model') continue;
+    if (name in EXTRA_FLAGS) {
+      spec[name] = raw;
+    } else if (name in EXPERIMENT_SETTINGS) {
+      const s = (EXPERIMENT_SETTINGS as Record<string, OptionSpec>)[name];
+      spec[name] = name === 'device' ? raw : parseFlagValue('train', name, s, raw as string | boolean);
+    } else {
+      const e = index.get(name);
+      if (!e) throw optionError('train', name, 'is not an option of any model');
+      if (!e.kinds.includes(kind)) {
+        const own = Object.keys(entry.options).map(flagName).join(', ');
+        throw optionError('train', flagName(name), `does not apply to --model ${kind} (it is an option of ${e.kinds.join(', ')}); ` +
+          `the ${kind} options are ${own}`);
       }
-      return createCnn({ ...common, channels: c.channels, kernels, stride: c.stride, padding: c.padding });
-    }
-    case 'segregated': {
-      const out = c.layers[c.layers.length - 1];
-      if (out % classes !== 0) fail(`--layers ${c.layers.join(',')} ends with ${out} outputs, not a multiple of the ${classes} classes`);
-      if (c.device !== 'cpu' && c.device !== 'auto') fail(`the segregated network runs on the CPU only (--device ${c.device})`);
-      return new SegregatedTrainable({
-        layers: c.layers, nIn: input.channels * input.height * input.width, seed: c.seed, device: c.device,
-        ...(c.threads !== undefined ? { threads: c.threads } : {}), ...c.segregated, batchSize,
-      });
+      options[name] = parseFlagValue('train', flagName(name), (entry.options as Record<string, OptionSpec>)[name], raw as string | boolean);
     }
   }
+  const out = (given.out ?? file.out) as string | undefined;
+  delete spec.out;
+  return { spec: spec as unknown as ExperimentSpec, ...(out !== undefined ? { out } : {}), json: given.json === true };
 }
 
-function pct(x: number | undefined): string {
+function pct(x: number | undefined | null): string {
   return x === undefined || x === null || Number.isNaN(x) ? '-' : `${(100 * x).toFixed(2)}%`;
 }
 
-function fmt(x: number | undefined, digits = 4): string {
+function fmt(x: number | undefined | null, digits = 4): string {
   return x === undefined || x === null || Number.isNaN(x) ? '-' : x.toFixed(digits);
 }
 
-/** One text line per epoch (and the test score); NDJSON in json mode. */
-export function describeEvent(e: TrainEvent, epochs: number): string | undefined {
+/** One text line per epoch, the device, the test score; undefined for events not shown as text. */
+export function describeEvent(e: ExperimentEvent, epochs: number): string | undefined {
   switch (e.type) {
+    case 'device':
+      return `device: ${e.used}${e.reason ? ` (${e.requested}: ${e.reason})` : ''}`;
     case 'start':
       return `${String(e.model.kind)}: ${e.data.train} training, ${e.data.validation} validation, ${e.data.test} test examples` +
         (e.resumed ? `; resuming at epoch ${e.resumed.epoch + 1}, example ${e.resumed.position}` : '');
@@ -214,10 +141,26 @@ export function describeEvent(e: TrainEvent, epochs: number): string | undefined
       return `test loss ${fmt(e.loss)} acc ${pct(e.accuracy)} (${e.count} examples)`;
     case 'stopped':
       return `stopped in epoch ${e.epoch} at example ${e.position}`;
-    case 'checkpoint':
-      return undefined;
     default:
       return undefined;
+  }
+}
+
+/** Refuses output paths that cannot be written, before any training (a result lost at the end costs the run). */
+function checkOutputPaths(out: string | undefined, checkpoint: string | undefined): void {
+  if (out !== undefined && checkpoint !== undefined && path.resolve(out) === path.resolve(checkpoint)) {
+    throw optionError('train', '--out', 'is the same file as --checkpoint: the result would overwrite the checkpoint');
+  }
+  for (const [flag, file] of [['--out', out], ['--checkpoint', checkpoint]] as const) {
+    if (file === undefined) continue;
+    const dir = path.dirname(path.resolve(file));
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.accessSync(dir, fs.constants.W_OK);
+    } catch (err) {
+      throw optionError('train', flag, `cannot be written: ${(err as Error).message}`);
+    }
+    if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw optionError('train', flag, `${file} is a directory`);
   }
 }
 
@@ -226,94 +169,89 @@ export interface TrainIo {
   signal?: AbortSignal;
 }
 
-export async function runTrain(c: TrainConfig, json: boolean, io: TrainIo): Promise<TrainResult> {
-  const data = await loadTrainingData(c.dataset, { validation: c.validation, seed: c.seed, dataDir: c.dataDir });
-  const model = createModel(c, data.shape, data.classes);
-  try {
-    const result = await train(model, data.splits, {
-      epochs: c.epochs,
-      seed: c.seed,
-      logEvery: c.logEvery,
-      checkpoint: c.checkpoint,
-      resume: c.resume,
-      signal: io.signal,
-      resultFile: c.out,
-      info: { dataset: data.name, command: 'train', config: c },
-      onEvent: (e) => {
-        if (json) {
-          if (e.type !== 'done') io.out(JSON.stringify(e));
-        } else {
-          const line = describeEvent(e, c.epochs);
-          if (line !== undefined) io.out(line);
-        }
-      },
-    });
-    if (json) {
-      io.out(JSON.stringify({ type: 'result', ...result }));
-    } else {
-      const t = result.timing;
-      io.out(`trained ${t.trainExamples} examples in ${t.trainSeconds.toFixed(1)} s (${Math.round(t.examplesPerSecond)} ex/s), ` +
-        `scoring ${t.evalSeconds.toFixed(1)} s, total ${t.wallSeconds.toFixed(1)} s`);
-      if (c.out) io.out(`result written to ${c.out}`);
-    }
-    return result;
-  } finally {
-    model.dispose?.();
+/** Runs a parsed command; resolves to the result (aborted runs reject with an AbortError). */
+export async function runTrain(p: Parsed, io: TrainIo): Promise<ExperimentResult> {
+  const resolved = resolveSpec(p.spec);  // every error before any data is loaded
+  checkOutputPaths(p.out, resolved.checkpoint);
+  const result = await runExperiment(p.spec, {
+    ...(io.signal ? { signal: io.signal } : {}),
+    onEvent: (e) => {
+      if (p.json) {
+        if (e.type !== 'done' && e.type !== 'progress') io.out(JSON.stringify(e));
+      } else {
+        const line = describeEvent(e, resolved.epochs);
+        if (line !== undefined) io.out(line);
+      }
+    },
+  });
+  if (p.out !== undefined) writeFileAtomic(p.out, `${JSON.stringify(result, null, 2)}\n`);
+  if (p.json) {
+    io.out(JSON.stringify({ type: 'result', ...result }));
+  } else {
+    const t = result.timing;
+    io.out(`trained ${t.trainExamples} examples in ${t.trainSeconds.toFixed(1)} s (${Math.round(t.examplesPerSecond)} ex/s), ` +
+      `scoring ${t.evalSeconds.toFixed(1)} s, total ${t.wallSeconds.toFixed(1)} s`);
+    if (p.out !== undefined) io.out(`result written to ${p.out}`);
   }
+  return result;
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && err.name === 'AbortError';
 }
 
 export function registerTrainCommand(program: Command): void {
-  program
+  const cmd = program
     .command('train')
-    .description('train a model (segregated, mlp, cnn, fa, dfa) on a dataset (default mnist-10k)')
-    .option('--model <name>', `model: ${MODELS.join(', ')} (default ${DEFAULTS.model})`)
-    .option('--dataset <name>', `dataset (default ${DEFAULTS.dataset})`)
-    .option('--epochs <n>', `epochs (default ${DEFAULTS.epochs})`)
-    .option('--layers <list>', `mlp/fa/dfa/segregated: hidden widths then outputs (default ${DEFAULTS.layers.join(',')})`)
-    .option('--channels <list>', `cnn: output channels of each block (default ${DEFAULTS.channels.join(',')})`)
-    .option('--kernels <list>', `cnn: kernel size of each block, or one for all (default ${DEFAULTS.kernels.join(',')})`)
-    .option('--stride <n>', `cnn: convolution stride (default ${DEFAULTS.stride})`)
-    .option('--padding <n>', `cnn: convolution zero padding (default ${DEFAULTS.padding})`)
-    .option('--mode <mode>', 'online (one example per update; default for segregated) or batched (default for the others)')
-    .option('--batch-size <n>', `examples per update in batched mode (default ${DEFAULTS.batchSize})`)
-    .option('--optimizer <name>', 'adam (default) or sgd')
-    .option('--lr <x>', `learning rate (default ${DEFAULTS.lr})`)
-    .option('--momentum <x>', 'sgd momentum (default 0)')
-    .option('--weight-decay <x>', 'L2 weight decay (default 0)')
-    .option('--device <d>', 'cpu (default), cuda, cuda:N or auto')
-    .option('--threads <n>', 'CPU threads')
-    .option('--seed <s>', 'seed of the initial weights, the validation split and the epoch orders (default 0)')
-    .option('--validation <n>', `validation images taken from the training set: a count or a fraction (default ${DEFAULTS.validation}; 0: none)`)
-    .option('--log-every <n>', 'learning-curve point every N training examples (default: once per epoch)')
-    .option('--checkpoint <file>', 'checkpoint file written after every epoch (and on Ctrl-C)')
-    .option('--resume', 'continue from --checkpoint when it exists')
-    .option('--out <file>', 'write the result JSON here')
-    .option('--data-dir <dir>', 'where datasets are looked for')
-    .option('--json', 'print NDJSON events and a final result object')
-    .option('--config <file>', 'JSON file of settings (the long option names in camelCase, plus "segregated": {...} ' +
-      'for the segregated network\'s own options); options given here override it')
-    .action(async (opts: Record<string, unknown>) => {
-      let file: Record<string, unknown> | undefined;
-      if (typeof opts.config === 'string') {
-        try {
-          file = JSON.parse(fs.readFileSync(opts.config, 'utf8')) as Record<string, unknown>;
-        } catch (err) {
-          throw new Error(`train: cannot read --config ${opts.config}: ${(err as Error).message}`);
-        }
-        if (typeof file !== 'object' || file === null || Array.isArray(file)) throw new Error(`train: --config ${opts.config} must hold a JSON object`);
-      }
-      const c = resolveTrainConfig(opts, file);
-      // Ctrl-C stops at the next chunk (writing a checkpoint); a second one exits at once.
-      const controller = new AbortController();
-      const onSigint = (): void => {
-        if (controller.signal.aborted) process.exit(130);
-        controller.abort();
-      };
-      process.on('SIGINT', onSigint);
-      try {
-        await runTrain(c, opts.json === true, { out: (line) => console.log(line), signal: controller.signal });
-      } finally {
-        process.off('SIGINT', onSigint);
-      }
-    });
+    .description('train one model on one dataset (default: mlp on the embedded mnist-10k)')
+    .allowExcessArguments(false)
+    .addHelpText('after', `
+Examples:
+  dendrite-bench train --model segregated --epochs 1
+  dendrite-bench train --model segregated --mode nonspiking --learning-rates 0.2,0.2 --device cuda
+  dendrite-bench train --model cnn --channels 16,32 --kernels 5 --padding 2 --lr 0.001
+  dendrite-bench train --model fa --layers 500,10 --checkpoint run.ckpt --resume --out result.json
+  dendrite-bench train --config experiment.json --epochs 2
+
+Model options (each applies to the models in brackets; see schemas/<model>.schema.json):`);
+  // Flag text -> option name, for options whose commander attribute differs from the option name.
+  const attribute = new Map<string, string>();
+  const add = (name: string, flags: string, doc: string): void => {
+    const o = new Option(flags, doc);
+    attribute.set(o.attributeName(), name);
+    cmd.addOption(o);
+  };
+  for (const [name, x] of Object.entries(EXTRA_FLAGS)) add(name, x.flag, x.doc);
+  for (const [name, spec] of Object.entries(EXPERIMENT_SETTINGS as Record<string, OptionSpec>)) {
+    const hint = name === 'device' ? '<auto|cpu|cuda|cuda:N>' : valueHint(spec);
+    add(name, `${flagName(name)} ${hint}`, `${spec.doc}${defaultText(spec)}`);
+  }
+  for (const [name, e] of modelOptionIndex()) {
+    add(name, `${flagName(name)} ${valueHint(e.spec)}`, `[${e.kinds.join(', ')}] ${e.spec.doc}${e.kinds.length === 1 || !e.spec.default ? defaultText(e.spec) : ''}`);
+  }
+  cmd.action(async (opts: Record<string, unknown>) => {
+    const given: Record<string, unknown> = {};
+    for (const [attr, v] of Object.entries(opts)) if (v !== undefined) given[attribute.get(attr) ?? attr] = v;
+    const parsed = buildSpec(given);
+    // Ctrl-C (or SIGTERM) stops at the next chunk, keeping the checkpoint; a second one exits at once.
+    const controller = new AbortController();
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (controller.signal.aborted) process.exit(130);
+      controller.abort(new Error(`stopped by ${signal}`));
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      const result = await runTrain(parsed, { out: (line) => console.log(line), signal: controller.signal });
+      if ((result as { stopped?: string }).stopped === 'aborted') throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+    } catch (err) {
+      if (!isAbort(err)) throw err;
+      const ck = parsed.spec.checkpoint;
+      console.error(ck ? `stopped; the checkpoint ${ck} is kept: run the same command with --resume to continue` : 'stopped (no --checkpoint: nothing to resume from)');
+      process.exitCode = 130;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  });
 }

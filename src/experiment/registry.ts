@@ -3,7 +3,7 @@
 // model folder (its options table and its TrainableModel) and one entry below.
 import type { DeviceString } from '../native';
 import { CNN_OPTIONS, MLP_OPTIONS, type CnnModelOptions, type MlpModelOptions } from '../models/baseline-options';
-import { createCnn } from '../models/cnn';
+import { cnnGeometry, createCnn } from '../models/cnn';
 import { createMlp } from '../models/mlp';
 import { optionError, resolveOptions, type OptionTable, type ResolvedOptions } from '../models/options';
 import { SEGREGATED_OPTIONS, type SegregatedModelOptions } from '../models/segregated-options';
@@ -96,9 +96,15 @@ export const MODELS = {
     title: 'convolutional network trained by backprop (Lange\'s CNN)',
     options: CNN_OPTIONS,
     devices: ['cpu', 'cuda'],
-    check: (o) => {
+    // An invalid geometry is refused before anything is built (a search records it as infeasible).
+    check: (o, ctx) => {
       if (o.kernels.length !== 1 && o.kernels.length !== o.channels.length) {
         throw optionError('cnn', 'kernels', `gives ${o.kernels.length} sizes for ${o.channels.length} blocks (channels ${o.channels.join(',')})`);
+      }
+      try {
+        cnnGeometry(ctx.input, o.channels, cnnKernels(o), o.stride, o.padding);
+      } catch (err) {
+        throw optionError('cnn', '', `channels, kernels, stride and padding give an invalid geometry: ${(err as Error).message}`);
       }
     },
     create: (o, ctx) =>

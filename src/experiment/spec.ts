@@ -100,7 +100,7 @@ export function resolveSpec(spec: ExperimentSpec): ResolvedSpec {
 
 /** The JSON Schema of an experiment file: the settings, and each model's options under "options". */
 export function experimentSchema(): Record<string, unknown> {
-  const base = optionsSchema('https://dendrite-bench.dev/schemas/experiment.schema.json', 'dendrite-bench experiment', EXPERIMENT_SETTINGS);
+  const base = optionsSchema('dendrite-bench:schemas/experiment.schema.json', 'dendrite-bench experiment', EXPERIMENT_SETTINGS);
   const props = base.properties as Record<string, Record<string, unknown>>;
   props.device = { description: EXPERIMENT_SETTINGS.device.doc, type: 'string', pattern: '^(auto|cpu|cuda(:[0-9]+)?)$', default: 'auto' };
   props.model = { description: 'model kind', enum: [...MODEL_KINDS] };
@@ -111,15 +111,15 @@ export function experimentSchema(): Record<string, unknown> {
   return {
     ...base,
     required: ['model'],
-    allOf: MODEL_KINDS.map((k) => ({
+    allOf: [...((base.allOf as unknown[] | undefined) ?? []), ...MODEL_KINDS.map((k) => ({
       if: { properties: { model: { const: k } } },
       then: { properties: { options: { $ref: `${k}.schema.json` } } },
-    })),
+    }))],
   };
 }
 
 /** The JSON Schema of one model's options. */
 export function modelSchema(kind: ModelKind): Record<string, unknown> {
   const e = modelEntry(kind);
-  return optionsSchema(`https://dendrite-bench.dev/schemas/${kind}.schema.json`, `${kind}: ${e.title}`, e.options);
+  return optionsSchema(`dendrite-bench:schemas/${kind}.schema.json`, `${kind}: ${e.title}`, e.options);
 }

@@ -234,6 +234,7 @@ export function activeOptions(table: OptionTable, resolved: Readonly<Record<stri
 /** A JSON Schema (draft 2020-12) of the options a user may give. Computed defaults are described, not stated. */
 export function optionsSchema(id: string, title: string, table: OptionTable): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
+  const rules: Record<string, unknown>[] = [];
   for (const [name, spec] of Object.entries(table)) {
     const p: Record<string, unknown> = { description: spec.doc };
     switch (spec.type) {
@@ -267,6 +268,7 @@ export function optionsSchema(id: string, title: string, table: OptionTable): Re
     if (typeof spec.default === 'function') x.computedDefault = true;
     if (Object.keys(x).length > 0) p['x-dendrite'] = x;
     properties[name] = p;
+    if (spec.when) rules.push({ if: { not: conditionSchema(table, spec.when) }, then: { not: { required: [name] } } });
   }
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -275,6 +277,23 @@ export function optionsSchema(id: string, title: string, table: OptionTable): Re
     type: 'object',
     additionalProperties: false,
     properties,
+    ...(rules.length > 0 ? { allOf: rules } : {}),
+  };
+}
+
+/**
+ * A schema that holds when the condition does. A parent left out counts as its default when the
+ * default is a plain value; a computed default (it depends on other options) is taken to satisfy
+ * the condition, so the schema is never stricter than resolveOptions, which has the last word.
+ */
+function conditionSchema(table: OptionTable, when: Condition): Record<string, unknown> {
+  return {
+    allOf: Object.entries(when).map(([k, values]) => {
+      const given = { required: [k], properties: { [k]: { enum: [...values] } } };
+      const d = table[k]?.default;
+      const absentOk = d === undefined ? false : typeof d === 'function' || values.includes(d as string | number | boolean);
+      return absentOk ? { anyOf: [{ not: { required: [k] } }, given] } : given;
+    }),
   };
 }
 
