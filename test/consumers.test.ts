@@ -1,0 +1,150 @@
+// The package as its users get it: `npm pack`, then installs of the tarball into three scratch
+// projects (CommonJS, ES modules, strict TypeScript), each importing the root, both sub-paths
+// (dendrite-bench/kernels, dendrite-bench/data) and package.json through the exports map, training
+// an MLP and a segregated-dendrite network on mnist-10k, evaluating, saving and reloading, and
+// running a kernel. The installs run with --ignore-scripts (nothing is built); the consumers load
+// this checkout's built addon through DENDRITE_ADDON. One more run points DENDRITE_ADDON at a
+// missing file: the pure parts must still work, and a kernel call must name the fix.
+// The consumers live in test/consumers/.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+
+const root = path.join(__dirname, '..', '..');
+const fixtures = path.join(root, 'test', 'consumers');
+const addon = process.env.DENDRITE_ADDON
+  ? path.resolve(process.env.DENDRITE_ADDON)
+  : path.join(root, 'build', 'Release', 'dendrite.node');
+const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+const typeRoots = path.join(root, 'node_modules', '@types');
+
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const npmVersion = spawnSync(npm, ['--version'], { encoding: 'utf8', shell: process.platform === 'win32' });
+const why = npmVersion.error || npmVersion.status !== 0
+  ? 'npm not found on PATH'
+  : !fs.existsSync(addon)
+    ? `the addon ${addon} is not built (npm run build)`
+    : undefined;
+
+// The parent npm (under `npm test`) exports its configuration; the scratch installs must not
+// inherit its prefix or package context.
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^npm_(package_|lifecycle_)|^npm_config_(\w*prefix|global|ignore_scripts|workspaces?)$/i.test(k)) continue;
+    if (k === 'DENDRITE_ADDON' || k === 'INIT_CWD') continue;
+    env[k] = v;
+  }
+  return { ...env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false', ...extra };
+}
+
+interface Run {
+  status: number | null;
+  output: string;
+  seconds: number;
+}
+
+// Runs a command without blocking the event loop (the three installs run at the same time).
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Run> {
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd, env, shell: process.platform === 'win32' });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const done = (status: number | null, extra = '') =>
+      resolve({ status, output: output + extra, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
+    child.on('error', (err) => done(null, `\n${err.message}`));
+    child.on('close', (status) => done(status));
+  });
+}
+
+function describe(what: string, r: Run): string {
+  return `${what} exited with ${r.status} after ${r.seconds.toFixed(1)} s:\n${r.output.slice(-4000)}`;
+}
+
+function lastJson(r: Run): Record<string, unknown> {
+  const line = r.output.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  return line ? (JSON.parse(line) as Record<string, unknown>) : {};
+}
+
+const title = 'the packed package installs and works from CommonJS, ES modules and strict TypeScript (node16, bundler), with and without the addon';
+
+(why ? test.skip : test)(`${title}${why ? ` [skipped: ${why}]` : ''}`, async (t) => {
+  t.timeout(180_000);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dendrite-consumers-'));
+  t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const env = cleanEnv();
+
+  // Pack what is compiled now (--ignore-scripts: no `prepare` recompilation).
+  const pack = await run(npm, ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], root, env);
+  t.is(pack.status, 0, describe('npm pack', pack));
+  const packed = (JSON.parse(pack.output.slice(pack.output.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>)[0];
+  const tarball = path.join(tmp, packed.filename);
+  const shipped = packed.files.map((f) => f.path);
+  for (const file of ['LICENSE', 'README.md', 'docs/papers.md', 'data/mnist-10k-images-idx3-ubyte.gz', 'dist/src/index.js',
+    'dist/src/index.d.ts', 'dist/src/kernels.d.ts', 'dist/src/data/index.d.ts']) {
+    t.true(shipped.includes(file), `the tarball ships ${file}`);
+  }
+  t.deepEqual(shipped.filter((f) => f.endsWith('.map') || /^(dist\/)?(test|bench)\//.test(f)), [],
+    'no source maps (their sources are not shipped), no test or bench programs');
+
+  // Three scratch projects, installed at the same time.
+  const projects = {
+    cjs: { type: 'commonjs', files: ['consumer.cjs', 'no-addon.cjs'] },
+    esm: { type: 'module', files: ['consumer.mjs'] },
+    ts: { type: 'commonjs', files: ['consumer.cts', 'consumer-esm.mts'] },
+  };
+  for (const [name, p] of Object.entries(projects)) {
+    const dir = path.join(tmp, name);
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: `consumer-${name}`, version: '1.0.0', private: true, type: p.type }));
+    for (const f of p.files) fs.copyFileSync(path.join(fixtures, f), path.join(dir, f));
+  }
+  const installs = await Promise.all(Object.keys(projects).map((name) => {
+    const dir = path.join(tmp, name);
+    return run(npm, ['install', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error',
+      '--prefix', dir, tarball], dir, env);
+  }));
+  installs.forEach((r, i) => t.is(r.status, 0, describe(`npm install (${Object.keys(projects)[i]})`, r)));
+  if (installs.some((r) => r.status !== 0)) return;
+  t.log(`npm pack ${pack.seconds.toFixed(1)} s; installs ${installs.map((r) => r.seconds.toFixed(1)).join(', ')} s`);
+
+  // TypeScript: node16 (compiled and run below) and bundler (type-checked), strict, library types checked.
+  const tsOptions = { target: 'ES2022', strict: true, esModuleInterop: true, skipLibCheck: false, typeRoots: [typeRoots], types: ['node'] };
+  const tsFiles = projects.ts.files;
+  const tsDir = path.join(tmp, 'ts');
+  fs.writeFileSync(path.join(tsDir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { ...tsOptions, module: 'node16', moduleResolution: 'node16', outDir: 'out' }, files: tsFiles }));
+  fs.writeFileSync(path.join(tsDir, 'tsconfig.bundler.json'), JSON.stringify({
+    compilerOptions: { ...tsOptions, module: 'preserve', moduleResolution: 'bundler', noEmit: true }, files: tsFiles }));
+  const [node16, bundler] = await Promise.all([
+    run(process.execPath, [tsc, '-p', 'tsconfig.json'], tsDir, env),
+    run(process.execPath, [tsc, '-p', 'tsconfig.bundler.json'], tsDir, env),
+  ]);
+  t.is(node16.status, 0, describe('tsc (node16)', node16));
+  t.is(bundler.status, 0, describe('tsc (bundler)', bundler));
+
+  // The consumers, with this checkout's addon.
+  const withAddon = cleanEnv({ DENDRITE_ADDON: addon, DENDRITE_NUM_THREADS: '1' });
+  const consumers: Array<[string, string, string[]]> = [
+    ['cjs', 'CommonJS', ['consumer.cjs', '.']],
+    ['esm', 'ES module', ['consumer.mjs', '.']],
+    ['ts', 'TypeScript (CommonJS output)', ['out/consumer.cjs', '.']],
+    ['ts', 'TypeScript (ES module output)', ['out/consumer-esm.mjs']],
+  ];
+  for (const [dir, what, args] of consumers) {
+    if (dir === 'ts' && node16.status !== 0) continue;
+    const r = await run(process.execPath, args, path.join(tmp, dir), withAddon);
+    t.is(r.status, 0, describe(`the ${what} consumer`, r));
+    t.log(`${what}: ${JSON.stringify(lastJson(r))} (${r.seconds.toFixed(1)} s)`);
+  }
+
+  // Without the addon.
+  const missing = path.join(tmp, 'no-such-build', 'dendrite.node');
+  const bare = await run(process.execPath, ['no-addon.cjs'], path.join(tmp, 'cjs'), cleanEnv({ DENDRITE_ADDON: missing }));
+  t.is(bare.status, 0, describe('the no-addon consumer', bare));
+  t.log(`without the addon: ${JSON.stringify(lastJson(bare))}`);
+});
