@@ -29,6 +29,12 @@ function main(argv: string[]): Promise<unknown> {
   return program.parseAsync(argv);
 }
 
+// A closed pipe (`dendrite-bench train --help | head`) ends the output quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 // Exit codes: 0 success, 1 failure, 2 usage error (a wrong command, option or value), 130 after Ctrl-C.
 main(process.argv).catch((err: Error) => {
   if (err instanceof CommanderError) {

@@ -53,6 +53,17 @@ function defaultText(spec: OptionSpec): string {
   return ` (default ${Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default)})`;
 }
 
+/** The default of an option per model, grouped: " (default 5)" or " (default: segregated 1; mlp, cnn 100)". */
+function sharedDefaults(name: string, kinds: readonly ModelKind[]): string {
+  const groups = new Map<string, ModelKind[]>();
+  for (const k of kinds) {
+    const text = defaultText((MODELS[k].options as Record<string, OptionSpec>)[name]);
+    groups.set(text, [...(groups.get(text) ?? []), k]);
+  }
+  if (groups.size === 1) return [...groups.keys()][0];
+  return ` (default: ${[...groups].map(([text, ks]) => `${ks.join(', ')} ${text.replace(/^ \(default:? |\)$/g, '')}`).join('; ')})`;
+}
+
 interface Parsed {
   spec: ExperimentSpec;
   out?: string;
@@ -225,9 +236,10 @@ Model options (each applies to the models in brackets; see schemas/<model>.schem
   for (const [name, spec] of Object.entries(EXPERIMENT_SETTINGS as Record<string, OptionSpec>)) {
     const hint = name === 'device' ? '<auto|cpu|cuda|cuda:N>' : valueHint(spec);
     add(name, `${flagName(name)} ${hint}`, `${spec.doc}${defaultText(spec)}`);
+    if (spec.type === 'boolean') add(name, `--no-${flagName(name).slice(2)}`, `${name} false`);
   }
   for (const [name, e] of modelOptionIndex()) {
-    add(name, `${flagName(name)} ${valueHint(e.spec)}`, `[${e.kinds.join(', ')}] ${e.spec.doc}${e.kinds.length === 1 || !e.spec.default ? defaultText(e.spec) : ''}`);
+    add(name, `${flagName(name)} ${valueHint(e.spec)}`, `[${e.kinds.join(', ')}] ${e.spec.doc}${sharedDefaults(name, e.kinds)}`);
   }
   cmd.action(async (opts: Record<string, unknown>) => {
     const given: Record<string, unknown> = {};
