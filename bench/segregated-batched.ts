@@ -1,5 +1,5 @@
 // `npm run bench -- segregated-batched [--epochs 3] [--seed 1] [--batches 1,8,32] [--threads T]`:
-// batched (summed updates of B examples, spec §17.3 — a deviation) against online (B = 1, the
+// batched (summed updates of B examples, docs/papers.md §17.3 — a deviation) against online (B = 1, the
 // faithful mode) on the embedded mnist-10k (8,000 training / 2,000 test digits):
 // 784-500-10, spiking, the paper's learning rates 0.21/0.21, test accuracy after every epoch.
 import { SegregatedNetwork } from '../src/models/segregated';

@@ -2,9 +2,9 @@
 //
 // Training and test throughput of the segregated-dendrite network (src/models/segregated.ts) on
 // the embedded mnist-10k (10,000 real MNIST digits): 784-500-10 and 784-500-100-10, spiking and
-// non-spiking, online (batch 1, the faithful mode) and batched (summed updates, spec §17.3).
+// non-spiking, online (batch 1, the faithful mode) and batched (summed updates, docs/papers.md §17.3).
 //
-// FLOPs per example are those of the original dense algorithm (spec §19.3), which our
+// FLOPs per example are those of the original dense algorithm (docs/papers.md §19.3), which our
 // event-driven simulator computes exactly with far fewer operations: per step 2 n_m fan_in_m for
 // every basal drive and 2 n_m n_fb for every apical drive, plus 2 n_m fan_in_m per layer for
 // the weight update of a training example. "GFLOP/s" is that count times examples per second,
@@ -116,7 +116,7 @@ export async function run(args: string[]): Promise<void> {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i])).join('  ');
   console.log(`segregated dendrites (Guerguiev et al. 2017), mnist-10k: ${tr.count} training and ${te.count} test digits, ` +
-    `device ${device}, ${threads ?? 'default'} threads; FLOPs are dense-equivalent (spec §19.3)` +
+    `device ${device}, ${threads ?? 'default'} threads; FLOPs are dense-equivalent (docs/papers.md §19.3)` +
     (Number.isNaN(peak) ? '' : `; measured GEMM peak ${peak.toFixed(0)} GFLOP/s (1024^3, ${peakThreads} threads)`));
   console.log(line(head));
   for (const r of rows) console.log(line(r));

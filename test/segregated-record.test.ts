@@ -117,7 +117,7 @@ for (const [name, extra] of [
         }
         if (m === M - 1) t.is(L.A, undefined);
       }
-      // plateau steps: forward at L_f - 1 - delta_f, target at L_f + L_t - 1 - delta_t (spec §8.4)
+      // plateau steps: forward at L_f - 1 - delta_f, target at L_f + L_t - 1 - delta_t (docs/papers.md §8.4)
       const H = opts.layers.slice(0, -1).reduce((a, b) => a + b, 0);
       for (let h = 0; h < H; h++) {
         t.is(rec.plateauTimes![(recorded * H + h) * 2], Lf - 1 - plateauOffset(c, 0, i, 0, h));
@@ -176,7 +176,7 @@ test('phase lengths are the Wald draws: >= 50, mean near 51.5; exactly 50 withou
     min = Math.min(min, Lf, Lt);
   }
   t.true(min >= 50);
-  // E floor(Wald(2, 1)) = 1.52 (spec §8.1); sd of Wald(2, 1) is sqrt(8): 5 standard errors over 2n draws.
+  // E floor(Wald(2, 1)) = 1.52 (docs/papers.md §8.1); sd of Wald(2, 1) is sqrt(8): 5 standard errors over 2n draws.
   const mean = sum / (2 * n);
   t.true(Math.abs(mean - 51.52) < (5 * Math.sqrt(8)) / Math.sqrt(2 * n), `mean ${mean}`);
   t.deepEqual(Array.from(m.recording!.labels), Array.from(m.recording!.images, (k) => data.labels[k]));

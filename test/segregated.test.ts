@@ -89,9 +89,9 @@ async function compareOnline(opts: SegregatedOptions, count: number, recordAngle
 }
 
 // ---------------------------------------------------------------------------------------------
-// Derived numbers (spec §20)
+// Derived numbers (docs/papers.md §20)
 
-test('kernel taps, initial-weight statistics and steady-state gains match spec §20', (t) => {
+test('kernel taps, initial-weight statistics and steady-state gains match docs/papers.md §20', (t) => {
   const c = { mem: 10, dt: 1, tauS: 3, tauL: 10 } as RefConfig;
   const k = kappas(c);
   t.true(Math.abs(k[0] - 0.0269009) < 1e-6 && Math.abs(k[4] - 0.059665) < 1e-6 && Math.abs(k[9] - 0.0474579) < 1e-6);
@@ -102,7 +102,7 @@ test('kernel taps, initial-weight statistics and steady-state gains match spec �
   }
 });
 
-test('initial weights: realised spread has sd 2 W_sd, design spread W_sd, positive-mean feedback (spec §10)', (t) => {
+test('initial weights: realised spread has sd 2 W_sd, design spread W_sd, positive-mean feedback (docs/papers.md §10)', (t) => {
   const stats = (a: Float32Array) => {
     let s = 0, s2 = 0;
     for (const v of a) { s += v; s2 += v * v; }
@@ -146,7 +146,7 @@ test('initial weights equal the reference for every init kind, feedback kind, bi
 });
 
 // ---------------------------------------------------------------------------------------------
-// A hand-computed example: non-spiking, no hidden layer (spec §14, O4', O4'', U1-U3)
+// A hand-computed example: non-spiking, no hidden layer (docs/papers.md §14, O4', O4'', U1-U3)
 
 test('non-spiking 3-input, 10-output network: one example by hand', async (t) => {
   const net = new SegregatedNetwork({ layers: [10], nIn: 3, mode: 'nonspiking', seed: 1, learningRates: [0.1], threads: 1 });
@@ -246,7 +246,7 @@ test('backprop angle: recorded per example and hidden layer, equal to the refere
   for (const a of r.angle!) t.true(a >= 0 && a <= 180);
 });
 
-test('batched training sums the updates of its slots (spec §17.3) as the reference does', async (t) => {
+test('batched training sums the updates of its slots (docs/papers.md §17.3) as the reference does', async (t) => {
   const opts = small();
   const net = new SegregatedNetwork(opts);
   const data = randomSet(8, 20, 5);
@@ -340,7 +340,7 @@ test('checkpoint: save, load and resume give the same weights as an uninterrupte
   t.true(sameBits(a.native.getWeights()[0].W, b.native.getWeights()[0].W));
   // Mid-epoch checkpoint (weights, position and carried-over state) into a fresh network. In
   // spiking mode the carry-over decays below float32 resolution before it reaches an average
-  // (spec §13); with two-step phases and leaky somata it reaches the window (0.3^2 of it).
+  // (docs/papers.md §13); with two-step phases and leaky somata it reaches the window (0.3^2 of it).
   for (const mode of ['spiking', 'nonspiking'] as const) {
     const o2: SegregatedOptions = { ...opts, mode, ...(mode === 'nonspiking' ? { conductances: true } : {}) };
     const full = new SegregatedNetwork(o2);

@@ -76,7 +76,7 @@ test('constructor: bad geometry is rejected before training, naming the layer an
   });
 });
 
-test('CNN geometry check of the model builder (Lange section 4.4), by block', (t) => {
+test('CNN geometry check of the model builder (docs/papers.md, Lange §4.4), by block', (t) => {
   const mnist = { channels: 1, height: 28, width: 28 };
   t.deepEqual(cnnGeometry(mnist, [16, 32], [5, 5], 1, 2), {
     blocks: [{ conv: [28, 28], pool: [14, 14] }, { conv: [14, 14], pool: [7, 7] }], features: 1568,

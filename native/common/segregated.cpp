@@ -1,5 +1,5 @@
 // Backend-neutral parts of the segregated-dendrite network: presets, validation, derived
-// constants, random streams, initialisation and symmetric feedback (spec §3, §8, §10, §15).
+// constants, random streams, initialisation and symmetric feedback (docs/papers.md §3, §8, §10, §15).
 #include "segregated.h"
 
 #include <algorithm>
@@ -30,7 +30,7 @@ void check_int(const char* option, int64_t v, int64_t lo, int64_t hi) {
   }
 }
 
-// Initial-weight targets of spec §10.1.
+// Initial-weight targets of docs/papers.md §10.1.
 constexpr double kVAvg = 3.0, kVSd = 3.0, kBAvg = 0.8, kBSd = 0.001;
 constexpr double kSpread = 3.465;  // the code's factor: 2 sqrt(3) to 0.03 %
 
@@ -39,7 +39,7 @@ constexpr double kSpread = 3.465;  // the code's factor: 2 sqrt(3) to 0.03 %
 Config preset(bool spiking) {
   Config c;
   if (!spiking) {
-    // Spec §14: everything that needs time off, two steps per phase, a one-step window.
+    // docs/papers.md §14: everything that needs time off, two steps per phase, a one-step window.
     c.rand_phase_lengths = false;
     c.rand_plateau_times = false;
     c.use_conductances = false;
@@ -245,7 +245,7 @@ void init_weights(const Config& c, const Derived& d, std::vector<LayerWeights>& 
     };
   };
   const float lo = design ? 0.0f : -1.0f;
-  // Spec §10.6: for m = M-1 down to 0: W^m, b^m, then Y^(m-1), c^(m-1).
+  // docs/papers.md §10.6: for m = M-1 down to 0: W^m, b^m, then Y^(m-1), c^(m-1).
   for (int64_t m = M - 1; m >= 0; --m) {
     const int64_t n = c.layers[m], N = c.fan_in(m);
     const size_t wn = static_cast<size_t>(n * N);

@@ -1,6 +1,6 @@
 // The segregated-dendrite network of Guerguiev, Lillicrap & Richards (2017), "Towards deep
 // learning with segregated dendrites", eLife 6:e22901, as specified in
-// docs/segregated-dendrites.md (equation labels H1-H6, O1-O5, P1-P5, U1-U9, I1-I3 refer to it).
+// docs/papers.md (equation labels H1-H6, O1-O5, P1-P5, U1-U9, I1-I3, K1 refer to it).
 //
 // This header is backend-neutral: the configuration (with validation and every derived
 // constant), the random-stream layout, the weight initialisation (host code, shared by every
@@ -25,16 +25,16 @@ namespace dendrite::seg {
 
 enum class FeedbackKind { Random, Symmetric, Learned };
 // Moment-matched initialisation (I1-I3) with the realised spread (HEAD: U(-1, 1) times 3.465 W_sd)
-// or the design spread (U(0, 1) - 0.5), or the plain uniform initialisation (spec §10).
+// or the design spread (U(0, 1) - 0.5), or the plain uniform initialisation (docs/papers.md §10).
 enum class InitKind { Realised, Design, Plain };
 
-// Every option of spec §15 that changes the simulation. Defaults are the paper's spiking
+// Every option of docs/papers.md §15 that changes the simulation. Defaults are the paper's spiking
 // configuration (preset "spiking"); spiking_preset(false) gives the original's non-spiking mode.
 struct Config {
   int64_t n_in = 784;
   std::vector<int64_t> layers = {500, 10};  // hidden sizes..., output size (a multiple of 10)
 
-  // Primary constants (spec §3). Everything derived from them lives in Derived.
+  // Primary constants (docs/papers.md §3). Everything derived from them lives in Derived.
   double dt = 1.0;          // ms per step
   double lambda_max = 0.2;  // spikes per step (0.2 dt)
   double tau_s = 3.0, tau_L = 10.0;
@@ -56,7 +56,7 @@ struct Config {
 
   bool rand_phase_lengths = true;  // L = l + floor(Wald(mean, scale)) per phase
   double wald_mean = 2.0, wald_scale = 1.0;
-  bool rand_plateau_times = false;  // per-neuron plateau time jitter (spec §8.4)
+  bool rand_plateau_times = false;  // per-neuron plateau time jitter (docs/papers.md §8.4)
   double plateau_sd = 3.0;          // std of the normal jitter (the paper's "sigma^2 = 3" is the code's std 3)
   int64_t plateau_cap = 5;
 
@@ -87,13 +87,13 @@ struct Config {
   int64_t fb_layer(int64_t m) const { return broadcast ? num_layers() - 1 : m + 1; }
 };
 
-// The spiking (paper) or non-spiking (original default, spec §14) preset; dt scales the lengths.
+// The spiking (paper) or non-spiking (original default, docs/papers.md §14) preset; dt scales the lengths.
 Config preset(bool spiking);
 
 // Throws Error(OutOfRange / InvalidArgument) naming the option when the configuration is invalid.
 void validate(const Config& c);
 
-// Constants derived from a Config (spec §3), recomputed for every network (spec §18 item 4).
+// Constants derived from a Config (docs/papers.md §3), recomputed for every network (docs/papers.md §18 item 4).
 struct Derived {
   std::vector<float> kappa;  // kappa[i - 1] = kappa(i dt), i = 1..mem (K1)
   double k_B = 0, k_D = 0;   // g_B/(g_L+g_B+g_A), g_D/(g_L+g_D)
@@ -142,12 +142,12 @@ struct LayerWeights {
 // Throws Error(OutOfRange) unless `w` has the shapes `c` implies and only finite values.
 void check_weights(const Config& c, const std::vector<LayerWeights>& w);
 
-// The initial weights of spec §10 (order §10.6, then symmetric feedback, then sparse masks),
+// The initial weights of docs/papers.md §10 (order §10.6, then symmetric feedback, then sparse masks),
 // drawn from the kInit / kSymNoise / kSparse streams. masks[m] lists the zeroed entries of Y^m.
 void init_weights(const Config& c, const Derived& d, std::vector<LayerWeights>& w,
                   std::vector<std::vector<int64_t>>& masks);
 
-// Recomputes symmetric feedback (spec §10.5) from the transposed feed-forward weights
+// Recomputes symmetric feedback (docs/papers.md §10.5) from the transposed feed-forward weights
 // Wt[m] (fan_in(m) x n_m, i.e. W^m transposed, row-major) into Y[m] (n_m x fb_size(m)), with
 // N(0, sd^2) noise per entry keyed by (epoch, example) when noisy, then applies the sparse masks
 // and their gain (the gain is part of every symmetric copy; it never compounds).
@@ -157,17 +157,17 @@ void make_symmetric(const Config& c, const std::vector<std::vector<float>>& Wt, 
 // Zeroes the masked entries of Y (after a learned-feedback update: masked entries stay 0).
 void apply_mask(std::vector<float>& Y, const std::vector<int64_t>& mask);
 
-// The masks of sparse feedback (spec §10.4): floor(drop * size) entries of each Y^m chosen
+// The masks of sparse feedback (docs/papers.md §10.4): floor(drop * size) entries of each Y^m chosen
 // uniformly without replacement (partial Fisher-Yates on the kSparse stream), sorted.
 std::vector<std::vector<int64_t>> sparse_masks(const Config& c);
 
 // A uniformly random permutation of 0..n-1 for an epoch (Fisher-Yates on the kShuffle stream).
 std::vector<int32_t> permutation(uint64_t seed, uint64_t epoch, int64_t n);
 
-// The length of a training phase (0 forward, 1 target) of an example (spec §8.1).
+// The length of a training phase (0 forward, 1 target) of an example (docs/papers.md §8.1).
 int64_t phase_length(const Config& c, uint64_t epoch, uint64_t example, int phase);
 
-// Plateau offset delta = min(floor(|N(0, sd^2)|), cap) of a hidden unit (spec §8.4).
+// Plateau offset delta = min(floor(|N(0, sd^2)|), cap) of a hidden unit (docs/papers.md §8.4).
 int64_t plateau_offset(const Config& c, uint64_t epoch, uint64_t example, int phase, int64_t hidden_unit);
 
 // Where training stands: the example counters that key every training draw, and the number of
@@ -179,7 +179,7 @@ struct Position {
 };
 
 // Per-step recording (the original's record_voltages, record_phase_times, record_plateau_times;
-// spec §15, §18 item 7). Rows of the per-step arrays are (recorded example, step): example r owns
+// docs/papers.md §15, §18 item 7). Rows of the per-step arrays are (recorded example, step): example r owns
 // rows step_offset[r] .. step_offset[r + 1] - 1, one per step from its first forward step (training:
 // L_f + L_t rows; tests: l_test rows); each row holds the chosen units of the layer in the order given.
 struct RecordRequest {
@@ -196,7 +196,7 @@ struct Recording {
   std::vector<int32_t> phase_lengths;  // count x 2 (forward, target), every example of the chunk
   // recorded examples x hidden units (all hidden layers, bottom-up) x 2: the step, counted from the
   // example's first forward step, at which the forward / target plateau is taken (L_f - 1 - delta_f,
-  // L_f + L_t - 1 - delta_t; spec §8.4)
+  // L_f + L_t - 1 - delta_t; docs/papers.md §8.4)
   std::vector<int32_t> plateau_times;
 };
 
@@ -206,7 +206,7 @@ struct TrainRequest {
   int64_t n_images = 0;
   const int32_t* order = nullptr;   // count indices into images, in presentation order
   int64_t count = 0;
-  int64_t batch_size = 1;           // 1: online (faithful); B > 1: summed updates of B examples (spec §17.3)
+  int64_t batch_size = 1;           // 1: online (faithful); B > 1: summed updates of B examples (docs/papers.md §17.3)
   bool record_angle = false;
   const RecordRequest* record = nullptr;  // null: no per-step recording (needs supports_recording())
 };
@@ -226,7 +226,7 @@ class Network {
 
   // Runs `count` training examples from the current position and advances it.
   virtual void train_chunk(const TrainRequest& req, TrainResult& out) = 0;
-  // Tests n images (state reset per image, spec §12) with draws keyed by `round`; writes the
+  // Tests n images (state reset per image, docs/papers.md §12) with draws keyed by `round`; writes the
   // prediction and the window-averaged output somatic voltages (n x n_out) when not null.
   virtual void evaluate(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages) = 0;
 

@@ -102,7 +102,7 @@ std::vector<Shape> check_config(const Config& c) {
               str(ph) + "x" + str(pw) + " (input " + str(s.h) + "x" + str(s.w) + ", padding " + str(l.pad) + ")");
         }
         // Output size (in + 2 pad - kernel) / stride + 1 must be an integer (stricter than PyTorch,
-        // which floors; see docs/lange-reproduction.md section 4.4).
+        // which floors; see docs/papers.md, Lange §4.4).
         for (int d = 0; d < 2; ++d) {
           const int64_t in = d == 0 ? s.h : s.w, k = d == 0 ? l.kernel_h : l.kernel_w;
           const int64_t span = in + 2 * l.pad - k;

@@ -1,6 +1,6 @@
-// CPU simulator of the segregated-dendrite network (docs/segregated-dendrites.md).
+// CPU simulator of the segregated-dendrite network (docs/papers.md).
 //
-// Exact, event-driven version of the original's step loop (spec §7, §17.2):
+// Exact, event-driven version of the original's step loop (docs/papers.md §7, §17.2):
 // - within an example W is constant, so the basal drive W PSP(t) = sum_i kappa(i) u(t-i+1) with
 //   u(s) = W S(s) accumulated over the spikes of step s only (column j of W is row j of Wt, the
 //   transposed weights we store); the last `mem` vectors u are kept and recomputed from the spike
@@ -833,7 +833,7 @@ class CpuNetwork final : public Network {
     return s;
   }
 
-  // Spec §12: every potential, rate, spike history and buffer to zero.
+  // docs/papers.md §12: every potential, rate, spike history and buffer to zero.
   void reset_slot(Slot& s) const {
     s.input.reset();
     for (LayerState& l : s.L) {
@@ -843,7 +843,7 @@ class CpuNetwork final : public Network {
     s.u_valid = true;  // all-zero history: u = W 0 = 0
   }
 
-  // Rates of an image: x = lambda_max p with p = pixel / 255 (spec §5), and the drive W x + b
+  // Rates of an image: x = lambda_max p with p = pixel / 255 (docs/papers.md §5), and the drive W x + b
   // for rate feed-forward. Must follow any change of W^0.
   void set_image(Slot& s, const uint8_t* px) const {
     s.nz.clear();
@@ -983,7 +983,7 @@ class CpuNetwork final : public Network {
   float lmax_ = 0, kB_ = 0, kD_ = 0, dt_ = 0, gL_ = 0, gB_ = 0, gA_ = 0, gD_ = 0, EE_ = 0, EI_ = 0, tgt_den_ = 0;
 };
 
-// One time step (spec §7.1): input spikes, hidden layers bottom-up, then the output layer.
+// One time step (docs/papers.md §7.1): input spikes, hidden layers bottom-up, then the output layer.
 void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
   const bool train = ctx.mode != Mode::Test;
   const bool forward = ctx.mode == Mode::Forward;
@@ -1226,7 +1226,7 @@ void CpuNetwork::run_example(Slot& s, const uint8_t* image, int label, uint64_t 
   compute_errors(s);
 }
 
-// Errors of every layer (U1, U4), the loss, and the backprop errors / angles (spec §9, §18 item 2).
+// Errors of every layer (U1, U4), the loss, and the backprop errors / angles (docs/papers.md §9, §18 item 2).
 void CpuNetwork::compute_errors(Slot& s) const {
   LayerState& o = s.L[M_ - 1];
   float loss = 0;
@@ -1275,7 +1275,7 @@ void CpuNetwork::compute_errors(Slot& s) const {
   }
 }
 
-// Updates after the target phase (spec §9), top layer first, summed over the slots in order.
+// Updates after the target phase (docs/papers.md §9), top layer first, summed over the slots in order.
 void CpuNetwork::apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, uint64_t example) {
   [[maybe_unused]] const int nt = threads_;
   for (int64_t m = M_ - 1; m >= 0; --m) {
@@ -1375,7 +1375,7 @@ void CpuNetwork::train_chunk(const TrainRequest& req, TrainResult& out) {
       steps.push_back(Lf + Lt);
       rec_of[rq->examples[r]] = static_cast<int64_t>(r);
       if (rq->plateau_times) {
-        for (int64_t h = 0; h < H; ++h) {  // spec §8.4: the plateau is taken at step L - 1 - delta of its phase
+        for (int64_t h = 0; h < H; ++h) {  // docs/papers.md §8.4: the plateau is taken at step L - 1 - delta of its phase
           R.plateau_times.push_back(static_cast<int32_t>(Lf - 1 - plateau_offset(c_, e, ex, 0, h)));
           R.plateau_times.push_back(static_cast<int32_t>(Lf + Lt - 1 - plateau_offset(c_, e, ex, 1, h)));
         }

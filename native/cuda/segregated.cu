@@ -1,4 +1,4 @@
-// CUDA simulator of the segregated-dendrite network (docs/segregated-dendrites.md, §7-9, §12, §17).
+// CUDA simulator of the segregated-dendrite network (docs/papers.md §7-9, §12, §17).
 //
 // Mirrors native/cpu/segregated_cpu.cpp operation for operation so that results match the CPU:
 // - one thread block simulates one slot (a test image, or a training example) through every step
@@ -304,7 +304,7 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
   }
 }
 
-// Rates x = lambda_max p of an image (spec §5), and W^0 x + b^0 for rate feed-forward.
+// Rates x = lambda_max p of an image (docs/papers.md §5), and W^0 x + b^0 for rate feed-forward.
 __device__ void set_image(const NetDev& net, float* S, const uint8_t* px, double lmax_d) {
   float* x = S + net.x;
   for (int64_t j = threadIdx.x; j < net.n_in; j += blockDim.x) {
@@ -363,7 +363,7 @@ __device__ void load_net(const NetDev* g) {
   __syncthreads();
 }
 
-// Tests one image per block (spec §12: state reset per image); grid = images of this launch.
+// Tests one image per block (docs/papers.md §12: state reset per image); grid = images of this launch.
 __global__ void test_kernel(const NetDev* gnet, const uint8_t* images, int64_t first, uint64_t seed, uint64_t round,
                             double lmax_d, int32_t* prediction, float* voltages) {
   load_net(gnet);
@@ -1032,7 +1032,7 @@ class CudaNetwork final : public Network {
     check_launch("segregated set_int_kernel");
   }
 
-  // Updates after the target phase (spec §9), summed over the first `slots` slots in order.
+  // Updates after the target phase (docs/papers.md §9), summed over the first `slots` slots in order.
   void apply_updates(int64_t slots, uint64_t epoch, uint64_t example) {
     for (int64_t m = M_ - 1; m >= 0; --m) {
       const int64_t n = c_.layers[m], N = c_.fan_in(m);

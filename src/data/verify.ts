@@ -1,4 +1,4 @@
-// Checking files against the known sizes and checksums. Rule (docs/datasets.md §3.1): accept a
+// Checking files against the known sizes and checksums. Rule (docs/datasets.md, `data verify`): accept a
 // file when its own bytes match a known download or alternate, or when its decompressed length
 // and checksum match the known raw content.
 import crypto from 'node:crypto';

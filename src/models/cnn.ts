@@ -1,6 +1,6 @@
 // The backprop CNN baseline (Lange's): blocks of conv -> batch-norm -> ReLU -> 2x2 max-pool, then
 // flatten and a linear head. Batch-norm uses batch statistics in training and running statistics
-// in evaluation (Lange's code never switched; docs/lange-reproduction.md D3/D4).
+// in evaluation (Lange's code never switched; docs/papers.md D3/D4).
 import type { DeviceString, OptimizerOptions, SequentialLayer } from '../native';
 import { SequentialModel } from './sequential';
 
@@ -29,7 +29,7 @@ export interface CnnGeometry {
 }
 
 /**
- * Lange's validity check (docs/lange-reproduction.md section 4.4) in exact integer arithmetic:
+ * Lange's validity check (docs/papers.md, Lange §4.4) in exact integer arithmetic:
  * every convolution output (in - k + 2p)/s + 1 must be a positive integer, and even so that the
  * 2x2 pooling drops nothing. Throws a RangeError naming the block and the sizes.
  */

@@ -6,7 +6,7 @@
 // at the start of an epoch it resets the carried-over state and sets the position to
 // (epoch, 0), as SegregatedNetwork.train() does after each epoch. Evaluation loss: the mean
 // softmax cross-entropy of the class-mean output somatic voltages (the network has no
-// cross-entropy of its own; docs/lange-reproduction.md D8 asks for such a CE to be labelled).
+// cross-entropy of its own; docs/papers.md D8 asks for such a CE to be labelled).
 import { SegregatedNetwork, type SegregatedOptions } from './segregated';
 import type { ImageSetLike } from '../train/dataset';
 import type { ChunkRequest, ChunkResult, EvalResult, ModelState, TrainableModel } from '../train/model';

@@ -1,6 +1,6 @@
 // The segregated-dendrite network of Guerguiev, Lillicrap & Richards (2017) on the native
 // simulator (bindings/segregated.cpp, native/cpu/segregated_cpu.cpp). The model, its options and
-// its deviations from the original code are specified in docs/segregated-dendrites.md.
+// its deviations from the original code are specified in docs/papers.md.
 import fs from 'node:fs';
 
 import { nativeClasses, NativeSegregatedNetwork, SegregatedPosition, SegregatedRecording } from '../native';
@@ -12,11 +12,11 @@ export interface DigitDataset {
   count: number;
 }
 
-/** Every option of the simulator (spec §15); defaults are those of the chosen mode. */
+/** Every option of the simulator (docs/papers.md §15); defaults are those of the chosen mode. */
 export interface SegregatedOptions {
   /** Hidden sizes then the output size (a multiple of 10), e.g. [500, 10]. */
   layers: number[];
-  /** "spiking" (the paper, default) or "nonspiking" (the original code's default, spec §14). */
+  /** "spiking" (the paper, default) or "nonspiking" (the original code's default, docs/papers.md §14). */
   mode?: 'spiking' | 'nonspiking';
   /** "cuda" / "cuda:N" simulate on a GPU; "auto" takes CUDA when a device can be used, else the CPU. */
   device?: 'cpu' | 'auto' | 'cuda' | `cuda:${number}`;
@@ -59,7 +59,7 @@ export interface SegregatedOptions {
   sparseDrop?: number;
   sparseGain?: number;
   feedbackBias?: boolean;
-  /** Moment-matched "realised" (HEAD) or "design" spread, or the plain uniform init (spec §10). */
+  /** Moment-matched "realised" (HEAD) or "design" spread, or the plain uniform init (docs/papers.md §10). */
   init?: 'realised' | 'design' | 'plain';
   backprop?: boolean;
   backpropInPlace?: boolean;
@@ -79,7 +79,7 @@ export interface TrainProgress {
 
 export interface TrainOptions {
   epochs?: number;
-  /** "online": one update per example (faithful). "batched": summed updates of batchSize examples (spec §17.3, a deviation). */
+  /** "online": one update per example (faithful). "batched": summed updates of batchSize examples (docs/papers.md §17.3, a deviation). */
   mode?: 'online' | 'batched';
   batchSize?: number;
   learningRates?: number[];
@@ -90,7 +90,7 @@ export interface TrainOptions {
   initialTest?: boolean;
   /** Examples per native call (progress granularity); rounded up to a multiple of batchSize. Default 500. */
   chunkSize?: number;
-  /** Record the angle between local and backprop hidden errors (spec §18 item 2). */
+  /** Record the angle between local and backprop hidden errors (docs/papers.md §18 item 2). */
   recordAngle?: boolean;
   /** Per-step recording in every epoch (the original's record_* options; see docs/segregated.md "Recording"). */
   record?: TrainRecordOptions;
@@ -138,7 +138,7 @@ export interface EpochMetrics {
   testError?: number;
   /** % test error before training (first epoch of a train() call with initialTest). */
   initialTestError?: number;
-  /** Mean per-example output loss (spec §9, "record_loss"). */
+  /** Mean per-example output loss (docs/papers.md §9, "record_loss"). */
   loss: number;
   examplesPerSecond: number;
   seconds: number;
@@ -373,7 +373,7 @@ export class SegregatedNetwork {
       if (rec) m.recording = assembleRecording(rec, chunks, order, labels, start, n, pos.epoch, recPos);
       if (e === 0 && initialTestError !== undefined) m.initialTestError = initialTestError;
       if (opts.testSet) m.testError = (await this.evaluate(opts.testSet)).error;
-      // The original's end-of-epoch test leaves the network silent (spec §12): training resumes
+      // The original's end-of-epoch test leaves the network silent (docs/papers.md §12): training resumes
       // from a zero state, which is also what makes an epoch checkpoint resume exactly.
       this.native.resetState();
       this.native.setPosition({ epoch: pos.epoch + 1, example: 0 });
@@ -382,7 +382,7 @@ export class SegregatedNetwork {
     return metrics;
   }
 
-  /** Tests every image from a reset state (spec §12); spikes are drawn afresh at each call unless `round` is given. */
+  /** Tests every image from a reset state (docs/papers.md §12); spikes are drawn afresh at each call unless `round` is given. */
   async evaluate(data: DigitDataset, opts: { round?: number; voltages?: boolean;
     record?: { images: number[]; units?: number[][] } } = {}): Promise<EvaluateResult> {
     const nIn = this.nIn;

@@ -1,4 +1,4 @@
-// Plain TypeScript reference of the segregated-dendrite network (docs/segregated-dendrites.md),
+// Plain TypeScript reference of the segregated-dendrite network (docs/papers.md),
 // written from the spec's equations step by step, with dense PSPs (no event-driven tricks), in
 // float32 state (Math.fround) and with the same Philox draws as the native simulator (same
 // stream layout: native/common/segregated.h). Agreement with the addon is expected to float32
@@ -107,7 +107,7 @@ export function sparseMasks(c: RefConfig): number[][] {
   return masks;
 }
 
-/** Symmetric feedback (spec §10.5) from W, with noise keyed by (epoch, example), then masks and gain. */
+/** Symmetric feedback (docs/papers.md §10.5) from W, with noise keyed by (epoch, example), then masks and gain. */
 export function symmetric(c: RefConfig, L: RefLayer[], masks: number[][], epoch: bigint, example: number): void {
   const M = c.layers.length;
   const noise = stream(c.seed, PURPOSE.symNoise, epoch, example);
@@ -141,7 +141,7 @@ export function symmetric(c: RefConfig, L: RefLayer[], masks: number[][], epoch:
   }
 }
 
-/** Initial weights (spec §10). */
+/** Initial weights (docs/papers.md §10). */
 export function initWeights(c: RefConfig): { layers: RefLayer[]; masks: number[][] } {
   const M = c.layers.length;
   const L: RefLayer[] = c.layers.map(() => ({ W: new Float32Array(0), b: new Float32Array(0) }));
@@ -286,7 +286,7 @@ export class RefNetwork {
   }
 
   /**
-   * One step (spec §7). Returns PSP_B per layer and PSP_A per hidden layer of this step (for the
+   * One step (docs/papers.md §7). Returns PSP_B per layer and PSP_A per hidden layer of this step (for the
    * averages). target: one-hot for the target phase, null otherwise.
    */
   step(x: Float32Array, s: ph.Stream, gstep: number, target: Float32Array | null, needA: boolean) {
@@ -377,7 +377,7 @@ export class RefNetwork {
     return Float32Array.from(img, (p) => this.c.lambdaMax * (p / 255));
   }
 
-  /** Forward and target phases of one training example (spec §8); no update. */
+  /** Forward and target phases of one training example (docs/papers.md §8); no update. */
   runExample(img: Uint8Array, label: number, epoch: number, example: number, recordAngle = false): ExampleResult {
     const c = this.c;
     const M = c.layers.length;
@@ -458,7 +458,7 @@ export class RefNetwork {
         E[m][q] = -kB * lm * sg * (1 - sg) * (tgt[m].alpha[q] - fwd[m].alpha[q]);
       }
     }
-    // Backprop errors with the pre-update weights (spec §9, §18 items 2-3).
+    // Backprop errors with the pre-update weights (docs/papers.md §9, §18 items 2-3).
     const Ebp: Float32Array[] = E.map((e) => Float32Array.from(e));
     for (let m = M - 2; m >= 0; m--) {
       const n = c.layers[m], na = c.layers[m + 1];
@@ -494,7 +494,7 @@ export class RefNetwork {
   last: { fwd: { Abar: Float32Array; alpha: Float32Array }[]; PSPAf: Float32Array[] } | null = null;
   lastAll: { fwd: { Abar: Float32Array; alpha: Float32Array }[]; PSPAf: Float32Array[] }[] = [];
 
-  /** Updates after a batch of examples (spec §9; summed over the batch, §17.3). */
+  /** Updates after a batch of examples (docs/papers.md §9; summed over the batch, §17.3). */
   update(results: ExampleResult[], extras: NonNullable<RefNetwork['last']>[], epoch: number, example: number): void {
     const c = this.c;
     const M = c.layers.length;
@@ -557,7 +557,7 @@ export class RefNetwork {
     return res;
   }
 
-  /** A test of one image from a reset state (spec §12): the window-averaged output voltages. */
+  /** A test of one image from a reset state (docs/papers.md §12): the window-averaged output voltages. */
   test(img: Uint8Array, round: number, index: number): Float32Array {
     const c = this.c;
     const M = c.layers.length;
