@@ -238,6 +238,21 @@ export function cifarTarGz(c: SmallCifar): Buffer {
   return zlib.gzipSync(makeTar(members));
 }
 
+/**
+ * A gzip bomb: `head` (e.g. an IDX header), then zeros until the decompressed length reaches
+ * `expandTo`, as concatenated gzip members (gunzip reads them all), built from one 1 MiB member
+ * so that neither building nor holding it takes memory: about 1 KiB per MiB it expands to. The last
+ * member's ISIZE trailer claims 4 GiB, a lie a decompressor must not size its output by.
+ */
+export function gzipBomb(head: Buffer, expandTo: number): Buffer {
+  const mib = zlib.gzipSync(Buffer.alloc(1 << 20), { level: 9 });
+  const members = [zlib.gzipSync(head)];
+  for (let n = head.length; n < expandTo; n += 1 << 20) members.push(mib);
+  const bomb = Buffer.concat(members);
+  bomb.writeUInt32LE(0xfffffff0, bomb.length - 4);
+  return bomb;
+}
+
 // ---- loopback HTTP server ----------------------------------------------------------------------
 
 export interface Route {
@@ -252,11 +267,23 @@ export interface Route {
   stallAfter?: number;
   /** Answer Range requests with the whole file (200), like servers without Range support. */
   ignoreRange?: boolean;
+  /** Answer every request with 206 and a Content-Range starting at this byte, whatever was asked. */
+  wrongRangeStart?: number;
+  /** Send no Content-Length (chunked encoding): the end of the body is the only end marker. */
+  noLength?: boolean;
+  /** After the body, keep sending zeros until the client goes away. */
+  endless?: boolean;
+  /** Send the body `bytes` at a time, one piece every `everyMs`. */
+  trickle?: { bytes: number; everyMs: number };
+  /** Accept the request and never answer it. */
+  silent?: boolean;
 }
 
 export interface RequestLog {
   path: string;
   range?: string;
+  /** Body bytes the server managed to write for this request. */
+  sent: number;
 }
 
 export interface TestServer {
@@ -270,12 +297,14 @@ export async function startServer(routes: Record<string, Route>): Promise<TestSe
   const requests: RequestLog[] = [];
   const server = http.createServer((req, res) => {
     const p = new URL(req.url ?? '/', 'http://x').pathname;
-    requests.push({ path: p, range: req.headers.range });
+    const log: RequestLog = { path: p, range: req.headers.range, sent: 0 };
+    requests.push(log);
     const r = routes[p];
     if (!r) {
       res.writeHead(404).end('not found');
       return;
     }
+    if (r.silent) return;
     if (r.redirect) {
       res.writeHead(302, { location: r.redirect }).end();
       return;
@@ -287,27 +316,63 @@ export async function startServer(routes: Record<string, Route>): Promise<TestSe
     const body = r.body ?? Buffer.alloc(0);
     let start = 0;
     const m = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
-    if (m && !r.ignoreRange) {
+    const length = (from: number): Record<string, number> => (r.noLength ? {} : { 'content-length': body.length - from });
+    if (r.wrongRangeStart !== undefined) {
+      start = r.wrongRangeStart;
+      res.writeHead(206, { ...length(start), 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` });
+    } else if (m && !r.ignoreRange) {
       start = Number(m[1]);
       if (start >= body.length) {
         res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
         return;
       }
-      res.writeHead(206, { 'content-length': body.length - start, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}`, 'accept-ranges': 'bytes' });
+      res.writeHead(206, { ...length(start), 'content-range': `bytes ${start}-${body.length - 1}/${body.length}`, 'accept-ranges': 'bytes' });
     } else {
-      res.writeHead(200, { 'content-length': body.length, 'accept-ranges': 'bytes' });
+      res.writeHead(200, { ...length(0), 'accept-ranges': 'bytes' });
     }
     const rest = body.subarray(start);
+    if (r.endless) {
+      // Written as fast as the client takes it, with back-pressure, until the connection closes.
+      const zeros = Buffer.alloc(64 * 1024);
+      let closed = false;
+      res.on('close', () => (closed = true));
+      const pump = (): void => {
+        while (!closed && res.write(zeros)) log.sent += zeros.length;
+        if (!closed) res.once('drain', pump);
+      };
+      res.write(rest);
+      log.sent += rest.length;
+      pump();
+      return;
+    }
+    if (r.trickle) {
+      const { bytes, everyMs } = r.trickle;
+      let at = 0;
+      const timer = setInterval(() => {
+        const piece = rest.subarray(at, at + bytes);
+        at += piece.length;
+        log.sent += piece.length;
+        if (at >= rest.length) {
+          clearInterval(timer);
+          res.end(piece);
+        } else res.write(piece);
+      }, everyMs);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
     if (r.stallAfter !== undefined) {
       res.write(rest.subarray(0, r.stallAfter));
+      log.sent += Math.min(r.stallAfter, rest.length);
       return; // never ends; the client's timeout must fire
     }
     if (r.cutAfter !== undefined && (r.cuts ?? 1) > 0) {
       r.cuts = (r.cuts ?? 1) - 1;
       res.write(rest.subarray(0, r.cutAfter), () => setTimeout(() => res.socket?.destroy(), 20));
+      log.sent += Math.min(r.cutAfter, rest.length);
       return;
     }
     res.end(rest);
+    log.sent += rest.length;
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
