@@ -162,6 +162,16 @@ test('extractCifar rejects a missing member, a wrongly sized member, a truncated
   await extractError(t, gz.subarray(0, gz.length - 30), /corrupt or truncated gzip stream/, 'gzip');
 });
 
+test('extractCifar refuses an oversized member, and an oversized pax record, from the header, before writing or buffering any of it', async (t) => {
+  const pad = Buffer.alloc(512 * 8);
+  const huge = Buffer.concat([tarHeader('cifar-10-batches-bin/data_batch_1.bin', 8_000_000_000, '0'), pad]);
+  await extractError(t, zlib.gzipSync(huge), /member cifar-10-batches-bin\/data_batch_1.bin holds 8000000000 bytes, expected 12292/, 'count');
+  const meta = Buffer.concat([tarHeader('cifar-10-batches-bin/batches.meta.txt', 1_000_000, '0'), pad]);
+  await extractError(t, zlib.gzipSync(meta), /batches.meta.txt holds 1000000 bytes, more than the 65536/);
+  const pax = Buffer.concat([tarHeader('PaxHeader', 2_000_000, 'x'), pad]);
+  await extractError(t, zlib.gzipSync(pax), /pax header record of 2000000 bytes/);
+});
+
 async function readTar(tar: Buffer, chunk = 700): Promise<Array<TarHeader & { data: Buffer }>> {
   const out: Array<TarHeader & { data: Buffer }> = [];
   const parts: Buffer[] = [];
