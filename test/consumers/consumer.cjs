@@ -42,7 +42,7 @@ async function main() {
   assert.equal(result.stopped, 'completed');
   assert.equal(result.test.count, 200);
   assert.ok(result.test.accuracy > 0.3, `MLP test accuracy ${result.test.accuracy} after 500 examples`);
-  const saved = db.loadCheckpoint(ckpt);
+  const saved = await db.loadCheckpoint(ckpt); // await: synchronous or not
   const mlp2 = db.createMlp({ input, hidden: [32], batchSize: 10, seed: 1, threads: 1 });
   await mlp2.importState({ meta: saved.meta.model, arrays: saved.arrays });
   assert.deepEqual(await mlp2.evaluate(testSet), await mlp.evaluate(testSet));
@@ -54,8 +54,8 @@ async function main() {
   assert.ok(epoch.trainError >= 0 && epoch.trainError <= 100);
   const before = await net.evaluate(db.subset(testSet, range(50)), { round: 0 });
   const file = path.join(out, 'segregated.json');
-  net.save(file);
-  const after = await db.SegregatedNetwork.load(file).evaluate(db.subset(testSet, range(50)), { round: 0 });
+  await net.save(file);
+  const after = await (await db.SegregatedNetwork.load(file)).evaluate(db.subset(testSet, range(50)), { round: 0 });
   assert.deepEqual(after.predictions, before.predictions);
 
   // One kernel from the sub-path.

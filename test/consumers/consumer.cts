@@ -27,7 +27,7 @@ async function main(out: string): Promise<void> {
   const result: TrainResult = await train(mlp, { train: trainSet, test: testSet }, { epochs: 1, checkpoint: ckpt });
   const test: EvalResult | null = result.test;
   assert.ok(test !== null && test.accuracy > 0.3, `MLP test accuracy ${test?.accuracy}`);
-  const saved: CheckpointData = loadCheckpoint(ckpt);
+  const saved: CheckpointData = await loadCheckpoint(ckpt); // await: synchronous or not
   const mlp2 = createMlp({ input, hidden: [32], batchSize: 10, seed: 1, threads: 1 });
   await mlp2.importState({ meta: saved.meta.model as Record<string, unknown>, arrays: saved.arrays });
   assert.deepEqual(await mlp2.evaluate(testSet), await mlp.evaluate(testSet));
@@ -39,8 +39,8 @@ async function main(out: string): Promise<void> {
   const few = subset(testSet, epochOrder(50, 1, 0));
   const before = await net.evaluate(few, { round: 0 });
   const file = path.join(out, 'segregated.json');
-  net.save(file);
-  const after = await SegregatedNetwork.load(file).evaluate(few, { round: 0 });
+  await net.save(file);
+  const after = await (await SegregatedNetwork.load(file)).evaluate(few, { round: 0 });
   assert.deepEqual(after.predictions, before.predictions);
 
   const exec: ExecOptions = { device: 'cpu', threads: 1 };
