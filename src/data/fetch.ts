@@ -182,7 +182,7 @@ async function transfer(startUrl: string, part: string, limits: Limits, opts: Fe
       const res = await request(url, start, limits);
       const status = res.statusCode ?? 0;
       if ([301, 302, 303, 307, 308].includes(status) && res.headers.location) {
-        res.resume();
+        discard(res);
         const next = new URL(res.headers.location, url);
         if (visited.includes(next.href)) throw new MirrorError(`redirect loop: ${[...visited, next.href].join(' -> ')}`, false);
         if (visited.length > MAX_REDIRECTS) throw new MirrorError(`more than ${MAX_REDIRECTS} redirects (last to ${next.href})`, false);
@@ -192,7 +192,7 @@ async function transfer(startUrl: string, part: string, limits: Limits, opts: Fe
         continue;
       }
       if (status === 416 && start > 0) {
-        res.resume();
+        discard(res);
         const total = contentRangeTotal(res.headers['content-range']);
         if (total === start) return { resumed: true }; // the .part was already complete (verified next)
         // The .part is longer than the file: not a prefix of it. Once only: without a Range header
@@ -206,7 +206,7 @@ async function transfer(startUrl: string, part: string, limits: Limits, opts: Fe
         const range = String(res.headers['content-range'] ?? '');
         const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(range);
         if (!m || Number(m[1]) !== start) {
-          res.resume();
+          discard(res);
           // The .part is kept: the mirror's answer says nothing about the bytes already there.
           throw new MirrorError(`answered a request for the bytes from ${start} with 206 and Content-Range "${range}"`, true);
         }
@@ -216,12 +216,12 @@ async function transfer(startUrl: string, part: string, limits: Limits, opts: Fe
         total = len !== undefined ? Number(len) : undefined;
         start = 0; // the whole file: the .part is rewritten
       } else {
-        res.resume();
+        discard(res);
         const passing = status >= 500 || status === 408 || status === 429;
         throw new MirrorError(`HTTP ${status}${res.statusMessage ? ' ' + res.statusMessage : ''}`, passing);
       }
       if (total !== undefined && !limits.sizes.includes(total)) {
-        res.resume();
+        discard(res);
         throw new MirrorError(`server offers ${total} bytes, expected ${limits.sizes.join(' or ')}`, false);
       }
       if (start > 0) opts.log?.(`  resuming at byte ${start}`);
@@ -258,6 +258,11 @@ function request(url: URL, start: number, limits: Limits): Promise<http.Incoming
       reject(reason ?? new MirrorError(e.message, isTransientNetError(e)));
     });
   });
+}
+
+/** Ends a response that will not be read. Not drained: its body may be endless (the socket is ours alone: agent false). */
+function discard(res: http.IncomingMessage): void {
+  res.destroy();
 }
 
 function contentRangeTotal(h: string | string[] | undefined): number | undefined {
