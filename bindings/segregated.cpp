@@ -24,6 +24,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bindings.h"
@@ -259,57 +260,27 @@ Config parse_config(Napi::Env env, Napi::Value arg, std::string* device_out) {
   return c;
 }
 
+// Every option of the table (an absent optional list is left out), then seed and threads: the
+// complete option set, which the constructor takes back.
 Napi::Object config_to_js(Napi::Env env, const Config& c) {
   Napi::Object o = Napi::Object::New(env);
-  Napi::Array layers = Napi::Array::New(env, c.layers.size());
-  for (size_t i = 0; i < c.layers.size(); ++i) layers.Set(static_cast<uint32_t>(i), static_cast<double>(c.layers[i]));
-  o.Set("layers", layers);
-  o.Set("nIn", static_cast<double>(c.n_in));
+  seg::for_each_option(c, [&](const seg::OptionSpec& s, const auto& v) {
+    using T = std::decay_t<decltype(v)>;
+    if constexpr (std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<int64_t>>) {
+      if (v.empty() && !s.required) return;
+      Napi::Array a = Napi::Array::New(env, v.size());
+      for (size_t i = 0; i < v.size(); ++i) a.Set(static_cast<uint32_t>(i), static_cast<double>(v[i]));
+      o.Set(s.name, a);
+    } else if constexpr (std::is_enum_v<T>) {
+      o.Set(s.name, s.choices[static_cast<size_t>(v)]);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      o.Set(s.name, v);
+    } else {
+      o.Set(s.name, static_cast<double>(v));
+    }
+  });
   o.Set("seed", Napi::BigInt::New(env, c.seed));
   o.Set("threads", c.threads);
-  o.Set("dt", c.dt);
-  o.Set("lambdaMax", c.lambda_max);
-  o.Set("tauS", c.tau_s);
-  o.Set("tauL", c.tau_L);
-  o.Set("gB", c.g_B);
-  o.Set("gL", c.g_L);
-  o.Set("gD", c.g_D);
-  o.Set("gA", c.g_A);
-  o.Set("EE", c.E_E);
-  o.Set("EI", c.E_I);
-  o.Set("conductances", c.use_conductances);
-  o.Set("broadcast", c.broadcast);
-  o.Set("spikingFeedforward", c.spiking_feedforward);
-  o.Set("spikingFeedback", c.spiking_feedback);
-  o.Set("mem", static_cast<double>(c.mem));
-  o.Set("forwardPhase", static_cast<double>(c.l_f_phase));
-  o.Set("targetPhase", static_cast<double>(c.l_t_phase));
-  o.Set("testPhase", static_cast<double>(c.l_test));
-  o.Set("integrationTime", static_cast<double>(c.integration_time));
-  o.Set("integrationTimeTest", static_cast<double>(c.integration_time_test));
-  o.Set("randomPhaseLengths", c.rand_phase_lengths);
-  o.Set("waldMean", c.wald_mean);
-  o.Set("waldScale", c.wald_scale);
-  o.Set("randomPlateauTimes", c.rand_plateau_times);
-  o.Set("plateauSd", c.plateau_sd);
-  o.Set("plateauCap", static_cast<double>(c.plateau_cap));
-  o.Set("feedback", c.feedback == seg::FeedbackKind::Random ? "random"
-                    : c.feedback == seg::FeedbackKind::Symmetric ? "symmetric" : "learned");
-  o.Set("noisySymmetric", c.noisy_symmetric);
-  o.Set("symmetricNoiseSd", c.symmetric_noise_sd);
-  o.Set("sparseFeedback", c.sparse_feedback);
-  o.Set("sparseDrop", c.sparse_drop);
-  o.Set("sparseGain", c.sparse_gain);
-  o.Set("feedbackBias", c.feedback_bias);
-  o.Set("init", c.init == seg::InitKind::Realised ? "realised" : c.init == seg::InitKind::Design ? "design" : "plain");
-  o.Set("backprop", c.backprop);
-  o.Set("backpropInPlace", c.backprop_inplace);
-  Napi::Array f = Napi::Array::New(env, c.f_etas.size());
-  for (size_t i = 0; i < c.f_etas.size(); ++i) f.Set(static_cast<uint32_t>(i), c.f_etas[i]);
-  o.Set("learningRates", f);
-  Napi::Array b = Napi::Array::New(env, c.b_etas.size());
-  for (size_t i = 0; i < c.b_etas.size(); ++i) b.Set(static_cast<uint32_t>(i), c.b_etas[i]);
-  o.Set("feedbackLearningRates", b);
   return o;
 }
 

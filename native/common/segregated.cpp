@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <type_traits>
 
 #include "error.h"
 #include "philox.h"
@@ -16,19 +19,56 @@ namespace {
   fail(ErrorKind::OutOfRange, "segregated network: option " + option + " " + message);
 }
 
-void check_finite(const char* option, double v, double lo, double hi, bool lo_open = false) {
-  if (!std::isfinite(v) || v < lo || v > hi || (lo_open && v == lo)) {
-    range(option, std::string("must be a finite number in ") + (lo_open ? "(" : "[") + std::to_string(lo) + ", " +
-                      std::to_string(hi) + "], got " + std::to_string(v));
+// A double as the shortest text that reads back as the same value (as JS prints it, mostly).
+std::string show(double v) {
+  if (std::isfinite(v) && std::floor(v) == v && std::fabs(v) < 1e15) {
+    return std::to_string(static_cast<int64_t>(v));
+  }
+  char buf[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+bool in_range(const OptionSpec& s, double v) {
+  return std::isfinite(v) && (s.exclusive_min ? v > s.min : v >= s.min) && (s.exclusive_max ? v < s.max : v <= s.max);
+}
+
+// The range checks of the table, one overload per member type (for_each_option picks it).
+void check_option(const OptionSpec& s, double v) {
+  if (!in_range(s, v)) range(s.name, "must be a finite number in " + range_text(s) + ", got " + show(v));
+}
+void check_option(const OptionSpec& s, int64_t v) {
+  if (!in_range(s, static_cast<double>(v))) range(s.name, "must be an integer in " + range_text(s) + ", got " + std::to_string(v));
+}
+void check_option(const OptionSpec&, bool) {}
+template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+void check_option(const OptionSpec& s, E v) {
+  const auto i = static_cast<int64_t>(v);
+  if (i < 0 || i >= static_cast<int64_t>(s.choices.size())) range(s.name, "has no choice number " + std::to_string(i));
+}
+template <class T>
+void check_option(const OptionSpec& s, const std::vector<T>& v) {
+  if (v.empty() && !s.required) return;  // absent
+  const int64_t n = static_cast<int64_t>(v.size());
+  if (n < s.min_items || n > s.max_items) {
+    range(s.name, "must list " + std::to_string(s.min_items) + " to " + std::to_string(s.max_items) + " values, got " +
+                      std::to_string(n));
+  }
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!in_range(s, static_cast<double>(v[i]))) {
+      range(s.name, "entry " + std::to_string(i) + " must be in " + range_text(s) + ", got " + show(static_cast<double>(v[i])));
+    }
   }
 }
 
-void check_int(const char* option, int64_t v, int64_t lo, int64_t hi) {
-  if (v < lo || v > hi) {
-    range(option, "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                      std::to_string(v));
-  }
-}
+// The enums follow the table's choices (enumerator i is choice i).
+#define DENDRITE_SEG_CHOICE(name, type, index, choice, enumerator)                                  \
+  static_assert(static_cast<int>(enumerator) == (index), "option " name ": the enumerators of " #type \
+                                                          " must follow the choices of the table");
+#include "segregated_options.inc"
 
 // Initial-weight targets of docs/papers.md §10.1.
 constexpr double kVAvg = 3.0, kVSd = 3.0, kBAvg = 0.8, kBSd = 0.001;
@@ -38,62 +78,55 @@ constexpr double kSpread = 3.465;  // the code's factor: 2 sqrt(3) to 0.03 %
 
 Config preset(bool spiking) {
   Config c;
-  if (!spiking) {
-    // docs/papers.md §14: everything that needs time off, two steps per phase, a one-step window.
-    c.rand_phase_lengths = false;
-    c.rand_plateau_times = false;
-    c.use_conductances = false;
-    c.spiking_feedforward = false;
-    c.spiking_feedback = false;
-    c.l_f_phase = c.l_t_phase = c.l_test = 2;
-    c.integration_time = c.integration_time_test = 1;
-    c.mem = 1;
-  }
+#define DENDRITE_SEG_OPTION(name, member, kind, type, min, exclusive_min, max, exclusive_max, min_items, max_items, \
+                            required, spiking_default, nonspiking_default)                                     \
+  c.member = spiking ? type spiking_default : type nonspiking_default;
+#include "segregated_options.inc"
   return c;
 }
 
+const std::vector<OptionSpec>& options() {
+  static const std::vector<OptionSpec> specs = [] {
+    std::vector<OptionSpec> v;
+#define DENDRITE_SEG_OPTION(name, member, kind, type, min, exclusive_min, max, exclusive_max, min_items, max_items, \
+                            required, spiking, nonspiking)                                                     \
+  v.push_back(OptionSpec{name, OptionKind::kind, min, max, exclusive_min, exclusive_max, min_items, max_items, required, {}});
+#define DENDRITE_SEG_CHOICE(name, type, index, choice, enumerator) v.back().choices.push_back(choice);
+#include "segregated_options.inc"
+    return v;
+  }();
+  return specs;
+}
+
+std::string range_text(const OptionSpec& s) {
+  return (s.exclusive_min ? "(" : "[") + show(s.min) + ", " + show(s.max) + (s.exclusive_max ? ")" : "]");
+}
+
 void validate(const Config& c) {
-  check_int("nIn", c.n_in, 1, int64_t{1} << 24);
-  if (c.layers.empty() || c.layers.size() > 16) range("layers", "must list 1 to 16 layer sizes (hidden..., output)");
-  for (size_t m = 0; m < c.layers.size(); ++m) check_int("layers", c.layers[m], 1, int64_t{1} << 20);
+  // Every range of the table (types are the binding's business; C++ callers cannot get them wrong).
+  for_each_option(c, [](const OptionSpec& s, const auto& v) { check_option(s, v); });
+  // What one option's range cannot say: the combinations.
   if (c.n_out() % 10 != 0) range("layers", "output size must be a multiple of 10 (units per class), got " + std::to_string(c.n_out()));
-  check_finite("dt", c.dt, 0.0, 1000.0, true);
-  check_finite("lambdaMax", c.lambda_max, 0.0, 1000.0, true);
-  check_finite("tauS", c.tau_s, 0.0, 1e6, true);
-  check_finite("tauL", c.tau_L, 0.0, 1e6, true);
   if (c.tau_s == c.tau_L) range("tauS", "must differ from tauL (kernel K1 divides by tauL - tauS)");
-  check_finite("gB", c.g_B, 0.0, 1e6, true);
-  check_finite("gL", c.g_L, 0.0, 1e6);
-  check_finite("gD", c.g_D, 0.0, 1e6, true);
-  check_finite("gA", c.g_A, 0.0, 1e6);
-  check_finite("EE", c.E_E, -1e6, 1e6);
-  check_finite("EI", c.E_I, -1e6, 1e6);
-  check_int("mem", c.mem, 1, 1000);
-  check_int("forwardPhase", c.l_f_phase, 1, 1000000);
-  check_int("targetPhase", c.l_t_phase, 1, 1000000);
-  check_int("testPhase", c.l_test, 1, 1000000);
-  check_int("integrationTime", c.integration_time, 1, std::min(c.l_f_phase, c.l_t_phase));
-  check_int("integrationTimeTest", c.integration_time_test, 1, c.l_test);
-  check_finite("waldMean", c.wald_mean, 0.0, 1e6, true);
-  check_finite("waldScale", c.wald_scale, 0.0, 1e6, true);
-  check_finite("plateauSd", c.plateau_sd, 0.0, 1e6);
-  check_int("plateauCap", c.plateau_cap, 0, 1000000);
+  if (c.integration_time > std::min(c.l_f_phase, c.l_t_phase)) {
+    range("integrationTime", "must not exceed the shorter training phase (" + std::to_string(std::min(c.l_f_phase, c.l_t_phase)) +
+                                 " steps), got " + std::to_string(c.integration_time));
+  }
+  if (c.integration_time_test > c.l_test) {
+    range("integrationTimeTest", "must not exceed testPhase (" + std::to_string(c.l_test) + " steps), got " +
+                                     std::to_string(c.integration_time_test));
+  }
   if (c.rand_plateau_times && c.integration_time + c.plateau_cap > std::min(c.l_f_phase, c.l_t_phase)) {
     range("plateauCap", "plus integrationTime must not exceed the shortest training phase (the window would leave the phase)");
   }
-  check_finite("symmetricNoiseSd", c.symmetric_noise_sd, 0.0, 1e6);
   if (c.noisy_symmetric && c.feedback != FeedbackKind::Symmetric) {
     range("noisySymmetric", "needs feedback \"symmetric\"");
   }
-  check_finite("sparseDrop", c.sparse_drop, 0.0, 1.0);
-  if (c.sparse_drop >= 1.0) range("sparseDrop", "must be below 1 (some feedback must survive)");
-  check_finite("sparseGain", c.sparse_gain, 0.0, 1e6, true);
   if (c.backprop_inplace && !c.backprop) range("backpropInPlace", "needs backprop");
   if (c.f_etas.size() != c.layers.size()) {
     range("learningRates", "must give one feed-forward rate per layer (" + std::to_string(c.layers.size()) + "), got " +
                                std::to_string(c.f_etas.size()));
   }
-  for (double e : c.f_etas) check_finite("learningRates", e, 0.0, 1e6);
   const size_t hidden = c.layers.size() - 1;
   if (c.feedback == FeedbackKind::Learned && c.b_etas.size() != hidden) {
     range("feedbackLearningRates", "must give one rate per hidden layer (" + std::to_string(hidden) +
@@ -102,8 +135,7 @@ void validate(const Config& c) {
   if (!c.b_etas.empty() && c.b_etas.size() != hidden) {
     range("feedbackLearningRates", "must give one rate per hidden layer (" + std::to_string(hidden) + ")");
   }
-  for (double e : c.b_etas) check_finite("feedbackLearningRates", e, 0.0, 1e6);
-  check_int("threads", c.threads, 0, 1024);
+  if (c.threads < 0 || c.threads > 1024) range("threads", "must be an integer in [0, 1024], got " + std::to_string(c.threads));
 }
 
 void weight_stats(double lambda_max, double N, double* W_avg, double* W_sd) {

@@ -2,8 +2,8 @@
 // learning with segregated dendrites", eLife 6:e22901, as specified in
 // docs/papers.md (equation labels H1-H6, O1-O5, P1-P5, U1-U9, I1-I3, K1 refer to it).
 //
-// This header is backend-neutral: the configuration (with validation and every derived
-// constant), the random-stream layout, the weight initialisation (host code, shared by every
+// This header is backend-neutral: the configuration (its options generated from the one table in
+// src/models/segregated-options.ts, with validation and every derived constant), the random-stream layout, the weight initialisation (host code, shared by every
 // backend), and the abstract simulator that the CPU backend (native/cpu/segregated_cpu.cpp)
 // implements and a CUDA backend can implement later.
 //
@@ -23,58 +23,65 @@
 
 namespace dendrite::seg {
 
+// The enums of the choice options: their enumerators follow the table's choices in order
+// (checked against segregated_options.inc in segregated.cpp).
+enum class Mode { Spiking, Nonspiking };
 enum class FeedbackKind { Random, Symmetric, Learned };
 // Moment-matched initialisation (I1-I3) with the realised spread (HEAD: U(-1, 1) times 3.465 W_sd)
 // or the design spread (U(0, 1) - 0.5), or the plain uniform initialisation (docs/papers.md §10).
 enum class InitKind { Realised, Design, Plain };
 
-// Every option of docs/papers.md §15 that changes the simulation. Defaults are the paper's spiking
-// configuration (preset "spiking"); spiking_preset(false) gives the original's non-spiking mode.
+// Every option of docs/papers.md §15 that changes the simulation. The options, their ranges and their
+// defaults are described once, in src/models/segregated-options.ts; segregated_options.inc is
+// generated from it and gives preset() every default and validate() every range. Members start
+// zeroed: take a Config from preset(), never default-constructed.
 struct Config {
-  int64_t n_in = 784;
-  std::vector<int64_t> layers = {500, 10};  // hidden sizes..., output size (a multiple of 10)
+  Mode mode{};  // stored as given (mode only chooses defaults; nothing reads it back from numbers)
+  int64_t n_in{};
+  std::vector<int64_t> layers;  // hidden sizes..., output size (a multiple of 10)
 
   // Primary constants (docs/papers.md §3). Everything derived from them lives in Derived.
-  double dt = 1.0;          // ms per step
-  double lambda_max = 0.2;  // spikes per step (0.2 dt)
-  double tau_s = 3.0, tau_L = 10.0;
-  double g_B = 0.6, g_L = 0.1, g_D = 0.6;
-  double g_A = 0.0;  // apical -> soma conductance (0, 0.05 = use_apical_conductance, 0.6)
-  double E_E = 8.0, E_I = -8.0;
+  double dt{};          // ms per step
+  double lambda_max{};  // spikes per step (0.2 dt)
+  double tau_s{}, tau_L{};
+  double g_B{}, g_L{}, g_D{};
+  double g_A{};  // apical -> soma conductance (0, 0.05 = use_apical_conductance, 0.6)
+  double E_E{}, E_I{};
 
-  bool use_conductances = true;  // leaky somata (H5, O4); off: steady state (H5', O4', O4'')
-  bool broadcast = true;         // hidden layers fed by the output; off: by the layer above
-  bool spiking_feedforward = true;
-  bool spiking_feedback = true;
+  bool use_conductances{};  // leaky somata (H5, O4); off: steady state (H5', O4', O4'')
+  bool broadcast{};         // hidden layers fed by the output; off: by the layer above
+  bool spiking_feedforward{};
+  bool spiking_feedback{};
 
-  int64_t mem = 10;               // spike-history length = PSP kernel taps
-  int64_t l_f_phase = 50;         // minimum forward phase length (steps)
-  int64_t l_t_phase = 50;         // minimum target phase length
-  int64_t l_test = 250;           // test phase length (paper text: 500)
-  int64_t integration_time = 20;  // training averaging window (last T steps of a phase)
-  int64_t integration_time_test = 220;
+  int64_t mem{};                    // spike-history length = PSP kernel taps
+  int64_t l_f_phase{};              // minimum forward phase length (steps)
+  int64_t l_t_phase{};              // minimum target phase length
+  int64_t l_test{};                 // test phase length (paper text: 500)
+  int64_t integration_time{};       // training averaging window (last T steps of a phase)
+  int64_t integration_time_test{};
 
-  bool rand_phase_lengths = true;  // L = l + floor(Wald(mean, scale)) per phase
-  double wald_mean = 2.0, wald_scale = 1.0;
-  bool rand_plateau_times = false;  // per-neuron plateau time jitter (docs/papers.md §8.4)
-  double plateau_sd = 3.0;          // std of the normal jitter (the paper's "sigma^2 = 3" is the code's std 3)
-  int64_t plateau_cap = 5;
+  bool rand_phase_lengths{};  // L = l + floor(Wald(mean, scale)) per phase
+  double wald_mean{}, wald_scale{};
+  bool rand_plateau_times{};  // per-neuron plateau time jitter (docs/papers.md §8.4)
+  double plateau_sd{};        // std of the normal jitter (the paper's "sigma^2 = 3" is the code's std 3)
+  int64_t plateau_cap{};
 
-  FeedbackKind feedback = FeedbackKind::Random;
-  bool noisy_symmetric = false;      // symmetric feedback plus N(0, sd^2) per entry
-  double symmetric_noise_sd = 0.05;
-  bool sparse_feedback = false;      // zero floor(drop * size) entries of each Y once
-  double sparse_drop = 0.8;
-  double sparse_gain = 5.0;          // applied once to learned/random Y; to every symmetric copy
-  bool feedback_bias = false;        // apical bias c (A = Y PSP_A + c)
+  FeedbackKind feedback{};
+  bool noisy_symmetric{};       // symmetric feedback plus N(0, sd^2) per entry
+  double symmetric_noise_sd{};
+  bool sparse_feedback{};       // zero floor(drop * size) entries of each Y once
+  double sparse_drop{};
+  double sparse_gain{};         // applied once to learned/random Y; to every symmetric copy
+  bool feedback_bias{};         // apical bias c (A = Y PSP_A + c)
 
-  InitKind init = InitKind::Realised;
-  bool backprop = false;          // hidden errors by backprop through W (control)
-  bool backprop_inplace = false;  // replay of the original: use the already-updated W above
+  InitKind init{};
+  bool backprop{};          // hidden errors by backprop through W (control)
+  bool backprop_inplace{};  // replay of the original: use the already-updated W above
 
-  std::vector<double> f_etas = {0.21, 0.21};  // one per layer
-  std::vector<double> b_etas;                 // one per hidden layer, required with Learned feedback
+  std::vector<double> f_etas;  // one per layer
+  std::vector<double> b_etas;  // one per hidden layer, required with Learned feedback (else empty)
 
+  // Not options of the table: given beside them.
   uint64_t seed = 0;
   int threads = 0;  // 0: default_threads()
 
@@ -87,8 +94,40 @@ struct Config {
   int64_t fb_layer(int64_t m) const { return broadcast ? num_layers() - 1 : m + 1; }
 };
 
-// The spiking (paper) or non-spiking (original default, docs/papers.md §14) preset; dt scales the lengths.
+// The table's defaults of the spiking (the paper) or non-spiking (the original's default, docs/papers.md §14)
+// mode at dt = 1, layers {500, 10}, n_in 784 (dt-dependent defaults are the TS layer's business).
 Config preset(bool spiking);
+
+// How an option is given (the types of src/models/options.ts).
+enum class OptionKind { Number, Integer, Boolean, Choice, NumberList, IntegerList };
+
+// One option of the table (segregated_options.inc).
+struct OptionSpec {
+  const char* name;  // the JS name
+  OptionKind kind;
+  double min, max;   // valid range (of every entry of a list)
+  bool exclusive_min, exclusive_max;
+  int64_t min_items, max_items;  // lists: allowed lengths
+  bool required;                 // false: may be absent (an empty list)
+  std::vector<std::string> choices;  // Choice: the names; enumerator i of its enum is choices[i]
+};
+
+// Every option of the table, in its order.
+const std::vector<OptionSpec>& options();
+
+// The range of a spec as text: "(0, 1000]".
+std::string range_text(const OptionSpec& s);
+
+// Calls f(spec, member) for every option of the table, in its order; member is the Config field
+// holding it (double, int64_t, bool, an enum, std::vector<double> or std::vector<int64_t>), const
+// when c is. Readers and writers of whole option sets (validate, the JS binding) loop with this.
+template <class C, class F>
+void for_each_option(C& c, F&& f) {
+  const std::vector<OptionSpec>& specs = options();
+  size_t i = 0;
+#define DENDRITE_SEG_OPTION(name, member, ...) f(specs[i++], c.member);
+#include "segregated_options.inc"
+}
 
 // Throws Error(OutOfRange / InvalidArgument) naming the option when the configuration is invalid.
 void validate(const Config& c);
