@@ -85,7 +85,8 @@ test('a trickle (about 100 bytes/s) trips the stall window although every piece 
 });
 
 test('the deadline ends a download that keeps the minimum rate, and no further mirror is tried', async (t) => {
-  // About 10 KB/s: well over the minimum rate, but the file takes 3 s and the deadline is 0.5 s.
+  // About 10 KB/s: well over the minimum rate, but the file takes 3 s and the deadline is 1.5 s
+  // (long enough for the response to begin even on a loaded machine, so a .part is there to keep).
   const server = await startServer({
     '/slow/x.gz': { body: images.body, trickle: { bytes: 1000, everyMs: 100 } },
     '/good/x.gz': { body: images.body },
@@ -93,10 +94,10 @@ test('the deadline ends a download that keeps the minimum rate, and no further m
   t.teardown(() => server.close());
   const dir = tmpDir('hostile-deadline');
   const dest = path.join(dir, images.name);
-  const err = await t.throwsAsync(downloadFile([`${server.base}/slow/x.gz`, `${server.base}/good/x.gz`], dest, images.spec, { ...base, deadlineMs: 500 }), {
+  const err = await t.throwsAsync(downloadFile([`${server.base}/slow/x.gz`, `${server.base}/good/x.gz`], dest, images.spec, { ...base, deadlineMs: 1500 }), {
     instanceOf: DatasetError,
   });
-  t.regex(err!.message, new RegExp(`${server.base}/slow/x.gz: deadline of 0.5 s for this file passed \\(\\d+ of ${images.body.length} bytes received\\)`));
+  t.regex(err!.message, new RegExp(`${server.base}/slow/x.gz: deadline of 1.5 s for this file passed \\(\\d+ of ${images.body.length} bytes received\\)`));
   t.regex(err!.message, /partial download is kept/);
   t.deepEqual(server.requests.map((q) => q.path), ['/slow/x.gz']);
   t.false(fs.existsSync(dest));
