@@ -124,7 +124,7 @@ interface Limits {
   /** No request writes past this many bytes: the largest of `sizes`. */
   cap: number;
   windowMs: number;
-  minBytesPerWindow: number;
+  minBytesPerSecond: number;
   deadlineMs: number;
   /** Date.now() when the deadline passes. */
   deadlineAt: number;
@@ -136,7 +136,7 @@ function downloadLimits(fspec: FileSpec, opts: FetchOptions): Limits {
   const windowMs = opts.timeoutMs ?? 30000;
   // Generous for slow links, yet bounded: 10 min plus the file at 16 KiB/s (CIFAR-10: about 3 h).
   const deadlineMs = opts.deadlineMs ?? 600000 + Math.ceil(cap / 16384) * 1000;
-  return { sizes, cap, windowMs, minBytesPerWindow: ((opts.minBytesPerSecond ?? 1024) * windowMs) / 1000, deadlineMs, deadlineAt: Date.now() + deadlineMs };
+  return { sizes, cap, windowMs, minBytesPerSecond: opts.minBytesPerSecond ?? 1024, deadlineMs, deadlineAt: Date.now() + deadlineMs };
 }
 
 function deadlineError(limits: Limits, received?: number): DeadlineError {
@@ -307,24 +307,24 @@ async function receive(
       cb(null, chunk);
     },
   });
-  // Each window must bring minBytesPerWindow, or all that is still missing: a trickle cannot keep
-  // the request alive. Judged after pending I/O has run (setImmediate), so bytes that arrived
-  // while the event loop was busy elsewhere count.
+  // Each window must bring minBytesPerSecond x window bytes, or all that is still missing: a trickle
+  // cannot keep the request alive. Judged after pending I/O has run (setImmediate), so bytes that
+  // arrived while the event loop was busy elsewhere count.
   const end = total ?? limits.cap;
+  const minBytesPerWindow = (limits.minBytesPerSecond * limits.windowMs) / 1000;
   let windowStart = received;
-  const window = setInterval(
+  const windowTimer = setInterval(
     () =>
       setImmediate(() => {
         const got = received - windowStart;
         const missing = end - windowStart;
-        if (got < Math.max(1, Math.min(limits.minBytesPerWindow, missing))) {
-          const rate = limits.minBytesPerWindow / (limits.windowMs / 1000);
+        if (got < Math.max(1, Math.min(minBytesPerWindow, missing))) {
           const what =
             got === 0
               ? missing > 0
                 ? `no data for ${seconds(limits.windowMs)}`
                 : `all ${end} bytes sent, but the response did not end within ${seconds(limits.windowMs)}`
-              : `too slow: ${got} bytes in ${seconds(limits.windowMs)}, under the minimum of ${rate} bytes/s`;
+              : `too slow: ${got} bytes in ${seconds(limits.windowMs)}, under the minimum of ${limits.minBytesPerSecond} bytes/s`;
           stop(new MirrorError(`${what} (after ${received} of ${total ?? '?'} bytes)`, true));
         }
         windowStart = received;
@@ -342,7 +342,7 @@ async function receive(
     if (reason) throw reason;
     throw new MirrorError(`connection lost after ${received} of ${total ?? '?'} bytes (${(err as Error).message})`, true);
   } finally {
-    clearInterval(window);
+    clearInterval(windowTimer);
     clearTimeout(deadline);
   }
   if (!res.complete || (total !== undefined && received !== total)) {
