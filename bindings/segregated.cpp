@@ -14,8 +14,9 @@
 //   net.getPosition() / setPosition({ epoch, example, evalRound }) / permutation(epoch, n)
 //   net.config() -> the resolved configuration (every option, for checkpoints)
 //
-// trainChunk and evaluate run on a worker thread; the instance is kept alive by a reference
-// while they run, and any other call on the same instance meanwhile throws an Error.
+// trainChunk and evaluate run off the main thread as class jobs (worker.h: a CPU network's on the
+// CPU executor thread); the instance is kept alive by a reference while they run, and any other
+// call on the same instance meanwhile throws an Error.
 #include <napi.h>
 
 #include <cmath>
@@ -284,75 +285,53 @@ Napi::Object config_to_js(Napi::Env env, const Config& c) {
   return o;
 }
 
-class SegWrap;
-
-// Runs one job of a SegWrap off the main thread; the wrapper stays referenced until it settles.
-class SegWorker final : public Napi::AsyncWorker {
- public:
-  using Job = std::function<void()>;
-  using Finish = std::function<Napi::Value(Napi::Env)>;
-  SegWorker(Napi::Env env, SegWrap* wrap, Napi::Object self, std::vector<Napi::Value> keep, Job job, Finish finish);
-  Napi::Promise promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override { failure_ = run_catching(job_); }
-  void OnOK() override;
-  void OnError(const Napi::Error& e) override;
-
- private:
-  void done();
-  Napi::Promise::Deferred deferred_;
-  SegWrap* wrap_;
-  Napi::ObjectReference self_;
-  std::vector<Napi::Reference<Napi::Value>> keep_;
-  Job job_;
-  Finish finish_;
-  JobFailure failure_;
-};
-
 class SegWrap final : public Napi::ObjectWrap<SegWrap> {
  public:
   static Napi::Function define(Napi::Env env) {
     return DefineClass(env, kClass,
-                       {InstanceMethod<&SegWrap::train_chunk>("trainChunk"),
-                        InstanceMethod<&SegWrap::evaluate>("evaluate"),
-                        InstanceMethod<&SegWrap::get_weights>("getWeights"),
-                        InstanceMethod<&SegWrap::set_weights>("setWeights"),
-                        InstanceMethod<&SegWrap::set_learning_rates>("setLearningRates"),
-                        InstanceMethod<&SegWrap::reset_state>("resetState"),
-                        InstanceMethod<&SegWrap::get_state>("getState"),
-                        InstanceMethod<&SegWrap::set_state>("setState"),
-                        InstanceMethod<&SegWrap::get_position>("getPosition"),
-                        InstanceMethod<&SegWrap::set_position>("setPosition"),
-                        InstanceMethod<&SegWrap::permutation>("permutation"),
-                        InstanceMethod<&SegWrap::config>("config"),
+                       {InstanceMethod<&SegWrap::guard<&SegWrap::train_chunk>>("trainChunk"),
+                        InstanceMethod<&SegWrap::guard<&SegWrap::evaluate>>("evaluate"),
+                        InstanceMethod<&SegWrap::guard<&SegWrap::get_weights>>("getWeights"),
+                        InstanceMethod<&SegWrap::guard<&SegWrap::set_weights>>("setWeights"),
+                        InstanceMethod<&SegWrap::guard<&SegWrap::set_learning_rates>>("setLearningRates"),
+                        InstanceMethod<&SegWrap::guard<&SegWrap::reset_state>>("resetState"),
+                        InstanceMethod<&SegWrap::guard<&SegWrap::get_state>>("getState"),
+                        InstanceMethod<&SegWrap::guard<&SegWrap::set_state>>("setState"),
+                        InstanceMethod<&SegWrap::guard<&SegWrap::get_position>>("getPosition"),
+                        InstanceMethod<&SegWrap::guard<&SegWrap::set_position>>("setPosition"),
+                        InstanceMethod<&SegWrap::guard<&SegWrap::permutation>>("permutation"),
+                        InstanceMethod<&SegWrap::guard<&SegWrap::config>>("config"),
                         InstanceAccessor<&SegWrap::busy>("busy"),
                         InstanceAccessor<&SegWrap::device>("device")});
   }
 
   explicit SegWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SegWrap>(info) {
+    js_errors(info.Env(), "", [&] { construct(info); });
+  }
+
+ private:
+  void construct(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() != 1) throw Napi::TypeError::New(env, std::string(kClass) + ": expected one options object");
     std::string device_text;
     const Config c = parse_config(env, info[0], &device_text);
-    try {
-      // "auto" takes CUDA when a device can be used.
-      const DeviceSpec spec = resolve_device(device_text);
-      if (spec.kind == DeviceKind::Cuda) {
-        net_ = seg::make_cuda_network(c, spec.index);
-        device_ = "cuda:" + std::to_string(spec.index);
-      } else {
-        net_ = seg::make_cpu_network(c);
-        device_ = "cpu";
-      }
-    } catch (const Error& e) {
-      throw to_js_error(env, e.kind(), e.what());
+    // "auto" takes CUDA when a device can be used.
+    const DeviceSpec spec = resolve_device(device_text);
+    if (spec.kind == DeviceKind::Cuda) {
+      net_ = seg::make_cuda_network(c, spec.index);
+      device_ = "cuda:" + std::to_string(spec.index);
+    } else {
+      net_ = seg::make_cpu_network(c);
+      device_ = "cpu";
     }
   }
 
-  void release() { busy_ = false; }
+  // Every method: native errors become JS errors.
+  template <Napi::Value (SegWrap::*M)(const Napi::CallbackInfo&)>
+  Napi::Value guard(const Napi::CallbackInfo& info) {
+    return js_errors(info.Env(), "", [&] { return (this->*M)(info); });
+  }
 
- private:
   std::string fn(const char* method) const { return std::string(kClass) + "." + method; }
 
   void check_idle(Napi::Env env, const char* method) const {
@@ -595,13 +574,17 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
                   });
   }
 
-  Napi::Value launch(Napi::Env env, Napi::Object self, std::vector<Napi::Value> keep, SegWorker::Job job,
-                     SegWorker::Finish finish) {
-    busy_ = true;
-    auto* w = new SegWorker(env, this, self, std::move(keep), std::move(job), std::move(finish));
-    Napi::Promise p = w->promise();
-    w->Queue();
-    return p;
+  // Queues a job on the network (worker.h): busy until it settles, CPU networks on the CPU executor.
+  Napi::Value launch(Napi::Env env, Napi::Object self, std::vector<Napi::Value> keep, std::function<void()> job,
+                     std::function<Napi::Value(Napi::Env)> finish) {
+    ClassJob j;
+    j.self = self;
+    j.busy = &busy_;
+    j.cpu = device_ == "cpu";
+    j.keep = std::move(keep);
+    j.run = std::move(job);
+    j.finish = std::move(finish);
+    return queue_class_job(env, std::move(j));
   }
 
   static Napi::Float32Array to_f32(Napi::Env env, const std::vector<float>& v) {
@@ -785,30 +768,6 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
   bool busy_ = false;
   std::string device_ = "cpu";  // where the network lives: "cpu" or "cuda:N"
 };
-
-SegWorker::SegWorker(Napi::Env env, SegWrap* wrap, Napi::Object self, std::vector<Napi::Value> keep, Job job, Finish finish)
-    : Napi::AsyncWorker(env, "dendrite:segregated"),
-      deferred_(Napi::Promise::Deferred::New(env)),
-      wrap_(wrap),
-      self_(Napi::Persistent(self)),
-      job_(std::move(job)),
-      finish_(std::move(finish)) {
-  for (Napi::Value& v : keep) keep_.push_back(Napi::Persistent(v));
-}
-
-void SegWorker::done() { wrap_->release(); }
-
-void SegWorker::OnOK() {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  done();
-  settle(env, deferred_, failure_, "", [&] { return finish_(env); });
-}
-
-void SegWorker::OnError(const Napi::Error& e) {
-  done();
-  deferred_.Reject(e.Value());
-}
 
 }  // namespace
 

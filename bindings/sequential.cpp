@@ -15,7 +15,6 @@
 
 #include "args.h"
 #include "bindings.h"
-#include "cpu_executor.h"
 #include "common/error.h"
 #include "common/sequential.h"
 #include "worker.h"
@@ -90,40 +89,6 @@ const char* group_name(nn::Group g) {
   return g == nn::Group::Param ? "params" : g == nn::Group::Buffer ? "buffers" : "feedback";
 }
 
-class SequentialWrap;
-
-// Runs a job on the network off the main thread and settles a promise.
-class NetWorker final : public Napi::AsyncWorker {
- public:
-  using Job = std::function<void(nn::Sequential&)>;
-  using Finish = std::function<Napi::Value(Napi::Env)>;
-
-  static Napi::Promise queue(Napi::Env env, SequentialWrap* owner, Napi::Object self, std::vector<Napi::Value> keep,
-                             Job job, Finish finish);
-
- protected:
-  void Execute() override;
-  void OnOK() override;
-  void OnError(const Napi::Error& error) override;
-
- private:
-  NetWorker(Napi::Env env, SequentialWrap* owner, Job job, Finish finish)
-      : Napi::AsyncWorker(env, "dendrite.Sequential"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        owner_(owner),
-        job_(std::move(job)),
-        finish_(std::move(finish)) {}
-  void release_owner();
-
-  Napi::Promise::Deferred deferred_;
-  SequentialWrap* owner_;
-  Job job_;
-  Finish finish_;
-  Napi::ObjectReference self_;  // keeps the JS object (and so the network) alive
-  std::vector<Napi::Reference<Napi::Value>> keep_;
-  JobFailure failure_;
-};
-
 // A checked request for training or scoring: the data arrays and a copy of the example indices.
 struct Request {
   nn::DataView data;
@@ -135,33 +100,44 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
  public:
   static Napi::Function define(Napi::Env env) {
     return DefineClass(env, "Sequential",
-                       {InstanceMethod<&SequentialWrap::train_chunk>("trainChunk"),
-                        InstanceMethod<&SequentialWrap::evaluate>("evaluate"),
-                        InstanceMethod<&SequentialWrap::gradients>("gradients"),
-                        InstanceMethod<&SequentialWrap::info>("info"),
-                        InstanceMethod<&SequentialWrap::get_state>("getState"),
-                        InstanceMethod<&SequentialWrap::set_state>("setState"),
-                        InstanceMethod<&SequentialWrap::get_weights>("getWeights"),
-                        InstanceMethod<&SequentialWrap::alignment>("alignment"),
-                        InstanceMethod<&SequentialWrap::dispose>("dispose"),
+                       {InstanceMethod<&SequentialWrap::guard<&SequentialWrap::train_chunk>>("trainChunk"),
+                        InstanceMethod<&SequentialWrap::guard<&SequentialWrap::evaluate>>("evaluate"),
+                        InstanceMethod<&SequentialWrap::guard<&SequentialWrap::gradients>>("gradients"),
+                        InstanceMethod<&SequentialWrap::guard<&SequentialWrap::info>>("info"),
+                        InstanceMethod<&SequentialWrap::guard<&SequentialWrap::get_state>>("getState"),
+                        InstanceMethod<&SequentialWrap::guard<&SequentialWrap::set_state>>("setState"),
+                        InstanceMethod<&SequentialWrap::guard<&SequentialWrap::get_weights>>("getWeights"),
+                        InstanceMethod<&SequentialWrap::guard<&SequentialWrap::alignment>>("alignment"),
+                        InstanceMethod<&SequentialWrap::guard<&SequentialWrap::dispose>>("dispose"),
                         InstanceAccessor<&SequentialWrap::busy>("busy")});
   }
 
   explicit SequentialWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SequentialWrap>(info) {
-    Napi::Env env = info.Env();
-    try {
-      construct(info);
-    } catch (const Error& e) {
-      throw to_js_error(env, e.kind(), "Sequential: " + std::string(e.what()));
-    } catch (const std::bad_alloc&) {
-      throw to_js_error(env, ErrorKind::OutOfMemory, "Sequential: out of memory");
-    }
+    js_errors(info.Env(), "Sequential: ", [&] { construct(info); });
   }
 
-  void finished() { busy_ = false; }
-  nn::Sequential& net() { return *net_; }
-
  private:
+  // Every method: native errors become JS errors.
+  template <Napi::Value (SequentialWrap::*M)(const Napi::CallbackInfo&)>
+  Napi::Value guard(const Napi::CallbackInfo& info) {
+    return js_errors(info.Env(), "Sequential: ", [&] { return (this->*M)(info); });
+  }
+
+  // Queues a job on the network (worker.h): busy until it settles, CPU networks on the CPU executor.
+  Napi::Promise queue(Napi::Env env, std::vector<Napi::Value> keep, std::function<void(nn::Sequential&)> job,
+                      std::function<Napi::Value(Napi::Env)> finish) {
+    nn::Sequential* net = net_.get();
+    ClassJob j;
+    j.self = Value();
+    j.busy = &busy_;
+    j.cpu = net->backend().is_host();
+    j.keep = std::move(keep);
+    j.run = [net, job = std::move(job)] { job(*net); };
+    j.finish = std::move(finish);
+    j.context = "Sequential: ";
+    return queue_class_job(env, std::move(j));
+  }
+
   void construct(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info.IsConstructCall()) throw Napi::TypeError::New(env, "Sequential: use new Sequential({...})");
@@ -287,8 +263,8 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
     auto stats = std::make_shared<nn::ChunkStats>();
     auto order = r.order;
     const nn::DataView data = r.data;
-    return NetWorker::queue(
-        env, this, Value(), r.keep,
+    return queue(
+        env, r.keep,
         [=](nn::Sequential& net) { net.train(data, order->data(), static_cast<int64_t>(order->size()), *stats); },
         [=, self = this](Napi::Env e) -> Napi::Value {
           const size_t nb = stats->batch_size.size();
@@ -328,8 +304,8 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
     auto order = r.order;
     auto predictions = std::make_shared<std::vector<int32_t>>(want_predictions ? order->size() : 0);
     const nn::DataView data = r.data;
-    return NetWorker::queue(
-        env, this, Value(), r.keep,
+    return queue(
+        env, r.keep,
         [=](nn::Sequential& net) {
           net.evaluate(data, order->data(), static_cast<int64_t>(order->size()), *stats,
                        want_predictions ? predictions->data() : nullptr);
@@ -365,8 +341,8 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
     auto loss = std::make_shared<double>(0.0);
     auto order = r.order;
     const nn::DataView data = r.data;
-    return NetWorker::queue(
-        env, this, Value(), r.keep,
+    return queue(
+        env, r.keep,
         [=](nn::Sequential& net) {
           *loss = net.gradients(data, order->data(), static_cast<int64_t>(order->size()), grads->data());
         },
@@ -417,11 +393,7 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
   template <class F>
   Napi::Value sync(Napi::Env env, const char* fn, F f) {
     check_usable(env, fn);
-    try {
-      return f();
-    } catch (const Error& e) {
-      throw to_js_error(env, e.kind(), std::string("Sequential.") + fn + ": " + e.what());
-    }
+    return js_errors(env, std::string("Sequential.") + fn + ": ", f);
   }
 
   // getState() -> { params, buffers, feedback, moment1, moment2, step }
@@ -517,51 +489,11 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
 
   Napi::Value busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), busy_); }
 
-  friend class NetWorker;
   std::unique_ptr<nn::Sequential> net_;
   bool busy_ = false;
   std::string device_;
   int threads_ = 1;
 };
-
-Napi::Promise NetWorker::queue(Napi::Env env, SequentialWrap* owner, Napi::Object self, std::vector<Napi::Value> keep,
-                               Job job, Finish finish) {
-  auto* worker = new NetWorker(env, owner, std::move(job), std::move(finish));
-  worker->self_ = Napi::Persistent(self);
-  for (Napi::Value& v : keep)
-    if (!v.IsUndefined()) worker->keep_.push_back(Napi::Persistent(v));
-  owner->busy_ = true;
-  Napi::Promise promise = worker->deferred_.Promise();
-  worker->Queue();  // deletes itself after OnOK / OnError
-  return promise;
-}
-
-void NetWorker::Execute() {
-  // Worker thread: no JS here.
-  failure_ = run_catching([this] {
-    nn::Sequential& net = owner_->net();
-    // CPU networks run on the one CPU executor thread (a warm OpenMP team, cpu_executor.h).
-    if (net.backend().is_host()) {
-      run_on_cpu_executor([&] { job_(net); });
-    } else {
-      job_(net);
-    }
-  });
-}
-
-void NetWorker::release_owner() { owner_->finished(); }
-
-void NetWorker::OnOK() {
-  Napi::Env env = Env();
-  Napi::HandleScope scope(env);
-  release_owner();
-  settle(env, deferred_, failure_, "Sequential: ", [&] { return finish_(env); });
-}
-
-void NetWorker::OnError(const Napi::Error& error) {
-  release_owner();
-  deferred_.Reject(error.Value());
-}
 
 }  // namespace
 

@@ -108,4 +108,58 @@ void PromiseWorker::OnOK() {
 
 void PromiseWorker::OnError(const Napi::Error& error) { deferred_.Reject(error.Value()); }
 
+namespace {
+
+class ClassWorker final : public Napi::AsyncWorker {
+ public:
+  ClassWorker(Napi::Env env, ClassJob job)
+      : Napi::AsyncWorker(env, "dendrite:class"), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {
+    self_ = Napi::Persistent(job_.self);
+    for (Napi::Value& v : job_.keep) {
+      if (!v.IsUndefined()) keep_.push_back(Napi::Persistent(v));
+    }
+    job_.keep.clear();  // handles of this call's scope: only the references above outlive it
+    job_.self = Napi::Object();
+  }
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    // A libuv worker thread: no JS here.
+    failure_ = run_catching([this] {
+      if (job_.cpu) run_on_cpu_executor(job_.run);
+      else job_.run();
+    });
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    *job_.busy = false;
+    settle(env, deferred_, failure_, job_.context, [&] { return job_.finish(env); });
+  }
+  void OnError(const Napi::Error& error) override {
+    *job_.busy = false;
+    deferred_.Reject(error.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  ClassJob job_;
+  Napi::ObjectReference self_;  // keeps the instance (and so its native object and busy flag) alive
+  std::vector<Napi::Reference<Napi::Value>> keep_;
+  JobFailure failure_;
+};
+
+}  // namespace
+
+Napi::Promise queue_class_job(Napi::Env env, ClassJob job) {
+  if (*job.busy) throw Napi::Error::New(env, job.context + "another call on this object is still running (await it first)");
+  bool* busy = job.busy;
+  auto* worker = new ClassWorker(env, std::move(job));
+  Napi::Promise promise = worker->promise();
+  *busy = true;
+  worker->Queue();  // deletes itself after OnOK / OnError
+  return promise;
+}
+
 }  // namespace dendrite::bindings

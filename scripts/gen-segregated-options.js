@@ -64,7 +64,7 @@ const MEMBERS = {
 // Options of the table that the simulator does not take (the training loop uses them).
 const NOT_NATIVE = ['batchSize'];
 // Choice option -> the C++ enum whose enumerators follow its choices in order ("random" -> Random).
-const ENUMS = { mode: 'Mode', feedback: 'FeedbackKind', init: 'InitKind' };
+const ENUMS = { mode: 'ModeKind', feedback: 'FeedbackKind', init: 'InitKind' };
 
 // What the defaults are evaluated at: dt = 1 and the table's own defaults for everything else
 // (layers [500, 10], nIn 784), in table order, by the resolver the TS layer uses.

@@ -26,7 +26,7 @@
 // (checked when the file was recorded), so only config.threads differs.
 //
 // SIMD: when the file was recorded (on an AVX-512 machine) the test also passed with
-// DENDRITE_SIMD=avx2 and DENDRITE_SIMD=scalar, so the digests do not depend on the SIMD clone.
+// DENDRITE_CPU_SIMD=avx2 and DENDRITE_CPU_SIMD=scalar, so the digests do not depend on the SIMD clone.
 // CUDA is not covered (its sums run in another order; test/segregated.test.ts compares it to the
 // CPU within a tolerance).
 //

@@ -25,7 +25,7 @@ namespace dendrite::seg {
 
 // The enums of the choice options: their enumerators follow the table's choices in order
 // (checked against segregated_options.inc in segregated.cpp).
-enum class Mode { Spiking, Nonspiking };
+enum class ModeKind { Spiking, Nonspiking };
 enum class FeedbackKind { Random, Symmetric, Learned };
 // Moment-matched initialisation (I1-I3) with the realised spread (HEAD: U(-1, 1) times 3.465 W_sd)
 // or the design spread (U(0, 1) - 0.5), or the plain uniform initialisation (docs/papers.md §10).
@@ -36,7 +36,7 @@ enum class InitKind { Realised, Design, Plain };
 // generated from it and gives preset() every default and validate() every range. Members start
 // zeroed: take a Config from preset(), never default-constructed.
 struct Config {
-  Mode mode{};  // stored as given (mode only chooses defaults; nothing reads it back from numbers)
+  ModeKind mode{};  // stored as given (mode only chooses defaults; nothing reads it back from numbers)
   int64_t n_in{};
   std::vector<int64_t> layers;  // hidden sizes..., output size (a multiple of 10)
 

@@ -23,6 +23,7 @@
 #include "common/error.h"
 #include "common/philox.h"
 #include "common/segregated.h"
+#include "kernels.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -490,33 +491,32 @@ using RatesFn = void (*)(const float*, float*, int32_t*, int64_t, float);
 using AccumFn = void (*)(float*, const float*, const int32_t*, const float*, int64_t, int64_t);
 using MixFn = void (*)(float*, const float*, const float* const*, const float*, int64_t, int64_t);
 
-// 2: AVX-512F, 1: AVX2, 0: portable. DENDRITE_SIMD=avx2|scalar caps it (for testing the clones).
-int simd_level() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  const char* cap = std::getenv("DENDRITE_SIMD");
-  int level = __builtin_cpu_supports("avx512f") ? 2 : (__builtin_cpu_supports("avx2") ? 1 : 0);
-  if (cap && std::string(cap) == "avx2") level = std::min(level, 1);
-  if (cap && std::string(cap) == "scalar") level = 0;
-  return level;
-#else
-  return 0;
-#endif
-}
+// The clones of the kernels above that a network uses, chosen when it is made from the instruction
+// set of every other CPU kernel (cpu::active_isa(): the processor's best, capped by
+// DENDRITE_CPU_SIMD=avx2|scalar, so that tests can run every clone on one machine).
+struct Kernels {
+  PhiloxFn philox_x01;
+  RatesFn compute_rates;
+  SomaFn soma_rates;
+  AccumFn accum_events;
+  MixFn kappa_mix;
+};
 
-const int kSimd = simd_level();
+Kernels kernels_for(cpu::Isa isa) {
 #if defined(__x86_64__) && defined(__GNUC__)
-const PhiloxFn philox_x01 = kSimd == 2 ? philox_x01_avx512 : (kSimd == 1 ? philox_x01_avx2 : philox_x01_plain);
-const RatesFn compute_rates = kSimd == 2 ? rates_avx512 : (kSimd == 1 ? rates_avx2 : rates_plain);
-const SomaFn soma_rates = kSimd == 2 ? soma_rates_avx512 : soma_rates_plain;
-const AccumFn accum_events = kSimd == 2 ? accum_events_avx512 : (kSimd == 1 ? accum_events_avx2 : accum_events_plain);
-const MixFn kappa_mix = kSimd == 2 ? kappa_mix_avx512 : (kSimd == 1 ? kappa_mix_avx2 : kappa_mix_plain);
+  switch (isa) {
+    case cpu::Isa::Avx512:
+      return {philox_x01_avx512, rates_avx512, soma_rates_avx512, accum_events_avx512, kappa_mix_avx512};
+    case cpu::Isa::Avx2:
+      return {philox_x01_avx2, rates_avx2, soma_rates_plain, accum_events_avx2, kappa_mix_avx2};
+    case cpu::Isa::Scalar:
+      break;
+  }
 #else
-const PhiloxFn philox_x01 = philox_x01_plain;
-const RatesFn compute_rates = rates_plain;
-const SomaFn soma_rates = soma_rates_plain;
-const AccumFn accum_events = accum_events_plain;
-const MixFn kappa_mix = kappa_mix_plain;
+  (void)isa;
 #endif
+  return {philox_x01_plain, rates_plain, soma_rates_plain, accum_events_plain, kappa_mix_plain};
+}
 
 // The count for one unit whose (x0 >> 5) did not prove a zero (tiers 2 and 3 above).
 inline int32_t poisson_count(const philox::Stream& s, uint64_t index, float rate, uint32_t x0, uint32_t x1) {
@@ -619,7 +619,7 @@ struct PhaseCtx {
 
 class CpuNetwork final : public Network {
  public:
-  explicit CpuNetwork(const Config& c) : c_(c) {
+  explicit CpuNetwork(const Config& c) : c_(c), k_(kernels_for(cpu::active_isa())) {
     validate(c_);
     d_ = derive(c_);
     threads_ = c_.threads > 0 ? c_.threads : default_threads();
@@ -886,17 +886,17 @@ class CpuNetwork final : public Network {
   }
 
   void accumulate_u(const LayerState& l, int64_t m, const Events& ev, float* u) const {
-    accum_events(u, Wt_[m].data(), ev.idx.data(), ev.cnt.data(), static_cast<int64_t>(ev.idx.size()), l.n);
+    k_.accum_events(u, Wt_[m].data(), ev.idx.data(), ev.cnt.data(), static_cast<int64_t>(ev.idx.size()), l.n);
   }
 
   // Draws the spikes of n units at base (+ off[i]) with rates rate[i] and zero thresholds
   // t32[i]; pushes the events. x0/x1 are scratch of n words.
-  static void draw_spikes(const PhaseCtx& ctx, uint64_t base, const int32_t* off, const float* rate,
-                          const int32_t* t32, int64_t n, Slot& s, Events& ev) {
+  void draw_spikes(const PhaseCtx& ctx, uint64_t base, const int32_t* off, const float* rate,
+                   const int32_t* t32, int64_t n, Slot& s, Events& ev) const {
     uint32_t* x0 = s.x0.data();
     uint32_t* x1 = s.x1.data();
     uint64_t* bits = s.bits.data();
-    philox_x01(ctx.spikes, base, off, t32, n, x0, x1, bits);
+    k_.philox_x01(ctx.spikes, base, off, t32, n, x0, x1, bits);
     for (int64_t w = 0; w < (n + 63) / 64; ++w) {
       uint64_t m = bits[w];
       while (m) {
@@ -971,6 +971,7 @@ class CpuNetwork final : public Network {
   void apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, uint64_t example);
 
   Config c_;
+  const Kernels k_;  // the SIMD clones
   Derived d_;
   Position pos_;
   int threads_ = 1;
@@ -1012,7 +1013,7 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
       float* u_now = l.u.data() + pre.head * n;
       accumulate_u(l, m, pre.steps[pre.head], u_now);
       for (int64_t i = 0; i < mem; ++i) s.taps[i] = l.u.data() + pre.slot(i) * n;
-      kappa_mix(B, b_[m].data(), s.taps.data(), kap, mem, n);
+      k_.kappa_mix(B, b_[m].data(), s.taps.data(), kap, mem, n);
       if (train && forward && in_window) {
         float* sp = l.sumPSPB.data();
         for (int64_t i = 0; i < mem; ++i) {
@@ -1087,7 +1088,7 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
           const float* A = l.A.data();
           for (int64_t k = 0; k < n; ++k) C[k] = C[k] + dt_ * (-gL_ * C[k] + gB_ * (B[k] - C[k]) + gA_ * (A[k] - C[k]));
         } else {
-          soma_rates(C, B, lam, l.t32.data(), n, dt_, gL_, gB_, lmax_);
+          k_.soma_rates(C, B, lam, l.t32.data(), n, dt_, gL_, gB_, lmax_);
           rates_done = true;
         }
       } else {
@@ -1110,13 +1111,13 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
           }
         }
       } else if (c_.use_conductances) {
-        soma_rates(C, B, lam, l.t32.data(), n, dt_, gL_, gD_, lmax_);
+        k_.soma_rates(C, B, lam, l.t32.data(), n, dt_, gL_, gD_, lmax_);
         rates_done = true;
       } else {
         for (int64_t k = 0; k < n; ++k) C[k] = kD_ * B[k];
       }
     }
-    if (!rates_done) compute_rates(C, lam, l.t32.data(), n, lmax_);
+    if (!rates_done) k_.compute_rates(C, lam, l.t32.data(), n, lmax_);
     if (need[m]) {
       Events& ev = l.spikes.push();
       draw_spikes(ctx, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, lam, l.t32.data(), n, s, ev);
