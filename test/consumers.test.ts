@@ -85,7 +85,7 @@ const title = 'the packed package installs and works from CommonJS, ES modules a
   const tarball = path.join(tmp, packed.filename);
   const shipped = packed.files.map((f) => f.path);
   for (const file of ['LICENSE', 'README.md', 'docs/papers.md', 'data/mnist-10k-images-idx3-ubyte.gz', 'dist/src/index.js',
-    'dist/src/index.d.ts', 'dist/src/kernels.d.ts', 'dist/src/data/index.d.ts']) {
+    'dist/src/index.d.ts', 'dist/src/kernels.d.ts', 'dist/src/data/index.d.ts', 'schemas/experiment.schema.json']) {
     t.true(shipped.includes(file), `the tarball ships ${file}`);
   }
   t.deepEqual(shipped.filter((f) => f.endsWith('.map') || /^(dist\/)?(test|bench)\//.test(f)), [],

@@ -26,6 +26,7 @@ async function main() {
   assert.equal(typeof data.parseIdxImages, 'function');
   assert.equal(data.loadDataset, db.loadDataset, 'one data module behind both entry points');
   assert.throws(() => require('dendrite-bench/dist/src/kernels.js'), { code: 'ERR_PACKAGE_PATH_NOT_EXPORTED' });
+  assert.equal(typeof require('dendrite-bench/schemas/experiment.schema.json').$schema, 'string', 'the JSON Schemas are exported');
 
   const ds = await db.loadDataset('mnist-10k');
   assert.equal(ds.train.count, 8000);
