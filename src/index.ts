@@ -58,6 +58,39 @@ export { train, type TrainSplits, type LoopOptions, type TrainResult, type Train
 export { saveCheckpoint, loadCheckpoint, encodeCheckpoint, decodeCheckpoint, type CheckpointData } from './train/checkpoint';
 export { loadTrainingData, type TrainingData } from './train/data';
 
-// ---- experiments (src/experiment) ----
-// Reserved: the experiment runner's exports go here, as explicit `export { ... } from './experiment'`
-// lists like the ones above.
+// ---- experiments: one spec, one runner, one result (src/experiment) ----
+export {
+  runExperiment,
+  resolveSpec,
+  experimentSchema,
+  modelSchema,
+  MODELS,
+  MODEL_KINDS,
+  modelEntry,
+  resolveModelOptions,
+  EXPERIMENT_SETTINGS,
+  EXPERIMENT_RESULT_FORMAT,
+  type ExperimentSpec,
+  type ResolvedSpec,
+  type ExperimentSettings,
+  type ExperimentResult,
+  type ExperimentEvent,
+  type Environment,
+  type RunOptions,
+  type ModelKind,
+  type ModelEntry,
+  type ModelContext,
+} from './experiment';
+export {
+  resolveOptions,
+  optionsSchema,
+  isOptionError,
+  type OptionSpec,
+  type OptionTable,
+  type GivenOptions,
+  type ResolvedOptions,
+  type OptionError,
+  type Condition,
+} from './models/options';
+export { SEGREGATED_OPTIONS, paperLearningRates, type SegregatedModelOptions } from './models/segregated-options';
+export { MLP_OPTIONS, CNN_OPTIONS, type MlpModelOptions, type CnnModelOptions } from './models/baseline-options';
