@@ -110,10 +110,13 @@ export function registerDataCommands(program: Command): void {
     .addOption(dataDirOption())
     .option('--mirror <urls>', 'base URL(s), comma-separated, tried instead of the official mirrors (also $DENDRITE_DATA_MIRROR); a URL gets /<name>/<file> appended, or put {name} and {file} in it')
     .option('--force', 'download even when a verified copy exists elsewhere (e.g. a system package)')
-    .option('--retries <n>', 'resumptions per mirror after a dropped connection', intArg(0), 3)
-    .option('--timeout <seconds>', 'give up on a connection after this long without data', intArg(1), 30)
+    .option('--retries <n>', 'retries per mirror (with growing pauses) after a dropped, stalled or wrong answer', intArg(0), 3)
+    .option('--timeout <seconds>', 'a stall window: each must bring --min-rate bytes/s, and the first answer must come within it', intArg(1), 30)
+    .option('--min-rate <bytes>', 'slowest transfer accepted, in bytes per second', intArg(1), 1024)
+    .option('--deadline <minutes>', 'give up on a file after this long, all mirrors and retries together (default: 10 min plus its size at 16 KiB/s)', intArg(1))
     .option('-q, --quiet', 'no progress bar')
-    .action(async (name: string, opts: { mirror?: string; force?: boolean; retries: number; timeout: number; quiet?: boolean }, cmd: Command) => {
+    .action(async (name: string, opts: { mirror?: string; force?: boolean; retries: number; timeout: number; minRate: number;
+      deadline?: number; quiet?: boolean }, cmd: Command) => {
       const o = common(cmd);
       getSpec(name);
       const log = opts.quiet ? undefined : (line: string): void => void process.stderr.write(line + '\n');
@@ -123,6 +126,8 @@ export function registerDataCommands(program: Command): void {
         force: opts.force,
         retries: opts.retries,
         timeoutMs: opts.timeout * 1000,
+        minBytesPerSecond: opts.minRate,
+        ...(opts.deadline !== undefined ? { deadlineMs: opts.deadline * 60000 } : {}),
         onProgress: opts.quiet ? undefined : progressBar(),
         log,
       });
