@@ -32,13 +32,12 @@ export async function run(args: string[]): Promise<void> {
   const head = ['batch', ...Array.from({ length: epochs }, (_, e) => `epoch ${e + 1}`), 'train s/epoch'];
   console.log(head.map((h) => h.padStart(14)).join(''));
   for (const b of batches) {
-    const net = new SegregatedNetwork({ layers: [500, 10], mode: 'spiking', seed, ...(threads ? { threads } : {}) });
+    const net = new SegregatedNetwork({ layers: [500, 10], mode: 'spiking', seed, batchSize: b, ...(threads ? { threads } : {}) });
     const acc: string[] = [];
     let secs = 0;
     for (let e = 0; e < epochs; e++) {
-      const [m] = await net.train(train, { epochs: 1, mode: b === 1 ? 'online' : 'batched', batchSize: b,
-        learningRates: [0.21, 0.21], testSet: test });
-      acc.push((100 - m.testError!).toFixed(2));
+      const [m] = await net.train(train, { epochs: 1, learningRates: [0.21, 0.21], testSet: test });
+      acc.push((100 * m.testAccuracy!).toFixed(2));
       secs += m.seconds;
     }
     console.log([b === 1 ? '1 (online)' : String(b), ...acc, (secs / epochs).toFixed(1)].map((c) => c.padStart(14)).join(''));

@@ -32,11 +32,12 @@ export async function run(args: string[]): Promise<void> {
     `${data.train.count} training / ${data.test.count} test images from ${data.files[0]}`);
   console.log('epoch  train error %  test error %  loss      examples/s  seconds');
   const rows: object[] = [];
-  for (let epoch = 1; epoch <= epochs; epoch++) {
+  for (let e = 1; e <= epochs; e++) {
     const [m] = await net.train(data.train, { epochs: 1, learningRates: [0.21, 0.21], testSet: data.test });
-    rows.push({ ...m, epoch });
-    console.log(`${String(epoch).padStart(5)}  ${m.trainError.toFixed(2).padStart(13)}  ${m.testError!.toFixed(2).padStart(12)}  ` +
-      `${m.loss.toExponential(3).padStart(8)}  ${m.examplesPerSecond.toFixed(0).padStart(10)}  ${m.seconds.toFixed(1).padStart(7)}`);
+    rows.push(m);
+    const percentWrong = (accuracy: number) => (100 * (1 - accuracy)).toFixed(2);
+    console.log(`${String(m.epoch).padStart(5)}  ${percentWrong(m.trainAccuracy).padStart(13)}  ${percentWrong(m.testAccuracy!).padStart(12)}  ` +
+      `${m.trainLoss.toExponential(3).padStart(8)}  ${m.examplesPerSecond.toFixed(0).padStart(10)}  ${m.seconds.toFixed(1).padStart(7)}`);
     if (out) fs.writeFileSync(out, JSON.stringify({ seed, epochs: rows }, null, 2));
   }
   console.log("paper (Fig 6B): 4.1 % test error after 60 epochs");

@@ -88,9 +88,9 @@ export async function run(args: string[]): Promise<void> {
       const trainFlops = trainSteps * f.step + f.update;
       const testFlops = (cfg.testPhase as number) * f.step;
       for (const tm of ['online', 'batched'] as const) {
-        const net = new SegregatedNetwork(opts);
+        const net = new SegregatedNetwork({ ...opts, batchSize: tm === 'online' ? 1 : batch });
         const cpu0 = process.cpuUsage();
-        const [m] = await net.train(tr, { epochs: 1, mode: tm, batchSize: batch });
+        const [m] = await net.train(tr, { epochs: 1 });
         const cpu1 = process.cpuUsage(cpu0);
         const ev0 = process.hrtime.bigint();
         const r = await net.evaluate(te);
@@ -105,7 +105,7 @@ export async function run(args: string[]): Promise<void> {
           (trainFlops / 1e6).toFixed(1), ((trainFlops * trainRate) / 1e9).toFixed(2),
           percent((trainFlops * trainRate) / 1e9), (testFlops / 1e6).toFixed(1),
           ((testFlops * testRate) / 1e9).toFixed(2), percent((testFlops * testRate) / 1e9),
-          r.accuracy.toFixed(1)]);
+          (100 * r.accuracy).toFixed(1)]);
       }
     }
   }

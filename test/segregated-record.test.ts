@@ -83,8 +83,8 @@ for (const [name, extra] of [
     const count = 4;
     const data = randomSet(count, 20, 3);
     const ref = new RefNetwork(refConfig(net), refLayers(net));
-    const M = opts.layers.length;
-    const units = opts.layers.map((n, m) => (m === 0 ? [0, 3, n - 1] : [n - 1, 1]));
+    const M = opts.layers!.length;
+    const units = opts.layers!.map((n, m) => (m === 0 ? [0, 3, n - 1] : [n - 1, 1]));
     const examples = [0, 2, 3];
     const order = net.native.permutation(0, count);
     const r = await net.native.trainChunk({ images: data.images, labels: data.labels, order,
@@ -118,7 +118,7 @@ for (const [name, extra] of [
         if (m === M - 1) t.is(L.A, undefined);
       }
       // plateau steps: forward at L_f - 1 - delta_f, target at L_f + L_t - 1 - delta_t (docs/papers.md §8.4)
-      const H = opts.layers.slice(0, -1).reduce((a, b) => a + b, 0);
+      const H = opts.layers!.slice(0, -1).reduce((a, b) => a + b, 0);
       for (let h = 0; h < H; h++) {
         t.is(rec.plateauTimes![(recorded * H + h) * 2], Lf - 1 - plateauOffset(c, 0, i, 0, h));
         t.is(rec.plateauTimes![(recorded * H + h) * 2 + 1], Lf + Lt - 1 - plateauOffset(c, 0, i, 1, h));
@@ -191,7 +191,7 @@ test('plateau times lie in [L-1-cap, L-1] with random plateau times, at L-1 with
   const data = randomSet(60, 20, 6);
   const examples = Array.from({ length: 30 }, (_, i) => 2 * i);
   for (const jitter of [true, false]) {
-    const net = new SegregatedNetwork(small({ layers: [8, 6, 10], randomPlateauTimes: jitter, plateauCap: 5 }));
+    const net = new SegregatedNetwork(small({ layers: [8, 6, 10], randomPlateauTimes: jitter, ...(jitter ? { plateauCap: 5 } : {}) }));
     const [m] = await net.train(data, { record: { examples, plateauTimes: true, phaseTimes: true }, chunkSize: 25 });
     const rec = m.recording!;
     const H = 14;
@@ -217,8 +217,8 @@ test('recording does not change training: bit-identical weights and state, onlin
   for (const o of [{ layers: [8, 10] }, { layers: [8, 6, 10], randomPlateauTimes: true, gA: 0.05 }]) {
     for (const batch of [1, 4]) {
       const train = async (record: boolean) => {
-        const net = new SegregatedNetwork(small(o as Partial<SegregatedOptions>));
-        const [m] = await net.train(data, { mode: batch === 1 ? 'online' : 'batched', batchSize: batch, chunkSize: 12,
+        const net = new SegregatedNetwork(small({ ...(o as Partial<SegregatedOptions>), batchSize: batch }));
+        const [m] = await net.train(data, { chunkSize: 12,
           ...(record ? { record: { examples: [0, 5, 11, 12, 39], voltages: true, plateauTimes: true, phaseTimes: true } } : {}) });
         const ev = await net.evaluate(data, { round: 0, ...(record ? { record: { images: [3] } } : {}) });
         return { net, m, ev };
@@ -230,7 +230,7 @@ test('recording does not change training: bit-identical weights and state, onlin
         if (l.Y) t.true(sameBits(l.Y, wb[m].Y!));
       });
       t.deepEqual(Array.from(a.ev.predictions), Array.from(b.ev.predictions));
-      t.is(a.m.loss, b.m.loss);
+      t.is(a.m.trainLoss, b.m.trainLoss);
       t.is(b.m.recording!.layers![0].B.length, b.m.recording!.stepOffsets[5] * 4);
     }
   }

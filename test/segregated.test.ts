@@ -4,6 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { native } from '../src/native';
+import { decodeCheckpoint, encodeCheckpoint } from '../src/train/checkpoint';
+import { AbortError } from '../src/train/model';
+import { trainingOrder } from '../src/train/order';
 import { SegregatedNetwork, SegregatedOptions } from '../src/models/segregated';
 import * as ph from './reference/philox';
 import { RefConfig, RefLayer, RefNetwork, initWeights, kappas, weightStats } from './reference/segregated';
@@ -297,8 +300,8 @@ test('evaluation: reset per image, window-averaged output voltage, equal to the 
 test('training twice with the same seed gives bit-identical weights, for 1 and 2 threads', async (t) => {
   const data = randomSet(30, 784, 2);
   const run = async (threads: number, mode: 'online' | 'batched') => {
-    const net = new SegregatedNetwork({ layers: [30, 10], seed: 12, threads });
-    await net.train(data, { epochs: 1, mode, batchSize: 4, chunkSize: 7 });
+    const net = new SegregatedNetwork({ layers: [30, 10], seed: 12, threads, batchSize: mode === 'online' ? 1 : 4 });
+    await net.train(data, { epochs: 1, chunkSize: 7 });
     return net.native.getWeights();
   };
   for (const mode of ['online', 'batched'] as const) {
@@ -320,12 +323,14 @@ test('checkpoint: save, load and resume give the same weights as an uninterrupte
   await straight.train(data, { epochs: 2 });
   const first = new SegregatedNetwork(opts);
   await first.train(data, { epochs: 1 });
-  const file = path.join(os.tmpdir(), `seg-ck-${process.pid}.json`);
-  first.save(file);
-  const resumed = SegregatedNetwork.load(file);
+  const file = path.join(os.tmpdir(), `seg-ck-${process.pid}.safetensors`);
+  await first.save(file);
+  const resumed = await SegregatedNetwork.load(file, { threads: 1 });  // threads and device are the loader's choice
   fs.unlinkSync(file);
   t.deepEqual(resumed.position(), first.position());
+  t.deepEqual(resumed.position(), { epoch: 1, example: 0, evalRound: 0 });
   t.deepEqual(resumed.config(), first.config());
+  t.is(resumed.config().mode, 'spiking');
   await resumed.train(data, { epochs: 1 });
   straight.native.getWeights().forEach((l, m) => {
     const r = resumed.native.getWeights()[m];
@@ -347,13 +352,18 @@ test('checkpoint: save, load and resume give the same weights as an uninterrupte
     await full.native.trainChunk({ images: data.images, labels: data.labels, order });
     const c1 = new SegregatedNetwork(o2);
     await c1.native.trainChunk({ images: data.images, labels: data.labels, order: order.subarray(0, 5) });
-    const ck = JSON.parse(JSON.stringify(c1.exportWeights()));
-    const c2 = SegregatedNetwork.fromCheckpoint(ck);
+    // through the bytes of a checkpoint file
+    const s1 = c1.exportState();
+    const ck = decodeCheckpoint(encodeCheckpoint({ meta: s1.meta, arrays: s1.arrays, shapes: s1.shapes }));
+    t.is((ck.meta.options as { mode: string }).mode, mode);
+    const c2 = SegregatedNetwork.fromState(ck);
+    t.is(c2.config().mode, mode);
     await c2.native.trainChunk({ images: data.images, labels: data.labels, order: order.subarray(5) });
     t.true(sameBits(full.native.getWeights()[0].W, c2.native.getWeights()[0].W), mode);
     t.true(sameBits(full.native.getWeights()[0].Y!, c2.native.getWeights()[0].Y!), mode);
     if (mode === 'nonspiking') {
-      const c3 = SegregatedNetwork.fromCheckpoint({ ...ck, state: undefined });
+      const { state: _state, ...noState } = ck.arrays;
+      const c3 = SegregatedNetwork.fromState({ ...ck, arrays: noState });
       await c3.native.trainChunk({ images: data.images, labels: data.labels, order: order.subarray(5) });
       t.false(sameBits(full.native.getWeights()[0].W, c3.native.getWeights()[0].W), 'the state must matter');
     }
@@ -361,23 +371,89 @@ test('checkpoint: save, load and resume give the same weights as an uninterrupte
   t.throws(() => a.native.setState([1, 1, 10, 0]), { instanceOf: RangeError, message: /setState/ });
 });
 
-test('train(): metrics, progress, abort', async (t) => {
+test('train(): the shared loop\'s units (fractions, 1-based epochs), its epoch order, progress, abort', async (t) => {
   const data = randomSet(20, 784, 8);
   const net = new SegregatedNetwork({ layers: [20, 10], seed: 1, threads: 1 });
-  const progress: number[] = [];
+  const progress: Array<[number, number]> = [];
   const m = await net.train(data, { epochs: 2, testSet: data, chunkSize: 8, recordAngle: true, initialTest: true,
-    onProgress: (p) => progress.push(p.example) });
+    onProgress: (p) => progress.push([p.epoch, p.example]) });
   t.is(m.length, 2);
-  t.true(m[0].initialTestError! >= 0 && m[0].initialTestError! <= 100 && m[1].initialTestError === undefined);
-  t.deepEqual(progress, [8, 16, 20, 8, 16, 20]);
+  t.deepEqual(m.map((e) => e.epoch), [1, 2]);
+  t.true(m[0].initialTestAccuracy! >= 0 && m[0].initialTestAccuracy! <= 1 && m[1].initialTestAccuracy === undefined);
+  t.deepEqual(progress, [[1, 8], [1, 16], [1, 20], [2, 8], [2, 16], [2, 20]]);
   for (const e of m) {
-    t.true(e.trainError >= 0 && e.trainError <= 100 && e.testError! >= 0 && e.loss > 0 && e.examplesPerSecond > 0);
+    t.true(e.trainAccuracy >= 0 && e.trainAccuracy <= 1 && e.testAccuracy! >= 0 && e.testAccuracy! <= 1);
+    t.true(e.trainLoss > 0 && e.testLoss! > 0 && e.examplesPerSecond > 0 && e.examples === 20);
     t.is(e.angle!.length, 1);
+    t.is(e.angles!.length, 20);
   }
   t.deepEqual(net.position(), { epoch: 2, example: 0, evalRound: 3 });
+  // The epoch order is the loop's trainingOrder(n, seed, epoch), the seed the network's by default.
+  const byHand = new SegregatedNetwork({ layers: [20, 10], seed: 1, threads: 1 });
+  for (const e of [0, 1]) {
+    await byHand.native.trainChunk({ images: data.images, labels: data.labels, order: trainingOrder(20, 1, e) });
+    byHand.native.resetState();
+    byHand.native.setPosition({ epoch: e + 1, example: 0 });
+  }
+  t.true(sameBits(byHand.native.getWeights()[0].W, net.native.getWeights()[0].W));
   const ac = new AbortController();
   ac.abort();
-  await t.throwsAsync(net.train(data, { signal: ac.signal }), { name: 'AbortError' });
+  const err = await t.throwsAsync(net.train(data, { signal: ac.signal }), { instanceOf: AbortError, name: 'AbortError' });
+  t.is(err?.cause, ac.signal.reason);
+  t.deepEqual(net.position(), { epoch: 2, example: 0, evalRound: 3 }, 'nothing trained');
+});
+
+test('train() stopped mid-epoch, saved and loaded, resumes to the weights of an uninterrupted run', async (t) => {
+  const data = randomSet(12, 784, 14);
+  const opts: SegregatedOptions = { layers: [20, 10], mode: 'nonspiking', conductances: true, seed: 3, threads: 1 };
+  const straight = new SegregatedNetwork(opts);
+  const want = await straight.train(data, { epochs: 2, chunkSize: 4 });
+  const net = new SegregatedNetwork(opts);
+  const ac = new AbortController();
+  const err = await t.throwsAsync(net.train(data, { epochs: 2, chunkSize: 4, signal: ac.signal,
+    onProgress: (p) => { if (p.epoch === 2 && p.example === 4) ac.abort(); } }), { name: 'AbortError' });
+  t.regex(err!.message, /epoch 2 at example 4 of 12/);
+  t.deepEqual(net.position(), { epoch: 1, example: 4, evalRound: 0 });
+  const file = path.join(os.tmpdir(), `seg-mid-${process.pid}.safetensors`);
+  await net.save(file);
+  const back = await SegregatedNetwork.load(file);
+  fs.unlinkSync(file);
+  const rest = await back.train(data, { epochs: 1, chunkSize: 4 });
+  t.deepEqual(rest.map((e) => [e.epoch, e.examples]), [[2, 8]]);
+  t.deepEqual(want.map((e) => [e.epoch, e.examples]), [[1, 12], [2, 12]]);
+  straight.native.getWeights().forEach((l, m) => {
+    const r = back.native.getWeights()[m];
+    t.true(sameBits(l.W, r.W) && sameBits(l.b, r.b), `layer ${m}`);
+  });
+  t.deepEqual(back.position(), straight.position());
+});
+
+test('evaluate(): fractions and a loss; chunks at one round; the round advances once; abort between chunks', async (t) => {
+  const net = new SegregatedNetwork(small({ testPhase: 60 }));
+  const data = randomSet(25, 20, 12);
+  const whole = await net.evaluate(data, { round: 4, voltages: true });
+  t.is(whole.count, 25);
+  t.is(whole.accuracy, whole.correct / 25);
+  t.true(whole.loss > 0 && whole.accuracy >= 0 && whole.accuracy <= 1);
+  const direct = await net.native.evaluate({ images: data.images, round: 4, voltages: true });
+  t.true(sameBits(direct.voltages!, whole.voltages!), 'one chunk: the native call');
+  const chunked = await net.evaluate(data, { round: 4, voltages: true, chunkSize: 10, record: { images: [3, 12, 24] } });
+  t.deepEqual(Array.from(chunked.voltages!.subarray(0, 100)), Array.from(whole.voltages!.subarray(0, 100)));
+  t.deepEqual(Array.from(chunked.recording!.stepOffsets), [0, 60, 120, 180]);
+  const part = await net.native.evaluate({ images: data.images.subarray(20 * 20), round: 4, voltages: true,
+    record: { examples: [4], voltages: true } });
+  t.deepEqual(Array.from(chunked.voltages!.subarray(200)), Array.from(part.voltages!));
+  t.deepEqual(Array.from(chunked.recording!.layers![0].B.subarray(120 * 4)), Array.from(part.record!.layers![0].B));
+  t.is(net.position().evalRound, 0, 'an explicit round leaves the position');
+  await net.evaluate(data, { chunkSize: 10 });
+  t.is(net.position().evalRound, 1, 'one default evaluation: one round');
+  const ac = new AbortController();
+  const p = net.evaluate(data, { chunkSize: 5, signal: ac.signal });
+  setImmediate(() => ac.abort(new Error('stop')));
+  const err = await t.throwsAsync(p, { instanceOf: AbortError, message: /evaluate aborted/ });
+  t.is((err!.cause as Error).message, 'stop');
+  t.is(net.position().evalRound, 1, 'an aborted evaluation uses no round');
+  t.false(net.native.busy);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -386,7 +462,8 @@ test('train(): metrics, progress, abort', async (t) => {
 test('option validation: unknown option, wrong type, out of range, inconsistent combinations', (t) => {
   const make = (o: Record<string, unknown>) => () => new SegregatedNetwork(o as unknown as SegregatedOptions);
   t.throws(make({ layers: [500, 10], bogus: 1 }), { instanceOf: TypeError, message: /unknown option "bogus"/ });
-  t.throws(make({}), { instanceOf: TypeError, message: /layers/ });
+  t.deepEqual(new SegregatedNetwork({ nIn: 20, layers: undefined }).config().layers, [500, 10], 'the table\'s default');
+  t.throws(make({ layers: 500 }), { instanceOf: TypeError, message: /option layers must be an array of integers/ });
   t.throws(make({ layers: [500, 15] }), { instanceOf: RangeError, message: /multiple of 10/ });
   t.throws(make({ layers: [500, 10], gA: 'x' }), { instanceOf: TypeError, message: /gA must be a number/ });
   t.throws(make({ layers: [500, 10], gA: -1 }), { instanceOf: RangeError, message: /gA/ });
@@ -397,7 +474,7 @@ test('option validation: unknown option, wrong type, out of range, inconsistent 
   t.throws(make({ layers: [500, 200, 50, 10] }), { instanceOf: TypeError, message: /learningRates/ });
   t.throws(make({ layers: [500, 10], integrationTime: 60 }), { instanceOf: RangeError, message: /integrationTime/ });
   t.throws(make({ layers: [500, 10], randomPlateauTimes: true, plateauCap: 40 }), { instanceOf: RangeError, message: /plateauCap/ });
-  t.throws(make({ layers: [500, 10], conductances: 1 }), { instanceOf: TypeError, message: /conductances must be a boolean/ });
+  t.throws(make({ layers: [500, 10], conductances: 1 }), { instanceOf: TypeError, message: /option conductances must be true or false/ });
   t.throws(make({ layers: [500, 10], backpropInPlace: true }), { instanceOf: RangeError, message: /backprop/ });
   t.throws(make({ layers: [500, 10], device: 'gpu' }), { instanceOf: RangeError, message: /device/ });
   t.throws(make({ layers: [500, 10], device: 3 }), { instanceOf: TypeError, message: /device/ });
@@ -408,6 +485,17 @@ test('option validation: unknown option, wrong type, out of range, inconsistent 
     t.is(new SegregatedNetwork({ layers: [30, 10], device: 'auto' }).native.device, 'cpu');
   }
   t.is(new SegregatedNetwork({ layers: [30, 10] }).native.device, 'cpu');
+  t.throws(make({ layers: [500, 10], seed: -1 }), { instanceOf: RangeError, message: /option seed must be an integer in \[0, 2\^64\)/ });
+  t.throws(make({ layers: [500, 10], seed: '1e3' }), { instanceOf: RangeError, message: /option seed/ });
+  // A complete resolved set (config(), resolveOptions(), an experiment's) is taken as it is:
+  // the options that do not apply carry their defaults.
+  const full = new SegregatedNetwork({ layers: [12, 10], mode: 'nonspiking', seed: 2n ** 60n, threads: 1 });
+  t.is(full.config().seed, String(2n ** 60n));
+  t.is(full.config().waldMean, 2);
+  const copy = new SegregatedNetwork(full.config());
+  t.deepEqual(copy.config(), full.config());
+  t.deepEqual(copy.getWeights(), full.getWeights());
+  t.throws(make({ ...full.config(), waldMean: 3 }), { instanceOf: RangeError, message: /option waldMean applies only when randomPhaseLengths is true/ });
 });
 
 test('call validation: bad arrays, labels, a second concurrent call', async (t) => {
@@ -450,8 +538,8 @@ test('every SIMD clone (AVX-512, AVX2, portable) gives the same bits', async (t)
     })();`;
   const run = (simd?: string) => {
     const env = { ...process.env };
-    if (simd) env.DENDRITE_SIMD = simd;
-    else delete env.DENDRITE_SIMD;
+    if (simd) env.DENDRITE_CPU_SIMD = simd;
+    else delete env.DENDRITE_CPU_SIMD;
     const r = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
     t.is(r.status, 0, r.stderr);
     return r.stdout.trim();

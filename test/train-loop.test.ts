@@ -11,6 +11,7 @@ import { createMlp } from '../src/models/mlp';
 import { createCnn } from '../src/models/cnn';
 import { SegregatedTrainable } from '../src/models/segregated-trainable';
 import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint } from '../src/train/checkpoint';
+import { AbortError } from '../src/train/model';
 import { subsetOf, type ImageSetLike } from '../src/train/dataset';
 import { train, type TrainEvent } from '../src/train/loop';
 import { trainingOrder } from '../src/train/order';
@@ -74,18 +75,26 @@ test('resume from an epoch checkpoint and from an abort mid-epoch reproduce an u
   t.deepEqual(b.curve, a.curve, 'the learning curve continues where it stopped');
   t.deepEqual(b.test, a.test);
 
-  // Abort in the middle of epoch 2: a checkpoint with the position is written.
+  // Abort in the middle of epoch 2: a checkpoint with the position is written, then the call
+  // rejects with an AbortError that says where it stopped (cause: the signal's reason).
   const ck2 = path.join(tmp, 'abort.ckpt');
   const controller = new AbortController();
-  const stopped = await train(mlp(), splits, {
+  const reason = new Error('enough');
+  const events: TrainEvent[] = [];
+  const err = await t.throwsAsync(train(mlp(), splits, {
     epochs: 3, seed: 2, logEvery: 256, checkpoint: ck2, signal: controller.signal,
     onEvent: (e) => {
-      if (e.type === 'progress' && e.epoch === 2 && e.position >= 512) controller.abort();
+      events.push(e);
+      if (e.type === 'progress' && e.epoch === 2 && e.position >= 512) controller.abort(reason);
     },
-  });
-  t.is(stopped.stopped, 'aborted');
-  t.is(stopped.test, null);
-  const meta = loadCheckpoint(ck2).meta as { loop: { state: { epoch: number; position: number } } };
+  }), { instanceOf: AbortError, name: 'AbortError', message: /training aborted in epoch 2 at example 512 of 1000/ });
+  t.is(err?.cause, reason);
+  t.is((err as AbortError).code, 'ABORT_ERR');
+  t.deepEqual([(err as AbortError).epoch, (err as AbortError).position, (err as AbortError).checkpoint], [2, 512, ck2]);
+  t.deepEqual(events.slice(-2).map((e) => e.type), ['stopped', 'checkpoint']);
+  t.false(events.some((e) => e.type === 'test' || e.type === 'done'));
+  const meta = (await loadCheckpoint(ck2)).meta as { kind: string; loop: { state: { epoch: number; position: number } } };
+  t.is(meta.kind, 'mlp');
   t.deepEqual([meta.loop.state.epoch, meta.loop.state.position], [1, 512]);
   const again = mlp();
   const c = await train(again, splits, { epochs: 3, seed: 2, logEvery: 256, checkpoint: ck2, resume: true });
@@ -102,9 +111,11 @@ test('checkpoints: damage, another model, another seed or data are refused', asy
   const buf = fs.readFileSync(file);
   const damaged = Buffer.from(buf);
   damaged[damaged.length - 5] ^= 1;
-  t.throws(() => decodeCheckpoint(damaged, 'x.ckpt'), { message: /x.ckpt: not a valid checkpoint \(data checksum mismatch/ });
-  t.throws(() => decodeCheckpoint(buf.subarray(0, 20), 'x.ckpt'), { message: /truncated header|checksum/ });
-  t.throws(() => decodeCheckpoint(Buffer.from('hello world, not a checkpoint'), 'x.ckpt'), { message: /missing the DBCKPT01 signature/ });
+  t.throws(() => decodeCheckpoint(damaged, 'x.ckpt'), { message: /x.ckpt: not a valid safetensors file \(integrity check failed/ });
+  t.throws(() => decodeCheckpoint(buf.subarray(0, 20), 'x.ckpt'), { message: /runs past the end .* \(truncated\?\)/ });
+  t.throws(() => decodeCheckpoint(buf.subarray(0, buf.length - 4), 'x.ckpt'), { message: /run past the .* data bytes \(truncated\?\)/ });
+  t.throws(() => decodeCheckpoint(Buffer.from('hello world, not a checkpoint'), 'x.ckpt'), { message: /x.ckpt: not a valid safetensors file/ });
+  await t.throwsAsync(loadCheckpoint(path.join(tmp, 'missing.ckpt')), { code: 'ENOENT' });
   const roundTrip = decodeCheckpoint(encodeCheckpoint({ meta: { a: 1 }, arrays: { f: Float32Array.from([1.5, -2]), i: Int32Array.from([7]), u: Uint8Array.from([1, 2, 3]) } }));
   t.deepEqual(roundTrip, { meta: { a: 1 }, arrays: { f: Float32Array.from([1.5, -2]), i: Int32Array.from([7]), u: Uint8Array.from([1, 2, 3]) } });
 
@@ -195,12 +206,12 @@ test('the segregated-dendrite network through the same loop: resume mid-epoch re
   t.true(a.test!.accuracy > 0.5 && Number.isFinite(a.test!.loss), `test accuracy ${a.test!.accuracy}`);
   const file = path.join(tmp, 'seg.ckpt');
   const controller = new AbortController();
-  await train(make(), splits, {
+  await t.throwsAsync(train(make(), splits, {
     epochs: 2, seed: 6, logEvery: 300, checkpoint: file, signal: controller.signal,
     onEvent: (e) => {
       if (e.type === 'progress' && e.epoch === 2 && e.position >= 600) controller.abort();
     },
-  });
+  }), { name: 'AbortError' });
   const resumed = make();
   const b = await train(resumed, splits, { epochs: 2, seed: 6, logEvery: 300, checkpoint: file, resume: true });
   t.deepEqual(b.resumed, { epoch: 1, position: 600 });

@@ -9,7 +9,11 @@ import {
   type SequentialLayer,
 } from '../native';
 import type { ImageSetLike } from '../train/dataset';
-import type { ChunkRequest, ChunkResult, EvalResult, ModelState, TrainableModel } from '../train/model';
+import { throwIfAborted, type ChunkRequest, type ChunkResult, type EvalResult, type EvaluateOptions, type ModelState,
+  type TrainableModel } from '../train/model';
+
+/** Images per native call of evaluate() (abortable between calls). */
+const EVAL_CHUNK = 10000;
 
 export type FeedbackMode = 'backprop' | 'fa' | 'dfa';
 
@@ -106,10 +110,25 @@ export class SequentialModel implements TrainableModel {
     return { examples: r.examples, lossSum: r.lossSum, correct: r.correct };
   }
 
-  async evaluate(data: ImageSetLike): Promise<EvalResult> {
+  /** Scores the set in chunks of 10,000 images; a signal stops it between chunks (AbortError). */
+  async evaluate(data: ImageSetLike, options: EvaluateOptions = {}): Promise<EvalResult> {
     this.checkData(data);
-    const r = await this.net.evaluate({ images: data.images, labels: data.labels });
-    return { count: r.count, correct: r.correct, accuracy: r.accuracy, loss: r.loss };
+    const px = data.channels * data.height * data.width;
+    if (data.count <= EVAL_CHUNK) {
+      throwIfAborted(options.signal, `${this.kind}: evaluate`);
+      const r = await this.net.evaluate({ images: data.images, labels: data.labels });
+      return { count: r.count, correct: r.correct, accuracy: r.accuracy, loss: r.loss };
+    }
+    let correct = 0;
+    let lossSum = 0;
+    for (let at = 0; at < data.count; at += EVAL_CHUNK) {
+      throwIfAborted(options.signal, `${this.kind}: evaluate`);
+      const end = Math.min(data.count, at + EVAL_CHUNK);
+      const r = await this.net.evaluate({ images: data.images.subarray(at * px, end * px), labels: data.labels.subarray(at, end) });
+      correct += r.correct;
+      lossSum += r.loss * r.count;
+    }
+    return { count: data.count, correct, accuracy: correct / data.count, loss: lossSum / data.count };
   }
 
   async exportState(): Promise<ModelState> {

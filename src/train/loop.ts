@@ -1,16 +1,18 @@
 // The training loop shared by every model (TrainableModel): epochs of seeded shuffled orders fed
 // to the model in chunks (one native call each, the event loop stays free), a learning curve, a
-// validation score each epoch, checkpoints with exact resume, an early stop on an AbortSignal,
-// a final test score, and a JSON result.
+// validation score each epoch, checkpoints with exact resume, a final test score, and a JSON
+// result. An AbortSignal stops it within one chunk (training or scoring): the loop writes a
+// checkpoint of where it stopped (atomically: the previous one stays whole until the new one is
+// complete) and rejects with an AbortError (src/train/model.ts) that says where and which file.
 //
 // Resume is exact: the order of epoch e depends only on (seed, e); a checkpoint holds the model
 // and optimiser state and the position inside the epoch; chunks always end on update boundaries.
 // So an interrupted run that resumes reproduces the weights of an uninterrupted one bit for bit.
 import fs from 'node:fs';
 
-import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from './checkpoint';
+import { loadCheckpoint, saveCheckpoint, writeFileAtomicAsync } from './checkpoint';
 import type { ImageSetLike } from './dataset';
-import type { EvalResult, TrainableModel } from './model';
+import { AbortError, isAbortError, type EvalResult, type TrainableModel } from './model';
 import { trainingOrder } from './order';
 
 export interface TrainSplits {
@@ -35,7 +37,17 @@ export interface LoopOptions {
   checkpoint?: string;
   /** Continue from the checkpoint when the file exists. */
   resume?: boolean;
-  /** Stops training at the next chunk boundary (a checkpoint is written first when configured). */
+  /**
+   * Without a checkpoint to resume: the model is already here (completed epochs, examples done in
+   * the next epoch), e.g. a network trained by earlier calls; the loop continues from it. `epochs`
+   * counts from 0 all the same (the loop trains epochs startAt.epoch + 1 .. epochs).
+   */
+  startAt?: { epoch: number; position: number };
+  /**
+   * Stops within one chunk (of training, or of scoring a set): a checkpoint of the position is
+   * written first when configured, then the call rejects with an AbortError whose `cause` is
+   * signal.reason and which carries `epoch` (1-based), `position` and `checkpoint`.
+   */
   signal?: AbortSignal;
   onEvent?: (event: TrainEvent) => void;
   /** Where to write the result as JSON. */
@@ -80,7 +92,8 @@ export interface TrainResult {
   test: EvalResult | null;
   final: { trainLoss: number | null; trainAccuracy: number | null; validationLoss: number | null; validationAccuracy: number | null };
   timing: { trainSeconds: number; evalSeconds: number; wallSeconds: number; trainExamples: number; examplesPerSecond: number };
-  stopped: 'completed' | 'aborted';
+  /** Always "completed": a stopped run rejects with an AbortError instead of resolving. */
+  stopped: 'completed';
   resumed: { epoch: number; position: number } | null;
   checkpoint: string | null;
   startedAt: string;
@@ -117,7 +130,8 @@ interface LoopState {
   wallSeconds: number;
 }
 
-const CHECKPOINT_FORMAT = 'dendrite-bench/checkpoint@1';
+/** The loop's own record inside a checkpoint ("dendrite.loop"). */
+const LOOP_FORMAT = 'dendrite-bench/checkpoint@1';
 
 function positiveInt(name: string, v: number, min: number): number {
   if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`train: ${name} must be an integer >= ${min}, got ${v}`);
@@ -139,6 +153,7 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
   const interval = logEvery > 0 ? roundUp(logEvery, batch) : 0;
   const validateAtPoints = options.validateAtPoints ?? true;
   const emit = options.onEvent ?? (() => undefined);
+  const signal = options.signal;
   const { train: trainSet, validation, test } = splits;
   const n = trainSet.count;
   if (n < 1) throw new RangeError('train: the training set is empty');
@@ -153,25 +168,36 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
   };
   let resumed: TrainResult['resumed'] = null;
   if (options.resume && options.checkpoint && fs.existsSync(options.checkpoint)) {
-    const ck = loadCheckpoint(options.checkpoint);
+    const ck = await loadCheckpoint(options.checkpoint);
     const loop = ck.meta.loop as { format?: string; seed?: number; trainCount?: number; state?: LoopState } | undefined;
-    if (!loop || loop.format !== CHECKPOINT_FORMAT || !loop.state) {
-      throw new Error(`${options.checkpoint}: not a dendrite-bench training checkpoint`);
+    if (!loop || loop.format !== LOOP_FORMAT || !loop.state) {
+      throw new Error(`${options.checkpoint}: not a dendrite-bench training checkpoint (a weights file has no loop state)`);
+    }
+    if (ck.meta.kind !== undefined && ck.meta.kind !== model.kind) {
+      throw new Error(`${options.checkpoint}: holds a ${String(ck.meta.kind)} model, this run trains a ${model.kind} model`);
     }
     if (loop.seed !== seed) throw new Error(`${options.checkpoint}: written with seed ${loop.seed}, this run has seed ${seed}`);
     if (loop.trainCount !== n) {
       throw new Error(`${options.checkpoint}: written for ${loop.trainCount} training examples, this run has ${n}`);
     }
-    await model.importState({ meta: ck.meta.model as Record<string, unknown>, arrays: ck.arrays });
+    await model.importState({ meta: ck.meta.model as Record<string, unknown>, arrays: ck.arrays, ...(ck.shapes ? { shapes: ck.shapes } : {}) });
     state = loop.state;
     resumed = { epoch: state.epoch, position: state.position };
+  } else if (options.startAt) {
+    const { epoch, position } = options.startAt;
+    positiveInt('startAt.epoch', epoch, 0);
+    positiveInt('startAt.position', position, 0);
+    if (position >= n) throw new RangeError(`train: startAt.position ${position} is not inside the ${n}-example epoch`);
+    if (position % batch !== 0) throw new RangeError(`train: startAt.position ${position} is not on an update boundary (batch ${batch})`);
+    state.epoch = epoch;
+    state.position = position;
   }
   emit({ type: 'start', model: description, data, epochs, resumed });
 
   const wall = (): number => state.wallSeconds + Number(process.hrtime.bigint() - wallStart) / 1e9;
   const evaluate = async (set: ImageSetLike): Promise<EvalResult> => {
     const t = process.hrtime.bigint();
-    const r = await model.evaluate(set);
+    const r = await model.evaluate(set, signal ? { signal } : {});
     state.evalSeconds += Number(process.hrtime.bigint() - t) / 1e9;
     return r;
   };
@@ -179,9 +205,10 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
     if (!options.checkpoint) return;
     const s = await model.exportState();
     const loopState: LoopState = { ...state, wallSeconds: wall() };
-    saveCheckpoint(options.checkpoint, {
-      meta: { model: s.meta, loop: { format: CHECKPOINT_FORMAT, seed, trainCount: n, state: loopState } },
+    await saveCheckpoint(options.checkpoint, {
+      meta: { kind: model.kind, model: s.meta, loop: { format: LOOP_FORMAT, seed, trainCount: n, state: loopState } },
       arrays: s.arrays,
+      ...(s.shapes ? { shapes: s.shapes } : {}),
     });
     emit({ type: 'checkpoint', file: options.checkpoint, epoch: state.epoch, position: state.position });
   };
@@ -189,88 +216,103 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
     loss: a.examples > 0 ? a.lossSum / a.examples : NaN,
     accuracy: a.examples > 0 ? a.correct / a.examples : NaN,
   });
+  const checkAbort = (): void => {
+    if (signal?.aborted) throw new AbortError('training aborted', { cause: signal.reason });
+  };
 
-  let stopped: TrainResult['stopped'] = 'completed';
-  outer: while (state.epoch < epochs) {
-    const order = trainingOrder(n, seed, state.epoch);
-    while (state.position < n) {
-      if (options.signal?.aborted) {
-        stopped = 'aborted';
-        break outer;
-      }
-      let count = Math.min(chunkSize, n - state.position);
-      if (interval > 0) count = Math.min(count, interval - state.pointAcc.examples);
-      const t = process.hrtime.bigint();
-      const r = await model.trainEpochChunk({ data: trainSet, order, start: state.position, count, epoch: state.epoch });
-      const seconds = Number(process.hrtime.bigint() - t) / 1e9;
-      if (r.examples !== count) throw new Error(`train: the model trained ${r.examples} examples of a chunk of ${count}`);
-      state.trainSeconds += seconds;
-      state.position += count;
-      state.examplesSeen += count;
-      for (const a of [state.epochAcc, state.pointAcc]) {
-        a.lossSum += r.lossSum;
-        a.correct += r.correct;
-        a.examples += count;
-      }
-      state.epochAcc.seconds += seconds;
-      const running = mean(state.epochAcc);
-      emit({
-        type: 'progress', epoch: state.epoch + 1, position: state.position, epochSize: n, examples: state.examplesSeen,
-        trainLoss: running.loss, trainAccuracy: running.accuracy, examplesPerSecond: state.epochAcc.examples / state.epochAcc.seconds,
-      });
-      if (interval > 0 && state.pointAcc.examples >= interval && state.position < n) {
-        const m = mean(state.pointAcc);
-        const point: CurvePoint = { epoch: state.epoch + 1, examples: state.examplesSeen, trainLoss: m.loss, trainAccuracy: m.accuracy };
-        if (validation && validateAtPoints) {
-          const v = await evaluate(validation);
-          point.validationLoss = v.loss;
-          point.validationAccuracy = v.accuracy;
-        }
-        state.curve.push(point);
-        state.pointAcc = emptyAcc();
-        emit({ type: 'point', ...point });
-      }
-    }
-    // End of the epoch: validation, model metrics, a curve point, a checkpoint.
-    const m = mean(state.epochAcc);
-    const record: EpochRecord = {
-      epoch: state.epoch + 1, examples: state.epochAcc.examples, trainLoss: m.loss, trainAccuracy: m.accuracy,
-      trainSeconds: state.epochAcc.seconds, examplesPerSecond: state.epochAcc.examples / state.epochAcc.seconds,
-    };
-    let v: EvalResult | undefined;
-    if (validation) {
-      v = await evaluate(validation);
-      record.validationLoss = v.loss;
-      record.validationAccuracy = v.accuracy;
-    }
-    if (model.epochMetrics) {
-      const metrics = await model.epochMetrics();
-      if (Object.keys(metrics).length > 0) record.metrics = metrics;
-    }
-    const p = mean(state.pointAcc);
-    const point: CurvePoint = { epoch: state.epoch + 1, examples: state.examplesSeen, trainLoss: p.loss, trainAccuracy: p.accuracy };
-    if (v) {
-      point.validationLoss = v.loss;
-      point.validationAccuracy = v.accuracy;
-    }
-    state.curve.push(point);
-    state.epochs.push(record);
-    state.epoch += 1;
-    state.position = 0;
-    state.epochAcc = { ...emptyAcc(), seconds: 0 };
-    state.pointAcc = emptyAcc();
-    emit({ type: 'point', ...point });
-    emit({ type: 'epoch', ...record });
-    await writeCheckpoint();
-  }
-
+  // The state changes only after each awaited step has succeeded, so wherever an abort lands
+  // the state describes the model: a checkpoint of it resumes exactly.
   let testResult: EvalResult | null = null;
-  if (stopped === 'aborted') {
+  try {
+    while (state.epoch < epochs) {
+      const order = trainingOrder(n, seed, state.epoch);
+      while (state.position < n) {
+        if (interval > 0 && state.pointAcc.examples >= interval) {
+          // A curve point inside the epoch (also one left pending by an abort while it was scored).
+          const m = mean(state.pointAcc);
+          const point: CurvePoint = { epoch: state.epoch + 1, examples: state.examplesSeen, trainLoss: m.loss, trainAccuracy: m.accuracy };
+          if (validation && validateAtPoints) {
+            const v = await evaluate(validation);
+            point.validationLoss = v.loss;
+            point.validationAccuracy = v.accuracy;
+          }
+          state.curve.push(point);
+          state.pointAcc = emptyAcc();
+          emit({ type: 'point', ...point });
+          continue;
+        }
+        checkAbort();
+        let count = Math.min(chunkSize, n - state.position);
+        if (interval > 0) count = Math.min(count, interval - state.pointAcc.examples);
+        const t = process.hrtime.bigint();
+        const r = await model.trainEpochChunk({ data: trainSet, order, start: state.position, count, epoch: state.epoch });
+        const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+        if (r.examples !== count) throw new Error(`train: the model trained ${r.examples} examples of a chunk of ${count}`);
+        state.trainSeconds += seconds;
+        state.position += count;
+        state.examplesSeen += count;
+        for (const a of [state.epochAcc, state.pointAcc]) {
+          a.lossSum += r.lossSum;
+          a.correct += r.correct;
+          a.examples += count;
+        }
+        state.epochAcc.seconds += seconds;
+        const running = mean(state.epochAcc);
+        emit({
+          type: 'progress', epoch: state.epoch + 1, position: state.position, epochSize: n, examples: state.examplesSeen,
+          trainLoss: running.loss, trainAccuracy: running.accuracy, examplesPerSecond: state.epochAcc.examples / state.epochAcc.seconds,
+        });
+      }
+      // End of the epoch: validation, model metrics, a curve point, a checkpoint.
+      const m = mean(state.epochAcc);
+      const record: EpochRecord = {
+        epoch: state.epoch + 1, examples: state.epochAcc.examples, trainLoss: m.loss, trainAccuracy: m.accuracy,
+        trainSeconds: state.epochAcc.seconds, examplesPerSecond: state.epochAcc.examples / state.epochAcc.seconds,
+      };
+      let v: EvalResult | undefined;
+      if (validation) {
+        v = await evaluate(validation);
+        record.validationLoss = v.loss;
+        record.validationAccuracy = v.accuracy;
+      }
+      if (model.epochMetrics) {
+        const metrics = await model.epochMetrics();
+        if (Object.keys(metrics).length > 0) record.metrics = metrics;
+      }
+      const p = mean(state.pointAcc);
+      const point: CurvePoint = { epoch: state.epoch + 1, examples: state.examplesSeen, trainLoss: p.loss, trainAccuracy: p.accuracy };
+      if (v) {
+        point.validationLoss = v.loss;
+        point.validationAccuracy = v.accuracy;
+      }
+      state.curve.push(point);
+      state.epochs.push(record);
+      state.epoch += 1;
+      state.position = 0;
+      state.epochAcc = { ...emptyAcc(), seconds: 0 };
+      state.pointAcc = emptyAcc();
+      emit({ type: 'point', ...point });
+      emit({ type: 'epoch', ...record });
+      await writeCheckpoint();
+    }
+    if (test) {
+      checkAbort();
+      testResult = await evaluate(test);
+      emit({ type: 'test', ...testResult });
+    }
+  } catch (err) {
+    if (!isAbortError(err) || !signal?.aborted) throw err;
     emit({ type: 'stopped', epoch: state.epoch + 1, position: state.position });
-    if (state.position > 0) await writeCheckpoint();  // an epoch boundary is already saved
-  } else if (test) {
-    testResult = await evaluate(test);
-    emit({ type: 'test', ...testResult });
+    // An epoch boundary is already saved; anything later is saved now.
+    const saved = state.position > 0 || state.epochAcc.examples > 0;
+    if (saved) await writeCheckpoint();
+    const where = state.epoch >= epochs ? 'while scoring the test set (every epoch done)'
+      : `in epoch ${state.epoch + 1} at example ${state.position} of ${n}`;
+    const e = new AbortError(`training aborted ${where}`, { cause: signal.reason });
+    e.epoch = state.epoch + 1;
+    e.position = state.position;
+    e.checkpoint = options.checkpoint ?? null;
+    throw e;
   }
   const last = state.epochs[state.epochs.length - 1];
   const result: TrainResult = {
@@ -295,13 +337,13 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
       trainExamples: state.examplesSeen,
       examplesPerSecond: state.trainSeconds > 0 ? state.examplesSeen / state.trainSeconds : 0,
     },
-    stopped,
+    stopped: 'completed',
     resumed,
     checkpoint: options.checkpoint ?? null,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
   };
-  if (options.resultFile) writeFileAtomic(options.resultFile, `${JSON.stringify(result, null, 2)}\n`);
+  if (options.resultFile) await writeFileAtomicAsync(options.resultFile, `${JSON.stringify(result, null, 2)}\n`);
   emit({ type: 'done', result });
   return result;
 }

@@ -31,10 +31,17 @@ export interface EvalResult {
   loss: number;
 }
 
-/** A checkpointable snapshot: JSON metadata plus named numeric arrays. */
+/** A checkpointable snapshot: JSON metadata plus named numeric arrays (the tensors of a checkpoint file). */
 export interface ModelState {
   meta: Record<string, unknown>;
   arrays: Record<string, Float32Array | Float64Array | Int32Array | Uint8Array>;
+  /** Row-major shapes of some arrays (e.g. [out, in] of a weight matrix); default one dimension. */
+  shapes?: Record<string, readonly number[]>;
+}
+
+export interface EvaluateOptions {
+  /** Stops between chunks of images: the call rejects with an AbortError. */
+  signal?: AbortSignal;
 }
 
 export interface TrainableModel {
@@ -45,11 +52,43 @@ export interface TrainableModel {
   /** Architecture and hyper-parameters, JSON-serialisable; a checkpoint only loads into an equal model. */
   describe(): Record<string, unknown>;
   trainEpochChunk(req: ChunkRequest): Promise<ChunkResult>;
-  evaluate(data: ImageSetLike): Promise<EvalResult>;
+  /** Scores every image; with a signal, stops within a chunk of images (rejects with an AbortError). */
+  evaluate(data: ImageSetLike, options?: EvaluateOptions): Promise<EvalResult>;
   exportState(): Promise<ModelState>;
   importState(state: ModelState): Promise<void>;
   /** Measurements recorded once per epoch (e.g. feedback alignment), JSON-serialisable. */
   epochMetrics?(): Promise<Record<string, unknown>>;
   /** Frees native memory early. */
   dispose?(): void;
+}
+
+/**
+ * What every long call (the training loop, SegregatedNetwork.train / evaluate, the models'
+ * evaluate) rejects with when its AbortSignal fires: name "AbortError", code "ABORT_ERR" and
+ * `cause` = signal.reason, always (whatever the reason is: the DOMException that abort() makes by
+ * default, or the value given to abort(reason)). Node's own APIs (fs, timers/promises) reject the
+ * same way. The training loop adds where it stopped and the checkpoint it kept.
+ */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR';
+  /** Training loop only: the 1-based epoch it stopped in and the examples done in it. */
+  epoch?: number;
+  position?: number;
+  /** Training loop only: the checkpoint file that holds the last saved position (null without one). */
+  checkpoint?: string | null;
+
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AbortError';
+  }
+}
+
+/** Whether `err` is an AbortError (of this package or the platform). */
+export function isAbortError(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'AbortError';
+}
+
+/** Throws an AbortError (cause: signal.reason) when the signal has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new AbortError(`${what} aborted`, { cause: signal.reason });
 }
