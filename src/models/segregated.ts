@@ -147,7 +147,7 @@ export interface EpochMetrics {
   recording?: TrainRecording;
 }
 
-export interface EvaluateOptions {
+export interface SegregatedEvaluateOptions {
   /** Random round of the test spikes (default: the position's evalRound, which then advances by one). */
   round?: number;
   /** Return the window-averaged output voltages. */
@@ -510,7 +510,7 @@ export class SegregatedNetwork {
    * Tests every image from a reset state (docs/papers.md §12), in chunks of `chunkSize` images at one random
    * round: spikes are drawn afresh at each call unless `round` is given.
    */
-  async evaluate(data: DigitDataset, opts: EvaluateOptions = {}): Promise<EvaluateResult> {
+  async evaluate(data: DigitDataset, opts: SegregatedEvaluateOptions = {}): Promise<EvaluateResult> {
     const nIn = this.nIn;
     checkDataset(data, 'evaluate: dataset', nIn);
     const chunk = opts.chunkSize ?? EVAL_CHUNK;
