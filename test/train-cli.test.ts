@@ -93,3 +93,30 @@ test('--device cuda reaches the segregated network: it runs there or fails sayin
     t.notRegex(r.stderr, /CPU only/);
   }
 });
+
+test('SIGINT or SIGTERM stops at the next chunk with exit code 130, keeps the checkpoint, and --resume continues there', async (t) => {
+  const { spawn } = await import('node:child_process');
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const ck = path.join(tmp, `stop-${signal}.ckpt`);
+    const args = [cli, 'train', '--model', 'mlp', '--layers', '64,10', '--epochs', '50', '--chunk-size', '500', '--checkpoint', ck, '--json', '--threads', '1'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const status = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.includes('"type":"epoch"') && !child.killed) child.kill(signal);
+      });
+      child.on('close', (code) => resolve(code));
+    });
+    t.is(status, 130, `${signal}: ${stderr}`);
+    t.regex(stderr, /run the same command with --resume to continue/);
+    t.true(fs.existsSync(ck));
+    const again = run(...args.slice(2), '--resume', '--epochs', '2');
+    t.is(again.status, 0, again.stderr);
+    const start = JSON.parse(again.stdout.split('\n')[1]) as { type: string; resumed: { epoch: number } | null };
+    t.is(start.type, 'start');
+    t.true(start.resumed !== null && start.resumed.epoch >= 1, JSON.stringify(start));
+  }
+});

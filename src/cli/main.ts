@@ -1,17 +1,27 @@
 #!/usr/bin/env node
 // The dendrite-bench command line.
+import fs from 'node:fs';
+import path from 'node:path';
+
 import { Command, CommanderError } from 'commander';
 
+import { packageRoot } from '../data/paths';
 import { describeDevices, devices } from '../devices';
 import { isOptionError } from '../models/options';
 import { registerDataCommands } from './data';
+import { registerRunCommands } from './run';
 import { registerTrainCommand } from './train';
+
+function packageVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 function main(argv: string[]): Promise<unknown> {
   const program = new Command();
   program
     .name('dendrite-bench')
     .description('Train and benchmark biologically plausible learning rules on a native CPU/CUDA core.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride();
 
   program
@@ -23,6 +33,7 @@ function main(argv: string[]): Promise<unknown> {
       console.log(opts.json ? JSON.stringify(info, null, 2) : describeDevices(info).join('\n'));
     });
 
+  registerRunCommands(program);
   registerDataCommands(program);
   registerTrainCommand(program);
 

@@ -12,6 +12,7 @@ import { runExperiment, type ExperimentEvent, type ExperimentResult } from '../e
 import { EXPERIMENT_SETTINGS, resolveSpec, type ExperimentSpec } from '../experiment/spec';
 import { flagName, nearestName, optionError, parseFlagValue, type OptionSpec } from '../models/options';
 import { writeFileAtomic } from '../train/checkpoint';
+import { isAbortError } from '../train/model';
 
 /** Settings that are not experiment-table entries but command-line only or file paths. */
 const EXTRA_FLAGS: Record<string, { flag: string; doc: string; boolean?: boolean }> = {
@@ -207,10 +208,6 @@ export async function runTrain(p: Parsed, io: TrainIo): Promise<ExperimentResult
   return result;
 }
 
-function isAbort(err: unknown): boolean {
-  return err instanceof Error && err.name === 'AbortError';
-}
-
 export function registerTrainCommand(program: Command): void {
   const cmd = program
     .command('train')
@@ -254,12 +251,13 @@ Model options (each applies to the models in brackets; see schemas/<model>.schem
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      const result = await runTrain(parsed, { out: (line) => console.log(line), signal: controller.signal });
-      if ((result as { stopped?: string }).stopped === 'aborted') throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+      await runTrain(parsed, { out: (line) => console.log(line), signal: controller.signal });
     } catch (err) {
-      if (!isAbort(err)) throw err;
-      const ck = parsed.spec.checkpoint;
-      console.error(ck ? `stopped; the checkpoint ${ck} is kept: run the same command with --resume to continue` : 'stopped (no --checkpoint: nothing to resume from)');
+      if (!isAbortError(err)) throw err;
+      const checkpoint = (err as { checkpoint?: string | null }).checkpoint;
+      console.error(checkpoint
+        ? `${err.message}; the checkpoint ${checkpoint} is kept: run the same command with --resume to continue`
+        : `${err.message} (no --checkpoint: nothing to resume from)`);
       process.exitCode = 130;
     } finally {
       process.off('SIGINT', onSignal);

@@ -119,7 +119,7 @@ export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}):
   const model = entry.create(options as never, ctx);
   try {
     const r = await train(model, { train: data.splits.train, validation: data.splits.validation, ...(s.test ? { test: data.splits.test } : {}) }, {
-      epochs: s.epochs, seed: s.seed, logEvery: s.logEvery, chunkSize: s.chunkSize,
+      epochs: s.epochs, seed: s.seed, logEvery: s.logEvery, chunkSize: s.chunkSize, testEachEpoch: s.testEachEpoch,
       ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}), resume: s.resume,
       ...(run.signal ? { signal: run.signal } : {}), onEvent: emit,
     });

@@ -16,6 +16,8 @@ export const EXPERIMENT_SETTINGS = {
     doc: 'k-fold cross-validation on the training split (stratified, folds fixed by the seed); 0: use validation instead' },
   fold: { type: 'integer', min: 0, max: 999, default: 0, doc: 'which fold validates (0-based, < folds)' },
   test: { type: 'boolean', default: true, doc: 'score the official test split once at the end (searches turn it off)' },
+  testEachEpoch: { type: 'boolean', default: false, when: { test: [true] },
+    doc: 'also score the test split after every epoch (the paper\'s Fig. 6B); it never influences training' },
   logEvery: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER, default: 0,
     doc: 'a learning-curve point every N training examples (0: at epoch ends only)' },
   chunkSize: { type: 'integer', min: 1, max: 2 ** 31 - 1, default: 5000, doc: 'examples per native call (progress and abort granularity)' },
@@ -39,6 +41,7 @@ export interface ExperimentSpec {
   folds?: number;
   fold?: number;
   test?: boolean;
+  testEachEpoch?: boolean;
   logEvery?: number;
   chunkSize?: number;
   seed?: number;

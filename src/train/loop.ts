@@ -33,6 +33,11 @@ export interface LoopOptions {
   validateAtPoints?: boolean;
   /** Examples per model call (default 5000, rounded up to whole updates). */
   chunkSize?: number;
+  /**
+   * Also score the test split at every epoch end (the paper's Fig. 6B reports test error per
+   * epoch); it never influences training. Default false: the test split is scored once, at the end.
+   */
+  testEachEpoch?: boolean;
   /** Checkpoint file: written after every epoch and when stopped early. */
   checkpoint?: string;
   /** Continue from the checkpoint when the file exists. */
@@ -75,6 +80,9 @@ export interface EpochRecord {
   trainAccuracy: number;
   validationLoss?: number;
   validationAccuracy?: number;
+  /** With testEachEpoch: the test split's score after this epoch. */
+  testLoss?: number;
+  testAccuracy?: number;
   trainSeconds: number;
   examplesPerSecond: number;
   /** Model measurements (e.g. feedback alignment per layer). */
@@ -274,6 +282,11 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
         v = await evaluate(validation);
         record.validationLoss = v.loss;
         record.validationAccuracy = v.accuracy;
+      }
+      if (options.testEachEpoch && test) {
+        const tr = await evaluate(test);
+        record.testLoss = tr.loss;
+        record.testAccuracy = tr.accuracy;
       }
       if (model.epochMetrics) {
         const metrics = await model.epochMetrics();

@@ -1,0 +1,239 @@
+// `dendrite-bench run` (also the bare `dendrite-bench`): runs a preset (default: the four learning
+// rules side by side on mnist-10k), prints a comparison table and writes a results folder.
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { Command } from 'commander';
+
+import { getSpec, locateDataset } from '../data/load';
+import { runExperiment, type ExperimentEvent, type ExperimentResult } from '../experiment/run';
+import { listPresets, loadPreset, planRuns, type PlannedRun } from '../experiment/presets';
+import { resolveSpec, type ExperimentSpec } from '../experiment/spec';
+import { optionError } from '../models/options';
+import { writeFileAtomic } from '../train/checkpoint';
+import { isAbortError } from '../train/model';
+import { createProgress, type Progress } from './progress';
+
+export interface RunFlags {
+  preset?: string;
+  quick?: boolean;
+  dataset?: string;
+  epochs?: string;
+  device?: string;
+  threads?: string;
+  seed?: string;
+  seeds?: string;
+  dataDir?: string;
+  out?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+function integer(flag: string, text: string, min: number): number {
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isSafeInteger(v) || v < min) throw optionError('run', flag, `must be an integer >= ${min}, got ${JSON.stringify(text)}`);
+  return v;
+}
+
+/** The runs a command line asks for, every spec checked before anything runs. */
+export function planFromFlags(f: RunFlags): { name: string; runs: PlannedRun[] } {
+  if (f.quick && f.preset !== undefined) throw optionError('run', '--quick', 'and --preset exclude each other (--quick is the preset "quick")');
+  if (f.seed !== undefined && f.seeds !== undefined) throw optionError('run', '--seed', 'and --seeds exclude each other');
+  const preset = loadPreset(f.quick ? 'quick' : f.preset ?? 'default');
+  const overrides: Omit<ExperimentSpec, 'model' | 'options' | 'seed'> = {};
+  if (f.dataset !== undefined) overrides.dataset = f.dataset;
+  if (f.epochs !== undefined) overrides.epochs = integer('--epochs', f.epochs, 0);
+  if (f.device !== undefined) overrides.device = f.device as ExperimentSpec['device'];
+  if (f.threads !== undefined) overrides.threads = integer('--threads', f.threads, 1);
+  if (f.dataDir !== undefined) overrides.dataDir = f.dataDir;
+  const seeds = f.seeds !== undefined ? f.seeds.split(',').map((s) => integer('--seeds', s, 0))
+    : f.seed !== undefined ? [integer('--seed', f.seed, 0)] : undefined;
+  const runs = planRuns(preset, overrides, seeds);
+  for (const r of runs) {
+    try {
+      resolveSpec(r.spec);
+    } catch (err) {
+      throw optionError('run', '', `${preset.name} / ${r.label}: ${(err as Error).message}`);
+    }
+  }
+  return { name: preset.name, runs };
+}
+
+/** Every dataset the runs need is present (else the DatasetError says how to get it), before any training. */
+function checkDatasets(runs: PlannedRun[]): void {
+  for (const r of runs) {
+    const s = resolveSpec(r.spec);
+    locateDataset(getSpec(s.dataset), s.dataDir !== undefined ? { dataDir: s.dataDir } : {});
+  }
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+function sd(xs: number[]): number {
+  if (xs.length < 2) return 0;
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+}
+
+export interface SummaryRow {
+  label: string;
+  dataset: string;
+  seeds: number;
+  testAccuracy: { mean: number; sd: number } | null;
+  trainSeconds: number;
+  examplesPerSecond: number;
+  device: string;
+}
+
+/** One row per experiment label: test accuracy mean and sd over seeds, mean training time and speed. */
+export function summarise(runs: PlannedRun[], results: ExperimentResult[]): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  for (const label of [...new Set(runs.map((r) => r.label))]) {
+    const rs = results.filter((_, i) => runs[i].label === label);
+    if (rs.length === 0) continue;
+    const acc = rs.map((r) => r.test?.accuracy).filter((a): a is number => a !== undefined);
+    rows.push({
+      label,
+      dataset: rs[0].dataset.name,
+      seeds: rs.length,
+      testAccuracy: acc.length ? { mean: mean(acc), sd: sd(acc) } : null,
+      trainSeconds: mean(rs.map((r) => r.timing.trainSeconds)),
+      examplesPerSecond: mean(rs.map((r) => r.timing.examplesPerSecond)),
+      device: [...new Set(rs.map((r) => r.environment.device.used))].join(','),
+    });
+  }
+  return rows;
+}
+
+export function formatTable(rows: SummaryRow[]): string {
+  const header = ['model', 'dataset', 'seeds', 'test accuracy', 'train time', 'examples/s', 'device'];
+  const body = rows.map((r) => [
+    r.label, r.dataset, String(r.seeds),
+    r.testAccuracy ? `${(100 * r.testAccuracy.mean).toFixed(2)} ± ${(100 * r.testAccuracy.sd).toFixed(2)} %` : '-',
+    `${r.trainSeconds.toFixed(1)} s`, String(Math.round(r.examplesPerSecond)), r.device,
+  ]);
+  const widths = header.map((h, c) => Math.max(h.length, ...body.map((b) => b[c].length)));
+  const line = (cells: string[]): string => cells.map((x, c) => (c >= 2 && c <= 5 ? x.padStart(widths[c]) : x.padEnd(widths[c]))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+function defaultOut(name: string): string {
+  const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return path.join('dendrite-results', `${name}-${t}`);
+}
+
+/** Writes what has finished so far: a killed run loses no finished experiment. */
+function writeResults(dir: string, preset: string, runs: PlannedRun[], results: ExperimentResult[]): void {
+  const doc = { format: 'dendrite-bench/results@1', createdAt: new Date().toISOString(), preset,
+    runs: results.map((r, i) => ({ label: runs[i].label, ...r })) };
+  writeFileAtomic(path.join(dir, 'results.json'), `${JSON.stringify(doc, null, 2)}\n`);
+}
+
+export async function runPreset(f: RunFlags, io: { out: (s: string) => void; err: (s: string) => void; signal?: AbortSignal }): Promise<{
+  dir: string; rows: SummaryRow[]; results: ExperimentResult[];
+}> {
+  const { name, runs } = planFromFlags(f);
+  checkDatasets(runs);
+  const dir = f.out ?? defaultOut(name);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (err) {
+    throw optionError('run', '--out', `cannot be written: ${(err as Error).message}`);
+  }
+  const progress: Progress | undefined = f.json || f.quiet ? undefined : createProgress(process.stderr);
+  const results: ExperimentResult[] = [];
+  try {
+    for (const [i, run] of runs.entries()) {
+      const tag = { run: i + 1, of: runs.length, label: run.label, seed: run.seed };
+      const bar = progress?.start(`${run.label} seed ${run.seed}`, resolveSpec(run.spec).epochs);
+      const onEvent = (e: ExperimentEvent): void => {
+        if (f.json) {
+          if (e.type !== 'done' && e.type !== 'progress') io.out(JSON.stringify({ ...tag, ...e }));
+          return;
+        }
+        bar?.update(e);
+        if (e.type === 'device' && !f.quiet) progress?.log(`${run.label}: device ${e.used}${e.reason ? ` (${e.requested}: ${e.reason})` : ''}`);
+      };
+      const r = await runExperiment(run.spec, { onEvent, ...(io.signal ? { signal: io.signal } : {}) });
+      bar?.finish(r.test ? `test ${(100 * r.test.accuracy).toFixed(2)} %` : 'done');
+      results.push(r);
+      writeResults(dir, name, runs, results);
+    }
+  } finally {
+    progress?.stop();
+  }
+  const rows = summarise(runs, results);
+  if (f.json) io.out(JSON.stringify({ type: 'summary', preset: name, out: dir, rows }));
+  else {
+    io.out(formatTable(rows));
+    io.out(`results: ${path.join(dir, 'results.json')}`);
+  }
+  return { dir, rows, results };
+}
+
+/** Options every command of the study/run family shares. */
+export function addRunOptions(cmd: Command): Command {
+  return cmd
+    .option('--preset <name|file>', 'a preset by name (dendrite-bench presets) or a preset file (default: default)')
+    .option('--quick', 'the quick preset: every model for one epoch (under 30 s on 2 cores)')
+    .option('--dataset <name>', 'dataset for every experiment (default: the preset\'s)')
+    .option('--epochs <n>', 'epochs for every experiment (default: the preset\'s)')
+    .option('--device <d>', 'auto (default: CUDA when usable, else the CPU, saying why), cpu, cuda or cuda:N')
+    .option('--threads <n>', 'CPU threads')
+    .option('--seed <s>', 'one seed for every experiment')
+    .option('--seeds <list>', 'several seeds, e.g. 1,2,3: test accuracy is reported as mean ± sd')
+    .option('--data-dir <dir>', 'where datasets are looked for')
+    .option('--out <dir>', 'results folder (default dendrite-results/<preset>-<time>)')
+    .option('--json', 'NDJSON events on stdout and a final summary object')
+    .option('--quiet', 'no progress output');
+}
+
+export function registerRunCommands(program: Command): void {
+  addRunOptions(program.command('run', { isDefault: true }))
+    .description('train and compare the learning rules of a preset (default: segregated, mlp, cnn, fa on mnist-10k)')
+    .allowExcessArguments(false)
+    .addHelpText('after', `
+Examples:
+  dendrite-bench                                  # the default comparison on the embedded mnist-10k
+  dendrite-bench --quick                          # the same in seconds
+  dendrite-bench --device cuda --seeds 1,2,3      # on a GPU, three seeds each
+  dendrite-bench run --preset guerguiev2017-fig6b # the paper's Fig. 6B run (needs: dendrite-bench data fetch mnist)`)
+    .action(async (opts: RunFlags) => {
+      const controller = new AbortController();
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (controller.signal.aborted) process.exit(130);
+        controller.abort(new Error(`stopped by ${signal}`));
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        await runPreset(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal: controller.signal });
+      } catch (err) {
+        if (!isAbortError(err)) throw err;
+        console.error('stopped; the finished experiments are in the results folder');
+        process.exitCode = 130;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+
+  program
+    .command('presets')
+    .description('list the presets: the published experiments by name, with their expected run time')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => {
+      const presets = listPresets();
+      if (opts.json) {
+        console.log(JSON.stringify(presets, null, 2));
+        return;
+      }
+      for (const p of presets) {
+        console.log(`${p.name}\n  ${p.title}\n  ${p.experiments.length} experiments x ${p.seeds.length} seed(s); ` +
+          `expected: ${p.expected.cpu} (CPU), ${p.expected.gpu} (GPU)`);
+      }
+    });
+}

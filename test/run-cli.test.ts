@@ -1,0 +1,80 @@
+// `dendrite-bench` / `dendrite-bench run` and `presets` end to end in a child process.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import test from 'ava';
+
+import { listPresets, loadPreset, planRuns } from '../src/experiment/presets';
+import { formatTable, summarise } from '../src/cli/run';
+
+const cli = path.join(__dirname, '..', 'src', 'cli', 'main.js');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dendrite-run-'));
+test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function run(...args: string[]) {
+  return spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 300000 });
+}
+
+test('the bare command runs the quick comparison: a table of every model, a results folder, NDJSON with --json', (t) => {
+  const out = path.join(tmp, 'quick');
+  const r = run('--quick', '--seeds', '0,1', '--out', out, '--json', '--threads', '2');
+  t.is(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const summary = lines[lines.length - 1] as { type: string; rows: Array<{ label: string; seeds: number; testAccuracy: { mean: number; sd: number } }> };
+  t.is(summary.type, 'summary');
+  t.deepEqual(summary.rows.map((row) => row.label), ['segregated', 'mlp', 'cnn', 'fa']);
+  for (const row of summary.rows) {
+    t.is(row.seeds, 2);
+    t.true(row.testAccuracy.mean > 0.7 && row.testAccuracy.mean <= 1, `${row.label}: ${row.testAccuracy.mean}`);
+    t.true(row.testAccuracy.sd > 0, `${row.label}: two seeds differ`);
+  }
+  t.true(lines.some((l) => l.type === 'device' && l.label === 'segregated'));
+  const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as { format: string; runs: Array<{ label: string; spec: { seed: number } }> };
+  t.is(results.format, 'dendrite-bench/results@1');
+  t.deepEqual(results.runs.map((x) => `${x.label}/${x.spec.seed}`), ['segregated/0', 'segregated/1', 'mlp/0', 'mlp/1', 'cnn/0', 'cnn/1', 'fa/0', 'fa/1']);
+});
+
+test('text output ends with the comparison table; --version; presets lists every shipped preset', (t) => {
+  const r = run('run', '--quick', '--epochs', '1', '--out', path.join(tmp, 'text'), '--quiet');
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^model\s+dataset\s+seeds\s+test accuracy\s+train time\s+examples\/s\s+device$/m);
+  t.regex(r.stdout, /^segregated\s+mnist-10k\s+1\s+[0-9.]+ ± 0\.00 %\s+[0-9.]+ s\s+[0-9]+\s+cpu$/m);
+  t.is(r.stderr, '', '--quiet prints no progress');
+  const v = run('--version');
+  t.is(v.status, 0);
+  t.is(v.stdout.trim(), (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version);
+  const p = run('presets');
+  t.is(p.status, 0, p.stderr);
+  for (const name of ['default', 'quick', 'guerguiev2017-fig6b', 'lange2019-learning']) t.regex(p.stdout, new RegExp(`^${name}$`, 'm'));
+});
+
+test('usage errors exit 2; a missing dataset exits 1 before any training and says how to get it', (t) => {
+  for (const [args, message] of [
+    [['--preset', 'nope'], /no preset "nope" \(the presets: /],
+    [['--quick', '--preset', 'default'], /--quick and --preset exclude each other/],
+    [['--seeds', '1,x'], /--seeds must be an integer/],
+    [['--quick', '--dataset', 'imagenet'], /dataset must be one of/],
+    [['extra'], /too many arguments|unknown command/],
+  ] as const) {
+    const r = run(...args, '--out', path.join(tmp, 'bad'));
+    t.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, message);
+  }
+  const r = run('--quick', '--dataset', 'cifar10', '--data-dir', path.join(tmp, 'empty'), '--out', path.join(tmp, 'c'));
+  t.is(r.status, 1, r.stderr);
+  t.regex(r.stderr, /cifar10/);
+  t.regex(r.stderr, /dendrite-bench data fetch cifar10/);
+  t.false(fs.existsSync(path.join(tmp, 'c', 'results.json')));
+});
+
+test('every shipped preset resolves; plans run each experiment once per seed with overrides on top', (t) => {
+  const presets = listPresets();
+  t.true(presets.length >= 4);
+  const fig6b = loadPreset('guerguiev2017-fig6b');
+  const runs = planRuns(fig6b, { device: 'cpu' }, [1, 2]);
+  t.deepEqual(runs.map((r) => `${r.label}/${r.seed}`), ['784-10/1', '784-10/2', '784-500-10/1', '784-500-10/2', '784-500-100-10/1', '784-500-100-10/2']);
+  t.like(runs[0].spec, { model: 'segregated', dataset: 'mnist', epochs: 60, testEachEpoch: true, device: 'cpu', seed: 1, options: { layers: [10] } });
+  t.regex(formatTable(summarise([], [])), /^model/);
+});
