@@ -318,25 +318,56 @@ function checkEnvironment(): void {
   }
 }
 
-function load(): NativeAddon {
-  checkEnvironment();
+function candidates(): string[] {
   const root = path.join(__dirname, '..', '..');
-  const candidates = process.env.DENDRITE_ADDON
+  return process.env.DENDRITE_ADDON
     ? [path.resolve(process.env.DENDRITE_ADDON)]
     : [path.join(root, 'build', 'Release', 'dendrite.node'), path.join(root, 'build', 'Debug', 'dendrite.node')];
+}
+
+let loaded: NativeAddon | undefined;
+let loadError: Error | undefined;
+
+function load(): NativeAddon {
+  if (loaded) return loaded;
+  if (loadError) throw loadError;
+  checkEnvironment();
   const errors: string[] = [];
-  for (const file of candidates) {
+  for (const file of candidates()) {
     try {
-      return require(file) as NativeAddon;
+      loaded = require(file) as NativeAddon;
+      return loaded;
     } catch (err) {
       errors.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  throw new Error(
-    `dendrite-bench: the native addon could not be loaded. Build it with "npm run build" ` +
-      `(needs CMake >= 3.19 or node-gyp, and a C++17 compiler).\n  ${errors.join('\n  ')}`,
+  loadError = new Error(
+    'dendrite-bench: the native addon could not be loaded. Rebuild it with "npm rebuild dendrite-bench" ' +
+      '(in a checkout: "npm run build"); building needs CMake >= 3.19 or node-gyp, and a C++17 compiler. ' +
+      '"dendrite-bench doctor" says what is missing.\n  ' + errors.join('\n  '),
   );
+  (loadError as Error & { code: string }).code = 'ERR_DENDRITE_ADDON';
+  throw loadError;
 }
 
-export const native: NativeAddon = load();
-export const nativeClasses: NativeClasses = native as unknown as NativeClasses;
+/** Whether the addon loads, without throwing: the file it came from, or why it did not. */
+export function addonStatus(): { loaded: true; file: string } | { loaded: false; error: string } {
+  try {
+    load();
+    const file = candidates().find((f) => require.cache[f] !== undefined) ?? candidates()[0];
+    return { loaded: true, file };
+  } catch (err) {
+    return { loaded: false, error: (err as Error).message };
+  }
+}
+
+// The addon loads at the first native call, not at import: the pure parts of the package (datasets,
+// option tables, presets, results, reports) and the CLI's help work without it, and a missing build
+// is reported where native compute is asked for.
+export const native: NativeAddon = new Proxy({} as NativeAddon, {
+  get: (_, key) => (load() as unknown as Record<string | symbol, unknown>)[key],
+  has: (_, key) => key in load(),
+});
+export const nativeClasses: NativeClasses = new Proxy({} as NativeClasses, {
+  get: (_, key) => (load() as unknown as Record<string | symbol, unknown>)[key],
+});

@@ -78,3 +78,35 @@ test('every shipped preset resolves; plans run each experiment once per seed wit
   t.like(runs[0].spec, { model: 'segregated', dataset: 'mnist', epochs: 60, testEachEpoch: true, device: 'cpu', seed: 1, options: { layers: [10] } });
   t.regex(formatTable(summarise([], [])), /^model/);
 });
+
+test('without the addon: --help, presets, data list and doctor work; doctor says why; compute names the fix', (t) => {
+  const env = { ...process.env, DENDRITE_ADDON: path.join(tmp, 'no-such-addon.node') };
+  const go = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env, timeout: 60000 });
+  for (const args of [['--help'], ['train', '--help'], ['presets'], ['data', 'list']]) {
+    const r = go(...args);
+    t.is(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+    t.notRegex(r.stderr, /at .*\.js:\d+/, 'no stack trace');
+  }
+  const d = go('doctor', '--json');
+  t.is(d.status, 1);
+  const report = JSON.parse(d.stdout) as { addon: { loaded: boolean; error: string }; advice: string[] };
+  t.false(report.addon.loaded);
+  t.regex(report.addon.error, /no-such-addon\.node/);
+  t.true(report.advice.some((a) => /npm rebuild dendrite-bench/.test(a)));
+  const r = go('--quick', '--out', path.join(tmp, 'noaddon'));
+  t.is(r.status, 1);
+  t.regex(r.stderr, /^dendrite-bench: the native addon could not be loaded\. Rebuild it with "npm rebuild dendrite-bench"/m);
+  t.notRegex(r.stderr, /at .*\.js:\d+/, 'no stack trace');
+});
+
+test('doctor with the addon: what was built and found, and advice that matches the machine', (t) => {
+  const r = run('doctor', '--json');
+  t.is(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { addon: { loaded: boolean }; devices: { cpu: { simd: string }; cuda: { available: boolean; reason?: string } }; advice: string[] };
+  t.true(report.addon.loaded);
+  t.truthy(report.devices.cpu.simd);
+  if (!report.devices.cuda.available) t.true(report.advice.length > 0, 'says what to do about CUDA');
+  const text = run('doctor');
+  t.regex(text.stdout, /^cpu: \d+ logical cores/m);
+  t.regex(text.stdout, /^cuda: /m);
+});

@@ -9,6 +9,7 @@ import { packageRoot } from '../data/paths';
 import { describeDevices, devices } from '../devices';
 import { isOptionError } from '../models/options';
 import { registerDataCommands } from './data';
+import { registerDoctorCommand } from './doctor';
 import { registerRunCommands } from './run';
 import { registerTrainCommand } from './train';
 
@@ -34,6 +35,7 @@ function main(argv: string[]): Promise<unknown> {
     });
 
   registerRunCommands(program);
+  registerDoctorCommand(program);
   registerDataCommands(program);
   registerTrainCommand(program);
 
@@ -53,6 +55,6 @@ main(process.argv).catch((err: Error) => {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
     return;
   }
-  console.error(`dendrite-bench: ${err.message}`);
+  console.error(err.message.startsWith('dendrite-bench') ? err.message : `dendrite-bench: ${err.message}`);
   process.exitCode = isOptionError(err) ? 2 : 1;
 });
