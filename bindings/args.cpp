@@ -2,26 +2,26 @@
 
 #include <cmath>
 #include <set>
+#include <string>
+#include <vector>
 #include <type_traits>
 
 namespace dendrite::bindings {
 
+namespace {
+std::vector<std::string> key_list(std::initializer_list<const char*> keys) { return {keys.begin(), keys.end()}; }
+}  // namespace
+
 Args::Args(const Napi::CallbackInfo& info, const char* fn, std::initializer_list<const char*> keys)
+    : Args(info, std::string(fn), key_list(keys)) {}
+
+Args::Args(const Napi::CallbackInfo& info, const std::string& fn, const std::vector<std::string>& keys)
     : env_(info.Env()), fn_(fn) {
-  if (info.Length() != 1 || !info[0].IsObject() || info[0].IsArray() || info[0].IsTypedArray()) {
+  if (info.Length() != 1 || !info[0].IsObject() || info[0].IsArray() || info[0].IsTypedArray() || info[0].IsFunction()) {
     throw Napi::TypeError::New(env_, fn_ + ": expected one options object");
   }
   options_ = info[0].As<Napi::Object>();
-  std::set<std::string> allowed(keys.begin(), keys.end());
-  Napi::Array names = options_.GetPropertyNames();
-  for (uint32_t i = 0; i < names.Length(); ++i) {
-    std::string name = names.Get(i).ToString().Utf8Value();
-    if (!allowed.count(name)) {
-      std::string list;
-      for (const char* k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
-      throw Napi::TypeError::New(env_, fn_ + ": unknown option \"" + name + "\" (expected " + list + ")");
-    }
-  }
+  only(keys);
 }
 
 Args::Args(Napi::Env env, Napi::Value options, const std::string& fn, std::initializer_list<const char*> keys)
@@ -30,13 +30,17 @@ Args::Args(Napi::Env env, Napi::Value options, const std::string& fn, std::initi
     throw Napi::TypeError::New(env_, fn_ + ": expected an options object");
   }
   options_ = options.As<Napi::Object>();
+  only(key_list(keys));
+}
+
+void Args::only(const std::vector<std::string>& keys) const {
   std::set<std::string> allowed(keys.begin(), keys.end());
   Napi::Array names = options_.GetPropertyNames();
   for (uint32_t i = 0; i < names.Length(); ++i) {
     std::string name = names.Get(i).ToString().Utf8Value();
     if (!allowed.count(name)) {
       std::string list;
-      for (const char* k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
+      for (const std::string& k : keys) list += (list.empty() ? "" : ", ") + k;
       throw Napi::TypeError::New(env_, fn_ + ": unknown option \"" + name + "\" (expected " + list + ")");
     }
   }
@@ -127,6 +131,41 @@ std::string Args::string_or(const char* key, const std::string& fallback) const 
   if (v.IsUndefined()) return fallback;
   if (!v.IsString()) type_error(key, "must be a string");
   return v.As<Napi::String>().Utf8Value();
+}
+
+double Args::real(const char* key) const {
+  Napi::Value v = get(key);
+  if (v.IsUndefined()) type_error(key, "is required (a number)");
+  if (!v.IsNumber()) type_error(key, "must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) range_error(key, "must be finite, got " + v.ToString().Utf8Value());
+  return d;
+}
+
+std::vector<double> Args::reals(const char* key) const {
+  Napi::Value v = get(key);
+  if (!v.IsArray()) type_error(key, "must be an array of numbers");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<double> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value e = a.Get(i);
+    if (!e.IsNumber()) type_error(key, "must be an array of numbers (entry " + std::to_string(i) + " is not)");
+    out[i] = e.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(out[i])) range_error(key, "entry " + std::to_string(i) + " must be finite, got " + e.ToString().Utf8Value());
+  }
+  return out;
+}
+
+size_t Args::choice(const char* key, const std::vector<std::string>& choices) const {
+  std::string list;
+  for (const std::string& c : choices) list += (list.empty() ? "\"" : ", \"") + c + "\"";
+  Napi::Value v = get(key);
+  if (!v.IsString()) type_error(key, "must be one of " + list);
+  const std::string s = v.As<Napi::String>().Utf8Value();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    if (s == choices[i]) return i;
+  }
+  range_error(key, "must be one of " + list + ", got \"" + s + "\"");
 }
 
 namespace {

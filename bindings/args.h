@@ -1,6 +1,8 @@
-// Argument checking for the addon's functions. Every function takes one options object; each
-// value is checked for type, range and length here, and every failure names the function
-// and the argument. Nothing below bindings/ sees an unchecked value.
+// Argument checking for the addon's functions and classes: the one reader every binding uses.
+// Every function or method takes one options object; each value is checked for type, range and
+// length here, and every failure names the function and the argument. Nothing below bindings/
+// sees an unchecked value (the segregated network's option ranges are checked by seg::validate,
+// from the same table as the TS layer's).
 #pragma once
 
 #include <napi.h>
@@ -9,6 +11,7 @@
 #include <initializer_list>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "common/devices.h"
 
@@ -34,6 +37,8 @@ class Args {
  public:
   // `fn` names the function in messages; `keys` lists the options it accepts.
   Args(const Napi::CallbackInfo& info, const char* fn, std::initializer_list<const char*> keys);
+  // The same with a key list built at run time.
+  Args(const Napi::CallbackInfo& info, const std::string& fn, const std::vector<std::string>& keys);
   // A nested options object (e.g. one layer of a network); `fn` names it in messages
   // ("Sequential: layers[2]").
   Args(Napi::Env env, Napi::Value options, const std::string& fn, std::initializer_list<const char*> keys);
@@ -53,6 +58,12 @@ class Args {
   uint64_t u64(const char* key) const;
   bool boolean_or(const char* key, bool fallback) const;
   std::string string_or(const char* key, const std::string& fallback) const;
+  // A required finite number in double precision (no range: for values a native check ranges).
+  double real(const char* key) const;
+  // A required plain array of finite numbers (no range).
+  std::vector<double> reals(const char* key) const;
+  // A required string, one of `choices`: its index.
+  size_t choice(const char* key, const std::vector<std::string>& choices) const;
 
   // Typed arrays of an exact length. Optional arrays may be absent (undefined).
   ArrayArg<float> float32(const char* key, size_t length) const { return array<float>(key, length, false); }
@@ -85,6 +96,8 @@ class Args {
   template <class T>
   ArrayArg<T> array(const char* key, size_t length, bool optional) const;
   Napi::Value get(const char* key) const;
+  // Throws TypeError naming the first own property of the options that is not in keys.
+  void only(const std::vector<std::string>& keys) const;
 
   Napi::Env env_;
   std::string fn_;

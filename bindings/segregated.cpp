@@ -1,6 +1,8 @@
 // SegregatedNetwork: the segregated-dendrite simulator (native/common/segregated.h) as a JS class.
 //
-//   new SegregatedNetwork(options)            options: see OPTION_KEYS below (validated here)
+//   new SegregatedNetwork(options)   options: the complete set of native options of the table
+//       (native/common/segregated_options.inc, generated from src/models/segregated-options.ts), as
+//       the TS layer resolves it, plus seed?, threads?, device?; ranges checked by seg::validate
 //   net.trainChunk({ images, labels, order, batchSize?, recordAngle?, record? })
 //       -> Promise<{ loss: Float32Array, prediction: Int32Array, angle?: Float32Array, record? }>
 //   net.evaluate({ images, count, round?, voltages?, record? }) -> Promise<{ prediction, voltages?, record? }>
@@ -12,7 +14,7 @@
 //   (layouts: seg::RecordRequest / seg::Recording in native/common/segregated.h)
 //   net.getWeights() / setWeights(layers) / setLearningRates({...}) / resetState()
 //   net.getPosition() / setPosition({ epoch, example, evalRound }) / permutation(epoch, n)
-//   net.config() -> the resolved configuration (every option, for checkpoints)
+//   net.config() -> the options it was given: the complete set, seed (a bigint) and threads
 //
 // trainChunk and evaluate run off the main thread as class jobs (worker.h: a CPU network's on the
 // CPU executor thread); the instance is kept alive by a reference while they run, and any other
@@ -20,14 +22,15 @@
 #include <napi.h>
 
 #include <cmath>
+#include <cstdio>
 #include <functional>
-#include <limits>
 #include <memory>
 #include <set>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "args.h"
 #include "bindings.h"
 #include "common/devices.h"
 #include "common/error.h"
@@ -40,224 +43,62 @@ namespace {
 using seg::Config;
 
 const char* const kClass = "SegregatedNetwork";
+constexpr size_t kMaxLength = size_t{1} << 32;  // typed arrays longer than this are refused
 
-// Reads the options object of the constructor with checks that name the option.
-class Opts {
- public:
-  Opts(Napi::Env env, Napi::Object o, std::string fn) : env_(env), o_(o), fn_(std::move(fn)) {}
+constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
 
-  void only(const std::vector<std::string>& keys) const {
-    std::set<std::string> allowed(keys.begin(), keys.end());
-    Napi::Array names = o_.GetPropertyNames();
-    for (uint32_t i = 0; i < names.Length(); ++i) {
-      const std::string name = names.Get(i).ToString().Utf8Value();
-      if (!allowed.count(name)) {
-        std::string list;
-        for (const std::string& k : keys) list += (list.empty() ? "" : ", ") + k;
-        throw Napi::TypeError::New(env_, fn_ + ": unknown option \"" + name + "\" (expected one of " + list + ")");
-      }
-    }
+// An integer value of a number option (its range is validate()'s; here only what a cast needs).
+int64_t whole(const Args& a, const std::string& key, double d) {
+  if (std::floor(d) != d || std::fabs(d) > kMaxSafeInteger) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", d);
+    a.range_error(key, std::string("must be an integer, got ") + text);
   }
-  bool has(const char* key) const { return !o_.Get(key).IsUndefined(); }
-  [[noreturn]] void type_error(const std::string& key, const std::string& m) const {
-    throw Napi::TypeError::New(env_, fn_ + ": option " + key + " " + m);
-  }
-  [[noreturn]] void range_error(const std::string& key, const std::string& m) const {
-    throw Napi::RangeError::New(env_, fn_ + ": option " + key + " " + m);
-  }
-  double num(const char* key, double fallback, double lo, double hi) const {
-    Napi::Value v = o_.Get(key);
-    if (v.IsUndefined()) return fallback;
-    if (!v.IsNumber()) type_error(key, "must be a number");
-    const double d = v.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(d) || d < lo || d > hi) {
-      range_error(key, "must be a finite number in [" + show(lo) + ", " + show(hi) + "], got " + v.ToString().Utf8Value());
-    }
-    return d;
-  }
-  int64_t integer(const char* key, int64_t fallback, int64_t lo, int64_t hi) const {
-    Napi::Value v = o_.Get(key);
-    if (v.IsUndefined()) return fallback;
-    if (!v.IsNumber()) type_error(key, "must be an integer");
-    const double d = v.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(d) || std::floor(d) != d) range_error(key, "must be an integer, got " + v.ToString().Utf8Value());
-    if (d < static_cast<double>(lo) || d > static_cast<double>(hi)) {
-      range_error(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v.ToString().Utf8Value());
-    }
-    return static_cast<int64_t>(d);
-  }
-  bool flag(const char* key, bool fallback) const {
-    Napi::Value v = o_.Get(key);
-    if (v.IsUndefined()) return fallback;
-    if (!v.IsBoolean()) type_error(key, "must be a boolean");
-    return v.As<Napi::Boolean>().Value();
-  }
-  std::string choice(const char* key, const std::string& fallback, const std::vector<std::string>& allowed) const {
-    Napi::Value v = o_.Get(key);
-    if (v.IsUndefined()) return fallback;
-    std::string list;
-    for (const std::string& a : allowed) list += (list.empty() ? "\"" : ", \"") + a + "\"";
-    if (!v.IsString()) type_error(key, "must be one of " + list);
-    const std::string s = v.As<Napi::String>().Utf8Value();
-    for (const std::string& a : allowed) {
-      if (s == a) return s;
-    }
-    range_error(key, "must be one of " + list + ", got \"" + s + "\"");
-  }
-  std::vector<double> nums(const char* key, double lo, double hi) const {
-    Napi::Value v = o_.Get(key);
-    if (!v.IsArray()) type_error(key, "must be an array of numbers");
-    Napi::Array a = v.As<Napi::Array>();
-    std::vector<double> out;
-    for (uint32_t i = 0; i < a.Length(); ++i) {
-      Napi::Value e = a.Get(i);
-      if (!e.IsNumber()) type_error(key, "must be an array of numbers");
-      const double d = e.As<Napi::Number>().DoubleValue();
-      if (!std::isfinite(d) || d < lo || d > hi) {
-        range_error(key, "entries must be finite numbers in [" + show(lo) + ", " + show(hi) + "], got " + e.ToString().Utf8Value());
-      }
-      out.push_back(d);
-    }
-    return out;
-  }
-  uint64_t u64(const char* key, uint64_t fallback) const {
-    Napi::Value v = o_.Get(key);
-    if (v.IsUndefined()) return fallback;
-    if (v.IsBigInt()) {
-      bool lossless = false;
-      const uint64_t u = v.As<Napi::BigInt>().Uint64Value(&lossless);
-      if (!lossless) range_error(key, "must fit in 64 unsigned bits");
-      return u;
-    }
-    if (!v.IsNumber()) type_error(key, "must be a non-negative safe integer or a bigint");
-    const double d = v.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(d) || d < 0 || std::floor(d) != d || d > 9007199254740991.0) {
-      range_error(key, "must be a non-negative safe integer or a bigint, got " + v.ToString().Utf8Value());
-    }
-    return static_cast<uint64_t>(d);
-  }
-  static std::string show(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return buf;
-  }
-
- private:
-  Napi::Env env_;
-  Napi::Object o_;
-  std::string fn_;
-};
-
-const std::vector<std::string> kOptionKeys = {
-    "layers", "nIn", "mode", "seed", "threads", "device", "dt", "lambdaMax", "tauS", "tauL", "gB", "gL", "gD", "gA",
-    "EE", "EI", "conductances", "broadcast", "spikingFeedforward", "spikingFeedback", "mem", "forwardPhase",
-    "targetPhase", "testPhase", "integrationTime", "integrationTimeTest", "randomPhaseLengths", "waldMean",
-    "waldScale", "randomPlateauTimes", "plateauSd", "plateauCap", "feedback", "noisySymmetric", "symmetricNoiseSd",
-    "sparseFeedback", "sparseDrop", "sparseGain", "feedbackBias", "init", "backprop", "backpropInPlace",
-    "learningRates", "feedbackLearningRates"};
-
-// The paper's learning rates ("Learning rate optimization"): 784-10, 784-500-10, 784-500-100-10.
-std::vector<double> default_rates(size_t layers) {
-  if (layers == 1) return {0.19};
-  if (layers == 2) return {0.21, 0.21};
-  if (layers == 3) return {0.23, 0.23, 0.12};
-  return {};
+  return static_cast<int64_t>(d);
 }
 
-// The device string is returned in *device ("cpu", "auto", "cuda" or "cuda:N", resolved later).
-Config parse_config(Napi::Env env, Napi::Value arg, std::string* device_out) {
-  const std::string fn = kClass;
-  if (!arg.IsObject() || arg.IsArray() || arg.IsTypedArray()) throw Napi::TypeError::New(env, fn + ": expected one options object");
-  Opts o(env, arg.As<Napi::Object>(), fn);
-  o.only(kOptionKeys);
-  const std::string mode = o.choice("mode", "spiking", {"spiking", "nonspiking"});
-  const bool spiking = mode == "spiking";
-  Config c = seg::preset(spiking);
-  {
-    Napi::Value v = arg.As<Napi::Object>().Get("device");
-    if (!v.IsUndefined() && !v.IsString()) o.type_error("device", "must be a string: \"cpu\", \"cuda\", \"cuda:N\" or \"auto\"");
-    *device_out = v.IsUndefined() ? "cpu" : v.As<Napi::String>().Utf8Value();
-  }
-  if (!o.has("layers")) o.type_error("layers", "is required: an array of layer sizes (hidden..., output), e.g. [500, 10]");
-  {
-    Napi::Value v = arg.As<Napi::Object>().Get("layers");
-    if (!v.IsArray()) o.type_error("layers", "must be an array of layer sizes");
-    c.layers.clear();
-    for (double d : o.nums("layers", 1, 1 << 20)) {
-      if (std::floor(d) != d) o.range_error("layers", "entries must be integers");
-      c.layers.push_back(static_cast<int64_t>(d));
+// The constructor's options: every native option of the table (segregated_options.inc) and seed,
+// threads, device. No defaults here: the TS layer resolves them (a missing option is a TypeError);
+// types are checked here, ranges and combinations by seg::validate.
+Config parse_config(const Napi::CallbackInfo& info, std::string* device_out) {
+  std::vector<std::string> keys;
+  for (const seg::OptionSpec& s : seg::options()) keys.push_back(s.name);
+  for (const char* k : {"seed", "threads", "device"}) keys.push_back(k);
+  Args a(info, kClass, keys);
+  Config c;
+  seg::for_each_option(c, [&](const seg::OptionSpec& s, auto& v) {
+    using T = std::decay_t<decltype(v)>;
+    const char* key = s.name;
+    if (!a.has(key)) {
+      if (!s.required) return;  // absent: an empty list
+      a.type_error(key, "is missing: the native class takes the complete option set, which the TS layer resolves from "
+                        "the defaults (use SegregatedNetwork from 'dendrite-bench')");
     }
-    if (c.layers.empty() || c.layers.size() > 16) o.range_error("layers", "must list 1 to 16 layer sizes");
-    if (c.layers.back() % 10 != 0) o.range_error("layers", "the output size must be a multiple of 10 (units per class)");
+    if constexpr (std::is_same_v<T, double>) {
+      v = a.real(key);
+    } else if constexpr (std::is_same_v<T, int64_t>) {
+      v = whole(a, key, a.real(key));
+    } else if constexpr (std::is_same_v<T, bool>) {
+      if (!a.value(key).IsBoolean()) a.type_error(key, "must be a boolean");
+      v = a.value(key).template As<Napi::Boolean>().Value();
+    } else if constexpr (std::is_enum_v<T>) {
+      v = static_cast<T>(a.choice(key, s.choices));
+    } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+      v = a.reals(key);
+    } else {
+      static_assert(std::is_same_v<T, std::vector<int64_t>>, "an option type the binding cannot read");
+      v.clear();
+      for (double d : a.reals(key)) v.push_back(whole(a, key, d));
+    }
+  });
+  c.seed = a.u64_or("seed", 0);
+  c.threads = static_cast<int>(a.integer_or("threads", 0, 0, 1024));
+  if (a.has("device") && !a.value("device").IsString()) {
+    a.type_error("device", "must be a string: \"cpu\", \"cuda\", \"cuda:N\" or \"auto\"");
   }
-  c.n_in = o.integer("nIn", 784, 1, int64_t{1} << 24);
-  c.seed = o.u64("seed", 0);
-  c.threads = static_cast<int>(o.integer("threads", 0, 0, 1024));
-  c.dt = o.num("dt", 1.0, 1e-6, 1000);
-  // Lengths in steps follow dt as in the original (int(x / dt)); each can be overridden.
-  auto steps = [&](double ms) { return std::max<int64_t>(1, static_cast<int64_t>(ms / c.dt)); };
-  if (spiking) {
-    c.mem = std::max<int64_t>(1, static_cast<int64_t>(std::llround(10.0 / c.dt)));
-    c.l_f_phase = steps(50);
-    c.l_t_phase = steps(50);
-    c.l_test = steps(250);
-  }
-  c.lambda_max = o.num("lambdaMax", 0.2 * c.dt, 1e-12, 1000);
-  c.tau_s = o.num("tauS", c.tau_s, 1e-9, 1e6);
-  c.tau_L = o.num("tauL", c.tau_L, 1e-9, 1e6);
-  c.g_B = o.num("gB", c.g_B, 1e-12, 1e6);
-  c.g_L = o.num("gL", c.g_L, 0, 1e6);
-  c.g_D = o.num("gD", c.g_D, 1e-12, 1e6);
-  c.g_A = o.num("gA", c.g_A, 0, 1e6);
-  c.E_E = o.num("EE", c.E_E, -1e6, 1e6);
-  c.E_I = o.num("EI", c.E_I, -1e6, 1e6);
-  c.use_conductances = o.flag("conductances", c.use_conductances);
-  c.broadcast = o.flag("broadcast", c.broadcast);
-  c.spiking_feedforward = o.flag("spikingFeedforward", c.spiking_feedforward);
-  c.spiking_feedback = o.flag("spikingFeedback", c.spiking_feedback);
-  c.mem = o.integer("mem", c.mem, 1, 1000);
-  c.l_f_phase = o.integer("forwardPhase", c.l_f_phase, 1, 1000000);
-  c.l_t_phase = o.integer("targetPhase", c.l_t_phase, 1, 1000000);
-  c.l_test = o.integer("testPhase", c.l_test, 1, 1000000);
-  // Windows: the phase minus the 30 ms settle time (at least 1 step), unless given.
-  const int64_t settle = spiking ? static_cast<int64_t>(30.0 / c.dt) : 0;
-  const int64_t T_default = spiking ? std::max<int64_t>(1, std::min(c.l_f_phase, c.l_t_phase) - settle) : c.integration_time;
-  const int64_t T_test_default = spiking ? std::max<int64_t>(1, c.l_test - settle) : c.integration_time_test;
-  c.integration_time = o.integer("integrationTime", T_default, 1, 1000000);
-  c.integration_time_test = o.integer("integrationTimeTest", T_test_default, 1, 1000000);
-  c.rand_phase_lengths = o.flag("randomPhaseLengths", c.rand_phase_lengths);
-  c.wald_mean = o.num("waldMean", c.wald_mean, 1e-9, 1e6);
-  c.wald_scale = o.num("waldScale", c.wald_scale, 1e-9, 1e6);
-  c.rand_plateau_times = o.flag("randomPlateauTimes", c.rand_plateau_times);
-  c.plateau_sd = o.num("plateauSd", c.plateau_sd, 0, 1e6);
-  c.plateau_cap = o.integer("plateauCap", c.plateau_cap, 0, 1000000);
-  const std::string fb = o.choice("feedback", "random", {"random", "symmetric", "learned"});
-  c.feedback = fb == "random" ? seg::FeedbackKind::Random
-                              : (fb == "symmetric" ? seg::FeedbackKind::Symmetric : seg::FeedbackKind::Learned);
-  c.noisy_symmetric = o.flag("noisySymmetric", c.noisy_symmetric);
-  c.symmetric_noise_sd = o.num("symmetricNoiseSd", c.symmetric_noise_sd, 0, 1e6);
-  c.sparse_feedback = o.flag("sparseFeedback", c.sparse_feedback);
-  c.sparse_drop = o.num("sparseDrop", c.sparse_drop, 0, 0.999999);
-  c.sparse_gain = o.num("sparseGain", c.sparse_gain, 1e-12, 1e6);
-  c.feedback_bias = o.flag("feedbackBias", c.feedback_bias);
-  const std::string init = o.choice("init", "realised", {"realised", "design", "plain"});
-  c.init = init == "realised" ? seg::InitKind::Realised : (init == "design" ? seg::InitKind::Design : seg::InitKind::Plain);
-  c.backprop = o.flag("backprop", c.backprop);
-  c.backprop_inplace = o.flag("backpropInPlace", c.backprop_inplace);
-  if (o.has("learningRates")) {
-    c.f_etas = o.nums("learningRates", 0, 1e6);
-  } else {
-    c.f_etas = default_rates(c.layers.size());
-    if (c.f_etas.empty()) o.type_error("learningRates", "is required for networks other than 784-10, 784-500-10 and 784-500-100-10 (one rate per layer)");
-  }
-  c.b_etas.clear();
-  if (o.has("feedbackLearningRates")) c.b_etas = o.nums("feedbackLearningRates", 0, 1e6);
-  // The combinations: dendrite::Error with the option named, turned into a RangeError.
-  try {
-    seg::validate(c);
-  } catch (const Error& e) {
-    throw to_js_error(env, e.kind(), std::string(e.what()));
-  }
+  *device_out = a.string_or("device", "cpu");
+  // Ranges and combinations: dendrite::Error naming the option (a RangeError in JS).
+  seg::validate(c);
   return c;
 }
 
@@ -311,10 +152,8 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
 
  private:
   void construct(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (info.Length() != 1) throw Napi::TypeError::New(env, std::string(kClass) + ": expected one options object");
     std::string device_text;
-    const Config c = parse_config(env, info[0], &device_text);
+    const Config c = parse_config(info, &device_text);
     // "auto" takes CUDA when a device can be used.
     const DeviceSpec spec = resolve_device(device_text);
     if (spec.kind == DeviceKind::Cuda) {
@@ -340,36 +179,26 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     }
   }
 
-  template <class T>
-  static T typed(Napi::Env env, Napi::Object o, const char* key, const std::string& where, napi_typedarray_type type,
-                 const char* tname) {
-    Napi::Value v = o.Get(key);
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-      throw Napi::TypeError::New(env, where + ": " + key + " must be a " + tname);
-    }
-    return v.As<T>();
-  }
-
   // Parses a record request; count = chunk length (train) or number of images (evaluate).
-  std::shared_ptr<seg::RecordRequest> parse_record(Napi::Env env, Napi::Object o, const std::string& where, int64_t count,
-                                                   bool train) const {
-    Napi::Value v = o.Get("record");
-    if (v.IsUndefined()) return nullptr;
-    if (!v.IsObject() || v.IsArray()) throw Napi::TypeError::New(env, where + ": record must be an object");
+  std::shared_ptr<seg::RecordRequest> parse_record(const Args& a, int64_t count, bool train) const {
+    Napi::Env env = a.env();
+    if (!a.has("record")) return nullptr;
+    const Napi::Value v = a.value("record");
+    if (!v.IsObject() || v.IsArray() || v.IsTypedArray() || v.IsFunction()) a.type_error("record", "must be an object");
+    const std::string at = a.fn() + ": record";
+    const Args ro = train ? Args(env, v, at, {"examples", "units", "voltages", "phaseTimes", "plateauTimes"})
+                          : Args(env, v, at, {"examples", "units", "voltages"});
     Napi::Object r = v.As<Napi::Object>();
-    const std::string at = where + ": record";
-    Opts ro(env, r, at);
-    if (train) ro.only({"examples", "units", "voltages", "phaseTimes", "plateauTimes"});
-    else ro.only({"examples", "units", "voltages"});
     auto rq = std::make_shared<seg::RecordRequest>();
     const Config& c = net_->config();
     const int64_t M = c.num_layers();
-    auto int_list = [&](Napi::Value a, const std::string& name, int64_t hi) {
-      if (!a.IsArray() && !(a.IsTypedArray() && a.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array)) {
+    auto int_list = [&](Napi::Value list, const std::string& name, int64_t hi) {
+      if (!list.IsArray() && !(list.IsTypedArray() && list.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array)) {
         throw Napi::TypeError::New(env, at + "." + name + " must be an array of integers");
       }
-      Napi::Object arr = a.As<Napi::Object>();
-      const uint32_t len = a.IsArray() ? a.As<Napi::Array>().Length() : static_cast<uint32_t>(a.As<Napi::TypedArray>().ElementLength());
+      Napi::Object arr = list.As<Napi::Object>();
+      const uint32_t len = list.IsArray() ? list.As<Napi::Array>().Length()
+                                         : static_cast<uint32_t>(list.As<Napi::TypedArray>().ElementLength());
       std::vector<int64_t> out;
       for (uint32_t i = 0; i < len; ++i) {
         Napi::Value e = arr.Get(i);
@@ -407,9 +236,9 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
       for (int64_t m = 0; m < M; ++m)
         for (int32_t k = 0; k < std::min<int64_t>(4, c.layers[m]); ++k) rq->units[m].push_back(k);
     }
-    rq->voltages = ro.flag("voltages", false);
-    rq->phase_times = train && ro.flag("phaseTimes", false);
-    rq->plateau_times = train && ro.flag("plateauTimes", false);
+    rq->voltages = ro.boolean_or("voltages", false);
+    rq->phase_times = train && ro.boolean_or("phaseTimes", false);
+    rq->plateau_times = train && ro.boolean_or("plateauTimes", false);
     if (!rq->voltages && !rq->phase_times && !rq->plateau_times) {
       throw Napi::TypeError::New(env, at + " must ask for something: voltages" + std::string(train ? ", phaseTimes or plateauTimes" : ""));
     }
@@ -458,42 +287,38 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     Napi::Env env = info.Env();
     const std::string where = fn("trainChunk");
     check_idle(env, "trainChunk");
-    if (info.Length() != 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, where + ": expected one options object");
-    Napi::Object o = info[0].As<Napi::Object>();
-    Opts opts(env, o, where);
-    opts.only({"images", "labels", "order", "batchSize", "recordAngle", "record"});
-    auto images = typed<Napi::Uint8Array>(env, o, "images", where, napi_uint8_array, "Uint8Array");
-    auto labels = typed<Napi::Uint8Array>(env, o, "labels", where, napi_uint8_array, "Uint8Array");
-    auto order = typed<Napi::Int32Array>(env, o, "order", where, napi_int32_array, "Int32Array");
+    Args a(info, where, {"images", "labels", "order", "batchSize", "recordAngle", "record"});
+    auto images = a.uint8_any("images", kMaxLength);
+    auto labels = a.uint8_any("labels", kMaxLength);
+    auto order = a.int32_any("order", kMaxLength);
     const int64_t n_in = net_->config().n_in;
-    const int64_t n_images = static_cast<int64_t>(labels.ElementLength());
-    if (static_cast<int64_t>(images.ElementLength()) != n_images * n_in) {
+    const int64_t n_images = static_cast<int64_t>(labels.length);
+    if (static_cast<int64_t>(images.length) != n_images * n_in) {
       throw Napi::RangeError::New(env, where + ": images must hold labels.length * " + std::to_string(n_in) + " = " +
-                                           std::to_string(n_images * n_in) + " pixels, got " +
-                                           std::to_string(images.ElementLength()));
+                                           std::to_string(n_images * n_in) + " pixels, got " + std::to_string(images.length));
     }
-    const int64_t count = static_cast<int64_t>(order.ElementLength());
+    const int64_t count = static_cast<int64_t>(order.length);
     for (int64_t i = 0; i < count; ++i) {
-      const int32_t k = order.Data()[i];
+      const int32_t k = order.data[i];
       if (k < 0 || k >= n_images) {
         throw Napi::RangeError::New(env, where + ": order[" + std::to_string(i) + "] = " + std::to_string(k) +
                                              " is not an image index in [0, " + std::to_string(n_images) + ")");
       }
-      if (labels.Data()[k] > 9) {
-        throw Napi::RangeError::New(env, where + ": labels[" + std::to_string(k) + "] = " + std::to_string(labels.Data()[k]) +
+      if (labels.data[k] > 9) {
+        throw Napi::RangeError::New(env, where + ": labels[" + std::to_string(k) + "] = " + std::to_string(labels.data[k]) +
                                              " is not a class in [0, 9]");
       }
     }
-    const int64_t batch = opts.integer("batchSize", 1, 1, 4096);
-    const bool angle = opts.flag("recordAngle", false);
-    std::shared_ptr<seg::RecordRequest> rec = parse_record(env, o, where, count, true);
+    const int64_t batch = a.integer_or("batchSize", 1, 1, 4096);
+    const bool angle = a.boolean_or("recordAngle", false);
+    std::shared_ptr<seg::RecordRequest> rec = parse_record(a, count, true);
     if (net_->position().epoch >= seg::kMaxEpoch) throw Napi::RangeError::New(env, where + ": epoch counter exhausted");
 
     seg::TrainRequest req;
-    req.images = images.Data();
-    req.labels = labels.Data();
+    req.images = images.data;
+    req.labels = labels.data;
     req.n_images = n_images;
-    req.order = order.Data();
+    req.order = order.data;
     req.count = count;
     req.batch_size = batch;
     req.record_angle = angle;
@@ -501,7 +326,7 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     auto result = std::make_shared<seg::TrainResult>();
     seg::Network* net = net_.get();
     const int64_t hidden = net_->config().num_hidden();
-    return launch(env, info.This().As<Napi::Object>(), {images, labels, order}, [net, req, result, rec] { net->train_chunk(req, *result); },
+    return launch(env, info.This().As<Napi::Object>(), {images.value, labels.value, order.value}, [net, req, result, rec] { net->train_chunk(req, *result); },
                   [result, angle, hidden, count, rec](Napi::Env e) -> Napi::Value {
                     Napi::Object out = Napi::Object::New(e);
                     auto loss = Napi::Float32Array::New(e, static_cast<size_t>(count));
@@ -513,9 +338,9 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
                     out.Set("loss", loss);
                     out.Set("prediction", pred);
                     if (angle) {
-                      auto a = Napi::Float32Array::New(e, static_cast<size_t>(count * hidden));
-                      for (int64_t i = 0; i < count * hidden; ++i) a.Data()[i] = result->angle[i];
-                      out.Set("angle", a);
+                      auto ang = Napi::Float32Array::New(e, static_cast<size_t>(count * hidden));
+                      for (int64_t i = 0; i < count * hidden; ++i) ang.Data()[i] = result->angle[i];
+                      out.Set("angle", ang);
                     }
                     if (rec) out.Set("record", record_to_js(e, *rec, result->record, hidden + 1));
                     return out;
@@ -527,25 +352,22 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     Napi::Env env = info.Env();
     const std::string where = fn("evaluate");
     check_idle(env, "evaluate");
-    if (info.Length() != 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, where + ": expected one options object");
-    Napi::Object o = info[0].As<Napi::Object>();
-    Opts opts(env, o, where);
-    opts.only({"images", "count", "round", "voltages", "record"});
-    auto images = typed<Napi::Uint8Array>(env, o, "images", where, napi_uint8_array, "Uint8Array");
+    Args a(info, where, {"images", "count", "round", "voltages", "record"});
+    auto images = a.uint8_any("images", kMaxLength);
     const int64_t n_in = net_->config().n_in;
-    if (images.ElementLength() % static_cast<size_t>(n_in) != 0) {
+    if (images.length % static_cast<size_t>(n_in) != 0) {
       throw Napi::RangeError::New(env, where + ": images must hold a multiple of " + std::to_string(n_in) + " pixels");
     }
-    const int64_t avail = static_cast<int64_t>(images.ElementLength()) / n_in;
-    const int64_t count = opts.integer("count", avail, 0, avail);
+    const int64_t avail = static_cast<int64_t>(images.length) / n_in;
+    const int64_t count = a.integer_or("count", avail, 0, avail);
     seg::Position pos = net_->position();
-    const uint64_t round = opts.u64("round", pos.eval_round);
+    const uint64_t round = a.u64_or("round", pos.eval_round);
     if (round >= seg::kMaxEpoch) throw Napi::RangeError::New(env, where + ": round must be below 2^28 - 1");
-    const bool want_v = opts.flag("voltages", false);
-    std::shared_ptr<seg::RecordRequest> rec = parse_record(env, o, where, count, false);
+    const bool want_v = a.boolean_or("voltages", false);
+    std::shared_ptr<seg::RecordRequest> rec = parse_record(a, count, false);
     auto recording = std::make_shared<seg::Recording>();
     const int64_t M = net_->config().num_layers();
-    if (!opts.has("round")) {
+    if (!a.has("round")) {
       pos.eval_round += 1;  // each default evaluation draws fresh spikes
       net_->set_position(pos);
     }
@@ -553,8 +375,8 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     auto pred = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(count));
     auto volt = std::make_shared<std::vector<float>>(want_v ? static_cast<size_t>(count * n_out) : 0);
     seg::Network* net = net_.get();
-    const uint8_t* px = images.Data();
-    return launch(env, info.This().As<Napi::Object>(), {images},
+    const uint8_t* px = images.data;
+    return launch(env, info.This().As<Napi::Object>(), {images.value},
                   [net, px, count, round, pred, volt, want_v, rec, recording] {
                     if (rec) net->evaluate_recorded(px, count, round, pred->data(), want_v ? volt->data() : nullptr, *rec, *recording);
                     else net->evaluate(px, count, round, pred->data(), want_v ? volt->data() : nullptr);
@@ -659,11 +481,10 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     Napi::Env env = info.Env();
     const std::string where = fn("setLearningRates");
     check_idle(env, "setLearningRates");
-    if (info.Length() != 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, where + ": expected { learningRates, feedbackLearningRates? }");
-    Opts o(env, info[0].As<Napi::Object>(), where);
-    o.only({"learningRates", "feedbackLearningRates"});
-    std::vector<double> f = o.has("learningRates") ? o.nums("learningRates", 0, 1e6) : net_->config().f_etas;
-    std::vector<double> b = o.has("feedbackLearningRates") ? o.nums("feedbackLearningRates", 0, 1e6) : net_->config().b_etas;
+    Args a(info, where, {"learningRates", "feedbackLearningRates"});
+    // Ranges and counts: seg::validate, as for the constructor.
+    std::vector<double> f = a.has("learningRates") ? a.reals("learningRates") : net_->config().f_etas;
+    std::vector<double> b = a.has("feedbackLearningRates") ? a.reals("feedbackLearningRates") : net_->config().b_etas;
     try {
       net_->set_learning_rates(f, b);
     } catch (const Error& e) {
@@ -729,13 +550,12 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     Napi::Env env = info.Env();
     const std::string where = fn("setPosition");
     check_idle(env, "setPosition");
-    if (info.Length() != 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, where + ": expected { epoch, example, evalRound }");
-    Opts o(env, info[0].As<Napi::Object>(), where);
-    o.only({"epoch", "example", "evalRound"});
+    Args a(info, where, {"epoch", "example", "evalRound"});
     seg::Position p = net_->position();
-    p.epoch = static_cast<uint64_t>(o.integer("epoch", static_cast<int64_t>(p.epoch), 0, static_cast<int64_t>(seg::kMaxEpoch) - 1));
-    p.example = static_cast<uint64_t>(o.integer("example", static_cast<int64_t>(p.example), 0, 0xffffffffll));
-    p.eval_round = static_cast<uint64_t>(o.integer("evalRound", static_cast<int64_t>(p.eval_round), 0, static_cast<int64_t>(seg::kMaxEpoch) - 1));
+    const int64_t max_epoch = static_cast<int64_t>(seg::kMaxEpoch) - 1;
+    p.epoch = static_cast<uint64_t>(a.integer_or("epoch", static_cast<int64_t>(p.epoch), 0, max_epoch));
+    p.example = static_cast<uint64_t>(a.integer_or("example", static_cast<int64_t>(p.example), 0, 0xffffffffll));
+    p.eval_round = static_cast<uint64_t>(a.integer_or("evalRound", static_cast<int64_t>(p.eval_round), 0, max_epoch));
     net_->set_position(p);
     return env.Undefined();
   }
@@ -744,16 +564,17 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
   Napi::Value permutation(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const std::string where = fn("permutation");
-    auto as_int = [&](size_t i, const char* name, double hi) {
+    // Two numbers, not an options object.
+    auto as_int = [&](size_t i, const char* name, int64_t hi) {
       if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(env, where + ": " + name + " must be an integer");
       const double d = info[i].As<Napi::Number>().DoubleValue();
-      if (!std::isfinite(d) || std::floor(d) != d || d < 0 || d > hi) {
-        throw Napi::RangeError::New(env, where + ": " + name + " must be an integer in [0, " + Opts::show(hi) + "]");
+      if (!std::isfinite(d) || std::floor(d) != d || d < 0 || d > static_cast<double>(hi)) {
+        throw Napi::RangeError::New(env, where + ": " + name + " must be an integer in [0, " + std::to_string(hi) + "]");
       }
       return static_cast<int64_t>(d);
     };
-    const int64_t epoch = as_int(0, "epoch", static_cast<double>(seg::kMaxEpoch - 1));
-    const int64_t n = as_int(1, "n", 2147483647.0);
+    const int64_t epoch = as_int(0, "epoch", static_cast<int64_t>(seg::kMaxEpoch) - 1);
+    const int64_t n = as_int(1, "n", 2147483647);
     const std::vector<int32_t> p = seg::permutation(net_->config().seed, static_cast<uint64_t>(epoch), n);
     auto out = Napi::Int32Array::New(env, p.size());
     for (size_t i = 0; i < p.size(); ++i) out.Data()[i] = p[i];

@@ -7,9 +7,10 @@
 // one trainChunk on an explicit presentation order of 20 training digits of the embedded mnist-10k
 // (two per class, classes interleaved: the embedded set is sorted by class, so its first 20 digits
 // are all zeros), then evaluates 50 of its test digits (five per class, gathered into one array)
-// at the default round (the position's evalRound). Only layers, seed, mode, threads and the
-// case's own options are passed: the defaults are part of what is pinned, and the full config()
-// the network reports is recorded and compared too, so a changed default fails here.
+// at the default round (the position's evalRound). Each case gives layers, mode and its own options,
+// resolved by the options table (SEGREGATED_OPTIONS, as SegregatedNetwork does) into the complete set
+// the native class takes, plus seed and threads: the defaults are part of what is pinned, and the
+// full config() the network reports is recorded and compared too, so a changed default fails here.
 //
 // Pinned per case: config, initial weights, the chunk's per-example loss and predictions, every
 // layer's W, b, Y, c after it, the carried state (getState), the position, and the test
@@ -43,6 +44,8 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 
 import { loadDataset } from '../src/data';
+import { resolveOptions } from '../src/models/options';
+import { SEGREGATED_OPTIONS } from '../src/models/segregated-options';
 import { nativeClasses, NativeSegregatedNetwork } from '../src/native';
 
 const GOLDEN_FILE = path.join(__dirname, '..', '..', 'test', 'golden', 'segregated-golden.json');
@@ -166,7 +169,9 @@ function weightDigests(net: NativeSegregatedNetwork): Record<string, Digest>[] {
 /** Runs one case on the current code and returns everything that is pinned. */
 async function runCase(c: CaseSpec, threads: number): Promise<Record<string, unknown>> {
   const d = await data();
-  const net = new nativeClasses.SegregatedNetwork({ ...c.options, seed: c.seed, threads });
+  // batchSize is the training loop's (it is passed to trainChunk below), not the native class's.
+  const { batchSize: _batchSize, ...options } = resolveOptions('golden', SEGREGATED_OPTIONS, c.options);
+  const net = new nativeClasses.SegregatedNetwork({ ...options, seed: c.seed, threads });
   const config = configOf(net);
   const initialWeights = weightDigests(net);
   const order = Int32Array.from(TRAIN_ORDER);

@@ -58,3 +58,41 @@ for (const [name, given] of SETS) {
     t.deepEqual(again.getWeights(), net.getWeights());
   });
 }
+
+test('the native class takes the complete set: a missing option is a TypeError that names it and the TS layer', (t) => {
+  const full = nativeOptions({});
+  for (const name of Object.keys(full)) {
+    const { [name]: _dropped, ...rest } = full;
+    const e = t.throws(() => new nativeClasses.SegregatedNetwork(rest), { instanceOf: TypeError }, name);
+    t.regex(e!.message, new RegExp(`\\b${name} is missing`), name);
+    t.regex(e!.message, /SegregatedNetwork from 'dendrite-bench'/, name);
+  }
+  // feedbackLearningRates has no default: absent unless feedback is learned (then validate asks for it)
+  t.notThrows(() => new nativeClasses.SegregatedNetwork(full));
+  t.throws(() => new nativeClasses.SegregatedNetwork({ ...full, feedback: 'learned' }),
+    { instanceOf: RangeError, message: /feedbackLearningRates/ });
+});
+
+test('the native class refuses unknown options (training settings too), wrong types and values out of range, naming the option', (t) => {
+  const full = nativeOptions({});
+  const make = (o: Record<string, unknown>) => () => new nativeClasses.SegregatedNetwork(o);
+  t.throws(make({ ...full, bogus: 1 }), { instanceOf: TypeError, message: /unknown option "bogus"/ });
+  t.throws(make({ ...full, batchSize: 1 }), { instanceOf: TypeError, message: /unknown option "batchSize"/ });
+  t.throws(make({ ...full, gA: 'x' }), { instanceOf: TypeError, message: /gA must be a number/ });
+  t.throws(make({ ...full, conductances: 1 }), { instanceOf: TypeError, message: /conductances must be a boolean/ });
+  t.throws(make({ ...full, feedback: 'backprop' }), { instanceOf: RangeError, message: /feedback must be one of "random", "symmetric", "learned"/ });
+  t.throws(make({ ...full, layers: [500.5, 10] }), { instanceOf: RangeError, message: /layers must be an integer/ });
+  t.throws(make({ ...full, mem: 2.5 }), { instanceOf: RangeError, message: /mem must be an integer/ });
+  // ranges are the table's (seg::validate reads segregated_options.inc)
+  t.throws(make({ ...full, gA: -1 }), { instanceOf: RangeError, message: /option gA must be a finite number in \[0, 1000000\], got -1/ });
+  t.throws(make({ ...full, dt: 0 }), { instanceOf: RangeError, message: /option dt must be a finite number in \(0, 1000\]/ });
+  t.throws(make({ ...full, sparseDrop: 1 }), { instanceOf: RangeError, message: /option sparseDrop must be a finite number in \[0, 1\), got 1/ });
+  t.throws(make({ ...full, mem: 0 }), { instanceOf: RangeError, message: /option mem must be an integer in \[1, 1000\], got 0/ });
+  t.throws(make({ ...full, layers: [500, 15] }), { instanceOf: RangeError, message: /multiple of 10/ });
+  t.throws(make({ ...full, learningRates: [0.1, -1] }), { instanceOf: RangeError, message: /option learningRates entry 1 must be in \[0, 1000000\], got -1/ });
+  t.throws(make({ ...full, learningRates: [0.1] }), { instanceOf: RangeError, message: /learningRates/ });
+  t.throws(make({ ...full, integrationTime: 60 }), { instanceOf: RangeError, message: /integrationTime/ });
+  t.throws(make({ ...full, device: 3 }), { instanceOf: TypeError, message: /device/ });
+  t.throws(make({ ...full, device: 'gpu' }), { instanceOf: RangeError, message: /device/ });
+  t.throws(() => new nativeClasses.SegregatedNetwork([] as unknown as Record<string, unknown>), { instanceOf: TypeError, message: /one options object/ });
+});
