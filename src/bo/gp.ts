@@ -391,10 +391,11 @@ export class GaussianProcess {
   }
 
   /**
-   * This GP with extra points whose outputs are its own posterior means there (the "kriging
-   * believer"): the mean is unchanged, the variance collapses near them.
+   * This GP with extra points at fantasised outputs: `lie` (original units) at every one of them
+   * (the "constant liar"), or, without it, the GP's own posterior mean there (the "kriging
+   * believer": the mean is unchanged, the variance collapses near them).
    */
-  believe(points: Float64Array, m: number): GaussianProcess {
+  believe(points: Float64Array, m: number, lie?: number): GaussianProcess {
     if (m === 0) return this;
     const x = new Float64Array((this.n + m) * this.p);
     x.set(this.x);
@@ -403,8 +404,12 @@ export class GaussianProcess {
     y.set(this.y);
     const out = { mean: 0, variance: 0 };
     for (let i = 0; i < m; i++) {
-      this.predict(points, i * this.p, out);
-      y[this.n + i] = out.mean;
+      if (lie === undefined) {
+        this.predict(points, i * this.p, out);
+        y[this.n + i] = out.mean;
+      } else {
+        y[this.n + i] = (lie - this.shift) / this.scale;
+      }
     }
     return new GaussianProcess(x, this.n + m, this.p, y, this.hyper, this.shift, this.scale, this.nlp);
   }

@@ -185,23 +185,30 @@ export class Optimizer {
     const gpOptions: GPOptions = lange
       ? { ard: false, priors: null, signal: 1, noise: 1e-6, lengthscaleBounds: [1e-5, 1e5], ...this.options.gp }
       : { ...this.options.gp };
-    const zc = featuresOf(complete.map((r) => r.params));
+    const infeasible = history.filter((r) => r.state === 'infeasible');
     const y = complete.map((r) => sign * (r.value as number));
-    let gp = GaussianProcess.fit(zc, complete.length, p, y, { seed: hashSeed(this.seed, index), ...gpOptions });
+    // Infeasible points enter the objective's model at the worst observed value, so that its
+    // expected improvement does not extrapolate into the infeasible region (docs/bo.md).
+    const observed = lange ? complete : [...complete, ...infeasible];
+    const worst = Math.min(...y);
+    const yAll = [...y, ...observed.slice(complete.length).map(() => worst)];
+    let gp = GaussianProcess.fit(featuresOf(observed.map((r) => r.params)), observed.length, p, yAll, { seed: hashSeed(this.seed, index), ...gpOptions });
     const hyperparameters = gp.hyper;
 
     // Feasibility: a GP regression on +1 (feasible: complete) / -1 (infeasible) labels; its
     // probability of a positive latent value multiplies the acquisition (adds, in log space).
     let feasibility: GaussianProcess | undefined;
-    const infeasible = history.filter((r) => r.state === 'infeasible');
     if (infeasible.length > 0 && !lange) {
       const labelled = [...complete, ...infeasible];
       feasibility = GaussianProcess.fit(featuresOf(labelled.map((r) => r.params)), labelled.length, p,
         labelled.map((r) => (r.state === 'complete' ? 1 : -1)), { seed: hashSeed(this.seed, index, 1), standardize: false, ...gpOptions });
     }
-    // Pending and failed points: believed at the model's own mean ("kriging believer").
+    // Pending and failed points: observed, in the model's imagination, at the mean of the observed
+    // values (the "constant liar" CL-mean of Ginsbourger et al. 2010): the variance collapses
+    // there and the mean is pulled down near promising points, so concurrent workers spread out
+    // and a failed point is not proposed again.
     const believed = [...pending, ...history.filter((r) => r.state === 'failed').map((r) => r.params)];
-    gp = gp.believe(featuresOf(believed), believed.length);
+    gp = gp.believe(featuresOf(believed), believed.length, y.reduce((a, b) => a + b, 0) / y.length);
     const fitMs = performance.now() - t0;
 
     // Incumbent: the best posterior mean at an observed or believed point (robust to noise).
