@@ -13,6 +13,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   segregated: () => import('./segregated'),
   'segregated-mnist': () => import('./segregated-mnist'),
   'segregated-batched': () => import('./segregated-batched'),
+  bo: () => import('./bo'),
 };
 
 async function main(argv: string[]): Promise<number> {
