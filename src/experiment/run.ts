@@ -122,6 +122,7 @@ export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}):
       epochs: s.epochs, seed: s.seed, logEvery: s.logEvery, chunkSize: s.chunkSize, testEachEpoch: s.testEachEpoch,
       ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}), resume: s.resume,
       ...(run.signal ? { signal: run.signal } : {}), onEvent: emit,
+      dataId: `${data.name} sha256 ${data.sha256}, ${s.folds >= 2 ? `fold ${s.fold} of ${s.folds}` : `validation ${s.validation}`}, seed ${s.seed}`,
     });
     const { format: _f, info: _i, options: _o, data: counts, ...rest } = r;
     return {

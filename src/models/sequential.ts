@@ -75,6 +75,11 @@ export class SequentialModel implements TrainableModel {
     return this.net;
   }
 
+  /** Softmax cross-entropy of uniform predictions. */
+  chanceLoss(classes: number): number {
+    return Math.log(classes);
+  }
+
   describe(): Record<string, unknown> {
     const o = this.options;
     const info = this.net.info();

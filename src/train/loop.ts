@@ -55,6 +55,11 @@ export interface LoopOptions {
    */
   signal?: AbortSignal;
   onEvent?: (event: TrainEvent) => void;
+  /**
+   * What the training data are (e.g. the dataset's sha256 and split): stored in checkpoints, and a
+   * resume with other data is refused, since a checkpoint would silently continue on them otherwise.
+   */
+  dataId?: string;
   /** Where to write the result as JSON. */
   resultFile?: string;
   /** Recorded in the result as is (dataset name, command line, ...). */
@@ -150,6 +155,17 @@ function roundUp(n: number, multiple: number): number {
   return Math.ceil(n / multiple) * multiple;
 }
 
+/** Training stopped because the model's numbers blew up; nothing of the diverged state was saved. */
+export class DivergenceError extends Error {
+  readonly code = 'ERR_DENDRITE_DIVERGED';
+  epoch = 0;
+  checkpoint: string | null = null;
+  constructor(message: string) {
+    super(message);
+    this.name = 'DivergenceError';
+  }
+}
+
 const emptyAcc = (): Acc => ({ lossSum: 0, correct: 0, examples: 0 });
 
 export async function train(model: TrainableModel, splits: TrainSplits, options: LoopOptions): Promise<TrainResult> {
@@ -177,7 +193,7 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
   let resumed: TrainResult['resumed'] = null;
   if (options.resume && options.checkpoint && fs.existsSync(options.checkpoint)) {
     const ck = await loadCheckpoint(options.checkpoint);
-    const loop = ck.meta.loop as { format?: string; seed?: number; trainCount?: number; state?: LoopState } | undefined;
+    const loop = ck.meta.loop as { format?: string; seed?: number; trainCount?: number; dataId?: string; state?: LoopState } | undefined;
     if (!loop || loop.format !== LOOP_FORMAT || !loop.state) {
       throw new Error(`${options.checkpoint}: not a dendrite-bench training checkpoint (a weights file has no loop state)`);
     }
@@ -187,6 +203,9 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
     if (loop.seed !== seed) throw new Error(`${options.checkpoint}: written with seed ${loop.seed}, this run has seed ${seed}`);
     if (loop.trainCount !== n) {
       throw new Error(`${options.checkpoint}: written for ${loop.trainCount} training examples, this run has ${n}`);
+    }
+    if (loop.dataId !== undefined && options.dataId !== undefined && loop.dataId !== options.dataId) {
+      throw new Error(`${options.checkpoint}: written for other training data (${loop.dataId}); this run has ${options.dataId}`);
     }
     await model.importState({ meta: ck.meta.model as Record<string, unknown>, arrays: ck.arrays, ...(ck.shapes ? { shapes: ck.shapes } : {}) });
     state = loop.state;
@@ -214,7 +233,8 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
     const s = await model.exportState();
     const loopState: LoopState = { ...state, wallSeconds: wall() };
     await saveCheckpoint(options.checkpoint, {
-      meta: { kind: model.kind, model: s.meta, loop: { format: LOOP_FORMAT, seed, trainCount: n, state: loopState } },
+      meta: { kind: model.kind, model: s.meta, loop: { format: LOOP_FORMAT, seed, trainCount: n,
+        ...(options.dataId !== undefined ? { dataId: options.dataId } : {}), state: loopState } },
       arrays: s.arrays,
       ...(s.shapes ? { shapes: s.shapes } : {}),
     });
@@ -224,6 +244,15 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
     loss: a.examples > 0 ? a.lossSum / a.examples : NaN,
     accuracy: a.examples > 0 ? a.correct / a.examples : NaN,
   });
+  let classes = 1;
+  for (let i = 0; i < n; i++) classes = Math.max(classes, trainSet.labels[i] + 1);
+  const divergence = (what: string): DivergenceError => {
+    const saved = options.checkpoint && state.epochs.length > 0 ? `; ${options.checkpoint} holds epoch ${state.epochs.length}, the last good state` : '';
+    const e = new DivergenceError(`training diverged: ${what} (a learning rate too high?)${saved}`);
+    e.epoch = state.epoch + 1;
+    e.checkpoint = options.checkpoint ?? null;
+    return e;
+  };
   const checkAbort = (): void => {
     if (signal?.aborted) throw new AbortError('training aborted', { cause: signal.reason });
   };
@@ -256,6 +285,10 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
         const r = await model.trainEpochChunk({ data: trainSet, order, start: state.position, count, epoch: state.epoch });
         const seconds = Number(process.hrtime.bigint() - t) / 1e9;
         if (r.examples !== count) throw new Error(`train: the model trained ${r.examples} examples of a chunk of ${count}`);
+        // A non-finite loss is never recorded, nor checkpointed: the last checkpoint stays the last good state.
+        if (!Number.isFinite(r.lossSum)) {
+          throw divergence(`the training loss became ${r.lossSum} in epoch ${state.epoch + 1} (examples ${state.position}..${state.position + count})`);
+        }
         state.trainSeconds += seconds;
         state.position += count;
         state.examplesSeen += count;
@@ -277,9 +310,17 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
         epoch: state.epoch + 1, examples: state.epochAcc.examples, trainLoss: m.loss, trainAccuracy: m.accuracy,
         trainSeconds: state.epochAcc.seconds, examplesPerSecond: state.epochAcc.examples / state.epochAcc.seconds,
       };
+      // Chance accuracy with a loss far above where training started: the weights exploded
+      // (e.g. a learning rate far too high); finite numbers that mean nothing are not results.
+      const chance = model.chanceLoss?.(classes);
+      if (chance !== undefined && m.accuracy <= 1.5 / classes && m.loss > 10 * chance) {
+        throw divergence(`after epoch ${state.epoch + 1} the training accuracy is at chance (${(100 * m.accuracy).toFixed(1)} %) and ` +
+          `the training loss ${m.loss.toPrecision(3)} is over 10 times that of uninformed predictions (${chance.toPrecision(3)})`);
+      }
       let v: EvalResult | undefined;
       if (validation) {
         v = await evaluate(validation);
+        if (!Number.isFinite(v.loss)) throw divergence(`the validation loss became ${v.loss} after epoch ${state.epoch + 1}`);
         record.validationLoss = v.loss;
         record.validationAccuracy = v.accuracy;
       }

@@ -58,6 +58,12 @@ export interface TrainableModel {
   importState(state: ModelState): Promise<void>;
   /** Measurements recorded once per epoch (e.g. feedback alignment), JSON-serialisable. */
   epochMetrics?(): Promise<Record<string, unknown>>;
+  /**
+   * The loss of uninformed predictions over `classes` classes (ln classes for a softmax
+   * cross-entropy), when the model's loss has one: the loop stops a run whose accuracy is at chance
+   * with a loss far above it (diverged weights).
+   */
+  chanceLoss?(classes: number): number;
   /** Frees native memory early. */
   dispose?(): void;
 }
