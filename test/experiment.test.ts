@@ -182,3 +182,33 @@ test('resolveOptions refuses a non-object', (t) => {
   t.throws(() => resolveOptions('x', {}, null as never), { instanceOf: TypeError });
   t.throws(() => resolveOptions('x', {}, [] as never), { instanceOf: TypeError });
 });
+
+test('weight dynamics: at every curve point each weight matrix\'s norm, relative change and relative update change, from the real weights', async (t) => {
+  const { createMlp } = await import('../src/models/mlp');
+  const { train } = await import('../src/train/loop');
+  const { mnist10k } = await import('./helpers/data');
+  const d = await mnist10k();
+  const model = createMlp({ input: { channels: 1, height: 28, width: 28 }, hidden: [16], batchSize: 50, seed: 2, threads: 1 });
+  try {
+    const snapshots: Float32Array[][] = [];
+    const r = await train(model, { train: d.train }, {
+      epochs: 1, logEvery: 2000, recordWeights: true, seed: 1,
+      onEvent: (e) => { if (e.type === 'point') snapshots.push(model.layerWeights().map((w) => w.data)); },
+    });
+    t.is(r.curve.length, 4);
+    const norm = (a: Float32Array): number => Math.sqrt(a.reduce((s, x) => s + x * x, 0));
+    for (const [k, p] of r.curve.entries()) {
+      t.deepEqual(p.weights!.map((w) => w.name), ['1.linear', '3.linear']);
+      p.weights!.forEach((w, j) => t.true(Math.abs(w.norm - norm(snapshots[k][j])) < 1e-4 * w.norm, `${k}.${w.name} norm`));
+      if (k === 0) t.is(p.weights![0].relChange, null);
+      if (k >= 1) {
+        const j = 0;
+        const diff = snapshots[k][j].map((x, i) => x - snapshots[k - 1][j][i]);
+        t.true(Math.abs(p.weights![j].relChange! - norm(diff) / norm(snapshots[k - 1][j])) < 1e-5, `${k} relChange`);
+      }
+      if (k >= 2) t.true(p.weights![0].relUpdateChange! > 0);
+    }
+  } finally {
+    model.dispose?.();
+  }
+});

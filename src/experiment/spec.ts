@@ -18,6 +18,8 @@ export const EXPERIMENT_SETTINGS = {
   test: { type: 'boolean', default: true, doc: 'score the official test split once at the end (searches turn it off)' },
   testEachEpoch: { type: 'boolean', default: false, when: { test: [true] },
     doc: 'also score the test split after every epoch (the paper\'s Fig. 6B); it never influences training' },
+  recordWeights: { type: 'boolean', default: false,
+    doc: 'record weight dynamics at every curve point: per layer |W|, relative weight change and relative update change' },
   logEvery: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER, default: 0,
     doc: 'a learning-curve point every N training examples (0: at epoch ends only)' },
   chunkSize: { type: 'integer', min: 1, max: 2 ** 31 - 1, default: 5000, doc: 'examples per native call (progress and abort granularity)' },
@@ -42,6 +44,7 @@ export interface ExperimentSpec {
   fold?: number;
   test?: boolean;
   testEachEpoch?: boolean;
+  recordWeights?: boolean;
   logEvery?: number;
   chunkSize?: number;
   seed?: number;

@@ -60,6 +60,16 @@ export class SegregatedTrainable implements TrainableModel {
     this.chunkOptions = chunkOptions;
   }
 
+  /** W of every layer (1-based, bottom-up) and the feedback weights Y of the hidden layers. */
+  layerWeights(): Array<{ name: string; data: Float32Array }> {
+    const out: Array<{ name: string; data: Float32Array }> = [];
+    this.network.getWeights().forEach((l, m) => {
+      out.push({ name: `${m + 1}.W`, data: Float32Array.from(l.W) });
+      if (l.Y) out.push({ name: `${m + 1}.Y.feedback`, data: Float32Array.from(l.Y) });
+    });
+    return out;
+  }
+
   describe(): Record<string, unknown> {
     return {
       kind: 'segregated',

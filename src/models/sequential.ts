@@ -75,6 +75,13 @@ export class SequentialModel implements TrainableModel {
     return this.net;
   }
 
+  /** Every layer's weight tensor (not biases or batch-norm parameters), named "<layer>.<type>". */
+  layerWeights(): Array<{ name: string; data: Float32Array }> {
+    const types = this.net.info().layers;
+    return this.net.getWeights().filter((w) => w.kind === 'weight' || w.kind === 'feedback')
+      .map((w) => ({ name: `${w.layer}.${types[w.layer]?.type ?? 'layer'}${w.kind === 'feedback' ? '.feedback' : ''}`, data: Float32Array.from(w.data) }));
+  }
+
   /** Softmax cross-entropy of uniform predictions. */
   chanceLoss(classes: number): number {
     return Math.log(classes);

@@ -38,6 +38,12 @@ export interface LoopOptions {
    * epoch); it never influences training. Default false: the test split is scored once, at the end.
    */
   testEachEpoch?: boolean;
+  /**
+   * Record weight dynamics at every curve point (models with layerWeights()): per weight matrix its
+   * Frobenius norm, its relative change since the previous point and the relative change of that
+   * change (Lange's weight-dynamics figure). Costs a copy of the weights per point.
+   */
+  recordWeights?: boolean;
   /** Checkpoint file: written after every epoch and when stopped early. */
   checkpoint?: string;
   /** Continue from the checkpoint when the file exists. */
@@ -75,6 +81,17 @@ export interface CurvePoint {
   trainAccuracy: number;
   validationLoss?: number;
   validationAccuracy?: number;
+  /** With recordWeights. */
+  weights?: WeightStats[];
+}
+
+/** One weight matrix at a curve point. relChange = |W - W_prev| / |W_prev|; relUpdateChange = |dW - dW_prev| / |dW_prev|. */
+export interface WeightStats {
+  name: string;
+  norm: number;
+  /** null at the first point (and the first after a resume): there is no previous point. */
+  relChange: number | null;
+  relUpdateChange: number | null;
 }
 
 export interface EpochRecord {
@@ -166,6 +183,12 @@ export class DivergenceError extends Error {
   }
 }
 
+function frobenius(a: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return Math.sqrt(s);
+}
+
 const emptyAcc = (): Acc => ({ lossSum: 0, correct: 0, examples: 0 });
 
 export async function train(model: TrainableModel, splits: TrainSplits, options: LoopOptions): Promise<TrainResult> {
@@ -244,6 +267,34 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
     loss: a.examples > 0 ? a.lossSum / a.examples : NaN,
     accuracy: a.examples > 0 ? a.correct / a.examples : NaN,
   });
+  // Weight dynamics (recordWeights): the previous point's weights and change, per matrix.
+  let prevWeights = new Map<string, Float32Array>();
+  let prevDeltas = new Map<string, Float32Array>();
+  const weightStats = (): WeightStats[] | undefined => {
+    if (!options.recordWeights || !model.layerWeights) return undefined;
+    const now = model.layerWeights();
+    const deltas = new Map<string, Float32Array>();
+    const stats = now.map(({ name, data }): WeightStats => {
+      const before = prevWeights.get(name);
+      if (!before || before.length !== data.length) return { name, norm: frobenius(data), relChange: null, relUpdateChange: null };
+      const delta = new Float32Array(data.length);
+      for (let i = 0; i < data.length; i++) delta[i] = data[i] - before[i];
+      deltas.set(name, delta);
+      const base = frobenius(before);
+      const prev = prevDeltas.get(name);
+      let relUpdateChange: number | null = null;
+      if (prev) {
+        const prevNorm = frobenius(prev);
+        let s2 = 0;
+        for (let i = 0; i < delta.length; i++) s2 += (delta[i] - prev[i]) ** 2;
+        relUpdateChange = prevNorm > 0 ? Math.sqrt(s2) / prevNorm : null;
+      }
+      return { name, norm: frobenius(data), relChange: base > 0 ? frobenius(delta) / base : null, relUpdateChange };
+    });
+    prevWeights = new Map(now.map((w) => [w.name, w.data]));
+    prevDeltas = deltas;
+    return stats;
+  };
   let classes = 1;
   for (let i = 0; i < n; i++) classes = Math.max(classes, trainSet.labels[i] + 1);
   const divergence = (what: string): DivergenceError => {
@@ -273,6 +324,8 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
             point.validationLoss = v.loss;
             point.validationAccuracy = v.accuracy;
           }
+          const ws = weightStats();
+          if (ws) point.weights = ws;
           state.curve.push(point);
           state.pointAcc = emptyAcc();
           emit({ type: 'point', ...point });
@@ -339,6 +392,8 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
         point.validationLoss = v.loss;
         point.validationAccuracy = v.accuracy;
       }
+      const ws = weightStats();
+      if (ws) point.weights = ws;
       state.curve.push(point);
       state.epochs.push(record);
       state.epoch += 1;

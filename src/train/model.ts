@@ -59,6 +59,11 @@ export interface TrainableModel {
   /** Measurements recorded once per epoch (e.g. feedback alignment), JSON-serialisable. */
   epochMetrics?(): Promise<Record<string, unknown>>;
   /**
+   * The weight matrices per layer (feed-forward weights; feedback weights named as such), copied:
+   * the loop's weight dynamics (norms, relative weight and update changes) are computed from them.
+   */
+  layerWeights?(): Array<{ name: string; data: Float32Array }>;
+  /**
    * The loss of uninformed predictions over `classes` classes (ln classes for a softmax
    * cross-entropy), when the model's loss has one: the loop stops a run whose accuracy is at chance
    * with a loss far above it (diverged weights).
