@@ -212,3 +212,11 @@ test('weight dynamics: at every curve point each weight matrix\'s norm, relative
     model.dispose?.();
   }
 });
+
+test('recordAngle: the segregated network reports its mean angle to backprop per epoch; other models refuse it', async (t) => {
+  t.throws(() => resolveSpec({ model: 'cnn', recordAngle: true }), { message: /recordAngle applies to the segregated network only/ });
+  const r = await runExperiment({ model: 'segregated', options: { layers: [40, 10] }, epochs: 1, recordAngle: true, threads: 1, test: false });
+  const angle = (r.epochs[0].metrics as { angle: number[] }).angle;
+  t.is(angle.length, 1);
+  t.true(angle[0] > 0 && angle[0] < 90, `angle ${angle[0]} degrees: the local updates point within 90 degrees of backprop's`);
+});

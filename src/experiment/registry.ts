@@ -19,6 +19,8 @@ export interface ModelContext {
   /** A concrete device: "cpu" or "cuda:N". */
   device: DeviceString;
   threads?: number;
+  /** Segregated network: record the angle to backprop (the experiment's recordAngle). */
+  recordAngle?: boolean;
 }
 
 export interface ModelEntry<T extends OptionTable = OptionTable> {
@@ -28,6 +30,8 @@ export interface ModelEntry<T extends OptionTable = OptionTable> {
   options: T;
   /** Where the model can run. */
   devices: readonly ('cpu' | 'cuda')[];
+  /** Experiment settings only this model supports (e.g. recordAngle), by name. */
+  extras?: Readonly<Record<string, true>>;
   /** Checks that need the data or several options at once; throws an option error naming the option. */
   check?(options: ResolvedOptions<T>, ctx: Pick<ModelContext, 'input' | 'classes'>): void;
   create(options: ResolvedOptions<T>, ctx: ModelContext): TrainableModel;
@@ -72,6 +76,7 @@ export const MODELS = {
     title: 'segregated-dendrite network (Guerguiev, Lillicrap & Richards 2017)',
     options: SEGREGATED_OPTIONS,
     devices: ['cpu', 'cuda'],
+    extras: { recordAngle: true },
     check: (o: SegregatedModelOptions, ctx) => {
       const out = o.layers[o.layers.length - 1];
       if (out % ctx.classes !== 0) {
@@ -86,7 +91,7 @@ export const MODELS = {
     create: (o, ctx) =>
       new SegregatedTrainable({
         ...o, seed: ctx.seed, device: ctx.device, ...(ctx.threads !== undefined ? { threads: ctx.threads } : {}),
-      }),
+      }, { recordAngle: ctx.recordAngle === true }),
   }),
   mlp: dense('mlp', 'multilayer perceptron trained by backprop (Lange\'s DNN)'),
   fa: dense('fa', 'the MLP trained by feedback alignment (Lillicrap et al. 2016)'),

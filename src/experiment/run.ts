@@ -108,7 +108,7 @@ export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}):
     ...(s.dataDir !== undefined ? { dataDir: s.dataDir } : {}),
   });
   const ctx = { input: data.shape, classes: data.classes, seed: s.seed, device: used as DeviceString,
-    ...(s.threads !== undefined ? { threads: s.threads } : {}) };
+    ...(s.threads !== undefined ? { threads: s.threads } : {}), recordAngle: s.recordAngle };
   // Options that follow the data (the segregated network's input size) are filled in here.
   const options = { ...s.options };
   if ('nIn' in entry.options && spec.options?.nIn === undefined) options.nIn = data.shape.channels * data.shape.height * data.shape.width;
