@@ -1,0 +1,132 @@
+// What a hyperparameter study is made of, as plain JSON-able data: its configuration (search
+// space, objective, budget, seed), its trials and the worker processes that run them. Every
+// storage (memory, SQLite, later PostgreSQL) stores exactly these records (docs/bo.md "Studies").
+import type { Direction, Strategy } from '../bo/optimize';
+import type { ParamSpec, Params } from '../bo/space';
+import type { ModelKind } from '../experiment/registry';
+
+/**
+ * running: claimed by a worker; waiting: queued for a worker (a re-run of an interrupted trial);
+ * complete: has a value; pruned: stopped early by the median rule; infeasible: the model refused
+ * the configuration (an option error, an invalid CNN geometry); failed: the objective threw, or
+ * its worker died (then a re-run is queued unless it already failed three times).
+ */
+export type StudyTrialState = 'waiting' | 'running' | 'complete' | 'pruned' | 'infeasible' | 'failed';
+export const TRIAL_STATES: readonly StudyTrialState[] = ['waiting', 'running', 'complete', 'pruned', 'infeasible', 'failed'];
+/** States a trial never leaves. */
+export const FINISHED_STATES: readonly StudyTrialState[] = ['complete', 'pruned', 'infeasible', 'failed'];
+
+/** What each trial trains and how it is scored: the fixed part of every trial's ExperimentSpec. */
+export interface ObjectiveSpec {
+  model: ModelKind;
+  /** Model options every trial shares (the searched ones come from the trial's parameters). */
+  fixed: Record<string, unknown>;
+  dataset: string;
+  dataDir?: string;
+  /** Stratified folds of the training split (>= 2); the trial's value is their mean validation accuracy. */
+  folds: number;
+  /** Epochs per fold. */
+  epochs: number;
+}
+
+export interface StudyConfig {
+  objective: ObjectiveSpec;
+  /** The search space as parameter specs (self-contained: a study does not depend on preset files). */
+  space: Record<string, ParamSpec>;
+  /** Where the space came from: a preset name ("default", "lange2019") or a file. */
+  spaceName: string;
+  direction: Direction;
+  strategy: Strategy;
+  /** Total number of trials to finish (complete, pruned, infeasible, or failed without a re-run). */
+  trials: number;
+  /** Seed of the optimiser and of the folds and weights of every trial. */
+  seed: number;
+  /** Median pruning after each fold. */
+  prune: boolean;
+}
+
+/** The best configuration retrained on the whole training split and scored once on the test split. */
+export interface FinalResult {
+  trial: number;
+  params: Params;
+  options: Record<string, unknown>;
+  /** The trial's mean cross-validation accuracy. */
+  cvValue: number;
+  testAccuracy: number;
+  testLoss: number;
+  trainSeconds: number;
+  device: string;
+  finishedAt: string;
+}
+
+export interface StudyRecord {
+  name: string;
+  config: StudyConfig;
+  createdAt: string;
+  final?: FinalResult;
+}
+
+export interface IntermediateValue {
+  /** 0-based fold index. */
+  step: number;
+  /** The mean validation accuracy of folds 0..step. */
+  value: number;
+}
+
+export interface StudyTrial {
+  /** 0, 1, 2, ... in creation order. */
+  number: number;
+  state: StudyTrialState;
+  params: Params;
+  value?: number;
+  intermediate: IntermediateValue[];
+  /** 1 for a fresh trial; a re-run of a trial whose worker died counts one more. */
+  attempt: number;
+  /** The trial this one re-runs. */
+  retryOf?: number;
+  /** A failed trial whose re-run was queued: it does not count towards the budget. */
+  requeued: boolean;
+  workerId?: number;
+  device?: string;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Seconds from start to finish. */
+  seconds?: number;
+  /** Why it failed, was infeasible or was pruned. */
+  error?: string;
+  /** Per-fold details (accuracies, epochs, divergence). */
+  info?: Record<string, unknown>;
+}
+
+export interface WorkerRecord {
+  id: number;
+  pid: number;
+  host: string;
+  device?: string;
+  threads?: number;
+  startedAt: string;
+  heartbeatAt: string;
+  state: 'alive' | 'stopped' | 'dead';
+}
+
+/** How a finished trial is recorded. */
+export interface TrialOutcome {
+  state: 'complete' | 'pruned' | 'infeasible' | 'failed';
+  value?: number;
+  error?: string;
+  info?: Record<string, unknown>;
+}
+
+/** A finished trial brought in from elsewhere (an export, Lange's log). */
+export interface ImportedTrial {
+  state: 'complete' | 'pruned' | 'infeasible' | 'failed';
+  params: Params;
+  value?: number;
+  intermediate?: IntermediateValue[];
+  startedAt?: string;
+  finishedAt?: string;
+  seconds?: number;
+  error?: string;
+  info?: Record<string, unknown>;
+}
