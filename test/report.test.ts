@@ -17,7 +17,7 @@ import { runExperiment, type ExperimentResult } from '../src/experiment/run';
 import { SegregatedNetwork } from '../src/models/segregated';
 import { ChromiumPage, findChromium } from '../src/report/chromium';
 import {
-  bestSoFarFigure, errorRows, PAPER_FIG6B, paperRows, parallelCoordinatesFigure, trialDistributionFigure, weightRows, type TrialRecord,
+  angleRows, bestSoFarFigure, errorRows, PAPER_FIG6B, paperRows, parallelCoordinatesFigure, trialDistributionFigure, weightRows, type TrialRecord,
 } from '../src/report/figures';
 import { buildReport, meanSd, writeReport } from '../src/report/html';
 import { anglePointsFromEpochs, voltageTracesFromRecording } from '../src/report/recordings';
@@ -34,7 +34,7 @@ test.after.always(() => {
 const SEEDS = [1, 2];
 const EXPERIMENTS = [
   { model: 'mlp', options: { layers: [32, 10] } },
-  { model: 'segregated', options: { layers: [20, 10], mode: 'nonspiking', learningRates: [0.21, 0.21] } },
+  { model: 'segregated', options: { layers: [20, 10], mode: 'nonspiking', learningRates: [0.21, 0.21] }, recordAngle: true },
   // 784-10: one of the paper's networks, so Fig 6B's value is drawn for it
   { model: 'segregated', options: { layers: [10], mode: 'nonspiking', learningRates: [0.19] } },
 ] as const;
@@ -46,7 +46,8 @@ const prepared = (async () => {
     for (const seed of SEEDS) {
       runs.push(await runExperiment({ model: e.model, options: { ...e.options, layers: [...e.options.layers],
         ...('learningRates' in e.options ? { learningRates: [...e.options.learningRates] } : {}) },
-      dataset: 'mnist-10k', epochs: 2, logEvery: 1800, seed, threads: 1, device: 'cpu', recordWeights: true, testEachEpoch: seed === 1 }));
+      dataset: 'mnist-10k', epochs: 2, logEvery: 1800, seed, threads: 1, device: 'cpu', recordWeights: true, testEachEpoch: seed === 1,
+      ...('recordAngle' in e ? { recordAngle: true } : {}) }));
     }
   }
 
@@ -313,10 +314,13 @@ browserTest('report.html in headless Chromium: every figure draws its data, no e
     t.deepEqual(marks('voltages', 'rect mark'), voltages.map((v) => `time in the example (ms): ${v.targetStart * v.dt}; t2: ${v.somatic.length * v.dt}`));
     t.deepEqual(marks('voltages', 'rule mark'), hidden.flatMap((v) => [
       `time in the example (ms): ${v.plateaus![0] * v.dt}; plateau potential: forward plateau`, `time in the example (ms): ${v.plateaus![1] * v.dt}; plateau potential: target plateau`]));
-    // Angle: a point per window and layer with its value, and the 90° reference.
+    // Angle: a point per epoch of the runs with recordAngle, and per window and layer of the
+    // spiking recording, each with its value; the 90° reference.
+    const fromRuns = angleRows(runs, runLabels(runs));
+    t.is(fromRuns.length, 2 * 2, 'two seeds of 784-20-10, two epochs, one hidden layer');
     const anglePoints = marks('angle', 'point');
-    t.is(anglePoints.length, angles.length);
-    angles.forEach((a, i) => close(firstValue(anglePoints[i], 'angle to the backprop update (°)'), a.angle, `angle ${i}`));
+    t.is(anglePoints.length, fromRuns.length + angles.length);
+    [...fromRuns, ...angles].forEach((a, i) => close(firstValue(anglePoints[i], 'angle to the backprop update (°)'), a.angle, `angle ${i}`));
     t.true(figures[4].texts.includes('90°: orthogonal to backprop'));
 
     const img = await page.evaluate<number[]>('[...document.images].map((i) => i.complete ? i.naturalWidth : 0)');

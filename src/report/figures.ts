@@ -343,16 +343,37 @@ export function voltageTracesFigure(traces: readonly VoltageTrace[]): VegaLiteSp
 /** Mean angle (degrees) between the local and the backprop update of a hidden layer over a window of examples ending at `examples`. */
 export interface AnglePoint {
   model: string;
+  seed?: number;
   /** 0-based hidden layer. */
   layer: number;
   examples: number;
   angle: number;
 }
 
+/**
+ * The per-epoch mean angles of runs with the experiment setting recordAngle (segregated networks:
+ * epochs[].metrics.angle, one per hidden layer), placed at the examples trained by the epoch's end.
+ */
+export function angleRows(runs: readonly ExperimentResult[], labels: ReadonlyMap<ExperimentResult, string>): AnglePoint[] {
+  const rows: AnglePoint[] = [];
+  for (const r of runs) {
+    let examples = 0;
+    for (const e of r.epochs) {
+      examples += e.examples;
+      const angle = e.metrics?.angle;
+      if (!Array.isArray(angle)) continue;
+      angle.forEach((a, layer) => {
+        if (typeof a === 'number' && Number.isFinite(a)) rows.push({ model: labels.get(r) ?? r.spec.model, seed: r.spec.seed, layer, examples, angle: a });
+      });
+    }
+  }
+  return rows;
+}
+
 /** Fig 7 style: the angle to backprop against training examples; 90° (orthogonal, no agreement) drawn for reference. */
 export function angleFigure(points: readonly AnglePoint[]): VegaLiteSpec {
   const values = [
-    ...points.map((p) => ({ ...p, series: `${p.model} · hidden layer ${p.layer + 1}`, kind: 'angle' })),
+    ...points.map((p) => ({ ...p, series: `${p.model} · hidden layer ${p.layer + 1}${p.seed !== undefined ? ` · seed ${p.seed}` : ''}`, kind: 'angle' })),
     { kind: 'ref', angle: 90, text: '90°: orthogonal to backprop' },
   ];
   return spec({
@@ -551,11 +572,12 @@ export function reportFigures(results: Results): FigureSpec[] {
         + 'should be driven up in the target phase.',
     });
   }
-  if (x.angles && x.angles.length > 0) {
+  const angles = [...angleRows(results.runs, labels), ...(x.angles ?? [])];
+  if (angles.length > 0) {
     out.push({
-      name: 'angle', title: 'Angle to backprop (Fig 7 style)', spec: angleFigure(x.angles),
-      caption: 'The angle between the hidden layer\'s local update and the update backprop would make, averaged over windows of '
-        + 'examples. Below 90° the local rule moves the weights in a direction that also lowers the backprop loss; the paper '
+      name: 'angle', title: 'Angle to backprop (Fig 7 style)', spec: angleFigure(angles),
+      caption: 'The angle between the hidden layer\'s local update and the update backprop would make, averaged over each epoch '
+        + '(runs with recordAngle) or over windows of examples (recordings). Below 90° the local rule moves the weights in a direction that also lowers the backprop loss; the paper '
         + 'reports a fall from about 90° to about 65-70° over 10 epochs for 784-500-10.',
     });
   }

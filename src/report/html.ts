@@ -144,7 +144,9 @@ export async function buildReport(folder: string, opts: ReportOptions = {}): Pro
     notes.push('Weight dynamics: no run recorded them (the experiment setting recordWeights).');
   }
   if (!x.voltages?.length) notes.push('Voltage traces: no segregated-network voltage recording in this folder (extras.voltages).');
-  if (!x.angles?.length) notes.push('Angle to backprop: no angle recording in this folder (extras.angles).');
+  if (!x.angles?.length && !results.runs.some((r) => r.epochs.some((e) => Array.isArray(e.metrics?.angle)))) {
+    notes.push('Angle to backprop: no run recorded it (the experiment setting recordAngle) and the folder holds no angle recording (extras.angles).');
+  }
 
   const samples: string[] = [];
   if (opts.samples ?? true) {
