@@ -100,6 +100,18 @@ test('results folder: results.json round-trips, results.csv has a row per run an
   t.deepEqual(fs.readdirSync(folder).sort(), ['figures', 'report.html', 'results.csv', 'results.json']);
 });
 
+test('runs labelled by whoever ran them (dendrite-bench run writes a label per run and the preset) keep their labels', async (t) => {
+  const { runs } = await prepared;
+  const folder = path.join(tmp, 'labelled');
+  const labelled = runs.map((r) => ({ ...r, label: r.spec.model === 'mlp' ? 'baseline' : `seg ${(r.spec.options.layers as number[]).join('-')}` }));
+  await writeResults(folder, makeResults(labelled, { preset: 'quick' }));
+  const back = readResults(folder);
+  t.is(back.preset, 'quick');
+  t.deepEqual(groupRuns(back.runs).map((g) => [g.label, g.runs.length]), [['baseline', 2], ['seg 20-10', 2], ['seg 10', 2]]);
+  const csv = fs.readFileSync(path.join(folder, 'results.csv'), 'utf8').split('\n');
+  t.true(csv[1].startsWith('mlp,baseline,mnist-10k,1,1,'), csv[1]);
+});
+
 test('readResults names the file and the field it refuses', async (t) => {
   const { results } = await prepared;
   const dir = path.join(tmp, 'bad');
