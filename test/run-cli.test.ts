@@ -33,15 +33,27 @@ test('the bare command runs the quick comparison: a table of every model, a resu
   t.true(lines.some((l) => l.type === 'device' && l.label === 'segregated'));
   const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as { format: string; runs: Array<{ label: string; spec: { seed: number } }> };
   t.is(results.format, 'dendrite-bench/results@1');
+  t.true(fs.existsSync(path.join(out, 'results.csv')));
+  const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
+  for (const figure of ['learning-curves', 'weight-dynamics', 'voltages']) {
+    t.true(fs.existsSync(path.join(out, 'figures', `${figure}.svg`)), figure);
+  }
+  t.regex(html, /<svg/);
+  t.notRegex(html, /(src|href)="https?:/, 'self-contained');
   t.deepEqual(results.runs.map((x) => `${x.label}/${x.spec.seed}`), ['segregated/0', 'segregated/1', 'mlp/0', 'mlp/1', 'cnn/0', 'cnn/1', 'fa/0', 'fa/1']);
 });
 
 test('text output ends with the comparison table; --version; presets lists every shipped preset', (t) => {
-  const r = run('run', '--quick', '--epochs', '1', '--out', path.join(tmp, 'text'), '--quiet');
+  const r = run('run', '--quick', '--epochs', '1', '--out', path.join(tmp, 'text'), '--quiet', '--no-report');
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /^model\s+dataset\s+seeds\s+test accuracy\s+train time\s+examples\/s\s+device$/m);
   t.regex(r.stdout, /^segregated\s+mnist-10k\s+1\s+[0-9.]+ ± 0\.00 %\s+[0-9.]+ s\s+[0-9]+\s+cpu$/m);
   t.is(r.stderr, '', '--quiet prints no progress');
+  t.false(fs.existsSync(path.join(tmp, 'text', 'report.html')), '--no-report');
+  const rebuilt = run('report', path.join(tmp, 'text'), '--no-png');
+  t.is(rebuilt.status, 0, rebuilt.stderr);
+  t.true(fs.existsSync(path.join(tmp, 'text', 'report.html')), 'dendrite-bench report rebuilds it from results.json');
+  t.is(run('report', path.join(tmp, 'nothing-here')).status, 1);
   const v = run('--version');
   t.is(v.status, 0);
   t.is(v.stdout.trim(), (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version);

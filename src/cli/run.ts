@@ -10,7 +10,8 @@ import { runExperiment, type ExperimentEvent, type ExperimentResult } from '../e
 import { listPresets, loadPreset, planRuns, type PlannedRun } from '../experiment/presets';
 import { resolveSpec, type ExperimentSpec } from '../experiment/spec';
 import { optionError } from '../models/options';
-import { writeFileAtomic } from '../train/checkpoint';
+import { writeReport } from '../report/html';
+import { makeResults, writeResults } from '../report/results';
 import { isAbortError } from '../train/model';
 import { createProgress, type Progress } from './progress';
 
@@ -27,6 +28,8 @@ export interface RunFlags {
   out?: string;
   json?: boolean;
   quiet?: boolean;
+  /** false with --no-report. */
+  report?: boolean;
 }
 
 function integer(flag: string, text: string, min: number): number {
@@ -124,11 +127,12 @@ function defaultOut(name: string): string {
   return path.join('dendrite-results', `${name}-${t}`);
 }
 
-/** Writes what has finished so far: a killed run loses no finished experiment. */
-function writeResults(dir: string, preset: string, runs: PlannedRun[], results: ExperimentResult[]): void {
-  const doc = { format: 'dendrite-bench/results@1', createdAt: new Date().toISOString(), preset,
-    runs: results.map((r, i) => ({ label: runs[i].label, ...r })) };
-  writeFileAtomic(path.join(dir, 'results.json'), `${JSON.stringify(doc, null, 2)}\n`);
+/** Writes what has finished so far (results.json and .csv): a killed run loses no finished experiment. */
+async function saveResults(dir: string, preset: string, runs: PlannedRun[], results: ExperimentResult[]): Promise<void> {
+  const voltages = results.flatMap((r, i) => (r.recordings?.voltages ?? []).map((v) => ({ ...v, model: runs[i].label })));
+  const angles = results.flatMap((r, i) => (r.recordings?.angles ?? []).map((a) => ({ ...a, model: runs[i].label })));
+  const extras = { ...(voltages.length ? { voltages } : {}), ...(angles.length ? { angles } : {}) };
+  await writeResults(dir, makeResults(results.map((r, i) => ({ ...r, label: runs[i].label })), { preset, extras }));
 }
 
 export async function runPreset(f: RunFlags, io: { out: (s: string) => void; err: (s: string) => void; signal?: AbortSignal }): Promise<{
@@ -160,16 +164,18 @@ export async function runPreset(f: RunFlags, io: { out: (s: string) => void; err
       const r = await runExperiment(run.spec, { onEvent, ...(io.signal ? { signal: io.signal } : {}) });
       bar?.finish(r.test ? `test ${(100 * r.test.accuracy).toFixed(2)} %` : 'done');
       results.push(r);
-      writeResults(dir, name, runs, results);
+      await saveResults(dir, name, runs, results);
     }
   } finally {
     progress?.stop();
   }
   const rows = summarise(runs, results);
-  if (f.json) io.out(JSON.stringify({ type: 'summary', preset: name, out: dir, rows }));
+  const report = f.report === false ? undefined : await writeReport(dir, { png: true, ...(f.dataDir !== undefined ? { dataDir: f.dataDir } : {}) });
+  if (f.json) io.out(JSON.stringify({ type: 'summary', preset: name, out: dir, rows, ...(report ? { report: report.report } : {}) }));
   else {
     io.out(formatTable(rows));
-    io.out(`results: ${path.join(dir, 'results.json')}`);
+    io.out(`results: ${path.join(dir, 'results.json')}${report ? `\nreport: ${report.report}` : ''}`);
+    for (const note of report?.notes ?? []) io.err(`note: ${note}`);
   }
   return { dir, rows, results };
 }
@@ -187,6 +193,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--seeds <list>', 'several seeds, e.g. 1,2,3: test accuracy is reported as mean ± sd')
     .option('--data-dir <dir>', 'where datasets are looked for')
     .option('--out <dir>', 'results folder (default dendrite-results/<preset>-<time>)')
+    .option('--no-report', 'write results.json and results.csv only (no report.html and figures)')
     .option('--json', 'NDJSON events on stdout and a final summary object')
     .option('--quiet', 'no progress output');
 }
@@ -219,6 +226,18 @@ Examples:
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }
+    });
+
+  program
+    .command('report')
+    .argument('<folder>', 'a results folder (results.json) written by dendrite-bench run')
+    .description('rebuild report.html and the figures of a results folder')
+    .option('--no-png', 'SVG figures only (PNGs need chromium)')
+    .option('--data-dir <dir>', 'where datasets are looked for (the sample grid)')
+    .action(async (folder: string, opts: { png: boolean; dataDir?: string }) => {
+      const r = await writeReport(folder, { png: opts.png, ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}) });
+      console.log(`report: ${r.report}\nfigures: ${r.figures.length} SVG${r.pngs.length ? `, ${r.pngs.length} PNG` : ''}`);
+      for (const note of r.notes) console.error(`note: ${note}`);
     });
 
   program

@@ -19,8 +19,9 @@ export interface ModelContext {
   /** A concrete device: "cpu" or "cuda:N". */
   device: DeviceString;
   threads?: number;
-  /** Segregated network: record the angle to backprop (the experiment's recordAngle). */
+  /** Segregated network: record the angle to backprop, and the voltages of the first example of each epoch. */
   recordAngle?: boolean;
+  recordVoltages?: boolean;
 }
 
 export interface ModelEntry<T extends OptionTable = OptionTable> {
@@ -76,7 +77,7 @@ export const MODELS = {
     title: 'segregated-dendrite network (Guerguiev, Lillicrap & Richards 2017)',
     options: SEGREGATED_OPTIONS,
     devices: ['cpu', 'cuda'],
-    extras: { recordAngle: true },
+    extras: { recordAngle: true, recordVoltages: true },
     check: (o: SegregatedModelOptions, ctx) => {
       const out = o.layers[o.layers.length - 1];
       if (out % ctx.classes !== 0) {
@@ -91,7 +92,10 @@ export const MODELS = {
     create: (o, ctx) =>
       new SegregatedTrainable({
         ...o, seed: ctx.seed, device: ctx.device, ...(ctx.threads !== undefined ? { threads: ctx.threads } : {}),
-      }, { recordAngle: ctx.recordAngle === true }),
+      }, {
+        recordAngle: ctx.recordAngle === true,
+        ...(ctx.recordVoltages ? { record: { examples: [0], voltages: true, phaseTimes: true, plateauTimes: true } } : {}),
+      }),
   }),
   mlp: dense('mlp', 'multilayer perceptron trained by backprop (Lange\'s DNN)'),
   fa: dense('fa', 'the MLP trained by feedback alignment (Lillicrap et al. 2016)'),

@@ -8,6 +8,10 @@ import path from 'node:path';
 import { packageRoot } from '../data/paths';
 import { devices, resolveDevice } from '../devices';
 import type { DeviceString } from '../native';
+import type { EpochMetrics, TrainRecording } from '../models/segregated';
+import { SegregatedTrainable } from '../models/segregated-trainable';
+import type { AnglePoint, VoltageTrace } from '../report/figures';
+import { anglePointsFromEpochs, voltageTracesFromRecording } from '../report/recordings';
 import { loadTrainingData } from '../train/data';
 import { train, type TrainEvent, type TrainResult } from '../train/loop';
 import { modelEntry } from './registry';
@@ -33,6 +37,8 @@ export interface Environment {
 
 export interface ExperimentResult extends Omit<TrainResult, 'format' | 'info' | 'options' | 'data'> {
   format: typeof EXPERIMENT_RESULT_FORMAT;
+  /** What recordAngle (per-example angles, averaged in windows) and recordVoltages gathered: the report's Fig. 7 and 3C. */
+  recordings?: { angles?: AnglePoint[]; voltages?: VoltageTrace[] };
   spec: ResolvedSpec;
   environment: Environment;
   dataset: {
@@ -108,7 +114,7 @@ export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}):
     ...(s.dataDir !== undefined ? { dataDir: s.dataDir } : {}),
   });
   const ctx = { input: data.shape, classes: data.classes, seed: s.seed, device: used as DeviceString,
-    ...(s.threads !== undefined ? { threads: s.threads } : {}), recordAngle: s.recordAngle };
+    ...(s.threads !== undefined ? { threads: s.threads } : {}), recordAngle: s.recordAngle, recordVoltages: s.recordVoltages };
   // Options that follow the data (the segregated network's input size) are filled in here.
   const options = { ...s.options };
   if ('nIn' in entry.options && spec.options?.nIn === undefined) options.nIn = data.shape.channels * data.shape.height * data.shape.width;
@@ -117,14 +123,31 @@ export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}):
   const env = environment(s.device, used, resolved.fallback, s.threads);
 
   const model = entry.create(options as never, ctx);
+  // The segregated network's per-epoch extras are taken at each epoch end: the angles of every
+  // epoch, the voltages of the last.
+  const epochAngles: Array<Pick<EpochMetrics, 'examples' | 'angles'>> = [];
+  let lastRecording: TrainRecording | undefined;
+  const onEvent = (e: ExperimentEvent): void => {
+    if (e.type === 'epoch' && model instanceof SegregatedTrainable) {
+      const x = model.takeEpochExtras();
+      if (x?.angles) epochAngles.push({ examples: e.examples, angles: x.angles });
+      if (x?.recording) lastRecording = x.recording;
+    }
+    emit(e);
+  };
   try {
     const r = await train(model, { train: data.splits.train, validation: data.splits.validation, ...(s.test ? { test: data.splits.test } : {}) }, {
       epochs: s.epochs, seed: s.seed, logEvery: s.logEvery, chunkSize: s.chunkSize, testEachEpoch: s.testEachEpoch, recordWeights: s.recordWeights,
       ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}), resume: s.resume,
-      ...(run.signal ? { signal: run.signal } : {}), onEvent: emit,
+      ...(run.signal ? { signal: run.signal } : {}), onEvent,
       dataId: `${data.name} sha256 ${data.sha256}, ${s.folds >= 2 ? `fold ${s.fold} of ${s.folds}` : `validation ${s.validation}`}, seed ${s.seed}`,
     });
     const { format: _f, info: _i, options: _o, data: counts, ...rest } = r;
+    const recordings: NonNullable<ExperimentResult['recordings']> = {};
+    if (epochAngles.length > 0) recordings.angles = anglePointsFromEpochs(s.model, epochAngles).map((p) => ({ ...p, seed: s.seed }));
+    if (lastRecording) {
+      recordings.voltages = voltageTracesFromRecording(s.model, lastRecording, { layers: options.layers as number[], dt: options.dt as number });
+    }
     return {
       format: EXPERIMENT_RESULT_FORMAT,
       spec: resolvedSpec,
@@ -134,6 +157,7 @@ export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}):
         split: s.folds >= 2 ? { folds: s.folds, fold: s.fold } : { validation: s.validation },
       },
       ...rest,
+      ...(Object.keys(recordings).length > 0 ? { recordings } : {}),
     };
   } finally {
     model.dispose?.();

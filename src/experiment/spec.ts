@@ -22,6 +22,8 @@ export const EXPERIMENT_SETTINGS = {
     doc: 'record weight dynamics at every curve point: per layer |W|, relative weight change and relative update change' },
   recordAngle: { type: 'boolean', default: false,
     doc: 'segregated network: the angle between its local hidden-layer updates and backprop\'s, averaged per epoch (the paper\'s Fig. 7)' },
+  recordVoltages: { type: 'boolean', default: false,
+    doc: 'segregated network: the somatic, basal and apical potentials of a few units over the first example of the last epoch, with its phase and plateau times (the paper\'s Fig. 3C)' },
   logEvery: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER, default: 0,
     doc: 'a learning-curve point every N training examples (0: at epoch ends only)' },
   chunkSize: { type: 'integer', min: 1, max: 2 ** 31 - 1, default: 5000, doc: 'examples per native call (progress and abort granularity)' },
@@ -48,6 +50,7 @@ export interface ExperimentSpec {
   testEachEpoch?: boolean;
   recordWeights?: boolean;
   recordAngle?: boolean;
+  recordVoltages?: boolean;
   logEvery?: number;
   chunkSize?: number;
   seed?: number;
@@ -98,8 +101,8 @@ export function resolveSpec(spec: ExperimentSpec): ResolvedSpec {
   for (const [name, v] of [['dataDir', dataDir], ['checkpoint', checkpoint]] as const) {
     if (v !== undefined && (typeof v !== 'string' || v === '')) throw optionError(where, name, 'must be a non-empty string', true);
   }
-  if (s.recordAngle && !('recordAngle' in (entry.extras ?? {}))) {
-    throw optionError(where, 'recordAngle', `applies to the segregated network only, not to ${model}`);
+  for (const extra of ['recordAngle', 'recordVoltages'] as const) {
+    if (s[extra] && !(extra in (entry.extras ?? {}))) throw optionError(where, extra, `applies to the segregated network only, not to ${model}`);
   }
   if (resume !== undefined && typeof resume !== 'boolean') throw optionError(where, 'resume', 'must be true or false', true);
   if (resume && checkpoint === undefined) throw optionError(where, 'resume', 'needs a checkpoint file');
