@@ -94,3 +94,19 @@ export {
 } from './models/options';
 export { SEGREGATED_OPTIONS, paperLearningRates, type SegregatedModelOptions } from './models/segregated-options';
 export { MLP_OPTIONS, CNN_OPTIONS, type MlpModelOptions, type CnnModelOptions } from './models/baseline-options';
+
+// ---- presets, results folders and reports ----
+export { listPresets, loadPreset, planRuns, type Preset, type PlannedRun } from './experiment/presets';
+export {
+  makeResults,
+  writeResults,
+  readResults,
+  ResultsError,
+  RESULTS_FORMAT,
+  type Results,
+  type ResultsExtras,
+  type LabelledResult,
+} from './report/results';
+export { buildReport, writeReport, type Report, type ReportOptions } from './report/html';
+export { DivergenceError, type WeightStats } from './train/loop';
+export { AbortError, isAbortError } from './train/model';
