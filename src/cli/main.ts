@@ -11,6 +11,7 @@ import { isOptionError } from '../models/options';
 import { registerDataCommands } from './data';
 import { registerDoctorCommand } from './doctor';
 import { registerRunCommands } from './run';
+import { registerStudyCommands } from './study';
 import { registerTrainCommand } from './train';
 
 function packageVersion(): string {
@@ -38,6 +39,7 @@ function main(argv: string[]): Promise<unknown> {
   registerDoctorCommand(program);
   registerDataCommands(program);
   registerTrainCommand(program);
+  registerStudyCommands(program);
 
   return program.parseAsync(argv);
 }

@@ -1,0 +1,425 @@
+// `dendrite-bench study run|status|best|export|import`: hyperparameter studies on a SQLite file
+// (src/study, docs/bo.md "Studies"). Running a study that exists resumes it. Exit codes as every
+// command: 2 for usage errors (option errors), 130 after Ctrl-C or SIGTERM.
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { Command } from 'commander';
+
+import { Space } from '../bo/space';
+import { getSpec, locateDataset } from '../data/load';
+import { datasetNames } from '../data/registry';
+import { MODEL_KINDS, type ModelKind } from '../experiment/registry';
+import { optionError } from '../models/options';
+import type { DeviceString } from '../native';
+import { writeFileAtomic } from '../train/checkpoint';
+import { isAbortError } from '../train/model';
+import { exportCsv, exportJson, exportLange, parseLange, parseStudyJson } from '../study/export';
+import { bestTrial } from '../study/rules';
+import { configDifferences, runStudy, type StudyEvent } from '../study/run';
+import { resolveStudySpace } from '../study/spaces';
+import { SqliteStorage } from '../study/sqlite';
+import { countsTowardBudget, finishedCount, isStudyError } from '../study/storage';
+import type { StudyConfig, StudyRecord, StudyTrial } from '../study/types';
+
+export const STUDIES_DIR = 'dendrite-studies';
+
+interface CommonFlags {
+  study?: string;
+  storage?: string;
+  json?: boolean;
+}
+
+interface RunFlags extends CommonFlags {
+  model?: string;
+  dataset?: string;
+  trials?: string;
+  space?: string;
+  strategy?: string;
+  folds?: string;
+  epochs?: string;
+  workers?: string;
+  device?: string;
+  threads?: string;
+  prune?: boolean;
+  seed?: string;
+  dataDir?: string;
+  resume?: boolean;
+  final?: boolean;
+}
+
+function integer(flag: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isSafeInteger(v) || v < min) throw optionError('study', flag, `must be an integer >= ${min}, got ${JSON.stringify(text)}`);
+  return v;
+}
+
+function storageFile(f: CommonFlags, name: string | undefined): string {
+  if (f.storage !== undefined) return f.storage;
+  if (name === undefined) throw optionError('study', '--study', 'or --storage is needed to find the study');
+  return path.join(STUDIES_DIR, name, 'study.sqlite');
+}
+
+function openExisting(f: CommonFlags): { storage: SqliteStorage; file: string } {
+  const file = storageFile(f, f.study);
+  try {
+    return { storage: new SqliteStorage(file, { mustExist: true }), file };
+  } catch (err) {
+    if (isStudyError(err, 'ERR_STUDY_NOT_FOUND')) throw optionError('study', f.storage ? '--storage' : '--study', `: ${(err as Error).message}`);
+    throw err;
+  }
+}
+
+async function studyName(storage: SqliteStorage, f: CommonFlags): Promise<string> {
+  if (f.study !== undefined) return f.study;
+  const names = await storage.listStudies();
+  if (names.length === 1) return names[0];
+  throw optionError('study', '--study', `is needed: ${storage.file} holds ${names.length ? names.join(', ') : 'no studies'}`);
+}
+
+async function loadRecord(storage: SqliteStorage, name: string): Promise<StudyRecord> {
+  const r = await storage.loadStudy(name);
+  if (!r) throw optionError('study', '--study', `: no study "${name}" in ${storage.file} (it holds ${(await storage.listStudies()).join(', ') || 'none'})`);
+  return r;
+}
+
+function parseDevices(text: string | undefined): DeviceString[] {
+  if (text === undefined) return ['cpu'];
+  const list = text.split(',').map((s) => s.trim());
+  for (const d of list) {
+    if (!/^(auto|cpu|cuda(:[0-9]+)?)$/.test(d)) throw optionError('study', '--device', `must be cpu, cuda, cuda:N or a comma-separated list of them, got ${JSON.stringify(d)}`);
+  }
+  return list as DeviceString[];
+}
+
+/** The configuration the flags ask for (a new study), checked. */
+function configFromFlags(f: RunFlags, model: ModelKind): StudyConfig & { space: StudyConfig['space'] } {
+  const dataset = f.dataset ?? 'mnist-10k';
+  if (!datasetNames().includes(dataset)) throw optionError('study', '--dataset', `must be one of ${datasetNames().join(', ')}, got ${JSON.stringify(dataset)}`);
+  const strategy = f.strategy ?? 'bayes';
+  if (!['bayes', 'random', 'lange'].includes(strategy)) throw optionError('study', '--strategy', `must be bayes, random or lange, got ${JSON.stringify(strategy)}`);
+  const trials = integer('--trials', f.trials, 1);
+  if (trials === undefined) throw optionError('study', '--trials', 'is needed for a new study (the total number of trials)');
+  const space = resolveStudySpace(model, f.space ?? 'default');
+  return {
+    objective: { model, fixed: space.fixed, dataset, ...(f.dataDir !== undefined ? { dataDir: path.resolve(f.dataDir) } : {}),
+      folds: integer('--folds', f.folds, 2) ?? 3, epochs: integer('--epochs', f.epochs, 1) ?? 10 },
+    space: space.params, spaceName: space.name, direction: 'maximize', strategy: strategy as StudyConfig['strategy'], trials,
+    seed: integer('--seed', f.seed, 0) ?? 0, prune: f.prune === true,
+  };
+}
+
+function defaultName(f: RunFlags): string {
+  const space = f.space ?? 'default';
+  const base = /[\\/]|\.json$/i.test(space) ? path.basename(space).replace(/\.json$/i, '') : space;
+  return [f.model, f.dataset ?? 'mnist-10k', base, ...(f.strategy && f.strategy !== 'bayes' ? [f.strategy] : [])].join('-').replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+function duration(s: number): string {
+  if (!Number.isFinite(s)) return '-';
+  const t = Math.round(s);
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  const sec = t % 60;
+  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
+}
+
+function trialLine(e: Extract<StudyEvent, { type: 'trial' }>): string {
+  const t = e.trial;
+  const value = t.value !== undefined ? t.value.toFixed(4) : '-';
+  const why = t.state === 'complete' ? ((t.info as { diverged?: unknown } | undefined)?.diverged ? ' (diverged: chance accuracy)' : '') : ` (${(t.error ?? '').split('\n')[0].slice(0, 100)})`;
+  const best = e.best ? `best ${e.best.value.toFixed(4)} (trial ${e.best.number})` : 'best -';
+  return `trial ${t.number} ${t.state} ${value}${why} | ${best} | ${e.finished}/${e.budget} | elapsed ${duration(e.elapsedSeconds)} | ETA ${e.etaSeconds !== undefined ? duration(e.etaSeconds) : '0s'}`;
+}
+
+export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err: (s: string) => void; signal?: AbortSignal }): Promise<{ interrupted: boolean; name: string; file: string }> {
+  if (f.model !== undefined && !MODEL_KINDS.includes(f.model as ModelKind)) {
+    throw optionError('study', '--model', `must be one of ${MODEL_KINDS.join(', ')}, got ${JSON.stringify(f.model)}`);
+  }
+  if (f.study === undefined && f.model === undefined) throw optionError('study', '--model', 'or --study (to resume) is needed');
+  const name = f.study ?? defaultName(f);
+  const file = storageFile(f, name);
+  const workers = integer('--workers', f.workers, 1) ?? 1;
+  const threads = integer('--threads', f.threads, 1);
+  const devices = parseDevices(f.device);
+  const existed = fs.existsSync(file);
+  if (f.resume && !existed) throw optionError('study', '--resume', `: no study file ${file}`);
+  const storage = new SqliteStorage(file);
+  try {
+    let record = await storage.loadStudy(name);
+    if (!record) {
+      if (f.resume) throw optionError('study', '--resume', `: no study "${name}" in ${file}`);
+      if (f.model === undefined) throw optionError('study', '--model', `is needed to create study "${name}"`);
+      const config = configFromFlags(f, f.model as ModelKind);
+      const spec = getSpec(config.objective.dataset);
+      locateDataset(spec, config.objective.dataDir !== undefined ? { dataDir: config.objective.dataDir } : {});
+      record = await storage.createStudy(name, config);
+    } else {
+      // Flags given again must agree with the study; the budget may change.
+      if (f.model !== undefined) {
+        const given = configFromFlags({ ...f, trials: f.trials ?? String(record.config.trials) }, f.model as ModelKind);
+        const asked: Record<string, boolean> = { model: true, dataset: f.dataset !== undefined, folds: f.folds !== undefined, epochs: f.epochs !== undefined,
+          space: f.space !== undefined, 'fixed options': f.space !== undefined, strategy: f.strategy !== undefined, seed: f.seed !== undefined,
+          prune: f.prune !== undefined, direction: false };
+        const diffs = configDifferences(record.config, given).filter((d) => asked[d.slice(0, d.indexOf(' is '))]);
+        if (diffs.length) {
+          throw optionError('study', '', `study "${name}" in ${file} exists with other settings: ${diffs.join('; ')}. ` +
+            'Run it without those flags to resume it, or give a new --study name');
+        }
+      }
+      const trials = integer('--trials', f.trials, 1);
+      if (trials !== undefined && trials !== record.config.trials) {
+        try {
+          await storage.setBudget(name, trials);
+        } catch (err) {
+          if (isStudyError(err, 'ERR_STUDY_BUDGET')) throw optionError('study', '--trials', `: ${(err as Error).message}`);
+          throw err;
+        }
+      }
+    }
+    const out = (e: StudyEvent): void => {
+      if (f.json) {
+        io.out(JSON.stringify(e));
+        return;
+      }
+      switch (e.type) {
+        case 'study':
+          io.out(`study ${e.name} (${e.location}): ${e.resumed ? `resuming at ${e.finished}/${e.budget}` : `new, ${e.budget} trials`}` +
+            `${e.reaped ? `; ${e.reaped} trial(s) of dead workers queued again` : ''}; ${e.workers} worker(s)`);
+          break;
+        case 'trial':
+          io.out(trialLine(e));
+          break;
+        case 'worker-died':
+          io.err(`worker ${e.pid} died (${e.signal ?? `exit ${e.code}`}); its trial runs again${e.requeued.length ? ` as trial ${e.requeued.join(', ')}` : ''}`);
+          break;
+        case 'final':
+          io.out(`best configuration (trial ${e.final.trial}) retrained on the whole training split: ` +
+            `CV ${e.final.cvValue.toFixed(4)}, test ${e.final.testAccuracy.toFixed(4)} (${e.final.trainSeconds.toFixed(1)} s, ${e.final.device})`);
+          break;
+        case 'stopped':
+          break;
+        case 'done':
+          io.out(`done: ${e.finished}/${e.budget} trials${e.best ? `, best ${e.best.value.toFixed(4)} (trial ${e.best.number})` : ''}`);
+          break;
+      }
+    };
+    const r = await runStudy({
+      storage, name, workers, devices, ...(threads !== undefined ? { threads } : {}), onEvent: out, final: f.final !== false,
+      ...(io.signal ? { signal: io.signal } : {}),
+    });
+    if (r.interrupted) {
+      const resume = `dendrite-bench study run --study ${name}${f.storage ? ` --storage ${f.storage}` : ''}`;
+      const msg = `stopped at ${finishedCount(r.trials)}/${r.study.config.trials} finished trials; running trials were marked failed and queued to run again. Resume with: ${resume}`;
+      if (f.json) io.out(JSON.stringify({ type: 'resume', command: resume }));
+      io.err(msg);
+    }
+    return { interrupted: r.interrupted, name, file };
+  } finally {
+    await storage.close();
+  }
+}
+
+function summary(record: StudyRecord, trials: StudyTrial[]): Record<string, unknown> & { finished: number; states: Record<string, number>; best: unknown } {
+  const counts: Record<string, number> = {};
+  for (const t of trials) counts[t.state] = (counts[t.state] ?? 0) + 1;
+  const best = bestTrial(trials, record.config.direction);
+  return {
+    name: record.name, createdAt: record.createdAt, model: record.config.objective.model, dataset: record.config.objective.dataset,
+    space: record.config.spaceName, strategy: record.config.strategy, folds: record.config.objective.folds, epochs: record.config.objective.epochs,
+    seed: record.config.seed, prune: record.config.prune, budget: record.config.trials, finished: finishedCount(trials), states: counts,
+    best: best ? { trial: best.number, value: best.value, params: best.params } : null, final: record.final ?? null,
+  };
+}
+
+function registerRun(study: Command): void {
+  study.command('run')
+    .description('run a study to its budget of trials (running one that exists resumes it)')
+    .option('--model <kind>', `model: ${MODEL_KINDS.join(', ')}`)
+    .option('--dataset <name>', 'dataset (default mnist-10k)')
+    .option('--trials <n>', 'total trials (complete, pruned, infeasible or failed)')
+    .option('--space <name|file>', 'default, lange2019, or a JSON file { "params": {...}, "fixed": {...} } (default: default)')
+    .option('--strategy <s>', 'bayes (default), random, or lange (his GP-UCB setting, for comparison)')
+    .option('--folds <k>', 'stratified folds of the training split per trial (default 3)')
+    .option('--epochs <n>', 'epochs per fold (default 10)')
+    .option('--study <name>', 'study name (default <model>-<dataset>-<space>[-<strategy>])')
+    .option('--storage <file>', 'SQLite file (default dendrite-studies/<name>/study.sqlite)')
+    .option('--workers <n>', 'trials at once, each in its own process (default 1)')
+    .option('--device <d>', 'cpu (default), cuda, cuda:N, or a list (cuda:0,cuda:1) given to the workers in turn')
+    .option('--threads <n>', 'CPU threads per worker (default: the cores divided among the workers)')
+    .option('--prune', 'median pruning after each fold')
+    .option('--seed <s>', 'seed of the optimiser, the folds and the weights (default 0)')
+    .option('--data-dir <dir>', 'where datasets are looked for')
+    .option('--resume', 'only resume: fail when the study does not exist')
+    .option('--no-final', 'do not retrain and test the best configuration at the end')
+    .option('--json', 'NDJSON events on stdout')
+    .allowExcessArguments(false)
+    .addHelpText('after', `
+Examples:
+  dendrite-bench study run --model mlp --trials 50                       # our default MLP space on mnist-10k
+  dendrite-bench study run --model segregated --space lange2019 --strategy lange --trials 30 --epochs 1
+  dendrite-bench study run --model mlp --trials 8 --workers 2 --folds 2 --epochs 1
+  dendrite-bench study run --study mlp-mnist-10k-default                  # resume after Ctrl-C or a crash`)
+    .action(async (opts: RunFlags) => {
+      const controller = new AbortController();
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (controller.signal.aborted) process.exit(130);
+        controller.abort(new Error(`stopped by ${signal}`));
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const r = await studyRun(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal: controller.signal });
+        if (r.interrupted) process.exitCode = 130;
+      } catch (err) {
+        if (!isAbortError(err)) throw err;
+        console.error('stopped during the final run; run the study again to retrain and test the best configuration');
+        process.exitCode = 130;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
+
+export function registerStudyCommands(program: Command): void {
+  const study = program.command('study').description('hyperparameter studies: run, resume, inspect, export and import (docs/bo.md)');
+  registerRun(study);
+
+  study.command('status')
+    .description('the study\'s settings, trial counts by state, workers, best trial and final result')
+    .option('--study <name>', 'study name')
+    .option('--storage <file>', 'SQLite file (default dendrite-studies/<name>/study.sqlite)')
+    .option('--json', 'print JSON')
+    .action(async (f: CommonFlags) => {
+      const { storage } = openExisting(f);
+      try {
+        const name = await studyName(storage, f);
+        const record = await loadRecord(storage, name);
+        const trials = await storage.listTrials(name);
+        const workers = await storage.listWorkers(name);
+        const s = { ...summary(record, trials), workers };
+        if (f.json) {
+          console.log(JSON.stringify(s, null, 2));
+          return;
+        }
+        console.log(`study ${name} (${storage.file})`);
+        console.log(`  ${record.config.objective.model} on ${record.config.objective.dataset}, space ${record.config.spaceName}, strategy ${record.config.strategy}, ` +
+          `${record.config.objective.folds} folds x ${record.config.objective.epochs} epochs, seed ${record.config.seed}${record.config.prune ? ', pruning' : ''}`);
+        console.log(`  ${s.finished}/${record.config.trials} finished; ${Object.entries(s.states as Record<string, number>).map(([k, v]) => `${v} ${k}`).join(', ') || 'no trials'}`);
+        console.log(`  workers: ${workers.filter((w) => w.state === 'alive').length} alive, ${workers.length} in all`);
+        const best = s.best as { trial: number; value: number } | null;
+        if (best) console.log(`  best: trial ${best.trial}, CV ${best.value.toFixed(4)}`);
+        if (record.final) console.log(`  final: test ${record.final.testAccuracy.toFixed(4)} (trial ${record.final.trial} retrained on the whole training split)`);
+      } finally {
+        await storage.close();
+      }
+    });
+
+  study.command('best')
+    .description('the best trial: its parameters, model options, CV accuracy and the final test accuracy')
+    .option('--study <name>', 'study name')
+    .option('--storage <file>', 'SQLite file')
+    .option('--json', 'print JSON')
+    .action(async (f: CommonFlags) => {
+      const { storage } = openExisting(f);
+      try {
+        const name = await studyName(storage, f);
+        const record = await loadRecord(storage, name);
+        const best = bestTrial(await storage.listTrials(name), record.config.direction);
+        if (!best) throw new Error(`study "${name}" has no complete trial yet`);
+        const doc = { study: name, trial: best.number, cvValue: best.value, params: best.params,
+          options: (best.info as { options?: unknown } | undefined)?.options ?? null, final: record.final ?? null };
+        if (f.json) {
+          console.log(JSON.stringify(doc, null, 2));
+          return;
+        }
+        console.log(`trial ${best.number}: CV ${best.value!.toFixed(4)}${record.final ? `, test ${record.final.testAccuracy.toFixed(4)}` : ' (not yet retrained and tested)'}`);
+        for (const [k, v] of Object.entries(best.params)) console.log(`  ${k} = ${String(v)}`);
+        if (doc.options) console.log(`options: ${JSON.stringify(doc.options)}`);
+      } finally {
+        await storage.close();
+      }
+    });
+
+  study.command('export')
+    .description('all trials as JSON (the whole study), CSV, or Lange\'s JSON-lines log')
+    .option('--study <name>', 'study name')
+    .option('--storage <file>', 'SQLite file')
+    .option('--format <f>', 'json (default), csv or lange')
+    .option('--out <file>', 'write here (atomically) instead of stdout')
+    .action(async (f: CommonFlags & { format?: string; out?: string }) => {
+      const format = f.format ?? 'json';
+      if (!['json', 'csv', 'lange'].includes(format)) throw optionError('study export', '--format', `must be json, csv or lange, got ${JSON.stringify(format)}`);
+      const { storage } = openExisting(f);
+      try {
+        const name = await studyName(storage, f);
+        const record = await loadRecord(storage, name);
+        const trials = await storage.listTrials(name);
+        const text = format === 'json' ? exportJson(record, trials) : format === 'csv' ? exportCsv(record, trials)
+          : exportLange(record, record.config.objective.model, trials);
+        if (f.out !== undefined) writeFileAtomic(f.out, text);
+        else process.stdout.write(text);
+      } finally {
+        await storage.close();
+      }
+    });
+
+  study.command('import')
+    .description('finished trials from a JSON export (a new study, or more trials of it) or from Lange\'s JSON-lines log')
+    .argument('<file>', 'the file to read')
+    .option('--format <f>', 'json (default) or lange')
+    .option('--study <name>', 'study to create or add to (default: the export\'s name; for lange <model>-<dataset>-lange2019)')
+    .option('--storage <file>', 'SQLite file (default dendrite-studies/<name>/study.sqlite)')
+    .option('--model <kind>', 'lange: the model his log is of')
+    .option('--dataset <name>', 'lange: the dataset (default mnist-10k)')
+    .option('--trials <n>', 'budget of a study created here (default: the trials imported)')
+    .option('--strategy <s>', 'lange: bayes (default), random or lange')
+    .option('--folds <k>', 'lange: folds of further trials (default 3, his)')
+    .option('--epochs <n>', 'lange: epochs of further trials (default 10, his)')
+    .option('--seed <s>', 'lange: seed (default 0)')
+    .action(async (file: string, f: RunFlags & { format?: string }) => {
+      const format = f.format ?? 'json';
+      if (!['json', 'lange'].includes(format)) throw optionError('study import', '--format', `must be json or lange, got ${JSON.stringify(format)}`);
+      let text: string;
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch (err) {
+        throw optionError('study import', '', `cannot read ${file}: ${(err as Error).message}`);
+      }
+      let name: string;
+      let config: StudyConfig;
+      let parse: (c: StudyConfig) => { trials: ReturnType<typeof parseLange>; skipped: number };
+      if (format === 'json') {
+        const doc = parseStudyJson(text, file);
+        name = f.study ?? doc.name;
+        config = doc.config;
+        parse = () => doc;
+      } else {
+        if (f.model === undefined || !MODEL_KINDS.includes(f.model as ModelKind)) throw optionError('study import', '--model', `is needed with --format lange: ${MODEL_KINDS.join(', ')}`);
+        const flags = { ...f, space: 'lange2019', trials: f.trials ?? '1' };
+        name = f.study ?? defaultName(flags);
+        config = configFromFlags(flags, f.model as ModelKind);
+        parse = (c) => ({ trials: parseLange(text, file, new Space(c.space)), skipped: 0 });
+      }
+      const storage = new SqliteStorage(storageFile(f, name));
+      try {
+        const existing = await storage.loadStudy(name);
+        const useConfig = existing?.config ?? config;
+        const { trials, skipped } = parse(useConfig);
+        if (!existing) {
+          const budget = Math.max(integer('--trials', f.trials, 1) ?? 0, trials.length);
+          await storage.createStudy(name, { ...config, trials: budget });
+        } else {
+          const counted = (await storage.listTrials(name)).filter(countsTowardBudget).length;
+          if (counted + trials.length > existing.config.trials) await storage.setBudget(name, counted + trials.length);
+        }
+        const added = await storage.importTrials(name, trials);
+        console.log(`imported ${added.length} trial(s) into study ${name} (${storage.file})${skipped ? `; ${skipped} unfinished trial(s) left out` : ''}`);
+      } finally {
+        await storage.close();
+      }
+    });
+}
+

@@ -1,0 +1,83 @@
+// A trial's objective: its parameters become model options (spaces.ts), and each of the study's
+// stratified folds of the training split is one ExperimentSpec run by runExperiment with
+// `test: false`, so the search never sees the official test split. The value is the mean
+// validation accuracy over the folds. After each fold the running mean is reported (the
+// intermediate value) and the caller may prune. Outcomes:
+//   - an option error (invalid options, an invalid CNN geometry): infeasible, with the reason;
+//   - a DivergenceError: complete at chance accuracy (1 / classes), the divergence in `info`:
+//     a diverged configuration is a real, bad result the optimiser should learn from;
+//   - an AbortError: thrown on (the worker queues the trial again);
+//   - any other error: failed, with the message.
+import os from 'node:os';
+
+import type { Params } from '../bo/space';
+import { findSpec } from '../data/registry';
+import { runExperiment, type ExperimentResult } from '../experiment/run';
+import type { ExperimentSpec } from '../experiment/spec';
+import { isOptionError } from '../models/options';
+import type { DeviceString } from '../native';
+import { DivergenceError } from '../train/loop';
+import { isAbortError } from '../train/model';
+import { trialOptions } from './spaces';
+import type { StudyConfig, TrialOutcome } from './types';
+
+export interface TrialRun {
+  device?: DeviceString;
+  threads?: number;
+  signal?: AbortSignal;
+  /** Called after each fold with the running mean; returns a reason to prune, or undefined. */
+  report?: (step: number, value: number) => Promise<string | undefined>;
+}
+
+export function datasetClasses(dataset: string): number {
+  const spec = findSpec(dataset);
+  if (!spec) throw new RangeError(`unknown dataset ${JSON.stringify(dataset)}`);
+  return spec.classNames.length;
+}
+
+/** The ExperimentSpec of one fold of a trial (also used, with folds 0 and test on, for the final run). */
+export function trialSpec(config: StudyConfig, options: Record<string, unknown>, fold: number | 'final', run: TrialRun): ExperimentSpec {
+  const o = config.objective;
+  return {
+    model: o.model, options, dataset: o.dataset, epochs: o.epochs, seed: config.seed,
+    ...(fold === 'final' ? { folds: 0, validation: 0, test: true } : { folds: o.folds, fold, test: false }),
+    ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}),
+    device: run.device ?? 'cpu',
+    threads: run.threads ?? Math.max(1, os.availableParallelism()),
+  };
+}
+
+export async function evaluateTrial(config: StudyConfig, params: Params, run: TrialRun = {}): Promise<TrialOutcome> {
+  const classes = datasetClasses(config.objective.dataset);
+  let options: Record<string, unknown>;
+  try {
+    options = trialOptions(config.objective.model, params, config.objective.fixed, classes);
+  } catch (err) {
+    if (isOptionError(err)) return { state: 'infeasible', error: err.message };
+    throw err;
+  }
+  const folds: { fold: number; accuracy: number; epochs: (number | null)[]; seconds: number }[] = [];
+  let sum = 0;
+  for (let fold = 0; fold < config.objective.folds; fold++) {
+    let r: ExperimentResult;
+    try {
+      r = await runExperiment(trialSpec(config, options, fold, run), run.signal ? { signal: run.signal } : {});
+    } catch (err) {
+      if (isAbortError(err)) throw err;
+      const info = { options, folds };
+      if (isOptionError(err)) return { state: 'infeasible', error: err.message, info };
+      if (err instanceof DivergenceError) {
+        return { state: 'complete', value: 1 / classes, info: { ...info, diverged: { fold, epoch: err.epoch, message: err.message } } };
+      }
+      return { state: 'failed', error: (err as Error).message, info };
+    }
+    const accuracy = r.final.validationAccuracy;
+    if (accuracy === null || !Number.isFinite(accuracy)) return { state: 'failed', error: `fold ${fold} has no validation accuracy`, info: { options, folds } };
+    folds.push({ fold, accuracy, epochs: r.epochs.map((e) => e.validationAccuracy ?? null), seconds: r.timing.wallSeconds });
+    sum += accuracy;
+    const mean = sum / (fold + 1);
+    const why = await run.report?.(fold, mean);
+    if (why !== undefined && fold < config.objective.folds - 1) return { state: 'pruned', value: mean, error: why, info: { options, folds } };
+  }
+  return { state: 'complete', value: sum / config.objective.folds, info: { options, folds } };
+}

@@ -1,0 +1,229 @@
+// Running a study to its budget: create it or take it up again (a study is resumed by running it
+// again), reap the workers of earlier runs that died, start the workers (forked processes on a
+// SQLite file, or loops inside this process on any storage), report each finished trial, replace
+// a worker that crashes (its trial is queued again), and at the end retrain the best
+// configuration on the whole training split and score it once on the test split.
+import { fork, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+
+import { runExperiment } from '../experiment/run';
+import type { DeviceString } from '../native';
+import { datasetClasses, trialSpec } from './objective';
+import { bestTrial } from './rules';
+import { trialOptions } from './spaces';
+import { SqliteStorage } from './sqlite';
+import { StudyError, claimDecision, finishedCount, MAX_ATTEMPTS, type StudyStorage } from './storage';
+import type { FinalResult, StudyConfig, StudyRecord, StudyTrial } from './types';
+import { runWorker, workerIsDead, type Evaluate } from './worker';
+import type { WorkerArgs } from './worker-main';
+
+export type StudyEvent =
+  | { type: 'study'; name: string; location: string; resumed: boolean; finished: number; budget: number; reaped: number; workers: number }
+  | { type: 'trial'; trial: StudyTrial; finished: number; budget: number; best?: { number: number; value: number }; elapsedSeconds: number; etaSeconds?: number }
+  | { type: 'worker-died'; pid: number; code: number | null; signal: string | null; requeued: number[] }
+  | { type: 'final'; final: FinalResult }
+  | { type: 'stopped'; finished: number; budget: number }
+  | { type: 'done'; finished: number; budget: number; best?: { number: number; value: number } };
+
+export interface StudyRunOptions {
+  storage: StudyStorage;
+  name: string;
+  /** Workers at once (default 1). */
+  workers?: number;
+  /** One device per worker, round-robin (default cpu). */
+  devices?: DeviceString[];
+  /** Threads per worker (default max(1, floor(cores / workers))). */
+  threads?: number;
+  /** 'fork' (default with SQLite): worker processes; 'inline': worker loops in this process. */
+  mode?: 'fork' | 'inline';
+  /** Retrain the best configuration and test it at the end (default true). */
+  final?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (e: StudyEvent) => void;
+  /** Inline mode only: another objective (tests). */
+  evaluate?: Evaluate;
+  /** Milliseconds between looks at the storage for finished trials (default 500). */
+  pollMs?: number;
+}
+
+export interface StudyRunResult {
+  study: StudyRecord;
+  trials: StudyTrial[];
+  interrupted: boolean;
+}
+
+/** Settings of a stored study that a new run must not change (the budget may grow). */
+export function configDifferences(stored: StudyConfig, wanted: StudyConfig): string[] {
+  const diffs: string[] = [];
+  const cmp = (what: string, a: unknown, b: unknown): void => {
+    if (JSON.stringify(a) !== JSON.stringify(b)) diffs.push(`${what} is ${JSON.stringify(a)}, not ${JSON.stringify(b)}`);
+  };
+  cmp('model', stored.objective.model, wanted.objective.model);
+  cmp('dataset', stored.objective.dataset, wanted.objective.dataset);
+  cmp('folds', stored.objective.folds, wanted.objective.folds);
+  cmp('epochs', stored.objective.epochs, wanted.objective.epochs);
+  cmp('fixed options', stored.objective.fixed, wanted.objective.fixed);
+  cmp('space', stored.space, wanted.space);
+  cmp('strategy', stored.strategy, wanted.strategy);
+  cmp('direction', stored.direction, wanted.direction);
+  cmp('seed', stored.seed, wanted.seed);
+  cmp('prune', stored.prune, wanted.prune);
+  return diffs;
+}
+
+const WORKER_ENTRY = path.join(__dirname, 'worker-main.js');
+
+function bestOf(trials: StudyTrial[], config: StudyConfig): { number: number; value: number } | undefined {
+  const b = bestTrial(trials, config.direction);
+  return b ? { number: b.number, value: b.value as number } : undefined;
+}
+
+export async function runStudy(opts: StudyRunOptions): Promise<StudyRunResult> {
+  const { storage, name } = opts;
+  const emit = opts.onEvent ?? (() => undefined);
+  const record = await storage.loadStudy(name);
+  if (!record) throw new StudyError('ERR_STUDY_NOT_FOUND', `no study "${name}" in ${storage.location}`);
+  const config = record.config;
+  const workers = opts.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be an integer >= 1, got ${workers}`);
+  const devices = opts.devices?.length ? opts.devices : ['cpu' as DeviceString];
+  const threads = opts.threads ?? Math.max(1, Math.floor(os.availableParallelism() / workers));
+  const mode = opts.mode ?? (storage instanceof SqliteStorage ? 'fork' : 'inline');
+  if (mode === 'fork' && !(storage instanceof SqliteStorage)) throw new RangeError('worker processes need a SQLite storage (they share its file)');
+  const signal = opts.signal;
+
+  // Workers of earlier runs that died (kill -9, a crash, a lost machine): their trials run again.
+  const reaped = await storage.reapWorkers(name, (w) => workerIsDead(w));
+  let trials = await storage.listTrials(name);
+  const seen = new Set(trials.filter((t) => t.state !== 'running' && t.state !== 'waiting').map((t) => t.number));
+  emit({ type: 'study', name, location: storage.location, resumed: trials.length > 0, finished: finishedCount(trials), budget: config.trials,
+    reaped: reaped.length, workers });
+
+  const started = Date.now();
+  let finishedHere = 0;
+  let finishedSoFar = finishedCount(trials);
+  const reported = trials.filter((t) => seen.has(t.number));
+  const report = async (): Promise<void> => {
+    trials = await storage.listTrials(name);
+    const fresh = trials.filter((t) => t.state !== 'running' && t.state !== 'waiting' && !seen.has(t.number))
+      .sort((a, b) => (a.finishedAt ?? '').localeCompare(b.finishedAt ?? '') || a.number - b.number);
+    for (const t of fresh) {
+      seen.add(t.number);
+      if (t.requeued) continue; // its re-run will be reported
+      reported.push(t);
+      finishedHere++;
+      finishedSoFar++;
+      const elapsedSeconds = (Date.now() - started) / 1000;
+      const left = config.trials - finishedSoFar;
+      emit({ type: 'trial', trial: t, finished: finishedSoFar, budget: config.trials, best: bestOf(reported, config), elapsedSeconds,
+        ...(left > 0 ? { etaSeconds: (elapsedSeconds / finishedHere) * left } : {}) });
+    }
+  };
+
+  if (claimDecision(trials, config.trials) !== undefined && !signal?.aborted) {
+    if (mode === 'inline') {
+      const timer = setInterval(() => void report().catch(() => undefined), opts.pollMs ?? 500);
+      try {
+        await Promise.all(Array.from({ length: workers }, (_, i) => runWorker(storage, name, {
+          device: devices[i % devices.length], threads, ...(signal ? { signal } : {}), ...(opts.evaluate ? { evaluate: opts.evaluate } : {}),
+        })));
+      } finally {
+        clearInterval(timer);
+      }
+    } else {
+      await runForked(storage as SqliteStorage, name, { workers, devices, threads, signal, emit, report, pollMs: opts.pollMs ?? 500 });
+    }
+  }
+  await report();
+  const interrupted = signal?.aborted === true;
+  let study = (await storage.loadStudy(name)) as StudyRecord;
+  const finished = finishedCount(trials);
+  if (interrupted) {
+    emit({ type: 'stopped', finished, budget: config.trials });
+    return { study, trials, interrupted };
+  }
+  if (finished < config.trials) {
+    throw new StudyError('ERR_STUDY_STORAGE', `study "${name}" stopped at ${finished} of ${config.trials} trials: its workers kept failing (see the errors above); run it again to continue`);
+  }
+  // Redone when the budget grew and another trial became the best.
+  if (opts.final !== false && study.final?.trial !== bestTrial(trials, config.direction)?.number) {
+    const final = await finalRun(config, trials, devices[0], Math.max(1, os.availableParallelism()), signal);
+    if (final) {
+      await storage.setFinal(name, final);
+      emit({ type: 'final', final });
+      study = (await storage.loadStudy(name)) as StudyRecord;
+    }
+  }
+  emit({ type: 'done', finished, budget: config.trials, best: bestOf(trials, config) });
+  return { study, trials, interrupted: false };
+}
+
+async function runForked(storage: SqliteStorage, name: string, o: {
+  workers: number; devices: DeviceString[]; threads: number; signal?: AbortSignal; emit: (e: StudyEvent) => void;
+  report: () => Promise<void>; pollMs: number;
+}): Promise<void> {
+  const children = new Set<ChildProcess>();
+  // A crash loop (a configuration that kills its process every time) ends after this many replacements.
+  let replacements = MAX_ATTEMPTS * o.workers + 10;
+  let index = 0;
+  let stopping = false;
+  let exited: () => void = () => undefined;
+
+  const start = (): void => {
+    const args: WorkerArgs = { storage: storage.file, study: name, device: o.devices[index % o.devices.length], threads: o.threads };
+    index++;
+    const child = fork(WORKER_ENTRY, [], {
+      env: { ...process.env, DENDRITE_STUDY_WORKER: JSON.stringify(args), OMP_NUM_THREADS: String(o.threads), DENDRITE_NUM_THREADS: String(o.threads) },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    children.add(child);
+    child.on('exit', (code, sig) => {
+      children.delete(child);
+      void (async () => {
+        if (code !== 0 && code !== 130) {
+          // Died: its running trial fails and is queued again, and another worker takes over.
+          const failed = await storage.reapWorkers(name, (w) => w.pid === child.pid);
+          const requeued = (await storage.listTrials(name)).filter((t) => failed.some((f) => f.number === t.retryOf)).map((t) => t.number);
+          o.emit({ type: 'worker-died', pid: child.pid ?? -1, code, signal: sig, requeued });
+          if (!stopping && !o.signal?.aborted && replacements-- > 0 &&
+            claimDecision(await storage.listTrials(name), (await storage.loadStudy(name))!.config.trials) !== undefined) start();
+        }
+      })().catch((err) => console.error(`dendrite-bench study: ${(err as Error).message}`)).finally(() => {
+        if (children.size === 0) exited();
+      });
+    });
+  };
+
+  const onAbort = (): void => {
+    stopping = true;
+    for (const c of children) c.kill('SIGTERM');
+  };
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  const allExited = new Promise<void>((resolve) => {
+    exited = resolve;
+  });
+  for (let i = 0; i < o.workers; i++) start();
+  const timer = setInterval(() => void o.report().catch(() => undefined), o.pollMs);
+  try {
+    await allExited;
+  } finally {
+    clearInterval(timer);
+    o.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The best configuration trained on the whole training split and scored once on the test split. */
+export async function finalRun(config: StudyConfig, trials: readonly StudyTrial[], device: DeviceString, threads: number,
+  signal?: AbortSignal): Promise<FinalResult | undefined> {
+  const best = bestTrial(trials, config.direction);
+  if (!best) return undefined;
+  const options = trialOptions(config.objective.model, best.params, config.objective.fixed, datasetClasses(config.objective.dataset));
+  const r = await runExperiment(trialSpec(config, options, 'final', { device, threads }), signal ? { signal } : {});
+  if (!r.test) throw new Error('the final run has no test score');
+  return {
+    trial: best.number, params: best.params, options, cvValue: best.value as number, testAccuracy: r.test.accuracy, testLoss: r.test.loss,
+    trainSeconds: r.timing.trainSeconds, device: r.environment.device.used, finishedAt: r.finishedAt,
+  };
+}
+

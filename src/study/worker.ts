@@ -1,0 +1,116 @@
+// A study worker: registers itself, keeps a heartbeat, and loops: reap dead workers, claim a
+// trial (the proposal made inside the claiming transaction, running trials pending), evaluate
+// it, record the outcome. Workers share nothing but the storage, so any number of them, in any
+// processes, run one study. Stopped by its signal, a worker fails its running trial with the
+// 'interrupted' policy (the trial is queued again: a resume re-runs it) and returns.
+import os from 'node:os';
+
+import type { Params } from '../bo/space';
+import type { DeviceString } from '../native';
+import { isAbortError } from '../train/model';
+import { evaluateTrial, type TrialRun } from './objective';
+import { medianPrune, studyProposer } from './rules';
+import { isStudyError, type StudyStorage } from './storage';
+import type { StudyConfig, StudyTrial, TrialOutcome, WorkerRecord } from './types';
+
+/** A worker whose heartbeat is older than this is dead, wherever it runs. */
+export const STALE_HEARTBEAT_MS = 60_000;
+export const HEARTBEAT_MS = 2_000;
+
+export type Evaluate = (config: StudyConfig, params: Params, run: TrialRun) => Promise<TrialOutcome>;
+
+export interface WorkerOptions {
+  device?: DeviceString;
+  threads?: number;
+  signal?: AbortSignal;
+  heartbeatMs?: number;
+  staleMs?: number;
+  /** Called with each trial as it starts and as it is recorded. */
+  onTrial?: (t: StudyTrial) => void;
+  /** The objective (default: evaluateTrial, the real one). */
+  evaluate?: Evaluate;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Whether a worker is dead: its heartbeat is stale, or it ran on this host and its process is
+ * gone (so a killed worker is found at once, not after the stale time).
+ */
+export function workerIsDead(w: WorkerRecord, staleMs = STALE_HEARTBEAT_MS, host = os.hostname()): boolean {
+  if (Date.now() - Date.parse(w.heartbeatAt) > staleMs) return true;
+  return w.host === host && w.pid !== process.pid && !pidAlive(w.pid);
+}
+
+export async function runWorker(storage: StudyStorage, name: string, options: WorkerOptions = {}): Promise<{ worker: number; trials: number; interrupted: boolean }> {
+  const study = await storage.loadStudy(name);
+  if (!study) throw new Error(`no study "${name}" in ${storage.location}`);
+  const config = study.config;
+  const propose = studyProposer(config);
+  const evaluate = options.evaluate ?? evaluateTrial;
+  const signal = options.signal;
+  const staleMs = options.staleMs ?? STALE_HEARTBEAT_MS;
+  const worker = await storage.registerWorker(name, {
+    pid: process.pid, host: os.hostname(),
+    ...(options.device !== undefined ? { device: options.device } : {}), ...(options.threads !== undefined ? { threads: options.threads } : {}),
+  });
+  const beat = setInterval(() => {
+    storage.heartbeat(name, worker.id).catch(() => undefined);
+  }, options.heartbeatMs ?? HEARTBEAT_MS);
+  beat.unref();
+  let trials = 0;
+  let interrupted = false;
+  try {
+    while (!signal?.aborted) {
+      await storage.reapWorkers(name, (w) => workerIsDead(w, staleMs));
+      const trial = await storage.claimTrial(name, worker.id, propose, options.device);
+      if (!trial) break;
+      options.onTrial?.(trial);
+      let outcome: TrialOutcome;
+      try {
+        outcome = await evaluate(config, trial.params, {
+          ...(options.device !== undefined ? { device: options.device } : {}),
+          ...(options.threads !== undefined ? { threads: options.threads } : {}),
+          ...(signal ? { signal } : {}),
+          report: async (step, value) => {
+            await storage.reportIntermediate(name, trial.number, step, value);
+            return config.prune ? medianPrune(await storage.listTrials(name), trial.number, step, value, config.direction) : undefined;
+          },
+        });
+      } catch (err) {
+        if (isAbortError(err) || signal?.aborted) {
+          interrupted = true;
+          const why = signal?.reason instanceof Error ? signal.reason.message : 'stopped';
+          await storage.failTrial(name, trial.number, `interrupted (${why}); queued to run again`, 'interrupted').catch(ignoreReaped);
+          break;
+        }
+        outcome = { state: 'failed', error: (err as Error).message };
+      }
+      try {
+        // Not inside `onTrial?.(...)`: an optional call skips evaluating its argument.
+        const done = await storage.finishTrial(name, trial.number, outcome);
+        trials++;
+        options.onTrial?.(done);
+      } catch (err) {
+        // A reaper judged this worker dead meanwhile and queued the trial again: the re-run stands.
+        ignoreReaped(err);
+      }
+    }
+    if (signal?.aborted) interrupted = true;
+  } finally {
+    clearInterval(beat);
+    await storage.stopWorker(name, worker.id, 'stopped').catch(() => undefined);
+  }
+  return { worker: worker.id, trials, interrupted };
+}
+
+function ignoreReaped(err: unknown): void {
+  if (!isStudyError(err, 'ERR_TRIAL_STATE')) throw err;
+}
