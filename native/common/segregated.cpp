@@ -178,6 +178,23 @@ Derived derive(const Config& c) {
   return d;
 }
 
+StepParams step_params(const Config& c, const Derived& d) {
+  StepParams p;
+  p.lmax = static_cast<float>(c.lambda_max);
+  p.kB = static_cast<float>(d.k_B);
+  p.kD = static_cast<float>(d.k_D);
+  p.dt = static_cast<float>(c.dt);
+  p.gL = static_cast<float>(c.g_L);
+  p.gB = static_cast<float>(c.g_B);
+  p.gA = static_cast<float>(c.g_A);
+  p.gD = static_cast<float>(c.g_D);
+  p.EE = static_cast<float>(c.E_E);
+  p.EI = static_cast<float>(c.E_I);
+  // Non-conductance target soma (O4''): (g_D B + E) / (g_L + g_D + 1) with g_E + g_I = 1.
+  p.tgt_den = static_cast<float>(c.g_L + c.g_D + 1.0);
+  return p;
+}
+
 namespace {
 
 // Fills v[i] = f(u_i) with u_i the uniform draw i of the stream.

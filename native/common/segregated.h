@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "segregated_step.h"
 #include "shapes.h"
 
 namespace dendrite::seg {
@@ -150,27 +151,11 @@ Derived derive(const Config& c);
 // Moment-matched W_avg, W_sd for fan-in N (I1-I3).
 void weight_stats(double lambda_max, double N, double* W_avg, double* W_sd);
 
-// Random-stream purposes (the top 4 bits of the stream).
-enum Purpose : uint64_t {
-  kInit = 1,          // example field = matrix id 4m + {0: W, 1: b, 2: Y, 3: c}; element = row-major index
-  kPhase = 2,         // element 0 forward, 1 target: Wald extra lengths
-  kPlateau = 3,       // element (phase << 40) + hidden unit: normal jitter
-  kSpikeTrain = 4,    // element step * units + unit (step counts from the example's first forward step)
-  kSpikeTest = 5,     // epoch field = evaluation round, example field = image position
-  kSymNoise = 6,      // element (m << 40) + row-major index of W^(m+1)^T; epoch field 2^28-1 at init
-  kSparse = 7,        // example field = hidden layer m
-  kShuffle = 8,       // epoch field = epoch
-};
-constexpr uint64_t kMaxEpoch = (uint64_t{1} << 28) - 1;
-constexpr uint64_t kInitEpoch = kMaxEpoch;  // symmetric noise drawn at initialisation
+// The random-stream purposes, kMaxEpoch and stream_of() are in segregated_step.h (the device
+// draws test spikes too).
 
-inline RngStream stream_of(uint64_t seed, Purpose p, uint64_t epoch, uint64_t example) {
-  RngStream r;
-  r.seed = seed;
-  r.stream = (static_cast<uint64_t>(p) << 60) | ((epoch & kMaxEpoch) << 32) | (example & 0xffffffffull);
-  r.offset = 0;
-  return r;
-}
+// The float constants of the step equations (segregated_step.h).
+StepParams step_params(const Config& c, const Derived& d);
 
 // Per-layer parameters as exposed to users: W is n_m x fan_in, Y is n_m x fb_size (hidden only),
 // all row-major; c is empty unless feedback_bias.

@@ -23,6 +23,7 @@
 #include "common/error.h"
 #include "common/philox.h"
 #include "common/segregated.h"
+#include "common/segregated_step.h"
 #include "kernels.h"
 
 #ifdef _OPENMP
@@ -46,34 +47,6 @@ namespace dendrite::seg {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// Element-wise helpers (plain loops: vectorised by the compiler, never fused into FMA because
-// nothing here is compiled for an FMA target).
-
-// exp(x) in float to about 1 ulp (Cephes expf: Cody-Waite reduction and a degree-5 polynomial),
-// libm-free so that it vectorises and gives the same value on every machine.
-inline float exp_f(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float t = x * 1.44269504088896341f;
-  const float kf = (t + 12582912.0f) - 12582912.0f;  // round to nearest (|t| < 2^22)
-  float r = x - kf * 0.693359375f;
-  r = r - kf * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t k = static_cast<int32_t>(kf);
-  uint32_t bits = static_cast<uint32_t>(k + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-
-inline float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
-
-// ---------------------------------------------------------------------------------------------
 // Spike draws. For units i with rates rate[i], the count is philox::poisson_at(stream,
 // base + unit_i, rate[i]) bit for bit, computed in three exact tiers:
 // 1. a vectorised Philox pass gives the round-0 block of every unit; (x0 >> 5) < t32[i] proves
@@ -95,17 +68,17 @@ inline int32_t zero_threshold(float rate) {
 // lam = lambda_max sigma(C) and its zero threshold, for n units (H6, O5).
 void rates_plain(const float* C, float* lam, int32_t* t32, int64_t n, float lmax) {
   for (int64_t k = 0; k < n; ++k) {
-    lam[k] = lmax * sigmoid_f(C[k]);
+    lam[k] = rate_of(lmax, C[k]);
     t32[k] = zero_threshold(lam[k]);
   }
 }
 
-// Leaky soma without apical coupling (H5 with g_A = 0, O4 forward):
-// C = C + dt (-g_L C + g (B - C)), then the rates and zero thresholds as rates_plain.
-void soma_rates_plain(float* C, const float* B, float* lam, int32_t* t32, int64_t n, float dt, float gL, float g,
-                      float lmax) {
-  for (int64_t k = 0; k < n; ++k) C[k] = C[k] + dt * (-gL * C[k] + g * (B[k] - C[k]));
-  rates_plain(C, lam, t32, n, lmax);
+// Leaky soma without apical coupling (H5 with g_A = 0, O4 forward): C = soma_leaky(C, B, g), then
+// the rates and zero thresholds as rates_plain.
+void soma_rates_plain(float* C, const float* B, float* lam, int32_t* t32, int64_t n, const StepParams& sp, float g) {
+  const StepParams p = sp;
+  for (int64_t k = 0; k < n; ++k) C[k] = soma_leaky(C[k], B[k], g, p);
+  rates_plain(C, lam, t32, n, p.lmax);
 }
 
 // Round-0 Philox blocks of elements base + off[i] (or base + i), first two words only, and the
@@ -242,7 +215,7 @@ inline void accum_block(float* __restrict u, const float* __restrict W, const in
   for (int64_t e = 0; e < ne; ++e) {
     const float* w = W + static_cast<int64_t>(idx[e]) * n + k0;
     const float c = cnt[e];
-    for (int k = 0; k < kBlock; ++k) acc[k] += c * w[k];
+    for (int k = 0; k < kBlock; ++k) acc[k] = f32::mac(acc[k], c, w[k]);
   }
   for (int k = 0; k < kBlock; ++k) u[k0 + k] = acc[k];
 }
@@ -266,7 +239,7 @@ inline void mix_block(float* __restrict B, const float* __restrict b, const floa
   for (int64_t i = 0; i < mem; ++i) {
     const float* ui = us[i] + k0;
     const float ki = kap[i];
-    for (int k = 0; k < kBlock; ++k) acc[k] += ki * ui[k];
+    for (int k = 0; k < kBlock; ++k) acc[k] = f32::mac(acc[k], ki, ui[k]);
   }
   for (int k = 0; k < kBlock; ++k) B[k0 + k] = acc[k];
 }
@@ -356,9 +329,10 @@ __attribute__((target("avx512f"))) void rates_avx512(const float* C, float* lam,
   }
 }
 
+// soma_rates_plain with explicit vectors (soma_leaky operation for operation).
 __attribute__((target("avx512f"))) void soma_rates_avx512(float* C, const float* B, float* lam, int32_t* t32,
-                                                           int64_t n, float dt, float gL, float g, float lmax) {
-  const __m512 vdt = _mm512_set1_ps(dt), vngL = _mm512_set1_ps(-gL), vg = _mm512_set1_ps(g);
+                                                           int64_t n, const StepParams& p, float g) {
+  const __m512 vdt = _mm512_set1_ps(p.dt), vngL = _mm512_set1_ps(-p.gL), vg = _mm512_set1_ps(g);
   for (int64_t k = 0; k < n; k += 16) {
     const __mmask16 mk = n - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k)) - 1);
     const __m512 c = _mm512_maskz_loadu_ps(mk, C + k);
@@ -366,7 +340,7 @@ __attribute__((target("avx512f"))) void soma_rates_avx512(float* C, const float*
     const __m512 inner = _mm512_add_ps(_mm512_mul_ps(vngL, c), _mm512_mul_ps(vg, _mm512_sub_ps(b, c)));
     _mm512_mask_storeu_ps(C + k, mk, _mm512_add_ps(c, _mm512_mul_ps(vdt, inner)));
   }
-  rates_avx512(C, lam, t32, n, lmax);
+  rates_avx512(C, lam, t32, n, p.lmax);
 }
 
 // The same sums with explicit vectors: per element acc = acc + c * w in event (tap) order.
@@ -484,7 +458,7 @@ __attribute__((target("avx512f"))) void kappa_mix_avx512(float* B, const float* 
 }
 #endif
 
-using SomaFn = void (*)(float*, const float*, float*, int32_t*, int64_t, float, float, float, float);
+using SomaFn = void (*)(float*, const float*, float*, int32_t*, int64_t, const StepParams&, float);
 using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, const int32_t*, int64_t, uint32_t*,
                           uint32_t*, uint64_t*);
 using RatesFn = void (*)(const float*, float*, int32_t*, int64_t, float);
@@ -608,10 +582,8 @@ struct Slot {
   int64_t rec_row0 = 0;
 };
 
-enum class Mode { Forward, Target, Test };
-
 struct PhaseCtx {
-  Mode mode = Mode::Forward;
+  Phase mode = Phase::Forward;
   int64_t L = 0, T = 0, R = 0;
   philox::Stream spikes{};
   uint64_t step0 = 0;  // step index of the phase's first step within the example
@@ -627,18 +599,7 @@ class CpuNetwork final : public Network {
     std::vector<LayerWeights> w;
     init_weights(c_, d_, w, masks_);
     load(w);
-    lmax_ = static_cast<float>(c_.lambda_max);
-    kB_ = static_cast<float>(d_.k_B);
-    kD_ = static_cast<float>(d_.k_D);
-    dt_ = static_cast<float>(c_.dt);
-    gL_ = static_cast<float>(c_.g_L);
-    gB_ = static_cast<float>(c_.g_B);
-    gA_ = static_cast<float>(c_.g_A);
-    gD_ = static_cast<float>(c_.g_D);
-    EE_ = static_cast<float>(c_.E_E);
-    EI_ = static_cast<float>(c_.E_I);
-    // Non-conductance target soma (O4''): (g_D B + E) / (g_L + g_D + 1) with g_E + g_I = 1.
-    tgt_den_ = static_cast<float>(c_.g_L + c_.g_D + 1.0);
+    p_ = step_params(c_, d_);
     // A layer's spikes are drawn when something reads them: the layer above (spiking
     // feed-forward) or a hidden layer's apical compartment (spiking feedback).
     need_spikes_.assign(static_cast<size_t>(M_), false);
@@ -850,7 +811,7 @@ class CpuNetwork final : public Network {
     s.x_nz.clear();
     s.x_t32.clear();
     for (int64_t j = 0; j < c_.n_in; ++j) {
-      const float r = static_cast<float>(c_.lambda_max * (static_cast<double>(px[j]) / 255.0));
+      const float r = input_rate(c_.lambda_max, px[j]);
       s.x[j] = r;
       if (r > 0.0f) {
         s.nz.push_back(static_cast<int32_t>(j));
@@ -865,9 +826,9 @@ class CpuNetwork final : public Network {
       for (int32_t j : s.nz) {
         const float xj = s.x[j];
         const float* w = Wt_[0].data() + static_cast<int64_t>(j) * n;
-        for (int64_t k = 0; k < n; ++k) B[k] += xj * w[k];
+        for (int64_t k = 0; k < n; ++k) B[k] = f32::mac(B[k], xj, w[k]);
       }
-      for (int64_t k = 0; k < n; ++k) B[k] += b_[0][k];
+      for (int64_t k = 0; k < n; ++k) B[k] = f32::add(B[k], b_[0][k]);
     }
   }
 
@@ -981,18 +942,21 @@ class CpuNetwork final : public Network {
   std::vector<bool> need_spikes_, need_spikes_test_;
   std::vector<std::unique_ptr<Slot>> train_slots_, eval_slots_;
   bool record_angle_ = false;
-  float lmax_ = 0, kB_ = 0, kD_ = 0, dt_ = 0, gL_ = 0, gB_ = 0, gA_ = 0, gD_ = 0, EE_ = 0, EI_ = 0, tgt_den_ = 0;
+  StepParams p_{};  // the constants of the step equations (segregated_step.h)
 };
 
 // One time step (docs/papers.md §7.1): input spikes, hidden layers bottom-up, then the output layer.
 void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
-  const bool train = ctx.mode != Mode::Test;
-  const bool forward = ctx.mode == Mode::Forward;
-  const bool in_window = t >= ctx.L - ctx.T;
-  const bool in_A = train && t >= ctx.L - ctx.R;
+  using namespace f32;
+  const StepParams p = p_;
+  const bool train = ctx.mode != Phase::Test;
+  const bool forward = ctx.mode == Phase::Forward;
+  const bool window = in_window(t, ctx.L, ctx.T);
+  const bool in_A = in_plateau_rows(ctx.mode, t, ctx.L, ctx.R);
   const uint64_t base = (ctx.step0 + static_cast<uint64_t>(t)) * static_cast<uint64_t>(d_.units);
   const float* kap = d_.kappa.data();
   const int64_t mem = c_.mem;
+  const bool cond = c_.use_conductances;
   // A recorded test also draws the feedback layer's spikes for its apical potentials: they are
   // separate counters of the same stream, so nothing else changes.
   const std::vector<bool>& need = train || s.rec ? need_spikes_ : need_spikes_test_;
@@ -1014,31 +978,31 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
       accumulate_u(l, m, pre.steps[pre.head], u_now);
       for (int64_t i = 0; i < mem; ++i) s.taps[i] = l.u.data() + pre.slot(i) * n;
       k_.kappa_mix(B, b_[m].data(), s.taps.data(), kap, mem, n);
-      if (train && forward && in_window) {
+      if (train && forward && window) {
         float* sp = l.sumPSPB.data();
         for (int64_t i = 0; i < mem; ++i) {
           const Events& ev = pre.back(i);
-          for (size_t e = 0; e < ev.idx.size(); ++e) sp[ev.idx[e]] += kap[i] * ev.cnt[e];
+          for (size_t e = 0; e < ev.idx.size(); ++e) sp[ev.idx[e]] = mac(sp[ev.idx[e]], kap[i], ev.cnt[e]);
         }
       }
     } else if (m == 0) {
       std::memcpy(B, s.Bx.data(), sizeof(float) * n);
-      if (train && forward && in_window) {
+      if (train && forward && window) {
         float* sp = l.sumPSPB.data();
-        for (int32_t j : s.nz) sp[j] += s.x[j];
+        for (int32_t j : s.nz) sp[j] = add(sp[j], s.x[j]);
       }
     } else {
-      const LayerState& p = s.L[m - 1];
+      const LayerState& pl = s.L[m - 1];
       std::memcpy(B, b_[m].data(), sizeof(float) * n);
       const float* W = Wt_[m].data();
-      for (int64_t j = 0; j < p.n; ++j) {
-        const float lj = p.lam[j];
+      for (int64_t j = 0; j < pl.n; ++j) {
+        const float lj = pl.lam[j];
         const float* w = W + j * n;
-        for (int64_t k = 0; k < n; ++k) B[k] += lj * w[k];
+        for (int64_t k = 0; k < n; ++k) B[k] = mac(B[k], lj, w[k]);
       }
-      if (train && forward && in_window) {
+      if (train && forward && window) {
         float* sp = l.sumPSPB.data();
-        for (int64_t j = 0; j < p.n; ++j) sp[j] += p.lam[j];
+        for (int64_t j = 0; j < pl.n; ++j) sp[j] = add(sp[j], pl.lam[j]);
       }
     }
 
@@ -1047,7 +1011,7 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
     bool rates_done = false;
     if (!out) {
       // (H3, H4): apical potential from the feedback layer up to step t-1 (it has not stepped yet).
-      const bool need_A = gA_ != 0.0f || in_A || s.rec;  // A has no somatic effect when g_A = 0
+      const bool need_A = p.gA != 0.0f || in_A || s.rec;  // A has no somatic effect when g_A = 0
       if (need_A) {
         const LayerState& f = s.L[c_.fb_layer(m)];
         float* pa = l.psp_a.data();
@@ -1056,68 +1020,54 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
           std::fill(pa, pa + fb, 0.0f);
           for (int64_t i = 0; i < mem; ++i) {
             const Events& ev = f.spikes.back(i);
-            for (size_t e = 0; e < ev.idx.size(); ++e) pa[ev.idx[e]] += kap[i] * ev.cnt[e];
+            for (size_t e = 0; e < ev.idx.size(); ++e) pa[ev.idx[e]] = mac(pa[ev.idx[e]], kap[i], ev.cnt[e]);
           }
         } else {
           std::memcpy(pa, f.lam.data(), sizeof(float) * fb);
         }
         const float* Y = Y_[m].data();
         float* A = l.A.data();
-        for (int64_t k = 0; k < n; ++k) {
-          const float* y = Y + k * fb;
-          float a = 0.0f;
-          for (int64_t q = 0; q < fb; ++q) a += y[q] * pa[q];
-          A[k] = a;
-        }
+        for (int64_t k = 0; k < n; ++k) A[k] = apical_potential(Y + k * fb, pa, fb);
         if (c_.feedback_bias) {
           const float* cb = cb_[m].data();
-          for (int64_t k = 0; k < n; ++k) A[k] += cb[k];
+          for (int64_t k = 0; k < n; ++k) A[k] = apical_bias(A[k], cb[k]);
         }
         if (in_A) {
           float* Ah = l.Ahist.data() + (t - (ctx.L - ctx.R)) * n;
           std::memcpy(Ah, A, sizeof(float) * n);
         }
-        if (forward && in_window && c_.feedback == FeedbackKind::Learned) {
+        if (forward && window && c_.feedback == FeedbackKind::Learned) {
           float* sa = l.sumPSPA.data();
-          for (int64_t q = 0; q < fb; ++q) sa[q] += pa[q];
+          for (int64_t q = 0; q < fb; ++q) sa[q] = add(sa[q], pa[q]);
         }
       }
       // (H5) / (H5'), (H6)
-      if (c_.use_conductances) {
-        if (gA_ != 0.0f) {
-          const float* A = l.A.data();
-          for (int64_t k = 0; k < n; ++k) C[k] = C[k] + dt_ * (-gL_ * C[k] + gB_ * (B[k] - C[k]) + gA_ * (A[k] - C[k]));
-        } else {
-          k_.soma_rates(C, B, lam, l.t32.data(), n, dt_, gL_, gB_, lmax_);
-          rates_done = true;
-        }
+      if (cond && p.gA == 0.0f) {
+        k_.soma_rates(C, B, lam, l.t32.data(), n, p, p.gB);
+        rates_done = true;
+      } else if (cond) {
+        const float* A = l.A.data();
+        for (int64_t k = 0; k < n; ++k) C[k] = soma_hidden(C[k], B[k], A[k], true, p);
       } else {
-        for (int64_t k = 0; k < n; ++k) C[k] = kB_ * B[k];
+        for (int64_t k = 0; k < n; ++k) C[k] = soma_hidden(C[k], B[k], 0.0f, false, p);
       }
     } else {
       // (O3, O4) / (O4', O4'')
-      if (ctx.mode == Mode::Target) {
+      if (ctx.mode == Phase::Target) {
         const float* tg = s.target.data();
-        if (c_.use_conductances) {
-          for (int64_t k = 0; k < n; ++k) {
-            const float gE = tg[k], gI = 1.0f - tg[k];
-            const float I = gE * (EE_ - C[k]) + gI * (EI_ - C[k]);
-            C[k] = C[k] + dt_ * (-gL_ * C[k] + gD_ * (B[k] - C[k]) + I);
-          }
+        if (cond) {
+          for (int64_t k = 0; k < n; ++k) C[k] = soma_output_target(C[k], B[k], tg[k], true, p);
         } else {
-          for (int64_t k = 0; k < n; ++k) {
-            const float gE = tg[k], gI = 1.0f - tg[k];
-            C[k] = (gD_ * B[k] + gE * EE_ + gI * EI_) / tgt_den_;
-          }
+          for (int64_t k = 0; k < n; ++k) C[k] = soma_output_target(C[k], B[k], tg[k], false, p);
         }
-      } else if (c_.use_conductances) {
-        k_.soma_rates(C, B, lam, l.t32.data(), n, dt_, gL_, gD_, lmax_);
+      } else if (cond) {
+        k_.soma_rates(C, B, lam, l.t32.data(), n, p, p.gD);
         rates_done = true;
       } else {
-        for (int64_t k = 0; k < n; ++k) C[k] = kD_ * B[k];
+        for (int64_t k = 0; k < n; ++k) C[k] = soma_output(C[k], B[k], false, p);
       }
     }
-    if (!rates_done) k_.compute_rates(C, lam, l.t32.data(), n, lmax_);
+    if (!rates_done) k_.compute_rates(C, lam, l.t32.data(), n, p.lmax);
     if (need[m]) {
       Events& ev = l.spikes.push();
       draw_spikes(ctx, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, lam, l.t32.data(), n, s, ev);
@@ -1125,39 +1075,17 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
     if (s.rec) record_step(s, m, ctx.step0 + static_cast<uint64_t>(t));
 
     // Window sums (P1-P5): what the updates and predictions read.
-    if (in_window) {
-      if (ctx.mode != Mode::Target) {
+    if (window) {
+      if (ctx.mode != Phase::Target) {
         if (!train && !out) continue;
         float* sc = l.sumC.data();
-        for (int64_t k = 0; k < n; ++k) sc[k] += C[k];
+        for (int64_t k = 0; k < n; ++k) sc[k] = add(sc[k], C[k]);
       } else if (out) {
         float* sl = l.sumLam.data();
-        for (int64_t k = 0; k < n; ++k) sl[k] += lam[k];
+        for (int64_t k = 0; k < n; ++k) sl[k] = add(sl[k], lam[k]);
       }
     }
   }
-}
-
-int32_t class_argmax(const float* v, int64_t n_out, int64_t k) {
-  int32_t best = 0;
-  float best_v = 0;
-  for (int64_t c = 0; c < 10; ++c) {
-    float sum = 0;
-    for (int64_t q = 0; q < k; ++q) sum += v[c * k + q];
-    const float mean = sum / static_cast<float>(k);
-    if (c == 0 || mean > best_v) {
-      best = static_cast<int32_t>(c);
-      best_v = mean;
-    }
-  }
-  (void)n_out;
-  return best;
-}
-
-// sigma'(x) = sigma(x) (1 - sigma(x))
-inline float dsigmoid_f(float x) {
-  const float s = sigmoid_f(x);
-  return s * (1.0f - s);
 }
 
 void CpuNetwork::run_example(Slot& s, const uint8_t* image, int label, uint64_t epoch, uint64_t example) const {
@@ -1167,7 +1095,7 @@ void CpuNetwork::run_example(Slot& s, const uint8_t* image, int label, uint64_t 
   if (!s.u_valid) recompute_u(s);
   set_image(s, image);
   const int64_t k = d_.k_per_class;
-  for (int64_t q = 0; q < c_.n_out(); ++q) s.target[q] = q / k == label ? 1.0f : 0.0f;
+  for (int64_t q = 0; q < c_.n_out(); ++q) s.target[q] = target_of(q, k, label);
   for (int64_t m = 0; m < M_; ++m) {
     LayerState& l = s.L[m];
     for (auto* v : {&l.sumC, &l.sumLam, &l.sumPSPB, &l.sumPSPA}) std::fill(v->begin(), v->end(), 0.0f);
@@ -1179,21 +1107,17 @@ void CpuNetwork::run_example(Slot& s, const uint8_t* image, int label, uint64_t 
     }
   }
   const philox::Stream spikes = philox::make_stream(stream_of(c_.seed, kSpikeTrain, epoch, example));
-  const float inv_T = static_cast<float>(T);
   // Plateau (P1, P4): the mean of the T values of A ending delta steps before the phase end.
   auto plateau = [&](LayerState& l, const std::vector<int64_t>& delta, std::vector<float>& alpha, std::vector<float>* Abar) {
     for (int64_t q = 0; q < l.n; ++q) {
-      const int64_t end = R - delta[q];  // exclusive
-      float sum = 0;
-      for (int64_t r = end - T; r < end; ++r) sum += l.Ahist[r * l.n + q];
-      const float a = sum / inv_T;
+      const float a = plateau_mean(l.Ahist.data(), l.n, q, R - delta[q], T);
       if (Abar) (*Abar)[q] = a;
       alpha[q] = sigmoid_f(a);
     }
   };
 
   PhaseCtx f;
-  f.mode = Mode::Forward;
+  f.mode = Phase::Forward;
   f.L = Lf;
   f.T = T;
   f.R = R;
@@ -1202,24 +1126,24 @@ void CpuNetwork::run_example(Slot& s, const uint8_t* image, int label, uint64_t 
   run_phase(s, f);
   for (int64_t m = 0; m < M_; ++m) {  // (P1-P3)
     LayerState& l = s.L[m];
-    for (int64_t q = 0; q < l.n; ++q) l.Cf[q] = l.sumC[q] / inv_T;
-    for (int64_t j = 0; j < l.fan_in; ++j) l.PSPBf[j] = l.sumPSPB[j] / inv_T;
+    for (int64_t q = 0; q < l.n; ++q) l.Cf[q] = window_mean(l.sumC[q], T);
+    for (int64_t j = 0; j < l.fan_in; ++j) l.PSPBf[j] = window_mean(l.sumPSPB[j], T);
     if (m < M_ - 1) {
       plateau(l, l.delta_f, l.alpha_f, &l.Af);
-      for (int64_t q = 0; q < l.fb; ++q) l.PSPAf[q] = l.sumPSPA[q] / inv_T;
+      for (int64_t q = 0; q < l.fb; ++q) l.PSPAf[q] = window_mean(l.sumPSPA[q], T);
     }
   }
-  s.prediction = class_argmax(s.L[M_ - 1].Cf.data(), c_.n_out(), k);
+  s.prediction = class_argmax(s.L[M_ - 1].Cf.data(), k);
 
   PhaseCtx tp = f;
-  tp.mode = Mode::Target;
+  tp.mode = Phase::Target;
   tp.L = Lt;
   tp.step0 = static_cast<uint64_t>(Lf);
   run_phase(s, tp);
   for (int64_t m = 0; m < M_; ++m) {  // (P4, P5)
     LayerState& l = s.L[m];
     if (m == M_ - 1) {
-      for (int64_t q = 0; q < l.n; ++q) l.lamt[q] = l.sumLam[q] / inv_T;
+      for (int64_t q = 0; q < l.n; ++q) l.lamt[q] = window_mean(l.sumLam[q], T);
     } else {
       plateau(l, l.delta_t, l.alpha_t, nullptr);
     }
@@ -1229,18 +1153,18 @@ void CpuNetwork::run_example(Slot& s, const uint8_t* image, int label, uint64_t 
 
 // Errors of every layer (U1, U4), the loss, and the backprop errors / angles (docs/papers.md §9, §18 item 2).
 void CpuNetwork::compute_errors(Slot& s) const {
+  const StepParams p = p_;
   LayerState& o = s.L[M_ - 1];
   float loss = 0;
   for (int64_t q = 0; q < o.n; ++q) {
-    const float sg = sigmoid_f(o.Cf[q]);
-    const float diff = o.lamt[q] - lmax_ * sg;
-    o.E[q] = -kD_ * lmax_ * (sg * (1.0f - sg)) * diff;  // (U1)
-    loss += diff * diff;
+    float sq;
+    o.E[q] = output_error(o.Cf[q], o.lamt[q], p, &sq);  // (U1)
+    loss = f32::add(loss, sq);
   }
-  s.loss = loss / static_cast<float>(o.n);
+  s.loss = f32::div(loss, static_cast<float>(o.n));
   for (int64_t m = 0; m < M_ - 1; ++m) {
     LayerState& l = s.L[m];
-    for (int64_t q = 0; q < l.n; ++q) l.E[q] = -kB_ * lmax_ * dsigmoid_f(l.Cf[q]) * (l.alpha_t[q] - l.alpha_f[q]);  // (U4)
+    for (int64_t q = 0; q < l.n; ++q) l.E[q] = hidden_error(l.Cf[q], l.alpha_t[q], l.alpha_f[q], p);  // (U4)
   }
   if (!(c_.backprop || record_angle_) || M_ < 2) return;
   // E_bp^m = (W^(m+1)^T E_bp^(m+1)) * k_B lambda_max sigma'(C_f^m), with the pre-update W.
@@ -1252,23 +1176,16 @@ void CpuNetwork::compute_errors(Slot& s) const {
     for (int64_t j = 0; j < l.n; ++j) {
       const float* w = W + j * a.n;
       float dot = 0;
-      for (int64_t q = 0; q < a.n; ++q) dot += w[q] * a.Ebp[q];
-      l.Ebp[j] = dot * (kB_ * lmax_ * dsigmoid_f(l.Cf[j]));
+      for (int64_t q = 0; q < a.n; ++q) dot = f32::mac(dot, w[q], a.Ebp[q]);
+      l.Ebp[j] = backprop_error(dot, l.Cf[j], p);
     }
   }
   for (int64_t m = 0; m < M_ - 1; ++m) {
     LayerState& l = s.L[m];
     if (record_angle_) {
       double dot = 0, na = 0, nb = 0;
-      for (int64_t q = 0; q < l.n; ++q) {
-        dot += static_cast<double>(l.E[q]) * l.Ebp[q];
-        na += static_cast<double>(l.E[q]) * l.E[q];
-        nb += static_cast<double>(l.Ebp[q]) * l.Ebp[q];
-      }
-      double cosv = dot / std::sqrt(na * nb);
-      if (cosv > 1) cosv = 1;
-      if (cosv < -1) cosv = -1;
-      s.angle[m] = na > 0 && nb > 0 ? static_cast<float>(std::acos(cosv) * 57.29577951308232) : NAN;
+      for (int64_t q = 0; q < l.n; ++q) angle_terms(l.E[q], l.Ebp[q], &dot, &na, &nb);
+      s.angle[m] = angle_degrees(dot, na, nb);
     }
   }
   if (c_.backprop && !c_.backprop_inplace) {
@@ -1279,6 +1196,7 @@ void CpuNetwork::compute_errors(Slot& s) const {
 // Updates after the target phase (docs/papers.md §9), top layer first, summed over the slots in order.
 void CpuNetwork::apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, uint64_t example) {
   [[maybe_unused]] const int nt = threads_;
+  const StepParams p = p_;
   for (int64_t m = M_ - 1; m >= 0; --m) {
     const int64_t n = c_.layers[m], N = c_.fan_in(m);
     const bool out = m == M_ - 1;
@@ -1290,8 +1208,8 @@ void CpuNetwork::apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, 
         const float* W = Wt_[m + 1].data();
         for (int64_t j = 0; j < l.n; ++j) {
           float dot = 0;
-          for (int64_t q = 0; q < a.n; ++q) dot += W[j * a.n + q] * a.E[q];
-          l.E[j] = dot * (kB_ * lmax_ * dsigmoid_f(l.Cf[j]));
+          for (int64_t q = 0; q < a.n; ++q) dot = f32::mac(dot, W[j * a.n + q], a.E[q]);
+          l.E[j] = backprop_error(dot, l.Cf[j], p);
         }
       }
     }
@@ -1302,15 +1220,12 @@ void CpuNetwork::apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, 
       std::vector<float> h(static_cast<size_t>(n));
       for (Slot* s : slots) {
         const LayerState& l = s->L[m];
-        for (int64_t q = 0; q < n; ++q) {
-          const float e_inv = -dsigmoid_f(l.Af[q]) * (lmax_ * sigmoid_f(l.Cf[q]) - l.alpha_f[q]);
-          h[q] = eta * e_inv;
-        }
+        for (int64_t q = 0; q < n; ++q) h[q] = feedback_gain(eta, l.Af[q], l.Cf[q], l.alpha_f[q], p);
         float* Y = Y_[m].data();
         for (int64_t q = 0; q < n; ++q)
-          for (int64_t r = 0; r < fb; ++r) Y[q * fb + r] -= h[q] * l.PSPAf[r];
+          for (int64_t r = 0; r < fb; ++r) Y[q * fb + r] = descend(Y[q * fb + r], h[q], l.PSPAf[r]);
         if (c_.feedback_bias) {
-          for (int64_t q = 0; q < n; ++q) cb_[m][q] -= h[q];
+          for (int64_t q = 0; q < n; ++q) cb_[m][q] = descend(cb_[m][q], h[q]);
         }
       }
       if (c_.sparse_feedback) apply_mask(Y_[m], masks_[m]);
@@ -1321,7 +1236,7 @@ void CpuNetwork::apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, 
     std::vector<float> g(S * static_cast<size_t>(n));
     for (size_t si = 0; si < S; ++si) {
       const LayerState& l = slots[si]->L[m];
-      for (int64_t q = 0; q < n; ++q) g[si * n + q] = etaP * l.E[q];
+      for (int64_t q = 0; q < n; ++q) g[si * n + q] = forward_gain(etaP, l.E[q]);
     }
     float* Wt = Wt_[m].data();
     // Online updates are too small to amortise a parallel region on a busy machine.
@@ -1330,14 +1245,14 @@ void CpuNetwork::apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, 
     for (int64_t j = 0; j < N; ++j) {
       float* w = Wt + j * n;
       for (size_t si = 0; si < S; ++si) {
-        const float p = slots[si]->L[m].PSPBf[j];
-        if (p == 0.0f) continue;  // W - 0 g = W: skipping silent inputs is exact
+        const float x = slots[si]->L[m].PSPBf[j];
+        if (x == 0.0f) continue;  // W - 0 g = W: skipping silent inputs is exact
         const float* gs = g.data() + si * n;
-        for (int64_t q = 0; q < n; ++q) w[q] -= gs[q] * p;
+        for (int64_t q = 0; q < n; ++q) w[q] = descend(w[q], gs[q], x);
       }
     }
     for (size_t si = 0; si < S; ++si)
-      for (int64_t q = 0; q < n; ++q) b_[m][q] -= g[si * n + q];
+      for (int64_t q = 0; q < n; ++q) b_[m][q] = descend(b_[m][q], g[si * n + q]);
   }
   if (c_.feedback == FeedbackKind::Symmetric && M_ > 1) make_symmetric(c_, Wt_, Y_, masks_, epoch, example);
   for (auto& s : train_slots_) s->u_valid = false;
@@ -1431,7 +1346,7 @@ void CpuNetwork::evaluate_impl(const uint8_t* images, int64_t n, uint64_t round,
   }
   while (static_cast<int>(eval_slots_.size()) < nt) eval_slots_.push_back(make_slot());
   const int64_t n_out = c_.n_out(), k = d_.k_per_class, n_in = c_.n_in;
-  const float T = static_cast<float>(c_.integration_time_test);
+  const int64_t T = c_.integration_time_test;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
   for (int64_t i = 0; i < n; ++i) {
 #ifdef _OPENMP
@@ -1448,7 +1363,7 @@ void CpuNetwork::evaluate_impl(const uint8_t* images, int64_t n, uint64_t round,
     LayerState& o = s.L[M_ - 1];
     std::fill(o.sumC.begin(), o.sumC.end(), 0.0f);
     PhaseCtx ctx;
-    ctx.mode = Mode::Test;
+    ctx.mode = Phase::Test;
     ctx.L = c_.l_test;
     ctx.T = c_.integration_time_test;
     ctx.R = 0;
@@ -1456,8 +1371,8 @@ void CpuNetwork::evaluate_impl(const uint8_t* images, int64_t n, uint64_t round,
     ctx.step0 = 0;
     run_phase(s, ctx);
     std::vector<float> Cbar(static_cast<size_t>(n_out));
-    for (int64_t q = 0; q < n_out; ++q) Cbar[q] = o.sumC[q] / T;
-    prediction[i] = class_argmax(Cbar.data(), n_out, k);
+    for (int64_t q = 0; q < n_out; ++q) Cbar[q] = window_mean(o.sumC[q], T);
+    prediction[i] = class_argmax(Cbar.data(), k);
     if (voltages) std::memcpy(voltages + i * n_out, Cbar.data(), sizeof(float) * n_out);
     s.rec = nullptr;
   }

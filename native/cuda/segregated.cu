@@ -4,7 +4,7 @@
 // - one thread block simulates one slot (a test image, or a training example) through every step
 //   of its phases in one launch (a persistent kernel per image batch / per example or batch);
 //   threads split the units of a layer, and every output element is summed by one thread in the
-//   CPU's order (events by ascending unit, taps by age), with __fmul_rn / __fadd_rn so that nvcc
+//   CPU's order (events by ascending unit, taps by age), with the arithmetic of segregated_step.h so that nvcc
 //   never contracts into FMA (the CPU never does either);
 // - spike histories are dense count rings (mem x units) instead of the CPU's event lists: zero
 //   counts are skipped, so sums see the same terms in the same order;
@@ -23,6 +23,7 @@
 #include "../common/error.h"
 #include "../common/philox.h"
 #include "../common/segregated.h"
+#include "../common/segregated_step.h"
 #include "cuda_check.cuh"
 
 namespace dendrite::seg {
@@ -30,6 +31,7 @@ namespace {
 
 using cuda::check;
 using cuda::check_launch;
+using namespace f32;
 
 constexpr int kMaxLayers = 16;
 constexpr int kThreads = 256;
@@ -50,7 +52,7 @@ struct NetDev {
   int M;
   int64_t n_in, n_out, k_per_class, mem, units, T, T_test, R, l_test;
   int spiking_ff, spiking_fb, use_cond, learned, feedback_bias, backprop, backprop_inplace;
-  float lmax, kB, kD, dt, gL, gB, gA, gD, EE, EI, tgt_den;
+  StepParams p;  // the constants of the step equations (segregated_step.h)
   const float* kappa;
   int64_t in_spk, x;    // input ring (mem x n_in) and rates (n_in)
   int64_t slot_floats;  // arena stride
@@ -68,72 +70,26 @@ struct Job {
   int32_t label;
 };
 
-// ------------------------------------------------------------------------------------------
-// Element-wise math, operation for operation as the CPU (no FMA).
-
-__device__ inline float exp_f(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float t = __fmul_rn(x, 1.44269504088896341f);
-  const float kf = __fsub_rn(__fadd_rn(t, 12582912.0f), 12582912.0f);
-  float r = __fsub_rn(x, __fmul_rn(kf, 0.693359375f));
-  r = __fsub_rn(r, __fmul_rn(kf, -2.12194440e-4f));
-  float p = 1.9875691500e-4f;
-  p = __fadd_rn(__fmul_rn(p, r), 1.3981999507e-3f);
-  p = __fadd_rn(__fmul_rn(p, r), 8.3334519073e-3f);
-  p = __fadd_rn(__fmul_rn(p, r), 4.1665795894e-2f);
-  p = __fadd_rn(__fmul_rn(p, r), 1.6666665459e-1f);
-  p = __fadd_rn(__fmul_rn(p, r), 5.0000001201e-1f);
-  p = __fadd_rn(__fadd_rn(__fmul_rn(__fmul_rn(p, r), r), r), 1.0f);
-  const int32_t k = static_cast<int32_t>(kf);
-  return __fmul_rn(p, __int_as_float((k + 127) << 23));
-}
-
-__device__ inline float sigmoid_f(float x) { return __fdiv_rn(1.0f, __fadd_rn(1.0f, exp_f(-x))); }
-__device__ inline float dsigmoid_f(float x) {
-  const float s = sigmoid_f(x);
-  return __fmul_rn(s, __fsub_rn(1.0f, s));
-}
-__device__ inline float rate_f(float lmax, float C) { return __fmul_rn(lmax, sigmoid_f(C)); }
-
-__device__ inline int64_t ring_slot(int64_t head, int64_t i, int64_t mem) { return (head - i + mem * 4) % mem; }
-
-// Argmax of the class means (the CPU's class_argmax), by one thread.
-__device__ int32_t class_argmax(const float* v, int64_t k) {
-  int32_t best = 0;
-  float best_v = 0;
-  for (int c = 0; c < 10; ++c) {
-    float sum = 0;
-    for (int64_t q = 0; q < k; ++q) sum = __fadd_rn(sum, v[c * k + q]);
-    const float mean = __fdiv_rn(sum, static_cast<float>(k));
-    if (c == 0 || mean > best_v) {
-      best = c;
-      best_v = mean;
-    }
-  }
-  return best;
-}
-
-enum Mode { kForward = 0, kTarget = 1, kTest = 2 };
-
 // u[k] = sum over units j (ascending) with cnt_j != 0 of cnt_j Wt[j][k], from 0 (accum_events).
 __device__ void accumulate_u(const LayerDev& l, const float* cnt, int64_t n_pre, float* u) {
   for (int64_t k = threadIdx.x; k < l.n; k += blockDim.x) {
     float acc = 0.0f;
     for (int64_t j = 0; j < n_pre; ++j) {
       const float c = cnt[j];
-      if (c != 0.0f) acc = __fadd_rn(acc, __fmul_rn(c, l.Wt[j * l.n + k]));
+      if (c != 0.0f) acc = mac(acc, c, l.Wt[j * l.n + k]);
     }
     u[k] = acc;
   }
 }
 
 // One time step (the CPU's CpuNetwork::step).
-__device__ void step(const NetDev& net, float* S, int* I, const float* target, const Job& job, int mode, int64_t L,
+__device__ void step(const NetDev& net, float* S, int* I, const float* target, const Job& job, Phase ph, int64_t L,
                      int64_t step0, int64_t t) {
-  const bool train = mode != kTest;
-  const bool forward = mode == kForward;
-  const bool in_window = t >= L - (train ? net.T : net.T_test);
-  const bool in_A = train && t >= L - net.R;
+  const StepParams& p = net.p;
+  const bool train = ph != Phase::Test;
+  const bool forward = ph == Phase::Forward;
+  const bool window = in_window(t, L, train ? net.T : net.T_test);
+  const bool in_A = in_plateau_rows(ph, t, L, net.R);
   const uint64_t base = (static_cast<uint64_t>(step0) + static_cast<uint64_t>(t)) * static_cast<uint64_t>(net.units);
   const int64_t mem = net.mem;
   const float* kap = net.kappa;
@@ -166,40 +122,40 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
       __syncthreads();
       for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
         float acc = l.b[k];
-        for (int64_t i = 0; i < mem; ++i) acc = __fadd_rn(acc, __fmul_rn(kap[i], u[ring_slot(pre_head, i, mem) * n + k]));
+        for (int64_t i = 0; i < mem; ++i) acc = mac(acc, kap[i], u[ring_slot(pre_head, i, mem) * n + k]);
         B[k] = acc;
       }
-      if (train && forward && in_window) {
+      if (train && forward && window) {
         float* sp = S + l.sumPSPB;
         for (int64_t j = threadIdx.x; j < n_pre; j += blockDim.x) {
           float a = sp[j];
           for (int64_t i = 0; i < mem; ++i) {
             const float c = pre_spk[ring_slot(pre_head, i, mem) * n_pre + j];
-            if (c != 0.0f) a = __fadd_rn(a, __fmul_rn(kap[i], c));
+            if (c != 0.0f) a = mac(a, kap[i], c);
           }
           sp[j] = a;
         }
       }
     } else if (m == 0) {
       for (int64_t k = threadIdx.x; k < n; k += blockDim.x) B[k] = S[l.Bx + k];
-      if (train && forward && in_window) {
+      if (train && forward && window) {
         float* sp = S + l.sumPSPB;
         const float* x = S + net.x;
         for (int64_t j = threadIdx.x; j < net.n_in; j += blockDim.x) {
-          if (x[j] > 0.0f) sp[j] = __fadd_rn(sp[j], x[j]);
+          if (x[j] > 0.0f) sp[j] = add(sp[j], x[j]);
         }
       }
     } else {
-      const LayerDev& p = net.L[m - 1];
-      const float* plam = S + p.lam;
+      const LayerDev& pl = net.L[m - 1];
+      const float* plam = S + pl.lam;
       for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
         float acc = l.b[k];
-        for (int64_t j = 0; j < p.n; ++j) acc = __fadd_rn(acc, __fmul_rn(plam[j], l.Wt[j * n + k]));
+        for (int64_t j = 0; j < pl.n; ++j) acc = mac(acc, plam[j], l.Wt[j * n + k]);
         B[k] = acc;
       }
-      if (train && forward && in_window) {
+      if (train && forward && window) {
         float* sp = S + l.sumPSPB;
-        for (int64_t j = threadIdx.x; j < p.n; j += blockDim.x) sp[j] = __fadd_rn(sp[j], plam[j]);
+        for (int64_t j = threadIdx.x; j < pl.n; j += blockDim.x) sp[j] = add(sp[j], plam[j]);
       }
     }
     __syncthreads();
@@ -208,7 +164,7 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
     float* lam = S + l.lam;
     if (!out) {
       // (H3, H4): apical potential from the feedback layer up to step t-1.
-      const bool need_A = net.gA != 0.0f || in_A;
+      const bool need_A = p.gA != 0.0f || in_A;
       if (need_A) {
         const LayerDev& f = net.L[l.fb_layer];
         float* pa = S + l.psp_a;
@@ -219,7 +175,7 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
             float a = 0.0f;
             for (int64_t i = 0; i < mem; ++i) {
               const float c = S[f.spk + ring_slot(fh, i, mem) * f.n + q];
-              if (c != 0.0f) a = __fadd_rn(a, __fmul_rn(kap[i], c));
+              if (c != 0.0f) a = mac(a, kap[i], c);
             }
             pa[q] = a;
           }
@@ -229,55 +185,30 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
         __syncthreads();
         float* A = S + l.A;
         for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
-          const float* y = l.Y + k * fb;
-          float a = 0.0f;
-          for (int64_t q = 0; q < fb; ++q) a = __fadd_rn(a, __fmul_rn(y[q], pa[q]));
-          if (net.feedback_bias) a = __fadd_rn(a, l.cb[k]);
+          float a = apical_potential(l.Y + k * fb, pa, fb);
+          if (net.feedback_bias) a = apical_bias(a, l.cb[k]);
           A[k] = a;
           if (in_A) S[l.Ahist + (t - (L - net.R)) * n + k] = a;
         }
-        if (forward && in_window && net.learned) {
+        if (forward && window && net.learned) {
           float* sa = S + l.sumPSPA;
-          for (int64_t q = threadIdx.x; q < fb; q += blockDim.x) sa[q] = __fadd_rn(sa[q], pa[q]);
+          for (int64_t q = threadIdx.x; q < fb; q += blockDim.x) sa[q] = add(sa[q], pa[q]);
         }
       }
       // (H5) / (H5'), (H6)
       const float* A = S + l.A;
       for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
-        float c = C[k];
-        if (net.use_cond) {
-          float inner = __fadd_rn(__fmul_rn(-net.gL, c), __fmul_rn(net.gB, __fsub_rn(B[k], c)));
-          if (net.gA != 0.0f) inner = __fadd_rn(inner, __fmul_rn(net.gA, __fsub_rn(A[k], c)));
-          c = __fadd_rn(c, __fmul_rn(net.dt, inner));
-        } else {
-          c = __fmul_rn(net.kB, B[k]);
-        }
+        const float c = soma_hidden(C[k], B[k], A[k], net.use_cond, p);
         C[k] = c;
-        lam[k] = rate_f(net.lmax, c);
+        lam[k] = rate_of(p.lmax, c);
       }
     } else {
       // (O3, O4) / (O4', O4'')
       for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
-        float c = C[k];
-        if (mode == kTarget) {
-          const float gE = target[k], gI = __fsub_rn(1.0f, target[k]);
-          if (net.use_cond) {
-            const float Icur = __fadd_rn(__fmul_rn(gE, __fsub_rn(net.EE, c)), __fmul_rn(gI, __fsub_rn(net.EI, c)));
-            const float inner =
-                __fadd_rn(__fadd_rn(__fmul_rn(-net.gL, c), __fmul_rn(net.gD, __fsub_rn(B[k], c))), Icur);
-            c = __fadd_rn(c, __fmul_rn(net.dt, inner));
-          } else {
-            c = __fdiv_rn(__fadd_rn(__fadd_rn(__fmul_rn(net.gD, B[k]), __fmul_rn(gE, net.EE)), __fmul_rn(gI, net.EI)),
-                          net.tgt_den);
-          }
-        } else if (net.use_cond) {
-          const float inner = __fadd_rn(__fmul_rn(-net.gL, c), __fmul_rn(net.gD, __fsub_rn(B[k], c)));
-          c = __fadd_rn(c, __fmul_rn(net.dt, inner));
-        } else {
-          c = __fmul_rn(net.kD, B[k]);
-        }
+        const float c = ph == Phase::Target ? soma_output_target(C[k], B[k], target[k], net.use_cond, p)
+                                            : soma_output(C[k], B[k], net.use_cond, p);
         C[k] = c;
-        lam[k] = rate_f(net.lmax, c);
+        lam[k] = rate_of(p.lmax, c);
       }
     }
     if (train ? l.need_train : l.need_test) {
@@ -291,13 +222,13 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
       }
     }
     // Window sums (P1-P5).
-    if (in_window) {
-      if (mode != kTarget) {
+    if (window) {
+      if (ph != Phase::Target) {
         if (train || out) {
-          for (int64_t k = threadIdx.x; k < n; k += blockDim.x) S[l.sumC + k] = __fadd_rn(S[l.sumC + k], C[k]);
+          for (int64_t k = threadIdx.x; k < n; k += blockDim.x) S[l.sumC + k] = add(S[l.sumC + k], C[k]);
         }
       } else if (out) {
-        for (int64_t k = threadIdx.x; k < n; k += blockDim.x) S[l.sumLam + k] = __fadd_rn(S[l.sumLam + k], lam[k]);
+        for (int64_t k = threadIdx.x; k < n; k += blockDim.x) S[l.sumLam + k] = add(S[l.sumLam + k], lam[k]);
       }
     }
     __syncthreads();
@@ -307,18 +238,16 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
 // Rates x = lambda_max p of an image (docs/papers.md §5), and W^0 x + b^0 for rate feed-forward.
 __device__ void set_image(const NetDev& net, float* S, const uint8_t* px, double lmax_d) {
   float* x = S + net.x;
-  for (int64_t j = threadIdx.x; j < net.n_in; j += blockDim.x) {
-    x[j] = static_cast<float>(philox::fp::mul(lmax_d, philox::fp::div(static_cast<double>(px[j]), 255.0)));
-  }
+  for (int64_t j = threadIdx.x; j < net.n_in; j += blockDim.x) x[j] = input_rate(lmax_d, px[j]);
   __syncthreads();
   if (!net.spiking_ff) {
     const LayerDev& l = net.L[0];
     for (int64_t k = threadIdx.x; k < l.n; k += blockDim.x) {
       float acc = 0.0f;
       for (int64_t j = 0; j < net.n_in; ++j) {
-        if (x[j] > 0.0f) acc = __fadd_rn(acc, __fmul_rn(x[j], l.Wt[j * l.n + k]));
+        if (x[j] > 0.0f) acc = mac(acc, x[j], l.Wt[j * l.n + k]);
       }
-      S[l.Bx + k] = __fadd_rn(acc, l.b[k]);
+      S[l.Bx + k] = add(acc, l.b[k]);
     }
   }
   __syncthreads();
@@ -343,12 +272,8 @@ __device__ void zero(float* p, int64_t n) {
 // Plateau (P1, P4): mean of the T values of A ending delta steps before the phase end.
 __device__ void plateau(const NetDev& net, float* S, const LayerDev& l, int64_t delta_off, int64_t alpha_off,
                         bool store_Af) {
-  const float Tf = static_cast<float>(net.T);
   for (int64_t q = threadIdx.x; q < l.n; q += blockDim.x) {
-    const int64_t end = net.R - static_cast<int64_t>(S[delta_off + q]);
-    float sum = 0;
-    for (int64_t r = end - net.T; r < end; ++r) sum = __fadd_rn(sum, S[l.Ahist + r * l.n + q]);
-    const float a = __fdiv_rn(sum, Tf);
+    const float a = plateau_mean(S + l.Ahist, l.n, q, net.R - static_cast<int64_t>(S[delta_off + q]), net.T);
     if (store_Af) S[l.Af + q] = a;
     S[alpha_off + q] = sigmoid_f(a);
   }
@@ -378,19 +303,14 @@ __global__ void test_kernel(const NetDev* gnet, const uint8_t* images, int64_t f
   const uint8_t* px = images + i * net.n_in;
   set_image(net, S, px, lmax_d);
   Job job;
-  RngStream r;
-  r.seed = seed;
-  r.stream = (static_cast<uint64_t>(kSpikeTest) << 60) | ((round & kMaxEpoch) << 32) | (static_cast<uint64_t>(i) & 0xffffffffull);
-  r.offset = 0;
-  job.spikes = philox::make_stream(r);
+  job.spikes = philox::make_stream(stream_of(seed, kSpikeTest, round, static_cast<uint64_t>(i)));
   job.Lf = net.l_test;
   job.Lt = 0;
-  for (int64_t t = 0; t < net.l_test; ++t) step(net, S, I, nullptr, job, kTest, net.l_test, 0, t);
+  for (int64_t t = 0; t < net.l_test; ++t) step(net, S, I, nullptr, job, Phase::Test, net.l_test, 0, t);
   const LayerDev& o = net.L[net.M - 1];
-  const float Tf = static_cast<float>(net.T_test);
   float* Cbar = S + o.Cf;
   for (int64_t q = threadIdx.x; q < o.n; q += blockDim.x) {
-    Cbar[q] = __fdiv_rn(S[o.sumC + q], Tf);
+    Cbar[q] = window_mean(S[o.sumC + q], net.T_test);
     if (voltages) voltages[i * net.n_out + q] = Cbar[q];
   }
   __syncthreads();
@@ -403,6 +323,7 @@ __global__ void train_kernel(const NetDev* gnet, const uint8_t* images, const Jo
                              int32_t* prediction, float* angle) {
   load_net(gnet);
   const NetDev& net = s_net;
+  const StepParams& p = net.p;
   const int64_t slot = blockIdx.x;
   float* S = net.arena + slot * net.slot_floats;
   int* I = net.ints + slot * net.slot_ints;
@@ -416,7 +337,7 @@ __global__ void train_kernel(const NetDev* gnet, const uint8_t* images, const Jo
   set_image(net, S, px, lmax_d);
   const LayerDev& o = net.L[M - 1];
   float* target = S + o.alpha_t;  // the output layer has no alpha_t: scratch for the target
-  for (int64_t q = threadIdx.x; q < net.n_out; q += blockDim.x) target[q] = q / net.k_per_class == job.label ? 1.0f : 0.0f;
+  for (int64_t q = threadIdx.x; q < net.n_out; q += blockDim.x) target[q] = target_of(q, net.k_per_class, job.label);
   for (int m = 0; m < M; ++m) {
     const LayerDev& l = net.L[m];
     zero(S + l.sumC, l.n);
@@ -425,24 +346,24 @@ __global__ void train_kernel(const NetDev* gnet, const uint8_t* images, const Jo
     zero(S + l.sumPSPA, l.fb);
   }
   __syncthreads();
-  const float Tf = static_cast<float>(net.T);
-  for (int64_t t = 0; t < job.Lf; ++t) step(net, S, I, target, job, kForward, job.Lf, 0, t);
+  const int64_t T = net.T;
+  for (int64_t t = 0; t < job.Lf; ++t) step(net, S, I, target, job, Phase::Forward, job.Lf, 0, t);
   for (int m = 0; m < M; ++m) {  // (P1-P3)
     const LayerDev& l = net.L[m];
-    for (int64_t q = threadIdx.x; q < l.n; q += blockDim.x) S[l.Cf + q] = __fdiv_rn(S[l.sumC + q], Tf);
-    for (int64_t j = threadIdx.x; j < l.fan_in; j += blockDim.x) S[l.PSPBf + j] = __fdiv_rn(S[l.sumPSPB + j], Tf);
+    for (int64_t q = threadIdx.x; q < l.n; q += blockDim.x) S[l.Cf + q] = window_mean(S[l.sumC + q], T);
+    for (int64_t j = threadIdx.x; j < l.fan_in; j += blockDim.x) S[l.PSPBf + j] = window_mean(S[l.sumPSPB + j], T);
     if (m < M - 1) {
       plateau(net, S, l, l.delta_f, l.alpha_f, true);
-      for (int64_t q = threadIdx.x; q < l.fb; q += blockDim.x) S[l.PSPAf + q] = __fdiv_rn(S[l.sumPSPA + q], Tf);
+      for (int64_t q = threadIdx.x; q < l.fb; q += blockDim.x) S[l.PSPAf + q] = window_mean(S[l.sumPSPA + q], T);
     }
   }
   __syncthreads();
   if (threadIdx.x == 0) prediction[slot] = class_argmax(S + o.Cf, net.k_per_class);
-  for (int64_t t = 0; t < job.Lt; ++t) step(net, S, I, target, job, kTarget, job.Lt, job.Lf, t);
+  for (int64_t t = 0; t < job.Lt; ++t) step(net, S, I, target, job, Phase::Target, job.Lt, job.Lf, t);
   for (int m = 0; m < M; ++m) {  // (P4, P5)
     const LayerDev& l = net.L[m];
     if (m == M - 1) {
-      for (int64_t q = threadIdx.x; q < l.n; q += blockDim.x) S[l.lamt + q] = __fdiv_rn(S[l.sumLam + q], Tf);
+      for (int64_t q = threadIdx.x; q < l.n; q += blockDim.x) S[l.lamt + q] = window_mean(S[l.sumLam + q], T);
     } else {
       plateau(net, S, l, l.delta_t, l.alpha_t, false);
     }
@@ -450,23 +371,21 @@ __global__ void train_kernel(const NetDev* gnet, const uint8_t* images, const Jo
   __syncthreads();
   // Errors (U1, U4) and the loss.
   for (int64_t q = threadIdx.x; q < o.n; q += blockDim.x) {
-    const float sg = sigmoid_f(S[o.Cf + q]);
-    const float diff = __fsub_rn(S[o.lamt + q], __fmul_rn(net.lmax, sg));
-    S[o.E + q] = __fmul_rn(__fmul_rn(__fmul_rn(-net.kD, net.lmax), __fmul_rn(sg, __fsub_rn(1.0f, sg))), diff);
-    S[o.sumLam + q] = __fmul_rn(diff, diff);  // scratch for the loss
+    float sq;
+    S[o.E + q] = output_error(S[o.Cf + q], S[o.lamt + q], p, &sq);
+    S[o.sumLam + q] = sq;  // scratch for the loss
   }
   for (int m = 0; m < M - 1; ++m) {
     const LayerDev& l = net.L[m];
     for (int64_t q = threadIdx.x; q < l.n; q += blockDim.x) {
-      const float a = __fmul_rn(__fmul_rn(-net.kB, net.lmax), dsigmoid_f(S[l.Cf + q]));
-      S[l.E + q] = __fmul_rn(a, __fsub_rn(S[l.alpha_t + q], S[l.alpha_f + q]));
+      S[l.E + q] = hidden_error(S[l.Cf + q], S[l.alpha_t + q], S[l.alpha_f + q], p);
     }
   }
   __syncthreads();
   if (threadIdx.x == 0) {
     float sum = 0;
-    for (int64_t q = 0; q < o.n; ++q) sum = __fadd_rn(sum, S[o.sumLam + q]);
-    loss[slot] = __fdiv_rn(sum, static_cast<float>(o.n));
+    for (int64_t q = 0; q < o.n; ++q) sum = add(sum, S[o.sumLam + q]);
+    loss[slot] = div(sum, static_cast<float>(o.n));
   }
   if (!(net.backprop || angle) || M < 2) return;
   // E_bp^m = (W^(m+1)^T E_bp^(m+1)) * k_B lambda_max sigma'(C_f^m), with the pre-update W.
@@ -477,8 +396,8 @@ __global__ void train_kernel(const NetDev* gnet, const uint8_t* images, const Jo
     const LayerDev& a = net.L[m + 1];
     for (int64_t j = threadIdx.x; j < l.n; j += blockDim.x) {
       float dot = 0;
-      for (int64_t q = 0; q < a.n; ++q) dot = __fadd_rn(dot, __fmul_rn(a.Wt[j * a.n + q], S[a.Ebp + q]));
-      S[l.Ebp + j] = __fmul_rn(dot, __fmul_rn(__fmul_rn(net.kB, net.lmax), dsigmoid_f(S[l.Cf + j])));
+      for (int64_t q = 0; q < a.n; ++q) dot = mac(dot, a.Wt[j * a.n + q], S[a.Ebp + q]);
+      S[l.Ebp + j] = backprop_error(dot, S[l.Cf + j], p);
     }
     __syncthreads();
   }
@@ -486,15 +405,8 @@ __global__ void train_kernel(const NetDev* gnet, const uint8_t* images, const Jo
     for (int m = 0; m < M - 1; ++m) {
       const LayerDev& l = net.L[m];
       double dot = 0, na = 0, nb = 0;
-      for (int64_t q = 0; q < l.n; ++q) {
-        const double e = S[l.E + q], b = S[l.Ebp + q];
-        dot = __dadd_rn(dot, __dmul_rn(e, b));
-        na = __dadd_rn(na, __dmul_rn(e, e));
-        nb = __dadd_rn(nb, __dmul_rn(b, b));
-      }
-      double cosv = dot / sqrt(na * nb);
-      cosv = cosv > 1 ? 1 : (cosv < -1 ? -1 : cosv);
-      angle[slot * (M - 1) + m] = na > 0 && nb > 0 ? static_cast<float>(acos(cosv) * 57.29577951308232) : __int_as_float(0x7fc00000);
+      for (int64_t q = 0; q < l.n; ++q) angle_terms(S[l.E + q], S[l.Ebp + q], &dot, &na, &nb);
+      angle[slot * (M - 1) + m] = angle_degrees(dot, na, nb);
     }
   }
   __syncthreads();
@@ -517,12 +429,13 @@ __global__ void backprop_inplace_kernel(const NetDev* gnet, int m, int64_t slots
   const int64_t s = e / l.n, j = e % l.n;
   float* S = net.arena + s * net.slot_floats;
   float dot = 0;
-  for (int64_t q = 0; q < a.n; ++q) dot = __fadd_rn(dot, __fmul_rn(a.Wt[j * a.n + q], S[a.E + q]));
-  S[l.E + j] = __fmul_rn(dot, __fmul_rn(__fmul_rn(net.kB, net.lmax), dsigmoid_f(S[l.Cf + j])));
+  for (int64_t q = 0; q < a.n; ++q) dot = mac(dot, a.Wt[j * a.n + q], S[a.E + q]);
+  S[l.E + j] = backprop_error(dot, S[l.Cf + j], net.p);
 }
 
-// (U2, U3) / (U5, U6): Wt[j][q] -= (eta P E_s[q]) PSPf_s[j] for slots s in order (silent inputs
-// skipped, as on the CPU), then b[q] -= eta P E_s[q] in slot order (column j = fan_in row).
+// (U2, U3) / (U5, U6): Wt[j][q] = descend(Wt[j][q], g_s[q], PSPf_s[j]) with g = forward_gain(eta P, E)
+// for slots s in order (silent inputs skipped, as on the CPU), then b[q] = descend(b[q], g_s[q]) in
+// slot order (column j = fan_in row).
 __global__ void update_w_kernel(const NetDev* gnet, int m, int64_t slots, float etaP, float* Wt, float* b) {
   const NetDev& net = *gnet;
   const LayerDev& l = net.L[m];
@@ -533,21 +446,21 @@ __global__ void update_w_kernel(const NetDev* gnet, int m, int64_t slots, float 
     float w = Wt[e];
     for (int64_t s = 0; s < slots; ++s) {
       const float* S = net.arena + s * net.slot_floats;
-      const float p = S[l.PSPBf + j];
-      if (p == 0.0f) continue;
-      w = __fsub_rn(w, __fmul_rn(__fmul_rn(etaP, S[l.E + q]), p));
+      const float x = S[l.PSPBf + j];
+      if (x == 0.0f) continue;
+      w = descend(w, forward_gain(etaP, S[l.E + q]), x);
     }
     Wt[e] = w;
   }
   if (e < n) {
     float v = b[e];
-    for (int64_t s = 0; s < slots; ++s) v = __fsub_rn(v, __fmul_rn(etaP, net.arena[s * net.slot_floats + l.E + e]));
+    for (int64_t s = 0; s < slots; ++s) v = descend(v, forward_gain(etaP, net.arena[s * net.slot_floats + l.E + e]));
     b[e] = v;
   }
 }
 
-// (U7-U9) learned feedback: Y[q][r] -= h_s[q] PSPAf_s[r], c[q] -= h_s[q], slots in order, with
-// h = eta E_inv, E_inv = -sigma'(A_f) (lambda_max sigma(C_f) - alpha_f).
+// (U7-U9) learned feedback: Y[q][r] = descend(Y[q][r], h_s[q], PSPAf_s[r]), c[q] = descend(c[q], h_s[q]),
+// slots in order, with h = feedback_gain(eta, A_f, C_f, alpha_f).
 __global__ void update_y_kernel(const NetDev* gnet, int m, int64_t slots, float eta, float* Y, float* cb) {
   const NetDev& net = *gnet;
   const LayerDev& l = net.L[m];
@@ -559,11 +472,9 @@ __global__ void update_y_kernel(const NetDev* gnet, int m, int64_t slots, float 
   float c = (cb && r == 0) ? cb[q] : 0.0f;
   for (int64_t s = 0; s < slots; ++s) {
     const float* S = net.arena + s * net.slot_floats;
-    const float e_inv = __fmul_rn(-dsigmoid_f(S[l.Af + q]),
-                                  __fsub_rn(__fmul_rn(net.lmax, sigmoid_f(S[l.Cf + q])), S[l.alpha_f + q]));
-    const float h = __fmul_rn(eta, e_inv);
-    y = __fsub_rn(y, __fmul_rn(h, S[l.PSPAf + r]));
-    if (cb && r == 0) c = __fsub_rn(c, h);
+    const float h = feedback_gain(eta, S[l.Af + q], S[l.Cf + q], S[l.alpha_f + q], net.p);
+    y = descend(y, h, S[l.PSPAf + r]);
+    if (cb && r == 0) c = descend(c, h);
   }
   Y[e] = y;
   if (cb && r == 0) cb[q] = c;
@@ -898,17 +809,7 @@ class CudaNetwork final : public Network {
     net.feedback_bias = c_.feedback_bias;
     net.backprop = c_.backprop;
     net.backprop_inplace = c_.backprop_inplace;
-    net.lmax = static_cast<float>(c_.lambda_max);
-    net.kB = static_cast<float>(d_.k_B);
-    net.kD = static_cast<float>(d_.k_D);
-    net.dt = static_cast<float>(c_.dt);
-    net.gL = static_cast<float>(c_.g_L);
-    net.gB = static_cast<float>(c_.g_B);
-    net.gA = static_cast<float>(c_.g_A);
-    net.gD = static_cast<float>(c_.g_D);
-    net.EE = static_cast<float>(c_.E_E);
-    net.EI = static_cast<float>(c_.E_I);
-    net.tgt_den = static_cast<float>(c_.g_L + c_.g_D + 1.0);
+    net.p = step_params(c_, d_);
     net.kappa = kappa_.p;
     int64_t off = 0;
     auto take = [&](int64_t count) {

@@ -1,0 +1,311 @@
+// The equations of the segregated-dendrite network (docs/papers.md; labels H1-H6, O1-O5, P1-P5,
+// U1-U9, K1 refer to it), written once and compiled unchanged for the host (the CPU engine,
+// native/cpu/segregated_cpu.cpp) and the device (the CUDA engine, native/cuda/segregated.cu), so
+// that both give the same bits: the random-stream keys, the float arithmetic (rounded to nearest,
+// never fused), the exp approximation and the rates, the per-step updates of the compartments,
+// the PSP and window sums, plateaus, errors, the weight-update formulas and the class argmax.
+//
+// What the engines write themselves is only how they loop over units, events and slots (the CPU's
+// event lists and SIMD clones, the CUDA kernels' thread decomposition); every value they compute
+// comes from a function here, each output element summed in the order documented beside it.
+//
+// As in philox.h: DENDRITE_HD is __host__ __device__ under nvcc and empty for plain C++; the
+// functions' host and device branches are different definitions of the same inline functions, so
+// a program that holds both (the CUDA emulator's test, native/test/cuda_emu) keeps them apart in an
+// inline namespace (host_code / device_code); the types stay outside it. On the host the
+// arithmetic is plain IEEE float operations: a translation unit that includes this header must not
+// contract a * b + c into an FMA (segregated_cpu.cpp says so with its FP_CONTRACT pragma; no x86-64
+// target it compiles for has FMA); on the device every operation is an explicit __f*_rn intrinsic,
+// which nvcc never contracts.
+#pragma once
+
+#include <cstdint>
+
+#include "philox.h"
+#include "shapes.h"
+
+namespace dendrite::seg {
+
+// ---------------------------------------------------------------------------------------------
+// Types (outside the inline namespace: kernels' parameter types must mangle the same in nvcc's
+// host and device passes).
+
+// Random-stream purposes (the top 4 bits of the stream). Every draw is keyed by
+//   stream = purpose << 60 | epoch << 32 | example,  element index = per-purpose layout below.
+enum Purpose : uint64_t {
+  kInit = 1,          // example field = matrix id 4m + {0: W, 1: b, 2: Y, 3: c}; element = row-major index
+  kPhase = 2,         // element 0 forward, 1 target: Wald extra lengths
+  kPlateau = 3,       // element (phase << 40) + hidden unit: normal jitter
+  kSpikeTrain = 4,    // element step * units + unit (step counts from the example's first forward step)
+  kSpikeTest = 5,     // epoch field = evaluation round, example field = the image's index in the whole set
+  kSymNoise = 6,      // element (m << 40) + row-major index of W^(m+1)^T; epoch field 2^28-1 at init
+  kSparse = 7,        // example field = hidden layer m
+  kShuffle = 8,       // epoch field = epoch
+};
+constexpr uint64_t kMaxEpoch = (uint64_t{1} << 28) - 1;
+constexpr uint64_t kInitEpoch = kMaxEpoch;  // symmetric noise drawn at initialisation
+
+// The phase a step belongs to.
+enum class Phase : int { Forward = 0, Target = 1, Test = 2 };
+
+// The float constants of the step equations (docs/papers.md §3), from step_params() (segregated.h).
+struct StepParams {
+  float lmax;     // lambda_max
+  float kB, kD;   // g_B / (g_L + g_B + g_A), g_D / (g_L + g_D)
+  float dt, gL, gB, gA, gD;
+  float EE, EI;
+  float tgt_den;  // g_L + g_D + 1: the non-conductance target soma (O4'')
+};
+
+#if defined(__CUDA_ARCH__)
+inline namespace device_code {
+#else
+inline namespace host_code {
+#endif
+
+DENDRITE_HD inline RngStream stream_of(uint64_t seed, Purpose p, uint64_t epoch, uint64_t example) {
+  RngStream r;
+  r.seed = seed;
+  r.stream = (static_cast<uint64_t>(p) << 60) | ((epoch & kMaxEpoch) << 32) | (example & 0xffffffffull);
+  r.offset = 0;
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Float arithmetic: IEEE single precision, rounded to nearest, never fused.
+
+namespace f32 {
+
+DENDRITE_HD inline float add(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+DENDRITE_HD inline float sub(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+DENDRITE_HD inline float mul(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+DENDRITE_HD inline float div(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fdiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+// acc + a b: one term of every sum below (a product, then a sum, both rounded).
+DENDRITE_HD inline float mac(float acc, float a, float b) { return add(acc, mul(a, b)); }
+
+}  // namespace f32
+
+// ---------------------------------------------------------------------------------------------
+// exp, the sigmoid and the rates (H6, O5).
+
+// exp(x) in float to about 1 ulp (Cephes expf: Cody-Waite reduction and a degree-5 polynomial),
+// libm-free so that it vectorises and gives the same value on every machine. The CPU's AVX2 and
+// AVX-512 clones (segregated_cpu.cpp, rates_avx2 / rates_avx512) repeat it operation for operation.
+DENDRITE_HD inline float exp_f(float x) {
+  using namespace f32;
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float t = mul(x, 1.44269504088896341f);
+  const float kf = sub(add(t, 12582912.0f), 12582912.0f);  // round to nearest (|t| < 2^22)
+  float r = sub(x, mul(kf, 0.693359375f));
+  r = sub(r, mul(kf, -2.12194440e-4f));
+  float p = 1.9875691500e-4f;
+  p = add(mul(p, r), 1.3981999507e-3f);
+  p = add(mul(p, r), 8.3334519073e-3f);
+  p = add(mul(p, r), 4.1665795894e-2f);
+  p = add(mul(p, r), 1.6666665459e-1f);
+  p = add(mul(p, r), 5.0000001201e-1f);
+  p = add(add(mul(mul(p, r), r), r), 1.0f);
+  const int32_t k = static_cast<int32_t>(kf);  // in [-126, 127]
+  return mul(p, philox::fp::float_from_bits(static_cast<uint32_t>(k + 127) << 23));
+}
+
+DENDRITE_HD inline float sigmoid_f(float x) { return f32::div(1.0f, f32::add(1.0f, exp_f(-x))); }
+
+// sigma'(x) = sigma(x) (1 - sigma(x))
+DENDRITE_HD inline float dsigmoid_f(float x) {
+  const float s = sigmoid_f(x);
+  return f32::mul(s, f32::sub(1.0f, s));
+}
+
+// lambda = lambda_max sigma(C) (H6, O5).
+DENDRITE_HD inline float rate_of(float lmax, float C) { return f32::mul(lmax, sigmoid_f(C)); }
+
+// The rate lambda_max p of a pixel, p = pixel / 255 (docs/papers.md §5), in double, then rounded.
+DENDRITE_HD inline float input_rate(double lmax, uint8_t pixel) {
+  return philox::fp::to_float(philox::fp::mul(lmax, philox::fp::div(static_cast<double>(pixel), 255.0)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps and windows.
+
+// Slot of the i-th most recent step (i = 0: the most recent) of a ring of `mem` steps.
+DENDRITE_HD inline int64_t ring_slot(int64_t head, int64_t i, int64_t mem) { return (head - i + mem * 4) % mem; }
+
+// Step t of a phase of L steps lies in the averaging window of its last T steps (P1-P5), and in
+// the last R steps whose apical potentials a training plateau may read (R = T + plateau cap).
+DENDRITE_HD inline bool in_window(int64_t t, int64_t L, int64_t T) { return t >= L - T; }
+DENDRITE_HD inline bool in_plateau_rows(Phase ph, int64_t t, int64_t L, int64_t R) { return ph != Phase::Test && t >= L - R; }
+
+// The target rate of output unit q for a label (one-hot, k units per class; O3).
+DENDRITE_HD inline float target_of(int64_t q, int64_t k_per_class, int64_t label) { return q / k_per_class == label ? 1.0f : 0.0f; }
+
+// ---------------------------------------------------------------------------------------------
+// Compartments. Drives are sums of mac() terms: the basal drive B = b + sum_i kappa_i u_i (spiking,
+// K1: taps by age, u_i = W S of step i summed over events by ascending unit) or b + W lambda_pre
+// (rates, pre units ascending; the input layer's W x first, then + b); the apical drive A below.
+
+// Leaky soma (H5, O4 forward): C + dt (-g_L C + g (drive - C)); with apical coupling
+// (H5, g_A != 0) also + g_A (A - C) inside the parentheses, after the basal term.
+DENDRITE_HD inline float soma_leaky(float C, float drive, float g, const StepParams& p) {
+  using namespace f32;
+  return add(C, mul(p.dt, add(mul(-p.gL, C), mul(g, sub(drive, C)))));
+}
+DENDRITE_HD inline float soma_leaky_apical(float C, float B, float A, const StepParams& p) {
+  using namespace f32;
+  const float inner = add(add(mul(-p.gL, C), mul(p.gB, sub(B, C))), mul(p.gA, sub(A, C)));
+  return add(C, mul(p.dt, inner));
+}
+// The hidden soma at every step: leaky (H5), with the apical term when g_A != 0, or the
+// steady state k_B B (H5').
+DENDRITE_HD inline float soma_hidden(float C, float B, float A, bool conductances, const StepParams& p) {
+  if (!conductances) return f32::mul(p.kB, B);
+  return p.gA != 0.0f ? soma_leaky_apical(C, B, A, p) : soma_leaky(C, B, p.gB, p);
+}
+// The output soma in the forward and test phases: leaky (O4) or k_D B (O4').
+DENDRITE_HD inline float soma_output(float C, float B, bool conductances, const StepParams& p) {
+  return conductances ? soma_leaky(C, B, p.gD, p) : f32::mul(p.kD, B);
+}
+// The output soma in the target phase, with g_E = target, g_I = 1 - target (O3): leaky with the
+// nudging current I = g_E (E_E - C) + g_I (E_I - C) (O4), or (g_D B + g_E E_E + g_I E_I) / (g_L + g_D + 1) (O4'').
+DENDRITE_HD inline float soma_output_target(float C, float B, float target, bool conductances, const StepParams& p) {
+  using namespace f32;
+  const float gE = target, gI = sub(1.0f, target);
+  if (conductances) {
+    const float I = add(mul(gE, sub(p.EE, C)), mul(gI, sub(p.EI, C)));
+    return add(C, mul(p.dt, add(add(mul(-p.gL, C), mul(p.gD, sub(B, C))), I)));
+  }
+  return div(add(add(mul(p.gD, B), mul(gE, p.EE)), mul(gI, p.EI)), p.tgt_den);
+}
+
+// The apical potential of one hidden unit (H3, H4): y . psp_a (y its row of Y, feedback units
+// ascending), from 0; the bias c is added after (apical_bias).
+DENDRITE_HD inline float apical_potential(const float* y, const float* psp_a, int64_t fb) {
+  float a = 0.0f;
+  for (int64_t q = 0; q < fb; ++q) a = f32::mac(a, y[q], psp_a[q]);
+  return a;
+}
+DENDRITE_HD inline float apical_bias(float a, float c) { return f32::add(a, c); }
+
+// ---------------------------------------------------------------------------------------------
+// Phase results (P1-P5).
+
+// A window average: the sum of the window's T values (in step order) over T.
+DENDRITE_HD inline float window_mean(float sum, int64_t T) { return f32::div(sum, static_cast<float>(T)); }
+
+// The plateau of hidden unit q (P1, P4): the mean of the T apical potentials ending at row `end`
+// (exclusive) of the phase's last rows (Ahist: rows x n, row r = step L - R + r), rows in order.
+DENDRITE_HD inline float plateau_mean(const float* Ahist, int64_t n, int64_t q, int64_t end, int64_t T) {
+  float sum = 0.0f;
+  for (int64_t r = end - T; r < end; ++r) sum = f32::add(sum, Ahist[r * n + q]);
+  return window_mean(sum, T);
+}
+
+// Argmax over the 10 classes of the class means of v (k units per class, summed in order); the
+// first class wins ties.
+DENDRITE_HD inline int32_t class_argmax(const float* v, int64_t k) {
+  int32_t best = 0;
+  float best_v = 0;
+  for (int32_t c = 0; c < 10; ++c) {
+    float sum = 0;
+    for (int64_t q = 0; q < k; ++q) sum = f32::add(sum, v[c * k + q]);
+    const float mean = f32::div(sum, static_cast<float>(k));
+    if (c == 0 || mean > best_v) {
+      best = c;
+      best_v = mean;
+    }
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors (docs/papers.md §9).
+
+// Output error (U1): E = -k_D lambda_max sigma'(C_f) (lambda_t - lambda_max sigma(C_f)); *sq gets
+// the squared difference, whose mean over the units (in order) is the example's loss.
+DENDRITE_HD inline float output_error(float Cf, float lamt, const StepParams& p, float* sq) {
+  using namespace f32;
+  const float sg = sigmoid_f(Cf);
+  const float diff = sub(lamt, mul(p.lmax, sg));
+  *sq = mul(diff, diff);
+  return mul(mul(mul(-p.kD, p.lmax), mul(sg, sub(1.0f, sg))), diff);
+}
+
+// Hidden error (U4): E = -k_B lambda_max sigma'(C_f) (alpha_t - alpha_f).
+DENDRITE_HD inline float hidden_error(float Cf, float alpha_t, float alpha_f, const StepParams& p) {
+  using namespace f32;
+  return mul(mul(mul(-p.kB, p.lmax), dsigmoid_f(Cf)), sub(alpha_t, alpha_f));
+}
+
+// Backprop error of hidden unit j: (W^(m+1)^T E^(m+1))_j, the dot product over the units above in
+// order (mac from 0), times k_B lambda_max sigma'(C_f).
+DENDRITE_HD inline float backprop_error(float dot, float Cf, const StepParams& p) {
+  using namespace f32;
+  return mul(dot, mul(mul(p.kB, p.lmax), dsigmoid_f(Cf)));
+}
+
+// The angle between a layer's error and its backprop error, in degrees, from their dot product and
+// squared norms (summed in double over the units in order with angle_terms); NaN when a norm is 0.
+// acos is the host's or the device's libm (they may differ in the last bit).
+DENDRITE_HD inline void angle_terms(float e, float bp, double* dot, double* na, double* nb) {
+  using namespace philox::fp;
+  const double a = e, b = bp;
+  *dot = add(*dot, mul(a, b));
+  *na = add(*na, mul(a, a));
+  *nb = add(*nb, mul(b, b));
+}
+DENDRITE_HD inline float angle_degrees(double dot, double na, double nb) {
+  using namespace philox::fp;
+  if (!(na > 0 && nb > 0)) return float_from_bits(0x7fc00000u);
+  double cosv = div(dot, sqrt(mul(na, nb)));
+  cosv = cosv > 1 ? 1 : (cosv < -1 ? -1 : cosv);
+#if defined(__CUDA_ARCH__)
+  const double rad = ::acos(cosv);
+#else
+  const double rad = std::acos(cosv);
+#endif
+  return to_float(mul(rad, 57.29577951308232));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Updates (docs/papers.md §9), summed over the batch slots in slot order.
+
+// (U2, U3) / (U5, U6): g = eta P E per unit; then W_qj -= g_q PSP_f,j (skipped where PSP_f,j = 0:
+// W - g 0 = W exactly) and b_q -= g_q, once per slot.
+DENDRITE_HD inline float forward_gain(float etaP, float E) { return f32::mul(etaP, E); }
+DENDRITE_HD inline float descend(float w, float g, float x) { return f32::sub(w, f32::mul(g, x)); }
+DENDRITE_HD inline float descend(float w, float g) { return f32::sub(w, g); }
+
+// (U7-U9) learned feedback: h = eta E_inv with E_inv = -sigma'(A_f) (lambda_max sigma(C_f) - alpha_f);
+// then Y_qr -= h_q PSP_A,f,r and c_q -= h_q (descend), once per slot.
+DENDRITE_HD inline float feedback_gain(float eta, float Af, float Cf, float alpha_f, const StepParams& p) {
+  using namespace f32;
+  const float e_inv = mul(-dsigmoid_f(Af), sub(mul(p.lmax, sigmoid_f(Cf)), alpha_f));
+  return mul(eta, e_inv);
+}
+
+}  // inline namespace device_code / host_code
+}  // namespace dendrite::seg
