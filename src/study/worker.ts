@@ -3,6 +3,7 @@
 // it, record the outcome. Workers share nothing but the storage, so any number of them, in any
 // processes, run one study. Stopped by its signal, a worker fails its running trial with the
 // 'interrupted' policy (the trial is queued again: a resume re-runs it) and returns.
+import fs from 'node:fs';
 import os from 'node:os';
 
 import type { Params } from '../bo/space';
@@ -31,12 +32,18 @@ export interface WorkerOptions {
   evaluate?: Evaluate;
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process runs (a zombie, killed but not yet reaped by its parent, does not). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (macOS): kill(0) has answered
   }
 }
 
