@@ -7,6 +7,12 @@
 //   DENDRITE_OPENMP=OFF        build without OpenMP (cmake only)
 //   DENDRITE_SANITIZE=1        AddressSanitizer + UBSan build into build-sanitize/ (cmake only)
 //   DENDRITE_BUILD_DIR=dir     build somewhere other than build/ (cmake only; load it with DENDRITE_ADDON)
+//   DENDRITE_TESTS=ON|OFF      also build the native test and bench programs and the CUDA emulator
+//                              (cmake only; default ON in the package's git checkout, OFF in an install)
+// With --install (the package's install script), a prebuilt binary shipped in prebuilds/ is used
+// when it matches this platform and loads, and nothing is built; it builds from source instead in
+// the package's git checkout, with DENDRITE_NO_PREBUILD=1 or npm's --build-from-source, or when one
+// of the build variables above is set.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -14,6 +20,9 @@ const path = require('node:path');
 const os = require('node:os');
 
 const root = path.join(__dirname, '..');
+// The package's own checkout (developers, CI) rather than an installed copy: npm installs a packed
+// tree, which has no .git.
+const inCheckout = fs.existsSync(path.join(root, '.git'));
 
 function run(cmd, args, extraEnv = {}) {
   console.log(`> ${[cmd, ...args].join(' ')}`);
@@ -37,8 +46,13 @@ function buildWithCmake() {
   const common = ['--out', process.env.DENDRITE_BUILD_DIR || (sanitize ? 'build-sanitize' : 'build')];
   if (sanitize) common.push('--debug');
   // Configure every time, so that changed options take effect; the build itself is incremental.
+  const tests = (process.env.DENDRITE_TESTS || (inCheckout ? 'ON' : 'OFF')).toUpperCase();
+  if (!['ON', 'OFF'].includes(tests)) {
+    throw new Error(`DENDRITE_TESTS must be ON or OFF, got "${process.env.DENDRITE_TESTS}"`);
+  }
   const configure = [
     `--CDDENDRITE_CUDA=${cuda}`,
+    `--CDDENDRITE_TESTS=${tests}`,
     `--CDDENDRITE_SANITIZE=${sanitize ? 'ON' : 'OFF'}`,
     `--CDDENDRITE_OPENMP=${process.env.DENDRITE_OPENMP === 'OFF' ? 'OFF' : 'ON'}`,
   ];
@@ -74,6 +88,48 @@ function buildWithGyp() {
   }
   const gyp = findNodeGyp();
   return gyp ? run(process.execPath, [gyp, ...args]) : run('node-gyp', args);
+}
+
+// Why the install must build from source, or null when a shipped prebuilt binary may do.
+function buildFromSourceReason() {
+  if (inCheckout) return 'in the package\'s git checkout';
+  if (process.env.DENDRITE_NO_PREBUILD === '1') return 'DENDRITE_NO_PREBUILD=1';
+  if (process.env.npm_config_build_from_source === 'true') return '--build-from-source';
+  const set = ['DENDRITE_BUILD', 'DENDRITE_CUDA', 'DENDRITE_CUDA_ARCHITECTURES', 'DENDRITE_OPENMP', 'DENDRITE_SANITIZE', 'DENDRITE_TESTS']
+    .filter((k) => process.env[k] !== undefined);
+  return set.length ? `${set.join(', ')} set` : null;
+}
+
+// The prebuilt binary node-gyp-build picks for this platform (prebuilds/<platform>-<arch>/), if it
+// loads: tried in a child process, so that a binary this machine cannot run fails there, not here.
+function usablePrebuild() {
+  process.env.PREBUILDS_ONLY = '1';  // read by node-gyp-build when it is first required: skip build/
+  let file;
+  try {
+    file = require('node-gyp-build').resolve(root);
+  } catch (err) {
+    return { file: null, why: err.message.split('\n')[0] };
+  } finally {
+    delete process.env.PREBUILDS_ONLY;
+  }
+  const r = spawnSync(process.execPath, ['-e', 'require(process.argv[1])', file], { encoding: 'utf8' });
+  if (r.status === 0) return { file, why: null };
+  return { file: null, why: `${path.relative(root, file)} does not load here: ${(r.stderr || `exit ${r.status}`).trim().split('\n')[0]}` };
+}
+
+if (process.argv.includes('--install')) {
+  const reason = buildFromSourceReason();
+  if (!reason) {
+    const prebuild = usablePrebuild();
+    if (prebuild.file) {
+      console.log(`dendrite-bench: using the prebuilt addon ${path.relative(root, prebuild.file)} ` +
+        '(to build from source instead: DENDRITE_NO_PREBUILD=1 npm rebuild dendrite-bench)');
+      process.exit(0);
+    }
+    console.log(`dendrite-bench: no usable prebuilt addon (${prebuild.why}); building from source, which takes minutes`);
+  } else {
+    console.log(`dendrite-bench: building the addon from source (${reason}), which takes minutes`);
+  }
 }
 
 const mode = process.env.DENDRITE_BUILD || (hasCmake() ? 'cmake' : 'gyp');

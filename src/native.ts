@@ -194,6 +194,7 @@ export interface NativeSequential {
   setState(s: SequentialState): void;
   getWeights(): { layer: number; kind: SequentialTensorInfo['kind']; shape: number[]; data: Float32Array }[];
   alignment(): SequentialAlignment[];
+  /** Frees the native memory now; later calls throw (refused while a call runs). */
   dispose(): void;
 }
 
@@ -256,6 +257,8 @@ export interface NativeSegregatedNetwork {
   setPosition(p: Partial<SegregatedPosition>): void;
   permutation(epoch: number, n: number): Int32Array;
   config(): Record<string, unknown>;
+  /** Frees the native memory now; later calls throw (refused while trainChunk or evaluate runs). */
+  dispose(): void;
 }
 
 /** The raw addon. Prefer the typed wrappers in kernels.ts, which turn throws into rejections. */
@@ -318,33 +321,45 @@ function checkEnvironment(): void {
   }
 }
 
-function candidates(): string[] {
-  const root = path.join(__dirname, '..', '..');
-  return process.env.DENDRITE_ADDON
-    ? [path.resolve(process.env.DENDRITE_ADDON)]
-    : [path.join(root, 'build', 'Release', 'dendrite.node'), path.join(root, 'build', 'Debug', 'dendrite.node')];
+const packageRoot = path.join(__dirname, '..', '..');
+
+// The addon file: DENDRITE_ADDON's (tests, sanitizer and other builds), else the one node-gyp-build
+// picks: build/Release or build/Debug when the addon was built from source here (a checkout, or an
+// install without a matching prebuilt binary), else prebuilds/<platform>-<arch>/ by platform,
+// architecture, N-API and libc tags. Throws when there is none.
+function addonFile(): string {
+  if (process.env.DENDRITE_ADDON) return path.resolve(process.env.DENDRITE_ADDON);
+  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  try {
+    return nodeGypBuild.resolve(packageRoot);
+  } catch (err) {
+    throw new Error(`no built or prebuilt addon in ${packageRoot}: ${(err as Error).message.split('\n')[0]}`);
+  }
 }
 
-let loaded: NativeAddon | undefined;
+let loaded: { addon: NativeAddon; file: string } | undefined;
 let loadError: Error | undefined;
 
 function load(): NativeAddon {
-  if (loaded) return loaded;
+  if (loaded) return loaded.addon;
   if (loadError) throw loadError;
   checkEnvironment();
-  const errors: string[] = [];
-  for (const file of candidates()) {
+  let why: string;
+  try {
+    const file = addonFile();
     try {
-      loaded = require(file) as NativeAddon;
-      return loaded;
+      loaded = { addon: require(file) as NativeAddon, file };
+      return loaded.addon;
     } catch (err) {
-      errors.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
+      why = `${file}: ${(err as Error).message.split('\n')[0]}`;
     }
+  } catch (err) {
+    why = (err as Error).message;
   }
   loadError = new Error(
     'dendrite-bench: the native addon could not be loaded. Rebuild it with "npm rebuild dendrite-bench" ' +
       '(in a checkout: "npm run build"); building needs CMake >= 3.19 or node-gyp, and a C++17 compiler. ' +
-      '"dendrite-bench doctor" says what is missing.\n  ' + errors.join('\n  '),
+      '"dendrite-bench doctor" says what is missing.\n  ' + why,
   );
   (loadError as Error & { code: string }).code = 'ERR_DENDRITE_ADDON';
   throw loadError;
@@ -354,8 +369,7 @@ function load(): NativeAddon {
 export function addonStatus(): { loaded: true; file: string } | { loaded: false; error: string } {
   try {
     load();
-    const file = candidates().find((f) => require.cache[f] !== undefined) ?? candidates()[0];
-    return { loaded: true, file };
+    return { loaded: true, file: loaded!.file };
   } catch (err) {
     return { loaded: false, error: (err as Error).message };
   }
