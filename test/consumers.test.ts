@@ -2,10 +2,13 @@
 // projects (CommonJS, ES modules, strict TypeScript), each importing the root, both sub-paths
 // (dendrite-bench/kernels, dendrite-bench/data) and package.json through the exports map, training
 // an MLP and a segregated-dendrite network on mnist-10k, evaluating, saving and reloading, and
-// running a kernel. The installs run with --ignore-scripts (nothing is built); the consumers load
-// this checkout's built addon through DENDRITE_ADDON. One more run points DENDRITE_ADDON at a
-// missing file: the pure parts must still work, and a kernel call must name the fix.
-// The consumers live in test/consumers/.
+// running a kernel. When this checkout has a prebuilt addon (prebuilds/, from `npm run prebuilds`;
+// CI makes one), the tarball ships it and the consumers must load it with no DENDRITE_ADDON: the
+// CommonJS project installs with the install scripts (dendrite-bench's must find the prebuild and
+// build nothing), the others with --ignore-scripts. Without a prebuild, all install with
+// --ignore-scripts (nothing is built) and load this checkout's built addon through DENDRITE_ADDON.
+// One more run points DENDRITE_ADDON at a missing file: the pure parts must still work, and a
+// kernel call must name the fix. The consumers live in test/consumers/.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,12 +23,17 @@ const addon = process.env.DENDRITE_ADDON
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const typeRoots = path.join(root, 'node_modules', '@types');
 
+// The prebuilt addon node-gyp-build would pick here (prebuilds/<platform>-<arch>/), as shipped.
+const prebuildDir = path.join('prebuilds', `${process.platform}-${process.arch}`);
+const prebuild = (fs.existsSync(path.join(root, prebuildDir)) ? fs.readdirSync(path.join(root, prebuildDir)) : [])
+  .filter((f) => f.endsWith('.node')).map((f) => path.join(prebuildDir, f))[0];
+
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const npmVersion = spawnSync(npm, ['--version'], { encoding: 'utf8', shell: process.platform === 'win32' });
 const why = npmVersion.error || npmVersion.status !== 0
   ? 'npm not found on PATH'
-  : !fs.existsSync(addon)
-    ? `the addon ${addon} is not built (npm run build)`
+  : !prebuild && !fs.existsSync(addon)
+    ? `the addon ${addon} is not built (npm run build) and there is no prebuild (npm run prebuilds)`
     : undefined;
 
 // The parent npm (under `npm test`) exports its configuration; the scratch installs must not
@@ -70,10 +78,17 @@ function lastJson(r: Run): Record<string, unknown> {
   return line ? (JSON.parse(line) as Record<string, unknown>) : {};
 }
 
-const title = 'the packed package installs and works from CommonJS, ES modules and strict TypeScript (node16, bundler), with and without the addon';
+// Kilobytes under a folder (du -sk), or NaN where du is missing.
+function kilobytes(dir: string): number {
+  const r = spawnSync('du', ['-sk', dir], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.split('\t')[0]) : NaN;
+}
+
+const title = `the packed package installs and works from CommonJS, ES modules and strict TypeScript (node16, bundler), ${
+  prebuild ? `loading the shipped prebuild ${prebuild}` : 'loading DENDRITE_ADDON'}, and without the addon`;
 
 (why ? test.skip : test)(`${title}${why ? ` [skipped: ${why}]` : ''}`, async (t) => {
-  t.timeout(180_000);
+  t.timeout(300_000);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dendrite-consumers-'));
   t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const env = cleanEnv();
@@ -88,8 +103,10 @@ const title = 'the packed package installs and works from CommonJS, ES modules a
     'dist/src/index.d.ts', 'dist/src/kernels.d.ts', 'dist/src/data/index.d.ts', 'schemas/experiment.schema.json']) {
     t.true(shipped.includes(file), `the tarball ships ${file}`);
   }
-  t.deepEqual(shipped.filter((f) => f.endsWith('.map') || /^(dist\/)?(test|bench)\//.test(f)), [],
-    'no source maps (their sources are not shipped), no test or bench programs');
+  t.deepEqual(shipped.filter((f) => f.endsWith('.map') || /^(dist\/)?(test|bench)\/|^native\/(test|bench)\/|^build/.test(f)), [],
+    'no source maps (their sources are not shipped), no test or bench programs or their sources, no build folder');
+  t.deepEqual(shipped.filter((f) => f.startsWith('prebuilds/')), prebuild ? [prebuild.split(path.sep).join('/')] : [],
+    prebuild ? 'the tarball ships the prebuild, and nothing else under prebuilds/' : 'no prebuilds without npm run prebuilds');
 
   // Three scratch projects, installed at the same time.
   const projects = {
@@ -103,14 +120,29 @@ const title = 'the packed package installs and works from CommonJS, ES modules a
     fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: `consumer-${name}`, version: '1.0.0', private: true, type: p.type }));
     for (const f of p.files) fs.copyFileSync(path.join(fixtures, f), path.join(dir, f));
   }
+  // With a prebuild, the CommonJS project installs with the install scripts (dendrite-bench's must
+  // find the prebuild and build nothing; its message is shown). Only one: a dependency's own
+  // install script (better-sqlite3's) compiles for a minute where its binaries cannot be downloaded.
+  const withScripts = (name: string) => prebuild !== undefined && name === 'cjs';
   const installs = await Promise.all(Object.keys(projects).map((name) => {
     const dir = path.join(tmp, name);
-    return run(npm, ['install', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error',
-      '--prefix', dir, tarball], dir, env);
+    return run(npm, ['install', withScripts(name) ? '--foreground-scripts' : '--ignore-scripts', '--prefer-offline',
+      '--no-audit', '--no-fund', '--loglevel=error', '--prefix', dir, tarball], dir, env);
   }));
   installs.forEach((r, i) => t.is(r.status, 0, describe(`npm install (${Object.keys(projects)[i]})`, r)));
   if (installs.some((r) => r.status !== 0)) return;
-  t.log(`npm pack ${pack.seconds.toFixed(1)} s; installs ${installs.map((r) => r.seconds.toFixed(1)).join(', ')} s`);
+  t.log(`npm pack ${pack.seconds.toFixed(1)} s (tarball ${(fs.statSync(tarball).size / 1e6).toFixed(1)} MB); installs ` +
+    `${installs.map((r, i) => `${r.seconds.toFixed(1)} s${withScripts(Object.keys(projects)[i]) ? ' (install script run)' : ''}`).join(', ')}; ` +
+    `installed: the package ${(kilobytes(path.join(tmp, 'cjs', 'node_modules', 'dendrite-bench')) / 1e3).toFixed(1)} MB, ` +
+    `with its dependencies ${(kilobytes(path.join(tmp, 'cjs', 'node_modules')) / 1e3).toFixed(1)} MB`);
+  Object.keys(projects).forEach((name, i) => {
+    const installed = path.join(tmp, name, 'node_modules', 'dendrite-bench');
+    t.false(fs.existsSync(path.join(installed, 'build')), `${name}: the install built nothing`);
+    if (withScripts(name)) {
+      t.regex(installs[i].output, new RegExp(`dendrite-bench: using the prebuilt addon ${prebuild!.split(path.sep).join('/')}`),
+        `${name}: the install script took the prebuild`);
+    }
+  });
 
   // TypeScript: node16 (compiled and run below) and bundler (type-checked), strict, library types checked.
   const tsOptions = { target: 'ES2022', strict: true, esModuleInterop: true, skipLibCheck: false, typeRoots: [typeRoots], types: ['node'] };
@@ -127,8 +159,8 @@ const title = 'the packed package installs and works from CommonJS, ES modules a
   t.is(node16.status, 0, describe('tsc (node16)', node16));
   t.is(bundler.status, 0, describe('tsc (bundler)', bundler));
 
-  // The consumers, with this checkout's addon.
-  const withAddon = cleanEnv({ DENDRITE_ADDON: addon, DENDRITE_NUM_THREADS: '1' });
+  // The consumers: with the shipped prebuild and no override, else with this checkout's addon.
+  const withAddon = prebuild ? cleanEnv({ DENDRITE_NUM_THREADS: '1' }) : cleanEnv({ DENDRITE_ADDON: addon, DENDRITE_NUM_THREADS: '1' });
   const consumers: Array<[string, string, string[]]> = [
     ['cjs', 'CommonJS', ['consumer.cjs', '.']],
     ['esm', 'ES module', ['consumer.mjs', '.']],
@@ -139,8 +171,21 @@ const title = 'the packed package installs and works from CommonJS, ES modules a
     if (dir === 'ts' && node16.status !== 0) continue;
     const r = await run(process.execPath, args, path.join(tmp, dir), withAddon);
     t.is(r.status, 0, describe(`the ${what} consumer`, r));
-    t.log(`${what}: ${JSON.stringify(lastJson(r))} (${r.seconds.toFixed(1)} s)`);
+    const result = lastJson(r);
+    const expected = prebuild
+      ? fs.realpathSync(path.join(tmp, dir, 'node_modules', 'dendrite-bench', prebuild))
+      : addon;
+    t.deepEqual(result.addon, [expected], `the ${what} consumer loaded ${expected}`);
+    t.log(`${what}: ${JSON.stringify({ ...result, addon: undefined })} (${r.seconds.toFixed(1)} s)`);
   }
+
+  // The CLI's doctor names the same file (the prebuild: no CMake build to describe).
+  const doctor = await run(process.execPath, [path.join('node_modules', 'dendrite-bench', 'dist', 'src', 'cli', 'main.js'),
+    'doctor', '--json'], path.join(tmp, 'cjs'), withAddon);
+  t.is(doctor.status, 0, describe('dendrite-bench doctor', doctor));
+  const report = JSON.parse(doctor.output.slice(doctor.output.indexOf('{'))) as { addon: { loaded: boolean; file?: string } };
+  t.deepEqual(report.addon, { loaded: true,
+    file: prebuild ? fs.realpathSync(path.join(tmp, 'cjs', 'node_modules', 'dendrite-bench', prebuild)) : addon });
 
   // Without the addon.
   const missing = path.join(tmp, 'no-such-build', 'dendrite.node');

@@ -1,5 +1,6 @@
 // The same package from a TypeScript ES module: named imports of the CommonJS build, typed.
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 
 import { type DevicesInfo, datasetNames, devices, loadDataset } from 'dendrite-bench';
 import { type ConvShape, conv2dForward } from 'dendrite-bench/kernels';
@@ -13,4 +14,5 @@ assert.equal(crc32(new TextEncoder().encode('123456789')), 0xcbf43926);
 const shape: ConvShape = { batch: 1, inChannels: 1, inH: 3, inW: 3, outChannels: 1, kernelH: 3, kernelW: 3 };
 const y = await conv2dForward({ ...shape, x: new Float32Array(9).fill(1), w: new Float32Array(9).fill(2), threads: 1 });
 assert.deepEqual(Array.from(y), [18]);
-console.log(JSON.stringify({ consumer: 'typescript-esm', ok: true }));
+const addon = Object.keys(createRequire(import.meta.url).cache).filter((f) => f.endsWith('.node'));
+console.log(JSON.stringify({ consumer: 'typescript-esm', ok: true, addon }));

@@ -65,8 +65,10 @@ async function main() {
   const c = await gemm({ a: Float32Array.of(1, 2, 3, 4), b: Float32Array.of(5, 6, 7, 8), m: 2, n: 2, k: 2 });
   assert.deepEqual(Array.from(c), [19, 22, 43, 50]);
 
+  // Which native file was loaded (the prebuilt one, a local build or DENDRITE_ADDON's).
+  const addon = Object.keys(require.cache).filter((f) => f.endsWith('.node'));
   console.log(JSON.stringify({ consumer: 'cjs', version: pkg.version, mlpAccuracy: result.test.accuracy,
-    segregatedAccuracy: accuracy(before.predictions, db.subset(testSet, range(50)).labels) }));
+    segregatedAccuracy: accuracy(before.predictions, db.subset(testSet, range(50)).labels), addon }));
 }
 
 main().catch((err) => {

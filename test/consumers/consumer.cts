@@ -49,7 +49,8 @@ async function main(out: string): Promise<void> {
 
   const predictions: Int32Array = before.predictions;
   const segregatedAccuracy = predictions.filter((p, i) => p === few.labels[i]).length / few.count;
-  console.log(JSON.stringify({ consumer: 'typescript', mlpAccuracy: test.accuracy, segregatedAccuracy }));
+  const addon = Object.keys(require.cache).filter((f) => f.endsWith('.node'));
+  console.log(JSON.stringify({ consumer: 'typescript', mlpAccuracy: test.accuracy, segregatedAccuracy, addon }));
 }
 
 main(process.argv[2] ?? '.').catch((err: unknown) => {

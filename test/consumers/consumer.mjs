@@ -49,4 +49,6 @@ const c = await gemm({ a: Float32Array.of(1, 2, 3, 4), b: Float32Array.of(5, 6, 
 assert.deepEqual(Array.from(c), [19, 22, 43, 50]);
 
 const segregatedAccuracy = before.predictions.filter((p, i) => p === few.labels[i]).length / few.count;
-console.log(JSON.stringify({ consumer: 'esm', version: pkg.version, mlpAccuracy: result.test.accuracy, segregatedAccuracy }));
+// Which native file was loaded (CommonJS's module cache, which the package's require() fills).
+const addon = Object.keys(createRequire(import.meta.url).cache).filter((f) => f.endsWith('.node'));
+console.log(JSON.stringify({ consumer: 'esm', version: pkg.version, mlpAccuracy: result.test.accuracy, segregatedAccuracy, addon }));
