@@ -23,6 +23,7 @@
 #include "common/error.h"
 #include "common/philox.h"
 #include "common/segregated.h"
+#include "common/segregated_engine.h"
 #include "common/segregated_step.h"
 #include "kernels.h"
 
@@ -732,7 +733,7 @@ class CpuNetwork final : public Network {
   bool supports_recording() const override { return true; }
   void evaluate_recorded(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages,
                          const RecordRequest& rec, Recording& out) override {
-    check_record(rec, n);
+    check_record(c_, rec, n);
     evaluate_impl(images, n, round, prediction, voltages, &rec, &out);
   }
 
@@ -876,38 +877,6 @@ class CpuNetwork final : public Network {
   void step(Slot& s, const PhaseCtx& ctx, int64_t t) const;
   void evaluate_impl(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages,
                      const RecordRequest* rec, Recording* out);
-
-  // The binding validates requests with JS errors; this guards direct native callers.
-  void check_record(const RecordRequest& r, int64_t count) const {
-    auto bad = [](const std::string& why) { fail(ErrorKind::OutOfRange, "segregated network: record " + why); };
-    for (size_t i = 0; i < r.examples.size(); ++i) {
-      if (r.examples[i] < 0 || r.examples[i] >= count) bad("examples must lie in [0, " + std::to_string(count) + ")");
-      if (i > 0 && r.examples[i] <= r.examples[i - 1]) bad("examples must be strictly increasing");
-    }
-    if (static_cast<int64_t>(r.units.size()) != M_) bad("units must list one array per layer");
-    for (int64_t m = 0; m < M_; ++m) {
-      std::vector<bool> seen(static_cast<size_t>(c_.layers[m]), false);
-      for (int32_t u : r.units[m]) {
-        if (u < 0 || u >= c_.layers[m] || seen[u]) bad("units of layer " + std::to_string(m) + " must be distinct indices below its size");
-        seen[u] = true;
-      }
-    }
-  }
-
-  // Sizes the per-step arrays of a recording whose example r has steps[r] steps.
-  void size_recording(const RecordRequest& r, const std::vector<int64_t>& steps, Recording& out) const {
-    out.step_offset.assign(steps.size() + 1, 0);
-    for (size_t i = 0; i < steps.size(); ++i) out.step_offset[i + 1] = out.step_offset[i] + steps[i];
-    const size_t rows = r.voltages ? static_cast<size_t>(out.step_offset.back()) : 0;
-    for (auto* v : {&out.A, &out.B, &out.C, &out.lam}) v->assign(static_cast<size_t>(M_), {});
-    for (int64_t m = 0; m < M_; ++m) {
-      const size_t k = rows * r.units[m].size();
-      out.B[m].assign(k, 0.0f);
-      out.C[m].assign(k, 0.0f);
-      out.lam[m].assign(k, 0.0f);
-      if (m < M_ - 1) out.A[m].assign(k, 0.0f);
-    }
-  }
 
   // Writes layer m's A, B, C, lambda of the chosen units into the slot's recording row.
   void record_step(const Slot& s, int64_t m, uint64_t step) const {
@@ -1267,37 +1236,12 @@ void CpuNetwork::train_chunk(const TrainRequest& req, TrainResult& out) {
   const int64_t Bsz = std::max<int64_t>(1, req.batch_size);
   while (static_cast<int64_t>(train_slots_.size()) < Bsz) train_slots_.push_back(make_slot());
   const int64_t n_in = c_.n_in;
-  // Recording: which chunk position is recorded example r (rec_of), its rows, phase and plateau times.
+  // Recording (segregated_engine.h): the first row of each chunk position's steps, or -1.
   const RecordRequest* rq = req.record;
-  std::vector<int64_t> rec_of;
+  std::vector<int64_t> rec_row;
   if (rq) {
-    check_record(*rq, count);
-    Recording& R = out.record;
-    const uint64_t e = pos_.epoch, x0 = pos_.example;
-    R.phase_lengths.clear();
-    if (rq->phase_times) {
-      R.phase_lengths.resize(static_cast<size_t>(2 * count));
-      for (int64_t i = 0; i < count; ++i)
-        for (int ph = 0; ph < 2; ++ph)
-          R.phase_lengths[2 * i + ph] = static_cast<int32_t>(phase_length(c_, e, x0 + static_cast<uint64_t>(i), ph));
-    }
-    std::vector<int64_t> steps;
-    const int64_t H = d_.units - c_.n_in - c_.n_out();  // hidden units
-    R.plateau_times.clear();
-    rec_of.assign(static_cast<size_t>(count), -1);
-    for (size_t r = 0; r < rq->examples.size(); ++r) {
-      const uint64_t ex = x0 + static_cast<uint64_t>(rq->examples[r]);
-      const int64_t Lf = phase_length(c_, e, ex, 0), Lt = phase_length(c_, e, ex, 1);
-      steps.push_back(Lf + Lt);
-      rec_of[rq->examples[r]] = static_cast<int64_t>(r);
-      if (rq->plateau_times) {
-        for (int64_t h = 0; h < H; ++h) {  // docs/papers.md §8.4: the plateau is taken at step L - 1 - delta of its phase
-          R.plateau_times.push_back(static_cast<int32_t>(Lf - 1 - plateau_offset(c_, e, ex, 0, h)));
-          R.plateau_times.push_back(static_cast<int32_t>(Lf + Lt - 1 - plateau_offset(c_, e, ex, 1, h)));
-        }
-      }
-    }
-    size_recording(*rq, steps, R);
+    check_record(c_, *rq, count);
+    rec_row = layout_train_recording(c_, d_, *rq, pos_.epoch, pos_.example, count, out.record);
   }
   for (int64_t i0 = 0; i0 < count; i0 += Bsz) {
     const int64_t nb = std::min(Bsz, count - i0);
@@ -1305,10 +1249,10 @@ void CpuNetwork::train_chunk(const TrainRequest& req, TrainResult& out) {
     std::vector<Slot*> slots(static_cast<size_t>(nb));
     for (int64_t b = 0; b < nb; ++b) {
       slots[b] = train_slots_[b].get();
-      const int64_t r = rq && rq->voltages ? rec_of[i0 + b] : -1;
-      slots[b]->rec = r >= 0 ? &out.record : nullptr;
+      const int64_t row = rq ? rec_row[i0 + b] : -1;
+      slots[b]->rec = row >= 0 ? &out.record : nullptr;
       slots[b]->rec_units = rq ? &rq->units : nullptr;
-      slots[b]->rec_row0 = r >= 0 ? out.record.step_offset[r] : 0;
+      slots[b]->rec_row0 = row >= 0 ? row : 0;
     }
     auto run = [&](int64_t b) {
       const int64_t idx = req.order[i0 + b];
@@ -1336,14 +1280,7 @@ void CpuNetwork::train_chunk(const TrainRequest& req, TrainResult& out) {
 void CpuNetwork::evaluate_impl(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages,
                                const RecordRequest* rec, Recording* out) {
   const int nt = threads_;
-  std::vector<int64_t> rec_of;
-  if (rec) {
-    rec_of.assign(static_cast<size_t>(n), -1);
-    for (size_t r = 0; r < rec->examples.size(); ++r) rec_of[rec->examples[r]] = static_cast<int64_t>(r);
-    size_recording(*rec, std::vector<int64_t>(rec->examples.size(), c_.l_test), *out);
-    out->phase_lengths.clear();
-    out->plateau_times.clear();
-  }
+  const std::vector<int64_t> rec_row = rec ? layout_test_recording(c_, *rec, n, *out) : std::vector<int64_t>();
   while (static_cast<int>(eval_slots_.size()) < nt) eval_slots_.push_back(make_slot());
   const int64_t n_out = c_.n_out(), k = d_.k_per_class, n_in = c_.n_in;
   const int64_t T = c_.integration_time_test;
@@ -1355,10 +1292,10 @@ void CpuNetwork::evaluate_impl(const uint8_t* images, int64_t n, uint64_t round,
     Slot& s = *eval_slots_[0];
 #endif
     reset_slot(s);
-    const int64_t r = rec && rec->voltages ? rec_of[i] : -1;
-    s.rec = r >= 0 ? out : nullptr;
+    const int64_t row = rec ? rec_row[i] : -1;
+    s.rec = row >= 0 ? out : nullptr;
     s.rec_units = rec ? &rec->units : nullptr;
-    s.rec_row0 = r >= 0 ? out->step_offset[r] : 0;
+    s.rec_row0 = row >= 0 ? row : 0;
     set_image(s, images + i * n_in);
     LayerState& o = s.L[M_ - 1];
     std::fill(o.sumC.begin(), o.sumC.end(), 0.0f);
