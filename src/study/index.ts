@@ -1,0 +1,20 @@
+// Hyperparameter studies (docs/bo.md "Studies"): storage, workers, objectives, spaces, exports.
+export {
+  type StudyTrialState, type ObjectiveSpec, type StudyConfig, type FinalResult, type StudyRecord, type IntermediateValue, type StudyTrial,
+  type WorkerRecord, type TrialOutcome, type ImportedTrial, TRIAL_STATES, FINISHED_STATES,
+} from './types';
+export {
+  StudyError, isStudyError, MAX_ATTEMPTS, countsTowardBudget, finishedCount, type StudyErrorCode, type StudyStorage, type ClaimView,
+  type Proposer, type RetryPolicy, type WorkerInfo,
+} from './storage';
+export { MemoryStorage } from './memory';
+export { SqliteStorage, SQLITE_SCHEMA_VERSION, type SqliteOptions } from './sqlite';
+export { studyOptimizer, optimizerView, studyProposer, bestTrial, medianPrune, PRUNE_STARTUP_TRIALS } from './rules';
+export { evaluateTrial, trialSpec, type TrialRun } from './objective';
+export {
+  presetSpace, loadSpaceFile, resolveStudySpace, listSpacePresets, checkStudySpace, trialOptions, translateLange,
+  SPACE_PRESET_FORMAT, type StudySpace, type SpacePreset,
+} from './spaces';
+export { runWorker, workerIsDead, STALE_HEARTBEAT_MS, HEARTBEAT_MS, type WorkerOptions, type Evaluate } from './worker';
+export { runStudy, finalRun, configDifferences, type StudyRunOptions, type StudyRunResult, type StudyEvent } from './run';
+export { exportJson, exportCsv, exportLange, parseLange, parseStudyJson, STUDY_EXPORT_FORMAT, type StudyExport } from './export';
