@@ -1,4 +1,5 @@
 // The segregated network's backend-neutral driver (segregated_engine.h).
+#include <cmath>
 #include <string>
 
 #include "error.h"
@@ -84,6 +85,80 @@ std::vector<int64_t> layout_test_recording(const Config& c, const RecordRequest&
   out.phase_lengths.clear();
   out.plateau_times.clear();
   return rows_of(r, n, out);
+}
+
+std::vector<double> encode_state(const Config& c, const std::vector<SlotState>& slots) {
+  std::vector<double> out = {1.0, static_cast<double>(slots.size()), static_cast<double>(c.mem)};
+  auto ring = [&](const SpikeRing& r) {
+    out.push_back(static_cast<double>(r.head));
+    for (size_t q = 0; q < r.idx.size(); ++q) {
+      out.push_back(static_cast<double>(r.idx[q].size()));
+      for (int32_t i : r.idx[q]) out.push_back(i);
+      for (float v : r.cnt[q]) out.push_back(v);
+    }
+  };
+  for (const SlotState& s : slots) {
+    ring(s.input);
+    for (const SlotState::Layer& l : s.layers) {
+      out.push_back(static_cast<double>(l.C.size()));
+      for (const std::vector<float>* v : {&l.C, &l.A, &l.lam}) out.insert(out.end(), v->begin(), v->end());
+      ring(l.spikes);
+    }
+  }
+  return out;
+}
+
+std::vector<SlotState> decode_state(const Config& c, const std::vector<double>& st) {
+  size_t p = 0;
+  auto bad = [](const std::string& why) { fail(ErrorKind::OutOfRange, "setState: " + why); };
+  auto next = [&]() {
+    if (p >= st.size()) bad("the state ends early");
+    return st[p++];
+  };
+  auto integer = [&](double lo, double hi) {
+    const double v = next();
+    if (!(v >= lo && v <= hi) || std::floor(v) != v) bad("an integer field is out of range");
+    return static_cast<int64_t>(v);
+  };
+  if (integer(1, 1) != 1) bad("unknown version");
+  const int64_t slots = integer(1, 4096);
+  if (integer(static_cast<double>(c.mem), static_cast<double>(c.mem)) != c.mem) bad("mem differs");
+  auto ring = [&](SpikeRing& r, int64_t units) {
+    r.head = integer(0, static_cast<double>(c.mem - 1));
+    r.idx.assign(static_cast<size_t>(c.mem), {});
+    r.cnt.assign(static_cast<size_t>(c.mem), {});
+    for (int64_t q = 0; q < c.mem; ++q) {
+      const int64_t k = integer(0, static_cast<double>(units));
+      for (int64_t i = 0; i < k; ++i) {
+        const int64_t u = integer(0, static_cast<double>(units - 1));
+        // Sums over a step's events run in unit order on every engine.
+        if (i > 0 && u <= r.idx[q].back()) bad("a spike history must list a step's units in increasing order, each once");
+        r.idx[q].push_back(static_cast<int32_t>(u));
+      }
+      for (int64_t i = 0; i < k; ++i) r.cnt[q].push_back(static_cast<float>(integer(1, 2147483647.0)));
+    }
+  };
+  std::vector<SlotState> out(static_cast<size_t>(slots));
+  for (SlotState& s : out) {
+    ring(s.input, c.n_in);
+    s.layers.resize(c.layers.size());
+    for (size_t m = 0; m < c.layers.size(); ++m) {
+      SlotState::Layer& l = s.layers[m];
+      const int64_t n = c.layers[m];
+      if (integer(static_cast<double>(n), static_cast<double>(n)) != n) bad("a layer size differs");
+      for (std::vector<float>* v : {&l.C, &l.A, &l.lam}) {
+        v->resize(static_cast<size_t>(n));
+        for (float& x : *v) {
+          const double d = next();
+          if (!std::isfinite(d) || static_cast<double>(static_cast<float>(d)) != d) bad("potentials must be float32 values");
+          x = static_cast<float>(d);
+        }
+      }
+      ring(l.spikes, n);
+    }
+  }
+  if (p != st.size()) bad("the state has trailing values");
+  return out;
 }
 
 }  // namespace dendrite::seg

@@ -32,4 +32,32 @@ std::vector<int64_t> layout_train_recording(const Config& c, const Derived& d, c
 // The same for a test of n images (l_test rows per recorded image); returns per image its first row or -1.
 std::vector<int64_t> layout_test_recording(const Config& c, const RecordRequest& r, int64_t n, Recording& out);
 
+// ---------------------------------------------------------------------------------------------
+// Slot state: what a training slot carries from one example to the next (potentials, rates and
+// spike histories; everything else is rebuilt per example), in one format for every engine.
+
+// The spike history of one population: `mem` steps in storage order (head: the most recent step),
+// per step the units that fired, ascending, and their counts.
+struct SpikeRing {
+  int64_t head = 0;
+  std::vector<std::vector<int32_t>> idx;
+  std::vector<std::vector<float>> cnt;
+};
+
+struct SlotState {
+  struct Layer {
+    std::vector<float> C, A, lam;  // n each
+    SpikeRing spikes;
+  };
+  SpikeRing input;
+  std::vector<Layer> layers;
+};
+
+// The numbers of get_state / set_state, version 1: [1, slots, mem, then per slot: the input ring,
+// then per layer n, C, A, lam and its ring], a ring being [head, then per step: count, units...,
+// counts...]. Float32 values and small integers, exact in doubles.
+std::vector<double> encode_state(const Config& c, const std::vector<SlotState>& slots);
+// The inverse; throws Error(OutOfRange) "setState: ..." when the numbers are not a state of network c.
+std::vector<SlotState> decode_state(const Config& c, const std::vector<double>& state);
+
 }  // namespace dendrite::seg

@@ -658,71 +658,53 @@ class CpuNetwork final : public Network {
   }
 
   std::vector<double> get_state() const override {
-    // [version, slots, mem, then per slot: input ring, then per layer n, C, A, lam, ring], a ring
-    // being [head, then per step: count, idx..., cnt...].
-    std::vector<double> out = {1.0, static_cast<double>(train_slots_.size()), static_cast<double>(c_.mem)};
-    auto ring = [&](const Ring& r) {
-      out.push_back(static_cast<double>(r.head));
+    std::vector<SlotState> slots(train_slots_.size());
+    auto save = [](const Ring& r, SpikeRing& out) {
+      out.head = r.head;
       for (const Events& e : r.steps) {
-        out.push_back(static_cast<double>(e.idx.size()));
-        for (int32_t i : e.idx) out.push_back(i);
-        for (float v : e.cnt) out.push_back(v);
+        out.idx.push_back(e.idx);
+        out.cnt.push_back(e.cnt);
       }
     };
-    for (const auto& sp : train_slots_) {
-      ring(sp->input);
-      for (const LayerState& l : sp->L) {
-        out.push_back(static_cast<double>(l.n));
-        for (const std::vector<float>* v : {&l.C, &l.A, &l.lam}) out.insert(out.end(), v->begin(), v->end());
-        ring(l.spikes);
+    for (size_t si = 0; si < slots.size(); ++si) {
+      const Slot& sp = *train_slots_[si];
+      SlotState& st = slots[si];
+      save(sp.input, st.input);
+      st.layers.resize(sp.L.size());
+      for (size_t m = 0; m < sp.L.size(); ++m) {
+        const LayerState& l = sp.L[m];
+        st.layers[m].C = l.C;
+        st.layers[m].A = l.A;
+        st.layers[m].lam = l.lam;
+        save(l.spikes, st.layers[m].spikes);
       }
     }
-    return out;
+    return encode_state(c_, slots);
   }
 
-  void set_state(const std::vector<double>& st) override {
-    size_t p = 0;
-    auto bad = [](const std::string& why) { fail(ErrorKind::OutOfRange, "setState: " + why); };
-    auto next = [&]() {
-      if (p >= st.size()) bad("the state ends early");
-      return st[p++];
-    };
-    auto integer = [&](double lo, double hi) {
-      const double v = next();
-      if (!(v >= lo && v <= hi) || std::floor(v) != v) bad("an integer field is out of range");
-      return static_cast<int64_t>(v);
-    };
-    if (integer(1, 1) != 1) bad("unknown version");
-    const int64_t slots = integer(1, 4096);
-    if (integer(c_.mem, c_.mem) != c_.mem) bad("mem differs");
-    std::vector<std::unique_ptr<Slot>> fresh;
-    auto ring = [&](Ring& r, int64_t units) {
-      r.head = integer(0, static_cast<double>(c_.mem - 1));
-      for (Events& e : r.steps) {
-        const int64_t k = integer(0, static_cast<double>(units));
-        e.clear();
-        for (int64_t i = 0; i < k; ++i) e.idx.push_back(static_cast<int32_t>(integer(0, static_cast<double>(units - 1))));
-        for (int64_t i = 0; i < k; ++i) e.cnt.push_back(static_cast<float>(integer(1, 2147483647.0)));
+  void set_state(const std::vector<double>& state) override {
+    const std::vector<SlotState> slots = decode_state(c_, state);
+    auto load_ring = [](const SpikeRing& r, Ring& out) {
+      out.head = r.head;
+      for (size_t q = 0; q < out.steps.size(); ++q) {
+        out.steps[q].idx = r.idx[q];
+        out.steps[q].cnt = r.cnt[q];
       }
     };
-    for (int64_t si = 0; si < slots; ++si) {
+    std::vector<std::unique_ptr<Slot>> fresh;
+    for (const SlotState& st : slots) {
       auto sp = make_slot();
-      ring(sp->input, c_.n_in);
-      for (LayerState& l : sp->L) {
-        if (integer(static_cast<double>(l.n), static_cast<double>(l.n)) != l.n) bad("a layer size differs");
-        for (std::vector<float>* v : {&l.C, &l.A, &l.lam}) {
-          for (float& x : *v) {
-            const double d = next();
-            if (!std::isfinite(d) || static_cast<double>(static_cast<float>(d)) != d) bad("potentials must be float32 values");
-            x = static_cast<float>(d);
-          }
-        }
-        ring(l.spikes, l.n);
+      load_ring(st.input, sp->input);
+      for (size_t m = 0; m < sp->L.size(); ++m) {
+        LayerState& l = sp->L[m];
+        l.C = st.layers[m].C;
+        l.A = st.layers[m].A;
+        l.lam = st.layers[m].lam;
+        load_ring(st.layers[m].spikes, l.spikes);
       }
       sp->u_valid = false;
       fresh.push_back(std::move(sp));
     }
-    if (p != st.size()) bad("the state has trailing values");
     train_slots_ = std::move(fresh);
   }
 

@@ -23,6 +23,7 @@
 #include "../common/error.h"
 #include "../common/philox.h"
 #include "../common/segregated.h"
+#include "../common/segregated_engine.h"
 #include "../common/segregated_step.h"
 #include "cuda_check.cuh"
 
@@ -609,8 +610,7 @@ class CudaNetwork final : public Network {
     train_.ints.upload(ints.data(), ints.size());
   }
 
-  // Same format as the CPU network (version 1): per slot the input ring, then per layer n, C, A,
-  // lam and its ring; a ring is [head, per step: count, idx..., cnt...] (units ascending).
+  // The slot state (segregated_engine.h) from the dense count rings: units in ascending order.
   std::vector<double> get_state() const override {
     check(cudaSetDevice(device_), "cudaSetDevice");
     const NetDev& net = train_.net;
@@ -618,88 +618,65 @@ class CudaNetwork final : public Network {
     std::vector<int> Iv(train_.ints.n);
     train_.floats.download(F.data(), F.size());
     train_.ints.download(Iv.data(), Iv.size());
-    std::vector<double> out = {1.0, static_cast<double>(train_.slots), static_cast<double>(c_.mem)};
-    auto ring = [&](const float* spk, int64_t units, int head) {
-      out.push_back(head);
+    auto save = [&](const float* spk, int64_t units, int head, SpikeRing& r) {
+      r.head = head;
+      r.idx.assign(static_cast<size_t>(c_.mem), {});
+      r.cnt.assign(static_cast<size_t>(c_.mem), {});
       for (int64_t q = 0; q < c_.mem; ++q) {
         const float* cnt = spk + q * units;
-        int64_t k = 0;
-        for (int64_t j = 0; j < units; ++j) k += cnt[j] != 0.0f;
-        out.push_back(static_cast<double>(k));
-        for (int64_t j = 0; j < units; ++j)
-          if (cnt[j] != 0.0f) out.push_back(static_cast<double>(j));
-        for (int64_t j = 0; j < units; ++j)
-          if (cnt[j] != 0.0f) out.push_back(cnt[j]);
+        for (int64_t j = 0; j < units; ++j) {
+          if (cnt[j] == 0.0f) continue;
+          r.idx[q].push_back(static_cast<int32_t>(j));
+          r.cnt[q].push_back(cnt[j]);
+        }
       }
     };
+    std::vector<SlotState> slots(static_cast<size_t>(train_.slots));
     for (int64_t s = 0; s < train_.slots; ++s) {
       const float* S = F.data() + s * net.slot_floats;
       const int* I = Iv.data() + s * net.slot_ints;
-      ring(S + net.in_spk, c_.n_in, I[0]);
+      SlotState& st = slots[s];
+      save(S + net.in_spk, c_.n_in, I[0], st.input);
+      st.layers.resize(static_cast<size_t>(M_));
       for (int64_t m = 0; m < M_; ++m) {
         const LayerDev& l = net.L[m];
-        out.push_back(static_cast<double>(l.n));
-        for (int64_t off : {l.C, l.A, l.lam})
-          for (int64_t k = 0; k < l.n; ++k) out.push_back(S[off + k]);
-        ring(S + l.spk, l.n, I[1 + m]);
+        st.layers[m].C.assign(S + l.C, S + l.C + l.n);
+        st.layers[m].A.assign(S + l.A, S + l.A + l.n);
+        st.layers[m].lam.assign(S + l.lam, S + l.lam + l.n);
+        save(S + l.spk, l.n, I[1 + m], st.layers[m].spikes);
       }
     }
-    return out;
+    return encode_state(c_, slots);
   }
 
-  void set_state(const std::vector<double>& st) override {
-    size_t p = 0;
-    auto bad = [](const std::string& why) { fail(ErrorKind::OutOfRange, "setState: " + why); };
-    auto next = [&]() {
-      if (p >= st.size()) bad("the state ends early");
-      return st[p++];
-    };
-    auto integer = [&](double lo, double hi) {
-      const double v = next();
-      if (!(v >= lo && v <= hi) || std::floor(v) != v) bad("an integer field is out of range");
-      return static_cast<int64_t>(v);
-    };
-    if (integer(1, 1) != 1) bad("unknown version");
-    const int64_t slots = integer(1, 4096);
-    if (integer(c_.mem, c_.mem) != c_.mem) bad("mem differs");
+  void set_state(const std::vector<double>& state) override {
+    const std::vector<SlotState> slots = decode_state(c_, state);
+    const int64_t n_slots = static_cast<int64_t>(slots.size());
     NetDev net;
-    layout(net, slots);
-    std::vector<float> F(static_cast<size_t>(slots * net.slot_floats), 0.0f);
-    std::vector<int> Iv(static_cast<size_t>(slots * net.slot_ints), 0);
-    auto ring = [&](float* spk, int64_t units, int* head) {
-      *head = static_cast<int>(integer(0, static_cast<double>(c_.mem - 1)));
-      for (int64_t q = 0; q < c_.mem; ++q) {
-        const int64_t k = integer(0, static_cast<double>(units));
-        std::vector<int64_t> idx(static_cast<size_t>(k));
-        for (int64_t i = 0; i < k; ++i) idx[i] = integer(0, static_cast<double>(units - 1));
-        for (int64_t i = 0; i < k; ++i) {
-          const float v = static_cast<float>(integer(1, 2147483647.0));
-          if (spk[q * units + idx[i]] != 0.0f) bad("a spike history lists a unit twice in one step");
-          spk[q * units + idx[i]] = v;
-        }
-      }
+    layout(net, n_slots);
+    std::vector<float> F(static_cast<size_t>(n_slots * net.slot_floats), 0.0f);
+    std::vector<int> Iv(static_cast<size_t>(n_slots * net.slot_ints), 0);
+    auto load_ring = [&](const SpikeRing& r, float* spk, int64_t units, int* head) {
+      *head = static_cast<int>(r.head);
+      for (int64_t q = 0; q < c_.mem; ++q)
+        for (size_t i = 0; i < r.idx[q].size(); ++i) spk[q * units + r.idx[q][i]] = r.cnt[q][i];
     };
-    for (int64_t s = 0; s < slots; ++s) {
+    for (int64_t s = 0; s < n_slots; ++s) {
       float* S = F.data() + s * net.slot_floats;
       int* I = Iv.data() + s * net.slot_ints;
-      ring(S + net.in_spk, c_.n_in, &I[0]);
+      const SlotState& st = slots[s];
+      load_ring(st.input, S + net.in_spk, c_.n_in, &I[0]);
       for (int64_t m = 0; m < M_; ++m) {
         const LayerDev& l = net.L[m];
-        if (integer(static_cast<double>(l.n), static_cast<double>(l.n)) != l.n) bad("a layer size differs");
-        for (int64_t off : {l.C, l.A, l.lam}) {
-          for (int64_t k = 0; k < l.n; ++k) {
-            const double d = next();
-            if (!std::isfinite(d) || static_cast<double>(static_cast<float>(d)) != d) bad("potentials must be float32 values");
-            S[off + k] = static_cast<float>(d);
-          }
-        }
-        ring(S + l.spk, l.n, &I[1 + m]);
+        std::copy(st.layers[m].C.begin(), st.layers[m].C.end(), S + l.C);
+        std::copy(st.layers[m].A.begin(), st.layers[m].A.end(), S + l.A);
+        std::copy(st.layers[m].lam.begin(), st.layers[m].lam.end(), S + l.lam);
+        load_ring(st.layers[m].spikes, S + l.spk, l.n, &I[1 + m]);
       }
       I[M_ + 1] = 0;  // u to recompute
     }
-    if (p != st.size()) bad("the state has trailing values");
     check(cudaSetDevice(device_), "cudaSetDevice");
-    build_layout(train_, slots);
+    build_layout(train_, n_slots);
     train_.floats.upload(F.data(), F.size());
     train_.ints.upload(Iv.data(), Iv.size());
   }

@@ -207,6 +207,9 @@ void check_segregated(Checker& ck) {
         if (!(a.angle[i] == b.angle[i] || (std::isnan(a.angle[i]) && std::isnan(b.angle[i])))) return "angles differ between two runs";
       }
       if (same_bits(a.w0, a.w_online)) return "training changed nothing";
+      // The state format round trip (segregated_engine.h).
+      n1->set_state(a.state);
+      if (n1->get_state() != a.state) return "setState(getState()) changed the state";
       return "";
     });
     if (!cuda) continue;
@@ -236,10 +239,18 @@ void check_segregated(Checker& ck) {
         if (!(std::fabs(a.loss[i] - b.loss[i]) <= 1e-4f * std::max(std::fabs(a.loss[i]), 1e-6f))) return fmt("loss differs: %g vs %g", a.loss[i], b.loss[i]);
       }
       if (a.state.size() != b.state.size()) return "dynamic state sizes differ";
-      if (vdiff == 0 && done == 0 && don == 0 && dba == 0) ck.note("  (bit-identical to the CPU)");
-      // The state round trip on the device.
+      const bool identical = vdiff == 0 && done == 0 && don == 0 && dba == 0 && a.state == b.state && a.loss == b.loss;
+      if (identical) ck.note("  (bit-identical to the CPU)");
+#if defined(DENDRITE_CUDA_EMULATOR)
+      // Emulated, both engines run the same equations (segregated_step.h) in the same order on the
+      // same host arithmetic: anything short of the same bits is a mismatch between them.
+      if (!identical) return "the emulated CUDA network is not bit-identical to the CPU";
+#endif
+      // The state round trip on the device, and the CPU's state read by the CUDA engine.
       g->set_state(b.state);
       if (g->get_state() != b.state) return "setState(getState()) changed the state";
+      g->set_state(a.state);
+      if (g->get_state() != a.state) return "the CPU's state did not round-trip through the CUDA network";
       return "";
     });
   }
