@@ -1,8 +1,8 @@
 // Running a study to its budget: create it or take it up again (a study is resumed by running it
 // again), reap the workers of earlier runs that died, start the workers (forked processes on a
-// SQLite file, or loops inside this process on any storage), report each finished trial, replace
-// a worker that crashes (its trial is queued again), and at the end retrain the best
-// configuration on the whole training split and score it once on the test split.
+// SQLite file or PostgreSQL database, or loops inside this process on any storage), report each
+// finished trial, replace a worker that crashes (its trial is queued again), and at the end
+// retrain the best configuration on the whole training split and score it once on the test split.
 import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,7 @@ import type { DeviceString } from '../native';
 import { datasetClasses, trialSpec } from './objective';
 import { bestTrial } from './rules';
 import { trialOptions } from './spaces';
-import { SqliteStorage } from './sqlite';
+import { storageSpec } from './storage-url';
 import { StudyError, claimDecision, finishedCount, MAX_ATTEMPTS, type StudyStorage } from './storage';
 import type { FinalResult, StudyConfig, StudyRecord, StudyTrial } from './types';
 import { runWorker, workerIsDead, type Evaluate } from './worker';
@@ -89,8 +89,10 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyRunResult> {
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be an integer >= 1, got ${workers}`);
   const devices = opts.devices?.length ? opts.devices : ['cpu' as DeviceString];
   const threads = opts.threads ?? Math.max(1, Math.floor(os.availableParallelism() / workers));
-  const mode = opts.mode ?? (storage instanceof SqliteStorage ? 'fork' : 'inline');
-  if (mode === 'fork' && !(storage instanceof SqliteStorage)) throw new RangeError('worker processes need a SQLite storage (they share its file)');
+  // Worker processes open the storage again by its file or URL; a memory storage has neither.
+  const spec = storageSpec(storage);
+  const mode = opts.mode ?? (spec !== undefined ? 'fork' : 'inline');
+  if (mode === 'fork' && spec === undefined) throw new RangeError('worker processes need a SQLite or PostgreSQL storage (they open it again)');
   const signal = opts.signal;
 
   // Workers of earlier runs that died (kill -9, a crash, a lost machine): their trials run again.
@@ -121,7 +123,9 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyRunResult> {
     }
   };
 
-  if (claimDecision(trials, config.trials) !== undefined && !signal?.aborted) {
+  // Also while other workers (other machines) still run trials: one may fail and be queued again.
+  const open = claimDecision(trials, config.trials) !== undefined || trials.some((t) => t.state === 'running' || t.state === 'waiting');
+  if (open && !signal?.aborted) {
     if (mode === 'inline') {
       const timer = setInterval(() => void report().catch(() => undefined), opts.pollMs ?? 500);
       try {
@@ -132,7 +136,7 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyRunResult> {
         clearInterval(timer);
       }
     } else {
-      await runForked(storage as SqliteStorage, name, { workers, devices, threads, signal, emit, report, pollMs: opts.pollMs ?? 500 });
+      await runForked(storage, spec as string, name, { workers, devices, threads, signal, emit, report, pollMs: opts.pollMs ?? 500 });
     }
   }
   await report();
@@ -159,7 +163,7 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyRunResult> {
   return { study, trials, interrupted: false };
 }
 
-async function runForked(storage: SqliteStorage, name: string, o: {
+async function runForked(storage: StudyStorage, spec: string, name: string, o: {
   workers: number; devices: DeviceString[]; threads: number; signal?: AbortSignal; emit: (e: StudyEvent) => void;
   report: () => Promise<void>; pollMs: number;
 }): Promise<void> {
@@ -171,7 +175,7 @@ async function runForked(storage: SqliteStorage, name: string, o: {
   let exited: () => void = () => undefined;
 
   const start = (): void => {
-    const args: WorkerArgs = { storage: storage.file, study: name, device: o.devices[index % o.devices.length], threads: o.threads };
+    const args: WorkerArgs = { storage: spec, study: name, device: o.devices[index % o.devices.length], threads: o.threads };
     index++;
     const child = fork(WORKER_ENTRY, [], {
       env: { ...process.env, DENDRITE_STUDY_WORKER: JSON.stringify(args), OMP_NUM_THREADS: String(o.threads), DENDRITE_NUM_THREADS: String(o.threads) },
@@ -183,7 +187,8 @@ async function runForked(storage: SqliteStorage, name: string, o: {
       void (async () => {
         if (code !== 0 && code !== 130) {
           // Died: its running trial fails and is queued again, and another worker takes over.
-          const failed = await storage.reapWorkers(name, (w) => w.pid === child.pid);
+          // Pids repeat across machines sharing a PostgreSQL study: only this host's.
+          const failed = await storage.reapWorkers(name, (w) => w.pid === child.pid && w.host === os.hostname());
           const requeued = (await storage.listTrials(name)).filter((t) => failed.some((f) => f.number === t.retryOf)).map((t) => t.number);
           o.emit({ type: 'worker-died', pid: child.pid ?? -1, code, signal: sig, requeued });
           if (!stopping && !o.signal?.aborted && replacements-- > 0 &&

@@ -1,7 +1,8 @@
-// The entry of a worker process (forked by runStudy): one runWorker on the study's SQLite file.
+// The entry of a worker process (forked by runStudy): one runWorker on the study's storage (a
+// SQLite file or a PostgreSQL URL, src/study/storage-url.ts).
 // It stops (queueing its running trial again) on SIGINT, SIGTERM, or when its parent goes away
 // (the IPC channel closes: a parent killed with kill -9 leaves no orphan training on).
-import { SqliteStorage } from './sqlite';
+import { openStorage } from './storage-url';
 import { runWorker } from './worker';
 import type { DeviceString } from '../native';
 
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop('stopped by SIGINT'));
   process.on('SIGTERM', stop('stopped by SIGTERM'));
   process.on('disconnect', stop('the study process went away'));
-  const storage = new SqliteStorage(args.storage, { mustExist: true });
+  const storage = await openStorage(args.storage, { mustExist: true });
   try {
     const r = await runWorker(storage, args.study, {
       ...(args.device !== undefined ? { device: args.device } : {}), ...(args.threads !== undefined ? { threads: args.threads } : {}),

@@ -17,6 +17,21 @@ import type { StudyConfig, StudyTrial, TrialOutcome, WorkerRecord } from './type
 /** A worker whose heartbeat is older than this is dead, wherever it runs. */
 export const STALE_HEARTBEAT_MS = 60_000;
 export const HEARTBEAT_MS = 2_000;
+export const IDLE_MS = 1_000;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 export type Evaluate = (config: StudyConfig, params: Params, run: TrialRun) => Promise<TrialOutcome>;
 
@@ -30,6 +45,10 @@ export interface WorkerOptions {
   onTrial?: (t: StudyTrial) => void;
   /** The objective (default: evaluateTrial, the real one). */
   evaluate?: Evaluate;
+  /** Milliseconds between looks when nothing is left to claim but other workers' trials run (default 1000). */
+  idleMs?: number;
+  /** Where a result that could not be stored is reported (default: stderr). */
+  onWarning?: (message: string) => void;
 }
 
 /** Whether a process runs (a zombie, killed but not yet reaped by its parent, does not). */
@@ -64,6 +83,7 @@ export async function runWorker(storage: StudyStorage, name: string, options: Wo
   const evaluate = options.evaluate ?? evaluateTrial;
   const signal = options.signal;
   const staleMs = options.staleMs ?? STALE_HEARTBEAT_MS;
+  const warn = options.onWarning ?? ((m: string) => console.error(`dendrite-bench: ${m}`));
   const worker = await storage.registerWorker(name, {
     pid: process.pid, host: os.hostname(),
     ...(options.device !== undefined ? { device: options.device } : {}), ...(options.threads !== undefined ? { threads: options.threads } : {}),
@@ -78,7 +98,13 @@ export async function runWorker(storage: StudyStorage, name: string, options: Wo
     while (!signal?.aborted) {
       await storage.reapWorkers(name, (w) => workerIsDead(w, staleMs));
       const trial = await storage.claimTrial(name, worker.id, propose, options.device);
-      if (!trial) break;
+      if (!trial) {
+        // Nothing to claim, but trials still run (here or on other machines): one may yet fail and
+        // be queued again when its worker dies, so wait for them rather than leave the study short.
+        if (!(await storage.listTrials(name)).some((t) => t.state === 'running' || t.state === 'waiting')) break;
+        await pause(options.idleMs ?? IDLE_MS, signal);
+        continue;
+      }
       options.onTrial?.(trial);
       let outcome: TrialOutcome;
       try {
@@ -106,7 +132,10 @@ export async function runWorker(storage: StudyStorage, name: string, options: Wo
         trials++;
         options.onTrial?.(done);
       } catch (err) {
-        // A reaper judged this worker dead meanwhile and queued the trial again: the re-run stands.
+        // A reaper judged this worker dead meanwhile (its heartbeat stopped: a pause, a cut
+        // network) and queued the trial again: the re-run stands. Either way, say so.
+        warn(`trial ${trial.number} ran here (${outcome.state}${outcome.value !== undefined ? ` ${outcome.value}` : ''}) but its result was not stored: ` +
+          `${(err as Error).message}${isStudyError(err, 'ERR_TRIAL_STATE') ? ' (this worker was taken for dead and the trial queued to run again)' : ''}`);
         ignoreReaped(err);
       }
     }
