@@ -390,10 +390,6 @@ int64_t plateau_offset(const Config& c, uint64_t epoch, uint64_t example, int ph
   return static_cast<int64_t>(std::min(d, static_cast<double>(c.plateau_cap)));
 }
 
-void Network::evaluate_recorded(const uint8_t*, int64_t, uint64_t, int32_t*, float*, const RecordRequest&, Recording&) {
-  fail(ErrorKind::InvalidArgument, "segregated network: this backend cannot record per-step values");
-}
-
 void check_weights(const Config& c, const std::vector<LayerWeights>& w) {
   const int64_t M = static_cast<int64_t>(c.num_layers());
   if (static_cast<int64_t>(w.size()) != M) fail(ErrorKind::OutOfRange, "setWeights: expected " + std::to_string(M) + " layers");

@@ -3,18 +3,22 @@
 // docs/papers.md (equation labels H1-H6, O1-O5, P1-P5, U1-U9, I1-I3, K1 refer to it).
 //
 // This header is backend-neutral: the configuration (its options generated from the one table in
-// src/models/segregated-options.ts, with validation and every derived constant), the random-stream layout, the weight initialisation (host code, shared by every
-// backend), and the abstract simulator that the CPU backend (native/cpu/segregated_cpu.cpp)
-// implements and a CUDA backend can implement later.
+// src/models/segregated-options.ts, with validation and every derived constant), the weight
+// initialisation (host code, shared by every backend), and the network: one driver
+// (segregated_driver.cpp) over a per-backend engine (segregated_engine.h; the CPU engine in
+// native/cpu/segregated_cpu.cpp, the CUDA engine in native/cuda/segregated.cu), both computing with
+// the equations of segregated_step.h (docs/segregated.md, "Implementation").
 //
 // State is float32 (the original uses float64: a documented deviation). Random numbers are
 // counter-based (Philox4x32-10, native/common/philox.h), keyed by
-//   stream = purpose << 60 | epoch << 32 | example,  element index = per-purpose layout below,
+//   stream = purpose << 60 | epoch << 32 | example,  element index = per-purpose layout
+// (segregated_step.h),
 // so every draw depends only on (seed, purpose, epoch, example, element): results do not depend
 // on the thread count, on the batch layout, or on where a run was checkpointed.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -242,46 +246,73 @@ struct TrainResult {
   Recording record;                  // filled when req.record is set
 };
 
+class Engine;        // segregated_engine.h: what a backend implements
+struct EngineSetup;  // segregated_engine.h: what an engine is made from
+using EngineFactory = std::function<std::unique_ptr<Engine>(const EngineSetup&)>;
+
+// The network: one backend-neutral driver (native/common/segregated_driver.cpp) over a backend's
+// engine (segregated_engine.h). It holds the configuration and the position, checks requests, lays
+// out recordings, owns the state format, runs the chunk loop and handles feedback; the engine
+// simulates slots and keeps the weights.
 class Network {
  public:
-  virtual ~Network() = default;
-  virtual const Config& config() const = 0;
-  virtual const Derived& derived() const = 0;
+  // Validates c, initialises the weights from its seed and makes the engine with `make`.
+  Network(const Config& c, const EngineFactory& make);
+  ~Network();
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
+  const Config& config() const { return c_; }
+  const Derived& derived() const { return d_; }
 
   // Runs `count` training examples from the current position and advances it.
-  virtual void train_chunk(const TrainRequest& req, TrainResult& out) = 0;
-  // Tests n images (state reset per image, docs/papers.md §12) with draws keyed by `round`; writes the
-  // prediction and the window-averaged output somatic voltages (n x n_out) when not null.
-  virtual void evaluate(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages) = 0;
+  void train_chunk(const TrainRequest& req, TrainResult& out);
+  // Tests n images (state reset per image, docs/papers.md §12) with draws keyed by `round` and by
+  // each image's index in the whole set, offset + i (offset: the index of images[0] in it, so that
+  // a set scored in parts draws what one call would); writes the prediction and the
+  // window-averaged output somatic voltages (n x n_out) when not null.
+  void evaluate(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages,
+                uint64_t offset = 0);
 
-  // Per-step recording (RecordRequest): backends that implement it override both.
-  virtual bool supports_recording() const { return false; }
-  // evaluate() that also records the chosen images' steps (rec.examples are image indices).
-  virtual void evaluate_recorded(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages,
-                                 const RecordRequest& rec, Recording& out);
+  // Whether the engine records per-step values (RecordRequest with voltages).
+  bool supports_recording() const;
+  // evaluate() that also records the chosen images' steps (rec.examples are indices into images).
+  void evaluate_recorded(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages,
+                         const RecordRequest& rec, Recording& out, uint64_t offset = 0);
 
-  virtual std::vector<LayerWeights> get_weights() const = 0;
+  std::vector<LayerWeights> get_weights() const;
   // Replaces the weights (sizes checked) and resets cached drives.
-  virtual void set_weights(const std::vector<LayerWeights>& w) = 0;
-  virtual void set_learning_rates(const std::vector<double>& f_etas, const std::vector<double>& b_etas) = 0;
+  void set_weights(const std::vector<LayerWeights>& w);
+  void set_learning_rates(const std::vector<double>& f_etas, const std::vector<double>& b_etas);
   // Zeroes the dynamic state of every training slot (potentials, spike histories).
-  virtual void reset_state() = 0;
+  void reset_state();
   // The dynamic state of the training slots (potentials, rates, spike histories) that carries
   // from one example to the next, as numbers (exact: float32 values and small integers in
-  // doubles), so that a run checkpointed mid-epoch resumes bit for bit. set_state checks it.
-  virtual std::vector<double> get_state() const = 0;
-  virtual void set_state(const std::vector<double>& state) = 0;
+  // doubles; encode_state in segregated_engine.h), so that a run checkpointed mid-epoch resumes
+  // bit for bit. set_state checks it.
+  std::vector<double> get_state() const;
+  void set_state(const std::vector<double>& state);
 
-  virtual Position position() const = 0;
-  virtual void set_position(const Position& p) = 0;
+  Position position() const { return pos_; }
+  void set_position(const Position& p) { pos_ = p; }
+
+ private:
+  void test(const uint8_t* images, int64_t n, uint64_t round, uint64_t offset, int32_t* prediction, float* voltages,
+            const RecordRequest* rec, Recording* out);
+  void apply_updates(int64_t slots, uint64_t epoch, uint64_t example);
+
+  Config c_;
+  Derived d_;
+  Position pos_;
+  std::vector<std::vector<int64_t>> masks_;  // sparse feedback: the zeroed entries of each Y^m
+  std::unique_ptr<Engine> engine_;
 };
 
-// The CPU simulator (native/cpu/segregated_cpu.cpp). Validates the configuration and
-// initialises the weights from its seed.
+// The network on the CPU engine (native/cpu/segregated_cpu.cpp).
 std::unique_ptr<Network> make_cpu_network(const Config& c);
 
-// The CUDA simulator on device `device` (native/cuda/segregated.cu): the same semantics, weights
-// resident on the device. Throws Error(DeviceUnavailable) when CUDA was not compiled in.
+// The network on the CUDA engine on device `device` (native/cuda/segregated.cu): the same results,
+// weights resident on the device. Throws Error(DeviceUnavailable) when CUDA was not compiled in.
 std::unique_ptr<Network> make_cuda_network(const Config& c, int device);
 
 }  // namespace dendrite::seg

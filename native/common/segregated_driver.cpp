@@ -1,4 +1,5 @@
 // The segregated network's backend-neutral driver (segregated_engine.h).
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -159,6 +160,157 @@ std::vector<SlotState> decode_state(const Config& c, const std::vector<double>& 
   }
   if (p != st.size()) bad("the state has trailing values");
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The network.
+
+namespace {
+
+EngineSetup setup_of(const Config& c, const Derived& d, const std::vector<std::vector<int64_t>>& masks) {
+  EngineSetup s;
+  s.c = c;
+  s.d = d;
+  s.p = step_params(c, d);
+  s.R = c.integration_time + (c.rand_plateau_times ? c.plateau_cap : 0);
+  const int64_t M = c.num_layers();
+  s.spikes_train.assign(static_cast<size_t>(M), false);
+  s.spikes_test.assign(static_cast<size_t>(M), false);
+  for (int64_t m = 0; m < M; ++m) {
+    if (c.spiking_feedforward && m < M - 1) s.spikes_train[m] = s.spikes_test[m] = true;
+  }
+  if (c.spiking_feedback) {
+    for (int64_t m = 0; m < M - 1; ++m) {
+      s.spikes_train[c.fb_layer(m)] = true;
+      if (c.g_A != 0.0) s.spikes_test[c.fb_layer(m)] = true;
+    }
+  }
+  s.masks = masks;
+  return s;
+}
+
+}  // namespace
+
+Network::Network(const Config& c, const EngineFactory& make) : c_(c) {
+  validate(c_);
+  d_ = derive(c_);
+  std::vector<LayerWeights> w;
+  init_weights(c_, d_, w, masks_);
+  engine_ = make(setup_of(c_, d_, masks_));
+  engine_->write_weights(w);
+  engine_->grow_train_slots(1);
+}
+
+Network::~Network() = default;
+
+bool Network::supports_recording() const { return engine_->can_record(); }
+
+std::vector<LayerWeights> Network::get_weights() const { return engine_->read_weights(); }
+
+void Network::set_weights(const std::vector<LayerWeights>& w) {
+  check_weights(c_, w);
+  engine_->write_weights(w);
+}
+
+void Network::set_learning_rates(const std::vector<double>& f, const std::vector<double>& b) {
+  Config next = c_;
+  next.f_etas = f;
+  next.b_etas = b;
+  validate(next);
+  c_ = next;
+}
+
+void Network::reset_state() { engine_->reset_train_slots(); }
+
+std::vector<double> Network::get_state() const { return encode_state(c_, engine_->read_train_slots()); }
+
+void Network::set_state(const std::vector<double>& state) { engine_->write_train_slots(decode_state(c_, state)); }
+
+void Network::train_chunk(const TrainRequest& req, TrainResult& out) {
+  const int64_t count = req.count;
+  const int64_t H = c_.num_hidden();
+  out.loss.assign(static_cast<size_t>(count), 0.0f);
+  out.prediction.assign(static_cast<size_t>(count), 0);
+  out.angle.assign(req.record_angle ? static_cast<size_t>(count * H) : 0, 0.0f);
+  const int64_t Bsz = std::max<int64_t>(1, req.batch_size);
+  if (engine_->train_slots() < Bsz) engine_->grow_train_slots(Bsz);
+  // Recording: the first row of each chunk position's steps, or -1.
+  const RecordRequest* rq = req.record;
+  std::vector<int64_t> rec_row;
+  if (rq) {
+    check_record(c_, *rq, count);
+    if (rq->voltages && !engine_->can_record()) fail(ErrorKind::InvalidArgument, "segregated network: this backend cannot record per-step values");
+    rec_row = layout_train_recording(c_, d_, *rq, pos_.epoch, pos_.example, count, out.record);
+  }
+  engine_->stage_chunk(req.images, req.order, count);
+  std::vector<TrainJob> jobs(static_cast<size_t>(Bsz));
+  for (int64_t i0 = 0; i0 < count; i0 += Bsz) {
+    const int64_t nb = std::min(Bsz, count - i0);
+    const uint64_t epoch = pos_.epoch, ex0 = pos_.example;
+    for (int64_t b = 0; b < nb; ++b) {
+      TrainJob& j = jobs[b];
+      const uint64_t ex = ex0 + static_cast<uint64_t>(b);
+      j.row = i0 + b;
+      j.label = req.labels[req.order[i0 + b]];
+      j.epoch = epoch;
+      j.example = ex;
+      j.spikes = train_spike_stream(c_.seed, epoch, ex);
+      j.Lf = phase_length(c_, epoch, ex, 0);
+      j.Lt = phase_length(c_, epoch, ex, 1);
+      j.rec_row = rq ? rec_row[i0 + b] : -1;
+    }
+    ExampleOutput o;
+    o.loss = out.loss.data() + i0;
+    o.prediction = out.prediction.data() + i0;
+    o.angle = req.record_angle && H > 0 ? out.angle.data() + i0 * H : nullptr;
+    o.record = rq ? &out.record : nullptr;
+    o.units = rq ? &rq->units : nullptr;
+    engine_->run_examples(jobs.data(), nb, o);
+    apply_updates(nb, epoch, ex0);
+    pos_.example += static_cast<uint64_t>(nb);
+  }
+}
+
+void Network::apply_updates(int64_t slots, uint64_t epoch, uint64_t example) {
+  const int64_t M = c_.num_layers();
+  std::vector<float> etaP(static_cast<size_t>(M)), eta_b(static_cast<size_t>(M > 0 ? M - 1 : 0), 0.0f);
+  for (int64_t m = 0; m < M; ++m) etaP[m] = static_cast<float>(c_.f_etas[m] * (m == M - 1 ? d_.P_final : d_.P_hidden));
+  if (c_.feedback == FeedbackKind::Learned)
+    for (int64_t m = 0; m + 1 < M; ++m) eta_b[m] = static_cast<float>(c_.b_etas[m]);
+  engine_->apply_updates(slots, etaP, eta_b, epoch, example);
+}
+
+void Network::evaluate(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages,
+                       uint64_t offset) {
+  test(images, n, round, offset, prediction, voltages, nullptr, nullptr);
+}
+
+void Network::evaluate_recorded(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages,
+                                const RecordRequest& rec, Recording& out, uint64_t offset) {
+  if (!engine_->can_record()) fail(ErrorKind::InvalidArgument, "segregated network: this backend cannot record per-step values");
+  check_record(c_, rec, n);
+  test(images, n, round, offset, prediction, voltages, &rec, &out);
+}
+
+void Network::test(const uint8_t* images, int64_t n, uint64_t round, uint64_t offset, int32_t* prediction,
+                   float* voltages, const RecordRequest* rec, Recording* out) {
+  // The example field of a test stream holds 32 bits: offset + i must fit.
+  if (n < 0 || offset > (uint64_t{1} << 32) - static_cast<uint64_t>(n)) {
+    fail(ErrorKind::OutOfRange, "segregated network: evaluate offset + count must not exceed 2^32");
+  }
+  const std::vector<int64_t> rec_row = rec ? layout_test_recording(c_, *rec, n, *out) : std::vector<int64_t>();
+  if (n == 0) return;
+  TestBatch t;
+  t.images = images;
+  t.n = n;
+  t.round = round;
+  t.offset = offset;
+  t.prediction = prediction;
+  t.voltages = voltages;
+  t.rec_row = rec ? rec_row.data() : nullptr;
+  t.record = out;
+  t.units = rec ? &rec->units : nullptr;
+  engine_->run_tests(t);
 }
 
 }  // namespace dendrite::seg

@@ -10,7 +10,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
+
+#include "philox.h"
 
 #include "segregated.h"
 
@@ -59,5 +62,89 @@ struct SlotState {
 std::vector<double> encode_state(const Config& c, const std::vector<SlotState>& slots);
 // The inverse; throws Error(OutOfRange) "setState: ..." when the numbers are not a state of network c.
 std::vector<SlotState> decode_state(const Config& c, const std::vector<double>& state);
+
+// ---------------------------------------------------------------------------------------------
+// The engine interface.
+
+// What an engine is made from (the driver derives it once).
+struct EngineSetup {
+  Config c;  // checked; its learning rates are not read (the driver passes them with each update)
+  Derived d;
+  StepParams p;
+  int64_t R = 0;  // rows of apical history a training phase keeps: integration_time (+ plateau_cap when jittered)
+  // Per layer: whether its spikes are drawn in training (something reads them: the layer above with
+  // spiking feed-forward, a hidden layer's apical compartment with spiking feedback) and in tests
+  // (the apical compartment only when it reaches the soma, g_A != 0; a recorded test draws the
+  // training set, for the apical potentials it records: separate counters, nothing else changes).
+  std::vector<bool> spikes_train, spikes_test;
+  std::vector<std::vector<int64_t>> masks;  // sparse feedback: the zeroed entries of each Y^m
+};
+
+// One training example on one slot.
+struct TrainJob {
+  int64_t row = 0;               // its image: row `row` of the staged chunk
+  int32_t label = 0;
+  uint64_t epoch = 0, example = 0;  // the keys of its draws (plateau jitter)
+  philox::Stream spikes{};          // its spike stream (train_spike_stream)
+  int64_t Lf = 0, Lt = 0;           // its phase lengths
+  int64_t rec_row = -1;             // the recording row of its first step, or -1
+};
+
+// Where run_examples writes: per job (index b) loss[b], prediction[b] and, when angle is not
+// null, angle[b * hidden + m]; recorded steps into record (rows from the jobs' rec_row).
+struct ExampleOutput {
+  float* loss = nullptr;
+  int32_t* prediction = nullptr;
+  float* angle = nullptr;
+  Recording* record = nullptr;
+  const std::vector<std::vector<int32_t>>* units = nullptr;  // per layer: the recorded units
+};
+
+// A test of n images: image i on a slot at rest, spikes from test_spike_stream(seed, round, offset + i).
+struct TestBatch {
+  const uint8_t* images = nullptr;  // n x n_in
+  int64_t n = 0;
+  uint64_t round = 0, offset = 0;
+  int32_t* prediction = nullptr;    // n
+  float* voltages = nullptr;        // n x n_out, or null
+  const int64_t* rec_row = nullptr;  // per image: the recording row of its first step or -1; null: none
+  Recording* record = nullptr;
+  const std::vector<std::vector<int32_t>>* units = nullptr;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // ---- weights (W as users see it: n x fan_in row-major; LayerWeights) ----
+  // Replaces every weight (shapes checked by the driver); drives cached from W become stale.
+  virtual void write_weights(const std::vector<LayerWeights>& w) = 0;
+  virtual std::vector<LayerWeights> read_weights() const = 0;
+
+  // ---- training slots: the state carried from one example to the next ----
+  virtual int64_t train_slots() const = 0;
+  // At least n training slots: the existing ones keep their state, new ones start at rest.
+  virtual void grow_train_slots(int64_t n) = 0;
+  virtual void reset_train_slots() = 0;  // every training slot at rest
+  virtual std::vector<SlotState> read_train_slots() const = 0;
+  virtual void write_train_slots(const std::vector<SlotState>& slots) = 0;  // replaces them all
+
+  // ---- running ----
+  // The images of a training chunk in presentation order (row i: images + order[i] * n_in), read
+  // by the run_examples calls that follow, until the next stage_chunk.
+  virtual void stage_chunk(const uint8_t* images, const int32_t* order, int64_t count) = 0;
+  // Runs jobs[b] on training slot b, b < n (both phases, then the errors, docs/papers.md §7-9).
+  virtual void run_examples(const TrainJob* jobs, int64_t n, const ExampleOutput& out) = 0;
+  // Tests images (docs/papers.md §12) on slots of its own (the training slots are untouched).
+  virtual void run_tests(const TestBatch& t) = 0;
+  // Whether run_examples and run_tests write per-step recordings.
+  virtual bool can_record() const = 0;
+
+  // ---- updates (docs/papers.md §9) ----
+  // The updates after the examples of training slots 0..slots-1, summed in slot order; etaP[m] =
+  // eta_m P of layer m, eta_b[m] = the feedback rate of hidden layer m (learned feedback).
+  virtual void apply_updates(int64_t slots, const std::vector<float>& etaP, const std::vector<float>& eta_b,
+                             uint64_t epoch, uint64_t example) = 0;
+};
 
 }  // namespace dendrite::seg

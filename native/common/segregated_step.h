@@ -71,6 +71,15 @@ DENDRITE_HD inline RngStream stream_of(uint64_t seed, Purpose p, uint64_t epoch,
   return r;
 }
 
+// The spike streams: a training example's (keyed by its epoch and its example counter), and a
+// test image's (keyed by the evaluation round and the image's index in the whole test set).
+DENDRITE_HD inline philox::Stream train_spike_stream(uint64_t seed, uint64_t epoch, uint64_t example) {
+  return philox::make_stream(stream_of(seed, kSpikeTrain, epoch, example));
+}
+DENDRITE_HD inline philox::Stream test_spike_stream(uint64_t seed, uint64_t round, uint64_t image) {
+  return philox::make_stream(stream_of(seed, kSpikeTest, round, image));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Float arithmetic: IEEE single precision, rounded to nearest, never fused.
 

@@ -1,4 +1,7 @@
-// CPU simulator of the segregated-dendrite network (docs/papers.md).
+// The CPU engine of the segregated-dendrite network (docs/papers.md): seg::Network, the driver
+// (native/common/segregated_driver.cpp), runs it through the Engine interface
+// (segregated_engine.h); every value comes from the equations of segregated_step.h, shared with
+// the CUDA engine. What is the CPU's own: the event lists, the SIMD clones and the threading.
 //
 // Exact, event-driven version of the original's step loop (docs/papers.md §7, §17.2):
 // - within an example W is constant, so the basal drive W PSP(t) = sum_i kappa(i) u(t-i+1) with
@@ -590,48 +593,22 @@ struct PhaseCtx {
   uint64_t step0 = 0;  // step index of the phase's first step within the example
 };
 
-class CpuNetwork final : public Network {
+class CpuEngine final : public Engine {
  public:
-  explicit CpuNetwork(const Config& c) : c_(c), k_(kernels_for(cpu::active_isa())) {
-    validate(c_);
-    d_ = derive(c_);
+  explicit CpuEngine(const EngineSetup& setup)
+      : c_(setup.c), k_(kernels_for(cpu::active_isa())), d_(setup.d), p_(setup.p), R_(setup.R),
+        need_spikes_(setup.spikes_train), need_spikes_test_(setup.spikes_test), masks_(setup.masks) {
     threads_ = c_.threads > 0 ? c_.threads : default_threads();
     M_ = c_.num_layers();
-    std::vector<LayerWeights> w;
-    init_weights(c_, d_, w, masks_);
+  }
+
+  // ---- weights ----
+  void write_weights(const std::vector<LayerWeights>& w) override {
     load(w);
-    p_ = step_params(c_, d_);
-    // A layer's spikes are drawn when something reads them: the layer above (spiking
-    // feed-forward) or a hidden layer's apical compartment (spiking feedback).
-    need_spikes_.assign(static_cast<size_t>(M_), false);
-    need_spikes_test_.assign(static_cast<size_t>(M_), false);
-    for (int64_t m = 0; m < M_; ++m) {
-      if (c_.spiking_feedforward && m < M_ - 1) need_spikes_[m] = need_spikes_test_[m] = true;
-    }
-    if (c_.spiking_feedback) {
-      for (int64_t m = 0; m < M_ - 1; ++m) {
-        need_spikes_[c_.fb_layer(m)] = true;
-        if (c_.g_A != 0.0) need_spikes_test_[c_.fb_layer(m)] = true;
-      }
-    }
-    train_slots_.push_back(make_slot());
+    for (auto& s : train_slots_) s->u_valid = false;
   }
 
-  const Config& config() const override { return c_; }
-  const Derived& derived() const override { return d_; }
-
-  Position position() const override { return pos_; }
-  void set_position(const Position& p) override { pos_ = p; }
-
-  void set_learning_rates(const std::vector<double>& f, const std::vector<double>& b) override {
-    Config next = c_;
-    next.f_etas = f;
-    next.b_etas = b;
-    validate(next);
-    c_ = next;
-  }
-
-  std::vector<LayerWeights> get_weights() const override {
+  std::vector<LayerWeights> read_weights() const override {
     std::vector<LayerWeights> w(static_cast<size_t>(M_));
     for (int64_t m = 0; m < M_; ++m) {
       const int64_t n = c_.layers[m], N = c_.fan_in(m);
@@ -647,17 +624,18 @@ class CpuNetwork final : public Network {
     return w;
   }
 
-  void set_weights(const std::vector<LayerWeights>& w) override {
-    check_weights(c_, w);
-    load(w);
-    for (auto& s : train_slots_) s->u_valid = false;
+  // ---- training slots ----
+  int64_t train_slots() const override { return static_cast<int64_t>(train_slots_.size()); }
+
+  void grow_train_slots(int64_t n) override {
+    while (static_cast<int64_t>(train_slots_.size()) < n) train_slots_.push_back(make_slot());
   }
 
-  void reset_state() override {
+  void reset_train_slots() override {
     for (auto& s : train_slots_) reset_slot(*s);
   }
 
-  std::vector<double> get_state() const override {
+  std::vector<SlotState> read_train_slots() const override {
     std::vector<SlotState> slots(train_slots_.size());
     auto save = [](const Ring& r, SpikeRing& out) {
       out.head = r.head;
@@ -679,11 +657,10 @@ class CpuNetwork final : public Network {
         save(l.spikes, st.layers[m].spikes);
       }
     }
-    return encode_state(c_, slots);
+    return slots;
   }
 
-  void set_state(const std::vector<double>& state) override {
-    const std::vector<SlotState> slots = decode_state(c_, state);
+  void write_train_slots(const std::vector<SlotState>& slots) override {
     auto load_ring = [](const SpikeRing& r, Ring& out) {
       out.head = r.head;
       for (size_t q = 0; q < out.steps.size(); ++q) {
@@ -708,16 +685,17 @@ class CpuNetwork final : public Network {
     train_slots_ = std::move(fresh);
   }
 
-  void train_chunk(const TrainRequest& req, TrainResult& out) override;
-  void evaluate(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages) override {
-    evaluate_impl(images, n, round, prediction, voltages, nullptr, nullptr);
+  // ---- running ----
+  void stage_chunk(const uint8_t* images, const int32_t* order, int64_t) override {
+    chunk_images_ = images;
+    chunk_order_ = order;
   }
-  bool supports_recording() const override { return true; }
-  void evaluate_recorded(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages,
-                         const RecordRequest& rec, Recording& out) override {
-    check_record(c_, rec, n);
-    evaluate_impl(images, n, round, prediction, voltages, &rec, &out);
-  }
+  void run_examples(const TrainJob* jobs, int64_t n, const ExampleOutput& out) override;
+  void run_tests(const TestBatch& t) override;
+  bool can_record() const override { return true; }
+
+  void apply_updates(int64_t slots, const std::vector<float>& etaP, const std::vector<float>& eta_b, uint64_t epoch,
+                     uint64_t example) override;
 
  private:
   void load(const std::vector<LayerWeights>& w) {
@@ -742,7 +720,7 @@ class CpuNetwork final : public Network {
     auto s = std::make_unique<Slot>();
     s->input.init(c_.mem);
     s->L.resize(static_cast<size_t>(M_));
-    const int64_t R = c_.integration_time + (c_.rand_plateau_times ? c_.plateau_cap : 0);
+    const int64_t R = R_;
     for (int64_t m = 0; m < M_; ++m) {
       LayerState& l = s->L[m];
       l.n = c_.layers[m];
@@ -857,8 +835,6 @@ class CpuNetwork final : public Network {
   }
 
   void step(Slot& s, const PhaseCtx& ctx, int64_t t) const;
-  void evaluate_impl(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages,
-                     const RecordRequest* rec, Recording* out);
 
   // Writes layer m's A, B, C, lambda of the chosen units into the slot's recording row.
   void record_step(const Slot& s, int64_t m, uint64_t step) const {
@@ -878,26 +854,27 @@ class CpuNetwork final : public Network {
   void run_phase(Slot& s, const PhaseCtx& ctx) const {
     for (int64_t t = 0; t < ctx.L; ++t) step(s, ctx, t);
   }
-  void run_example(Slot& s, const uint8_t* image, int label, uint64_t epoch, uint64_t example) const;
+  void run_example(Slot& s, const TrainJob& job) const;
   void compute_errors(Slot& s) const;
-  void apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, uint64_t example);
 
-  Config c_;
+  const Config c_;  // as made (the driver passes learning rates with each update)
   const Kernels k_;  // the SIMD clones
-  Derived d_;
-  Position pos_;
+  const Derived d_;
+  const StepParams p_;  // the constants of the step equations (segregated_step.h)
+  const int64_t R_;     // rows of apical history per training phase
   int threads_ = 1;
   int64_t M_ = 0;
   std::vector<std::vector<float>> Wt_, b_, Y_, cb_;
-  std::vector<std::vector<int64_t>> masks_;
-  std::vector<bool> need_spikes_, need_spikes_test_;
+  const std::vector<bool> need_spikes_, need_spikes_test_;  // EngineSetup::spikes_train, spikes_test
+  const std::vector<std::vector<int64_t>> masks_;
   std::vector<std::unique_ptr<Slot>> train_slots_, eval_slots_;
-  bool record_angle_ = false;
-  StepParams p_{};  // the constants of the step equations (segregated_step.h)
+  const uint8_t* chunk_images_ = nullptr;  // the staged chunk
+  const int32_t* chunk_order_ = nullptr;
+  bool record_angle_ = false;  // of the examples being run
 };
 
 // One time step (docs/papers.md §7.1): input spikes, hidden layers bottom-up, then the output layer.
-void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
+void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
   using namespace f32;
   const StepParams p = p_;
   const bool train = ctx.mode != Phase::Test;
@@ -1039,14 +1016,15 @@ void CpuNetwork::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
   }
 }
 
-void CpuNetwork::run_example(Slot& s, const uint8_t* image, int label, uint64_t epoch, uint64_t example) const {
-  const int64_t Lf = phase_length(c_, epoch, example, 0), Lt = phase_length(c_, epoch, example, 1);
+void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
+  const int64_t Lf = job.Lf, Lt = job.Lt;
+  const uint64_t epoch = job.epoch, example = job.example;
   const int64_t T = c_.integration_time;
-  const int64_t R = T + (c_.rand_plateau_times ? c_.plateau_cap : 0);
+  const int64_t R = R_;
   if (!s.u_valid) recompute_u(s);
-  set_image(s, image);
+  set_image(s, chunk_images_ + static_cast<int64_t>(chunk_order_[job.row]) * c_.n_in);
   const int64_t k = d_.k_per_class;
-  for (int64_t q = 0; q < c_.n_out(); ++q) s.target[q] = target_of(q, k, label);
+  for (int64_t q = 0; q < c_.n_out(); ++q) s.target[q] = target_of(q, k, job.label);
   for (int64_t m = 0; m < M_; ++m) {
     LayerState& l = s.L[m];
     for (auto* v : {&l.sumC, &l.sumLam, &l.sumPSPB, &l.sumPSPA}) std::fill(v->begin(), v->end(), 0.0f);
@@ -1057,7 +1035,7 @@ void CpuNetwork::run_example(Slot& s, const uint8_t* image, int label, uint64_t 
       }
     }
   }
-  const philox::Stream spikes = philox::make_stream(stream_of(c_.seed, kSpikeTrain, epoch, example));
+  const philox::Stream spikes = job.spikes;
   // Plateau (P1, P4): the mean of the T values of A ending delta steps before the phase end.
   auto plateau = [&](LayerState& l, const std::vector<int64_t>& delta, std::vector<float>& alpha, std::vector<float>* Abar) {
     for (int64_t q = 0; q < l.n; ++q) {
@@ -1103,7 +1081,7 @@ void CpuNetwork::run_example(Slot& s, const uint8_t* image, int label, uint64_t 
 }
 
 // Errors of every layer (U1, U4), the loss, and the backprop errors / angles (docs/papers.md §9, §18 item 2).
-void CpuNetwork::compute_errors(Slot& s) const {
+void CpuEngine::compute_errors(Slot& s) const {
   const StepParams p = p_;
   LayerState& o = s.L[M_ - 1];
   float loss = 0;
@@ -1145,9 +1123,12 @@ void CpuNetwork::compute_errors(Slot& s) const {
 }
 
 // Updates after the target phase (docs/papers.md §9), top layer first, summed over the slots in order.
-void CpuNetwork::apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, uint64_t example) {
+void CpuEngine::apply_updates(int64_t n_slots, const std::vector<float>& etaP_of, const std::vector<float>& eta_b,
+                              uint64_t epoch, uint64_t example) {
   [[maybe_unused]] const int nt = threads_;
   const StepParams p = p_;
+  std::vector<Slot*> slots(static_cast<size_t>(n_slots));
+  for (int64_t b = 0; b < n_slots; ++b) slots[b] = train_slots_[b].get();
   for (int64_t m = M_ - 1; m >= 0; --m) {
     const int64_t n = c_.layers[m], N = c_.fan_in(m);
     const bool out = m == M_ - 1;
@@ -1166,7 +1147,7 @@ void CpuNetwork::apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, 
     }
     if (!out && c_.feedback == FeedbackKind::Learned) {
       // (U7-U9): E_inv = -sigma'(A_f) (lambda_max sigma(C_f) - alpha_f)
-      const float eta = static_cast<float>(c_.b_etas[m]);
+      const float eta = eta_b[m];
       const int64_t fb = c_.fb_size(m);
       std::vector<float> h(static_cast<size_t>(n));
       for (Slot* s : slots) {
@@ -1182,7 +1163,7 @@ void CpuNetwork::apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, 
       if (c_.sparse_feedback) apply_mask(Y_[m], masks_[m]);
     }
     // (U2, U3) / (U5, U6): W -= eta P E PSP_f^T, b -= eta P E, as g = eta P E.
-    const float etaP = static_cast<float>(c_.f_etas[m] * (out ? d_.P_final : d_.P_hidden));
+    const float etaP = etaP_of[m];
     const size_t S = slots.size();
     std::vector<float> g(S * static_cast<size_t>(n));
     for (size_t si = 0; si < S; ++si) {
@@ -1209,76 +1190,53 @@ void CpuNetwork::apply_updates(const std::vector<Slot*>& slots, uint64_t epoch, 
   for (auto& s : train_slots_) s->u_valid = false;
 }
 
-void CpuNetwork::train_chunk(const TrainRequest& req, TrainResult& out) {
-  const int64_t count = req.count;
-  out.loss.assign(static_cast<size_t>(count), 0.0f);
-  out.prediction.assign(static_cast<size_t>(count), 0);
-  out.angle.assign(req.record_angle ? static_cast<size_t>(count * (M_ - 1)) : 0, 0.0f);
-  record_angle_ = req.record_angle;
-  const int64_t Bsz = std::max<int64_t>(1, req.batch_size);
-  while (static_cast<int64_t>(train_slots_.size()) < Bsz) train_slots_.push_back(make_slot());
-  const int64_t n_in = c_.n_in;
-  // Recording (segregated_engine.h): the first row of each chunk position's steps, or -1.
-  const RecordRequest* rq = req.record;
-  std::vector<int64_t> rec_row;
-  if (rq) {
-    check_record(c_, *rq, count);
-    rec_row = layout_train_recording(c_, d_, *rq, pos_.epoch, pos_.example, count, out.record);
+// Jobs on slots 0..n-1, in parallel when there are several (one slot per thread at a time).
+void CpuEngine::run_examples(const TrainJob* jobs, int64_t n, const ExampleOutput& out) {
+  record_angle_ = out.angle != nullptr;
+  std::vector<Slot*> slots(static_cast<size_t>(n));
+  for (int64_t b = 0; b < n; ++b) {
+    slots[b] = train_slots_[b].get();
+    const int64_t row = out.record ? jobs[b].rec_row : -1;
+    slots[b]->rec = row >= 0 ? out.record : nullptr;
+    slots[b]->rec_units = out.units;
+    slots[b]->rec_row0 = row >= 0 ? row : 0;
   }
-  for (int64_t i0 = 0; i0 < count; i0 += Bsz) {
-    const int64_t nb = std::min(Bsz, count - i0);
-    const uint64_t ex0 = pos_.example;
-    std::vector<Slot*> slots(static_cast<size_t>(nb));
-    for (int64_t b = 0; b < nb; ++b) {
-      slots[b] = train_slots_[b].get();
-      const int64_t row = rq ? rec_row[i0 + b] : -1;
-      slots[b]->rec = row >= 0 ? &out.record : nullptr;
-      slots[b]->rec_units = rq ? &rq->units : nullptr;
-      slots[b]->rec_row0 = row >= 0 ? row : 0;
-    }
-    auto run = [&](int64_t b) {
-      const int64_t idx = req.order[i0 + b];
-      run_example(*slots[b], req.images + idx * n_in, req.labels[idx], pos_.epoch, ex0 + static_cast<uint64_t>(b));
-    };
-    if (nb == 1) {
-      run(0);
-    } else {
-      [[maybe_unused]] const int nt = threads_;
+  if (n == 1) {
+    run_example(*slots[0], jobs[0]);
+  } else {
+    [[maybe_unused]] const int nt = threads_;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-      for (int64_t b = 0; b < nb; ++b) run(b);
-    }
-    for (int64_t b = 0; b < nb; ++b) {
-      out.loss[i0 + b] = slots[b]->loss;
-      out.prediction[i0 + b] = slots[b]->prediction;
-      if (req.record_angle)
-        for (int64_t m = 0; m < M_ - 1; ++m) out.angle[(i0 + b) * (M_ - 1) + m] = slots[b]->angle[m];
-    }
-    for (Slot* sp : slots) sp->rec = nullptr;
-    apply_updates(slots, pos_.epoch, ex0);
-    pos_.example += static_cast<uint64_t>(nb);
+    for (int64_t b = 0; b < n; ++b) run_example(*slots[b], jobs[b]);
+  }
+  const int64_t H = M_ - 1;
+  for (int64_t b = 0; b < n; ++b) {
+    out.loss[b] = slots[b]->loss;
+    out.prediction[b] = slots[b]->prediction;
+    if (out.angle)
+      for (int64_t m = 0; m < H; ++m) out.angle[b * H + m] = slots[b]->angle[m];
+    slots[b]->rec = nullptr;
   }
 }
 
-void CpuNetwork::evaluate_impl(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages,
-                               const RecordRequest* rec, Recording* out) {
+// One image per slot of the thread that takes it (slots reset per image).
+void CpuEngine::run_tests(const TestBatch& t) {
   const int nt = threads_;
-  const std::vector<int64_t> rec_row = rec ? layout_test_recording(c_, *rec, n, *out) : std::vector<int64_t>();
   while (static_cast<int>(eval_slots_.size()) < nt) eval_slots_.push_back(make_slot());
   const int64_t n_out = c_.n_out(), k = d_.k_per_class, n_in = c_.n_in;
   const int64_t T = c_.integration_time_test;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = 0; i < t.n; ++i) {
 #ifdef _OPENMP
     Slot& s = *eval_slots_[omp_get_thread_num()];
 #else
     Slot& s = *eval_slots_[0];
 #endif
     reset_slot(s);
-    const int64_t row = rec ? rec_row[i] : -1;
-    s.rec = row >= 0 ? out : nullptr;
-    s.rec_units = rec ? &rec->units : nullptr;
+    const int64_t row = t.rec_row ? t.rec_row[i] : -1;
+    s.rec = row >= 0 ? t.record : nullptr;
+    s.rec_units = t.units;
     s.rec_row0 = row >= 0 ? row : 0;
-    set_image(s, images + i * n_in);
+    set_image(s, t.images + i * n_in);
     LayerState& o = s.L[M_ - 1];
     std::fill(o.sumC.begin(), o.sumC.end(), 0.0f);
     PhaseCtx ctx;
@@ -1286,19 +1244,21 @@ void CpuNetwork::evaluate_impl(const uint8_t* images, int64_t n, uint64_t round,
     ctx.L = c_.l_test;
     ctx.T = c_.integration_time_test;
     ctx.R = 0;
-    ctx.spikes = philox::make_stream(stream_of(c_.seed, kSpikeTest, round, static_cast<uint64_t>(i)));
+    ctx.spikes = test_spike_stream(c_.seed, t.round, t.offset + static_cast<uint64_t>(i));
     ctx.step0 = 0;
     run_phase(s, ctx);
     std::vector<float> Cbar(static_cast<size_t>(n_out));
     for (int64_t q = 0; q < n_out; ++q) Cbar[q] = window_mean(o.sumC[q], T);
-    prediction[i] = class_argmax(Cbar.data(), k);
-    if (voltages) std::memcpy(voltages + i * n_out, Cbar.data(), sizeof(float) * n_out);
+    t.prediction[i] = class_argmax(Cbar.data(), k);
+    if (t.voltages) std::memcpy(t.voltages + i * n_out, Cbar.data(), sizeof(float) * n_out);
     s.rec = nullptr;
   }
 }
 
 }  // namespace
 
-std::unique_ptr<Network> make_cpu_network(const Config& c) { return std::make_unique<CpuNetwork>(c); }
+std::unique_ptr<Network> make_cpu_network(const Config& c) {
+  return std::make_unique<Network>(c, [](const EngineSetup& s) -> std::unique_ptr<Engine> { return std::make_unique<CpuEngine>(s); });
+}
 
 }  // namespace dendrite::seg

@@ -1,11 +1,12 @@
-// CUDA simulator of the segregated-dendrite network (docs/papers.md §7-9, §12, §17).
-//
-// Mirrors native/cpu/segregated_cpu.cpp operation for operation so that results match the CPU:
+// The CUDA engine of the segregated-dendrite network (docs/papers.md §7-9, §12, §17): seg::Network,
+// the driver (native/common/segregated_driver.cpp), runs it through the Engine interface
+// (segregated_engine.h), as it runs the CPU engine (native/cpu/segregated_cpu.cpp). Every value
+// comes from the equations of segregated_step.h, compiled for the device (explicit round-to-nearest
+// intrinsics: nvcc never contracts them into FMA), so results match the CPU's bits. What is CUDA's own:
 // - one thread block simulates one slot (a test image, or a training example) through every step
 //   of its phases in one launch (a persistent kernel per image batch / per example or batch);
 //   threads split the units of a layer, and every output element is summed by one thread in the
-//   CPU's order (events by ascending unit, taps by age), with the arithmetic of segregated_step.h so that nvcc
-//   never contracts into FMA (the CPU never does either);
+//   CPU's order (events by ascending unit, taps by age);
 // - spike histories are dense count rings (mem x units) instead of the CPU's event lists: zero
 //   counts are skipped, so sums see the same terms in the same order;
 // - counts are philox::poisson_at, which the CPU's tiers reproduce bit for bit;
@@ -289,9 +290,10 @@ __device__ void load_net(const NetDev* g) {
   __syncthreads();
 }
 
-// Tests one image per block (docs/papers.md §12: state reset per image); grid = images of this launch.
+// Tests one image per block (docs/papers.md §12: state reset per image); grid = images of this launch,
+// image i of the call drawing its spikes as image offset + i of the whole set.
 __global__ void test_kernel(const NetDev* gnet, const uint8_t* images, int64_t first, uint64_t seed, uint64_t round,
-                            double lmax_d, int32_t* prediction, float* voltages) {
+                            uint64_t offset, double lmax_d, int32_t* prediction, float* voltages) {
   load_net(gnet);
   const NetDev& net = s_net;
   const int64_t slot = blockIdx.x;
@@ -304,7 +306,7 @@ __global__ void test_kernel(const NetDev* gnet, const uint8_t* images, int64_t f
   const uint8_t* px = images + i * net.n_in;
   set_image(net, S, px, lmax_d);
   Job job;
-  job.spikes = philox::make_stream(stream_of(seed, kSpikeTest, round, static_cast<uint64_t>(i)));
+  job.spikes = test_spike_stream(seed, round, offset + static_cast<uint64_t>(i));
   job.Lf = net.l_test;
   job.Lt = 0;
   for (int64_t t = 0; t < net.l_test; ++t) step(net, S, I, nullptr, job, Phase::Test, net.l_test, 0, t);
@@ -538,16 +540,14 @@ struct Arena {
   int64_t slots = 0;
 };
 
-class CudaNetwork final : public Network {
+class CudaEngine final : public Engine {
  public:
-  CudaNetwork(const Config& c, int device) : c_(c), device_(device) {
-    validate(c_);
+  CudaEngine(const EngineSetup& setup, int device)
+      : c_(setup.c), d_(setup.d), p_(setup.p), R_(setup.R), need_train_(setup.spikes_train),
+        need_test_(setup.spikes_test), masks_(setup.masks), device_(device) {
     if (c_.num_layers() > kMaxLayers) fail(ErrorKind::OutOfRange, "segregated network on CUDA: at most 16 layers");
-    d_ = derive(c_);
     M_ = c_.num_layers();
     check(cudaSetDevice(device_), "cudaSetDevice");
-    std::vector<LayerWeights> w;
-    init_weights(c_, d_, w, masks_);
     kappa_.upload(d_.kappa.data(), d_.kappa.size());
     Wt_.resize(M_);
     b_.resize(M_);
@@ -555,25 +555,10 @@ class CudaNetwork final : public Network {
     cb_.resize(M_);
     mask_.resize(M_);
     for (int64_t m = 0; m + 1 < M_; ++m) mask_[m].upload(masks_[m].data(), masks_[m].size());
-    load(w);
-    build_layout(train_, 1);
-    reset_state();
   }
 
-  const Config& config() const override { return c_; }
-  const Derived& derived() const override { return d_; }
-  Position position() const override { return pos_; }
-  void set_position(const Position& p) override { pos_ = p; }
-
-  void set_learning_rates(const std::vector<double>& f, const std::vector<double>& b) override {
-    Config next = c_;
-    next.f_etas = f;
-    next.b_etas = b;
-    validate(next);
-    c_ = next;
-  }
-
-  std::vector<LayerWeights> get_weights() const override {
+  // ---- weights ----
+  std::vector<LayerWeights> read_weights() const override {
     check(cudaSetDevice(device_), "cudaSetDevice");
     std::vector<LayerWeights> w(static_cast<size_t>(M_));
     for (int64_t m = 0; m < M_; ++m) {
@@ -595,14 +580,33 @@ class CudaNetwork final : public Network {
     return w;
   }
 
-  void set_weights(const std::vector<LayerWeights>& w) override {
-    check_weights(c_, w);
+  void write_weights(const std::vector<LayerWeights>& w) override {
     check(cudaSetDevice(device_), "cudaSetDevice");
     load(w);
     invalidate_u();
   }
 
-  void reset_state() override {
+  // ---- training slots ----
+  int64_t train_slots() const override { return train_.slots; }
+
+  // More training slots: the existing ones keep their state, new ones start at rest.
+  void grow_train_slots(int64_t slots) override {
+    if (slots <= train_.slots) return;
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    std::vector<float> F(train_.floats.n);
+    std::vector<int> Iv(train_.ints.n);
+    train_.floats.download(F.data(), F.size());
+    train_.ints.download(Iv.data(), Iv.size());
+    const int64_t old = train_.slots;
+    build_layout(train_, slots);
+    F.resize(train_.floats.n, 0.0f);
+    Iv.resize(train_.ints.n, 0);
+    for (int64_t s = old; s < slots; ++s) Iv[s * train_.net.slot_ints + M_ + 1] = 1;  // zero history: u = 0
+    train_.floats.upload(F.data(), F.size());
+    train_.ints.upload(Iv.data(), Iv.size());
+  }
+
+  void reset_train_slots() override {
     check(cudaSetDevice(device_), "cudaSetDevice");
     check(cudaMemset(train_.floats.p, 0, train_.floats.n * sizeof(float)), "cudaMemset");
     std::vector<int> ints(train_.ints.n, 0);
@@ -610,8 +614,8 @@ class CudaNetwork final : public Network {
     train_.ints.upload(ints.data(), ints.size());
   }
 
-  // The slot state (segregated_engine.h) from the dense count rings: units in ascending order.
-  std::vector<double> get_state() const override {
+  // The slot states from the dense count rings: units in ascending order.
+  std::vector<SlotState> read_train_slots() const override {
     check(cudaSetDevice(device_), "cudaSetDevice");
     const NetDev& net = train_.net;
     std::vector<float> F(train_.floats.n);
@@ -646,11 +650,10 @@ class CudaNetwork final : public Network {
         save(S + l.spk, l.n, I[1 + m], st.layers[m].spikes);
       }
     }
-    return encode_state(c_, slots);
+    return slots;
   }
 
-  void set_state(const std::vector<double>& state) override {
-    const std::vector<SlotState> slots = decode_state(c_, state);
+  void write_train_slots(const std::vector<SlotState>& slots) override {
     const int64_t n_slots = static_cast<int64_t>(slots.size());
     NetDev net;
     layout(net, n_slots);
@@ -681,58 +684,48 @@ class CudaNetwork final : public Network {
     train_.ints.upload(Iv.data(), Iv.size());
   }
 
-  void train_chunk(const TrainRequest& req, TrainResult& out) override {
+  // ---- running ----
+  // The chunk's images in presentation order, uploaded once.
+  void stage_chunk(const uint8_t* images, const int32_t* order, int64_t count) override {
     check(cudaSetDevice(device_), "cudaSetDevice");
-    const int64_t count = req.count;
-    out.loss.assign(static_cast<size_t>(count), 0.0f);
-    out.prediction.assign(static_cast<size_t>(count), 0);
-    const int64_t H = M_ - 1;
-    out.angle.assign(req.record_angle ? static_cast<size_t>(count * H) : 0, 0.0f);
-    const int64_t Bsz = std::max<int64_t>(1, req.batch_size);
-    if (train_.slots < Bsz) grow_train_slots(Bsz);
     const int64_t n_in = c_.n_in;
-    // The chunk's images in presentation order, uploaded once.
     std::vector<uint8_t> px(static_cast<size_t>(count * n_in));
-    for (int64_t i = 0; i < count; ++i) std::memcpy(px.data() + i * n_in, req.images + static_cast<int64_t>(req.order[i]) * n_in, static_cast<size_t>(n_in));
-    DevBuf<uint8_t> dpx;
-    dpx.upload(px.data(), px.size());
-    DevBuf<Job> djobs;
-    DevBuf<float> dloss;
-    DevBuf<int32_t> dpred;
-    dloss.resize(static_cast<size_t>(Bsz));
-    dpred.resize(static_cast<size_t>(Bsz));
-    DevBuf<float> dangle;
-    const bool angles = req.record_angle && H > 0;
-    if (angles) dangle.resize(static_cast<size_t>(Bsz * H));
-    for (int64_t i0 = 0; i0 < count; i0 += Bsz) {
-      const int64_t nb = std::min(Bsz, count - i0);
-      const uint64_t ex0 = pos_.example;
-      std::vector<Job> jobs(static_cast<size_t>(nb));
-      for (int64_t b = 0; b < nb; ++b) {
-        const uint64_t ex = ex0 + static_cast<uint64_t>(b);
-        jobs[b].spikes = philox::make_stream(stream_of(c_.seed, kSpikeTrain, pos_.epoch, ex));
-        jobs[b].Lf = phase_length(c_, pos_.epoch, ex, 0);
-        jobs[b].Lt = phase_length(c_, pos_.epoch, ex, 1);
-        jobs[b].image = static_cast<int32_t>(i0 + b);
-        jobs[b].label = req.labels[req.order[i0 + b]];
-        if (c_.rand_plateau_times) upload_deltas(b, pos_.epoch, ex);
-      }
-      djobs.upload(jobs.data(), jobs.size());
-      train_kernel<<<static_cast<unsigned>(nb), kThreads>>>(train_.dnet.p, dpx.p, djobs.p, c_.lambda_max, dloss.p, dpred.p,
-                                                                       angles ? dangle.p : nullptr);
-      check_launch("segregated train_kernel");
-      dloss.download(out.loss.data() + i0, static_cast<size_t>(nb));
-      dpred.download(out.prediction.data() + i0, static_cast<size_t>(nb));
-      if (angles) dangle.download(out.angle.data() + i0 * H, static_cast<size_t>(nb * H));
-      apply_updates(nb, pos_.epoch, ex0);
-      pos_.example += static_cast<uint64_t>(nb);
-    }
-    check(cudaDeviceSynchronize(), "segregated train_chunk");
+    for (int64_t i = 0; i < count; ++i)
+      std::memcpy(px.data() + i * n_in, images + static_cast<int64_t>(order[i]) * n_in, static_cast<size_t>(n_in));
+    chunk_.upload(px.data(), px.size());
   }
 
-  void evaluate(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages) override {
+  // One block per job (slot b = block b): train_kernel, then the outputs back.
+  void run_examples(const TrainJob* jobs, int64_t nb, const ExampleOutput& out) override {
     check(cudaSetDevice(device_), "cudaSetDevice");
-    if (n <= 0) return;
+    const int64_t H = M_ - 1;
+    std::vector<Job> dj(static_cast<size_t>(nb));
+    for (int64_t b = 0; b < nb; ++b) {
+      dj[b].spikes = jobs[b].spikes;
+      dj[b].Lf = jobs[b].Lf;
+      dj[b].Lt = jobs[b].Lt;
+      dj[b].image = static_cast<int32_t>(jobs[b].row);
+      dj[b].label = jobs[b].label;
+      if (c_.rand_plateau_times) upload_deltas(b, jobs[b].epoch, jobs[b].example);
+    }
+    djobs_.upload(dj.data(), dj.size());
+    if (static_cast<int64_t>(dloss_.n) < nb) {
+      dloss_.resize(static_cast<size_t>(nb));
+      dpred_.resize(static_cast<size_t>(nb));
+    }
+    const bool angles = out.angle != nullptr && H > 0;
+    if (angles && static_cast<int64_t>(dangle_.n) < nb * H) dangle_.resize(static_cast<size_t>(nb * H));
+    train_kernel<<<static_cast<unsigned>(nb), kThreads>>>(train_.dnet.p, chunk_.p, djobs_.p, c_.lambda_max, dloss_.p, dpred_.p,
+                                                                     angles ? dangle_.p : nullptr);
+    check_launch("segregated train_kernel");
+    dloss_.download(out.loss, static_cast<size_t>(nb));
+    dpred_.download(out.prediction, static_cast<size_t>(nb));
+    if (angles) dangle_.download(out.angle, static_cast<size_t>(nb * H));
+  }
+
+  void run_tests(const TestBatch& t) override {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    const int64_t n = t.n;
     // Slots bounded by memory (at most 1/4 of the free memory) and 4096 per launch.
     size_t free_b = 0, total_b = 0;
     check(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
@@ -742,21 +735,23 @@ class CudaNetwork final : public Network {
     if (eval_.slots < slots) build_layout(eval_, slots);
     const int64_t n_out = c_.n_out();
     DevBuf<uint8_t> dpx;
-    dpx.upload(images, static_cast<size_t>(n * c_.n_in));
+    dpx.upload(t.images, static_cast<size_t>(n * c_.n_in));
     DevBuf<int32_t> dpred;
     dpred.resize(static_cast<size_t>(n));
     DevBuf<float> dv;
-    if (voltages) dv.resize(static_cast<size_t>(n * n_out));
+    if (t.voltages) dv.resize(static_cast<size_t>(n * n_out));
     for (int64_t i0 = 0; i0 < n; i0 += slots) {
       const int64_t nb = std::min(slots, n - i0);
-      test_kernel<<<static_cast<unsigned>(nb), kThreads>>>(eval_.dnet.p, dpx.p, i0, c_.seed, round, c_.lambda_max,
-                                                         dpred.p, voltages ? dv.p : nullptr);
+      test_kernel<<<static_cast<unsigned>(nb), kThreads>>>(eval_.dnet.p, dpx.p, i0, c_.seed, t.round, t.offset, c_.lambda_max,
+                                                         dpred.p, t.voltages ? dv.p : nullptr);
       check_launch("segregated test_kernel");
     }
     check(cudaDeviceSynchronize(), "segregated evaluate");
-    dpred.download(prediction, static_cast<size_t>(n));
-    if (voltages) dv.download(voltages, static_cast<size_t>(n * n_out));
+    dpred.download(t.prediction, static_cast<size_t>(n));
+    if (t.voltages) dv.download(t.voltages, static_cast<size_t>(n * n_out));
   }
+
+  bool can_record() const override { return false; }
 
  private:
   int64_t slot_floats_estimate() const {
@@ -777,7 +772,7 @@ class CudaNetwork final : public Network {
     net.units = d_.units;
     net.T = c_.integration_time;
     net.T_test = c_.integration_time_test;
-    net.R = c_.integration_time + (c_.rand_plateau_times ? c_.plateau_cap : 0);
+    net.R = R_;
     net.l_test = c_.l_test;
     net.spiking_ff = c_.spiking_feedforward;
     net.spiking_fb = c_.spiking_feedback;
@@ -786,7 +781,7 @@ class CudaNetwork final : public Network {
     net.feedback_bias = c_.feedback_bias;
     net.backprop = c_.backprop;
     net.backprop_inplace = c_.backprop_inplace;
-    net.p = step_params(c_, d_);
+    net.p = p_;
     net.kappa = kappa_.p;
     int64_t off = 0;
     auto take = [&](int64_t count) {
@@ -819,14 +814,8 @@ class CudaNetwork final : public Network {
       l.b = b_[m].p;
       l.Y = m < M_ - 1 ? Y_[m].p : nullptr;
       l.cb = (m < M_ - 1 && c_.feedback_bias) ? cb_[m].p : nullptr;
-      l.need_train = (c_.spiking_feedforward && m < M_ - 1) ? 1 : 0;
-      l.need_test = l.need_train;
-    }
-    if (c_.spiking_feedback) {
-      for (int64_t m = 0; m < M_ - 1; ++m) {
-        net.L[c_.fb_layer(m)].need_train = 1;
-        if (c_.g_A != 0.0) net.L[c_.fb_layer(m)].need_test = 1;
-      }
+      l.need_train = need_train_[m] ? 1 : 0;
+      l.need_test = need_test_[m] ? 1 : 0;
     }
     net.slot_floats = off;
     net.slot_ints = M_ + 3;
@@ -854,21 +843,6 @@ class CudaNetwork final : public Network {
       }
       a->dnet.upload(&a->net, 1);
     }
-  }
-
-  // More training slots: the existing ones keep their state, new ones start at zero.
-  void grow_train_slots(int64_t slots) {
-    std::vector<float> F(train_.floats.n);
-    std::vector<int> Iv(train_.ints.n);
-    train_.floats.download(F.data(), F.size());
-    train_.ints.download(Iv.data(), Iv.size());
-    const int64_t old = train_.slots;
-    build_layout(train_, slots);
-    F.resize(train_.floats.n, 0.0f);
-    Iv.resize(train_.ints.n, 0);
-    for (int64_t s = old; s < slots; ++s) Iv[s * train_.net.slot_ints + M_ + 1] = 1;
-    train_.floats.upload(F.data(), F.size());
-    train_.ints.upload(Iv.data(), Iv.size());
   }
 
   void upload_deltas(int64_t slot, uint64_t epoch, uint64_t example) {
@@ -911,7 +885,9 @@ class CudaNetwork final : public Network {
   }
 
   // Updates after the target phase (docs/papers.md §9), summed over the first `slots` slots in order.
-  void apply_updates(int64_t slots, uint64_t epoch, uint64_t example) {
+  void apply_updates(int64_t slots, const std::vector<float>& etaP_of, const std::vector<float>& eta_b, uint64_t epoch,
+                     uint64_t example) override {
+    check(cudaSetDevice(device_), "cudaSetDevice");
     for (int64_t m = M_ - 1; m >= 0; --m) {
       const int64_t n = c_.layers[m], N = c_.fan_in(m);
       const bool out = m == M_ - 1;
@@ -922,7 +898,7 @@ class CudaNetwork final : public Network {
       if (!out && c_.feedback == FeedbackKind::Learned) {
         const int64_t fb = c_.fb_size(m);
         update_y_kernel<<<cuda::blocks_for(n * fb, kThreads), kThreads>>>(train_.dnet.p, static_cast<int>(m), slots,
-                                                                         static_cast<float>(c_.b_etas[m]), Y_[m].p,
+                                                                         eta_b[m], Y_[m].p,
                                                                          c_.feedback_bias ? cb_[m].p : nullptr);
         check_launch("segregated update_y_kernel");
         if (c_.sparse_feedback && !masks_[m].empty()) {
@@ -931,7 +907,7 @@ class CudaNetwork final : public Network {
           check_launch("segregated zero_at_kernel");
         }
       }
-      const float etaP = static_cast<float>(c_.f_etas[m] * (out ? d_.P_final : d_.P_hidden));
+      const float etaP = etaP_of[m];
       update_w_kernel<<<cuda::blocks_for(std::max(n * N, n), kThreads), kThreads>>>(train_.dnet.p, static_cast<int>(m),
                                                                                  slots, etaP, Wt_[m].p, b_[m].p);
       check_launch("segregated update_w_kernel");
@@ -953,22 +929,30 @@ class CudaNetwork final : public Network {
     invalidate_u();
   }
 
-  Config c_;
-  Derived d_;
-  Position pos_;
+  const Config c_;  // as made (the driver passes learning rates with each update)
+  const Derived d_;
+  const StepParams p_;  // the constants of the step equations (segregated_step.h)
+  const int64_t R_;     // rows of apical history per training phase
+  const std::vector<bool> need_train_, need_test_;  // EngineSetup::spikes_train, spikes_test
+  const std::vector<std::vector<int64_t>> masks_;
   int device_ = 0;
   int64_t M_ = 0;
-  std::vector<std::vector<int64_t>> masks_;
   DevBuf<float> kappa_;
   std::vector<DevBuf<float>> Wt_, b_, Y_, cb_;
   std::vector<DevBuf<int64_t>> mask_;
   Arena train_, eval_;
+  DevBuf<uint8_t> chunk_;  // the staged chunk's images in presentation order
+  DevBuf<Job> djobs_;
+  DevBuf<float> dloss_, dangle_;
+  DevBuf<int32_t> dpred_;
 };
 
 }  // namespace
 
 std::unique_ptr<Network> make_cuda_network(const Config& c, int device) {
-  return std::make_unique<CudaNetwork>(c, device);
+  return std::make_unique<Network>(c, [device](const EngineSetup& s) -> std::unique_ptr<Engine> {
+    return std::make_unique<CudaEngine>(s, device);
+  });
 }
 
 }  // namespace dendrite::seg
