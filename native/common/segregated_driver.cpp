@@ -271,13 +271,24 @@ void Network::train_chunk(const TrainRequest& req, TrainResult& out) {
   }
 }
 
+// The updates after a batch (docs/papers.md §9), top layer first; then symmetric feedback copies
+// the new feed-forward weights (§10.5: noise keyed by the batch's first example, masks and gain).
 void Network::apply_updates(int64_t slots, uint64_t epoch, uint64_t example) {
   const int64_t M = c_.num_layers();
-  std::vector<float> etaP(static_cast<size_t>(M)), eta_b(static_cast<size_t>(M > 0 ? M - 1 : 0), 0.0f);
-  for (int64_t m = 0; m < M; ++m) etaP[m] = static_cast<float>(c_.f_etas[m] * (m == M - 1 ? d_.P_final : d_.P_hidden));
-  if (c_.feedback == FeedbackKind::Learned)
-    for (int64_t m = 0; m + 1 < M; ++m) eta_b[m] = static_cast<float>(c_.b_etas[m]);
-  engine_->apply_updates(slots, etaP, eta_b, epoch, example);
+  for (int64_t m = M - 1; m >= 0; --m) {
+    const bool out = m == M - 1;
+    if (!out && c_.backprop && c_.backprop_inplace) engine_->replay_backprop(m, slots);
+    if (!out && c_.feedback == FeedbackKind::Learned) {
+      engine_->update_feedback(m, slots, static_cast<float>(c_.b_etas[m]));
+      if (c_.sparse_feedback) engine_->mask_feedback(m);  // masked entries stay 0
+    }
+    engine_->update_forward(m, slots, static_cast<float>(c_.f_etas[m] * (out ? d_.P_final : d_.P_hidden)));
+  }
+  if (c_.feedback == FeedbackKind::Symmetric && M > 1) {
+    engine_->edit_feedback([&](const std::vector<std::vector<float>>& Wt, std::vector<std::vector<float>>& Y) {
+      make_symmetric(c_, Wt, Y, masks_, epoch, example);
+    });
+  }
 }
 
 void Network::evaluate(const uint8_t* images, int64_t n, uint64_t round, int32_t* prediction, float* voltages,

@@ -140,11 +140,21 @@ class Engine {
   // Whether run_examples and run_tests write per-step recordings.
   virtual bool can_record() const = 0;
 
-  // ---- updates (docs/papers.md §9) ----
-  // The updates after the examples of training slots 0..slots-1, summed in slot order; etaP[m] =
-  // eta_m P of layer m, eta_b[m] = the feedback rate of hidden layer m (learned feedback).
-  virtual void apply_updates(int64_t slots, const std::vector<float>& etaP, const std::vector<float>& eta_b,
-                             uint64_t epoch, uint64_t example) = 0;
+  // ---- updates (docs/papers.md §9), after the examples of training slots 0..slots-1, each summed
+  // over them in slot order; the driver calls them top layer first ----
+  // The original's in-place backprop: E^m of every slot from the already-updated W^(m+1) and E^(m+1).
+  virtual void replay_backprop(int64_t m, int64_t slots) = 0;
+  // (U7-U9) learned feedback of hidden layer m at rate eta: Y^m (and c^m) descend.
+  virtual void update_feedback(int64_t m, int64_t slots, float eta) = 0;
+  // Zeroes the masked entries of Y^m (EngineSetup::masks[m]).
+  virtual void mask_feedback(int64_t m) = 0;
+  // (U2, U3) / (U5, U6): W^m and b^m descend at etaP = eta_m P; the drives cached from W^m are stale.
+  virtual void update_forward(int64_t m, int64_t slots, float etaP) = 0;
+  // Calls f with the transposed feed-forward weights (Wt[m]: fan_in(m) x n_m row-major) and the
+  // feedback weights (Y[m]: n_m x fb_size(m)) as host arrays; what f writes into Y is kept
+  // (symmetric feedback: make_symmetric).
+  using FeedbackEdit = std::function<void(const std::vector<std::vector<float>>& Wt, std::vector<std::vector<float>>& Y)>;
+  virtual void edit_feedback(const FeedbackEdit& f) = 0;
 };
 
 }  // namespace dendrite::seg

@@ -694,8 +694,12 @@ class CpuEngine final : public Engine {
   void run_tests(const TestBatch& t) override;
   bool can_record() const override { return true; }
 
-  void apply_updates(int64_t slots, const std::vector<float>& etaP, const std::vector<float>& eta_b, uint64_t epoch,
-                     uint64_t example) override;
+  // ---- updates ----
+  void replay_backprop(int64_t m, int64_t slots) override;
+  void update_feedback(int64_t m, int64_t slots, float eta) override;
+  void mask_feedback(int64_t m) override { apply_mask(Y_[m], masks_[m]); }
+  void update_forward(int64_t m, int64_t slots, float etaP) override;
+  void edit_feedback(const FeedbackEdit& f) override { f(Wt_, Y_); }
 
  private:
   void load(const std::vector<LayerWeights>& w) {
@@ -1123,70 +1127,63 @@ void CpuEngine::compute_errors(Slot& s) const {
 }
 
 // Updates after the target phase (docs/papers.md §9), top layer first, summed over the slots in order.
-void CpuEngine::apply_updates(int64_t n_slots, const std::vector<float>& etaP_of, const std::vector<float>& eta_b,
-                              uint64_t epoch, uint64_t example) {
-  [[maybe_unused]] const int nt = threads_;
+// The updates (docs/papers.md §9), each summed over training slots 0..S-1 in slot order.
+void CpuEngine::replay_backprop(int64_t m, int64_t S) {
   const StepParams p = p_;
-  std::vector<Slot*> slots(static_cast<size_t>(n_slots));
-  for (int64_t b = 0; b < n_slots; ++b) slots[b] = train_slots_[b].get();
-  for (int64_t m = M_ - 1; m >= 0; --m) {
-    const int64_t n = c_.layers[m], N = c_.fan_in(m);
-    const bool out = m == M_ - 1;
-    if (!out && c_.backprop && c_.backprop_inplace) {
-      // Replay of the original: W^(m+1) has already been updated.
-      for (Slot* s : slots) {
-        LayerState& l = s->L[m];
-        const LayerState& a = s->L[m + 1];
-        const float* W = Wt_[m + 1].data();
-        for (int64_t j = 0; j < l.n; ++j) {
-          float dot = 0;
-          for (int64_t q = 0; q < a.n; ++q) dot = f32::mac(dot, W[j * a.n + q], a.E[q]);
-          l.E[j] = backprop_error(dot, l.Cf[j], p);
-        }
-      }
+  const float* W = Wt_[m + 1].data();  // already updated
+  for (int64_t si = 0; si < S; ++si) {
+    LayerState& l = train_slots_[si]->L[m];
+    const LayerState& a = train_slots_[si]->L[m + 1];
+    for (int64_t j = 0; j < l.n; ++j) {
+      float dot = 0;
+      for (int64_t q = 0; q < a.n; ++q) dot = f32::mac(dot, W[j * a.n + q], a.E[q]);
+      l.E[j] = backprop_error(dot, l.Cf[j], p);
     }
-    if (!out && c_.feedback == FeedbackKind::Learned) {
-      // (U7-U9): E_inv = -sigma'(A_f) (lambda_max sigma(C_f) - alpha_f)
-      const float eta = eta_b[m];
-      const int64_t fb = c_.fb_size(m);
-      std::vector<float> h(static_cast<size_t>(n));
-      for (Slot* s : slots) {
-        const LayerState& l = s->L[m];
-        for (int64_t q = 0; q < n; ++q) h[q] = feedback_gain(eta, l.Af[q], l.Cf[q], l.alpha_f[q], p);
-        float* Y = Y_[m].data();
-        for (int64_t q = 0; q < n; ++q)
-          for (int64_t r = 0; r < fb; ++r) Y[q * fb + r] = descend(Y[q * fb + r], h[q], l.PSPAf[r]);
-        if (c_.feedback_bias) {
-          for (int64_t q = 0; q < n; ++q) cb_[m][q] = descend(cb_[m][q], h[q]);
-        }
-      }
-      if (c_.sparse_feedback) apply_mask(Y_[m], masks_[m]);
-    }
-    // (U2, U3) / (U5, U6): W -= eta P E PSP_f^T, b -= eta P E, as g = eta P E.
-    const float etaP = etaP_of[m];
-    const size_t S = slots.size();
-    std::vector<float> g(S * static_cast<size_t>(n));
-    for (size_t si = 0; si < S; ++si) {
-      const LayerState& l = slots[si]->L[m];
-      for (int64_t q = 0; q < n; ++q) g[si * n + q] = forward_gain(etaP, l.E[q]);
-    }
-    float* Wt = Wt_[m].data();
-    // Online updates are too small to amortise a parallel region on a busy machine.
-    [[maybe_unused]] const bool par = S > 1 && n * N >= (int64_t{1} << 15);
-#pragma omp parallel for schedule(static) num_threads(nt) if (par)
-    for (int64_t j = 0; j < N; ++j) {
-      float* w = Wt + j * n;
-      for (size_t si = 0; si < S; ++si) {
-        const float x = slots[si]->L[m].PSPBf[j];
-        if (x == 0.0f) continue;  // W - 0 g = W: skipping silent inputs is exact
-        const float* gs = g.data() + si * n;
-        for (int64_t q = 0; q < n; ++q) w[q] = descend(w[q], gs[q], x);
-      }
-    }
-    for (size_t si = 0; si < S; ++si)
-      for (int64_t q = 0; q < n; ++q) b_[m][q] = descend(b_[m][q], g[si * n + q]);
   }
-  if (c_.feedback == FeedbackKind::Symmetric && M_ > 1) make_symmetric(c_, Wt_, Y_, masks_, epoch, example);
+}
+
+void CpuEngine::update_feedback(int64_t m, int64_t S, float eta) {
+  const StepParams p = p_;
+  const int64_t n = c_.layers[m], fb = c_.fb_size(m);
+  std::vector<float> h(static_cast<size_t>(n));
+  float* Y = Y_[m].data();
+  for (int64_t si = 0; si < S; ++si) {
+    const LayerState& l = train_slots_[si]->L[m];
+    for (int64_t q = 0; q < n; ++q) h[q] = feedback_gain(eta, l.Af[q], l.Cf[q], l.alpha_f[q], p);
+    for (int64_t q = 0; q < n; ++q)
+      for (int64_t r = 0; r < fb; ++r) Y[q * fb + r] = descend(Y[q * fb + r], h[q], l.PSPAf[r]);
+    if (c_.feedback_bias) {
+      for (int64_t q = 0; q < n; ++q) cb_[m][q] = descend(cb_[m][q], h[q]);
+    }
+  }
+}
+
+void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
+  [[maybe_unused]] const int nt = threads_;
+  const int64_t n = c_.layers[m], N = c_.fan_in(m);
+  // g = eta P E per slot; then W -= g PSP_f^T column by column, b -= g.
+  std::vector<const float*> psp(static_cast<size_t>(S));
+  std::vector<float> g(static_cast<size_t>(S * n));
+  for (int64_t si = 0; si < S; ++si) {
+    const LayerState& l = train_slots_[si]->L[m];
+    psp[si] = l.PSPBf.data();
+    for (int64_t q = 0; q < n; ++q) g[si * n + q] = forward_gain(etaP, l.E[q]);
+  }
+  float* Wt = Wt_[m].data();
+  // Online updates are too small to amortise a parallel region on a busy machine.
+  [[maybe_unused]] const bool par = S > 1 && n * N >= (int64_t{1} << 15);
+#pragma omp parallel for schedule(static) num_threads(nt) if (par)
+  for (int64_t j = 0; j < N; ++j) {
+    float* w = Wt + j * n;
+    for (int64_t si = 0; si < S; ++si) {
+      const float x = psp[si][j];
+      if (x == 0.0f) continue;  // W - 0 g = W: skipping silent inputs is exact
+      const float* gs = g.data() + si * n;
+      for (int64_t q = 0; q < n; ++q) w[q] = descend(w[q], gs[q], x);
+    }
+  }
+  for (int64_t si = 0; si < S; ++si)
+    for (int64_t q = 0; q < n; ++q) b_[m][q] = descend(b_[m][q], g[si * n + q]);
   for (auto& s : train_slots_) s->u_valid = false;
 }
 

@@ -593,6 +593,7 @@ class CudaEngine final : public Engine {
   void grow_train_slots(int64_t slots) override {
     if (slots <= train_.slots) return;
     check(cudaSetDevice(device_), "cudaSetDevice");
+    flush_u();
     std::vector<float> F(train_.floats.n);
     std::vector<int> Iv(train_.ints.n);
     train_.floats.download(F.data(), F.size());
@@ -608,6 +609,7 @@ class CudaEngine final : public Engine {
 
   void reset_train_slots() override {
     check(cudaSetDevice(device_), "cudaSetDevice");
+    u_stale_ = false;  // zero histories: u = 0 whatever W
     check(cudaMemset(train_.floats.p, 0, train_.floats.n * sizeof(float)), "cudaMemset");
     std::vector<int> ints(train_.ints.n, 0);
     for (int64_t s = 0; s < train_.slots; ++s) ints[s * train_.net.slot_ints + M_ + 1] = 1;  // zero history: u = 0
@@ -682,6 +684,7 @@ class CudaEngine final : public Engine {
     build_layout(train_, n_slots);
     train_.floats.upload(F.data(), F.size());
     train_.ints.upload(Iv.data(), Iv.size());
+    u_stale_ = false;  // every u to recompute
   }
 
   // ---- running ----
@@ -698,6 +701,7 @@ class CudaEngine final : public Engine {
   // One block per job (slot b = block b): train_kernel, then the outputs back.
   void run_examples(const TrainJob* jobs, int64_t nb, const ExampleOutput& out) override {
     check(cudaSetDevice(device_), "cudaSetDevice");
+    flush_u();
     const int64_t H = M_ - 1;
     std::vector<Job> dj(static_cast<size_t>(nb));
     for (int64_t b = 0; b < nb; ++b) {
@@ -752,6 +756,57 @@ class CudaEngine final : public Engine {
   }
 
   bool can_record() const override { return false; }
+
+  // ---- updates (docs/papers.md §9): element-parallel kernels, each element summed over the
+  // slots in order ----
+  void replay_backprop(int64_t m, int64_t slots) override {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    backprop_inplace_kernel<<<cuda::blocks_for(slots * c_.layers[m], kThreads), kThreads>>>(train_.dnet.p, static_cast<int>(m), slots);
+    check_launch("segregated backprop_inplace_kernel");
+  }
+
+  void update_feedback(int64_t m, int64_t slots, float eta) override {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    const int64_t n = c_.layers[m], fb = c_.fb_size(m);
+    update_y_kernel<<<cuda::blocks_for(n * fb, kThreads), kThreads>>>(train_.dnet.p, static_cast<int>(m), slots, eta, Y_[m].p,
+                                                                     c_.feedback_bias ? cb_[m].p : nullptr);
+    check_launch("segregated update_y_kernel");
+  }
+
+  void mask_feedback(int64_t m) override {
+    if (masks_[m].empty()) return;
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    const int64_t k = static_cast<int64_t>(masks_[m].size());
+    zero_at_kernel<<<cuda::blocks_for(k, kThreads), kThreads>>>(Y_[m].p, mask_[m].p, k);
+    check_launch("segregated zero_at_kernel");
+  }
+
+  void update_forward(int64_t m, int64_t slots, float etaP) override {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    const int64_t n = c_.layers[m], N = c_.fan_in(m);
+    update_w_kernel<<<cuda::blocks_for(std::max(n * N, n), kThreads), kThreads>>>(train_.dnet.p, static_cast<int>(m), slots,
+                                                                               etaP, Wt_[m].p, b_[m].p);
+    check_launch("segregated update_w_kernel");
+    u_stale_ = true;  // marked on the slots before they run again (flush_u)
+  }
+
+  // Through the host: Wt and Y down, f, Y up.
+  void edit_feedback(const FeedbackEdit& f) override {
+    check(cudaSetDevice(device_), "cudaSetDevice");
+    std::vector<std::vector<float>> Wt(static_cast<size_t>(M_)), Y(static_cast<size_t>(M_ - 1));
+    for (int64_t m = 0; m < M_; ++m) {
+      Wt[m].resize(Wt_[m].n);
+      Wt_[m].download(Wt[m].data(), Wt[m].size());
+    }
+    for (int64_t m = 0; m + 1 < M_; ++m) {
+      Y[m].resize(Y_[m].n);
+      Y_[m].download(Y[m].data(), Y[m].size());
+    }
+    f(Wt, Y);
+    for (int64_t m = 0; m + 1 < M_; ++m) {
+      check(cudaMemcpy(Y_[m].p, Y[m].data(), Y[m].size() * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy Y");
+    }
+  }
 
  private:
   int64_t slot_floats_estimate() const {
@@ -884,48 +939,10 @@ class CudaEngine final : public Engine {
     check_launch("segregated set_int_kernel");
   }
 
-  // Updates after the target phase (docs/papers.md §9), summed over the first `slots` slots in order.
-  void apply_updates(int64_t slots, const std::vector<float>& etaP_of, const std::vector<float>& eta_b, uint64_t epoch,
-                     uint64_t example) override {
-    check(cudaSetDevice(device_), "cudaSetDevice");
-    for (int64_t m = M_ - 1; m >= 0; --m) {
-      const int64_t n = c_.layers[m], N = c_.fan_in(m);
-      const bool out = m == M_ - 1;
-      if (!out && c_.backprop && c_.backprop_inplace) {
-        backprop_inplace_kernel<<<cuda::blocks_for(slots * n, kThreads), kThreads>>>(train_.dnet.p, static_cast<int>(m), slots);
-        check_launch("segregated backprop_inplace_kernel");
-      }
-      if (!out && c_.feedback == FeedbackKind::Learned) {
-        const int64_t fb = c_.fb_size(m);
-        update_y_kernel<<<cuda::blocks_for(n * fb, kThreads), kThreads>>>(train_.dnet.p, static_cast<int>(m), slots,
-                                                                         eta_b[m], Y_[m].p,
-                                                                         c_.feedback_bias ? cb_[m].p : nullptr);
-        check_launch("segregated update_y_kernel");
-        if (c_.sparse_feedback && !masks_[m].empty()) {
-          const int64_t k = static_cast<int64_t>(masks_[m].size());
-          zero_at_kernel<<<cuda::blocks_for(k, kThreads), kThreads>>>(Y_[m].p, mask_[m].p, k);
-          check_launch("segregated zero_at_kernel");
-        }
-      }
-      const float etaP = etaP_of[m];
-      update_w_kernel<<<cuda::blocks_for(std::max(n * N, n), kThreads), kThreads>>>(train_.dnet.p, static_cast<int>(m),
-                                                                                 slots, etaP, Wt_[m].p, b_[m].p);
-      check_launch("segregated update_w_kernel");
-    }
-    if (c_.feedback == FeedbackKind::Symmetric && M_ > 1) {
-      // Host recomputation (make_symmetric), exactly the CPU's.
-      std::vector<std::vector<float>> Wt(static_cast<size_t>(M_)), Y(static_cast<size_t>(M_ - 1));
-      for (int64_t m = 0; m < M_; ++m) {
-        Wt[m].resize(Wt_[m].n);
-        Wt_[m].download(Wt[m].data(), Wt[m].size());
-      }
-      for (int64_t m = 0; m + 1 < M_; ++m) {
-        Y[m].resize(Y_[m].n);
-        Y_[m].download(Y[m].data(), Y[m].size());
-      }
-      make_symmetric(c_, Wt, Y, masks_, epoch, example);
-      for (int64_t m = 0; m + 1 < M_; ++m) check(cudaMemcpy(Y_[m].p, Y[m].data(), Y[m].size() * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy Y");
-    }
+  // Marks u of every training slot stale when feed-forward weights changed since the last time.
+  void flush_u() {
+    if (!u_stale_) return;
+    u_stale_ = false;
     invalidate_u();
   }
 
@@ -945,6 +962,7 @@ class CudaEngine final : public Engine {
   DevBuf<Job> djobs_;
   DevBuf<float> dloss_, dangle_;
   DevBuf<int32_t> dpred_;
+  bool u_stale_ = false;  // update_forward ran since the slots' u were last marked
 };
 
 }  // namespace
