@@ -160,8 +160,8 @@ ptest('a worker cut off from the server: a short cut is retried and its result s
     t.is(rerun.state, 'complete');
     t.true(storedBy(steady).includes(rerun.number));
     t.false(storedBy(cut).includes(long));
-    t.regex(cut.stderr, /lost the connection to postgresql .*retrying in/);
-    t.regex(cut.stderr, /connection to postgresql .* is back after/);
+    t.regex(cut.stderr, /lost the connection to postgresql:\/\/.*retrying in/);
+    t.regex(cut.stderr, /connection to postgresql:\/\/.* is back after/);
     t.regex(cut.stderr, new RegExp(`trial ${long} ran here \\(complete [0-9.]+\\) but its result was not stored: .*taken for dead`));
     // It came back to life with its next heartbeat, and left cleanly.
     t.deepEqual((await s.listWorkers('cut')).map((w) => [w.host, w.state]), [['machine-cut', 'stopped'], ['machine-ok', 'stopped']]);

@@ -58,7 +58,7 @@ test('storage values: :memory:, a path, postgresql:// and postgres:// URLs; othe
 test('postgres URLs: the schema comes from ?schema=, the password never shows, bad URLs and schema names are refused', (t) => {
   const p = parsePostgresUrl('postgresql://alice:s3cret@db.lab:6543/studies?schema=gpu_runs&sslmode=disable');
   t.is(p.schema, 'gpu_runs');
-  t.is(p.location, 'postgresql postgresql://alice@db.lab:6543/studies (schema gpu_runs)');
+  t.is(p.location, 'postgresql://alice@db.lab:6543/studies (schema gpu_runs)');
   t.false(p.connectionString.includes('schema='));
   t.true(p.connectionString.includes('sslmode=disable'));
   t.is(parsePostgresUrl('postgres://db/studies').schema, 'dendrite_bench');
@@ -145,7 +145,7 @@ ptest('postgres: newer, foreign and missing schemas, a wrong password, a missing
   const started = Date.now();
   const e6 = await t.throwsAsync(PostgresStorage.open(closed, { retryForMs: 1200, backoffMs: 100, onWarning: (m) => warnings.push(m) }));
   t.true(Date.now() - started >= 1000);
-  t.regex(e6!.message, /lost the connection to postgresql postgresql:\/\/.*127\.0\.0\.1:9\/.*gave up on opening the study schema/);
+  t.regex(e6!.message, /lost the connection to postgresql:\/\/.*127\.0\.0\.1:9\/.*gave up on opening the study schema/);
   t.regex(warnings[0], /ECONNREFUSED.*retrying in/);
 });
 
@@ -228,7 +228,7 @@ ptest('postgres: a cut network is retried with backoff and said; the calls go th
     setTimeout(() => void proxy.restore(), 800);
     const c = await s.claimTrial('a', 1, propose);
     t.is(c?.number, 0);
-    t.regex(warnings[0], /lost the connection to postgresql .*during claimTrial; retrying in/);
+    t.regex(warnings[0], /lost the connection to postgresql:\/\/.*during claimTrial; retrying in/);
     t.regex(warnings[warnings.length - 1], /is back after \d/);
     await proxy.cut();
     const e = await t.throwsAsync(s.finishTrial('a', 0, { state: 'complete', value: 0.5 }));

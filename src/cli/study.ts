@@ -1,6 +1,7 @@
-// `dendrite-bench study run|status|best|export|import`: hyperparameter studies on a SQLite file
-// (src/study, docs/bo.md "Studies"). Running a study that exists resumes it. Exit codes as every
-// command: 2 for usage errors (option errors), 130 after Ctrl-C or SIGTERM.
+// `dendrite-bench study run|status|best|export|import|copy`: hyperparameter studies on a SQLite
+// file or a PostgreSQL database shared by several machines (src/study, docs/bo.md "Studies",
+// docs/distributed.md). Running a study that exists resumes it. Exit codes as every command: 2
+// for usage errors (option errors), 130 after Ctrl-C or SIGTERM.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -14,15 +15,18 @@ import { optionError } from '../models/options';
 import type { DeviceString } from '../native';
 import { writeFileAtomic } from '../train/checkpoint';
 import { isAbortError } from '../train/model';
+import { copyStudy } from '../study/copy';
 import { exportCsv, exportJson, exportLange, parseLange, parseStudyJson } from '../study/export';
 import { bestTrial } from '../study/rules';
 import { configDifferences, runStudy, type StudyEvent } from '../study/run';
 import { resolveStudySpace } from '../study/spaces';
-import { SqliteStorage } from '../study/sqlite';
-import { countsTowardBudget, finishedCount, isStudyError } from '../study/storage';
+import { countsTowardBudget, finishedCount, isStudyError, type StudyStorage } from '../study/storage';
+import { openStorage, storageKind } from '../study/storage-url';
 import type { StudyConfig, StudyRecord, StudyTrial } from '../study/types';
 
 export const STUDIES_DIR = 'dendrite-studies';
+const STORAGE_HELP = 'SQLite file, or postgresql://user:password@host:port/database[?schema=NAME] shared by workers on many machines ' +
+  '(default dendrite-studies/<name>/study.sqlite)';
 
 interface CommonFlags {
   study?: string;
@@ -61,26 +65,33 @@ function storageFile(f: CommonFlags, name: string | undefined): string {
   return path.join(STUDIES_DIR, name, 'study.sqlite');
 }
 
-function openExisting(f: CommonFlags): { storage: SqliteStorage; file: string } {
-  const file = storageFile(f, f.study);
+/** The storage `spec` names (src/study/storage-url.ts); a value that names none is a usage error of `flag`. */
+async function open(spec: string, flag: string, mustExist: boolean): Promise<StudyStorage> {
   try {
-    return { storage: new SqliteStorage(file, { mustExist: true }), file };
+    storageKind(spec);
+    return await openStorage(spec, { mustExist });
   } catch (err) {
-    if (isStudyError(err, 'ERR_STUDY_NOT_FOUND')) throw optionError('study', f.storage ? '--storage' : '--study', `: ${(err as Error).message}`);
+    if (isStudyError(err, 'ERR_STUDY_NOT_FOUND') || (isStudyError(err, 'ERR_STUDY_STORAGE') && /^unsupported storage|^not a PostgreSQL URL|names no database|schema must be/.test(err.message))) {
+      throw optionError('study', flag, `: ${err.message}`);
+    }
     throw err;
   }
 }
 
-async function studyName(storage: SqliteStorage, f: CommonFlags): Promise<string> {
+function openExisting(f: CommonFlags): Promise<StudyStorage> {
+  return open(storageFile(f, f.study), f.storage ? '--storage' : '--study', true);
+}
+
+async function studyName(storage: StudyStorage, f: CommonFlags): Promise<string> {
   if (f.study !== undefined) return f.study;
   const names = await storage.listStudies();
   if (names.length === 1) return names[0];
-  throw optionError('study', '--study', `is needed: ${storage.file} holds ${names.length ? names.join(', ') : 'no studies'}`);
+  throw optionError('study', '--study', `is needed: ${storage.location} holds ${names.length ? names.join(', ') : 'no studies'}`);
 }
 
-async function loadRecord(storage: SqliteStorage, name: string): Promise<StudyRecord> {
+async function loadRecord(storage: StudyStorage, name: string): Promise<StudyRecord> {
   const r = await storage.loadStudy(name);
-  if (!r) throw optionError('study', '--study', `: no study "${name}" in ${storage.file} (it holds ${(await storage.listStudies()).join(', ') || 'none'})`);
+  if (!r) throw optionError('study', '--study', `: no study "${name}" in ${storage.location} (it holds ${(await storage.listStudies()).join(', ') || 'none'})`);
   return r;
 }
 
@@ -143,19 +154,28 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
   const workers = integer('--workers', f.workers, 1) ?? 1;
   const threads = integer('--threads', f.threads, 1);
   const devices = parseDevices(f.device);
-  const existed = fs.existsSync(file);
-  if (f.resume && !existed) throw optionError('study', '--resume', `: no study file ${file}`);
-  const storage = new SqliteStorage(file);
+  if (f.resume && storageKind(file) === 'sqlite' && !fs.existsSync(file)) throw optionError('study', '--resume', `: no study file ${file}`);
+  const storage = await open(file, f.storage ? '--storage' : '--study', f.resume === true);
   try {
     let record = await storage.loadStudy(name);
+    let created = false;
     if (!record) {
-      if (f.resume) throw optionError('study', '--resume', `: no study "${name}" in ${file}`);
+      if (f.resume) throw optionError('study', '--resume', `: no study "${name}" in ${storage.location}`);
       if (f.model === undefined) throw optionError('study', '--model', `is needed to create study "${name}"`);
       const config = configFromFlags(f, f.model as ModelKind);
       const spec = getSpec(config.objective.dataset);
       locateDataset(spec, config.objective.dataDir !== undefined ? { dataDir: config.objective.dataDir } : {});
-      record = await storage.createStudy(name, config);
-    } else {
+      try {
+        record = await storage.createStudy(name, config);
+        created = true;
+      } catch (err) {
+        // Machines started at once with the same command: another created it first; this one
+        // joins it if the settings agree (checked below, as for any study that exists).
+        if (!isStudyError(err, 'ERR_STUDY_EXISTS')) throw err;
+        record = (await storage.loadStudy(name)) as StudyRecord;
+      }
+    }
+    if (!created) {
       // Flags given again must agree with the study; the budget may change.
       if (f.model !== undefined) {
         const given = configFromFlags({ ...f, trials: f.trials ?? String(record.config.trials) }, f.model as ModelKind);
@@ -164,7 +184,7 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
           prune: f.prune !== undefined, direction: false };
         const diffs = configDifferences(record.config, given).filter((d) => asked[d.slice(0, d.indexOf(' is '))]);
         if (diffs.length) {
-          throw optionError('study', '', `study "${name}" in ${file} exists with other settings: ${diffs.join('; ')}. ` +
+          throw optionError('study', '', `study "${name}" in ${storage.location} exists with other settings: ${diffs.join('; ')}. ` +
             'Run it without those flags to resume it, or give a new --study name');
         }
       }
@@ -244,8 +264,8 @@ function registerRun(study: Command): void {
     .option('--folds <k>', 'stratified folds of the training split per trial (default 3)')
     .option('--epochs <n>', 'epochs per fold (default 10)')
     .option('--study <name>', 'study name (default <model>-<dataset>-<space>[-<strategy>])')
-    .option('--storage <file>', 'SQLite file (default dendrite-studies/<name>/study.sqlite)')
-    .option('--workers <n>', 'trials at once, each in its own process (default 1)')
+    .option('--storage <file|url>', STORAGE_HELP)
+    .option('--workers <n>', 'trials at once on this machine, each in its own process (default 1); more machines: the same command on each')
     .option('--device <d>', 'cpu (default), cuda, cuda:N, or a list (cuda:0,cuda:1) given to the workers in turn')
     .option('--threads <n>', 'CPU threads per worker (default: the cores divided among the workers)')
     .option('--prune', 'median pruning after each fold')
@@ -284,31 +304,40 @@ Examples:
 }
 
 export function registerStudyCommands(program: Command): void {
-  const study = program.command('study').description('hyperparameter studies: run, resume, inspect, export and import (docs/bo.md)');
+  const study = program.command('study').description('hyperparameter studies: run, resume, inspect, export, import and copy (docs/bo.md, docs/distributed.md)');
   registerRun(study);
 
   study.command('status')
     .description('the study\'s settings, trial counts by state, workers, best trial and final result')
     .option('--study <name>', 'study name')
-    .option('--storage <file>', 'SQLite file (default dendrite-studies/<name>/study.sqlite)')
+    .option('--storage <file|url>', STORAGE_HELP)
     .option('--json', 'print JSON')
     .action(async (f: CommonFlags) => {
-      const { storage } = openExisting(f);
+      const storage = await openExisting(f);
       try {
         const name = await studyName(storage, f);
         const record = await loadRecord(storage, name);
         const trials = await storage.listTrials(name);
         const workers = await storage.listWorkers(name);
-        const s = { ...summary(record, trials), workers };
+        const running = trials.filter((t) => t.state === 'running')
+          .map((t) => ({ trial: t.number, worker: t.workerId ?? null, device: t.device ?? null, startedAt: t.startedAt ?? null }));
+        const s = { ...summary(record, trials), workers, running };
         if (f.json) {
           console.log(JSON.stringify(s, null, 2));
           return;
         }
-        console.log(`study ${name} (${storage.file})`);
+        console.log(`study ${name} (${storage.location})`);
         console.log(`  ${record.config.objective.model} on ${record.config.objective.dataset}, space ${record.config.spaceName}, strategy ${record.config.strategy}, ` +
           `${record.config.objective.folds} folds x ${record.config.objective.epochs} epochs, seed ${record.config.seed}${record.config.prune ? ', pruning' : ''}`);
         console.log(`  ${s.finished}/${record.config.trials} finished; ${Object.entries(s.states as Record<string, number>).map(([k, v]) => `${v} ${k}`).join(', ') || 'no trials'}`);
         console.log(`  workers: ${workers.filter((w) => w.state === 'alive').length} alive, ${workers.length} in all`);
+        // Live and dead workers one a line (stopped ones, which left cleanly, only in the count).
+        const ago = (iso: string | undefined): string => (iso ? `${duration((Date.now() - Date.parse(iso)) / 1000)} ago` : '-');
+        for (const w of workers.filter((x) => x.state !== 'stopped')) {
+          const mine = running.filter((r) => r.worker === w.id).map((r) => `trial ${r.trial} (running ${ago(r.startedAt ?? undefined).replace(' ago', '')})`);
+          console.log(`    worker ${w.id} ${w.state} on ${w.host} (pid ${w.pid}), ${w.device ?? 'cpu'}${w.threads ? ` x${w.threads} threads` : ''}, ` +
+            `heartbeat ${ago(w.heartbeatAt)}${mine.length ? `: ${mine.join(', ')}` : ''}`);
+        }
         const best = s.best as { trial: number; value: number } | null;
         if (best) console.log(`  best: trial ${best.trial}, CV ${best.value.toFixed(4)}`);
         if (record.final) console.log(`  final: test ${record.final.testAccuracy.toFixed(4)} (trial ${record.final.trial} retrained on the whole training split)`);
@@ -320,10 +349,10 @@ export function registerStudyCommands(program: Command): void {
   study.command('best')
     .description('the best trial: its parameters, model options, CV accuracy and the final test accuracy')
     .option('--study <name>', 'study name')
-    .option('--storage <file>', 'SQLite file')
+    .option('--storage <file|url>', STORAGE_HELP)
     .option('--json', 'print JSON')
     .action(async (f: CommonFlags) => {
-      const { storage } = openExisting(f);
+      const storage = await openExisting(f);
       try {
         const name = await studyName(storage, f);
         const record = await loadRecord(storage, name);
@@ -346,13 +375,13 @@ export function registerStudyCommands(program: Command): void {
   study.command('export')
     .description('all trials as JSON (the whole study), CSV, or Lange\'s JSON-lines log')
     .option('--study <name>', 'study name')
-    .option('--storage <file>', 'SQLite file')
+    .option('--storage <file|url>', STORAGE_HELP)
     .option('--format <f>', 'json (default), csv or lange')
     .option('--out <file>', 'write here (atomically) instead of stdout')
     .action(async (f: CommonFlags & { format?: string; out?: string }) => {
       const format = f.format ?? 'json';
       if (!['json', 'csv', 'lange'].includes(format)) throw optionError('study export', '--format', `must be json, csv or lange, got ${JSON.stringify(format)}`);
-      const { storage } = openExisting(f);
+      const storage = await openExisting(f);
       try {
         const name = await studyName(storage, f);
         const record = await loadRecord(storage, name);
@@ -371,7 +400,7 @@ export function registerStudyCommands(program: Command): void {
     .argument('<file>', 'the file to read')
     .option('--format <f>', 'json (default) or lange')
     .option('--study <name>', 'study to create or add to (default: the export\'s name; for lange <model>-<dataset>-lange2019)')
-    .option('--storage <file>', 'SQLite file (default dendrite-studies/<name>/study.sqlite)')
+    .option('--storage <file|url>', STORAGE_HELP)
     .option('--model <kind>', 'lange: the model his log is of')
     .option('--dataset <name>', 'lange: the dataset (default mnist-10k)')
     .option('--trials <n>', 'budget of a study created here (default: the trials imported)')
@@ -403,7 +432,7 @@ export function registerStudyCommands(program: Command): void {
         config = configFromFlags(flags, f.model as ModelKind);
         parse = (c) => ({ trials: parseLange(text, file, new Space(c.space)), skipped: 0 });
       }
-      const storage = new SqliteStorage(storageFile(f, name));
+      const storage = await open(storageFile(f, name), f.storage ? '--storage' : '--study', false);
       try {
         const existing = await storage.loadStudy(name);
         const useConfig = existing?.config ?? config;
@@ -416,10 +445,44 @@ export function registerStudyCommands(program: Command): void {
           if (counted + trials.length > existing.config.trials) await storage.setBudget(name, counted + trials.length);
         }
         const added = await storage.importTrials(name, trials);
-        console.log(`imported ${added.length} trial(s) into study ${name} (${storage.file})${skipped ? `; ${skipped} unfinished trial(s) left out` : ''}`);
+        console.log(`imported ${added.length} trial(s) into study ${name} (${storage.location})${skipped ? `; ${skipped} unfinished trial(s) left out` : ''}`);
       } finally {
         await storage.close();
       }
     });
-}
 
+  study.command('copy')
+    .description('copy a study between storages (SQLite and PostgreSQL): settings, finished trials with their values, intermediate values and details, final result')
+    .requiredOption('--from <file|url>', 'the storage the study is in')
+    .requiredOption('--to <file|url>', 'the storage to copy it into (created when missing)')
+    .option('--study <name>', 'study name (needed when --from holds several)')
+    .option('--as <name>', 'its name in --to (default: the same)')
+    .addHelpText('after', `
+Examples:
+  dendrite-bench study copy --from dendrite-studies/mlp-mnist-10k-default/study.sqlite --to postgresql://dendrite:secret@db:5432/studies
+  dendrite-bench study copy --from postgresql://dendrite:secret@db:5432/studies --study mlp-mnist-10k-default --to archive.sqlite`)
+    .action(async (f: { from: string; to: string; study?: string; as?: string }) => {
+      const from = await open(f.from, '--from', true);
+      try {
+        const name = await studyName(from, f);
+        await loadRecord(from, name);
+        const to = await open(f.to, '--to', false);
+        try {
+          const r = await copyStudy(from, to, name, f.as ?? name).catch((err) => {
+            if (isStudyError(err, 'ERR_STUDY_EXISTS')) throw optionError('study copy', '--as', `: ${err.message}`);
+            throw err;
+          });
+          const left = [r.leftOut.running && `${r.leftOut.running} running`, r.leftOut.waiting && `${r.leftOut.waiting} waiting`,
+            r.leftOut.rerun && `${r.leftOut.rerun} failed attempt(s) that ran again`].filter(Boolean);
+          console.log(`copied study ${name} from ${from.location} to ${to.location}${r.name !== name ? ` as ${r.name}` : ''}: ${r.copied} finished trial(s)` +
+            `${r.final ? `, the final result (trial ${r.final.from}${r.final.to !== r.final.from ? `, now ${r.final.to}` : ''})` : ''}` +
+            `${left.length ? `; left out: ${left.join(', ')}` : ''}`);
+          if (r.leftOut.running) console.error('note: trials still running in the source were not copied; their places in the budget are free in the copy');
+        } finally {
+          await to.close();
+        }
+      } finally {
+        await from.close();
+      }
+    });
+}

@@ -166,7 +166,7 @@ export function parsePostgresUrl(url: string, schemaOption?: string): { connecti
   const shown = new URL(u.toString());
   shown.password = '';
   shown.search = '';
-  return { connectionString: u.toString(), schema, location: `postgresql ${shown.toString().replace(/^postgres(ql)?:/, 'postgresql:')} (schema ${schema})` };
+  return { connectionString: u.toString(), schema, location: `${shown.toString().replace(/^postgres(ql)?:/, 'postgresql:')} (schema ${schema})` };
 }
 
 /** The URL with its password replaced, for messages. */
