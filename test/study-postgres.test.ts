@@ -264,3 +264,21 @@ ptest('postgres: worker times are the server\'s, translated to this clock; a hea
     await s.close();
   }
 });
+
+ptest('the package API: openStorage(postgresql://...) and runStudy with three workers finish the budget exactly', async (t) => {
+  const api = await import('../src/index');
+  const storage = await api.openStorage(schemas.url(), { onWarning: () => undefined });
+  try {
+    t.true(storage instanceof api.PostgresStorage);
+    await storage.createStudy('api', { ...suiteConfig(30), strategy: 'random' });
+    const r = await api.runStudy({
+      storage, name: 'api', workers: 3, mode: 'inline', final: false, pollMs: 50,
+      evaluate: async (_c, params) => ({ state: 'complete', value: (params.lr as number) * 10 }),
+    });
+    t.is(api.finishedCount(r.trials), 30);
+    t.is(r.trials.length, 30);
+    t.is(new Set((await storage.listWorkers('api')).map((w) => w.id)).size, 3);
+  } finally {
+    await storage.close();
+  }
+});

@@ -9,6 +9,9 @@ export {
 } from './storage';
 export { MemoryStorage } from './memory';
 export { SqliteStorage, SQLITE_SCHEMA_VERSION, type SqliteOptions } from './sqlite';
+export { PostgresStorage, POSTGRES_SCHEMA_VERSION, type PostgresOptions } from './postgres';
+export { openStorage, storageKind, storageSpec, type OpenStorageOptions, type StorageKind } from './storage-url';
+export { copyStudy, type CopyResult } from './copy';
 export { studyOptimizer, optimizerView, studyProposer, bestTrial, medianPrune, PRUNE_STARTUP_TRIALS } from './rules';
 export { evaluateTrial, trialSpec, type TrialRun } from './objective';
 export {
