@@ -14,6 +14,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   'segregated-mnist': () => import('./segregated-mnist'),
   'segregated-batched': () => import('./segregated-batched'),
   bo: () => import('./bo'),
+  study: () => import('./study'),
 };
 
 async function main(argv: string[]): Promise<number> {

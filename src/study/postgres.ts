@@ -615,6 +615,15 @@ export class PostgresStorage implements StudyStorage {
   }
 
   async reapWorkers(name: string, isDead: (w: WorkerRecord) => boolean): Promise<StudyTrial[]> {
+    // Every worker looks before each claim and almost always finds no one dead: that look takes
+    // no lock; only when someone seems dead is the study locked and the question asked again.
+    const suspects = await this.run('reapWorkers', async (c) => {
+      const s = await this.studyRow(c, name);
+      const rows = (await c.query<WorkerRow>(`SELECT ${PostgresStorage.WORKER_COLUMNS} FROM workers WHERE study_id = $1 AND state = 'alive'`, [s.id])).rows;
+      const at = Date.now();
+      return rows.filter((r) => isDead(this.workerRecord(r, at))).length;
+    });
+    if (suspects === 0) return [];
     return this.run('reapWorkers', async (c) => {
       const s = await this.lockStudy(c, name);
       const alive = (await c.query<WorkerRow>(`SELECT ${PostgresStorage.WORKER_COLUMNS} FROM workers WHERE study_id = $1 AND state = 'alive' ORDER BY id`,
