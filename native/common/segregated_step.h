@@ -48,6 +48,16 @@ constexpr uint64_t kInitEpoch = kMaxEpoch;  // symmetric noise drawn at initiali
 // The phase a step belongs to.
 enum class Phase : int { Forward = 0, Target = 1, Test = 2 };
 
+// What one layer does in one step besides its compartments (layer_step).
+struct LayerStep {
+  bool psp_b;    // add the step's basal PSP (presynaptic rates or kernel-filtered spikes) to its window sum (P2)
+  bool apical;   // compute the apical potential A (H3, H4)
+  bool keep_A;   // keep A for the plateaus: the step is one of the phase's last R (P1, P4)
+  bool psp_a;    // add the apical PSP to its window sum (P3; learned feedback)
+  bool sum_C;    // add C to its window sum (P1, P5; the output's test average)
+  bool sum_lam;  // add lambda to its window sum (P4: the output's target-phase rate)
+};
+
 // The float constants of the step equations (docs/papers.md §3), from step_params() (segregated.h).
 struct StepParams {
   float lmax;     // lambda_max
@@ -168,6 +178,25 @@ DENDRITE_HD inline int64_t ring_slot(int64_t head, int64_t i, int64_t mem) { ret
 // the last R steps whose apical potentials a training plateau may read (R = T + plateau cap).
 DENDRITE_HD inline bool in_window(int64_t t, int64_t L, int64_t T) { return t >= L - T; }
 DENDRITE_HD inline bool in_plateau_rows(Phase ph, int64_t t, int64_t L, int64_t R) { return ph != Phase::Test && t >= L - R; }
+
+// What layer `output ? M - 1 : a hidden one` does in step t of a phase of L steps whose window is
+// its last T steps and whose plateaus read its last R (R = 0 in tests): the basal and apical PSP
+// sums of the forward window, A where it reaches the soma (g_A != 0), a plateau or a recording, and
+// the window sums of C (training: every layer; tests: the output) and of the output's lambda in the
+// target phase.
+DENDRITE_HD inline LayerStep layer_step(Phase ph, int64_t t, int64_t L, int64_t T, int64_t R, bool output, bool learned,
+                                        bool apical_coupled, bool recorded) {
+  const bool train = ph != Phase::Test, forward = ph == Phase::Forward;
+  const bool window = in_window(t, L, T), rows = in_plateau_rows(ph, t, L, R);
+  LayerStep s;
+  s.psp_b = forward && window;
+  s.apical = !output && (apical_coupled || rows || recorded);
+  s.keep_A = !output && rows;
+  s.psp_a = s.apical && forward && window && learned;
+  s.sum_C = window && ph != Phase::Target && (train || output);
+  s.sum_lam = window && ph == Phase::Target && output;
+  return s;
+}
 
 // The target rate of output unit q for a label (one-hot, k units per class; O3).
 DENDRITE_HD inline float target_of(int64_t q, int64_t k_per_class, int64_t label) { return q / k_per_class == label ? 1.0f : 0.0f; }

@@ -882,9 +882,7 @@ void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
   using namespace f32;
   const StepParams p = p_;
   const bool train = ctx.mode != Phase::Test;
-  const bool forward = ctx.mode == Phase::Forward;
-  const bool window = in_window(t, ctx.L, ctx.T);
-  const bool in_A = in_plateau_rows(ctx.mode, t, ctx.L, ctx.R);
+  const bool learned = c_.feedback == FeedbackKind::Learned;
   const uint64_t base = (ctx.step0 + static_cast<uint64_t>(t)) * static_cast<uint64_t>(d_.units);
   const float* kap = d_.kappa.data();
   const int64_t mem = c_.mem;
@@ -902,6 +900,7 @@ void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
     LayerState& l = s.L[m];
     const int64_t n = l.n;
     const bool out = m == M_ - 1;
+    const LayerStep ls = layer_step(ctx.mode, t, ctx.L, ctx.T, ctx.R, out, learned, p.gA != 0.0f, s.rec != nullptr);
     float* B = l.B.data();
     // (H1, H2) / (O1, O2): basal drive.
     if (c_.spiking_feedforward) {
@@ -910,7 +909,7 @@ void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
       accumulate_u(l, m, pre.steps[pre.head], u_now);
       for (int64_t i = 0; i < mem; ++i) s.taps[i] = l.u.data() + pre.slot(i) * n;
       k_.kappa_mix(B, b_[m].data(), s.taps.data(), kap, mem, n);
-      if (train && forward && window) {
+      if (ls.psp_b) {
         float* sp = l.sumPSPB.data();
         for (int64_t i = 0; i < mem; ++i) {
           const Events& ev = pre.back(i);
@@ -919,7 +918,7 @@ void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
       }
     } else if (m == 0) {
       std::memcpy(B, s.Bx.data(), sizeof(float) * n);
-      if (train && forward && window) {
+      if (ls.psp_b) {
         float* sp = l.sumPSPB.data();
         for (int32_t j : s.nz) sp[j] = add(sp[j], s.x[j]);
       }
@@ -932,7 +931,7 @@ void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
         const float* w = W + j * n;
         for (int64_t k = 0; k < n; ++k) B[k] = mac(B[k], lj, w[k]);
       }
-      if (train && forward && window) {
+      if (ls.psp_b) {
         float* sp = l.sumPSPB.data();
         for (int64_t j = 0; j < pl.n; ++j) sp[j] = add(sp[j], pl.lam[j]);
       }
@@ -943,8 +942,7 @@ void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
     bool rates_done = false;
     if (!out) {
       // (H3, H4): apical potential from the feedback layer up to step t-1 (it has not stepped yet).
-      const bool need_A = p.gA != 0.0f || in_A || s.rec;  // A has no somatic effect when g_A = 0
-      if (need_A) {
+      if (ls.apical) {  // A has no somatic effect when g_A = 0
         const LayerState& f = s.L[c_.fb_layer(m)];
         float* pa = l.psp_a.data();
         const int64_t fb = l.fb;
@@ -964,11 +962,11 @@ void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
           const float* cb = cb_[m].data();
           for (int64_t k = 0; k < n; ++k) A[k] = apical_bias(A[k], cb[k]);
         }
-        if (in_A) {
+        if (ls.keep_A) {
           float* Ah = l.Ahist.data() + (t - (ctx.L - ctx.R)) * n;
           std::memcpy(Ah, A, sizeof(float) * n);
         }
-        if (forward && window && c_.feedback == FeedbackKind::Learned) {
+        if (ls.psp_a) {
           float* sa = l.sumPSPA.data();
           for (int64_t q = 0; q < fb; ++q) sa[q] = add(sa[q], pa[q]);
         }
@@ -1007,15 +1005,13 @@ void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
     if (s.rec) record_step(s, m, ctx.step0 + static_cast<uint64_t>(t));
 
     // Window sums (P1-P5): what the updates and predictions read.
-    if (window) {
-      if (ctx.mode != Phase::Target) {
-        if (!train && !out) continue;
-        float* sc = l.sumC.data();
-        for (int64_t k = 0; k < n; ++k) sc[k] = add(sc[k], C[k]);
-      } else if (out) {
-        float* sl = l.sumLam.data();
-        for (int64_t k = 0; k < n; ++k) sl[k] = add(sl[k], lam[k]);
-      }
+    if (ls.sum_C) {
+      float* sc = l.sumC.data();
+      for (int64_t k = 0; k < n; ++k) sc[k] = add(sc[k], C[k]);
+    }
+    if (ls.sum_lam) {
+      float* sl = l.sumLam.data();
+      for (int64_t k = 0; k < n; ++k) sl[k] = add(sl[k], lam[k]);
     }
   }
 }

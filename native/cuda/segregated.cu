@@ -89,9 +89,7 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
                      int64_t step0, int64_t t) {
   const StepParams& p = net.p;
   const bool train = ph != Phase::Test;
-  const bool forward = ph == Phase::Forward;
-  const bool window = in_window(t, L, train ? net.T : net.T_test);
-  const bool in_A = in_plateau_rows(ph, t, L, net.R);
+  const int64_t T = train ? net.T : net.T_test;
   const uint64_t base = (static_cast<uint64_t>(step0) + static_cast<uint64_t>(t)) * static_cast<uint64_t>(net.units);
   const int64_t mem = net.mem;
   const float* kap = net.kappa;
@@ -113,6 +111,7 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
     const LayerDev& l = net.L[m];
     const int64_t n = l.n;
     const bool out = m == net.M - 1;
+    const LayerStep ls = layer_step(ph, t, L, T, net.R, out, net.learned, p.gA != 0.0f, false);
     float* B = S + l.B;
     // (H1, H2) / (O1, O2): basal drive.
     if (net.spiking_ff) {
@@ -127,7 +126,7 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
         for (int64_t i = 0; i < mem; ++i) acc = mac(acc, kap[i], u[ring_slot(pre_head, i, mem) * n + k]);
         B[k] = acc;
       }
-      if (train && forward && window) {
+      if (ls.psp_b) {
         float* sp = S + l.sumPSPB;
         for (int64_t j = threadIdx.x; j < n_pre; j += blockDim.x) {
           float a = sp[j];
@@ -140,7 +139,7 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
       }
     } else if (m == 0) {
       for (int64_t k = threadIdx.x; k < n; k += blockDim.x) B[k] = S[l.Bx + k];
-      if (train && forward && window) {
+      if (ls.psp_b) {
         float* sp = S + l.sumPSPB;
         const float* x = S + net.x;
         for (int64_t j = threadIdx.x; j < net.n_in; j += blockDim.x) {
@@ -155,7 +154,7 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
         for (int64_t j = 0; j < pl.n; ++j) acc = mac(acc, plam[j], l.Wt[j * n + k]);
         B[k] = acc;
       }
-      if (train && forward && window) {
+      if (ls.psp_b) {
         float* sp = S + l.sumPSPB;
         for (int64_t j = threadIdx.x; j < pl.n; j += blockDim.x) sp[j] = add(sp[j], plam[j]);
       }
@@ -166,8 +165,7 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
     float* lam = S + l.lam;
     if (!out) {
       // (H3, H4): apical potential from the feedback layer up to step t-1.
-      const bool need_A = p.gA != 0.0f || in_A;
-      if (need_A) {
+      if (ls.apical) {
         const LayerDev& f = net.L[l.fb_layer];
         float* pa = S + l.psp_a;
         const int64_t fb = l.fb;
@@ -190,9 +188,9 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
           float a = apical_potential(l.Y + k * fb, pa, fb);
           if (net.feedback_bias) a = apical_bias(a, l.cb[k]);
           A[k] = a;
-          if (in_A) S[l.Ahist + (t - (L - net.R)) * n + k] = a;
+          if (ls.keep_A) S[l.Ahist + (t - (L - net.R)) * n + k] = a;
         }
-        if (forward && window && net.learned) {
+        if (ls.psp_a) {
           float* sa = S + l.sumPSPA;
           for (int64_t q = threadIdx.x; q < fb; q += blockDim.x) sa[q] = add(sa[q], pa[q]);
         }
@@ -224,14 +222,11 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
       }
     }
     // Window sums (P1-P5).
-    if (window) {
-      if (ph != Phase::Target) {
-        if (train || out) {
-          for (int64_t k = threadIdx.x; k < n; k += blockDim.x) S[l.sumC + k] = add(S[l.sumC + k], C[k]);
-        }
-      } else if (out) {
-        for (int64_t k = threadIdx.x; k < n; k += blockDim.x) S[l.sumLam + k] = add(S[l.sumLam + k], lam[k]);
-      }
+    if (ls.sum_C) {
+      for (int64_t k = threadIdx.x; k < n; k += blockDim.x) S[l.sumC + k] = add(S[l.sumC + k], C[k]);
+    }
+    if (ls.sum_lam) {
+      for (int64_t k = threadIdx.x; k < n; k += blockDim.x) S[l.sumLam + k] = add(S[l.sumLam + k], lam[k]);
     }
     __syncthreads();
   }
