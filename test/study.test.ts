@@ -64,6 +64,9 @@ test('trial parameters become model options: depth and widths, one segregated ra
   t.like(seg, { feedback: 'symmetric', noisySymmetric: true, gA: 0, init: 'plain', lambdaMax: 0.15, gL: 0.125, gD: 0.4, layers: [30, 40, 10],
     learningRates: [0.2, 0.2, 0.2] });
   t.false('feedbackLearningRates' in seg);
+  // Our names (dt is also one of his keys) get none of his rules: feedback, init and gA stay as given.
+  t.deepEqual(trialOptions('segregated', { dt: 0.5, tauL: 8, feedback: 'symmetric', sparseFeedback: true, depth: 1, width1: 40, learningRate: 0.1 }, { mode: 'nonspiking' }, 10),
+    { mode: 'nonspiking', dt: 0.5, tauL: 8, feedback: 'symmetric', sparseFeedback: true, layers: [40, 10], learningRates: [0.1, 0.1] });
   t.like(trialOptions('segregated', { learningRate: 0.3, feedback: 'learned', feedbackLearningRate: 0.01, depth: 1, width1: 50 }, {}, 10),
     { layers: [50, 10], learningRates: [0.3, 0.3], feedbackLearningRates: [0.01] });
 });

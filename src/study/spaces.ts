@@ -90,7 +90,9 @@ export function translateLange(model: ModelKind, params: Readonly<Params>): Para
     if (!Object.prototype.hasOwnProperty.call(keys, k)) out[k] = v;
     else if (keys[k] !== '') out[keys[k]] = LANGE_FLAGS.has(k) ? v === true || v === 1 : v;
   }
-  if (family(model) === 'segregated' && Object.keys(params).some((k) => Object.prototype.hasOwnProperty.call(keys, k))) {
+  // His rules apply to his parameter sets only: some of his keys (dt) are also our option names.
+  const his = Object.keys(params).some((k) => Object.prototype.hasOwnProperty.call(keys, k) && keys[k] !== k);
+  if (family(model) === 'segregated' && his) {
     const flag = (k: string): boolean => params[k] === true || params[k] === 1;
     out.feedback = flag('use_symmetric_weights') ? 'symmetric' : flag('update_feedback_weights') ? 'learned' : 'random';
     if (out.feedback === 'symmetric') out.noisySymmetric = flag('noisy_symmetric_weights');
