@@ -12,7 +12,7 @@
 // With --install (the package's install script), a prebuilt binary shipped in prebuilds/ is used
 // when it matches this platform and loads, and nothing is built; it builds from source instead in
 // the package's git checkout, with DENDRITE_NO_PREBUILD=1 or npm's --build-from-source, or when one
-// of the build variables above is set.
+// of the build variables above is set. --dry-run says what it would do and builds nothing.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -112,7 +112,8 @@ function usablePrebuild() {
   } finally {
     delete process.env.PREBUILDS_ONLY;
   }
-  const r = spawnSync(process.execPath, ['-e', 'require(process.argv[1])', file], { encoding: 'utf8' });
+  const probe = 'try { require(process.argv[1]) } catch (e) { console.error(e.message); process.exit(1) }';
+  const r = spawnSync(process.execPath, ['-e', probe, file], { encoding: 'utf8' });
   if (r.status === 0) return { file, why: null };
   return { file: null, why: `${path.relative(root, file)} does not load here: ${(r.stderr || `exit ${r.status}`).trim().split('\n')[0]}` };
 }
@@ -138,5 +139,9 @@ if (mode !== 'cmake' && mode !== 'gyp') {
   process.exit(1);
 }
 if (mode === 'gyp') console.log('dendrite-bench: building the CPU backend with node-gyp (no CMake found, or DENDRITE_BUILD=gyp)');
+if (process.argv.includes('--dry-run')) {
+  console.log(`dendrite-bench: would build with ${mode === 'cmake' ? 'cmake-js' : 'node-gyp'} (--dry-run)`);
+  process.exit(0);
+}
 const ok = mode === 'cmake' ? buildWithCmake() : buildWithGyp();
 process.exit(ok ? 0 : 1);

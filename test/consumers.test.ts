@@ -117,12 +117,14 @@ const title = `the packed package installs and works from CommonJS, ES modules a
   for (const [name, p] of Object.entries(projects)) {
     const dir = path.join(tmp, name);
     fs.mkdirSync(dir);
-    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: `consumer-${name}`, version: '1.0.0', private: true, type: p.type }));
+    // allowScripts (npm 11's install-script policy): better-sqlite3's script, which compiles SQLite
+    // for minutes where its prebuilt binaries cannot be downloaded, is skipped; the rest run.
+    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: `consumer-${name}`, version: '1.0.0', private: true,
+      type: p.type, allowScripts: { 'better-sqlite3': false } }));
     for (const f of p.files) fs.copyFileSync(path.join(fixtures, f), path.join(dir, f));
   }
   // With a prebuild, the CommonJS project installs with the install scripts (dendrite-bench's must
-  // find the prebuild and build nothing; its message is shown). Only one: a dependency's own
-  // install script (better-sqlite3's) compiles for a minute where its binaries cannot be downloaded.
+  // find the prebuild and build nothing; its message is shown), the others with --ignore-scripts.
   const withScripts = (name: string) => prebuild !== undefined && name === 'cjs';
   const installs = await Promise.all(Object.keys(projects).map((name) => {
     const dir = path.join(tmp, name);
@@ -143,6 +145,25 @@ const title = `the packed package installs and works from CommonJS, ES modules a
         `${name}: the install script took the prebuild`);
     }
   });
+
+  // The install script's choice, without building (--dry-run): the prebuild where it matches; a
+  // build from source where none matches (node-gyp-build's LIBC override: as on Alpine) or when asked.
+  if (prebuild) {
+    const pkgDir = path.join(tmp, 'cjs', 'node_modules', 'dendrite-bench');
+    const decide = (extra: Record<string, string>) => {
+      const e = cleanEnv(extra);
+      for (const k of ['DENDRITE_BUILD', 'DENDRITE_CUDA', 'DENDRITE_CUDA_ARCHITECTURES', 'DENDRITE_OPENMP', 'DENDRITE_SANITIZE',
+        'DENDRITE_TESTS', 'DENDRITE_NO_PREBUILD', 'LIBC']) if (!(k in extra)) delete e[k];
+      return run(process.execPath, [path.join('scripts', 'build-addon.js'), '--install', '--dry-run'], pkgDir, e);
+    };
+    const [found, musl, asked] = await Promise.all([decide({}), decide({ LIBC: 'musl' }), decide({ DENDRITE_NO_PREBUILD: '1' })]);
+    t.regex(found.output, /^dendrite-bench: using the prebuilt addon /m, describe('install script (prebuild)', found));
+    t.notRegex(found.output, /would build/);
+    t.regex(musl.output, /no usable prebuilt addon \(No native build was found for .*libc=musl.*\); building from source[^]*would build with/,
+      describe('install script (no matching prebuild)', musl));
+    t.regex(asked.output, /building the addon from source \(DENDRITE_NO_PREBUILD=1\)[^]*would build with/,
+      describe('install script (DENDRITE_NO_PREBUILD=1)', asked));
+  }
 
   // TypeScript: node16 (compiled and run below) and bundler (type-checked), strict, library types checked.
   const tsOptions = { target: 'ES2022', strict: true, esModuleInterop: true, skipLibCheck: false, typeRoots: [typeRoots], types: ['node'] };
