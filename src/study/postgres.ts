@@ -98,7 +98,7 @@ export interface PostgresOptions {
   poolSize?: number;
   /** How long a call keeps retrying a lost connection before it fails (default 10 min). */
   retryForMs?: number;
-  /** First wait after a lost connection; it doubles up to maxBackoffMs (defaults 500 ms and 30 s). */
+  /** First wait after a lost connection; it doubles up to maxBackoffMs (defaults 500 ms and 10 s). */
   backoffMs?: number;
   maxBackoffMs?: number;
   /** Milliseconds a query may wait for a reply before its connection counts as lost (default 90 000). */
@@ -197,7 +197,7 @@ export class PostgresStorage implements StudyStorage {
     this.location = p.location;
     this.retryForMs = options.retryForMs ?? 10 * 60_000;
     this.backoffMs = options.backoffMs ?? 500;
-    this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
+    this.maxBackoffMs = options.maxBackoffMs ?? 10_000;
     this.warn = options.onWarning ?? ((m) => process.stderr.write(`dendrite-bench: ${m}\n`));
     this.pool = new pg.Pool({
       connectionString: p.connectionString,
@@ -493,7 +493,9 @@ export class PostgresStorage implements StudyStorage {
       const startedAt = now();
       if (decision === 'new') {
         const params = propose({ study, trials });
-        const t: StudyTrial = { number: await this.nextNumber(c, s.id), state: 'running', params, intermediate: [], attempt: 1, requeued: false,
+        // The trials just read under the lock, by number: the next number without another query.
+        const number = trials.length ? trials[trials.length - 1].number + 1 : 0;
+        const t: StudyTrial = { number, state: 'running', params, intermediate: [], attempt: 1, requeued: false,
           workerId, createdAt: startedAt, startedAt, ...(device !== undefined ? { device } : {}) };
         await this.insertTrial(c, s.id, t);
         return t;
