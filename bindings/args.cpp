@@ -1,6 +1,9 @@
 #include "args.h"
 
+#include "cpu_executor.h"
+
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
@@ -196,11 +199,10 @@ ArrayArg<T> Args::array(const char* key, size_t length, bool optional) const {
   if (typed.ElementLength() != length) {
     range_error(key, "has length " + std::to_string(typed.ElementLength()) + ", expected " + std::to_string(length));
   }
+  // Copied now, with no JS run between reading the array's storage and copying it.
   arg.length = length;
-  arg.data = typed.Data();
-  // A zero-length array may have no storage; give kernels a pointer that is never read.
-  static T empty_storage[1];
-  if (arg.data == nullptr) arg.data = empty_storage;
+  arg.buffer = Buffer<T>::copy(typed.Data(), length);
+  arg.data = arg.buffer.data();
   return arg;
 }
 
@@ -247,7 +249,75 @@ Target Args::target() const {
   std::string device = string_or("device", "cpu");
   t.device = resolve_device(device);
   t.threads = static_cast<int>(integer_or("threads", default_threads(), 1, 1024));
+  if (t.device.kind == DeviceKind::Cpu) {
+    const std::string why = check_threads(t.threads);
+    if (!why.empty()) range_error("threads", "= " + std::to_string(t.threads) + ": " + why);
+  }
   return t;
+}
+
+namespace {
+// The SharedArrayBuffer behind a typed array, if any (napi_is_arraybuffer is false for one).
+bool shared_backing(Napi::Env env, Napi::Value typed) {
+  napi_value ab = nullptr;
+  if (napi_get_typedarray_info(env, typed, nullptr, nullptr, nullptr, &ab, nullptr) != napi_ok) return false;
+  bool plain = false;
+  return napi_is_arraybuffer(env, ab, &plain) == napi_ok && !plain;
+}
+}  // namespace
+
+ArrayArg<float> Args::float32_inplace(const char* key, size_t length) const {
+  Napi::Value v = get(key);
+  if (v.IsTypedArray() && shared_backing(env_, v)) {
+    type_error(key, "must not be backed by a SharedArrayBuffer: it is updated in place when the call completes, "
+                    "which would race with other threads' writes");
+  }
+  return array<float>(key, length, false);
+}
+
+ArrayArg<float> Args::float32_inplace_any(const char* key, size_t max_length) const {
+  Napi::Value v = get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    type_error(key, "must be a Float32Array");
+  }
+  const size_t length = v.As<Napi::TypedArray>().ElementLength();
+  if (length > max_length) {
+    range_error(key, "has length " + std::to_string(length) + ", at most " + std::to_string(max_length) + " allowed");
+  }
+  return float32_inplace(key, length);
+}
+
+size_t Args::uint8_length(const char* key, size_t max_length) const {
+  Napi::Value v = get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    type_error(key, "must be a Uint8Array");
+  }
+  const size_t length = v.As<Napi::TypedArray>().ElementLength();
+  if (length > max_length) {
+    range_error(key, "has length " + std::to_string(length) + ", at most " + std::to_string(max_length) + " allowed");
+  }
+  return length;
+}
+
+Buffer<uint8_t> Args::uint8_rows(const char* key, size_t row_length, const std::vector<int32_t>& rows) const {
+  Napi::Value v = get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    type_error(key, "must be a Uint8Array");
+  }
+  auto typed = v.As<Napi::Uint8Array>();
+  const size_t length = typed.ElementLength();
+  const uint8_t* src = typed.Data();
+  const size_t available = row_length == 0 ? 0 : length / row_length;
+  Buffer<uint8_t> out = Buffer<uint8_t>::uninitialized(rows.size() * row_length);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int64_t r = rows[i];
+    if (r < 0 || static_cast<size_t>(r) >= available) {
+      range_error(key, "changed while the call's options were read: row " + std::to_string(r) + " is outside its " +
+                           std::to_string(available) + " rows now");
+    }
+    if (row_length > 0) std::memcpy(out.data() + i * row_length, src + static_cast<size_t>(r) * row_length, row_length);
+  }
+  return out;
 }
 
 size_t Args::product(std::initializer_list<int64_t> dims, const char* what) const {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "buffer.h"
 #include "common/devices.h"
 
 namespace dendrite::bindings {
@@ -23,13 +24,17 @@ struct Target {
   int threads = 1;
 };
 
-// A typed array checked for type and length, with a reference that keeps it alive while an
-// asynchronous call uses its memory.
+// A typed array checked for type and length, and copied into native memory as it is read: `data`
+// points into the copy, which the call owns (a job captures the ArrayArg, or its buffer). Nothing
+// JS does afterwards (detaching the array by transfer, resizing or shrinking its buffer, writing to
+// it) reaches the copy. A SharedArrayBuffer another thread writes meanwhile gives a mix of old and
+// new values, never a crash.
 template <class T>
 struct ArrayArg {
-  T* data = nullptr;   // null when an optional array was not given
+  Buffer<T> buffer;    // the copy (empty when an optional array was not given)
+  T* data = nullptr;   // buffer.data(); null when an optional array was not given
   size_t length = 0;
-  Napi::Value value;   // the JS array (undefined when absent)
+  Napi::Value value;   // the JS array (undefined when absent): only for writing results back at completion
   explicit operator bool() const { return data != nullptr; }
 };
 
@@ -75,8 +80,21 @@ class Args {
   ArrayArg<int32_t> int32_any(const char* key, size_t max_length) const;
   // A Float32Array of any length up to max_length.
   ArrayArg<float> float32_any(const char* key, size_t max_length) const;
+  // A Float32Array that the call updates in place (written back at completion: WriteBack): as
+  // float32 / float32_any, and refused (TypeError) when a SharedArrayBuffer backs it, since the
+  // write would race with other threads' writes.
+  ArrayArg<float> float32_inplace(const char* key, size_t length) const;
+  ArrayArg<float> float32_inplace_any(const char* key, size_t max_length) const;
 
-  // The `device` ("cpu" by default) and `threads` options.
+  // The element count of a Uint8Array option (at most max_length), without copying it.
+  size_t uint8_length(const char* key, size_t max_length) const;
+  // Copies rows rows[0], rows[1], ... (row_length elements each) of a Uint8Array option into
+  // native memory, in that order: the examples a job reads, not the whole data set. The array is
+  // read again here, so each row is checked against its current length (RangeError).
+  Buffer<uint8_t> uint8_rows(const char* key, size_t row_length, const std::vector<int32_t>& rows) const;
+
+  // The `device` ("cpu" by default) and `threads` options. A CPU thread count the system cannot
+  // start (check_threads, cpu_executor.h) is a RangeError naming threads.
   Target target() const;
 
   // Throws RangeError unless a*b (and a*b*c...) fits in an array length.

@@ -7,10 +7,19 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 namespace dendrite::bindings {
 
 // Runs `job` on the CPU executor thread and returns when it has finished, rethrowing what it threw.
 void run_on_cpu_executor(const std::function<void()>& job);
+
+// Checks that a team of `threads` CPU threads can be started, before OpenMP is asked for one:
+// libgomp cannot report a thread it fails to create (it prints "Thread creation failed" and exits
+// the process, or hangs it). Starts threads - 1 threads (a team's other threads), waits until all
+// run, and ends them; returns "" when they all started, else why not (with the process limit,
+// ulimit -u). The largest count that started is remembered, so smaller ones cost nothing.
+// A limit reached only later (other processes taking the last slots) is not caught.
+std::string check_threads(int threads);
 
 }  // namespace dendrite::bindings

@@ -26,21 +26,20 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   auto c = args.float32_optional("c", mn);
   Target target = args.target();
 
-  Napi::Float32Array out = Napi::Float32Array::New(args.env(), mn);
-  if (c) std::copy(c.data, c.data + mn, out.Data());
-  float* out_data = out.Data();
+  // The result starts as a copy of c (the job's own memory) and is handed over at completion.
+  const Buffer<float> out = c ? c.buffer : Buffer<float>::zeros(mn);
   const GemmShape g = contiguous_gemm(trans_a, trans_b, m, n, k, alpha, c ? beta : 0.0f);
-  return PromiseWorker::queue(
-      args.env(), target, {a.value, b.value},
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
         const float* da = st.in(a.data, a.length);
         const float* db = st.in(b.data, b.length);
-        float* dc = g.beta != 0.0f ? st.inout(out_data, mn) : st.out(out_data, mn);
+        float* dc = g.beta != 0.0f ? st.inout(out.data(), mn) : st.out(out.data(), mn);
         be.gemm(g, da, db, dc);
         st.finish();
       },
-      out);
+      [out](Napi::Env env, const auto&) -> Napi::Value { return hand_over(env, out); });
 }
 
 // gemv({ a, x, y?, rows, cols, trans?, alpha?, beta?, device?, threads? })
@@ -59,21 +58,19 @@ Napi::Value gemv(const Napi::CallbackInfo& info) {
   auto y = args.float32_optional("y", y_len);
   Target target = args.target();
 
-  Napi::Float32Array out = Napi::Float32Array::New(args.env(), y_len);
-  if (y) std::copy(y.data, y.data + y_len, out.Data());
-  float* out_data = out.Data();
+  const Buffer<float> out = y ? y.buffer : Buffer<float>::zeros(y_len);
   const float beta_used = y ? beta : 0.0f;
-  return PromiseWorker::queue(
-      args.env(), target, {a.value, x.value},
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
         const float* da = st.in(a.data, a.length);
         const float* dx = st.in(x.data, x.length);
-        float* dy = beta_used != 0.0f ? st.inout(out_data, y_len) : st.out(out_data, y_len);
+        float* dy = beta_used != 0.0f ? st.inout(out.data(), y_len) : st.out(out.data(), y_len);
         be.gemv(trans, rows, cols, alpha, da, dx, beta_used, dy);
         st.finish();
       },
-      out);
+      [out](Napi::Env env, const auto&) -> Napi::Value { return hand_over(env, out); });
 }
 
 // ger({ a, x, y, rows, cols, alpha?, device?, threads? })
@@ -88,21 +85,19 @@ Napi::Value ger(const Napi::CallbackInfo& info) {
   auto y = args.float32("y", static_cast<size_t>(cols));
   Target target = args.target();
 
-  // The result starts as a copy of a and is updated in place.
-  Napi::Float32Array out = Napi::Float32Array::New(args.env(), n);
-  std::copy(a.data, a.data + n, out.Data());
-  float* out_data = out.Data();
-  return PromiseWorker::queue(
-      args.env(), target, {x.value, y.value},
+  // The result starts as the copy of a and is updated in place.
+  const Buffer<float> out = a.buffer;
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
         const float* dx = st.in(x.data, x.length);
         const float* dy = st.in(y.data, y.length);
-        float* da = st.inout(out_data, n);
+        float* da = st.inout(out.data(), n);
         be.ger(rows, cols, alpha, dx, dy, da);
         st.finish();
       },
-      out);
+      [out](Napi::Env env, const auto&) -> Napi::Value { return hand_over(env, out); });
 }
 
 }  // namespace

@@ -3,9 +3,10 @@
 // sgdUpdate, adamUpdate. Signatures: src/native.ts.
 //
 // Every argument is checked here on the main thread (bad ones throw synchronously); the job
-// then runs on a worker through HostStaging, so the same code serves every backend. Integer
-// data that kernels index with (labels, argmax) is checked and copied first, so a later change
-// to the JS array cannot make a kernel read or write out of bounds.
+// then runs on a worker through HostStaging, so the same code serves every backend. The job owns
+// its memory (worker.h): input arrays are copied as they are read (integer data that kernels
+// index with, labels and argmax, is checked on the copy), outputs are native buffers handed over
+// at completion, and arrays updated in place (sgdUpdate, adamUpdate) are written back then.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -38,32 +39,50 @@ std::string required_string(const Args& args, const char* key, const std::string
 // True when the option was given: number_or returns its NaN fallback only when it is absent.
 bool given_number(const Args& args, const char* key) { return !std::isnan(args.number_or(key, NAN, -kFloatMax, kFloatMax)); }
 
-// Arrays updated in place must not share memory with any other array of the call: on the CPU
-// the result would depend on the order elements are visited.
+// Arrays updated in place must not share memory with any other array of the call: the result
+// would depend on the order the arrays are written. Compares the JS arrays' memory (the jobs
+// work on copies); an absent (undefined) array is skipped.
 struct Span {
   const char* name;
-  const void* data;
-  size_t bytes;
+  Napi::Value array;
   bool written;
 };
 void check_disjoint(const Args& args, std::initializer_list<Span> spans) {
+  auto memory = [&](const Span& s, uintptr_t* start, size_t* bytes) {
+    *start = 0;
+    *bytes = 0;
+    if (s.array.IsEmpty() || !s.array.IsTypedArray()) return;
+    void* data = nullptr;
+    size_t length = 0;
+    napi_typedarray_type type;
+    if (napi_get_typedarray_info(args.env(), s.array, &type, &length, &data, nullptr, nullptr) != napi_ok) return;
+    *start = reinterpret_cast<uintptr_t>(data);
+    *bytes = length * sizeof(float);
+  };
   for (auto a = spans.begin(); a != spans.end(); ++a)
     for (auto b = a + 1; b != spans.end(); ++b) {
-      if (!(a->written || b->written) || a->data == nullptr || b->data == nullptr || a->bytes == 0 || b->bytes == 0)
-        continue;
-      const auto a0 = reinterpret_cast<uintptr_t>(a->data), b0 = reinterpret_cast<uintptr_t>(b->data);
-      if (a0 < b0 + b->bytes && b0 < a0 + a->bytes) {
+      uintptr_t a0, b0;
+      size_t a_bytes, b_bytes;
+      memory(*a, &a0, &a_bytes);
+      memory(*b, &b0, &b_bytes);
+      if (!(a->written || b->written) || a0 == 0 || b0 == 0 || a_bytes == 0 || b_bytes == 0) continue;
+      if (a0 < b0 + b_bytes && b0 < a0 + a_bytes) {
         args.range_error(a->name, std::string("shares memory with ") + b->name + " (arrays updated in place must not overlap)");
       }
     }
 }
 
-Napi::Promise undefined_when_done(Napi::Env env, const Target& target, std::vector<Napi::Value> keep,
-                                  PromiseWorker::Job job) {
-  // The promise resolves with undefined; a reference needs an object, so hold the first array.
-  Napi::Value holder = keep.front();
-  return PromiseWorker::queue(env, target, std::move(keep), std::move(job), holder,
-                              [](Napi::Env e, Napi::Value) -> Napi::Value { return e.Undefined(); });
+// Queues an in-place update: the job updates the copies in `wb`, which are written into the JS
+// arrays `held` (in the order of wb.names) at completion; the promise resolves with undefined.
+Napi::Promise update_in_place(Napi::Env env, const Target& target, std::function<void(Backend&)> job, WriteBack wb,
+                              std::vector<Napi::Value> held) {
+  return queue_kernel(
+      env, target, std::move(job),
+      [wb = std::move(wb)](Napi::Env e, const std::vector<Napi::Value>& arrays) -> Napi::Value {
+        wb.write(e, arrays);
+        return e.Undefined();
+      },
+      std::move(held));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -91,16 +110,15 @@ Napi::Value unary(const Napi::CallbackInfo& info) {
   Target target = args.target();
 
   const size_t n = x.length;
-  Napi::Float32Array out = Napi::Float32Array::New(args.env(), n);
-  float* y = out.Data();
-  return PromiseWorker::queue(
-      args.env(), target, {x.value},
+  const Buffer<float> out = Buffer<float>::zeros(n);
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
-        be.unary(op, static_cast<int64_t>(n), st.in(x.data, n), st.out(y, n), scale, shift);
+        be.unary(op, static_cast<int64_t>(n), st.in(x.data, n), st.out(out.data(), n), scale, shift);
         st.finish();
       },
-      out);
+      [out](Napi::Env env, const auto&) -> Napi::Value { return hand_over(env, out); });
 }
 
 // rowSums({ a, rows, cols }) -> Float32Array(rows);  colSums(...) -> Float32Array(cols)
@@ -113,19 +131,18 @@ Napi::Value sums(const Napi::CallbackInfo& info) {
   Target target = args.target();
 
   const size_t n = static_cast<size_t>(kRows ? rows : cols);
-  Napi::Float32Array out = Napi::Float32Array::New(args.env(), n);
-  float* o = out.Data();
-  return PromiseWorker::queue(
-      args.env(), target, {a.value},
+  const Buffer<float> out = Buffer<float>::zeros(n);
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
         const float* da = st.in(a.data, a.length);
-        float* dout = st.out(o, n);
+        float* dout = st.out(out.data(), n);
         if constexpr (kRows) be.row_sums(rows, cols, da, dout);
         else be.col_sums(rows, cols, da, dout);
         st.finish();
       },
-      out);
+      [out](Napi::Env env, const auto&) -> Napi::Value { return hand_over(env, out); });
 }
 
 // softmaxCrossEntropy({ logits, labels, batch, classes }) -> { loss, losses, grad }
@@ -134,39 +151,33 @@ Napi::Value softmax_cross_entropy(const Napi::CallbackInfo& info) {
   const int64_t batch = args.integer("batch", 1, kMaxDim), classes = args.integer("classes", 1, kMaxDim);
   const size_t size = args.product({batch, classes}, "logits (batch*classes)");
   auto logits = args.float32("logits", size);
-  auto labels_arg = args.int32("labels", static_cast<size_t>(batch));
-  auto labels = std::make_shared<std::vector<int32_t>>(labels_arg.data, labels_arg.data + batch);
+  const auto labels = args.int32("labels", static_cast<size_t>(batch));  // a copy: checked here, read by the job
   for (int64_t b = 0; b < batch; ++b) {
-    const int32_t l = (*labels)[static_cast<size_t>(b)];
+    const int32_t l = labels.data[b];
     if (l < 0 || l >= classes) {
       args.range_error("labels[" + str(b) + "]", "= " + str(l) + " is outside [0, classes) = [0, " + str(classes) + ")");
     }
   }
   Target target = args.target();
 
-  Napi::Env env = args.env();
-  Napi::Float32Array losses = Napi::Float32Array::New(env, static_cast<size_t>(batch));
-  Napi::Float32Array grad = Napi::Float32Array::New(env, size);
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("loss", 0.0);
-  result.Set("losses", losses);
-  result.Set("grad", grad);
-  float* dl = losses.Data();
-  float* dg = grad.Data();
-  return PromiseWorker::queue(
-      env, target, {logits.value},
+  const Buffer<float> losses = Buffer<float>::zeros(static_cast<size_t>(batch));
+  const Buffer<float> grad = Buffer<float>::zeros(size);
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
-        be.softmax_cross_entropy(batch, classes, st.in(logits.data, size), st.in(labels->data(), labels->size()),
-                                 st.out(dl, static_cast<size_t>(batch)), st.out(dg, size));
+        be.softmax_cross_entropy(batch, classes, st.in(logits.data, size), st.in(labels.data, labels.length),
+                                 st.out(losses.data(), static_cast<size_t>(batch)), st.out(grad.data(), size));
         st.finish();
       },
-      result,
-      [=](Napi::Env e, Napi::Value r) -> Napi::Value {
+      [=](Napi::Env e, const auto&) -> Napi::Value {
         // loss = mean of the per-example losses, summed in double in index order.
         double s = 0;
-        for (int64_t b = 0; b < batch; ++b) s += dl[b];
-        r.As<Napi::Object>().Set("loss", Napi::Number::New(e, s / static_cast<double>(batch)));
+        for (int64_t b = 0; b < batch; ++b) s += losses[static_cast<size_t>(b)];
+        Napi::Object r = Napi::Object::New(e);
+        r.Set("loss", Napi::Number::New(e, s / static_cast<double>(batch)));
+        r.Set("losses", hand_over(e, losses));
+        r.Set("grad", hand_over(e, grad));
         return r;
       });
 }
@@ -211,17 +222,16 @@ Napi::Value conv2d_forward(const Napi::CallbackInfo& info) {
   const size_t ny = args.product({s.batch, s.out_channels, s.out_h(), s.out_w()}, "y (batch*outChannels*outH*outW)");
   Target target = args.target();
 
-  Napi::Float32Array out = Napi::Float32Array::New(args.env(), ny);
-  float* y = out.Data();
-  return PromiseWorker::queue(
-      args.env(), target, {x.value, w.value, bias.value},
+  const Buffer<float> out = Buffer<float>::zeros(ny);
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
         be.conv2d_forward(s, st.in(x.data, x.length), st.in(w.data, w.length), st.in(bias.data, bias.length),
-                          st.out(y, ny));
+                          st.out(out.data(), ny));
         st.finish();
       },
-      out);
+      [out](Napi::Env env, const auto&) -> Napi::Value { return hand_over(env, out); });
 }
 
 // conv2dBackward({ ...ConvShape, x, w, dy, inputGrad?, biasGrad? }) -> { dx?, dw, db? }
@@ -238,33 +248,25 @@ Napi::Value conv2d_backward(const Napi::CallbackInfo& info) {
   const bool want_dx = args.boolean_or("inputGrad", true), want_db = args.boolean_or("biasGrad", true);
   Target target = args.target();
 
-  Napi::Env env = args.env();
-  Napi::Object result = Napi::Object::New(env);
-  float* dx = nullptr;
-  float* db = nullptr;
-  if (want_dx) {
-    Napi::Float32Array a = Napi::Float32Array::New(env, x.length);
-    dx = a.Data();
-    result.Set("dx", a);
-  }
-  Napi::Float32Array dw_arr = Napi::Float32Array::New(env, w.length);
-  float* dw = dw_arr.Data();
-  result.Set("dw", dw_arr);
   const size_t nb = static_cast<size_t>(s.out_channels);
-  if (want_db) {
-    Napi::Float32Array a = Napi::Float32Array::New(env, nb);
-    db = a.Data();
-    result.Set("db", a);
-  }
-  return PromiseWorker::queue(
-      env, target, {x.value, w.value, dy.value},
+  const Buffer<float> dx = want_dx ? Buffer<float>::zeros(x.length) : Buffer<float>();
+  const Buffer<float> dw = Buffer<float>::zeros(w.length);
+  const Buffer<float> db = want_db ? Buffer<float>::zeros(nb) : Buffer<float>();
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
         be.conv2d_backward(s, st.in(x.data, x.length), st.in(w.data, w.length), st.in(dy.data, dy.length),
-                           st.out(dx, x.length), st.out(dw, w.length), st.out(db, nb));
+                           st.out(dx.data(), x.length), st.out(dw.data(), w.length), st.out(db.data(), nb));
         st.finish();
       },
-      result);
+      [=](Napi::Env e, const auto&) -> Napi::Value {
+        Napi::Object result = Napi::Object::New(e);
+        if (dx) result.Set("dx", hand_over(e, dx));
+        result.Set("dw", hand_over(e, dw));
+        if (db) result.Set("db", hand_over(e, db));
+        return result;
+      });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -290,22 +292,21 @@ Napi::Value maxpool_forward(const Napi::CallbackInfo& info) {
   const size_t ny = args.product({s.batch, s.channels, s.out_h(), s.out_w()}, "y (batch*channels*outH*outW)");
   Target target = args.target();
 
-  Napi::Env env = args.env();
-  Napi::Float32Array y = Napi::Float32Array::New(env, ny);
-  Napi::Int32Array argmax = Napi::Int32Array::New(env, ny);
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("y", y);
-  result.Set("argmax", argmax);
-  float* dy = y.Data();
-  int32_t* da = argmax.Data();
-  return PromiseWorker::queue(
-      env, target, {x.value},
+  const Buffer<float> y = Buffer<float>::zeros(ny);
+  const Buffer<int32_t> argmax = Buffer<int32_t>::zeros(ny);
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
-        be.maxpool2x2_forward(s, st.in(x.data, x.length), st.out(dy, ny), st.out(da, ny));
+        be.maxpool2x2_forward(s, st.in(x.data, x.length), st.out(y.data(), ny), st.out(argmax.data(), ny));
         st.finish();
       },
-      result);
+      [=](Napi::Env e, const auto&) -> Napi::Value {
+        Napi::Object result = Napi::Object::New(e);
+        result.Set("y", hand_over(e, y));
+        result.Set("argmax", hand_over(e, argmax));
+        return result;
+      });
 }
 
 // maxPool2x2Backward({ ...PoolShape, dy, argmax }) -> Float32Array dx
@@ -314,12 +315,12 @@ Napi::Value maxpool_backward(const Napi::CallbackInfo& info) {
   const Pool2dShape s = pool_shape(args);
   const size_t ny = args.product({s.batch, s.channels, s.out_h(), s.out_w()}, "dy (batch*channels*outH*outW)");
   auto dy = args.float32("dy", ny);
-  auto argmax_arg = args.int32("argmax", ny);
-  // Each index must lie in its own 2x2 window: then every input receives at most one gradient.
-  auto argmax = std::make_shared<std::vector<int32_t>>(argmax_arg.data, argmax_arg.data + ny);
+  // A copy, checked here and read by the job. Each index must lie in its own 2x2 window: then
+  // every input receives at most one gradient.
+  const auto argmax = args.int32("argmax", ny);
   const int64_t oh = s.out_h(), ow = s.out_w(), plane_out = oh * ow;
   for (size_t i = 0; i < ny; ++i) {
-    const int64_t a = (*argmax)[i], q = static_cast<int64_t>(i) % plane_out, oy = q / ow, ox = q % ow;
+    const int64_t a = argmax.data[i], q = static_cast<int64_t>(i) % plane_out, oy = q / ow, ox = q % ow;
     if (a < 0 || a >= s.in_h * s.in_w || (a / s.in_w) / 2 != oy || (a % s.in_w) / 2 != ox) {
       args.range_error("argmax[" + str(static_cast<int64_t>(i)) + "]", "= " + str(a) +
                                      " is not an index of its 2x2 window (rows " + str(2 * oy) + "-" +
@@ -330,16 +331,15 @@ Napi::Value maxpool_backward(const Napi::CallbackInfo& info) {
   const size_t nx = args.product({s.batch, s.channels, s.in_h, s.in_w}, "dx (batch*channels*inH*inW)");
   Target target = args.target();
 
-  Napi::Float32Array out = Napi::Float32Array::New(args.env(), nx);
-  float* dx = out.Data();
-  return PromiseWorker::queue(
-      args.env(), target, {dy.value},
+  const Buffer<float> out = Buffer<float>::zeros(nx);
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
-        be.maxpool2x2_backward(s, st.in(dy.data, ny), st.in(argmax->data(), ny), st.out(dx, nx));
+        be.maxpool2x2_backward(s, st.in(dy.data, ny), st.in(argmax.data, ny), st.out(out.data(), nx));
         st.finish();
       },
-      out);
+      [out](Napi::Env env, const auto&) -> Napi::Value { return hand_over(env, out); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -383,43 +383,43 @@ Napi::Value batchnorm_forward(const Napi::CallbackInfo& info) {
   }
   Target target = args.target();
 
-  Napi::Env env = args.env();
-  Napi::Object result = Napi::Object::New(env);
-  Napi::Float32Array y = Napi::Float32Array::New(env, nx);
-  result.Set("y", y);
-  float* dy = y.Data();
+  const Buffer<float> y = Buffer<float>::zeros(nx);
   if (!training) {
-    return PromiseWorker::queue(
-        env, target, {x.value, gamma.value, beta.value, rmean.value, rvar.value},
+    return queue_kernel(
+        args.env(), target,
         [=](Backend& be) {
           HostStaging st(be);
           be.batchnorm_forward_eval(s, st.in(x.data, nx), st.in(gamma.data, nc), st.in(beta.data, nc),
-                                    st.in(rmean.data, nc), st.in(rvar.data, nc), st.out(dy, nx));
+                                    st.in(rmean.data, nc), st.in(rvar.data, nc), st.out(y.data(), nx));
           st.finish();
         },
-        result);
+        [y](Napi::Env e, const auto&) -> Napi::Value {
+          Napi::Object result = Napi::Object::New(e);
+          result.Set("y", hand_over(e, y));
+          return result;
+        });
   }
-  Napi::Float32Array saved_mean = Napi::Float32Array::New(env, nc), saved_invstd = Napi::Float32Array::New(env, nc);
-  Napi::Float32Array new_mean = Napi::Float32Array::New(env, nc), new_var = Napi::Float32Array::New(env, nc);
-  std::copy(rmean.data, rmean.data + nc, new_mean.Data());
-  std::copy(rvar.data, rvar.data + nc, new_var.Data());
-  result.Set("savedMean", saved_mean);
-  result.Set("savedInvstd", saved_invstd);
-  result.Set("runningMean", new_mean);
-  result.Set("runningVar", new_var);
-  float* sm = saved_mean.Data();
-  float* si = saved_invstd.Data();
-  float* rm = new_mean.Data();
-  float* rv = new_var.Data();
-  return PromiseWorker::queue(
-      env, target, {x.value, gamma.value, beta.value},
+  // The new running statistics start as the copies of the old ones (the inputs are untouched).
+  const Buffer<float> saved_mean = Buffer<float>::zeros(nc), saved_invstd = Buffer<float>::zeros(nc);
+  const Buffer<float> new_mean = rmean.buffer, new_var = rvar.buffer;
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
-        be.batchnorm_forward_train(s, st.in(x.data, nx), st.in(gamma.data, nc), st.in(beta.data, nc), st.out(dy, nx),
-                                   st.out(sm, nc), st.out(si, nc), st.inout(rm, nc), st.inout(rv, nc));
+        be.batchnorm_forward_train(s, st.in(x.data, nx), st.in(gamma.data, nc), st.in(beta.data, nc),
+                                   st.out(y.data(), nx), st.out(saved_mean.data(), nc), st.out(saved_invstd.data(), nc),
+                                   st.inout(new_mean.data(), nc), st.inout(new_var.data(), nc));
         st.finish();
       },
-      result);
+      [=](Napi::Env e, const auto&) -> Napi::Value {
+        Napi::Object result = Napi::Object::New(e);
+        result.Set("y", hand_over(e, y));
+        result.Set("savedMean", hand_over(e, saved_mean));
+        result.Set("savedInvstd", hand_over(e, saved_invstd));
+        result.Set("runningMean", hand_over(e, new_mean));
+        result.Set("runningVar", hand_over(e, new_var));
+        return result;
+      });
 }
 
 // batchNormBackward({ ...BatchNormShape, x, dy, gamma, savedMean, savedInvstd }) -> { dx, dgamma, dbeta }
@@ -437,25 +437,24 @@ Napi::Value batchnorm_backward(const Napi::CallbackInfo& info) {
   auto invstd = args.float32("savedInvstd", nc);
   Target target = args.target();
 
-  Napi::Env env = args.env();
-  Napi::Float32Array dx = Napi::Float32Array::New(env, nx);
-  Napi::Float32Array dgamma = Napi::Float32Array::New(env, nc), dbeta = Napi::Float32Array::New(env, nc);
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("dx", dx);
-  result.Set("dgamma", dgamma);
-  result.Set("dbeta", dbeta);
-  float* ddx = dx.Data();
-  float* dg = dgamma.Data();
-  float* dbt = dbeta.Data();
-  return PromiseWorker::queue(
-      env, target, {x.value, dy.value, gamma.value, mean.value, invstd.value},
+  const Buffer<float> dx = Buffer<float>::zeros(nx);
+  const Buffer<float> dgamma = Buffer<float>::zeros(nc), dbeta = Buffer<float>::zeros(nc);
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
         be.batchnorm_backward(s, st.in(x.data, nx), st.in(dy.data, nx), st.in(gamma.data, nc), st.in(mean.data, nc),
-                              st.in(invstd.data, nc), st.out(ddx, nx), st.out(dg, nc), st.out(dbt, nc));
+                              st.in(invstd.data, nc), st.out(dx.data(), nx), st.out(dgamma.data(), nc),
+                              st.out(dbeta.data(), nc));
         st.finish();
       },
-      result);
+      [=](Napi::Env e, const auto&) -> Napi::Value {
+        Napi::Object result = Napi::Object::New(e);
+        result.Set("dx", hand_over(e, dx));
+        result.Set("dgamma", hand_over(e, dgamma));
+        result.Set("dbeta", hand_over(e, dbeta));
+        return result;
+      });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -468,26 +467,36 @@ Napi::Value sgd_update(const Napi::CallbackInfo& info) {
   p.lr = args.number("lr", 0.0, kFloatMax);
   p.momentum = args.number_or("momentum", 0.0f, 0.0, 1.0);
   p.weight_decay = args.number_or("weightDecay", 0.0f, 0.0, kFloatMax);
-  auto param = args.float32_any("param", kMaxLength);
+  auto param = args.float32_inplace_any("param", kMaxLength);
   const size_t n = param.length;
   auto grad = args.float32("grad", n);
-  auto velocity = args.float32_optional("velocity", n);
-  if (p.momentum != 0.0f && !velocity) {
+  const bool momentum = p.momentum != 0.0f;
+  if (momentum && !args.has("velocity")) {
     args.type_error("velocity", "is required when momentum != 0 (a Float32Array of zeros before the first step)");
   }
-  float* vel = p.momentum != 0.0f ? velocity.data : nullptr;
-  check_disjoint(args, {{"param", param.data, n * 4, true},
-                        {"grad", grad.data, n * 4, false},
-                        {"velocity", vel, vel ? n * 4 : 0, true}});
+  auto velocity = momentum ? args.float32_inplace("velocity", n) : args.float32_optional("velocity", n);
+  check_disjoint(args, {{"param", param.value, true},
+                        {"grad", grad.value, false},
+                        {"velocity", momentum ? velocity.value : Napi::Value(), true}});
   Target target = args.target();
 
-  float* prm = param.data;
-  const float* g = grad.data;
-  return undefined_when_done(args.env(), target, {param.value, grad.value, velocity.value}, [=](Backend& be) {
-    HostStaging st(be);
-    be.sgd_update(static_cast<int64_t>(n), p, st.inout(prm, n), st.in(g, n), st.inout(vel, n));
-    st.finish();
-  });
+  WriteBack wb{"sgdUpdate", {"param"}, {param.buffer}};
+  std::vector<Napi::Value> held = {param.value};
+  if (momentum) {
+    wb.names.push_back("velocity");
+    wb.data.push_back(velocity.buffer);
+    held.push_back(velocity.value);
+  }
+  // The job captures the ArrayArgs (their copies), not bare pointers into them.
+  return update_in_place(
+      args.env(), target,
+      [=](Backend& be) {
+        HostStaging st(be);
+        be.sgd_update(static_cast<int64_t>(n), p, st.inout(param.data, n), st.in(grad.data, n),
+                      st.inout(momentum ? velocity.data : nullptr, n));
+        st.finish();
+      },
+      std::move(wb), std::move(held));
 }
 
 // adamUpdate({ param, grad, m, v, step, lr?, beta1?, beta2?, eps?, weightDecay? }) -> Promise<undefined>;
@@ -505,26 +514,24 @@ Napi::Value adam_update(const Napi::CallbackInfo& info) {
   if (!(p.beta2 < 1.0f)) args.range_error("beta2", "must be in [0, 1) (as a float32), got " + std::to_string(p.beta2));
   p.eps = args.number_or("eps", 1e-8f, 0.0, kFloatMax);
   p.weight_decay = args.number_or("weightDecay", 0.0f, 0.0, kFloatMax);
-  auto param = args.float32_any("param", kMaxLength);
+  auto param = args.float32_inplace_any("param", kMaxLength);
   const size_t n = param.length;
   auto grad = args.float32("grad", n);
-  auto m = args.float32("m", n);
-  auto v = args.float32("v", n);
-  check_disjoint(args, {{"param", param.data, n * 4, true},
-                        {"grad", grad.data, n * 4, false},
-                        {"m", m.data, n * 4, true},
-                        {"v", v.data, n * 4, true}});
+  auto m = args.float32_inplace("m", n);
+  auto v = args.float32_inplace("v", n);
+  check_disjoint(args, {{"param", param.value, true}, {"grad", grad.value, false}, {"m", m.value, true}, {"v", v.value, true}});
   Target target = args.target();
 
-  float* prm = param.data;
-  const float* g = grad.data;
-  float* dm = m.data;
-  float* dv = v.data;
-  return undefined_when_done(args.env(), target, {param.value, grad.value, m.value, v.value}, [=](Backend& be) {
-    HostStaging st(be);
-    be.adam_update(static_cast<int64_t>(n), p, st.inout(prm, n), st.in(g, n), st.inout(dm, n), st.inout(dv, n));
-    st.finish();
-  });
+  WriteBack wb{"adamUpdate", {"param", "m", "v"}, {param.buffer, m.buffer, v.buffer}};
+  return update_in_place(
+      args.env(), target,
+      [=](Backend& be) {
+        HostStaging st(be);
+        be.adam_update(static_cast<int64_t>(n), p, st.inout(param.data, n), st.in(grad.data, n), st.inout(m.data, n),
+                       st.inout(v.data, n));
+        st.finish();
+      },
+      std::move(wb), {param.value, m.value, v.value});
 }
 
 }  // namespace

@@ -55,17 +55,16 @@ Napi::Value random_uniform(const Napi::CallbackInfo& info) {
   }
   const Target target = args.target();
 
-  Napi::Float32Array out = Napi::Float32Array::New(args.env(), static_cast<size_t>(n));
-  float* out_data = out.Data();
-  return PromiseWorker::queue(
-      args.env(), target, {},
+  const Buffer<float> out = Buffer<float>::zeros(static_cast<size_t>(n));
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
-        float* d = st.out(out_data, static_cast<size_t>(n));
+        float* d = st.out(out.data(), static_cast<size_t>(n));
         be.random_uniform(r, n, low, high, d);
         st.finish();
       },
-      out);
+      [out](Napi::Env env, const auto&) -> Napi::Value { return hand_over(env, out); });
 }
 
 // randomNormal({ seed, stream?, offset?, n, mean? = 0, std? = 1, device?, threads? })
@@ -78,17 +77,16 @@ Napi::Value random_normal(const Napi::CallbackInfo& info) {
   const float stddev = args.number_or("std", 1.0f, 0.0, kFloatMax);
   const Target target = args.target();
 
-  Napi::Float32Array out = Napi::Float32Array::New(args.env(), static_cast<size_t>(n));
-  float* out_data = out.Data();
-  return PromiseWorker::queue(
-      args.env(), target, {},
+  const Buffer<float> out = Buffer<float>::zeros(static_cast<size_t>(n));
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
-        float* d = st.out(out_data, static_cast<size_t>(n));
+        float* d = st.out(out.data(), static_cast<size_t>(n));
         be.random_normal(r, n, mean, stddev, d);
         st.finish();
       },
-      out);
+      [out](Napi::Env env, const auto&) -> Napi::Value { return hand_over(env, out); });
 }
 
 // randomBernoulli({ seed, stream?, offset?, p, device?, threads? })
@@ -105,18 +103,17 @@ Napi::Value random_bernoulli(const Napi::CallbackInfo& info) {
   const Target target = args.target();
 
   const size_t n = p.length;
-  Napi::Uint8Array out = Napi::Uint8Array::New(args.env(), n);
-  uint8_t* out_data = out.Data();
-  return PromiseWorker::queue(
-      args.env(), target, {p.value},
+  const Buffer<uint8_t> out = Buffer<uint8_t>::zeros(n);
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
         const float* dp = st.in(p.data, n);
-        uint8_t* d = st.out(out_data, n);
+        uint8_t* d = st.out(out.data(), n);
         be.random_bernoulli(r, static_cast<int64_t>(n), dp, d);
         st.finish();
       },
-      out);
+      [out](Napi::Env env, const auto&) -> Napi::Value { return hand_over(env, out); });
 }
 
 // randomPoisson({ seed, stream?, offset?, rate, device?, threads? })
@@ -135,18 +132,17 @@ Napi::Value random_poisson(const Napi::CallbackInfo& info) {
   const Target target = args.target();
 
   const size_t n = rate.length;
-  Napi::Int32Array out = Napi::Int32Array::New(args.env(), n);
-  int32_t* out_data = out.Data();
-  return PromiseWorker::queue(
-      args.env(), target, {rate.value},
+  const Buffer<int32_t> out = Buffer<int32_t>::zeros(n);
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
         const float* dr = st.in(rate.data, n);
-        int32_t* d = st.out(out_data, n);
+        int32_t* d = st.out(out.data(), n);
         be.random_poisson(r, static_cast<int64_t>(n), dr, d);
         st.finish();
       },
-      out);
+      [out](Napi::Env env, const auto&) -> Napi::Value { return hand_over(env, out); });
 }
 
 // randomWald({ seed, stream?, offset?, n, mean, shape, device?, threads? })
@@ -159,17 +155,16 @@ Napi::Value random_wald(const Napi::CallbackInfo& info) {
   const float shape = positive(args, "shape");
   const Target target = args.target();
 
-  Napi::Float32Array out = Napi::Float32Array::New(args.env(), static_cast<size_t>(n));
-  float* out_data = out.Data();
-  return PromiseWorker::queue(
-      args.env(), target, {},
+  const Buffer<float> out = Buffer<float>::zeros(static_cast<size_t>(n));
+  return queue_kernel(
+      args.env(), target,
       [=](Backend& be) {
         HostStaging st(be);
-        float* d = st.out(out_data, static_cast<size_t>(n));
+        float* d = st.out(out.data(), static_cast<size_t>(n));
         be.random_wald(r, n, mean, shape, d);
         st.finish();
       },
-      out);
+      [out](Napi::Env env, const auto&) -> Napi::Value { return hand_over(env, out); });
 }
 
 #undef RNG_KEYS

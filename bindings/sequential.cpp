@@ -4,8 +4,15 @@
 // trainChunk, evaluate and gradients run on a worker thread and return promises; while one
 // runs, the JS object is kept alive by a reference and every other call on the same object is
 // refused (the network's buffers are in use). The other methods are synchronous. Every option
-// is checked here on the main thread; example indices are copied and checked before a job is
-// queued, so later changes to the JS arrays cannot make the job read out of bounds.
+// is checked here on the main thread. A job owns what it reads (worker.h): the examples it uses
+// are copied (gathered in order) from the JS arrays and their indices checked before it is queued,
+// so later changes to the JS arrays (new values, a transfer, a resize) cannot reach it; and it
+// holds the network through a shared_ptr.
+//
+// dispose() frees the network at once (refused while a job runs); an unreferenced network is freed
+// by its finalizer. Its memory is reported to V8 as external memory (so dropped networks get
+// collected) and handed back to the system when freed (ExternalMemory).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -89,12 +96,21 @@ const char* group_name(nn::Group g) {
   return g == nn::Group::Param ? "params" : g == nn::Group::Buffer ? "buffers" : "feedback";
 }
 
-// A checked request for training or scoring: the data arrays and a copy of the example indices.
+// A checked request for training or scoring: copies of the examples it uses, in order (the job
+// reads examples 0..count-1 of them).
 struct Request {
-  nn::DataView data;
-  std::shared_ptr<std::vector<int32_t>> order;
-  std::vector<Napi::Value> keep;
+  Buffer<uint8_t> images;
+  Buffer<uint8_t> labels;
+  int64_t count = 0;
+  nn::DataView data() const { return {images.data(), labels.data(), count}; }
 };
+
+// 0, 1, ..., n-1: the order of a gathered request.
+std::shared_ptr<std::vector<int32_t>> identity(int64_t n) {
+  auto v = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) (*v)[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+  return v;
+}
 
 class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
  public:
@@ -115,6 +131,8 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
   explicit SequentialWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SequentialWrap>(info) {
     js_errors(info.Env(), "Sequential: ", [&] { construct(info); });
   }
+  // The finalizer (or environment teardown): a job cannot be running (it references this object).
+  ~SequentialWrap() override { free_network(); }
 
  private:
   // Every method: native errors become JS errors.
@@ -124,14 +142,12 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
   }
 
   // Queues a job on the network (worker.h): busy until it settles, CPU networks on the CPU executor.
-  Napi::Promise queue(Napi::Env env, std::vector<Napi::Value> keep, std::function<void(nn::Sequential&)> job,
-                      std::function<Napi::Value(Napi::Env)> finish) {
-    nn::Sequential* net = net_.get();
+  Napi::Promise queue(Napi::Env env, std::function<void(nn::Sequential&)> job, std::function<Napi::Value(Napi::Env)> finish) {
+    std::shared_ptr<nn::Sequential> net = net_;
     ClassJob j;
     j.self = Value();
     j.busy = &busy_;
     j.cpu = net->backend().is_host();
-    j.keep = std::move(keep);
     j.run = [net, job = std::move(job)] { job(*net); };
     j.finish = std::move(finish);
     j.context = "Sequential: ";
@@ -169,7 +185,11 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
     Target target = args.target();
     std::unique_ptr<Backend> backend = target.device.kind == DeviceKind::Cuda ? make_cuda_backend(target.device.index)
                                                                                : make_cpu_backend(target.threads);
-    net_ = std::make_unique<nn::Sequential>(c, std::move(backend));
+    int64_t bytes = 0;
+    net_ = ExternalMemory::measured([&] { return std::make_shared<nn::Sequential>(c, std::move(backend)); }, &bytes);
+    // At least its tensors (where the heap cannot be measured, e.g. under a sanitizer).
+    const int64_t tensors = 4 * (net_->param_count() + net_->buffer_count() + net_->feedback_count());
+    memory_.report(env, std::max(bytes, tensors));
     device_ = target.device.kind == DeviceKind::Cuda ? "cuda:" + std::to_string(target.device.index) : "cpu";
     threads_ = target.threads;
   }
@@ -212,35 +232,30 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
     }
   }
 
-  // images / labels / order / start / count, checked against this network.
+  // images / labels / order / start / count, checked against this network; the examples used are
+  // copied in order.
   Request request(const Args& a, bool order_required) {
-    Request r;
     const int64_t example = net_->config().in_channels * net_->config().in_h * net_->config().in_w;
-    auto images = a.uint8_any("images", kMaxLength);
-    if (images.length % static_cast<size_t>(example) != 0) {
-      a.range_error("images", "has length " + std::to_string(images.length) + ", not a multiple of the example size " +
+    const size_t pixels = a.uint8_length("images", kMaxLength);
+    if (pixels % static_cast<size_t>(example) != 0) {
+      a.range_error("images", "has length " + std::to_string(pixels) + ", not a multiple of the example size " +
                                   str(example) + " (channels*height*width)");
     }
-    const int64_t n = static_cast<int64_t>(images.length) / example;
-    auto labels = a.uint8("labels", static_cast<size_t>(n));
-    r.data.images = images.data;
-    r.data.labels = labels.data;
-    r.data.count = n;
-    r.keep = {images.value, labels.value};
+    const int64_t n = static_cast<int64_t>(pixels) / example;
+    const auto labels = a.uint8("labels", static_cast<size_t>(n));
 
     const int64_t classes = net_->config().classes;
     int64_t total = n;
-    const int32_t* order = nullptr;
+    ArrayArg<int32_t> order;
     if (a.has("order") || order_required) {
-      auto o = a.int32_any("order", kMaxLength);
-      order = o.data;
-      total = static_cast<int64_t>(o.length);
+      order = a.int32_any("order", kMaxLength);
+      total = static_cast<int64_t>(order.length);
     }
     const int64_t start = a.integer_or("start", 0, 0, total);
     const int64_t count = a.integer_or("count", total - start, 0, total - start);
-    r.order = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(count));
+    std::vector<int32_t> rows(static_cast<size_t>(count));
     for (int64_t k = 0; k < count; ++k) {
-      const int64_t idx = order != nullptr ? order[start + k] : start + k;
+      const int64_t idx = order ? order.data[start + k] : start + k;
       if (idx < 0 || idx >= n) {
         a.range_error("order[" + str(start + k) + "]", "= " + str(idx) + " is outside [0, " + str(n) + ") (the examples in images)");
       }
@@ -248,8 +263,13 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
         a.range_error("labels[" + str(idx) + "]", "= " + str(labels.data[idx]) + " is outside [0, classes) = [0, " +
                                                       str(classes) + ")");
       }
-      (*r.order)[static_cast<size_t>(k)] = static_cast<int32_t>(idx);
+      rows[static_cast<size_t>(k)] = static_cast<int32_t>(idx);
     }
+    Request r;
+    r.count = count;
+    r.images = a.uint8_rows("images", static_cast<size_t>(example), rows);
+    r.labels = Buffer<uint8_t>::uninitialized(static_cast<size_t>(count));
+    for (int64_t k = 0; k < count; ++k) r.labels[static_cast<size_t>(k)] = labels.data[rows[static_cast<size_t>(k)]];
     return r;
   }
 
@@ -259,14 +279,14 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
     Napi::Env env = info.Env();
     check_usable(env, "trainChunk");
     Args a(info, "Sequential.trainChunk", {"images", "labels", "order", "start", "count"});
-    Request r = request(a, true);
+    const Request r = request(a, true);
     auto stats = std::make_shared<nn::ChunkStats>();
-    auto order = r.order;
-    const nn::DataView data = r.data;
+    auto order = identity(r.count);
+    std::shared_ptr<nn::Sequential> network = net_;
     return queue(
-        env, r.keep,
-        [=](nn::Sequential& net) { net.train(data, order->data(), static_cast<int64_t>(order->size()), *stats); },
-        [=, self = this](Napi::Env e) -> Napi::Value {
+        env,
+        [=](nn::Sequential& net) { net.train(r.data(), order->data(), r.count, *stats); },
+        [=](Napi::Env e) -> Napi::Value {
           const size_t nb = stats->batch_size.size();
           Napi::Object o = Napi::Object::New(e);
           Napi::Int32Array sizes = Napi::Int32Array::New(e, nb), correct = Napi::Int32Array::New(e, nb);
@@ -287,7 +307,7 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
           o.Set("batchSize", sizes);
           o.Set("batchLoss", loss);
           o.Set("batchCorrect", correct);
-          o.Set("step", Napi::Number::New(e, static_cast<double>(self->net_->step())));
+          o.Set("step", Napi::Number::New(e, static_cast<double>(network->step())));
           return o;
         });
   }
@@ -298,17 +318,15 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
     Napi::Env env = info.Env();
     check_usable(env, "evaluate");
     Args a(info, "Sequential.evaluate", {"images", "labels", "order", "start", "count", "predictions"});
-    Request r = request(a, false);
     const bool want_predictions = a.boolean_or("predictions", false);
+    const Request r = request(a, false);
     auto stats = std::make_shared<nn::EvalStats>();
-    auto order = r.order;
-    auto predictions = std::make_shared<std::vector<int32_t>>(want_predictions ? order->size() : 0);
-    const nn::DataView data = r.data;
+    auto order = identity(r.count);
+    const Buffer<int32_t> predictions = Buffer<int32_t>::zeros(want_predictions ? static_cast<size_t>(r.count) : 0);
     return queue(
-        env, r.keep,
+        env,
         [=](nn::Sequential& net) {
-          net.evaluate(data, order->data(), static_cast<int64_t>(order->size()), *stats,
-                       want_predictions ? predictions->data() : nullptr);
+          net.evaluate(r.data(), order->data(), r.count, *stats, want_predictions ? predictions.data() : nullptr);
         },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object o = Napi::Object::New(e);
@@ -318,11 +336,7 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
           o.Set("accuracy", Napi::Number::New(e, n > 0 ? static_cast<double>(stats->correct) / n : NAN));
           o.Set("lossSum", Napi::Number::New(e, stats->loss_sum));
           o.Set("loss", Napi::Number::New(e, n > 0 ? stats->loss_sum / n : NAN));
-          if (want_predictions) {
-            Napi::Int32Array p = Napi::Int32Array::New(e, predictions->size());
-            std::copy(predictions->begin(), predictions->end(), p.Data());
-            o.Set("predictions", p);
-          }
+          if (want_predictions) o.Set("predictions", hand_over(e, predictions));
           return o;
         });
   }
@@ -332,24 +346,19 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
     Napi::Env env = info.Env();
     check_usable(env, "gradients");
     Args a(info, "Sequential.gradients", {"images", "labels", "order", "start", "count"});
-    Request r = request(a, false);
-    if (r.order->empty() || static_cast<int64_t>(r.order->size()) > net_->config().batch_size) {
-      a.range_error("count", "must be in [1, batchSize = " + str(net_->config().batch_size) + "], got " +
-                                 str(static_cast<int64_t>(r.order->size())));
+    const Request r = request(a, false);
+    if (r.count == 0 || r.count > net_->config().batch_size) {
+      a.range_error("count", "must be in [1, batchSize = " + str(net_->config().batch_size) + "], got " + str(r.count));
     }
-    auto grads = std::make_shared<std::vector<float>>(static_cast<size_t>(net_->param_count()));
+    const Buffer<float> grads = Buffer<float>::zeros(static_cast<size_t>(net_->param_count()));
     auto loss = std::make_shared<double>(0.0);
-    auto order = r.order;
-    const nn::DataView data = r.data;
+    auto order = identity(r.count);
     return queue(
-        env, r.keep,
-        [=](nn::Sequential& net) {
-          *loss = net.gradients(data, order->data(), static_cast<int64_t>(order->size()), grads->data());
-        },
+        env, [=](nn::Sequential& net) { *loss = net.gradients(r.data(), order->data(), r.count, grads.data()); },
         [=](Napi::Env e) -> Napi::Value {
           Napi::Object o = Napi::Object::New(e);
           o.Set("loss", Napi::Number::New(e, *loss));
-          o.Set("grads", float32_copy(e, grads->data(), grads->size()));
+          o.Set("grads", hand_over(e, grads));
           return o;
         });
   }
@@ -479,17 +488,25 @@ class SequentialWrap final : public Napi::ObjectWrap<SequentialWrap> {
     });
   }
 
-  // dispose(): frees the network's memory now (host or device); later calls throw.
+  // dispose(): frees the network's memory now (host or device); later calls throw. Refused while a
+  // job runs (await it first); a second dispose() does nothing.
   Napi::Value dispose(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (busy_) throw Napi::Error::New(env, "Sequential.dispose: a call on this network is still running (await it first)");
-    net_.reset();
+    free_network();
     return env.Undefined();
+  }
+
+  void free_network() noexcept {
+    if (!net_) return;
+    net_.reset();
+    memory_.release();
   }
 
   Napi::Value busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), busy_); }
 
-  std::unique_ptr<nn::Sequential> net_;
+  std::shared_ptr<nn::Sequential> net_;  // shared with a running job
+  ExternalMemory memory_;
   bool busy_ = false;
   std::string device_;
   int threads_ = 1;

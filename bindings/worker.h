@@ -1,26 +1,45 @@
-// Runs a native job off the main thread and settles a promise with its result: PromiseWorker for
+// Runs a native job off the main thread and settles a promise with its result: queue_kernel() for
 // the addon's functions, queue_class_job() for the methods of its classes (Sequential,
-// SegregatedNetwork). Both run CPU work on the one CPU executor thread (cpu_executor.h).
+// SegregatedNetwork). CPU work runs on the one CPU executor thread (cpu_executor.h).
 //
-// The JS arrays a job reads or writes are allocated or checked on the main thread and kept
-// alive by references until the promise settles; the job itself sees raw pointers only.
+// Ownership (docs/architecture.md, "Buffers and termination"): a job reads and writes native
+// memory only. Its inputs are copied out of the JS arrays on the main thread when the call is
+// made (Args does it as it reads them: Buffer), its outputs are native Buffers handed to JS when
+// the promise settles (hand_over), and arrays updated in place are written back then (WriteBack).
+// So nothing JS does meanwhile (detaching a buffer by transfer, resizing or shrinking it, changing
+// its contents) can reach the job, and the job never touches memory the JS heap owns.
+//
+// Termination: each job registers an environment cleanup hook. A worker thread terminated (or an
+// environment torn down) while a job runs waits in that hook for the job to finish; the completion
+// then neither settles the promise nor touches the environment. No C++ exception leaves a
+// completion: whatever goes wrong there is caught.
 #pragma once
 
 #include <napi.h>
 
 #include <exception>
 #include <functional>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
 
-#include "args.h"
+#include "buffer.h"
 #include "common/backend.h"
 #include "common/error.h"
 
 namespace dendrite::bindings {
 
+struct Target;
+
+// A typed array over a native buffer, handed to JS (no copy where the runtime allows external
+// array buffers; a copy otherwise). Main thread.
+Napi::Float32Array hand_over(Napi::Env env, const Buffer<float>& b);
+Napi::Int32Array hand_over(Napi::Env env, const Buffer<int32_t>& b);
+Napi::Uint8Array hand_over(Napi::Env env, const Buffer<uint8_t>& b);
+
 // Builds the JS error for a native error: TypeError / RangeError / Error, with a `code`.
+// Out of memory is a RangeError (code ERR_DENDRITE_OUT_OF_MEMORY).
 Napi::Error to_js_error(Napi::Env env, ErrorKind kind, const std::string& message);
 
 // What a job threw on a worker thread, carried to the main thread (nothing may escape there).
@@ -30,60 +49,70 @@ struct JobFailure {
   std::string message;
 };
 
-// Runs `job`, catching whatever it throws. Every worker's Execute() goes through here.
+// Runs `job`, catching whatever it throws. Every job goes through here.
 JobFailure run_catching(const std::function<void()>& job);
 
-// On the main thread: rejects `deferred` with the failure (its message prefixed by `context`), or
-// resolves it with result() (a JS error thrown while building the result rejects it too).
-void settle(Napi::Env env, Napi::Promise::Deferred& deferred, const JobFailure& failure, const std::string& context,
-            const std::function<Napi::Value()>& result);
+// Completion of a job, on the main thread: the value the promise resolves with. `held` are the JS
+// values the call asked to hold (JobSpec::hold), in order. A JS error it throws rejects the promise.
+using Finish = std::function<Napi::Value(Napi::Env, const std::vector<Napi::Value>& held)>;
 
-class PromiseWorker final : public Napi::AsyncWorker {
- public:
-  using Job = std::function<void(Backend&)>;
-  // Turns the prepared result into the value the promise resolves with (on the main thread).
-  using Finish = std::function<Napi::Value(Napi::Env, Napi::Value)>;
-
-  // Queues `job` on a backend for `target`. The promise resolves with `result` (prepared on
-  // the main thread, typically the output arrays), or with finish(env, result) when given.
-  // `keep` lists the other JS values (input arrays) whose memory the job uses.
-  static Napi::Promise queue(Napi::Env env, const Target& target, std::vector<Napi::Value> keep, Job job,
-                             Napi::Value result, Finish finish = nullptr);
-
- protected:
-  void Execute() override;
-  void OnOK() override;
-  void OnError(const Napi::Error& error) override;
-
- private:
-  PromiseWorker(Napi::Env env, const Target& target, Job job, Finish finish);
-
-  Napi::Promise::Deferred deferred_;
-  Target target_;
-  Job job_;
-  Finish finish_;
-  Napi::Reference<Napi::Value> result_;
-  std::vector<Napi::Reference<Napi::Value>> keep_;
-  JobFailure failure_;
-};
+// Queues a kernel on a backend for `target`: `job` gets the backend (CPU jobs run on the CPU
+// executor). `hold`: JS values finish() needs (arrays updated in place), kept referenced until then.
+Napi::Promise queue_kernel(Napi::Env env, const Target& target, std::function<void(Backend&)> job, Finish finish,
+                           std::vector<Napi::Value> hold = {});
 
 // One job of a native class instance. While it runs the instance is busy (its methods refuse to
-// run: the native object's buffers are in use), its JS object and the `keep` values are referenced
-// (neither the instance nor the arrays the job uses can be collected), and a CPU job runs on the
-// CPU executor. The promise resolves with finish() on the main thread, or rejects with the JS
+// run: the native object's buffers are in use) and its JS object is referenced; a CPU job runs on
+// the CPU executor. The promise resolves with finish() on the main thread, or rejects with the JS
 // error of what the job threw, its message prefixed by `context`. The busy flag is cleared first.
+// The job's lambdas must own what they use (the native object through a shared_ptr, inputs as
+// Buffers): the instance may be disposed or collected once the job is over.
 struct ClassJob {
   Napi::Object self;              // the instance's JS object
   bool* busy = nullptr;           // the instance's busy flag (set here, cleared before settling)
   bool cpu = true;                // run on the CPU executor (else on the libuv worker thread: a device job)
-  std::vector<Napi::Value> keep;  // JS values whose memory the job uses (undefined ones are skipped)
-  std::function<void()> run;      // on a worker thread: no JS
+  std::function<void()> run;      // on a worker thread: native memory only, no JS
   std::function<Napi::Value(Napi::Env)> finish;  // on the main thread: the value the promise resolves with
-  std::string context;            // prefix of the messages of a failed job, e.g. "Sequential: "
+  std::string context;            // prefix of the messages of a failed job, e.g. "Sequential.trainChunk: "
 };
 
 // Queues the job and returns its promise. Throws a JS Error when the instance is already busy.
 Napi::Promise queue_class_job(Napi::Env env, ClassJob job);
+
+// Arrays a job updates in place (sgdUpdate's param, ...): the job works on copies, and at
+// completion the new values are written into the JS arrays, provided each still has the length
+// and type it had at the call (else a TypeError: it was detached, e.g. transferred, or resized).
+struct WriteBack {
+  std::string fn;                    // names the call in messages
+  std::vector<std::string> names;    // the arrays' option names
+  std::vector<Buffer<float>> data;   // their new values
+  // Writes every array (held[i] is the JS array of names[i]) or none.
+  void write(Napi::Env env, const std::vector<Napi::Value>& held) const;
+};
+
+// Native memory held by a JS object (a network): reported to V8 as external memory so that
+// dropped objects get collected, and given back to the system when freed.
+class ExternalMemory {
+ public:
+  // Runs make() and measures the heap memory it allocated (0 where it cannot be measured).
+  template <class F>
+  static auto measured(F&& make, int64_t* bytes) -> decltype(make()) {
+    const int64_t before = heap_in_use();
+    auto result = make();
+    const int64_t after = heap_in_use();
+    *bytes = after > before ? after - before : 0;
+    return result;
+  }
+  void report(Napi::Env env, int64_t bytes);
+  // Tells V8 the memory is gone (the caller frees it first), and returns free heap memory to the
+  // system. Safe in finalizers and at environment teardown; never throws.
+  void release() noexcept;
+
+ private:
+  static int64_t heap_in_use();
+  napi_env env_ = nullptr;
+  int64_t bytes_ = 0;
+};
 
 // Calls f() on the main thread and turns a native error it throws (dendrite::Error, bad_alloc, any
 // std::exception) into the matching JS error, its message prefixed by `context`; JS errors pass
@@ -97,7 +126,7 @@ auto js_errors(Napi::Env env, const std::string& context, F&& f) -> decltype(f()
   } catch (const Error& e) {
     throw to_js_error(env, e.kind(), context + e.what());
   } catch (const std::bad_alloc&) {
-    throw to_js_error(env, ErrorKind::OutOfMemory, context + "out of memory");
+    throw to_js_error(env, ErrorKind::OutOfMemory, context + "out of memory (a native allocation failed)");
   } catch (const std::exception& e) {
     throw to_js_error(env, ErrorKind::Internal, context + e.what());
   }

@@ -12,6 +12,9 @@ import type { ImageSetLike } from '../train/dataset';
 import { throwIfAborted, type ChunkRequest, type ChunkResult, type EvalResult, type EvaluateOptions, type ModelState,
   type TrainableModel } from '../train/model';
 
+// Symbol.dispose where the runtime has it (Node 20 has, as Symbol.for('nodejs.dispose')).
+const disposeSymbol = (Symbol.dispose ?? Symbol.for('nodejs.dispose')) as typeof Symbol.dispose;
+
 /** Images per native call of evaluate() (abortable between calls). */
 const EVAL_CHUNK = 10000;
 
@@ -183,7 +186,16 @@ export class SequentialModel implements TrainableModel {
     return { alignment: this.alignment() };
   }
 
+  /**
+   * Frees the native network now (an unreferenced model is freed by its finalizer anyway); every
+   * later call throws. Refused (an Error) while a native call runs: await it first.
+   */
   dispose(): void {
     this.net.dispose();
+  }
+
+  /** `using model = new ...`: dispose() at the end of the scope. */
+  [disposeSymbol](): void {
+    this.dispose();
   }
 }
