@@ -243,7 +243,8 @@ export interface NativeSegregatedNetwork {
   trainChunk(o: { images: Uint8Array; labels: Uint8Array; order: Int32Array; batchSize?: number; recordAngle?: boolean;
     record?: SegregatedRecordRequest }):
     Promise<{ loss: Float32Array; prediction: Int32Array; angle?: Float32Array; record?: SegregatedRecording }>;
-  evaluate(o: { images: Uint8Array; count?: number; round?: number | bigint; voltages?: boolean;
+  /** offset: the index of images[0] in the whole test set (default 0); image i draws its test spikes as image offset + i. */
+  evaluate(o: { images: Uint8Array; count?: number; round?: number | bigint; offset?: number; voltages?: boolean;
     record?: Omit<SegregatedRecordRequest, 'phaseTimes' | 'plateauTimes'> }):
     Promise<{ prediction: Int32Array; voltages?: Float32Array; record?: SegregatedRecording }>;
   getWeights(): SegregatedLayerWeights[];

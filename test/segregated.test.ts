@@ -428,7 +428,7 @@ test('train() stopped mid-epoch, saved and loaded, resumes to the weights of an 
   t.deepEqual(back.position(), straight.position());
 });
 
-test('evaluate(): fractions and a loss; chunks at one round; the round advances once; abort between chunks', async (t) => {
+test('evaluate(): fractions and a loss; chunks draw as one call; the round advances once; abort between chunks', async (t) => {
   const net = new SegregatedNetwork(small({ testPhase: 60 }));
   const data = randomSet(25, 20, 12);
   const whole = await net.evaluate(data, { round: 4, voltages: true });
@@ -438,9 +438,10 @@ test('evaluate(): fractions and a loss; chunks at one round; the round advances 
   const direct = await net.native.evaluate({ images: data.images, round: 4, voltages: true });
   t.true(sameBits(direct.voltages!, whole.voltages!), 'one chunk: the native call');
   const chunked = await net.evaluate(data, { round: 4, voltages: true, chunkSize: 10, record: { images: [3, 12, 24] } });
-  t.deepEqual(Array.from(chunked.voltages!.subarray(0, 100)), Array.from(whole.voltages!.subarray(0, 100)));
+  t.true(sameBits(chunked.voltages!, whole.voltages!), 'each image draws by its index in the whole set, whatever the chunks');
+  t.deepEqual(Array.from(chunked.predictions), Array.from(whole.predictions));
   t.deepEqual(Array.from(chunked.recording!.stepOffsets), [0, 60, 120, 180]);
-  const part = await net.native.evaluate({ images: data.images.subarray(20 * 20), round: 4, voltages: true,
+  const part = await net.native.evaluate({ images: data.images.subarray(20 * 20), round: 4, offset: 20, voltages: true,
     record: { examples: [4], voltages: true } });
   t.deepEqual(Array.from(chunked.voltages!.subarray(200)), Array.from(part.voltages!));
   t.deepEqual(Array.from(chunked.recording!.layers![0].B.subarray(120 * 4)), Array.from(part.record!.layers![0].B));
@@ -454,6 +455,25 @@ test('evaluate(): fractions and a loss; chunks at one round; the round advances 
   t.is((err!.cause as Error).message, 'stop');
   t.is(net.position().evalRound, 1, 'an aborted evaluation uses no round');
   t.false(net.native.busy);
+});
+
+test('evaluate(): 1200 images in chunks (500 per native call by default, or 7) give exactly what one native call gives', async (t) => {
+  const net = new SegregatedNetwork(small({ testPhase: 20, integrationTimeTest: 10 }));
+  const data = randomSet(1200, 20, 13);
+  const single = await net.native.evaluate({ images: data.images, round: 2, voltages: true });
+  const chunked = await net.evaluate(data, { round: 2, voltages: true });
+  t.true(sameBits(chunked.voltages!, single.voltages!), 'default chunks: the voltages of one call');
+  t.deepEqual(Array.from(chunked.predictions), Array.from(single.prediction));
+  const sevens = await net.evaluate(data, { round: 2, voltages: true, chunkSize: 7 });
+  t.true(sameBits(sevens.voltages!, single.voltages!), 'chunks of 7: the voltages of one call');
+  // The key is the image's index in the set: image 600 scored alone at offset 600 draws as in the
+  // whole set, at offset 0 (its index within a call of one) otherwise.
+  const at = (offset: number) => net.native.evaluate({ images: data.images.subarray(600 * 20, 601 * 20), round: 2, offset, voltages: true });
+  const want = single.voltages!.subarray(600 * 10, 601 * 10);
+  t.true(sameBits((await at(600)).voltages!, want));
+  t.false(sameBits((await at(0)).voltages!, want));
+  t.throws(() => net.native.evaluate({ images: data.images.subarray(0, 40), offset: 2 ** 32 - 1 }), { instanceOf: RangeError, message: /offset/ });
+  t.throws(() => net.native.evaluate({ images: data.images.subarray(0, 40), offset: -1 }), { instanceOf: RangeError, message: /offset/ });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -154,7 +154,7 @@ export interface SegregatedEvaluateOptions {
   voltages?: boolean;
   /** Per-step values of these images (indices into the set). */
   record?: { images: number[]; units?: number[][] };
-  /** Images per native call (abort granularity; default 500). The draws of an image depend on its index within its chunk. */
+  /** Images per native call (abort granularity; default 500). Results do not depend on it: each image draws by its index in the whole set. */
   chunkSize?: number;
   /** Stops between chunks: the call rejects with an AbortError (cause: signal.reason). */
   signal?: AbortSignal;
@@ -195,8 +195,6 @@ export interface SegregatedCheckpoint extends ModelState {
 
 /** Images per native evaluate call by default. */
 const EVAL_CHUNK = 500;
-// Symbol.dispose where the runtime has it (Node 20 has, as Symbol.for('nodejs.dispose')).
-const disposeSymbol = (Symbol.dispose ?? Symbol.for('nodejs.dispose')) as typeof Symbol.dispose;
 const WHERE = 'SegregatedNetwork';
 /** Options whose defaults depend on the mode: a file of the first format is read with the mode whose defaults they match. */
 const MODE_KEYS = ['conductances', 'spikingFeedforward', 'spikingFeedback', 'mem', 'forwardPhase', 'targetPhase', 'testPhase',
@@ -397,20 +395,6 @@ export class SegregatedNetwork {
     });
   }
 
-  /**
-   * Frees the native network (its weights and state) now; every later call throws. An unreferenced
-   * network is freed by its finalizer anyway, but only when the garbage collector gets to it.
-   * Refused (an Error) while a trainChunk or evaluate call runs: await it first.
-   */
-  dispose(): void {
-    this.native.dispose();
-  }
-
-  /** `using net = new SegregatedNetwork(...)`: dispose() at the end of the scope. */
-  [disposeSymbol](): void {
-    this.dispose();
-  }
-
   /** The resolved options: every option of the table (mode and batchSize included), defaults filled in. */
   get options(): Readonly<SegregatedModelOptions> {
     return this.resolved;
@@ -548,7 +532,7 @@ export class SegregatedNetwork {
       throwIfAborted(opts.signal, 'evaluate');
       const end = Math.min(n, at + chunk);
       const local = wanted.filter((k) => k >= at && k < end).map((k) => k - at);
-      const r = await this.native.evaluate({ images: data.images.subarray(at * nIn, end * nIn), count: end - at, round, voltages: true,
+      const r = await this.native.evaluate({ images: data.images.subarray(at * nIn, end * nIn), count: end - at, round, offset: at, voltages: true,
         ...(opts.record && local.length ? { record: { examples: local, ...(opts.record.units ? { units: opts.record.units } : {}),
           voltages: true } } : {}) });
       predictions.set(r.prediction, at);
