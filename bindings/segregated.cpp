@@ -16,14 +16,20 @@
 //   net.getWeights() / setWeights(layers) / setLearningRates({...}) / resetState()
 //   net.getPosition() / setPosition({ epoch, example, evalRound }) / permutation(epoch, n)
 //   net.config() -> the options it was given: the complete set, seed (a bigint) and threads
+//   net.dispose() frees the network now (refused while a job runs); every later call throws
 //
 // trainChunk and evaluate run off the main thread as class jobs (worker.h: a CPU network's on the
 // CPU executor thread); the instance is kept alive by a reference while they run, and any other
-// call on the same instance meanwhile throws an Error.
+// call on the same instance meanwhile throws an Error. A job owns what it reads: copies of its
+// inputs (trainChunk: the chunk's images and labels, gathered in order) and the network through a
+// shared_ptr. The network's memory is reported to V8 (ExternalMemory); an unreferenced network is
+// freed by its finalizer.
 #include <napi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 #include <functional>
 #include <memory>
 #include <set>
@@ -31,8 +37,13 @@
 #include <type_traits>
 #include <vector>
 
+#if __has_include(<unistd.h>)
+#include <unistd.h>  // sysconf: the machine's memory
+#endif
+
 #include "args.h"
 #include "bindings.h"
+#include "cpu_executor.h"
 #include "common/devices.h"
 #include "common/error.h"
 #include "common/segregated.h"
@@ -143,6 +154,7 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
                         InstanceMethod<&SegWrap::guard<&SegWrap::set_position>>("setPosition"),
                         InstanceMethod<&SegWrap::guard<&SegWrap::permutation>>("permutation"),
                         InstanceMethod<&SegWrap::guard<&SegWrap::config>>("config"),
+                        InstanceMethod<&SegWrap::guard<&SegWrap::dispose>>("dispose"),
                         InstanceAccessor<&SegWrap::busy>("busy"),
                         InstanceAccessor<&SegWrap::device>("device")});
   }
@@ -150,6 +162,8 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
   explicit SegWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SegWrap>(info) {
     js_errors(info.Env(), "", [&] { construct(info); });
   }
+  // The finalizer (or environment teardown): a job cannot be running (it references this object).
+  ~SegWrap() override { free_network(); }
 
  private:
   void construct(const Napi::CallbackInfo& info) {
@@ -157,13 +171,87 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     const Config c = parse_config(info, &device_text);
     // "auto" takes CUDA when a device can be used.
     const DeviceSpec spec = resolve_device(device_text);
-    if (spec.kind == DeviceKind::Cuda) {
-      net_ = seg::make_cuda_network(c, spec.index);
-      device_ = "cuda:" + std::to_string(spec.index);
-    } else {
-      net_ = seg::make_cpu_network(c);
-      device_ = "cpu";
+    if (spec.kind == DeviceKind::Cpu) {
+      const int threads = c.threads > 0 ? c.threads : default_threads();
+      const std::string why = check_threads(threads);
+      if (!why.empty()) fail(ErrorKind::OutOfRange, std::string(kClass) + ": threads = " + std::to_string(threads) + ": " + why);
+      check_memory(c);
     }
+    int64_t bytes = 0;
+    try {
+      net_ = ExternalMemory::measured(
+          [&]() -> std::shared_ptr<seg::Network> {
+            if (spec.kind == DeviceKind::Cuda) return seg::make_cuda_network(c, spec.index);
+            return seg::make_cpu_network(c);
+          },
+          &bytes);
+    } catch (const std::bad_alloc&) {
+      fail(ErrorKind::OutOfMemory, std::string(kClass) + ": out of memory allocating the network (" + describe_size(c) + ")");
+    } catch (const std::length_error&) {
+      fail(ErrorKind::OutOfMemory, std::string(kClass) + ": out of memory allocating the network (" + describe_size(c) + ")");
+    }
+    device_ = spec.kind == DeviceKind::Cuda ? "cuda:" + std::to_string(spec.index) : "cpu";
+    // At least its forward weights (where the heap cannot be measured, e.g. under a sanitizer).
+    memory_.report(info.Env(), std::max(bytes, static_cast<int64_t>(weight_bytes(c))));
+  }
+
+  // The float32 weights and biases of the forward path alone: a lower bound of the network's memory.
+  static double weight_bytes(const Config& c) {
+    double total = 0, prev = static_cast<double>(c.n_in);
+    for (int64_t n : c.layers) {
+      total += static_cast<double>(n) * (prev + 1.0);
+      prev = static_cast<double>(n);
+    }
+    return 4.0 * total;
+  }
+
+  static std::string gigabytes(double bytes) {
+    char text[48];
+    if (bytes >= 1e12) std::snprintf(text, sizeof text, "%.1f TB", bytes / 1e12);
+    else std::snprintf(text, sizeof text, "%.1f GB", bytes / 1e9);
+    return text;
+  }
+
+  static std::string describe_size(const Config& c) {
+    std::string layers;
+    for (int64_t n : c.layers) layers += (layers.empty() ? "" : ",") + std::to_string(n);
+    return "layers " + layers + " with nIn " + std::to_string(c.n_in) + ": their weights alone take " +
+           gigabytes(weight_bytes(c));
+  }
+
+  // A network whose weights alone exceed the machine's memory is refused before anything is
+  // allocated: the allocations could succeed (memory is overcommitted) and the process be killed
+  // when they are used.
+  static void check_memory(const Config& c) {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return;
+    const double physical = static_cast<double>(pages) * static_cast<double>(page);
+    if (weight_bytes(c) > physical) {
+      fail(ErrorKind::OutOfMemory, std::string(kClass) + ": too large for this machine (" + describe_size(c) +
+                                       ", more than its " + gigabytes(physical) + " of memory); use smaller layers");
+    }
+#else
+    (void)c;
+#endif
+  }
+
+  void free_network() noexcept {
+    if (!net_) return;
+    net_.reset();
+    memory_.release();
+  }
+
+  // dispose(): frees the network's memory now (host or device); every later call throws, except
+  // dispose() (which does nothing) and the device accessor. Refused while a trainChunk or evaluate
+  // call runs (await it first).
+  Napi::Value dispose(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (busy_) {
+      throw Napi::Error::New(env, fn("dispose") + ": a trainChunk or evaluate call is still running on this network; await it first");
+    }
+    free_network();
+    return env.Undefined();
   }
 
   // Every method: native errors become JS errors.
@@ -175,6 +263,7 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
   std::string fn(const char* method) const { return std::string(kClass) + "." + method; }
 
   void check_idle(Napi::Env env, const char* method) const {
+    if (!net_) throw Napi::Error::New(env, fn(method) + ": the network was disposed");
     if (busy_) {
       throw Napi::Error::New(env, fn(method) + ": a trainChunk or evaluate call is still running on this network; await it first");
     }
@@ -289,14 +378,15 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     const std::string where = fn("trainChunk");
     check_idle(env, "trainChunk");
     Args a(info, where, {"images", "labels", "order", "batchSize", "recordAngle", "record"});
-    auto images = a.uint8_any("images", kMaxLength);
+    // labels and order are the call's copies (Args); of images, the rows the chunk uses are copied below.
+    const size_t n_pixels = a.uint8_length("images", kMaxLength);
     auto labels = a.uint8_any("labels", kMaxLength);
     auto order = a.int32_any("order", kMaxLength);
     const int64_t n_in = net_->config().n_in;
     const int64_t n_images = static_cast<int64_t>(labels.length);
-    if (static_cast<int64_t>(images.length) != n_images * n_in) {
+    if (static_cast<int64_t>(n_pixels) != n_images * n_in) {
       throw Napi::RangeError::New(env, where + ": images must hold labels.length * " + std::to_string(n_in) + " = " +
-                                           std::to_string(n_images * n_in) + " pixels, got " + std::to_string(images.length));
+                                           std::to_string(n_images * n_in) + " pixels, got " + std::to_string(n_pixels));
     }
     const int64_t count = static_cast<int64_t>(order.length);
     for (int64_t i = 0; i < count; ++i) {
@@ -315,19 +405,29 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     std::shared_ptr<seg::RecordRequest> rec = parse_record(a, count, true);
     if (net_->position().epoch >= seg::kMaxEpoch) throw Napi::RangeError::New(env, where + ": epoch counter exhausted");
 
+    // The job's own copies: the chunk's images and labels in presentation order (the simulator keys
+    // its draws by position in the epoch, not by image index: the same training as with `order`).
+    const std::vector<int32_t> rows(order.data, order.data + count);
+    const Buffer<uint8_t> px = a.uint8_rows("images", static_cast<size_t>(n_in), rows);
+    const Buffer<uint8_t> lab = Buffer<uint8_t>::uninitialized(static_cast<size_t>(count));
+    const Buffer<int32_t> seq = Buffer<int32_t>::uninitialized(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) {
+      lab[static_cast<size_t>(i)] = labels.data[rows[static_cast<size_t>(i)]];
+      seq[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+    }
     seg::TrainRequest req;
-    req.images = images.data;
-    req.labels = labels.data;
-    req.n_images = n_images;
-    req.order = order.data;
+    req.images = px.data();
+    req.labels = lab.data();
+    req.n_images = count;
+    req.order = seq.data();
     req.count = count;
     req.batch_size = batch;
     req.record_angle = angle;
     req.record = rec.get();
     auto result = std::make_shared<seg::TrainResult>();
-    seg::Network* net = net_.get();
+    std::shared_ptr<seg::Network> net = net_;
     const int64_t hidden = net_->config().num_hidden();
-    return launch(env, info.This().As<Napi::Object>(), {images.value, labels.value, order.value}, [net, req, result, rec] { net->train_chunk(req, *result); },
+    return launch(env, info.This().As<Napi::Object>(), "trainChunk", [net, req, px, lab, seq, result, rec] { net->train_chunk(req, *result); },
                   [result, angle, hidden, count, rec](Napi::Env e) -> Napi::Value {
                     Napi::Object out = Napi::Object::New(e);
                     auto loss = Napi::Float32Array::New(e, static_cast<size_t>(count));
@@ -377,12 +477,12 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     const int64_t n_out = net_->config().n_out();
     auto pred = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(count));
     auto volt = std::make_shared<std::vector<float>>(want_v ? static_cast<size_t>(count * n_out) : 0);
-    seg::Network* net = net_.get();
-    const uint8_t* px = images.data;
-    return launch(env, info.This().As<Napi::Object>(), {images.value},
+    std::shared_ptr<seg::Network> net = net_;
+    const Buffer<uint8_t> px = images.buffer;  // the call's copy (Args)
+    return launch(env, info.This().As<Napi::Object>(), "evaluate",
                   [net, px, count, round, offset, pred, volt, want_v, rec, recording] {
-                    if (rec) net->evaluate_recorded(px, count, round, pred->data(), want_v ? volt->data() : nullptr, *rec, *recording, offset);
-                    else net->evaluate(px, count, round, pred->data(), want_v ? volt->data() : nullptr, offset);
+                    if (rec) net->evaluate_recorded(px.data(), count, round, pred->data(), want_v ? volt->data() : nullptr, *rec, *recording, offset);
+                    else net->evaluate(px.data(), count, round, pred->data(), want_v ? volt->data() : nullptr, offset);
                   },
                   [pred, volt, want_v, count, n_out, rec, recording, M](Napi::Env e) -> Napi::Value {
                     Napi::Object out = Napi::Object::New(e);
@@ -400,15 +500,16 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
   }
 
   // Queues a job on the network (worker.h): busy until it settles, CPU networks on the CPU executor.
-  Napi::Value launch(Napi::Env env, Napi::Object self, std::vector<Napi::Value> keep, std::function<void()> job,
+  // The job owns what it uses (the network through a shared_ptr, the inputs as copies).
+  Napi::Value launch(Napi::Env env, Napi::Object self, const char* method, std::function<void()> job,
                      std::function<Napi::Value(Napi::Env)> finish) {
     ClassJob j;
     j.self = self;
     j.busy = &busy_;
     j.cpu = device_ == "cpu";
-    j.keep = std::move(keep);
     j.run = std::move(job);
     j.finish = std::move(finish);
+    j.context = fn(method) + ": ";
     return queue_class_job(env, std::move(j));
   }
 
@@ -576,6 +677,7 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
       }
       return static_cast<int64_t>(d);
     };
+    if (!net_) throw Napi::Error::New(env, where + ": the network was disposed");
     const int64_t epoch = as_int(0, "epoch", static_cast<int64_t>(seg::kMaxEpoch) - 1);
     const int64_t n = as_int(1, "n", 2147483647);
     const std::vector<int32_t> p = seg::permutation(net_->config().seed, static_cast<uint64_t>(epoch), n);
@@ -584,11 +686,15 @@ class SegWrap final : public Napi::ObjectWrap<SegWrap> {
     return out;
   }
 
-  Napi::Value config(const Napi::CallbackInfo& info) { return config_to_js(info.Env(), net_->config()); }
+  Napi::Value config(const Napi::CallbackInfo& info) {
+    if (!net_) throw Napi::Error::New(info.Env(), fn("config") + ": the network was disposed");
+    return config_to_js(info.Env(), net_->config());
+  }
   Napi::Value busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), busy_); }
   Napi::Value device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), device_); }
 
-  std::unique_ptr<seg::Network> net_;
+  std::shared_ptr<seg::Network> net_;  // shared with a running job; null once disposed
+  ExternalMemory memory_;
   bool busy_ = false;
   std::string device_ = "cpu";  // where the network lives: "cpu" or "cuda:N"
 };

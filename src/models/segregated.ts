@@ -195,6 +195,8 @@ export interface SegregatedCheckpoint extends ModelState {
 
 /** Images per native evaluate call by default. */
 const EVAL_CHUNK = 500;
+// Symbol.dispose where the runtime has it (Node 20 has, as Symbol.for('nodejs.dispose')).
+const disposeSymbol = (Symbol.dispose ?? Symbol.for('nodejs.dispose')) as typeof Symbol.dispose;
 const WHERE = 'SegregatedNetwork';
 /** Options whose defaults depend on the mode: a file of the first format is read with the mode whose defaults they match. */
 const MODE_KEYS = ['conductances', 'spikingFeedforward', 'spikingFeedback', 'mem', 'forwardPhase', 'targetPhase', 'testPhase',
@@ -393,6 +395,20 @@ export class SegregatedNetwork {
     this.native = new nativeClasses.SegregatedNetwork({
       ...model, seed: this.seed, device: runtime.device ?? 'cpu', threads: this.threads,
     });
+  }
+
+  /**
+   * Frees the native network (its weights and state) now; every later call throws. An unreferenced
+   * network is freed by its finalizer anyway, but only when the garbage collector gets to it.
+   * Refused (an Error) while a trainChunk or evaluate call runs: await it first.
+   */
+  dispose(): void {
+    this.native.dispose();
+  }
+
+  /** `using net = new SegregatedNetwork(...)`: dispose() at the end of the scope. */
+  [disposeSymbol](): void {
+    this.dispose();
   }
 
   /** The resolved options: every option of the table (mode and batchSize included), defaults filled in. */
