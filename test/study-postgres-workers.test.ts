@@ -122,7 +122,7 @@ ptest('a worker cut off from the server: a short cut is retried and its result s
   const workers: Worker[] = [];
   try {
     await s.createStudy('cut', { ...suiteConfig(40), strategy: 'random' });
-    const common = { study: 'cut', staleMs: 4000, heartbeatMs: 300, idleMs: 100 };
+    const common = { study: 'cut', staleMs: 5000, heartbeatMs: 300, idleMs: 100 };
     const cut = startWorker({ ...common, storage: viaPort(url, proxy.port), host: 'machine-cut', sleepMs: 50,
       hold: [{ at: 3, ms: 1500 }, { at: 6, ms: 2500 }] });
     workers.push(cut);
@@ -130,20 +130,20 @@ ptest('a worker cut off from the server: a short cut is retried and its result s
     const steady = startWorker({ ...common, storage: url, host: 'machine-ok', sleepMs: 150 });
     workers.push(steady);
 
-    // Short: 1 s, under the 4 s heartbeat timeout.
+    // Short: 1 s, well under the 5 s heartbeat timeout.
     await cut.next('hold');
     const short = cut.events.filter((e) => e.type === 'start').at(-1)!.number as number;
     await proxy.cut();
     await new Promise((r) => setTimeout(r, 1000));
     await proxy.restore();
-    // Long: 9 s, so the steady worker reaps the cut one and re-runs its trial.
+    // Long: 10 s, so the steady worker reaps the cut one and re-runs its trial.
     await new Promise<void>((resolve) => {
       const look = (): void => (cut.events.filter((e) => e.type === 'hold').length >= 2 ? resolve() : void setTimeout(look, 20));
       look();
     });
     const long = cut.events.filter((e) => e.type === 'start').at(-1)!.number as number;
     await proxy.cut();
-    await new Promise((r) => setTimeout(r, 9000));
+    await new Promise((r) => setTimeout(r, 10_000));
     await proxy.restore();
 
     const [a, b] = await Promise.all(workers.map((w) => w.exited));

@@ -94,7 +94,7 @@ export interface PostgresOptions {
   schema?: string;
   /** Refuse to create the schema (default false). */
   mustExist?: boolean;
-  /** Connections this process keeps (default 3: the worker loop, its heartbeat, and one spare). */
+  /** Connections this process opens at most (default 2: a worker's loop and its heartbeat). */
   poolSize?: number;
   /** How long a call keeps retrying a lost connection before it fails (default 10 min). */
   retryForMs?: number;
@@ -201,7 +201,7 @@ export class PostgresStorage implements StudyStorage {
     this.warn = options.onWarning ?? ((m) => process.stderr.write(`dendrite-bench: ${m}\n`));
     this.pool = new pg.Pool({
       connectionString: p.connectionString,
-      max: options.poolSize ?? 3,
+      max: options.poolSize ?? 2,
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
       query_timeout: options.queryTimeoutMs ?? 90_000,
