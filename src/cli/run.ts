@@ -12,8 +12,8 @@ import { resolveSpec, type ExperimentSpec } from '../experiment/spec';
 import { optionError } from '../models/options';
 import { writeReport } from '../report/html';
 import { makeResults, writeResults } from '../report/results';
-import { isAbortError } from '../train/model';
 import { createProgress, type Progress } from './progress';
+import { withStopSignals } from './signals';
 
 export interface RunFlags {
   preset?: string;
@@ -209,23 +209,8 @@ Examples:
   dendrite-bench --device cuda --seeds 1,2,3      # on a GPU, three seeds each
   dendrite-bench run --preset guerguiev2017-fig6b # the paper's Fig. 6B run (needs: dendrite-bench data fetch mnist)`)
     .action(async (opts: RunFlags) => {
-      const controller = new AbortController();
-      const onSignal = (signal: NodeJS.Signals): void => {
-        if (controller.signal.aborted) process.exit(130);
-        controller.abort(new Error(`stopped by ${signal}`));
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      try {
-        await runPreset(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal: controller.signal });
-      } catch (err) {
-        if (!isAbortError(err)) throw err;
-        console.error('stopped; the finished experiments are in the results folder');
-        process.exitCode = 130;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      await withStopSignals((signal) => runPreset(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal }),
+        () => 'stopped; the finished experiments are in the results folder');
     });
 
   program

@@ -12,7 +12,7 @@ import { runExperiment, type ExperimentEvent, type ExperimentResult } from '../e
 import { EXPERIMENT_SETTINGS, resolveSpec, type ExperimentSpec } from '../experiment/spec';
 import { flagName, nearestName, optionError, parseFlagValue, type OptionSpec } from '../models/options';
 import { writeFileAtomic } from '../train/checkpoint';
-import { isAbortError } from '../train/model';
+import { withStopSignals } from './signals';
 
 /** Settings that are not experiment-table entries but command-line only or file paths. */
 const EXTRA_FLAGS: Record<string, { flag: string; doc: string; boolean?: boolean }> = {
@@ -242,26 +242,11 @@ Model options (each applies to the models in brackets; see schemas/<model>.schem
     const given: Record<string, unknown> = {};
     for (const [attr, v] of Object.entries(opts)) if (v !== undefined) given[attribute.get(attr) ?? attr] = v;
     const parsed = buildSpec(given);
-    // Ctrl-C (or SIGTERM) stops at the next chunk, keeping the checkpoint; a second one exits at once.
-    const controller = new AbortController();
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (controller.signal.aborted) process.exit(130);
-      controller.abort(new Error(`stopped by ${signal}`));
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    try {
-      await runTrain(parsed, { out: (line) => console.log(line), signal: controller.signal });
-    } catch (err) {
-      if (!isAbortError(err)) throw err;
+    await withStopSignals((signal) => runTrain(parsed, { out: (line) => console.log(line), signal }), (err) => {
       const checkpoint = (err as { checkpoint?: string | null }).checkpoint;
-      console.error(checkpoint
+      return checkpoint
         ? `${err.message}; the checkpoint ${checkpoint} is kept: run the same command with --resume to continue`
-        : `${err.message} (no --checkpoint: nothing to resume from)`);
-      process.exitCode = 130;
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+        : `${err.message} (no --checkpoint: nothing to resume from)`;
+    });
   });
 }
