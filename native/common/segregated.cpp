@@ -340,12 +340,7 @@ void init_weights(const Config& c, const Derived& d, std::vector<LayerWeights>& 
   for (int64_t m = 0; m < M - 1; ++m) Y[m] = w[m].Y;
   if (c.feedback == FeedbackKind::Symmetric && M > 1) {
     std::vector<std::vector<float>> Wt(static_cast<size_t>(M));
-    for (int64_t m = 1; m < M; ++m) {
-      const int64_t n = c.layers[m], N = c.fan_in(m);
-      Wt[m].resize(static_cast<size_t>(n * N));
-      for (int64_t r = 0; r < n; ++r)
-        for (int64_t k = 0; k < N; ++k) Wt[m][k * n + r] = w[m].W[r * N + k];
-    }
+    for (int64_t m = 1; m < M; ++m) Wt[m] = transposed(w[m].W, c.layers[m], c.fan_in(m));
     make_symmetric(c, Wt, Y, masks, kInitEpoch, 0);  // includes masks and gain
   } else if (c.sparse_feedback) {
     const float gain = static_cast<float>(c.sparse_gain);
@@ -388,6 +383,13 @@ int64_t plateau_offset(const Config& c, uint64_t epoch, uint64_t example, int ph
                                     static_cast<float>(c.plateau_sd));
   const double d = std::floor(std::fabs(static_cast<double>(z)));
   return static_cast<int64_t>(std::min(d, static_cast<double>(c.plateau_cap)));
+}
+
+std::vector<float> transposed(const std::vector<float>& a, int64_t rows, int64_t cols) {
+  std::vector<float> t(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < cols; ++k) t[k * rows + r] = a[r * cols + k];
+  return t;
 }
 
 void check_weights(const Config& c, const std::vector<LayerWeights>& w) {

@@ -167,6 +167,10 @@ struct LayerWeights {
   std::vector<float> W, b, Y, c;
 };
 
+// A rows x cols row-major matrix, transposed (cols x rows). The engines keep W^m transposed, as Wt
+// (fan_in x n_m: column j of W, the weights out of input j, is row j of Wt).
+std::vector<float> transposed(const std::vector<float>& a, int64_t rows, int64_t cols);
+
 // Throws Error(OutOfRange) unless `w` has the shapes `c` implies and only finite values.
 void check_weights(const Config& c, const std::vector<LayerWeights>& w);
 

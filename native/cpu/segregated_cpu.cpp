@@ -611,10 +611,7 @@ class CpuEngine final : public Engine {
   std::vector<LayerWeights> read_weights() const override {
     std::vector<LayerWeights> w(static_cast<size_t>(M_));
     for (int64_t m = 0; m < M_; ++m) {
-      const int64_t n = c_.layers[m], N = c_.fan_in(m);
-      w[m].W.resize(static_cast<size_t>(n * N));
-      for (int64_t k = 0; k < N; ++k)
-        for (int64_t r = 0; r < n; ++r) w[m].W[r * N + k] = Wt_[m][k * n + r];
+      w[m].W = transposed(Wt_[m], c_.fan_in(m), c_.layers[m]);
       w[m].b = b_[m];
       if (m < M_ - 1) {
         w[m].Y = Y_[m];
@@ -708,10 +705,7 @@ class CpuEngine final : public Engine {
     Y_.assign(static_cast<size_t>(M_ > 1 ? M_ - 1 : 0), {});
     cb_.assign(Y_.size(), {});
     for (int64_t m = 0; m < M_; ++m) {
-      const int64_t n = c_.layers[m], N = c_.fan_in(m);
-      Wt_[m].resize(static_cast<size_t>(n * N));
-      for (int64_t r = 0; r < n; ++r)
-        for (int64_t k = 0; k < N; ++k) Wt_[m][k * n + r] = w[m].W[r * N + k];
+      Wt_[m] = transposed(w[m].W, c_.layers[m], c_.fan_in(m));
       b_[m] = w[m].b;
       if (m < M_ - 1) {
         Y_[m] = w[m].Y;

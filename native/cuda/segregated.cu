@@ -560,9 +560,7 @@ class CudaEngine final : public Engine {
       const int64_t n = c_.layers[m], N = c_.fan_in(m);
       std::vector<float> wt(static_cast<size_t>(n * N));
       Wt_[m].download(wt.data(), wt.size());
-      w[m].W.resize(wt.size());
-      for (int64_t k = 0; k < N; ++k)
-        for (int64_t r = 0; r < n; ++r) w[m].W[r * N + k] = wt[k * n + r];
+      w[m].W = transposed(wt, N, n);
       w[m].b.resize(static_cast<size_t>(n));
       b_[m].download(w[m].b.data(), w[m].b.size());
       if (m < M_ - 1) {
@@ -912,10 +910,7 @@ class CudaEngine final : public Engine {
 
   void load(const std::vector<LayerWeights>& w) {
     for (int64_t m = 0; m < M_; ++m) {
-      const int64_t n = c_.layers[m], N = c_.fan_in(m);
-      std::vector<float> wt(static_cast<size_t>(n * N));
-      for (int64_t r = 0; r < n; ++r)
-        for (int64_t k = 0; k < N; ++k) wt[k * n + r] = w[m].W[r * N + k];
+      const std::vector<float> wt = transposed(w[m].W, c_.layers[m], c_.fan_in(m));
       Wt_[m].upload(wt.data(), wt.size());
       b_[m].upload(w[m].b.data(), w[m].b.size());
       if (m < M_ - 1) {
