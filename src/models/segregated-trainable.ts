@@ -60,6 +60,11 @@ export class SegregatedTrainable implements TrainableModel {
     this.chunkOptions = chunkOptions;
   }
 
+  /** Frees the network's native memory (the experiment runner calls it when a run ends). */
+  dispose(): void {
+    this.network.dispose();
+  }
+
   /** W of every layer (1-based, bottom-up) and the feedback weights Y of the hidden layers. */
   layerWeights(): Array<{ name: string; data: Float32Array }> {
     const out: Array<{ name: string; data: Float32Array }> = [];
