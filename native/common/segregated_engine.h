@@ -75,7 +75,8 @@ struct EngineSetup {
   // Per layer: whether its spikes are drawn in training (something reads them: the layer above with
   // spiking feed-forward, a hidden layer's apical compartment with spiking feedback) and in tests
   // (the apical compartment only when it reaches the soma, g_A != 0; a recorded test draws the
-  // training set, for the apical potentials it records: separate counters, nothing else changes).
+  // training layers' spikes, for the apical potentials it records: separate counters of the same
+  // stream, so nothing else changes).
   std::vector<bool> spikes_train, spikes_test;
   std::vector<std::vector<int64_t>> masks;  // sparse feedback: the zeroed entries of each Y^m
 };
