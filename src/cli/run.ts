@@ -12,8 +12,11 @@ import { resolveSpec, type ExperimentSpec } from '../experiment/spec';
 import { optionError } from '../models/options';
 import { writeReport } from '../report/html';
 import { makeResults, writeResults } from '../report/results';
+import { writeStudyReport } from '../report/study';
+import { openStorage } from '../study/storage-url';
 import { createProgress, type Progress } from './progress';
 import { withStopSignals } from './signals';
+import { STUDIES_DIR } from './study';
 
 export interface RunFlags {
   preset?: string;
@@ -215,11 +218,32 @@ Examples:
 
   program
     .command('report')
-    .argument('<folder>', 'a results folder (results.json) written by dendrite-bench run')
-    .description('rebuild report.html and the figures of a results folder')
+    .argument('[folder]', 'a results folder (results.json) written by dendrite-bench run; with --study, where to write the study\'s report')
+    .description('rebuild report.html and the figures of a results folder, or make the report of a study (--study)')
+    .option('--study <names>', 'the report of these studies (comma-separated): best value so far, value distribution, parallel coordinates')
+    .option('--storage <spec>', `with --study: the studies' storage, a SQLite file or postgresql:// URL (default ${STUDIES_DIR}/<name>/study.sqlite)`)
     .option('--no-png', 'SVG figures only (PNGs need chromium)')
     .option('--data-dir <dir>', 'where datasets are looked for (the sample grid)')
-    .action(async (folder: string, opts: { png: boolean; dataDir?: string }) => {
+    .addHelpText('after', `
+Examples:
+  dendrite-bench report dendrite-results/default-20261202-140000
+  dendrite-bench report --study mlp-mnist-10k-default
+  dendrite-bench report study-report --study mlp-fashion --storage postgresql://dendrite:secret@db:5432/studies`)
+    .action(async (folder: string | undefined, opts: { study?: string; storage?: string; png: boolean; dataDir?: string }) => {
+      if (opts.study !== undefined) {
+        const names = opts.study.split(',').map((x) => x.trim()).filter((x) => x !== '');
+        const storage = await openStorage(opts.storage ?? path.join(STUDIES_DIR, names[0], 'study.sqlite'), { mustExist: true });
+        try {
+          const out = folder ?? path.join('dendrite-results', `study-${names.join('+')}`);
+          const r = await writeStudyReport(storage, names, out, { png: opts.png });
+          console.log(`report: ${r.report} (${r.trials} trials)`);
+        } finally {
+          await storage.close();
+        }
+        return;
+      }
+      if (folder === undefined) throw optionError('report', '', 'needs a results folder, or --study NAME');
+      if (opts.storage !== undefined) throw optionError('report', '--storage', 'applies with --study only');
       const r = await writeReport(folder, { png: opts.png, ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}) });
       console.log(`report: ${r.report}\nfigures: ${r.figures.length} SVG${r.pngs.length ? `, ${r.pngs.length} PNG` : ''}`);
       for (const note of r.notes) console.error(`note: ${note}`);

@@ -1,0 +1,38 @@
+// A study's trials as a report: the trials become the results folder's extras.trials (best value
+// so far against trial number, the distribution of values, parallel coordinates), and the best
+// configuration retrained and tested, when the study has one, is stated beside them.
+import type { StudyStorage } from '../study/storage';
+import type { StudyRecord, StudyTrial } from '../study/types';
+import type { TrialRecord } from './figures';
+import { writeReport } from './html';
+import { makeResults, writeResults } from './results';
+
+/** The figures' rows of a study: every trial, with a value only where it completed. */
+export function studyTrialRecords(study: StudyRecord, trials: readonly StudyTrial[]): TrialRecord[] {
+  const o = study.config.objective as { model: string; dataset?: string; folds?: number };
+  return trials.filter((t) => !t.requeued).map((t) => ({
+    study: study.name,
+    model: o.model,
+    dataset: o.dataset ?? 'mnist-10k',
+    trial: t.number,
+    value: t.state === 'complete' && t.value !== undefined ? t.value : null,
+    params: t.params as Record<string, number | string | boolean>,
+    metric: `mean ${o.folds ?? 3}-fold validation accuracy`,
+    direction: study.config.direction,
+  }));
+}
+
+/** Writes results.json (the trials) and report.html for the named studies of one storage into `folder`. */
+export async function writeStudyReport(storage: StudyStorage, names: readonly string[], folder: string,
+  opts: { png?: boolean } = {}): Promise<{ report: string; trials: number }> {
+  const trials: TrialRecord[] = [];
+  for (const name of names) {
+    const study = await storage.loadStudy(name);
+    if (!study) throw new RangeError(`report: no study "${name}" in ${storage.location}`);
+    trials.push(...studyTrialRecords(study, await storage.listTrials(name)));
+  }
+  await writeResults(folder, makeResults([], { extras: { trials } }));
+  // The report's notes are about figures of training runs, which a study folder has none of.
+  const r = await writeReport(folder, { png: opts.png ?? false });
+  return { report: r.report, trials: trials.length };
+}
