@@ -43,6 +43,18 @@ export interface PageLog {
 type Json = Record<string, unknown>;
 
 /** One headless browser with one page. Close it when done. */
+/**
+ * The browser's environment: ours without the sanitizer preload (the sanitizer suite runs Node with
+ * LD_PRELOAD=libasan for our addon; a Chromium started under it spins instead of rendering).
+ */
+function browserEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.LD_PRELOAD;
+  delete env.ASAN_OPTIONS;
+  delete env.UBSAN_OPTIONS;
+  return env;
+}
+
 export class ChromiumPage {
   readonly log: PageLog = { console: [], exceptions: [], requests: [] };
   private nextId = 1;
@@ -82,7 +94,7 @@ export class ChromiumPage {
       '--no-first-run', '--no-default-browser-check', '--disable-extensions', '--disable-background-networking',
       '--disable-component-update', '--disable-default-apps', '--disable-sync', '--mute-audio', '--hide-scrollbars',
       '--host-resolver-rules=MAP * ~NOTFOUND', `--window-size=${opts.width ?? 1200},${opts.height ?? 900}`, 'about:blank',
-    ], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
+    ], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], env: browserEnv() });
     const page = new ChromiumPage(proc, userDir);
     await new Promise<void>((resolve, reject) => {
       proc.once('spawn', () => resolve());
