@@ -21,6 +21,12 @@ const FIXTURE = path.join(__dirname, '..', '..', 'test', 'fixtures', 'lange-bo-l
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'study-crash-'));
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
+// Under the sanitizer suite (Node with libasan preloaded, the Debug addon) a trial takes minutes,
+// far past these tests' waits for worker processes; they test process orchestration, and the
+// native code they would run is covered by the other test files there.
+const underSanitizer = (process.env.LD_PRELOAD ?? '').includes('libasan');
+const timed = underSanitizer ? test.serial.skip : test.serial;
+
 /** Trials of a few seconds (two 512-wide layers, 4 epochs per fold), to be killed in the middle. */
 const SLOW_SPACE = { params: { lr: { type: 'float', low: 5e-4, high: 5e-3, log: true }, batchSize: { type: 'int', low: 32, high: 128 } },
   fixed: { layers: [512, 512, 10] } };
@@ -80,7 +86,7 @@ function checkBudget(t: import('ava').ExecutionContext, trials: StudyTrial[], bu
   t.is(new Set(counted.map((x) => JSON.stringify(x.params))).size, counted.length, 'a configuration ran twice');
 }
 
-test.serial('kill -9 of a worker mid-trial: its trial fails, runs again as the next attempt, the study ends at its budget', async (t) => {
+timed('kill -9 of a worker mid-trial: its trial fails, runs again as the next attempt, the study ends at its budget', async (t) => {
   const cwd = dir('worker');
   const file = path.join(cwd, 's.sqlite');
   const run = cli(['study', 'run', '--model', 'mlp', '--trials', '4', '--folds', '2', '--epochs', '4', '--workers', '2', '--space', 'slow.json',
@@ -104,7 +110,7 @@ test.serial('kill -9 of a worker mid-trial: its trial fails, runs again as the n
   t.regex(r.stdout, /retrained on the whole training split: CV 0\.\d+, test 0\.\d+/);
 });
 
-test.serial('the real study: MLP on mnist-10k, 8 trials x 2 folds x 1 epoch, 2 workers, main killed -9 after 3 trials, resumed to exactly 8 and tested', async (t) => {
+timed('the real study: MLP on mnist-10k, 8 trials x 2 folds x 1 epoch, 2 workers, main killed -9 after 3 trials, resumed to exactly 8 and tested', async (t) => {
   const cwd = dir('main');
   const file = path.join(cwd, 'dendrite-studies', 'mlp-mnist-10k-default', 'study.sqlite');
   const args = ['study', 'run', '--model', 'mlp', '--dataset', 'mnist-10k', '--trials', '8', '--folds', '2', '--epochs', '1', '--workers', '2', '--seed', '1'];
@@ -137,7 +143,7 @@ test.serial('the real study: MLP on mnist-10k, 8 trials x 2 folds x 1 epoch, 2 w
   t.true(best.value! > 0.8);
 });
 
-test.serial('kill -9 of the main process and its workers at once: the resume finds the dead workers by pid and re-runs their trial', async (t) => {
+timed('kill -9 of the main process and its workers at once: the resume finds the dead workers by pid and re-runs their trial', async (t) => {
   const cwd = dir('group');
   const file = path.join(cwd, 's.sqlite');
   const args = ['study', 'run', '--model', 'mlp', '--trials', '2', '--folds', '2', '--epochs', '4', '--space', 'slow.json', '--study', 'g', '--storage', file, '--no-final'];
@@ -159,7 +165,7 @@ test.serial('kill -9 of the main process and its workers at once: the resume fin
   t.like(trials.find((x) => x.retryOf === victim.number), { state: 'complete', attempt: 2, params: victim.params });
 });
 
-test.serial('Ctrl-C stops cleanly: exit 130, the running trial queued again, the resume command printed; running again finishes it', async (t) => {
+timed('Ctrl-C stops cleanly: exit 130, the running trial queued again, the resume command printed; running again finishes it', async (t) => {
   const cwd = dir('sigint');
   const file = path.join(cwd, 's.sqlite');
   const args = ['study', 'run', '--model', 'mlp', '--trials', '2', '--folds', '2', '--epochs', '4', '--space', 'slow.json', '--study', 'c', '--storage', file, '--no-final'];
@@ -223,7 +229,7 @@ test.serial('usage errors exit 2 and name what is wrong; a corrupt study file is
   t.regex(missing.stderr, /no study file dendrite-studies\/nothere\/study\.sqlite/);
 });
 
-test.serial('Lange\'s log through the CLI: imported, exported back byte for byte, continued by one real trial; JSON export and import', async (t) => {
+timed('Lange\'s log through the CLI: imported, exported back byte for byte, continued by one real trial; JSON export and import', async (t) => {
   const cwd = dir('lange');
   const imp = await cli(['study', 'import', '--format', 'lange', FIXTURE, '--model', 'mlp', '--folds', '2', '--epochs', '1', '--study', 'lg', '--storage', 'l.sqlite'], cwd).done;
   t.is(imp.code, 0, imp.stderr);
