@@ -14,7 +14,6 @@ import { MODEL_KINDS, type ModelKind } from '../experiment/registry';
 import { optionError } from '../models/options';
 import type { DeviceString } from '../native';
 import { writeFileAtomic } from '../train/checkpoint';
-import { isAbortError } from '../train/model';
 import { copyStudy } from '../study/copy';
 import { exportCsv, exportJson, exportLange, parseLange, parseStudyJson } from '../study/export';
 import { bestTrial } from '../study/rules';
@@ -23,6 +22,7 @@ import { resolveStudySpace } from '../study/spaces';
 import { countsTowardBudget, finishedCount, isStudyError, type StudyStorage } from '../study/storage';
 import { openStorage, storageKind } from '../study/storage-url';
 import type { StudyConfig, StudyRecord, StudyTrial } from '../study/types';
+import { withStopSignals } from './signals';
 
 export const STUDIES_DIR = 'dendrite-studies';
 const STORAGE_HELP = 'SQLite file, or postgresql://user:password@host:port/database[?schema=NAME] shared by workers on many machines ' +
@@ -282,24 +282,9 @@ Examples:
   dendrite-bench study run --model mlp --trials 8 --workers 2 --folds 2 --epochs 1
   dendrite-bench study run --study mlp-mnist-10k-default                  # resume after Ctrl-C or a crash`)
     .action(async (opts: RunFlags) => {
-      const controller = new AbortController();
-      const onSignal = (signal: NodeJS.Signals): void => {
-        if (controller.signal.aborted) process.exit(130);
-        controller.abort(new Error(`stopped by ${signal}`));
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      try {
-        const r = await studyRun(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal: controller.signal });
-        if (r.interrupted) process.exitCode = 130;
-      } catch (err) {
-        if (!isAbortError(err)) throw err;
-        console.error('stopped during the final run; run the study again to retrain and test the best configuration');
-        process.exitCode = 130;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      const r = await withStopSignals((signal) => studyRun(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal }),
+        () => 'stopped during the final run; run the study again to retrain and test the best configuration');
+      if (r?.interrupted) process.exitCode = 130;
     });
 }
 
