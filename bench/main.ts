@@ -15,6 +15,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   'segregated-batched': () => import('./segregated-batched'),
   bo: () => import('./bo'),
   study: () => import('./study'),
+  service: () => import('./service'),
 };
 
 async function main(argv: string[]): Promise<number> {

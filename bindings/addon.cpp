@@ -1,7 +1,9 @@
-// Module entry point, and the device queries.
+// Module entry point, the device queries and the CPU scheduling settings.
 #include <napi.h>
 
+#include "args.h"
 #include "bindings.h"
+#include "cpu_executor.h"
 #include "common/devices.h"
 #include "worker.h"
 
@@ -56,11 +58,37 @@ Napi::Value resolve(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// cpuScheduling({ smallCallLimit? }) -> { smallCallLimit, lanes: { main, small } }: sets the
+// small-call limit when given (cpu_executor.h), and says what each CPU lane holds now.
+Napi::Value cpu_scheduling(const Napi::CallbackInfo& info) {
+  Args args(info, "cpuScheduling", {"smallCallLimit"});
+  if (args.has("smallCallLimit")) {
+    const double limit = args.real("smallCallLimit");
+    if (limit < 0) args.range_error("smallCallLimit", "must be >= 0 (0 sends every call to the main lane)");
+    set_small_call_limit(limit);
+  }
+  Napi::Env env = info.Env();
+  Napi::Object lanes = Napi::Object::New(env);
+  for (CpuLane lane : {CpuLane::Main, CpuLane::Small}) {
+    const LaneLoad l = lane_load(lane);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("queued", static_cast<double>(l.queued));
+    o.Set("running", static_cast<double>(l.running));
+    o.Set("done", static_cast<double>(l.done));
+    lanes.Set(lane == CpuLane::Main ? "main" : "small", o);
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("smallCallLimit", small_call_limit());
+  result.Set("lanes", lanes);
+  return result;
+}
+
 }  // namespace
 
 void register_devices(Napi::Env env, Napi::Object exports) {
   exports.Set("devices", Napi::Function::New<guarded<devices>>(env, "devices"));
   exports.Set("resolveDevice", Napi::Function::New<guarded<resolve>>(env, "resolveDevice"));
+  exports.Set("cpuScheduling", Napi::Function::New<guarded<cpu_scheduling>>(env, "cpuScheduling"));
 }
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {

@@ -244,8 +244,9 @@ ArrayArg<int32_t> Args::int32_any(const char* key, size_t max_length) const {
   return array<int32_t>(key, any_length<int32_t>(*this, get(key), key, max_length), false);
 }
 
-Target Args::target() const {
+Target Args::target(double work) const {
   Target t;
+  t.work = work;
   std::string device = string_or("device", "cpu");
   t.device = resolve_device(device);
   t.threads = static_cast<int>(integer_or("threads", default_threads(), 1, 1024));

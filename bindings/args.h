@@ -18,11 +18,17 @@
 
 namespace dendrite::bindings {
 
-// Where a call runs: a resolved device and the CPU thread count.
+// Where a call runs: a resolved device, the CPU thread count, and the call's estimated work, which
+// picks its CPU lane (cpu_executor.h). Each kernel binding sets `work`; unset, a call takes the main lane.
 struct Target {
   DeviceSpec device;
   int threads = 1;
+  double work = std::numeric_limits<double>::infinity();  // floating-point operations (kWorkPerElement per element of memory-bound kernels)
 };
+
+// The work a memory-bound kernel is counted for per element it reads or writes: a load, a store and
+// a few operations cost about as much as 8 operations of a compute-bound kernel such as GEMM.
+constexpr double kWorkPerElement = 8.0;
 
 // A typed array checked for type and length, and copied into native memory as it is read: `data`
 // points into the copy, which the call owns (a job captures the ArrayArg, or its buffer). Nothing
@@ -93,9 +99,10 @@ class Args {
   // read again here, so each row is checked against its current length (RangeError).
   Buffer<uint8_t> uint8_rows(const char* key, size_t row_length, const std::vector<int32_t>& rows) const;
 
-  // The `device` ("cpu" by default) and `threads` options. A CPU thread count the system cannot
-  // start (check_threads, cpu_executor.h) is a RangeError naming threads.
-  Target target() const;
+  // The `device` ("cpu" by default) and `threads` options, and the call's estimated `work`
+  // (Target::work; a network's calls take the main lane whatever their size). A CPU thread count the
+  // system cannot start (check_threads, cpu_executor.h) is a RangeError naming threads.
+  Target target(double work = std::numeric_limits<double>::infinity()) const;
 
   // Throws RangeError unless a*b (and a*b*c...) fits in an array length.
   size_t product(std::initializer_list<int64_t> dims, const char* what) const;

@@ -1,5 +1,6 @@
 #include "cpu_executor.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -31,6 +32,15 @@ class CpuExecutor {
     done.get();  // rethrows the job's exception
   }
 
+  LaneLoad load() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    LaneLoad l;
+    l.queued = static_cast<int64_t>(queue_.size());
+    l.running = running_ ? 1 : 0;
+    l.done = done_;
+    return l;
+  }
+
  private:
   void loop() {
     for (;;) {
@@ -40,24 +50,43 @@ class CpuExecutor {
         wake_.wait(lock, [this] { return !queue_.empty(); });
         task = std::move(queue_.front());
         queue_.pop_front();
+        running_ = true;
       }
       task();
+      std::lock_guard<std::mutex> lock(mutex_);
+      running_ = false;
+      ++done_;
     }
   }
 
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::packaged_task<void()>> queue_;
+  bool running_ = false;
+  uint64_t done_ = 0;
   std::thread thread_;  // last: starts after the members it uses exist
 };
 
+// Never destroyed: at process exit a running job must not hold up the exit in a join.
+CpuExecutor& executor(CpuLane lane) {
+  static CpuExecutor* main_lane = new CpuExecutor;
+  static CpuExecutor* small_lane = new CpuExecutor;
+  return lane == CpuLane::Main ? *main_lane : *small_lane;
+}
+
+std::atomic<double> small_limit{double{1 << 24}};
+
 }  // namespace
 
-void run_on_cpu_executor(const std::function<void()>& job) {
-  // Never destroyed: at process exit a running job must not hold up the exit in a join.
-  static CpuExecutor* executor = new CpuExecutor;
-  executor->run(job);
-}
+void run_on_cpu_executor(CpuLane lane, const std::function<void()>& job) { executor(lane).run(job); }
+
+CpuLane lane_for(double work) { return work <= small_limit.load() ? CpuLane::Small : CpuLane::Main; }
+
+double small_call_limit() { return small_limit.load(); }
+
+void set_small_call_limit(double work) { small_limit.store(work); }
+
+LaneLoad lane_load(CpuLane lane) { return executor(lane).load(); }
 
 std::string check_threads(int threads) {
   static std::mutex mutex;

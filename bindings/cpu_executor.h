@@ -1,18 +1,44 @@
-// One native thread that runs every CPU job, in arrival order.
+// The CPU executor: native threads that run every CPU job, each in arrival order, in two lanes.
 //
 // OpenMP keeps a separate thread team for each thread that opens a parallel region. Jobs arriving
 // on libuv's pool threads would each wake a different (often sleeping) team and fight over the
-// cores; running them all from one thread keeps one warm team (measured: a 100x784x500 GEMM with
-// 2 threads ran 45% faster). Each job already uses every core, so serialising them costs little.
+// cores; running them from a few fixed threads keeps warm teams (measured: a 100x784x500 GEMM with
+// 2 threads ran 45% faster). Each job already uses every core, so serialising them costs little,
+// except for latency: a kernel call of 50 microseconds queued behind a training chunk of a second
+// waits that second. Hence two lanes, one thread (and one OpenMP team) each:
+//  - main: the networks' jobs (training chunks, evaluation) and kernel calls above the small-call
+//    limit;
+//  - small: kernel calls whose estimated work is at most the limit (default 2^24 operations, about
+//    a 200x200x200 GEMM: a millisecond or less on one core), each on one thread. They share the
+//    cores with a running main-lane job for their short time instead of waiting for it.
+// docs/service.md says how the CPU is shared; setCpuScheduling (src/kernels.ts) sets the limit.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
 namespace dendrite::bindings {
 
-// Runs `job` on the CPU executor thread and returns when it has finished, rethrowing what it threw.
-void run_on_cpu_executor(const std::function<void()>& job);
+enum class CpuLane { Main, Small };
+
+// Runs `job` on the lane's executor thread and returns when it has finished, rethrowing what it threw.
+void run_on_cpu_executor(CpuLane lane, const std::function<void()>& job);
+
+// The lane of a kernel call of `work` estimated operations (Target::work).
+CpuLane lane_for(double work);
+
+// The small-call limit in estimated operations (0: every call takes the main lane).
+double small_call_limit();
+void set_small_call_limit(double work);
+
+// A lane's jobs now: waiting in its queue, and running (0 or 1); `done` counts finished ones.
+struct LaneLoad {
+  int64_t queued = 0;
+  int64_t running = 0;
+  uint64_t done = 0;
+};
+LaneLoad lane_load(CpuLane lane);
 
 // Checks that a team of `threads` CPU threads can be started, before OpenMP is asked for one:
 // libgomp cannot report a thread it fails to create (it prints "Thread creation failed" and exits

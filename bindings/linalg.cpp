@@ -24,7 +24,7 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   auto b = args.float32("b", args.product({k, n}, "b (k*n)"));
   const size_t mn = args.product({m, n}, "c (m*n)");
   auto c = args.float32_optional("c", mn);
-  Target target = args.target();
+  const Target target = args.target(2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k));
 
   // The result starts as a copy of c (the job's own memory) and is handed over at completion.
   const Buffer<float> out = c ? c.buffer : Buffer<float>::zeros(mn);
@@ -56,7 +56,7 @@ Napi::Value gemv(const Napi::CallbackInfo& info) {
   const size_t x_len = static_cast<size_t>(trans ? rows : cols), y_len = static_cast<size_t>(trans ? cols : rows);
   auto x = args.float32("x", x_len);
   auto y = args.float32_optional("y", y_len);
-  Target target = args.target();
+  const Target target = args.target(2.0 * static_cast<double>(rows) * static_cast<double>(cols));
 
   const Buffer<float> out = y ? y.buffer : Buffer<float>::zeros(y_len);
   const float beta_used = y ? beta : 0.0f;
@@ -83,7 +83,7 @@ Napi::Value ger(const Napi::CallbackInfo& info) {
   auto a = args.float32("a", n);
   auto x = args.float32("x", static_cast<size_t>(rows));
   auto y = args.float32("y", static_cast<size_t>(cols));
-  Target target = args.target();
+  const Target target = args.target(2.0 * static_cast<double>(rows) * static_cast<double>(cols));
 
   // The result starts as the copy of a and is updated in place.
   const Buffer<float> out = a.buffer;

@@ -107,7 +107,7 @@ Napi::Value unary(const Napi::CallbackInfo& info) {
       if (given_number(args, key)) args.type_error(key, "only applies to op \"scaleShift\", not \"" + name + "\"");
   }
   auto x = args.float32_any("x", kMaxLength);
-  Target target = args.target();
+  const Target target = args.target(kWorkPerElement * 2.0 * static_cast<double>(x.length));
 
   const size_t n = x.length;
   const Buffer<float> out = Buffer<float>::zeros(n);
@@ -128,7 +128,7 @@ Napi::Value sums(const Napi::CallbackInfo& info) {
   Args args(info, fn, {"a", "rows", "cols", "device", "threads"});
   const int64_t rows = args.integer("rows", 1, kMaxDim), cols = args.integer("cols", 1, kMaxDim);
   auto a = args.float32("a", args.product({rows, cols}, "a (rows*cols)"));
-  Target target = args.target();
+  const Target target = args.target(kWorkPerElement * static_cast<double>(a.length));
 
   const size_t n = static_cast<size_t>(kRows ? rows : cols);
   const Buffer<float> out = Buffer<float>::zeros(n);
@@ -158,7 +158,7 @@ Napi::Value softmax_cross_entropy(const Napi::CallbackInfo& info) {
       args.range_error("labels[" + str(b) + "]", "= " + str(l) + " is outside [0, classes) = [0, " + str(classes) + ")");
     }
   }
-  Target target = args.target();
+  const Target target = args.target(kWorkPerElement * 2.0 * static_cast<double>(size));
 
   const Buffer<float> losses = Buffer<float>::zeros(static_cast<size_t>(batch));
   const Buffer<float> grad = Buffer<float>::zeros(size);
@@ -220,7 +220,7 @@ Napi::Value conv2d_forward(const Napi::CallbackInfo& info) {
                                           "w (outChannels*inChannels*kernelH*kernelW)"));
   auto bias = args.float32_optional("bias", static_cast<size_t>(s.out_channels));
   const size_t ny = args.product({s.batch, s.out_channels, s.out_h(), s.out_w()}, "y (batch*outChannels*outH*outW)");
-  Target target = args.target();
+  const Target target = args.target(2.0 * static_cast<double>(ny) * static_cast<double>(s.in_channels * s.kernel_h * s.kernel_w));
 
   const Buffer<float> out = Buffer<float>::zeros(ny);
   return queue_kernel(
@@ -246,7 +246,8 @@ Napi::Value conv2d_backward(const Napi::CallbackInfo& info) {
   auto dy =
       args.float32("dy", args.product({s.batch, s.out_channels, s.out_h(), s.out_w()}, "dy (batch*outChannels*outH*outW)"));
   const bool want_dx = args.boolean_or("inputGrad", true), want_db = args.boolean_or("biasGrad", true);
-  Target target = args.target();
+  // dx and dw: two products of the forward size.
+  const Target target = args.target(2.0 * 2.0 * static_cast<double>(dy.length) * static_cast<double>(s.in_channels * s.kernel_h * s.kernel_w));
 
   const size_t nb = static_cast<size_t>(s.out_channels);
   const Buffer<float> dx = want_dx ? Buffer<float>::zeros(x.length) : Buffer<float>();
@@ -290,7 +291,7 @@ Napi::Value maxpool_forward(const Napi::CallbackInfo& info) {
   const Pool2dShape s = pool_shape(args);
   auto x = args.float32("x", args.product({s.batch, s.channels, s.in_h, s.in_w}, "x (batch*channels*inH*inW)"));
   const size_t ny = args.product({s.batch, s.channels, s.out_h(), s.out_w()}, "y (batch*channels*outH*outW)");
-  Target target = args.target();
+  const Target target = args.target(kWorkPerElement * static_cast<double>(x.length + 2 * ny));
 
   const Buffer<float> y = Buffer<float>::zeros(ny);
   const Buffer<int32_t> argmax = Buffer<int32_t>::zeros(ny);
@@ -329,7 +330,7 @@ Napi::Value maxpool_backward(const Napi::CallbackInfo& info) {
     }
   }
   const size_t nx = args.product({s.batch, s.channels, s.in_h, s.in_w}, "dx (batch*channels*inH*inW)");
-  Target target = args.target();
+  const Target target = args.target(kWorkPerElement * static_cast<double>(nx + 2 * ny));
 
   const Buffer<float> out = Buffer<float>::zeros(nx);
   return queue_kernel(
@@ -381,7 +382,7 @@ Napi::Value batchnorm_forward(const Napi::CallbackInfo& info) {
                                            " must be >= 0");
       }
   }
-  Target target = args.target();
+  const Target target = args.target(kWorkPerElement * 3.0 * static_cast<double>(nx));
 
   const Buffer<float> y = Buffer<float>::zeros(nx);
   if (!training) {
@@ -435,7 +436,7 @@ Napi::Value batchnorm_backward(const Napi::CallbackInfo& info) {
   auto gamma = args.float32("gamma", nc);
   auto mean = args.float32("savedMean", nc);
   auto invstd = args.float32("savedInvstd", nc);
-  Target target = args.target();
+  const Target target = args.target(kWorkPerElement * 4.0 * static_cast<double>(nx));
 
   const Buffer<float> dx = Buffer<float>::zeros(nx);
   const Buffer<float> dgamma = Buffer<float>::zeros(nc), dbeta = Buffer<float>::zeros(nc);
@@ -478,7 +479,7 @@ Napi::Value sgd_update(const Napi::CallbackInfo& info) {
   check_disjoint(args, {{"param", param.value, true},
                         {"grad", grad.value, false},
                         {"velocity", momentum ? velocity.value : Napi::Value(), true}});
-  Target target = args.target();
+  const Target target = args.target(kWorkPerElement * 3.0 * static_cast<double>(n));
 
   WriteBack wb{"sgdUpdate", {"param"}, {param.buffer}};
   std::vector<Napi::Value> held = {param.value};
@@ -520,7 +521,7 @@ Napi::Value adam_update(const Napi::CallbackInfo& info) {
   auto m = args.float32_inplace("m", n);
   auto v = args.float32_inplace("v", n);
   check_disjoint(args, {{"param", param.value, true}, {"grad", grad.value, false}, {"m", m.value, true}, {"v", v.value, true}});
-  Target target = args.target();
+  const Target target = args.target(kWorkPerElement * 4.0 * static_cast<double>(n));
 
   WriteBack wb{"adamUpdate", {"param", "m", "v"}, {param.buffer, m.buffer, v.buffer}};
   return update_in_place(

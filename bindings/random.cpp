@@ -53,7 +53,7 @@ Napi::Value random_uniform(const Napi::CallbackInfo& info) {
   if (!(low < high)) {
     args.range_error("high", "must be greater than low (as float32), got low " + show(low) + ", high " + show(high));
   }
-  const Target target = args.target();
+  const Target target = args.target(kWorkPerElement * static_cast<double>(n));
 
   const Buffer<float> out = Buffer<float>::zeros(static_cast<size_t>(n));
   return queue_kernel(
@@ -75,7 +75,8 @@ Napi::Value random_normal(const Napi::CallbackInfo& info) {
   const int64_t n = args.integer("n", 0, kMaxN);
   const float mean = args.number_or("mean", 0.0f, -kFloatMax, kFloatMax);
   const float stddev = args.number_or("std", 1.0f, 0.0, kFloatMax);
-  const Target target = args.target();
+  // Normal, Poisson and Wald draws call log/exp/sqrt: counted as 4 elements each.
+  const Target target = args.target(4.0 * kWorkPerElement * static_cast<double>(n));
 
   const Buffer<float> out = Buffer<float>::zeros(static_cast<size_t>(n));
   return queue_kernel(
@@ -100,7 +101,7 @@ Napi::Value random_bernoulli(const Napi::CallbackInfo& info) {
       args.range_error("p[" + std::to_string(i) + "]", "must be in [0, 1], got " + show(p.data[i]));
     }
   }
-  const Target target = args.target();
+  const Target target = args.target(kWorkPerElement * 2.0 * static_cast<double>(p.length));
 
   const size_t n = p.length;
   const Buffer<uint8_t> out = Buffer<uint8_t>::zeros(n);
@@ -129,7 +130,7 @@ Napi::Value random_poisson(const Napi::CallbackInfo& info) {
                        "must be finite and in [0, " + show(philox::kPoissonMaxRate) + "], got " + show(v));
     }
   }
-  const Target target = args.target();
+  const Target target = args.target(4.0 * kWorkPerElement * 2.0 * static_cast<double>(rate.length));
 
   const size_t n = rate.length;
   const Buffer<int32_t> out = Buffer<int32_t>::zeros(n);
@@ -153,7 +154,7 @@ Napi::Value random_wald(const Napi::CallbackInfo& info) {
   const int64_t n = args.integer("n", 0, kMaxN);
   const float mean = positive(args, "mean");
   const float shape = positive(args, "shape");
-  const Target target = args.target();
+  const Target target = args.target(4.0 * kWorkPerElement * static_cast<double>(n));
 
   const Buffer<float> out = Buffer<float>::zeros(static_cast<size_t>(n));
   return queue_kernel(

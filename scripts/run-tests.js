@@ -34,20 +34,31 @@ if (tsc.status !== 0) {
 
 // ava's default reporter ends with lines such as "12 tests passed", "1 test failed", "2 tests skipped";
 // when some fail it prints no "passed" line, so the passes are then counted from the "✔" lines.
-const avaArgs = [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...process.argv.slice(2)];
-const ava = run(process.execPath, avaArgs, { FORCE_COLOR: '0' });
-const avaPassed = /^\s*\d+ tests? passed/m.test(ava.output)
-  ? count(ava.output, /^\s*(\d+) tests? passed/gm)
-  : (ava.output.match(/^\s*✔/gm) ?? []).length;
-let avaFailed =
-  count(ava.output, /^\s*(\d+) tests? failed/gm) +
-  count(ava.output, /^\s*(\d+) uncaught exceptions?/gm) +
-  count(ava.output, /^\s*(\d+) unhandled rejections?/gm) +
-  count(ava.output, /^\s*(\d+) tests? remained pending/gm);
-if (ava.status !== 0 && avaFailed === 0) avaFailed = 1;  // a crash or timeout without a summary
-totals.passed += avaPassed;
-totals.failed += avaFailed;
-totals.skipped += count(ava.output, /^\s*(\d+) tests? skipped/gm) + count(ava.output, /^\s*(\d+) tests? todo/gm);
+function runAva(args) {
+  const ava = run(process.execPath, [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...args], { FORCE_COLOR: '0' });
+  const passed = /^\s*\d+ tests? passed/m.test(ava.output)
+    ? count(ava.output, /^\s*(\d+) tests? passed/gm)
+    : (ava.output.match(/^\s*✔/gm) ?? []).length;
+  let failed =
+    count(ava.output, /^\s*(\d+) tests? failed/gm) +
+    count(ava.output, /^\s*(\d+) uncaught exceptions?/gm) +
+    count(ava.output, /^\s*(\d+) unhandled rejections?/gm) +
+    count(ava.output, /^\s*(\d+) tests? remained pending/gm);
+  if (ava.status !== 0 && failed === 0) failed = 1;  // a crash or timeout without a summary
+  totals.passed += passed;
+  totals.failed += failed;
+  totals.skipped += count(ava.output, /^\s*(\d+) tests? skipped/gm) + count(ava.output, /^\s*(\d+) tests? todo/gm);
+}
+
+// test/alone/ holds tests that assert latencies: they run after the rest, one file at a time, so that
+// no other test shares the cores with them (package.json's ava config leaves them out of the first run).
+const given = process.argv.slice(2);
+runAva(given);
+const alone = path.join(root, 'dist', 'test', 'alone');
+if (given.length === 0 && fs.existsSync(alone)) {
+  const files = fs.readdirSync(alone).filter((f) => f.endsWith('.test.js')).map((f) => path.join('dist', 'test', 'alone', f));
+  if (files.length > 0) runAva(['--concurrency=1', ...files]);
+}
 
 // The native test programs print "N passed, N failed" themselves. node-gyp builds have none. The
 // CUDA emulator's self-test, then the native test program against the emulator: the CUDA kernels

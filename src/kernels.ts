@@ -1,10 +1,11 @@
 // The kernels as typed async functions (the sub-path `dendrite-bench/kernels`). Each runs off the
 // main thread and returns a promise; a bad argument rejects the promise with a TypeError or
-// RangeError naming it.
+// RangeError naming it. Each takes an optional AbortSignal (`signal`).
 //
 // The addon is loaded at the first call, not at import: importing this module never needs a build,
 // and a missing or broken addon rejects the call with an error that names the fix.
-import type { NativeAddon } from './native';
+import type { CpuScheduling, NativeAddon } from './native';
+import { AbortError, throwIfAborted } from './train/model';
 
 export type {
   DeviceString,
@@ -14,6 +15,8 @@ export type {
   PoolShape,
   BatchNormShape,
   RngOptions,
+  CpuScheduling,
+  CpuLaneLoad,
 } from './native';
 
 function addon(): NativeAddon {
@@ -34,15 +37,39 @@ export function getDefaultThreads(): number {
   return defaultThreads ?? addon().devices().cpu.defaultThreads;
 }
 
-type KernelName = Exclude<keyof NativeAddon, 'devices' | 'resolveDevice'>;
-type Kernel<K extends KernelName> = (options: Parameters<NativeAddon[K]>[0]) => ReturnType<NativeAddon[K]>;
+/** Sets how native CPU work is shared (docs/service.md); returns the settings and the lanes' load. */
+export function setCpuScheduling(settings: { smallCallLimit?: number }): CpuScheduling {
+  return addon().cpuScheduling(settings);
+}
 
+/** The CPU scheduling settings and what each lane holds now. */
+export function getCpuScheduling(): CpuScheduling {
+  return addon().cpuScheduling({});
+}
+
+type KernelName = Exclude<keyof NativeAddon, 'devices' | 'resolveDevice' | 'cpuScheduling'>;
+/** Every kernel's options, plus `signal`. */
+export type KernelOptions<K extends KernelName> = Parameters<NativeAddon[K]>[0] & { signal?: AbortSignal };
+type Kernel<K extends KernelName> = (options: KernelOptions<K>) => ReturnType<NativeAddon[K]>;
+
+// An aborted call rejects at once with an AbortError (cause: signal.reason). A call already handed
+// to the native side runs to its end there (one kernel call: bounded) and its result is dropped.
 function kernel<K extends KernelName>(name: K): Kernel<K> {
-  const wrapped = async (options: object) => {
+  const wrapped = async (options: { signal?: AbortSignal; threads?: number }) => {
     const fn = addon()[name] as (o: object) => Promise<unknown>;
-    return fn(defaultThreads !== undefined && (options as { threads?: number }).threads === undefined
-      ? { ...options, threads: defaultThreads }
-      : options);
+    if (options === null || typeof options !== 'object' || !('signal' in options)) {
+      return fn(defaultThreads !== undefined && options?.threads === undefined ? { ...options, threads: defaultThreads } : options);
+    }
+    const { signal, ...rest } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`${name}: signal must be an AbortSignal`);
+    throwIfAborted(signal, name);
+    const call = fn(defaultThreads !== undefined && rest.threads === undefined ? { ...rest, threads: defaultThreads } : rest);
+    if (!signal) return call;
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => reject(new AbortError(`${name} aborted`, { cause: signal.reason }));
+      signal.addEventListener('abort', onAbort, { once: true });
+      call.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   };
   return wrapped as unknown as Kernel<K>;
 }

@@ -263,9 +263,32 @@ export interface NativeSegregatedNetwork {
 }
 
 /** The raw addon. Prefer the typed wrappers in kernels.ts, which turn throws into rejections. */
+/** What one CPU lane holds now (docs/service.md). */
+export interface CpuLaneLoad {
+  /** Calls waiting for the lane's thread. */
+  queued: number;
+  /** 1 while a call runs on it, else 0. */
+  running: number;
+  /** Calls finished since the process started. */
+  done: number;
+}
+
+/** How native CPU work is shared between calls (docs/service.md). */
+export interface CpuScheduling {
+  /**
+   * Kernel calls estimated at or below this many operations (a GEMM counts 2mnk; memory-bound
+   * kernels 8 per element they read or write) run on the small-call lane, beside whatever the main
+   * lane runs; larger ones, and every network's training and evaluation, queue on the main lane.
+   * 0 sends every call to the main lane. Default 2^24 (16,777,216).
+   */
+  smallCallLimit: number;
+  lanes: { main: CpuLaneLoad; small: CpuLaneLoad };
+}
+
 export interface NativeAddon {
   devices(): DevicesInfo;
   resolveDevice(device: string): ResolvedDevice;
+  cpuScheduling(o: { smallCallLimit?: number }): CpuScheduling;
 
   gemm(o: { a: Float32Array; b: Float32Array; c?: Float32Array; m: number; n: number; k: number;
     transA?: boolean; transB?: boolean; alpha?: number; beta?: number } & ExecOptions): Promise<Float32Array>;

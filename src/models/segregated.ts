@@ -65,6 +65,10 @@ export interface TrainProgress {
   trainAccuracy: number;
   trainLoss: number;
   examplesPerSecond: number;
+  /** Wall-clock seconds of this call so far. */
+  elapsedSeconds: number;
+  /** Seconds left to the end of this call's last epoch at the pace so far. */
+  etaSeconds: number;
 }
 
 export interface TrainOptions {
@@ -497,7 +501,7 @@ export class SegregatedNetwork {
       onEvent: (e) => {
         if (e.type === 'progress') {
           opts.onProgress?.({ epoch: e.epoch, example: e.position, total: e.epochSize, trainAccuracy: e.trainAccuracy,
-            trainLoss: e.trainLoss, examplesPerSecond: e.examplesPerSecond });
+            trainLoss: e.trainLoss, examplesPerSecond: e.examplesPerSecond, elapsedSeconds: e.elapsedSeconds, etaSeconds: e.etaSeconds });
         } else if (e.type === 'epoch') {
           const x = model.takeEpochExtras();
           const m: EpochMetrics = { epoch: e.epoch, examples: e.examples, trainAccuracy: e.trainAccuracy, trainLoss: e.trainLoss,

@@ -132,7 +132,14 @@ export interface TrainResult {
 
 export type TrainEvent =
   | { type: 'start'; model: Record<string, unknown>; data: TrainResult['data']; epochs: number; resumed: TrainResult['resumed'] }
-  | { type: 'progress'; epoch: number; position: number; epochSize: number; examples: number; trainLoss: number; trainAccuracy: number; examplesPerSecond: number }
+  | {
+    type: 'progress'; epoch: number; position: number; epochSize: number; examples: number; trainLoss: number; trainAccuracy: number;
+    examplesPerSecond: number;
+    /** Wall-clock seconds of the run so far (earlier runs of a resumed one included). */
+    elapsedSeconds: number;
+    /** Seconds left to the last epoch's end at the pace so far (evaluations included); test scoring not counted. */
+    etaSeconds: number;
+  }
   | ({ type: 'point' } & CurvePoint)
   | ({ type: 'epoch' } & EpochRecord)
   | { type: 'checkpoint'; file: string; epoch: number; position: number }
@@ -352,9 +359,12 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
         }
         state.epochAcc.seconds += seconds;
         const running = mean(state.epochAcc);
+        const elapsed = wall();
+        const left = (epochs - state.epoch) * n - state.position;
         emit({
           type: 'progress', epoch: state.epoch + 1, position: state.position, epochSize: n, examples: state.examplesSeen,
           trainLoss: running.loss, trainAccuracy: running.accuracy, examplesPerSecond: state.epochAcc.examples / state.epochAcc.seconds,
+          elapsedSeconds: elapsed, etaSeconds: (left * elapsed) / state.examplesSeen,
         });
       }
       // End of the epoch: validation, model metrics, a curve point, a checkpoint.
