@@ -224,7 +224,7 @@ export function registerRunCommands(program: Command): void {
 Examples:
   dendrite-bench                                  # the default comparison on the embedded mnist-10k
   dendrite-bench --quick                          # the same in seconds
-  dendrite-bench --device cuda --seeds 1,2,3      # on a GPU, three seeds each
+  dendrite-bench --device cuda --seeds 1,2,3 --no-weights  # on a GPU, three seeds each, no weights files
   dendrite-bench run --preset guerguiev2017-fig6b # the paper's Fig. 6B run (needs: dendrite-bench data fetch mnist)`)
     .action(async (opts: RunFlags) => {
       await withStopSignals((signal) => runPreset(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal }),
@@ -268,6 +268,10 @@ Examples:
     .command('presets')
     .description('list the presets: the published experiments by name, with their expected run time')
     .option('--json', 'print JSON')
+    .addHelpText('after', `
+Examples:
+  dendrite-bench presets
+  dendrite-bench presets --json`)
     .action((opts: { json?: boolean }) => {
       const presets = listPresets();
       if (opts.json) {

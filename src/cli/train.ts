@@ -232,9 +232,8 @@ export function registerTrainCommand(program: Command): void {
 Examples:
   dendrite-bench train --model segregated --epochs 1
   dendrite-bench train --model segregated --mode nonspiking --learning-rates 0.2,0.2 --device cuda
-  dendrite-bench train --model cnn --channels 16,32 --kernels 5 --padding 2 --lr 0.001
-  dendrite-bench train --model fa --layers 500,10 --checkpoint run.ckpt --resume --out result.json
-  dendrite-bench train --config experiment.json --epochs 2
+  dendrite-bench train --model cnn --channels 16,32 --kernels 5 --padding 2 --lr 0.001 --save cnn.safetensors
+  dendrite-bench train --config experiment.json --checkpoint run.ckpt --resume --out result.json
 
 Model options (each applies to the models in brackets; see schemas/<model>.schema.json):`);
   // Flag text -> option name, for options whose commander attribute differs from the option name.
