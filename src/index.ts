@@ -55,12 +55,14 @@ export { SegregatedTrainable, type SegregatedTrainableOptions } from './models/s
 export type { TrainableModel, ChunkRequest, ChunkResult, EvalResult, ModelState } from './train/model';
 export type { ImageSetLike } from './train/dataset';
 export { train, type TrainSplits, type LoopOptions, type TrainResult, type TrainEvent, type CurvePoint, type EpochRecord } from './train/loop';
-export { saveCheckpoint, loadCheckpoint, encodeCheckpoint, decodeCheckpoint, type CheckpointData } from './train/checkpoint';
+export { saveCheckpoint, saveWeights, modelCheckpoint, loadCheckpoint, encodeCheckpoint, decodeCheckpoint, type CheckpointData } from './train/checkpoint';
 export { loadTrainingData, type TrainingData } from './train/data';
 
 // ---- experiments: one spec, one runner, one result (src/experiment) ----
 export {
   runExperiment,
+  runExperimentWithWeights,
+  loadTrainedModel,
   resolveSpec,
   experimentSchema,
   modelSchema,
@@ -101,11 +103,14 @@ export {
   makeResults,
   writeResults,
   readResults,
+  writeWeightsFile,
+  weightsFileName,
   ResultsError,
   RESULTS_FORMAT,
   type Results,
   type ResultsExtras,
   type LabelledResult,
+  type WeightsFile,
 } from './report/results';
 export { buildReport, writeReport, type Report, type ReportOptions } from './report/html';
 export { DivergenceError, type WeightStats } from './train/loop';

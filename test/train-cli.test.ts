@@ -1,10 +1,14 @@
 // `dendrite-bench train` end to end in a child process: text and NDJSON output, --config, errors.
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import test from 'ava';
+
+import { loadDataset } from '../src/data/load';
+import { loadTrainedModel, type ExperimentResult } from '../src/experiment/run';
 
 const cli = path.join(__dirname, '..', 'src', 'cli', 'main.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dendrite-cli-'));
@@ -60,6 +64,28 @@ test('--model segregated trains online through the same command, its options fro
   t.true(result.test.accuracy > 0.7, `test accuracy ${result.test.accuracy}`);
 });
 
+test('--save writes the final weights: they load back into the model and score the recorded test accuracy', async (t) => {
+  const save = path.join(tmp, 'mlp.safetensors');
+  const out = path.join(tmp, 'saved.json');
+  const r = run('--model', 'mlp', '--layers', '32,10', '--epochs', '1', '--seed', '5', '--save', save, '--out', out);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^weights written to .*mlp\.safetensors \(\d+ bytes, sha256 [0-9a-f]{16}…\)$/m);
+  const result = JSON.parse(fs.readFileSync(out, 'utf8')) as ExperimentResult & { weights: { path: string; sha256: string; bytes: number } };
+  const bytes = fs.readFileSync(save);
+  t.like(result.weights, { path: save, bytes: bytes.length, sha256: crypto.createHash('sha256').update(bytes).digest('hex') });
+  const model = await loadTrainedModel(result, save);
+  try {
+    const again = await model.evaluate((await loadDataset('mnist-10k')).test);
+    t.is(again.accuracy, result.test!.accuracy);
+  } finally {
+    model.dispose?.();
+  }
+  // A weights file has no loop state: --resume from it is refused.
+  const resume = run('--model', 'mlp', '--layers', '32,10', '--epochs', '2', '--seed', '5', '--checkpoint', save, '--resume');
+  t.is(resume.status, 1);
+  t.regex(resume.stderr, /not a dendrite-bench training checkpoint \(a weights file has no loop state\)/);
+});
+
 test('usage errors exit with status 2, failures with 1, each with a message', (t) => {
   for (const [args, status, message] of [
     [['--model', 'rnn'], 2, /model must be one of segregated, mlp, fa, dfa, cnn/],
@@ -72,7 +98,8 @@ test('usage errors exit with status 2, failures with 1, each with a message', (t
     [['--no-such-flag'], 2, /unknown option '--no-such-flag'/],
     [['segregated'], 2, /too many arguments/],
     [['--out', tmp], 2, /is a directory/],
-    [['--out', path.join(tmp, 'same'), '--checkpoint', path.join(tmp, 'same')], 2, /the result would overwrite the checkpoint/],
+    [['--out', path.join(tmp, 'same'), '--checkpoint', path.join(tmp, 'same')], 2, /--out is the same file as --checkpoint: one would overwrite the other/],
+    [['--checkpoint', path.join(tmp, 'same'), '--save', path.join(tmp, 'same')], 2, /--checkpoint is the same file as --save/],
   ] as const) {
     const r = run(...args, '--epochs', '1');
     t.is(r.status, status, `${args.join(' ')}: ${r.stderr}`);

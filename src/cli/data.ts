@@ -79,7 +79,12 @@ export function registerDataCommands(program: Command): void {
   const data = program
     .command('data')
     .description(`list, download, verify and look at datasets (${names})`)
-    .addOption(dataDirOption());
+    .addOption(dataDirOption())
+    .addHelpText('after', `
+Examples:
+  dendrite-bench data list
+  dendrite-bench data fetch mnist
+  dendrite-bench data show mnist-10k -o mnist-10k.png`);
 
   data
     .command('list')
@@ -87,6 +92,11 @@ export function registerDataCommands(program: Command): void {
     .addOption(dataDirOption())
     .option('--no-verify', 'skip the checksum checks (faster)')
     .option('--json', 'print JSON')
+    .addHelpText('after', `
+Examples:
+  dendrite-bench data list
+  dendrite-bench data list --no-verify --json
+  dendrite-bench data list --data-dir /data/datasets`)
     .action(async (opts: { verify: boolean; json?: boolean }, cmd: Command) => {
       const o = common(cmd);
       const entries = await listDatasets({ dataDir: o.dataDir, verify: opts.verify });
@@ -115,6 +125,11 @@ export function registerDataCommands(program: Command): void {
     .option('--min-rate <bytes>', 'slowest transfer accepted, in bytes per second', intArg(1), 1024)
     .option('--deadline <minutes>', 'give up on a file after this long, all mirrors and retries together (default: 10 min plus its size at 16 KiB/s)', intArg(1))
     .option('-q, --quiet', 'no progress bar')
+    .addHelpText('after', `
+Examples:
+  dendrite-bench data fetch mnist
+  dendrite-bench data fetch cifar10 --data-dir /data/datasets
+  dendrite-bench data fetch fashion-mnist --retries 5 --timeout 60 --quiet`)
     .action(async (name: string, opts: { mirror?: string; force?: boolean; retries: number; timeout: number; minRate: number;
       deadline?: number; quiet?: boolean }, cmd: Command) => {
       const o = common(cmd);
@@ -145,6 +160,10 @@ export function registerDataCommands(program: Command): void {
     .argument('<name>', `dataset: ${names}`)
     .addOption(dataDirOption())
     .option('--json', 'print JSON')
+    .addHelpText('after', `
+Examples:
+  dendrite-bench data verify mnist-10k
+  dendrite-bench data verify mnist --json`)
     .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
       const o = common(cmd);
       const r = await verifyDataset(name, { dataDir: o.dataDir });
@@ -166,6 +185,10 @@ export function registerDataCommands(program: Command): void {
     .option('--per-class <n>', 'images per class', intArg(1), 10)
     .option('--seed <n>', 'pick a seeded random sample instead of the first images', intArg(0))
     .option('--scale <n>', 'magnification', intArg(1))
+    .addHelpText('after', `
+Examples:
+  dendrite-bench data show mnist-10k -o mnist-10k.png
+  dendrite-bench data show fashion-mnist --split test --per-class 5 --seed 1 -o fashion.png`)
     .action(async (name: string, opts: { out: string; split: 'train' | 'test'; perClass: number; seed?: number; scale?: number }, cmd: Command) => {
       const o = common(cmd);
       const ds = await loadDataset(name, { dataDir: o.dataDir });

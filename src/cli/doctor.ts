@@ -102,6 +102,10 @@ export function registerDoctorCommand(program: Command): void {
     .command('doctor')
     .description('say what was built (backends, SIMD, OpenMP, CUDA architectures), what was found, and why CUDA is or is not usable')
     .option('--json', 'print JSON')
+    .addHelpText('after', `
+Examples:
+  dendrite-bench doctor
+  dendrite-bench doctor --json`)
     .action((opts: { json?: boolean }) => {
       const r = doctor();
       console.log(opts.json ? JSON.stringify(r, null, 2) : formatDoctor(r));

@@ -1,47 +1,12 @@
 #!/usr/bin/env node
 // The dendrite-bench command line.
-import fs from 'node:fs';
-import path from 'node:path';
+import { CommanderError } from 'commander';
 
-import { Command, CommanderError } from 'commander';
-
-import { packageRoot } from '../data/paths';
-import { describeDevices, devices } from '../devices';
 import { isOptionError } from '../models/options';
-import { registerDataCommands } from './data';
-import { registerDoctorCommand } from './doctor';
-import { registerRunCommands } from './run';
-import { registerStudyCommands } from './study';
-import { registerTrainCommand } from './train';
-
-function packageVersion(): string {
-  return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-}
+import { createProgram } from './program';
 
 function main(argv: string[]): Promise<unknown> {
-  const program = new Command();
-  program
-    .name('dendrite-bench')
-    .description('Train and benchmark biologically plausible learning rules on a native CPU/CUDA core.')
-    .version(packageVersion(), '-V, --version', 'print the version')
-    .exitOverride();
-
-  program
-    .command('devices')
-    .description('show the CPU and CUDA devices dendrite-bench can use')
-    .option('--json', 'print JSON')
-    .action((opts: { json?: boolean }) => {
-      const info = devices();
-      console.log(opts.json ? JSON.stringify(info, null, 2) : describeDevices(info).join('\n'));
-    });
-
-  registerRunCommands(program);
-  registerDoctorCommand(program);
-  registerDataCommands(program);
-  registerTrainCommand(program);
-  registerStudyCommands(program);
-
-  return program.parseAsync(argv);
+  return createProgram().parseAsync(argv);
 }
 
 // A closed pipe (`dendrite-bench train --help | head`) ends the output quietly.

@@ -6,12 +6,12 @@ import path from 'node:path';
 import { Command } from 'commander';
 
 import { getSpec, locateDataset } from '../data/load';
-import { runExperiment, type ExperimentEvent, type ExperimentResult } from '../experiment/run';
+import { runExperiment, runExperimentWithWeights, type ExperimentEvent, type ExperimentResult } from '../experiment/run';
 import { listPresets, loadPreset, planRuns, type PlannedRun } from '../experiment/presets';
 import { resolveSpec, type ExperimentSpec } from '../experiment/spec';
 import { optionError } from '../models/options';
 import { writeReport } from '../report/html';
-import { makeResults, writeResults } from '../report/results';
+import { makeResults, weightsFileName, writeResults, writeWeightsFile, type LabelledResult } from '../report/results';
 import { writeStudyReport } from '../report/study';
 import { openStorage } from '../study/storage-url';
 import { createProgress, type Progress } from './progress';
@@ -33,6 +33,8 @@ export interface RunFlags {
   quiet?: boolean;
   /** false with --no-report. */
   report?: boolean;
+  /** false with --no-weights. */
+  weights?: boolean;
 }
 
 function integer(flag: string, text: string, min: number): number {
@@ -131,7 +133,7 @@ function defaultOut(name: string): string {
 }
 
 /** Writes what has finished so far (results.json and .csv): a killed run loses no finished experiment. */
-async function saveResults(dir: string, preset: string, runs: PlannedRun[], results: ExperimentResult[]): Promise<void> {
+async function saveResults(dir: string, preset: string, runs: PlannedRun[], results: LabelledResult[]): Promise<void> {
   const voltages = results.flatMap((r, i) => (r.recordings?.voltages ?? []).map((v) => ({ ...v, model: runs[i].label })));
   const angles = results.flatMap((r, i) => (r.recordings?.angles ?? []).map((a) => ({ ...a, model: runs[i].label })));
   const extras = { ...(voltages.length ? { voltages } : {}), ...(angles.length ? { angles } : {}) };
@@ -151,7 +153,8 @@ export async function runPreset(f: RunFlags, io: { out: (s: string) => void; err
     throw optionError('run', '--out', `cannot be written: ${(err as Error).message}`);
   }
   const progress: Progress | undefined = f.json || f.quiet ? undefined : createProgress(process.stderr);
-  const results: ExperimentResult[] = [];
+  const results: LabelledResult[] = [];
+  const weightNames = new Set<string>();
   try {
     for (const [i, run] of runs.entries()) {
       const tag = { run: i + 1, of: runs.length, label: run.label, seed: run.seed };
@@ -164,7 +167,17 @@ export async function runPreset(f: RunFlags, io: { out: (s: string) => void; err
         bar?.update(e);
         if (e.type === 'device' && !f.quiet) progress?.log(`${run.label}: device ${e.used}${e.reason ? ` (${e.requested}: ${e.reason})` : ''}`);
       };
-      const r = await runExperiment(run.spec, { onEvent, ...(io.signal ? { signal: io.signal } : {}) });
+      const options = { onEvent, ...(io.signal ? { signal: io.signal } : {}) };
+      let r: LabelledResult;
+      if (f.weights === false) {
+        r = await runExperiment(run.spec, options);
+      } else {
+        // The weights file first: results.json never lists a file that is not there.
+        const { result, weights } = await runExperimentWithWeights(run.spec, options);
+        const file = weightsFileName(run.label, run.seed, weightNames);
+        weightNames.add(file);
+        r = { ...result, weights: await writeWeightsFile(dir, file, weights) };
+      }
       bar?.finish(r.test ? `test ${(100 * r.test.accuracy).toFixed(2)} %` : 'done');
       results.push(r);
       await saveResults(dir, name, runs, results);
@@ -178,6 +191,7 @@ export async function runPreset(f: RunFlags, io: { out: (s: string) => void; err
   else {
     io.out(formatTable(rows));
     io.out(`results: ${path.join(dir, 'results.json')}${report ? `\nreport: ${report.report}` : ''}`);
+    if (weightNames.size > 0) io.out(`weights: ${weightNames.size} files in ${path.join(dir, 'weights')}`);
     for (const note of report?.notes ?? []) io.err(`note: ${note}`);
   }
   return { dir, rows, results };
@@ -197,6 +211,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--data-dir <dir>', 'where datasets are looked for')
     .option('--out <dir>', 'results folder (default dendrite-results/<preset>-<time>)')
     .option('--no-report', 'write results.json and results.csv only (no report.html and figures)')
+    .option('--no-weights', 'do not write each run\'s final weights (weights/<label>-seed<seed>.safetensors), e.g. for big sweeps')
     .option('--json', 'NDJSON events on stdout and a final summary object')
     .option('--quiet', 'no progress output');
 }
@@ -209,7 +224,7 @@ export function registerRunCommands(program: Command): void {
 Examples:
   dendrite-bench                                  # the default comparison on the embedded mnist-10k
   dendrite-bench --quick                          # the same in seconds
-  dendrite-bench --device cuda --seeds 1,2,3      # on a GPU, three seeds each
+  dendrite-bench --device cuda --seeds 1,2,3 --no-weights  # on a GPU, three seeds each, no weights files
   dendrite-bench run --preset guerguiev2017-fig6b # the paper's Fig. 6B run (needs: dendrite-bench data fetch mnist)`)
     .action(async (opts: RunFlags) => {
       await withStopSignals((signal) => runPreset(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal }),
@@ -253,6 +268,10 @@ Examples:
     .command('presets')
     .description('list the presets: the published experiments by name, with their expected run time')
     .option('--json', 'print JSON')
+    .addHelpText('after', `
+Examples:
+  dendrite-bench presets
+  dendrite-bench presets --json`)
     .action((opts: { json?: boolean }) => {
       const presets = listPresets();
       if (opts.json) {

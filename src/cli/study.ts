@@ -289,7 +289,12 @@ Examples:
 }
 
 export function registerStudyCommands(program: Command): void {
-  const study = program.command('study').description('hyperparameter studies: run, resume, inspect, export, import and copy (docs/bo.md, docs/distributed.md)');
+  const study = program.command('study').description('hyperparameter studies: run, resume, inspect, export, import and copy (docs/bo.md, docs/distributed.md)')
+    .addHelpText('after', `
+Examples:
+  dendrite-bench study run --model mlp --trials 50
+  dendrite-bench study status --study mlp-mnist-10k-default
+  dendrite-bench study best --study mlp-mnist-10k-default --json`);
   registerRun(study);
 
   study.command('status')
@@ -297,6 +302,10 @@ export function registerStudyCommands(program: Command): void {
     .option('--study <name>', 'study name')
     .option('--storage <file|url>', STORAGE_HELP)
     .option('--json', 'print JSON')
+    .addHelpText('after', `
+Examples:
+  dendrite-bench study status --study mlp-mnist-10k-default
+  dendrite-bench study status --study mlp-mnist-10k-default --storage postgresql://dendrite:secret@db:5432/studies --json`)
     .action(async (f: CommonFlags) => {
       const storage = await openExisting(f);
       try {
@@ -336,6 +345,10 @@ export function registerStudyCommands(program: Command): void {
     .option('--study <name>', 'study name')
     .option('--storage <file|url>', STORAGE_HELP)
     .option('--json', 'print JSON')
+    .addHelpText('after', `
+Examples:
+  dendrite-bench study best --study mlp-mnist-10k-default
+  dendrite-bench study best --study mlp-mnist-10k-default --json`)
     .action(async (f: CommonFlags) => {
       const storage = await openExisting(f);
       try {
@@ -363,6 +376,11 @@ export function registerStudyCommands(program: Command): void {
     .option('--storage <file|url>', STORAGE_HELP)
     .option('--format <f>', 'json (default), csv or lange')
     .option('--out <file>', 'write here (atomically) instead of stdout')
+    .addHelpText('after', `
+Examples:
+  dendrite-bench study export --study mlp-mnist-10k-default --out study.json
+  dendrite-bench study export --study mlp-mnist-10k-default --format csv --out trials.csv
+  dendrite-bench study export --study mlp-mnist-10k-default --format lange --out lange.jsonl`)
     .action(async (f: CommonFlags & { format?: string; out?: string }) => {
       const format = f.format ?? 'json';
       if (!['json', 'csv', 'lange'].includes(format)) throw optionError('study export', '--format', `must be json, csv or lange, got ${JSON.stringify(format)}`);
@@ -393,6 +411,10 @@ export function registerStudyCommands(program: Command): void {
     .option('--folds <k>', 'lange: folds of further trials (default 3, his)')
     .option('--epochs <n>', 'lange: epochs of further trials (default 10, his)')
     .option('--seed <s>', 'lange: seed (default 0)')
+    .addHelpText('after', `
+Examples:
+  dendrite-bench study import study.json --study mlp-copy
+  dendrite-bench study import lange.jsonl --format lange --model mlp --trials 60`)
     .action(async (file: string, f: RunFlags & { format?: string }) => {
       const format = f.format ?? 'json';
       if (!['json', 'lange'].includes(format)) throw optionError('study import', '--format', `must be json or lange, got ${JSON.stringify(format)}`);

@@ -8,10 +8,10 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 
 import { MODEL_KINDS, MODELS, modelEntry, type ModelKind } from '../experiment/registry';
-import { runExperiment, type ExperimentEvent, type ExperimentResult } from '../experiment/run';
+import { runExperiment, runExperimentWithWeights, type ExperimentEvent, type ExperimentResult, type RunOptions } from '../experiment/run';
 import { EXPERIMENT_SETTINGS, resolveSpec, type ExperimentSpec } from '../experiment/spec';
 import { flagName, nearestName, optionError, parseFlagValue, type OptionSpec } from '../models/options';
-import { writeFileAtomic } from '../train/checkpoint';
+import { saveWeights, writeFileAtomic } from '../train/checkpoint';
 import { withStopSignals } from './signals';
 
 /** Settings that are not experiment-table entries but command-line only or file paths. */
@@ -21,6 +21,7 @@ const EXTRA_FLAGS: Record<string, { flag: string; doc: string; boolean?: boolean
   checkpoint: { flag: '--checkpoint <file>', doc: 'checkpoint written after every epoch (and on Ctrl-C)' },
   resume: { flag: '--resume', doc: 'continue from --checkpoint when it exists', boolean: true },
   out: { flag: '--out <file>', doc: 'write the result JSON here' },
+  save: { flag: '--save <file>', doc: 'write the final weights here (safetensors, the checkpoint format without loop state)' },
   json: { flag: '--json', doc: 'print NDJSON events and a final result object', boolean: true },
   config: { flag: '--config <file>', doc: 'experiment file (JSON: { "model", "options": {...}, settings }); flags override it' },
 };
@@ -68,6 +69,8 @@ function sharedDefaults(name: string, kinds: readonly ModelKind[]): string {
 interface Parsed {
   spec: ExperimentSpec;
   out?: string;
+  /** Where the final weights go (--save). */
+  save?: string;
   json: boolean;
 }
 
@@ -104,7 +107,7 @@ export function buildSpec(given: Record<string, unknown>): Parsed {
   const spec: Record<string, unknown> = { ...file, model: kind, options: { ...(fileOptions as Record<string, unknown> | undefined) } };
   const options = spec.options as Record<string, unknown>;
   for (const [name, raw] of Object.entries(given)) {
-    if (raw === undefined || name === 'config' || name === 'json' || name === 'out' || name === 'model') continue;
+    if (raw === undefined || name === 'config' || name === 'json' || name === 'out' || name === 'save' || name === 'model') continue;
     if (name in EXTRA_FLAGS) {
       spec[name] = raw;
     } else if (name in EXPERIMENT_SETTINGS) {
@@ -122,8 +125,10 @@ export function buildSpec(given: Record<string, unknown>): Parsed {
     }
   }
   const out = (given.out ?? file.out) as string | undefined;
+  const save = (given.save ?? file.save) as string | undefined;
   delete spec.out;
-  return { spec: spec as unknown as ExperimentSpec, ...(out !== undefined ? { out } : {}), json: given.json === true };
+  delete spec.save;
+  return { spec: spec as unknown as ExperimentSpec, ...(out !== undefined ? { out } : {}), ...(save !== undefined ? { save } : {}), json: given.json === true };
 }
 
 function pct(x: number | undefined | null): string {
@@ -159,11 +164,13 @@ export function describeEvent(e: ExperimentEvent, epochs: number): string | unde
 }
 
 /** Refuses output paths that cannot be written, before any training (a result lost at the end costs the run). */
-function checkOutputPaths(out: string | undefined, checkpoint: string | undefined): void {
-  if (out !== undefined && checkpoint !== undefined && path.resolve(out) === path.resolve(checkpoint)) {
-    throw optionError('train', '--out', 'is the same file as --checkpoint: the result would overwrite the checkpoint');
+function checkOutputPaths(out: string | undefined, checkpoint: string | undefined, save: string | undefined): void {
+  const files = [['--out', out], ['--checkpoint', checkpoint], ['--save', save]] as const;
+  for (const [i, [flag, file]] of files.entries()) {
+    const same = files.slice(i + 1).find(([, other]) => file !== undefined && other !== undefined && path.resolve(file) === path.resolve(other));
+    if (same) throw optionError('train', flag, `is the same file as ${same[0]}: one would overwrite the other`);
   }
-  for (const [flag, file] of [['--out', out], ['--checkpoint', checkpoint]] as const) {
+  for (const [flag, file] of files) {
     if (file === undefined) continue;
     const dir = path.dirname(path.resolve(file));
     try {
@@ -184,8 +191,8 @@ export interface TrainIo {
 /** Runs a parsed command; resolves to the result (aborted runs reject with an AbortError). */
 export async function runTrain(p: Parsed, io: TrainIo): Promise<ExperimentResult> {
   const resolved = resolveSpec(p.spec);  // every error before any data is loaded
-  checkOutputPaths(p.out, resolved.checkpoint);
-  const result = await runExperiment(p.spec, {
+  checkOutputPaths(p.out, resolved.checkpoint, p.save);
+  const options: RunOptions = {
     ...(io.signal ? { signal: io.signal } : {}),
     onEvent: (e) => {
       if (p.json) {
@@ -195,7 +202,14 @@ export async function runTrain(p: Parsed, io: TrainIo): Promise<ExperimentResult
         if (line !== undefined) io.out(line);
       }
     },
-  });
+  };
+  let result: ExperimentResult & { weights?: { path: string; sha256: string; bytes: number } };
+  if (p.save === undefined) {
+    result = await runExperiment(p.spec, options);
+  } else {
+    const r = await runExperimentWithWeights(p.spec, options);
+    result = { ...r.result, weights: { path: p.save, ...(await saveWeights(p.save, r.weights)) } };
+  }
   if (p.out !== undefined) writeFileAtomic(p.out, `${JSON.stringify(result, null, 2)}\n`);
   if (p.json) {
     io.out(JSON.stringify({ type: 'result', ...result }));
@@ -204,6 +218,7 @@ export async function runTrain(p: Parsed, io: TrainIo): Promise<ExperimentResult
     io.out(`trained ${t.trainExamples} examples in ${t.trainSeconds.toFixed(1)} s (${Math.round(t.examplesPerSecond)} ex/s), ` +
       `scoring ${t.evalSeconds.toFixed(1)} s, total ${t.wallSeconds.toFixed(1)} s`);
     if (p.out !== undefined) io.out(`result written to ${p.out}`);
+    if (result.weights) io.out(`weights written to ${p.save} (${result.weights.bytes} bytes, sha256 ${result.weights.sha256.slice(0, 16)}…)`);
   }
   return result;
 }
@@ -217,9 +232,8 @@ export function registerTrainCommand(program: Command): void {
 Examples:
   dendrite-bench train --model segregated --epochs 1
   dendrite-bench train --model segregated --mode nonspiking --learning-rates 0.2,0.2 --device cuda
-  dendrite-bench train --model cnn --channels 16,32 --kernels 5 --padding 2 --lr 0.001
-  dendrite-bench train --model fa --layers 500,10 --checkpoint run.ckpt --resume --out result.json
-  dendrite-bench train --config experiment.json --epochs 2
+  dendrite-bench train --model cnn --channels 16,32 --kernels 5 --padding 2 --lr 0.001 --save cnn.safetensors
+  dendrite-bench train --config experiment.json --checkpoint run.ckpt --resume --out result.json
 
 Model options (each applies to the models in brackets; see schemas/<model>.schema.json):`);
   // Flag text -> option name, for options whose commander attribute differs from the option name.

@@ -12,8 +12,10 @@ import type { EpochMetrics, TrainRecording } from '../models/segregated';
 import { SegregatedTrainable } from '../models/segregated-trainable';
 import type { AnglePoint, VoltageTrace } from '../report/figures';
 import { anglePointsFromEpochs, voltageTracesFromRecording } from '../report/recordings';
+import { loadCheckpoint, modelCheckpoint, type CheckpointData } from '../train/checkpoint';
 import { loadTrainingData } from '../train/data';
 import { train, type TrainEvent, type TrainResult } from '../train/loop';
+import type { ModelState, TrainableModel } from '../train/model';
 import { modelEntry } from './registry';
 import { resolveSpec, type ExperimentSpec, type ResolvedSpec } from './spec';
 
@@ -97,6 +99,21 @@ export function environment(requested: DeviceString, used: string, reason: strin
 
 /** Runs one experiment to its end (or to an abort, which rejects with an AbortError). */
 export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}): Promise<ExperimentResult> {
+  return (await runAndKeep(spec, run, false)).result;
+}
+
+/**
+ * runExperiment that also hands back the trained model's final state (after the last epoch, the
+ * state the test score belongs to) as a weights file's content (src/train/checkpoint.ts
+ * modelCheckpoint): the caller decides where it goes (a results folder, train --save);
+ * loadTrainedModel reads it back.
+ */
+export async function runExperimentWithWeights(spec: ExperimentSpec, run: RunOptions = {}): Promise<{ result: ExperimentResult; weights: CheckpointData }> {
+  const r = await runAndKeep(spec, run, true);
+  return { result: r.result, weights: r.weights! };
+}
+
+async function runAndKeep(spec: ExperimentSpec, run: RunOptions, keepWeights: boolean): Promise<{ result: ExperimentResult; weights?: CheckpointData }> {
   const s = resolveSpec(spec);
   const entry = modelEntry(s.model);
   const emit = run.onEvent ?? (() => undefined);
@@ -135,11 +152,13 @@ export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}):
     }
     emit(e);
   };
+  let weights: CheckpointData | undefined;
   try {
     const r = await train(model, { train: data.splits.train, validation: data.splits.validation, ...(s.test ? { test: data.splits.test } : {}) }, {
       epochs: s.epochs, seed: s.seed, logEvery: s.logEvery, chunkSize: s.chunkSize, testEachEpoch: s.testEachEpoch, recordWeights: s.recordWeights,
       ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}), resume: s.resume,
       ...(run.signal ? { signal: run.signal } : {}), onEvent,
+      ...(keepWeights ? { onTrainedState: (state: ModelState) => { weights = modelCheckpoint(model.kind, state); } } : {}),
       dataId: `${data.name} sha256 ${data.sha256}, ${s.folds >= 2 ? `fold ${s.fold} of ${s.folds}` : `validation ${s.validation}`}, seed ${s.seed}`,
     });
     const { format: _f, info: _i, options: _o, data: counts, ...rest } = r;
@@ -148,7 +167,7 @@ export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}):
     if (lastRecording) {
       recordings.voltages = voltageTracesFromRecording(s.model, lastRecording, { layers: options.layers as number[], dt: options.dt as number });
     }
-    return {
+    const result: ExperimentResult = {
       format: EXPERIMENT_RESULT_FORMAT,
       spec: resolvedSpec,
       environment: env,
@@ -159,7 +178,35 @@ export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}):
       ...rest,
       ...(Object.keys(recordings).length > 0 ? { recordings } : {}),
     };
+    return { result, ...(weights ? { weights } : {}) };
   } finally {
     model.dispose?.();
   }
+}
+
+/**
+ * The model an experiment trained, rebuilt from its result (the resolved spec, the data's shape)
+ * with the weights file written beside it (runExperimentWithWeights): it scores as it did at the
+ * end of the run. A file of another model kind or architecture is refused. The caller disposes it.
+ */
+export async function loadTrainedModel(result: ExperimentResult, file: string,
+  runtime: { device?: DeviceString; threads?: number } = {}): Promise<TrainableModel> {
+  const s = result.spec;
+  const ck = await loadCheckpoint(file);
+  if (ck.meta.kind !== s.model) {
+    throw new Error(`${file}: holds ${ck.meta.kind === undefined ? 'no model kind' : `a ${String(ck.meta.kind)} model`}, the result is of a ${s.model} model`);
+  }
+  if (typeof ck.meta.model !== 'object' || ck.meta.model === null) throw new Error(`${file}: has no model metadata ("dendrite.model")`);
+  const device = resolveDevice(runtime.device ?? s.device).device as DeviceString;
+  const threads = runtime.threads ?? s.threads;
+  const model = modelEntry(s.model).create(s.options as never, {
+    input: result.dataset.shape, classes: result.dataset.classes, seed: s.seed, device, ...(threads !== undefined ? { threads } : {}),
+  });
+  try {
+    await model.importState({ meta: ck.meta.model as Record<string, unknown>, arrays: ck.arrays, ...(ck.shapes ? { shapes: ck.shapes } : {}) });
+  } catch (err) {
+    model.dispose?.();
+    throw err;
+  }
+  return model;
 }

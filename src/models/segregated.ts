@@ -14,7 +14,7 @@ import { isDeepStrictEqual } from 'node:util';
 
 import { nativeClasses, type DeviceString, type NativeSegregatedNetwork, type SegregatedLayerWeights, type SegregatedPosition,
   type SegregatedRecording } from '../native';
-import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint';
+import { loadCheckpoint, modelCheckpoint, saveCheckpoint } from '../train/checkpoint';
 import { train as trainLoop } from '../train/loop';
 import { throwIfAborted, type ModelState } from '../train/model';
 import { activeOptions, conditionHolds, optionError, resolveOptions, type GivenOptions, type OptionSpec } from './options';
@@ -640,8 +640,7 @@ export class SegregatedNetwork {
    * safetensors reader takes, and SegregatedNetwork.load() reads training-loop checkpoints too.
    */
   async save(file: string): Promise<void> {
-    const s = this.exportState();
-    await saveCheckpoint(file, { meta: { kind: 'segregated', model: s.meta }, arrays: s.arrays, ...(s.shapes ? { shapes: s.shapes } : {}) });
+    await saveCheckpoint(file, modelCheckpoint('segregated', this.exportState()));
   }
 
   /**

@@ -61,7 +61,14 @@ function round(x: number): string {
 
 const distinct = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
 
+/** Links to the runs' weights files (relative: they open from the folder). */
+function weightsLinks(g: RunGroup): string {
+  return g.runs.filter((r) => r.weights).map((r) => `<a href="${esc(r.weights!.path)}" title="${esc(`sha256 ${r.weights!.sha256}, ${r.weights!.bytes} bytes`)}">`
+    + `seed ${esc(r.spec.seed)}</a>`).join(', ') || '—';
+}
+
 function resultsTable(groups: readonly RunGroup[]): string {
+  const withWeights = groups.some((g) => g.runs.some((r) => r.weights));
   const rows = groups.map((g) => {
     const test = g.runs.filter((r) => r.test).map((r) => r.test!.accuracy);
     const val = g.runs.map((r) => r.epochs[r.epochs.length - 1]?.validationAccuracy).filter((v): v is number => typeof v === 'number');
@@ -71,11 +78,13 @@ function resultsTable(groups: readonly RunGroup[]): string {
     const epochs = distinct(g.runs.map((r) => r.epochs.length)).join(', ');
     return `<tr><td>${esc(g.label)}</td><td>${esc(g.dataset)}</td><td class="n">${g.runs.length}</td><td class="n">${esc(epochs)}</td>`
       + `<td class="n">${esc(pctMeanSd(test))}</td><td class="n">${esc(pctMeanSd(val))}</td>`
-      + `<td class="n">${esc(round(secs))}</td><td class="n">${esc(round(rate))}</td><td>${esc(devices)}</td></tr>`;
+      + `<td class="n">${esc(round(secs))}</td><td class="n">${esc(round(rate))}</td><td>${esc(devices)}</td>`
+      + `${withWeights ? `<td>${weightsLinks(g)}</td>` : ''}</tr>`;
   });
   return `<table class="results"><thead><tr><th>model</th><th>dataset</th><th>seeds</th><th>epochs</th>`
     + `<th>test accuracy<br><small>mean ± sd over seeds</small></th><th>last validation accuracy</th>`
-    + `<th>training time per run (s)</th><th>examples/s</th><th>device</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+    + `<th>training time per run (s)</th><th>examples/s</th><th>device</th>${withWeights ? '<th>final weights<br><small>safetensors</small></th>' : ''}`
+    + `</tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 function configurationTable(groups: readonly RunGroup[]): string {
@@ -177,7 +186,8 @@ export async function buildReport(folder: string, opts: ReportOptions = {}): Pro
 <p class="meta">${results.runs.length} runs, ${groups.length} configurations; results written ${esc(results.createdAt)}; ${esc(envs.join(', '))}.</p>
 <h2>Results</h2>
 ${resultsTable(groups)}
-<p class="meta">Test accuracy is scored once after the last epoch; the sd is over seeds (none with one seed). Training time and examples/s count training only, not scoring.</p>
+<p class="meta">Test accuracy is scored once after the last epoch; the sd is over seeds (none with one seed). Training time and examples/s count training only, not scoring.${
+  results.runs.some((r) => r.weights) ? ' Final weights: each run\'s trained state as a safetensors file in the folder\'s weights/ (results.json lists its sha256).' : ''}</p>
 ${figureHtml.join('\n')}
 ${samples.length ? `<h2>Dataset samples</h2>\n${samples.join('\n')}` : ''}
 <h2>Configuration</h2>

@@ -1,17 +1,21 @@
 // A results folder: results.json (every experiment result, versioned, plus the recordings the
-// figures need that an ExperimentResult does not carry) and results.csv (one row per run and
-// epoch, for spreadsheets). Both are written atomically; the reader checks the format and names
-// the file and the field on any error. Reports (src/report/html.ts) are built from the folder.
+// figures need that an ExperimentResult does not carry), results.csv (one row per run and epoch,
+// for spreadsheets) and weights/<label>-seed<seed>.safetensors (each run's final weights, listed
+// in its run entry with sha256 and size). All are written atomically; the reader checks the
+// format and names the file and the field on any error. Reports (src/report/html.ts) are built
+// from the folder.
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { EXPERIMENT_RESULT_FORMAT, type ExperimentResult } from '../experiment/run';
+import { saveWeights, type CheckpointData } from '../train/checkpoint';
 import { writeFileAtomicAsync } from '../train/safetensors';
 import type { AnglePoint, TrialRecord, VoltageTrace } from './figures';
 
 export const RESULTS_FORMAT = 'dendrite-bench/results@1';
 export const RESULTS_JSON = 'results.json';
 export const RESULTS_CSV = 'results.csv';
+export const WEIGHTS_DIR = 'weights';
 
 /** Recordings beside the runs: each feeds one figure of the report (src/report/figures.ts). */
 export interface ResultsExtras {
@@ -23,8 +27,20 @@ export interface ResultsExtras {
   trials?: TrialRecord[];
 }
 
-/** An experiment's result, optionally named by whoever ran it (e.g. a preset's "segregated 784-500-10"). */
-export type LabelledResult = ExperimentResult & { label?: string };
+/** A run's final weights in the folder: a safetensors checkpoint without loop state (loadTrainedModel reads it). */
+export interface WeightsFile {
+  /** Relative to the results folder, "/"-separated: weights/<label>-seed<seed>.safetensors. */
+  path: string;
+  /** sha256 of the file's bytes, hex. */
+  sha256: string;
+  bytes: number;
+}
+
+/**
+ * An experiment's result, optionally named by whoever ran it (e.g. a preset's "segregated
+ * 784-500-10"), with its weights file when one was written.
+ */
+export type LabelledResult = ExperimentResult & { label?: string; weights?: WeightsFile };
 
 export interface Results {
   format: typeof RESULTS_FORMAT;
@@ -178,6 +194,25 @@ export async function writeResults(folder: string, results: Results): Promise<{ 
   return { json, csv };
 }
 
+/** weights/<label>-seed<seed>.safetensors, the label made file-name safe; `-2`, `-3`, ... when the name is in `taken`. */
+export function weightsFileName(label: string, seed: number, taken: ReadonlySet<string> = new Set()): string {
+  const safe = label.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|-+$/g, '') || 'model';
+  const base = `${WEIGHTS_DIR}/${safe}-seed${seed}`;
+  let name = `${base}.safetensors`;
+  for (let k = 2; taken.has(name); k++) name = `${base}-${k}.safetensors`;
+  return name;
+}
+
+/**
+ * Writes a run's weights (runExperimentWithWeights) to `name` inside `folder`, atomically, through
+ * the one checkpoint writer; the entry for results.json has the hash and size of the bytes on disk.
+ */
+export async function writeWeightsFile(folder: string, name: string, weights: CheckpointData): Promise<WeightsFile> {
+  const file = path.join(folder, ...name.split('/'));
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  return { path: name, ...(await saveWeights(file, weights)) };
+}
+
 /** Reads and checks results.json of a folder (or the file itself). */
 export function readResults(folderOrFile: string): Results {
   const file = fs.existsSync(folderOrFile) && fs.statSync(folderOrFile).isDirectory() ? path.join(folderOrFile, RESULTS_JSON) : folderOrFile;
@@ -254,6 +289,15 @@ export function validateResults(data: unknown, file: string): Results {
           name: [str, 'a string'], norm: [num, 'a number'], relChange: [numOrNull, 'a number or null'], relUpdateChange: [numOrNull, 'a number or null'] }));
       }
     });
+    if (r.weights !== undefined) {
+      if (!isObject(r.weights)) throw new ResultsError(file, `${at}.weights must be an object`);
+      need(file, `${at}.weights`, r.weights, {
+        path: [(p) => typeof p === 'string' && /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(p) && !p.split('/').some((x) => x === '..' || x === '.'),
+          'a relative path inside the folder'],
+        sha256: [(h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h), '64 hex digits'],
+        bytes: [int, 'an integer'],
+      });
+    }
     if (r.test !== null) {
       if (!isObject(r.test)) throw new ResultsError(file, `${at}.test must be an object or null`);
       need(file, `${at}.test`, r.test, { accuracy: [num, 'a number'], loss: [numOrNull, 'a number'], count: [int, 'an integer'] });

@@ -29,6 +29,7 @@ import {
   type SafetensorsContent,
   type TensorArray,
 } from './safetensors';
+import type { ModelState } from './model';
 
 export { writeFileAtomic, writeFileAtomicAsync };
 
@@ -101,9 +102,33 @@ export function decodeCheckpoint(buf: Buffer, file = 'checkpoint'): CheckpointDa
   return fromContent(decodeSafetensors(buf, { file }), file);
 }
 
+/**
+ * A model's state as a checkpoint: "dendrite.kind", "dendrite.model" (the state's own metadata)
+ * and its arrays. Alone it is a weights file (SegregatedNetwork.save, a results folder's weights,
+ * train --save); the training loop adds "dendrite.loop" to make it a resumable checkpoint.
+ */
+export function modelCheckpoint(kind: string, state: ModelState, extraMeta: Record<string, unknown> = {}): CheckpointData {
+  return { meta: { kind, model: state.meta, ...extraMeta }, arrays: state.arrays, ...(state.shapes ? { shapes: state.shapes } : {}) };
+}
+
 /** Writes a checkpoint atomically; the event loop stays free (hashing in slices, asynchronous I/O). */
 export async function saveCheckpoint(file: string, data: CheckpointData): Promise<void> {
   await writeFileAtomicAsync(file, await encodeSafetensorsParts(toContent(data)));
+}
+
+/**
+ * Writes a weights file (modelCheckpoint without loop state) atomically; resolves to the sha256
+ * and size of the bytes on disk, for listings such as a results folder's results.json.
+ */
+export async function saveWeights(file: string, weights: CheckpointData): Promise<{ sha256: string; bytes: number }> {
+  await saveCheckpoint(file, weights);
+  const hash = crypto.createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of fs.createReadStream(file)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), bytes };
 }
 
 /** Reads and checks a checkpoint (the integrity hash, the layout, finite floats); old DBCKPT01 files too. */

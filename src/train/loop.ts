@@ -10,9 +10,9 @@
 // So an interrupted run that resumes reproduces the weights of an uninterrupted one bit for bit.
 import fs from 'node:fs';
 
-import { loadCheckpoint, saveCheckpoint, writeFileAtomicAsync } from './checkpoint';
+import { loadCheckpoint, modelCheckpoint, saveCheckpoint, writeFileAtomicAsync } from './checkpoint';
 import type { ImageSetLike } from './dataset';
-import { AbortError, isAbortError, type EvalResult, type TrainableModel } from './model';
+import { AbortError, isAbortError, type EvalResult, type ModelState, type TrainableModel } from './model';
 import { trainingOrder } from './order';
 
 export interface TrainSplits {
@@ -66,6 +66,11 @@ export interface LoopOptions {
    * resume with other data is refused, since a checkpoint would silently continue on them otherwise.
    */
   dataId?: string;
+  /**
+   * Receives the model's state once the last epoch is done, before the test split is scored: the
+   * state the test score belongs to (scoring may move a model's random draws on). For weights files.
+   */
+  onTrainedState?: (state: ModelState) => void | Promise<void>;
   /** Where to write the result as JSON. */
   resultFile?: string;
   /** Recorded in the result as is (dataset name, command line, ...). */
@@ -262,12 +267,9 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
     if (!options.checkpoint) return;
     const s = await model.exportState();
     const loopState: LoopState = { ...state, wallSeconds: wall() };
-    await saveCheckpoint(options.checkpoint, {
-      meta: { kind: model.kind, model: s.meta, loop: { format: LOOP_FORMAT, seed, trainCount: n,
-        ...(options.dataId !== undefined ? { dataId: options.dataId } : {}), state: loopState } },
-      arrays: s.arrays,
-      ...(s.shapes ? { shapes: s.shapes } : {}),
-    });
+    await saveCheckpoint(options.checkpoint, modelCheckpoint(model.kind, s, {
+      loop: { format: LOOP_FORMAT, seed, trainCount: n, ...(options.dataId !== undefined ? { dataId: options.dataId } : {}), state: loopState },
+    }));
     emit({ type: 'checkpoint', file: options.checkpoint, epoch: state.epoch, position: state.position });
   };
   const mean = (a: Acc): { loss: number; accuracy: number } => ({
@@ -414,6 +416,7 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
       emit({ type: 'epoch', ...record });
       await writeCheckpoint();
     }
+    if (options.onTrainedState) await options.onTrainedState(await model.exportState());
     if (test) {
       checkAbort();
       testResult = await evaluate(test);
