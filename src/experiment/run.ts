@@ -138,7 +138,7 @@ export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}):
   try {
     const r = await train(model, { train: data.splits.train, validation: data.splits.validation, ...(s.test ? { test: data.splits.test } : {}) }, {
       epochs: s.epochs, seed: s.seed, logEvery: s.logEvery, chunkSize: s.chunkSize, testEachEpoch: s.testEachEpoch, recordWeights: s.recordWeights,
-      ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}), resume: s.resume,
+      ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}), resume: s.resume, resumeOtherData: s.resumeOtherData,
       ...(run.signal ? { signal: run.signal } : {}), onEvent,
       dataId: `${data.name} sha256 ${data.sha256}, ${s.folds >= 2 ? `fold ${s.fold} of ${s.folds}` : `validation ${s.validation}`}, seed ${s.seed}`,
     });
