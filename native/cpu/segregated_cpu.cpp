@@ -632,7 +632,14 @@ class CpuEngine final : public Engine {
   int64_t train_slots() const override { return static_cast<int64_t>(train_slots_.size()); }
 
   void grow_train_slots(int64_t n) override {
-    while (static_cast<int64_t>(train_slots_.size()) < n) train_slots_.push_back(make_slot());
+    // All or none: slots made before an allocation failed would hold on to that memory.
+    const size_t before = train_slots_.size();
+    try {
+      while (static_cast<int64_t>(train_slots_.size()) < n) train_slots_.push_back(make_slot());
+    } catch (...) {
+      train_slots_.resize(before);
+      throw;
+    }
   }
 
   void reset_train_slots() override {

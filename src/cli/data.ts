@@ -1,5 +1,4 @@
 // `dendrite-bench data ...`: list, fetch, verify and show datasets.
-import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 

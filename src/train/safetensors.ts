@@ -341,6 +341,7 @@ function processAlive(pid: number): boolean {
 /**
  * Removes the temporary files of `file` left by writers that were killed mid-write (their process
  * is gone), so that repeated kills cannot pile them up: at most one per writer still running.
+ * Process ids are this machine's: a folder written from several machines at once is not expected.
  */
 function removeStaleTemps(file: string): void {
   const dir = path.dirname(path.resolve(file));
