@@ -107,6 +107,25 @@ test('usage errors exit with status 2, failures with 1, each with a message', (t
   }
 });
 
+test('--resume refuses a checkpoint of other data; --resume-other-data continues it, with a warning naming what differs', (t) => {
+  const ck = path.join(tmp, 'other-data.ckpt');
+  const common = ['--model', 'mlp', '--layers', '32,10', '--checkpoint', ck, '--no-test', '--threads', '1'];
+  t.is(run(...common, '--epochs', '1', '--validation', '0.1').status, 0);
+  const refused = run(...common, '--epochs', '2', '--validation', '0.2', '--resume');
+  t.is(refused.status, 1, refused.stderr);
+  t.regex(refused.stderr, /written for 7200 training examples, this run has 6400 \(resumeOtherData, --resume-other-data, continues all the same\)/);
+  const out = path.join(tmp, 'other-data.json');
+  const r = run(...common, '--epochs', '2', '--validation', '0.2', '--resume', '--resume-other-data', '--out', out);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^warning: resuming .*other-data\.ckpt, written for other data: training examples 7200 \(this run: 6400\); data mnist-10k sha256 [0-9a-f]+, validation 0\.1, seed 0 \(this run: mnist-10k sha256 [0-9a-f]+, validation 0\.2, seed 0\)$/m);
+  t.regex(r.stdout, /^epoch 2\/2 /m);
+  const written = JSON.parse(fs.readFileSync(out, 'utf8')) as { resumed: { epoch: number; otherData: Array<{ what: string }> }; spec: { resumeOtherData: boolean } };
+  t.deepEqual(written.resumed.otherData.map((d) => d.what), ['training examples', 'data']);
+  t.true(written.spec.resumeOtherData);
+  const help = spawnSync(process.execPath, [cli, 'train', '--help'], { encoding: 'utf8' });
+  t.regex(help.stdout.replace(/\s+/g, ' '), /--resume-other-data with --resume: continue a checkpoint written for other data/);
+});
+
 test('--device cuda reaches the segregated network: it runs there or fails saying why CUDA cannot be used', (t) => {
   const r = run('--model', 'segregated', '--layers', '20,10', '--mode', 'nonspiking', '--device', 'cuda', '--epochs', '1', '--validation', '0');
   const info = spawnSync(process.execPath, [cli, 'devices', '--json'], { encoding: 'utf8' });

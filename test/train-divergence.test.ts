@@ -6,7 +6,8 @@ import path from 'node:path';
 
 import test from 'ava';
 
-import { runExperiment } from '../src/experiment/run';
+import { runExperiment, type ExperimentEvent } from '../src/experiment/run';
+import { resolveSpec } from '../src/experiment/spec';
 import { loadCheckpoint } from '../src/train/checkpoint';
 import { subsetOf } from '../src/train/dataset';
 import { DivergenceError, train } from '../src/train/loop';
@@ -57,4 +58,17 @@ test('a checkpoint is not resumed on other training data (another fold of the sa
   await t.throwsAsync(runExperiment({ ...spec, fold: 1, epochs: 2, resume: true }), { message: /written for other training data \(mnist-10k sha256 [0-9a-f]+, fold 0 of 4.*this run has .*fold 1 of 4/ });
   const resumed = await runExperiment({ ...spec, fold: 0, epochs: 2, resume: true });
   t.deepEqual(resumed.resumed, { epoch: 1, position: 0 });
+  // Unless the user says so: the run reports and records what differs.
+  t.throws(() => resolveSpec({ ...spec, fold: 1, resumeOtherData: true }), { message: /resumeOtherData applies only with resume/ });
+  const events: ExperimentEvent[] = [];
+  const other = await runExperiment({ ...spec, fold: 1, epochs: 3, resume: true, resumeOtherData: true }, { onEvent: (e) => events.push(e) });
+  t.like(other.resumed, { epoch: 2, position: 0 });
+  t.is(other.resumed!.otherData!.length, 1);
+  t.like(other.resumed!.otherData![0], { what: 'data' });
+  t.regex(String(other.resumed!.otherData![0].checkpoint), /fold 0 of 4/);
+  t.regex(String(other.resumed!.otherData![0].run), /fold 1 of 4/);
+  t.deepEqual(events.filter((e) => e.type === 'resumeOtherData').length, 1);
+  t.true(other.spec.resumeOtherData);
+  t.is(other.epochs.length, 3);
+  t.true(other.final.validationAccuracy! > 0.5, `validation accuracy ${other.final.validationAccuracy}`);
 });

@@ -124,6 +124,34 @@ test('checkpoints: damage, another model, another seed or data are refused', asy
   await t.throwsAsync(train(mlp(), splits, { epochs: 2, seed: 9, checkpoint: file, resume: true }), { message: /written with seed 3, this run has seed 9/ });
   await t.throwsAsync(train(mlp(), { ...splits, train: subsetOf(splits.train, [0, 1, 2]) }, { epochs: 2, seed: 3, checkpoint: file, resume: true }),
     { message: /written for 1000 training examples, this run has 3/ });
+  // resumeOtherData continues all the same, says so and records it; another model stays refused.
+  await t.throwsAsync(train(createMlp({ input, hidden: [33], batchSize: 64, seed: 4 }), splits,
+    { epochs: 2, seed: 3, checkpoint: file, resume: true, resumeOtherData: true }), { message: /the checkpoint holds another model/ });
+  const fewer = subsetOf(splits.train, Array.from({ length: 500 }, (_, i) => i));
+  const events: TrainEvent[] = [];
+  const other = await train(mlp(), { ...splits, train: fewer }, {
+    epochs: 2, seed: 9, checkpoint: file, resume: true, resumeOtherData: true, dataId: 'first 500', onEvent: (e) => events.push(e),
+  });
+  const differences = [{ what: 'seed', checkpoint: 3, run: 9 }, { what: 'training examples', checkpoint: 1000, run: 500 }];
+  t.deepEqual(other.resumed, { epoch: 1, position: 0, otherData: differences });
+  t.deepEqual(events.filter((e) => e.type === 'resumeOtherData'), [{ type: 'resumeOtherData', checkpoint: file, differences }]);
+  t.deepEqual(other.epochs.map((e) => e.examples), [1000, 500], 'epoch 1 from the checkpoint, epoch 2 on the new data');
+  // The checkpoint's weights were taken: better than one epoch of the new data from scratch.
+  const fresh = await train(mlp(), { ...splits, train: fewer }, { epochs: 1, seed: 9 });
+  t.true(other.test!.accuracy > fresh.test!.accuracy + 0.05, `resumed ${other.test!.accuracy}, from scratch ${fresh.test!.accuracy}`);
+  // Its checkpoint now describes the new run: resuming it with that run's settings needs no override.
+  const again = await train(mlp(), { ...splits, train: fewer }, { epochs: 3, seed: 9, checkpoint: file, resume: true, dataId: 'first 500' });
+  t.deepEqual(again.resumed, { epoch: 2, position: 0 });
+  await t.throwsAsync(train(mlp(), { ...splits, train: fewer }, { epochs: 3, seed: 9, checkpoint: file, resume: true, dataId: 'other 500' }),
+    { message: /written for other training data \(first 500\); this run has other 500 \(resumeOtherData, --resume-other-data/ });
+  // Stopped mid-epoch past the end of the new, shorter data: that epoch ends at once.
+  const mid = path.join(tmp, 'mid.ckpt');
+  const controller = new AbortController();
+  await t.throwsAsync(train(mlp(), splits, { epochs: 2, seed: 3, chunkSize: 640, checkpoint: mid, signal: controller.signal,
+    onEvent: (e) => { if (e.type === 'progress' && e.position === 640) controller.abort(); } }), { instanceOf: AbortError });
+  const shorter = await train(mlp(), { ...splits, train: fewer }, { epochs: 2, seed: 3, checkpoint: mid, resume: true, resumeOtherData: true });
+  t.like(shorter.resumed, { epoch: 0, position: 500 });
+  t.deepEqual(shorter.epochs.map((e) => e.examples), [640, 500]);
   // No file yet: resume starts from scratch.
   const r = await train(mlp(), splits, { epochs: 1, seed: 3, checkpoint: path.join(tmp, 'new.ckpt'), resume: true });
   t.is(r.resumed, null);

@@ -527,8 +527,14 @@ struct Events {
 struct Ring {
   std::vector<Events> steps;
   int64_t head = 0;  // slot of the most recent step
-  void init(int64_t mem) {
+  // Room for an event of every unit at every step: pushing events (inside OpenMP regions, where
+  // a bad_alloc would terminate the process) never allocates; clear() keeps the capacity.
+  void init(int64_t mem, int64_t units) {
     steps.assign(static_cast<size_t>(mem), Events{});
+    for (Events& e : steps) {
+      e.idx.reserve(static_cast<size_t>(units));
+      e.cnt.reserve(static_cast<size_t>(units));
+    }
     head = 0;
   }
   int64_t mem() const { return static_cast<int64_t>(steps.size()); }
@@ -577,6 +583,7 @@ struct Slot {
   bool u_valid = false;
   // per example
   std::vector<float> target;  // n_out one-hot (repeated k times)
+  std::vector<float> Cbar;    // n_out: mean output voltages of a test image
   float loss = 0;
   int32_t prediction = 0;
   std::vector<float> angle;
@@ -625,7 +632,14 @@ class CpuEngine final : public Engine {
   int64_t train_slots() const override { return static_cast<int64_t>(train_slots_.size()); }
 
   void grow_train_slots(int64_t n) override {
-    while (static_cast<int64_t>(train_slots_.size()) < n) train_slots_.push_back(make_slot());
+    // All or none: slots made before an allocation failed would hold on to that memory.
+    const size_t before = train_slots_.size();
+    try {
+      while (static_cast<int64_t>(train_slots_.size()) < n) train_slots_.push_back(make_slot());
+    } catch (...) {
+      train_slots_.resize(before);
+      throw;
+    }
   }
 
   void reset_train_slots() override {
@@ -661,8 +675,9 @@ class CpuEngine final : public Engine {
     auto load_ring = [](const SpikeRing& r, Ring& out) {
       out.head = r.head;
       for (size_t q = 0; q < out.steps.size(); ++q) {
-        out.steps[q].idx = r.idx[q];
-        out.steps[q].cnt = r.cnt[q];
+        // assign keeps the capacity reserved by make_slot (Ring::init)
+        out.steps[q].idx.assign(r.idx[q].begin(), r.idx[q].end());
+        out.steps[q].cnt.assign(r.cnt[q].begin(), r.cnt[q].end());
       }
     };
     std::vector<std::unique_ptr<Slot>> fresh;
@@ -716,7 +731,7 @@ class CpuEngine final : public Engine {
 
   std::unique_ptr<Slot> make_slot() const {
     auto s = std::make_unique<Slot>();
-    s->input.init(c_.mem);
+    s->input.init(c_.mem, c_.n_in);
     s->L.resize(static_cast<size_t>(M_));
     const int64_t R = R_;
     for (int64_t m = 0; m < M_; ++m) {
@@ -728,7 +743,7 @@ class CpuEngine final : public Engine {
       for (auto* v : {&l.B, &l.C, &l.A, &l.lam, &l.sumC, &l.sumLam, &l.Cf, &l.Af, &l.alpha_f, &l.lamt, &l.alpha_t, &l.E, &l.Ebp})
         v->assign(n, 0.0f);
       l.t32.assign(n, 0);
-      l.spikes.init(c_.mem);
+      l.spikes.init(c_.mem, l.n);
       l.u.assign(static_cast<size_t>(c_.mem) * n, 0.0f);
       l.psp_a.assign(static_cast<size_t>(l.fb), 0.0f);
       l.sumPSPB.assign(static_cast<size_t>(l.fan_in), 0.0f);
@@ -740,7 +755,11 @@ class CpuEngine final : public Engine {
       l.delta_t.assign(n, 0);
     }
     s->x.assign(static_cast<size_t>(c_.n_in), 0.0f);
+    // set_image fills these inside OpenMP regions: reserved here, they never allocate there.
+    s->nz.reserve(static_cast<size_t>(c_.n_in));
+    s->x_nz.reserve(static_cast<size_t>(c_.n_in));
     s->x_t32.reserve(static_cast<size_t>(c_.n_in));
+    s->Cbar.assign(static_cast<size_t>(c_.n_out()), 0.0f);
     int64_t widest = c_.n_in;
     for (int64_t m = 0; m < M_; ++m) widest = std::max(widest, c_.layers[m]);
     s->x0.assign(static_cast<size_t>(widest), 0);
@@ -1234,10 +1253,10 @@ void CpuEngine::run_tests(const TestBatch& t) {
     ctx.spikes = test_spike_stream(c_.seed, t.round, t.offset + static_cast<uint64_t>(i));
     ctx.step0 = 0;
     run_phase(s, ctx);
-    std::vector<float> Cbar(static_cast<size_t>(n_out));
+    float* Cbar = s.Cbar.data();
     for (int64_t q = 0; q < n_out; ++q) Cbar[q] = window_mean(o.sumC[q], T);
-    t.prediction[i] = class_argmax(Cbar.data(), k);
-    if (t.voltages) std::memcpy(t.voltages + i * n_out, Cbar.data(), sizeof(float) * n_out);
+    t.prediction[i] = class_argmax(Cbar, k);
+    if (t.voltages) std::memcpy(t.voltages + i * n_out, Cbar, sizeof(float) * n_out);
     s.rec = nullptr;
   }
 }

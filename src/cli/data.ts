@@ -1,5 +1,4 @@
 // `dendrite-bench data ...`: list, fetch, verify and show datasets.
-import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
@@ -9,6 +8,7 @@ import { resolveDataDir } from '../data/paths';
 import { datasetNames } from '../data/registry';
 import { gridPng, pickSamples, renderGrid } from '../data/show';
 import { listDatasets, verifyDataset } from '../data/status';
+import { writeFileAtomic } from '../train/safetensors';
 
 interface CommonOpts {
   dataDir?: string;
@@ -72,6 +72,17 @@ function common(cmd: Command): CommonOpts {
 
 function dataDirOption(): Option {
   return new Option('--data-dir <dir>', 'data directory (default: $DENDRITE_DATA_DIR, else the per-user cache folder)');
+}
+
+/** `data show`: a PNG grid of sample images of a split, one row per class, written atomically to `out`. */
+export async function writeSampleGrid(name: string, out: string, opts: { split: 'train' | 'test'; perClass: number; seed?: number; scale?: number; dataDir?: string }):
+  Promise<{ dataset: string; width: number; height: number; images: number }> {
+  const ds = await loadDataset(name, opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {});
+  const set = ds[opts.split];
+  const rows = pickSamples(set, opts.perClass, opts.seed);
+  const grid = renderGrid(set, rows, { scale: opts.scale });
+  writeFileAtomic(out, gridPng(grid));
+  return { dataset: ds.name, width: grid.width, height: grid.height, images: rows.reduce((a, r) => a + r.length, 0) };
 }
 
 export function registerDataCommands(program: Command): void {
@@ -191,12 +202,8 @@ Examples:
   dendrite-bench data show fashion-mnist --split test --per-class 5 --seed 1 -o fashion.png`)
     .action(async (name: string, opts: { out: string; split: 'train' | 'test'; perClass: number; seed?: number; scale?: number }, cmd: Command) => {
       const o = common(cmd);
-      const ds = await loadDataset(name, { dataDir: o.dataDir });
-      const set = ds[opts.split];
-      const rows = pickSamples(set, opts.perClass, opts.seed);
-      const grid = renderGrid(set, rows, { scale: opts.scale });
       const out = path.resolve(opts.out);
-      fs.writeFileSync(out, gridPng(grid));
-      console.log(`${out}: ${grid.width}x${grid.height}, ${rows.reduce((a, r) => a + r.length, 0)} ${ds.name} ${opts.split} images, one row per class`);
+      const r = await writeSampleGrid(name, out, { ...opts, dataDir: o.dataDir });
+      console.log(`${out}: ${r.width}x${r.height}, ${r.images} ${r.dataset} ${opts.split} images, one row per class`);
     });
 }

@@ -20,6 +20,9 @@ const EXTRA_FLAGS: Record<string, { flag: string; doc: string; boolean?: boolean
   dataDir: { flag: '--data-dir <dir>', doc: 'where datasets are looked for' },
   checkpoint: { flag: '--checkpoint <file>', doc: 'checkpoint written after every epoch (and on Ctrl-C)' },
   resume: { flag: '--resume', doc: 'continue from --checkpoint when it exists', boolean: true },
+  resumeOtherData: { flag: '--resume-other-data', boolean: true,
+    doc: 'with --resume: continue a checkpoint written for other data (dataset, split, fold or seed of the split) all the same; ' +
+      'the differences are printed and recorded in the result (the model must be the same)' },
   out: { flag: '--out <file>', doc: 'write the result JSON here' },
   save: { flag: '--save <file>', doc: 'write the final weights here (safetensors, the checkpoint format without loop state)' },
   json: { flag: '--json', doc: 'print NDJSON events and a final result object', boolean: true },
@@ -144,6 +147,9 @@ export function describeEvent(e: ExperimentEvent, epochs: number): string | unde
   switch (e.type) {
     case 'device':
       return `device: ${e.used}${e.reason ? ` (${e.requested}: ${e.reason})` : ''}`;
+    case 'resumeOtherData':
+      return `warning: resuming ${e.checkpoint}, written for other data: ` +
+        e.differences.map((d) => `${d.what} ${d.checkpoint} (this run: ${d.run})`).join('; ');
     case 'start':
       return `${String(e.model.kind)}: ${e.data.train} training, ${e.data.validation} validation, ${e.data.test} test examples` +
         (e.resumed ? `; resuming at epoch ${e.resumed.epoch + 1}, example ${e.resumed.position}` : '');

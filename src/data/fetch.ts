@@ -21,6 +21,7 @@ import type { CifarSpec, DatasetSpec, FileSpec, IdxSpec } from './registry';
 import { TarParser, isSafeMemberPath } from './tar';
 import { type VerifyResult, hashFile, verifyFile } from './verify';
 import { verifyDataset } from './status';
+import { writeFileAtomic } from '../train/safetensors';
 
 export interface DownloadProgress {
   file: string;
@@ -546,8 +547,7 @@ export async function extractCifar(archive: string, dir: string, spec: CifarSpec
     const archiveSha = (await hashFile(archive, ['sha256'])).sha256!;
     const manifest: CifarManifest = { archive: { name: spec.archive.name, sha256: archiveSha }, members };
     const mf = path.join(root, CIFAR_MANIFEST);
-    fs.writeFileSync(mf + '.part', JSON.stringify(manifest, null, 2) + '\n');
-    fs.renameSync(mf + '.part', mf);
+    writeFileAtomic(mf, JSON.stringify(manifest, null, 2) + '\n');
     return out;
   } finally {
     cleanup();

@@ -156,7 +156,7 @@ async function runAndKeep(spec: ExperimentSpec, run: RunOptions, keepWeights: bo
   try {
     const r = await train(model, { train: data.splits.train, validation: data.splits.validation, ...(s.test ? { test: data.splits.test } : {}) }, {
       epochs: s.epochs, seed: s.seed, logEvery: s.logEvery, chunkSize: s.chunkSize, testEachEpoch: s.testEachEpoch, recordWeights: s.recordWeights,
-      ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}), resume: s.resume,
+      ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}), resume: s.resume, resumeOtherData: s.resumeOtherData,
       ...(run.signal ? { signal: run.signal } : {}), onEvent,
       ...(keepWeights ? { onTrainedState: (state: ModelState) => { weights = modelCheckpoint(model.kind, state); } } : {}),
       dataId: `${data.name} sha256 ${data.sha256}, ${s.folds >= 2 ? `fold ${s.fold} of ${s.folds}` : `validation ${s.validation}`}, seed ${s.seed}`,

@@ -59,6 +59,11 @@ export interface ExperimentSpec {
   /** Checkpoint written after every epoch and when stopped; with resume, continued from. */
   checkpoint?: string;
   resume?: boolean;
+  /**
+   * With resume: continue a checkpoint written for other data (dataset, split, fold, size) all the
+   * same; the differences are reported and recorded in the result. The model must be the same.
+   */
+  resumeOtherData?: boolean;
 }
 
 /** A spec with every setting and model option filled in: what a result records. */
@@ -69,15 +74,16 @@ export interface ResolvedSpec extends Omit<ExperimentSettings, 'device'> {
   dataDir?: string;
   checkpoint?: string;
   resume: boolean;
+  resumeOtherData: boolean;
 }
 
-const TOP_LEVEL = new Set(['model', 'options', 'dataDir', 'checkpoint', 'resume', ...Object.keys(EXPERIMENT_SETTINGS)]);
+const TOP_LEVEL = new Set(['model', 'options', 'dataDir', 'checkpoint', 'resume', 'resumeOtherData', ...Object.keys(EXPERIMENT_SETTINGS)]);
 
 /** Checks a spec and fills in every default: settings, then the model's options from its table. */
 export function resolveSpec(spec: ExperimentSpec): ResolvedSpec {
   const where = 'experiment';
   if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw optionError(where, '', 'the spec must be an object', true);
-  const { model, options, dataDir, checkpoint, resume, device, ...settings } = spec as ExperimentSpec & Record<string, unknown>;
+  const { model, options, dataDir, checkpoint, resume, resumeOtherData, device, ...settings } = spec as ExperimentSpec & Record<string, unknown>;
   for (const k of Object.keys(spec)) {
     if (!TOP_LEVEL.has(k)) throw optionError(where, '', `unknown setting "${k}" (settings: ${[...TOP_LEVEL].join(', ')})`, true);
   }
@@ -106,10 +112,13 @@ export function resolveSpec(spec: ExperimentSpec): ResolvedSpec {
   }
   if (resume !== undefined && typeof resume !== 'boolean') throw optionError(where, 'resume', 'must be true or false', true);
   if (resume && checkpoint === undefined) throw optionError(where, 'resume', 'needs a checkpoint file');
+  if (resumeOtherData !== undefined && typeof resumeOtherData !== 'boolean') throw optionError(where, 'resumeOtherData', 'must be true or false', true);
+  if (resumeOtherData && !resume) throw optionError(where, 'resumeOtherData', 'applies only with resume');
   const resolvedOptions = resolveOptions(model, entry.options, options ?? {});
   return {
     model, options: resolvedOptions, ...s, device: (device ?? s.device) as DeviceString,
     ...(dataDir !== undefined ? { dataDir } : {}), ...(checkpoint !== undefined ? { checkpoint } : {}), resume: resume === true,
+    resumeOtherData: resumeOtherData === true,
   };
 }
 
@@ -123,6 +132,7 @@ export function experimentSchema(): Record<string, unknown> {
   props.dataDir = { description: 'where datasets are looked for', type: 'string' };
   props.checkpoint = { description: 'checkpoint file written after every epoch', type: 'string' };
   props.resume = { description: 'continue from the checkpoint when it exists', type: 'boolean' };
+  props.resumeOtherData = { description: 'with resume: continue a checkpoint written for other data all the same (the model must be the same)', type: 'boolean' };
   return {
     ...base,
     required: ['model'],

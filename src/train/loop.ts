@@ -71,6 +71,14 @@ export interface LoopOptions {
    * state the test score belongs to (scoring may move a model's random draws on). For weights files.
    */
   onTrainedState?: (state: ModelState) => void | Promise<void>;
+  /**
+   * Resume a checkpoint written for other data, another seed or another number of training
+   * examples all the same (e.g. to continue training on another dataset): each difference is
+   * reported by a 'resumeOtherData' event and recorded in the result's `resumed.otherData`. The
+   * model must still be the same (kind, architecture, options). The rest of a partly done epoch
+   * follows this run's order; an epoch shorter than the position reached ends at once.
+   */
+  resumeOtherData?: boolean;
   /** Where to write the result as JSON. */
   resultFile?: string;
   /** Recorded in the result as is (dataset name, command line, ...). */
@@ -129,13 +137,22 @@ export interface TrainResult {
   timing: { trainSeconds: number; evalSeconds: number; wallSeconds: number; trainExamples: number; examplesPerSecond: number };
   /** Always "completed": a stopped run rejects with an AbortError instead of resolving. */
   stopped: 'completed';
-  resumed: { epoch: number; position: number } | null;
+  /** With resumeOtherData, `otherData` lists how the checkpoint's run differed from this one. */
+  resumed: { epoch: number; position: number; otherData?: ResumeDifference[] } | null;
   checkpoint: string | null;
   startedAt: string;
   finishedAt: string;
 }
 
+/** How a resumed checkpoint's run differs from this run (resumeOtherData). */
+export interface ResumeDifference {
+  what: 'seed' | 'training examples' | 'data';
+  checkpoint: number | string;
+  run: number | string;
+}
+
 export type TrainEvent =
+  | { type: 'resumeOtherData'; checkpoint: string; differences: ResumeDifference[] }
   | { type: 'start'; model: Record<string, unknown>; data: TrainResult['data']; epochs: number; resumed: TrainResult['resumed'] }
   | {
     type: 'progress'; epoch: number; position: number; epochSize: number; examples: number; trainLoss: number; trainAccuracy: number;
@@ -235,16 +252,27 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
     if (ck.meta.kind !== undefined && ck.meta.kind !== model.kind) {
       throw new Error(`${options.checkpoint}: holds a ${String(ck.meta.kind)} model, this run trains a ${model.kind} model`);
     }
-    if (loop.seed !== seed) throw new Error(`${options.checkpoint}: written with seed ${loop.seed}, this run has seed ${seed}`);
-    if (loop.trainCount !== n) {
-      throw new Error(`${options.checkpoint}: written for ${loop.trainCount} training examples, this run has ${n}`);
-    }
+    const differences: ResumeDifference[] = [];
+    if (loop.seed !== seed) differences.push({ what: 'seed', checkpoint: loop.seed ?? 'none', run: seed });
+    if (loop.trainCount !== n) differences.push({ what: 'training examples', checkpoint: loop.trainCount ?? 'none', run: n });
     if (loop.dataId !== undefined && options.dataId !== undefined && loop.dataId !== options.dataId) {
-      throw new Error(`${options.checkpoint}: written for other training data (${loop.dataId}); this run has ${options.dataId}`);
+      differences.push({ what: 'data', checkpoint: loop.dataId, run: options.dataId });
+    }
+    if (differences.length > 0 && !options.resumeOtherData) {
+      const d = differences[0];
+      const hint = ' (resumeOtherData, --resume-other-data, continues all the same)';
+      if (d.what === 'seed') throw new Error(`${options.checkpoint}: written with seed ${d.checkpoint}, this run has seed ${d.run}${hint}`);
+      if (d.what === 'training examples') {
+        throw new Error(`${options.checkpoint}: written for ${d.checkpoint} training examples, this run has ${d.run}${hint}`);
+      }
+      throw new Error(`${options.checkpoint}: written for other training data (${d.checkpoint}); this run has ${d.run}${hint}`);
     }
     await model.importState({ meta: ck.meta.model as Record<string, unknown>, arrays: ck.arrays, ...(ck.shapes ? { shapes: ck.shapes } : {}) });
     state = loop.state;
-    resumed = { epoch: state.epoch, position: state.position };
+    // Fewer training examples than the position reached: that epoch ends at once.
+    state.position = Math.min(state.position, n);
+    resumed = { epoch: state.epoch, position: state.position, ...(differences.length > 0 ? { otherData: differences } : {}) };
+    if (differences.length > 0) emit({ type: 'resumeOtherData', checkpoint: options.checkpoint, differences });
   } else if (options.startAt) {
     const { epoch, position } = options.startAt;
     positiveInt('startAt.epoch', epoch, 0);

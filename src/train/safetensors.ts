@@ -329,9 +329,45 @@ function tempName(file: string): string {
   return path.join(dir, `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
 }
 
-/** Writes atomically (synchronously): a temporary file in the same folder, fsync, then rename over `file`. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';  // exists, owned by another user
+  }
+}
+
+/**
+ * Removes the temporary files of `file` left by writers that were killed mid-write (their process
+ * is gone), so that repeated kills cannot pile them up: at most one per writer still running.
+ * Process ids are this machine's: a folder written from several machines at once is not expected.
+ */
+function removeStaleTemps(file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  const prefix = `.${path.basename(file)}.`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && !processAlive(pid)) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+/**
+ * Writes atomically (synchronously): a temporary file in the same folder, fsync, then rename over
+ * `file`. A kill mid-write leaves the previous file and a temporary file, removed by the next write.
+ */
 export function writeFileAtomic(file: string, data: Buffer | string): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  removeStaleTemps(file);
   const tmp = tempName(file);
   try {
     const fd = fs.openSync(tmp, 'w');
@@ -356,6 +392,7 @@ export function writeFileAtomic(file: string, data: Buffer | string): void {
 export async function writeFileAtomicAsync(file: string, data: Buffer | string | readonly Buffer[]): Promise<void> {
   const dir = path.dirname(path.resolve(file));
   await fs.promises.mkdir(dir, { recursive: true });
+  removeStaleTemps(file);
   const parts = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : Buffer.isBuffer(data) ? [data] : data;
   const tmp = tempName(file);
   try {
