@@ -22,10 +22,11 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 build-sanitize/dendrite_native_benc
 
 # Node itself is not instrumented, so the sanitizer runtimes are preloaded. Leak checking is off
 # there: at exit it would report V8's own allocations, not ours (the native test covers leaks).
-# V8 handles some SEGVs itself (WebAssembly traps), so ASan must let it.
+# V8 handles some SEGVs itself (WebAssembly traps), so ASan must let it. The addon's path is absolute:
+# tests start CLI processes in other folders (a relative one made every trial of such a study fail).
 preload="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=libubsan.so)"
 LD_PRELOAD="$preload" \
 ASAN_OPTIONS=detect_leaks=0:allow_user_segv_handler=1:handle_segv=0:abort_on_error=1 \
-DENDRITE_ADDON=build-sanitize/Debug/dendrite.node \
+DENDRITE_ADDON="$PWD/build-sanitize/Debug/dendrite.node" \
 DENDRITE_SKIP_NATIVE_TEST=1 \
   node scripts/run-tests.js "$@"
