@@ -88,6 +88,11 @@ void set_small_call_limit(double work) { small_limit.store(work); }
 
 LaneLoad lane_load(CpuLane lane) { return executor(lane).load(); }
 
+bool main_lane_busy() {
+  const LaneLoad l = executor(CpuLane::Main).load();
+  return l.running > 0 || l.queued > 0;
+}
+
 std::string check_threads(int threads) {
   static std::mutex mutex;
   static int verified = 1;  // the largest team known to start

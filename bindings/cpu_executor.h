@@ -9,8 +9,8 @@
 //  - main: the networks' jobs (training chunks, evaluation) and kernel calls above the small-call
 //    limit;
 //  - small: kernel calls whose estimated work is at most the limit (default 2^24 operations, about
-//    a 200x200x200 GEMM: a millisecond or less on one core), each on one thread. They share the
-//    cores with a running main-lane job for their short time instead of waiting for it.
+//    a 200x200x200 GEMM: a millisecond or less on one core). They share the cores with a running
+//    main-lane job for their short time instead of waiting for it, on one thread while it runs.
 // docs/service.md says how the CPU is shared; setCpuScheduling (src/kernels.ts) sets the limit.
 #pragma once
 
@@ -39,6 +39,9 @@ struct LaneLoad {
   uint64_t done = 0;
 };
 LaneLoad lane_load(CpuLane lane);
+
+// Whether the main lane runs or holds a job now.
+bool main_lane_busy();
 
 // Checks that a team of `threads` CPU threads can be started, before OpenMP is asked for one:
 // libgomp cannot report a thread it fails to create (it prints "Thread creation failed" and exits

@@ -368,11 +368,13 @@ Napi::Promise queue_kernel(Napi::Env env, const Target& target, std::function<vo
       std::unique_ptr<Backend> backend = make_cuda_backend(target.device.index);
       job(*backend);
     } else {
-      // A small call runs on one thread: a team of two beside a running training would oversubscribe
-      // the cores, and its barriers would wait for descheduled threads (measured: 128^3 GEMM p99 300 ms).
+      // A small call runs on one thread while the main lane works: a team of two beside a running
+      // training would oversubscribe the cores, and its barriers would wait for descheduled threads
+      // (measured: 128^3 GEMM p99 300 ms). Every kernel's result is the same for any thread count.
       const CpuLane lane = lane_for(target.work);
       run_on_cpu_executor(lane, [&] {
-        std::unique_ptr<Backend> backend = make_cpu_backend(lane == CpuLane::Small ? 1 : target.threads);
+        const bool share = lane == CpuLane::Small && main_lane_busy();
+        std::unique_ptr<Backend> backend = make_cpu_backend(share ? 1 : target.threads);
         job(*backend);
       });
     }
