@@ -110,7 +110,7 @@ export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}):
   emit({ type: 'device', requested: s.device, used, ...(resolved.fallback ? { reason: resolved.fallback } : {}) });
 
   const data = await loadTrainingData(s.dataset, {
-    validation: s.folds >= 2 ? 0 : s.validation, seed: s.seed, folds: s.folds, fold: s.fold,
+    validation: s.folds >= 2 ? 0 : s.validation, seed: s.splitSeed, folds: s.folds, fold: s.fold,
     ...(s.dataDir !== undefined ? { dataDir: s.dataDir } : {}),
   });
   const ctx = { input: data.shape, classes: data.classes, seed: s.seed, device: used as DeviceString,
@@ -140,7 +140,9 @@ export async function runExperiment(spec: ExperimentSpec, run: RunOptions = {}):
       epochs: s.epochs, seed: s.seed, logEvery: s.logEvery, chunkSize: s.chunkSize, testEachEpoch: s.testEachEpoch, recordWeights: s.recordWeights,
       ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}), resume: s.resume,
       ...(run.signal ? { signal: run.signal } : {}), onEvent,
-      dataId: `${data.name} sha256 ${data.sha256}, ${s.folds >= 2 ? `fold ${s.fold} of ${s.folds}` : `validation ${s.validation}`}, seed ${s.seed}`,
+      dataId: `${data.name} sha256 ${data.sha256}, ${s.folds >= 2 ? `fold ${s.fold} of ${s.folds}` : `validation ${s.validation}`}, seed ${s.seed}` +
+        // Only when it differs, so that checkpoints written before splitSeed existed still resume.
+        `${s.splitSeed !== s.seed ? `, split seed ${s.splitSeed}` : ''}`,
     });
     const { format: _f, info: _i, options: _o, data: counts, ...rest } = r;
     const recordings: NonNullable<ExperimentResult['recordings']> = {};

@@ -35,11 +35,16 @@ export function datasetClasses(dataset: string): number {
   return spec.classNames.length;
 }
 
+/** The seed of the study's folds (a study stored before splitSeed existed used its seed). */
+export function splitSeedOf(config: StudyConfig): number {
+  return config.splitSeed ?? config.seed;
+}
+
 /** The ExperimentSpec of one fold of a trial (also used, with folds 0 and test on, for the final run). */
 export function trialSpec(config: StudyConfig, options: Record<string, unknown>, fold: number | 'final', run: TrialRun): ExperimentSpec {
   const o = config.objective;
   return {
-    model: o.model, options, dataset: o.dataset, epochs: o.epochs, seed: config.seed,
+    model: o.model, options, dataset: o.dataset, epochs: o.epochs, seed: config.seed, splitSeed: splitSeedOf(config),
     ...(fold === 'final' ? { folds: 0, validation: 0, test: true } : { folds: o.folds, fold, test: false }),
     ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}),
     device: run.device ?? 'cpu',

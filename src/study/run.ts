@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { runExperiment } from '../experiment/run';
 import type { DeviceString } from '../native';
-import { datasetClasses, trialSpec } from './objective';
+import { datasetClasses, splitSeedOf, trialSpec } from './objective';
 import { bestTrial } from './rules';
 import { trialOptions } from './spaces';
 import { storageSpec } from './storage-url';
@@ -68,6 +68,7 @@ export function configDifferences(stored: StudyConfig, wanted: StudyConfig): str
   cmp('strategy', stored.strategy, wanted.strategy);
   cmp('direction', stored.direction, wanted.direction);
   cmp('seed', stored.seed, wanted.seed);
+  cmp('split seed', splitSeedOf(stored), splitSeedOf(wanted));
   cmp('prune', stored.prune, wanted.prune);
   return diffs;
 }
