@@ -221,7 +221,16 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
           io.out(trialLine(e));
           break;
         case 'worker-died':
-          io.err(`worker ${e.pid} died (${e.signal ?? `exit ${e.code}`}); its trial runs again${e.requeued.length ? ` as trial ${e.requeued.join(', ')}` : ''}`);
+          io.err(e.environment
+            ? `worker ${e.pid} stopped for an error of this machine (${e.error ?? `exit ${e.code}`}); its trial went back to the queue without counting`
+            : `worker ${e.pid} died (${e.signal ?? `exit ${e.code}`}${e.error ? `: ${e.error}` : ''}); its trial runs again` +
+              `${e.requeued.length ? ` as trial ${e.requeued.join(', ')}` : ''}`);
+          break;
+        case 'worker-left':
+          io.err(`worker ${e.pid} left (exit ${e.code}) while trials remain; another takes its place`);
+          break;
+        case 'workers-stopped':
+          io.err(`no more workers are started: ${e.reason}${e.running ? `; ${e.running} still run` : ''}`);
           break;
         case 'final':
           io.out(`best configuration (trial ${e.final.trial}) retrained on the whole training split: ` +
