@@ -205,7 +205,7 @@ timed('a worker that exits cleanly at start-up while trials remain is replaced; 
   const cwd = dir('left');
   const file = path.join(cwd, 's.sqlite');
   const r = await cli(['study', 'run', '--model', 'mlp', '--trials', '3', '--folds', '2', '--epochs', '1', '--workers', '2', '--space', 'slow.json',
-    '--study', 'l', '--storage', file, '--no-final'], cwd, false, exitAtStartup(cwd, 1)).done;
+    '--study', 'l', '--storage', file, '--no-final', '--seed', '4', '--split-seed', '7'], cwd, false, exitAtStartup(cwd, 1)).done;
   t.is(r.code, 0, r.stderr);
   t.regex(r.stderr, /worker \d+ left \(exit 0\) while trials remain; another takes its place/);
   t.true(fs.existsSync(path.join(cwd, 'exited-0')));
@@ -213,6 +213,12 @@ timed('a worker that exits cleanly at start-up while trials remain is replaced; 
   const s = new SqliteStorage(file, { mustExist: true });
   t.is((await s.listWorkers('l')).length, 2, 'the worker that left never registered; its replacement did');
   await s.close();
+  // The split seed is the study's: shown, and not to be changed by a later run.
+  const status = await cli(['study', 'status', '--storage', file], cwd).done;
+  t.regex(status.stdout, /2 folds \(split seed 7\) x 1 epochs, seed 4/);
+  const other = await cli(['study', 'run', '--model', 'mlp', '--study', 'l', '--storage', file, '--split-seed', '8'], cwd).done;
+  t.is(other.code, 2);
+  t.regex(other.stderr, /exists with other settings: split seed is 7, not 8/);
 });
 
 timed('workers that keep exiting before they take a trial are replaced three times in a row, then the study stops and says why', async (t) => {
