@@ -152,6 +152,8 @@ export {
   medianPrune,
   finishedCount,
   countsTowardBudget,
+  classifyTrialError,
+  EnvironmentError,
   exportJson,
   exportCsv,
   exportLange,
@@ -173,4 +175,5 @@ export {
   type StudyRunResult,
   type StudyEvent,
   type StudySpace,
+  type TrialErrorKind,
 } from './study';
