@@ -230,8 +230,9 @@ async function runForked(storage: StudyStorage, spec: string, name: string, o: {
         if (!clean) {
           o.emit({ type: 'worker-died', pid, code, signal: sig, requeued, environment, ...(fatal ? { error: fatal.message } : {}) });
         }
-        if (stopping || o.signal?.aborted || givenUp !== undefined) return;
-        if (claimDecision(await storage.listTrials(name), (await storage.loadStudy(name))!.config.trials) === undefined) return;
+        const left = claimDecision(await storage.listTrials(name), (await storage.loadStudy(name))!.config.trials) !== undefined;
+        // Looked at after the awaits above: a Ctrl-C meanwhile must not start a worker that onAbort missed.
+        if (stopping || o.signal?.aborted || givenUp !== undefined || !left) return;
         if (environment) {
           givenUp = `worker ${pid} stopped for an error of this machine: ${fatal?.message ?? `exit ${code}`}`;
         } else {
