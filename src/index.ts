@@ -157,6 +157,8 @@ export {
   medianPrune,
   finishedCount,
   countsTowardBudget,
+  classifyTrialError,
+  EnvironmentError,
   exportJson,
   exportCsv,
   exportLange,
@@ -178,4 +180,5 @@ export {
   type StudyRunResult,
   type StudyEvent,
   type StudySpace,
+  type TrialErrorKind,
 } from './study';

@@ -389,6 +389,22 @@ function load(): NativeAddon {
   throw loadError;
 }
 
+/**
+ * A member of the addon. One it lacks means the addon was built from older sources than this
+ * code: said so, with the same code as a missing addon, rather than "x is not a function".
+ */
+function member(key: string | symbol): unknown {
+  const addon = load() as unknown as Record<string | symbol, unknown>;
+  const v = addon[key];
+  if (v === undefined && typeof key === 'string' && key !== 'then') {
+    const e = new Error(`dendrite-bench: the native addon ${loaded!.file} has no "${key}": it is older than this code. ` +
+      'Rebuild it with "npm rebuild dendrite-bench" (in a checkout: "npm run build").');
+    (e as Error & { code: string }).code = 'ERR_DENDRITE_ADDON';
+    throw e;
+  }
+  return v;
+}
+
 /** Whether the addon loads, without throwing: the file it came from, or why it did not. */
 export function addonStatus(): { loaded: true; file: string } | { loaded: false; error: string } {
   try {
@@ -403,9 +419,9 @@ export function addonStatus(): { loaded: true; file: string } | { loaded: false;
 // option tables, presets, results, reports) and the CLI's help work without it, and a missing build
 // is reported where native compute is asked for.
 export const native: NativeAddon = new Proxy({} as NativeAddon, {
-  get: (_, key) => (load() as unknown as Record<string | symbol, unknown>)[key],
+  get: (_, key) => member(key),
   has: (_, key) => key in load(),
 });
 export const nativeClasses: NativeClasses = new Proxy({} as NativeClasses, {
-  get: (_, key) => (load() as unknown as Record<string | symbol, unknown>)[key],
+  get: (_, key) => member(key),
 });

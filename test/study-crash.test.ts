@@ -36,8 +36,8 @@ interface Run {
   done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
 }
 
-function cli(args: string[], cwd: string, detached = false): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, detached, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+function cli(args: string[], cwd: string, detached = false, env: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, detached, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
@@ -182,6 +182,78 @@ timed('Ctrl-C stops cleanly: exit 130, the running trial queued again, the resum
   const r2 = await cli(['study', 'run', '--study', 'c', '--storage', file, '--resume', '--no-final'], cwd).done;
   t.is(r2.code, 0, r2.stderr);
   checkBudget(t, await trialsOf(file, 'c'), 2);
+});
+
+/**
+ * NODE_OPTIONS that make the first `count` study worker processes (those with DENDRITE_STUDY_WORKER
+ * set; never the study process) exit cleanly at start-up, before they open the study: the way the
+ * Fashion-MNIST study lost its second worker (docs/bo.md "Studies run here").
+ */
+function exitAtStartup(cwd: string, count: number): Record<string, string> {
+  const script = path.join(cwd, 'exit-at-startup.js');
+  fs.writeFileSync(script, `if (process.env.DENDRITE_STUDY_WORKER) {
+  const fs = require('node:fs');
+  for (let i = 0; i < ${count}; i++) {
+    try { fs.closeSync(fs.openSync(${JSON.stringify(cwd)} + '/exited-' + i, 'wx')); process.exit(0); } catch (e) { if (e.code !== 'EEXIST') throw e; }
+  }
+}
+`);
+  return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${script}`.trim() };
+}
+
+timed('a worker that exits cleanly at start-up while trials remain is replaced; the study ends at its budget', async (t) => {
+  const cwd = dir('left');
+  const file = path.join(cwd, 's.sqlite');
+  const r = await cli(['study', 'run', '--model', 'mlp', '--trials', '3', '--folds', '2', '--epochs', '1', '--workers', '2', '--space', 'slow.json',
+    '--study', 'l', '--storage', file, '--no-final', '--seed', '4', '--split-seed', '7'], cwd, false, exitAtStartup(cwd, 1)).done;
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /worker \d+ left \(exit 0\) while trials remain; another takes its place/);
+  t.true(fs.existsSync(path.join(cwd, 'exited-0')));
+  checkBudget(t, await trialsOf(file, 'l'), 3);
+  const s = new SqliteStorage(file, { mustExist: true });
+  t.is((await s.listWorkers('l')).length, 2, 'the worker that left never registered; its replacement did');
+  await s.close();
+  // The split seed is the study's: shown, and not to be changed by a later run.
+  const status = await cli(['study', 'status', '--storage', file], cwd).done;
+  t.regex(status.stdout, /2 folds \(split seed 7\) x 1 epochs, seed 4/);
+  const other = await cli(['study', 'run', '--model', 'mlp', '--study', 'l', '--storage', file, '--split-seed', '8'], cwd).done;
+  t.is(other.code, 2);
+  t.regex(other.stderr, /exists with other settings: split seed is 7, not 8/);
+});
+
+timed('workers that keep exiting before they take a trial are replaced three times in a row, then the study stops and says why', async (t) => {
+  const cwd = dir('startup');
+  const file = path.join(cwd, 's.sqlite');
+  const r = await cli(['study', 'run', '--model', 'mlp', '--trials', '2', '--folds', '2', '--epochs', '1', '--workers', '2', '--space', 'slow.json',
+    '--study', 'u', '--storage', file, '--no-final'], cwd, false, exitAtStartup(cwd, 100)).done;
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /no more workers are started: 3 worker processes in a row exited without taking a trial \(the last: exit 0\)/);
+  t.regex(r.stderr, /study "u" stopped at 0 of 2 trials: 3 worker processes in a row exited without taking a trial/);
+  // Two at first, two replacements, the second of which was the third failure in a row: four in all.
+  t.is(fs.readdirSync(cwd).filter((f) => f.startsWith('exited-')).length, 4);
+  t.deepEqual(await trialsOf(file, 'u'), []);
+});
+
+timed('an environment error (the addon missing) stops the workers without touching the budget; fixed, the study runs to it', async (t) => {
+  const cwd = dir('env');
+  const file = path.join(cwd, 's.sqlite');
+  const args = ['study', 'run', '--model', 'mlp', '--trials', '2', '--folds', '2', '--epochs', '1', '--workers', '2', '--space', 'slow.json',
+    '--study', 'v', '--storage', file, '--no-final'];
+  const broken = await cli(args, cwd, false, { DENDRITE_ADDON: path.join(cwd, 'no-such-addon.node') }).done;
+  t.is(broken.code, 1, broken.stderr);
+  t.regex(broken.stderr, /worker \d+ stopped for an error of this machine \(environment error: dendrite-bench: the native addon could not be loaded/);
+  t.regex(broken.stderr, /study "v" stopped at 0 of 2 trials: worker \d+ stopped for an error of this machine: environment error: .*native addon/);
+  const before = await trialsOf(file, 'v');
+  t.is(finishedCount(before), 0);
+  t.true(before.length >= 2, 'each worker took a trial');
+  t.true(before.filter((x) => x.state === 'failed').every((x) => x.requeued && /^environment error: /.test(x.error!)));
+  // Each failure was re-queued (a released trial may have failed again on the other worker): only waiting re-runs hold places.
+  t.true(before.filter(countsTowardBudget).every((x) => x.state === 'waiting'));
+  const fixed = await cli(args, cwd).done;
+  t.is(fixed.code, 0, fixed.stderr);
+  const after = await trialsOf(file, 'v');
+  checkBudget(t, after, 2);
+  t.true(after.filter((x) => x.state === 'complete').every((x) => x.attempt === 1), 'a released trial keeps its attempt');
 });
 
 test.serial('two worker processes on one SQLite study at once: every trial once, none lost', async (t) => {

@@ -2,6 +2,7 @@
 // spaces), the rules (what the optimiser learns from each state, median pruning), and real
 // trials on mnist-10k: an invalid CNN geometry is infeasible, a diverging MLP is complete at
 // chance, a study is deterministic for its seed, pruning stops trials below the median.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,15 +10,17 @@ import path from 'node:path';
 import test from 'ava';
 
 import { Space } from '../src/bo/space';
+import { resolveSpec } from '../src/experiment/spec';
 import { isOptionError } from '../src/models/options';
 import { exportLange, parseLange } from '../src/study/export';
 import { MemoryStorage } from '../src/study/memory';
-import { evaluateTrial } from '../src/study/objective';
+import { evaluateTrial, trialSpec } from '../src/study/objective';
 import { medianPrune, optimizerView } from '../src/study/rules';
 import { runStudy } from '../src/study/run';
 import { checkStudySpace, loadSpaceFile, presetSpace, trialOptions } from '../src/study/spaces';
 import { finishedCount } from '../src/study/storage';
 import type { StudyConfig, StudyTrial } from '../src/study/types';
+import { loadTrainingData } from '../src/train/data';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'study-'));
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -142,6 +145,23 @@ test('real trials: an invalid CNN geometry is infeasible before training; a dive
   t.is(diverged.state, 'complete');
   t.is(diverged.value, 0.1);
   t.regex(JSON.stringify(diverged.info?.diverged), /diverged/);
+});
+
+test('every trial of a study is scored on the same folds: its split seed picks them, not the weights\' seed', async (t) => {
+  // The images fold 0 validates on, through the spec a trial runs (trialSpec, resolveSpec) and the loader runExperiment calls.
+  const validation = async (c: StudyConfig): Promise<string> => {
+    const s = resolveSpec(trialSpec(c, { layers: [16, 10] }, 0, { threads: 1 }));
+    const d = await loadTrainingData(s.dataset, { validation: 0, seed: s.splitSeed, folds: s.folds, fold: s.fold });
+    const v = d.splits.validation!;
+    return createHash('sha256').update(v.images).update(v.labels).digest('hex');
+  };
+  const a = config({ seed: 1, splitSeed: 9 });
+  const b = config({ seed: 2, splitSeed: 9 });
+  t.not(trialSpec(a, {}, 0, {}).seed, trialSpec(b, {}, 0, {}).seed, 'other weights');
+  t.is(await validation(a), await validation(b), 'the same fold membership');
+  t.not(await validation(config({ seed: 1, splitSeed: 10 })), await validation(a), 'another split seed, other folds');
+  // A study stored before the split seed existed keeps the folds it ran with (those of its seed).
+  t.is(await validation(config({ seed: 9 })), await validation(a));
 });
 
 test('a study is deterministic for its seed: same trials, same values (memory storage, real trials)', async (t) => {

@@ -16,6 +16,7 @@ import type { DeviceString } from '../native';
 import { writeFileAtomic } from '../train/checkpoint';
 import { copyStudy } from '../study/copy';
 import { exportCsv, exportJson, exportLange, parseLange, parseStudyJson } from '../study/export';
+import { splitSeedOf } from '../study/objective';
 import { bestTrial } from '../study/rules';
 import { configDifferences, runStudy, type StudyEvent } from '../study/run';
 import { resolveStudySpace } from '../study/spaces';
@@ -47,6 +48,7 @@ interface RunFlags extends CommonFlags {
   threads?: string;
   prune?: boolean;
   seed?: string;
+  splitSeed?: string;
   dataDir?: string;
   resume?: boolean;
   final?: boolean;
@@ -104,6 +106,12 @@ function parseDevices(text: string | undefined): DeviceString[] {
   return list as DeviceString[];
 }
 
+/** The study's seed (default 0) and the seed of its folds (default: the seed). */
+function seeds(f: RunFlags): { seed: number; splitSeed: number } {
+  const seed = integer('--seed', f.seed, 0) ?? 0;
+  return { seed, splitSeed: integer('--split-seed', f.splitSeed, 0) ?? seed };
+}
+
 /** The configuration the flags ask for (a new study), checked. */
 function configFromFlags(f: RunFlags, model: ModelKind): StudyConfig & { space: StudyConfig['space'] } {
   const dataset = f.dataset ?? 'mnist-10k';
@@ -117,7 +125,7 @@ function configFromFlags(f: RunFlags, model: ModelKind): StudyConfig & { space: 
     objective: { model, fixed: space.fixed, dataset, ...(f.dataDir !== undefined ? { dataDir: path.resolve(f.dataDir) } : {}),
       folds: integer('--folds', f.folds, 2) ?? 3, epochs: integer('--epochs', f.epochs, 1) ?? 10 },
     space: space.params, spaceName: space.name, direction: 'maximize', strategy: strategy as StudyConfig['strategy'], trials,
-    seed: integer('--seed', f.seed, 0) ?? 0, prune: f.prune === true,
+    ...seeds(f), prune: f.prune === true,
   };
 }
 
@@ -181,6 +189,7 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
         const given = configFromFlags({ ...f, trials: f.trials ?? String(record.config.trials) }, f.model as ModelKind);
         const asked: Record<string, boolean> = { model: true, dataset: f.dataset !== undefined, folds: f.folds !== undefined, epochs: f.epochs !== undefined,
           space: f.space !== undefined, 'fixed options': f.space !== undefined, strategy: f.strategy !== undefined, seed: f.seed !== undefined,
+          'split seed': f.splitSeed !== undefined,
           prune: f.prune !== undefined, direction: false };
         const diffs = configDifferences(record.config, given).filter((d) => asked[d.slice(0, d.indexOf(' is '))]);
         if (diffs.length) {
@@ -212,7 +221,16 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
           io.out(trialLine(e));
           break;
         case 'worker-died':
-          io.err(`worker ${e.pid} died (${e.signal ?? `exit ${e.code}`}); its trial runs again${e.requeued.length ? ` as trial ${e.requeued.join(', ')}` : ''}`);
+          io.err(e.environment
+            ? `worker ${e.pid} stopped for an error of this machine (${e.error ?? `exit ${e.code}`}); its trial went back to the queue without counting`
+            : `worker ${e.pid} died (${e.signal ?? `exit ${e.code}`}${e.error ? `: ${e.error}` : ''}); its trial runs again` +
+              `${e.requeued.length ? ` as trial ${e.requeued.join(', ')}` : ''}`);
+          break;
+        case 'worker-left':
+          io.err(`worker ${e.pid} left (exit ${e.code}) while trials remain; another takes its place`);
+          break;
+        case 'workers-stopped':
+          io.err(`no more workers are started: ${e.reason}${e.running ? `; ${e.running} still run` : ''}`);
           break;
         case 'final':
           io.out(`best configuration (trial ${e.final.trial}) retrained on the whole training split: ` +
@@ -248,7 +266,7 @@ function summary(record: StudyRecord, trials: StudyTrial[]): Record<string, unkn
   return {
     name: record.name, createdAt: record.createdAt, model: record.config.objective.model, dataset: record.config.objective.dataset,
     space: record.config.spaceName, strategy: record.config.strategy, folds: record.config.objective.folds, epochs: record.config.objective.epochs,
-    seed: record.config.seed, prune: record.config.prune, budget: record.config.trials, finished: finishedCount(trials), states: counts,
+    seed: record.config.seed, splitSeed: splitSeedOf(record.config), prune: record.config.prune, budget: record.config.trials, finished: finishedCount(trials), states: counts,
     best: best ? { trial: best.number, value: best.value, params: best.params } : null, final: record.final ?? null,
   };
 }
@@ -269,7 +287,8 @@ function registerRun(study: Command): void {
     .option('--device <d>', 'cpu (default), cuda, cuda:N, or a list (cuda:0,cuda:1) given to the workers in turn')
     .option('--threads <n>', 'CPU threads per worker (default: the cores divided among the workers)')
     .option('--prune', 'median pruning after each fold')
-    .option('--seed <s>', 'seed of the optimiser, the folds and the weights (default 0)')
+    .option('--seed <s>', 'seed of the optimiser and of the weights (default 0)')
+    .option('--split-seed <s>', 'seed of the folds, the same for every trial (default: --seed)')
     .option('--data-dir <dir>', 'where datasets are looked for')
     .option('--resume', 'only resume: fail when the study does not exist')
     .option('--no-final', 'do not retrain and test the best configuration at the end')
@@ -322,7 +341,7 @@ Examples:
         }
         console.log(`study ${name} (${storage.location})`);
         console.log(`  ${record.config.objective.model} on ${record.config.objective.dataset}, space ${record.config.spaceName}, strategy ${record.config.strategy}, ` +
-          `${record.config.objective.folds} folds x ${record.config.objective.epochs} epochs, seed ${record.config.seed}${record.config.prune ? ', pruning' : ''}`);
+          `${record.config.objective.folds} folds (split seed ${splitSeedOf(record.config)}) x ${record.config.objective.epochs} epochs, seed ${record.config.seed}${record.config.prune ? ', pruning' : ''}`);
         console.log(`  ${s.finished}/${record.config.trials} finished; ${Object.entries(s.states as Record<string, number>).map(([k, v]) => `${v} ${k}`).join(', ') || 'no trials'}`);
         console.log(`  workers: ${workers.filter((w) => w.state === 'alive').length} alive, ${workers.length} in all`);
         // Live and dead workers one a line (stopped ones, which left cleanly, only in the count).

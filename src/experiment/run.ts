@@ -127,7 +127,7 @@ async function runAndKeep(spec: ExperimentSpec, run: RunOptions, keepWeights: bo
   emit({ type: 'device', requested: s.device, used, ...(resolved.fallback ? { reason: resolved.fallback } : {}) });
 
   const data = await loadTrainingData(s.dataset, {
-    validation: s.folds >= 2 ? 0 : s.validation, seed: s.seed, folds: s.folds, fold: s.fold,
+    validation: s.folds >= 2 ? 0 : s.validation, seed: s.splitSeed, folds: s.folds, fold: s.fold,
     ...(s.dataDir !== undefined ? { dataDir: s.dataDir } : {}),
   });
   const ctx = { input: data.shape, classes: data.classes, seed: s.seed, device: used as DeviceString,
@@ -159,7 +159,9 @@ async function runAndKeep(spec: ExperimentSpec, run: RunOptions, keepWeights: bo
       ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}), resume: s.resume, resumeOtherData: s.resumeOtherData,
       ...(run.signal ? { signal: run.signal } : {}), onEvent,
       ...(keepWeights ? { onTrainedState: (state: ModelState) => { weights = modelCheckpoint(model.kind, state); } } : {}),
-      dataId: `${data.name} sha256 ${data.sha256}, ${s.folds >= 2 ? `fold ${s.fold} of ${s.folds}` : `validation ${s.validation}`}, seed ${s.seed}`,
+      dataId: `${data.name} sha256 ${data.sha256}, ${s.folds >= 2 ? `fold ${s.fold} of ${s.folds}` : `validation ${s.validation}`}, seed ${s.seed}` +
+        // Only when it differs, so that checkpoints written before splitSeed existed still resume.
+        `${s.splitSeed !== s.seed ? `, split seed ${s.splitSeed}` : ''}`,
     });
     const { format: _f, info: _i, options: _o, data: counts, ...rest } = r;
     const recordings: NonNullable<ExperimentResult['recordings']> = {};

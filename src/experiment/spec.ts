@@ -13,7 +13,7 @@ export const EXPERIMENT_SETTINGS = {
   validation: { type: 'number', min: 0, max: 2 ** 31 - 1, default: 0.1,
     doc: 'validation images held out of the training split: a fraction (< 1) or a count; 0: none' },
   folds: { type: 'integer', min: 0, max: 1000, default: 0,
-    doc: 'k-fold cross-validation on the training split (stratified, folds fixed by the seed); 0: use validation instead' },
+    doc: 'k-fold cross-validation on the training split (stratified, folds fixed by splitSeed); 0: use validation instead' },
   fold: { type: 'integer', min: 0, max: 999, default: 0, doc: 'which fold validates (0-based, < folds)' },
   test: { type: 'boolean', default: true, doc: 'score the official test split once at the end (searches turn it off)' },
   testEachEpoch: { type: 'boolean', default: false, when: { test: [true] },
@@ -28,7 +28,11 @@ export const EXPERIMENT_SETTINGS = {
     doc: 'a learning-curve point every N training examples (0: at epoch ends only)' },
   chunkSize: { type: 'integer', min: 1, max: 2 ** 31 - 1, default: 5000, doc: 'examples per native call (progress and abort granularity)' },
   seed: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER, default: 0,
-    doc: 'seed of the initial weights, the validation split or folds, and the epoch orders' },
+    doc: 'seed of the initial weights and the epoch orders (and of the split, unless splitSeed is given)' },
+  // Apart from the seed so that runs with other weights can share one split (a study's trials, a
+  // seed sweep); by default the seed, as before it existed, so earlier results reproduce.
+  splitSeed: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER, default: (r: Record<string, unknown>) => r.seed as number,
+    doc: 'seed of the validation split or the cross-validation folds (default: the seed)' },
   device: { type: 'choice', choices: ['auto', 'cpu', 'cuda'], default: 'auto',
     doc: 'auto (CUDA when usable, else the CPU, saying why), cpu, cuda or cuda:N' },
   threads: { type: 'integer', min: 1, max: 1024, doc: 'CPU threads (default DENDRITE_NUM_THREADS, else all cores)' },
@@ -54,6 +58,8 @@ export interface ExperimentSpec {
   logEvery?: number;
   chunkSize?: number;
   seed?: number;
+  /** Which images validate (the validation split or the folds); default: seed. */
+  splitSeed?: number;
   device?: DeviceString;
   threads?: number;
   /** Checkpoint written after every epoch and when stopped; with resume, continued from. */

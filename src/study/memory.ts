@@ -160,14 +160,14 @@ export class MemoryStorage implements StudyStorage {
     return copy(this.entry(name).workers);
   }
 
-  async reapWorkers(name: string, isDead: (w: WorkerRecord) => boolean): Promise<StudyTrial[]> {
+  async reapWorkers(name: string, isDead: (w: WorkerRecord) => boolean, retry: RetryPolicy = 'crashed'): Promise<StudyTrial[]> {
     const e = this.entry(name);
     const failed: StudyTrial[] = [];
     for (const w of e.workers) {
       if (w.state !== 'alive' || !isDead(copy(w))) continue;
       w.state = 'dead';
       for (const t of e.trials.filter((x) => x.state === 'running' && x.workerId === w.id)) {
-        this.fail(e, t, `worker ${w.id} (pid ${w.pid} on ${w.host}) died`, 'crashed');
+        this.fail(e, t, `worker ${w.id} (pid ${w.pid} on ${w.host}) died`, retry);
         failed.push(copy(t));
       }
     }

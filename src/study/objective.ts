@@ -6,7 +6,8 @@
 //   - an option error (invalid options, an invalid CNN geometry): infeasible, with the reason;
 //   - a DivergenceError: complete at chance accuracy (1 / classes), the divergence in `info`:
 //     a diverged configuration is a real, bad result the optimiser should learn from;
-//   - an AbortError: thrown on (the worker queues the trial again);
+//   - an AbortError, or an error of the environment (errors.ts: the machine, not the
+//     configuration): thrown on (the worker queues the trial again);
 //   - any other error: failed, with the message.
 import os from 'node:os';
 
@@ -16,8 +17,8 @@ import { runExperiment, type ExperimentResult } from '../experiment/run';
 import type { ExperimentSpec } from '../experiment/spec';
 import { isOptionError } from '../models/options';
 import type { DeviceString } from '../native';
-import { DivergenceError } from '../train/loop';
-import { isAbortError } from '../train/model';
+import type { DivergenceError } from '../train/loop';
+import { classifyTrialError } from './errors';
 import { trialOptions } from './spaces';
 import type { StudyConfig, TrialOutcome } from './types';
 
@@ -35,11 +36,16 @@ export function datasetClasses(dataset: string): number {
   return spec.classNames.length;
 }
 
+/** The seed of the study's folds (a study stored before splitSeed existed used its seed). */
+export function splitSeedOf(config: StudyConfig): number {
+  return config.splitSeed ?? config.seed;
+}
+
 /** The ExperimentSpec of one fold of a trial (also used, with folds 0 and test on, for the final run). */
 export function trialSpec(config: StudyConfig, options: Record<string, unknown>, fold: number | 'final', run: TrialRun): ExperimentSpec {
   const o = config.objective;
   return {
-    model: o.model, options, dataset: o.dataset, epochs: o.epochs, seed: config.seed,
+    model: o.model, options, dataset: o.dataset, epochs: o.epochs, seed: config.seed, splitSeed: splitSeedOf(config),
     ...(fold === 'final' ? { folds: 0, validation: 0, test: true } : { folds: o.folds, fold, test: false }),
     ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}),
     device: run.device ?? 'cpu',
@@ -63,13 +69,20 @@ export async function evaluateTrial(config: StudyConfig, params: Params, run: Tr
     try {
       r = await runExperiment(trialSpec(config, options, fold, run), run.signal ? { signal: run.signal } : {});
     } catch (err) {
-      if (isAbortError(err)) throw err;
       const info = { options, folds };
-      if (isOptionError(err)) return { state: 'infeasible', error: err.message, info };
-      if (err instanceof DivergenceError) {
-        return { state: 'complete', value: 1 / classes, info: { ...info, diverged: { fold, epoch: err.epoch, message: err.message } } };
+      switch (classifyTrialError(err)) {
+        case 'interrupted':
+        case 'environment':
+          throw err;
+        case 'infeasible':
+          return { state: 'infeasible', error: (err as Error).message, info };
+        case 'diverged': {
+          const d = err as DivergenceError;
+          return { state: 'complete', value: 1 / classes, info: { ...info, diverged: { fold, epoch: d.epoch, message: d.message } } };
+        }
+        case 'failed':
+          return { state: 'failed', error: (err as Error).message, info };
       }
-      return { state: 'failed', error: (err as Error).message, info };
     }
     const accuracy = r.final.validationAccuracy;
     if (accuracy === null || !Number.isFinite(accuracy)) return { state: 'failed', error: `fold ${fold} has no validation accuracy`, info: { options, folds } };

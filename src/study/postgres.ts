@@ -616,7 +616,7 @@ export class PostgresStorage implements StudyStorage {
     });
   }
 
-  async reapWorkers(name: string, isDead: (w: WorkerRecord) => boolean): Promise<StudyTrial[]> {
+  async reapWorkers(name: string, isDead: (w: WorkerRecord) => boolean, retry: RetryPolicy = 'crashed'): Promise<StudyTrial[]> {
     // Every worker looks before each claim and almost always finds no one dead: that look takes
     // no lock; only when someone seems dead is the study locked and the question asked again.
     const suspects = await this.run('reapWorkers', async (c) => {
@@ -637,7 +637,7 @@ export class PostgresStorage implements StudyStorage {
         if (!isDead(w)) continue;
         await c.query(`UPDATE workers SET state = 'dead' WHERE id = $1`, [w.id]);
         for (const t of (await this.readTrials(c, s.id)).filter((x) => x.state === 'running' && x.workerId === w.id)) {
-          await this.fail(c, s.id, t, `worker ${w.id} (pid ${w.pid} on ${w.host}) died`, 'crashed');
+          await this.fail(c, s.id, t, `worker ${w.id} (pid ${w.pid} on ${w.host}) died`, retry);
           failed.push(await this.readTrial(c, s.id, name, t.number));
         }
       }

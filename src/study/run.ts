@@ -9,19 +9,22 @@ import path from 'node:path';
 
 import { runExperiment } from '../experiment/run';
 import type { DeviceString } from '../native';
-import { datasetClasses, trialSpec } from './objective';
+import { datasetClasses, splitSeedOf, trialSpec } from './objective';
 import { bestTrial } from './rules';
 import { trialOptions } from './spaces';
 import { storageSpec } from './storage-url';
-import { StudyError, claimDecision, finishedCount, MAX_ATTEMPTS, type StudyStorage } from './storage';
+import { ENVIRONMENT_EXIT_CODE } from './errors';
+import { StudyError, claimDecision, finishedCount, type StudyStorage } from './storage';
 import type { FinalResult, StudyConfig, StudyRecord, StudyTrial } from './types';
 import { runWorker, workerIsDead, type Evaluate } from './worker';
-import type { WorkerArgs } from './worker-main';
+import type { WorkerArgs, WorkerMessage } from './worker-main';
 
 export type StudyEvent =
   | { type: 'study'; name: string; location: string; resumed: boolean; finished: number; budget: number; reaped: number; workers: number }
   | { type: 'trial'; trial: StudyTrial; finished: number; budget: number; best?: { number: number; value: number }; elapsedSeconds: number; etaSeconds?: number }
-  | { type: 'worker-died'; pid: number; code: number | null; signal: string | null; requeued: number[] }
+  | { type: 'worker-died'; pid: number; code: number | null; signal: string | null; requeued: number[]; environment: boolean; error?: string }
+  | { type: 'worker-left'; pid: number; code: number | null }
+  | { type: 'workers-stopped'; reason: string; running: number }
   | { type: 'final'; final: FinalResult }
   | { type: 'stopped'; finished: number; budget: number }
   | { type: 'done'; finished: number; budget: number; best?: { number: number; value: number } };
@@ -68,6 +71,7 @@ export function configDifferences(stored: StudyConfig, wanted: StudyConfig): str
   cmp('strategy', stored.strategy, wanted.strategy);
   cmp('direction', stored.direction, wanted.direction);
   cmp('seed', stored.seed, wanted.seed);
+  cmp('split seed', splitSeedOf(stored), splitSeedOf(wanted));
   cmp('prune', stored.prune, wanted.prune);
   return diffs;
 }
@@ -125,18 +129,30 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyRunResult> {
 
   // Also while other workers (other machines) still run trials: one may fail and be queued again.
   const open = claimDecision(trials, config.trials) !== undefined || trials.some((t) => t.state === 'running' || t.state === 'waiting');
+  let givenUp: string | undefined;
   if (open && !signal?.aborted) {
     if (mode === 'inline') {
       const timer = setInterval(() => void report().catch(() => undefined), opts.pollMs ?? 500);
+      // The first error of a worker loop (an environment error, a lost storage) stops the others
+      // too (their trials are queued again), and is thrown once they have.
+      const inner = new AbortController();
+      const onAbort = (): void => inner.abort(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let first: unknown;
       try {
         await Promise.all(Array.from({ length: workers }, (_, i) => runWorker(storage, name, {
-          device: devices[i % devices.length], threads, ...(signal ? { signal } : {}), ...(opts.evaluate ? { evaluate: opts.evaluate } : {}),
+          device: devices[i % devices.length], threads, signal: inner.signal, ...(opts.evaluate ? { evaluate: opts.evaluate } : {}),
+        }).catch((err: unknown) => {
+          first ??= err;
+          inner.abort(err);
         })));
       } finally {
         clearInterval(timer);
+        signal?.removeEventListener('abort', onAbort);
       }
+      if (first !== undefined) throw first;
     } else {
-      await runForked(storage, spec as string, name, { workers, devices, threads, signal, emit, report, pollMs: opts.pollMs ?? 500 });
+      givenUp = await runForked(storage, spec as string, name, { workers, devices, threads, signal, emit, report, pollMs: opts.pollMs ?? 500 });
     }
   }
   await report();
@@ -148,7 +164,8 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyRunResult> {
     return { study, trials, interrupted };
   }
   if (finished < config.trials) {
-    throw new StudyError('ERR_STUDY_STORAGE', `study "${name}" stopped at ${finished} of ${config.trials} trials: its workers kept failing (see the errors above); run it again to continue`);
+    throw new StudyError('ERR_STUDY_STORAGE', `study "${name}" stopped at ${finished} of ${config.trials} trials: ` +
+      `${givenUp ?? 'its workers kept failing (see the errors above)'}; run it again to continue`);
   }
   // Redone when the budget grew and another trial became the best.
   if (opts.final !== false && study.final?.trial !== bestTrial(trials, config.direction)?.number) {
@@ -163,13 +180,23 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyRunResult> {
   return { study, trials, interrupted: false };
 }
 
+/** Worker processes in a row that leave without taking a trial, after which no more are started. */
+export const MAX_STARTUP_FAILURES = 3;
+
+/**
+ * The worker processes of this machine, until all have exited. One that exits while trials are
+ * left to claim (it died, or left cleanly too early) is replaced, except one stopped by an error of
+ * its machine (errors.ts: a new one would meet it again), and except after MAX_STARTUP_FAILURES
+ * in a row that took no trial (a worker that cannot start). Returns why workers stopped being
+ * replaced, if they did.
+ */
 async function runForked(storage: StudyStorage, spec: string, name: string, o: {
   workers: number; devices: DeviceString[]; threads: number; signal?: AbortSignal; emit: (e: StudyEvent) => void;
   report: () => Promise<void>; pollMs: number;
-}): Promise<void> {
+}): Promise<string | undefined> {
   const children = new Set<ChildProcess>();
-  // A crash loop (a configuration that kills its process every time) ends after this many replacements.
-  let replacements = MAX_ATTEMPTS * o.workers + 10;
+  let startupFailures = 0;
+  let givenUp: string | undefined;
   let index = 0;
   let stopping = false;
   let exited: () => void = () => undefined;
@@ -182,18 +209,45 @@ async function runForked(storage: StudyStorage, spec: string, name: string, o: {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
     children.add(child);
-    child.on('exit', (code, sig) => {
+    let tookTrial = false;
+    let fatal: Extract<WorkerMessage, { type: 'fatal' }> | undefined;
+    child.on('message', (m: WorkerMessage) => {
+      if (m?.type === 'trial') tookTrial = true;
+      else if (m?.type === 'fatal') fatal = m;
+    });
+    // 'close', not 'exit': it comes after the IPC channel has delivered the worker's last messages.
+    child.on('close', (code, sig) => {
       children.delete(child);
+      const pid = child.pid ?? -1;
       void (async () => {
-        if (code !== 0 && code !== 130) {
-          // Died: its running trial fails and is queued again, and another worker takes over.
-          // Pids repeat across machines sharing a PostgreSQL study: only this host's.
-          const failed = await storage.reapWorkers(name, (w) => w.pid === child.pid && w.host === os.hostname());
-          const requeued = (await storage.listTrials(name)).filter((t) => failed.some((f) => f.number === t.retryOf)).map((t) => t.number);
-          o.emit({ type: 'worker-died', pid: child.pid ?? -1, code, signal: sig, requeued });
-          if (!stopping && !o.signal?.aborted && replacements-- > 0 &&
-            claimDecision(await storage.listTrials(name), (await storage.loadStudy(name))!.config.trials) !== undefined) start();
+        const environment = code === ENVIRONMENT_EXIT_CODE || fatal?.environment === true;
+        const clean = code === 0 || code === 130;
+        // A trial it still held (it was killed, or could not record the trial's end) fails and is
+        // queued again: as the next attempt, or at the same one after an environment error. Pids
+        // repeat across machines sharing a PostgreSQL study: only this host's.
+        const failed = await storage.reapWorkers(name, (w) => w.pid === pid && w.host === os.hostname(), environment ? 'environment' : 'crashed');
+        const requeued = (await storage.listTrials(name)).filter((t) => failed.some((f) => f.number === t.retryOf)).map((t) => t.number);
+        if (!clean) {
+          o.emit({ type: 'worker-died', pid, code, signal: sig, requeued, environment, ...(fatal ? { error: fatal.message } : {}) });
         }
+        const left = claimDecision(await storage.listTrials(name), (await storage.loadStudy(name))!.config.trials) !== undefined;
+        // Looked at after the awaits above: a Ctrl-C meanwhile must not start a worker that onAbort missed.
+        if (stopping || o.signal?.aborted || givenUp !== undefined || !left) return;
+        if (environment) {
+          givenUp = `worker ${pid} stopped for an error of this machine: ${fatal?.message ?? `exit ${code}`}`;
+        } else {
+          startupFailures = tookTrial ? 0 : startupFailures + 1;
+          if (startupFailures >= MAX_STARTUP_FAILURES) {
+            givenUp = `${startupFailures} worker processes in a row exited without taking a trial ` +
+              `(the last: ${sig ?? `exit ${code}`}${fatal ? `: ${fatal.message}` : ''})`;
+          }
+        }
+        if (givenUp !== undefined) {
+          o.emit({ type: 'workers-stopped', reason: givenUp, running: children.size });
+          return;
+        }
+        if (clean) o.emit({ type: 'worker-left', pid, code });
+        start();
       })().catch((err) => console.error(`dendrite-bench study: ${(err as Error).message}`)).finally(() => {
         if (children.size === 0) exited();
       });
@@ -216,6 +270,7 @@ async function runForked(storage: StudyStorage, spec: string, name: string, o: {
     clearInterval(timer);
     o.signal?.removeEventListener('abort', onAbort);
   }
+  return givenUp;
 }
 
 /** The best configuration trained on the whole training split and scored once on the test split. */

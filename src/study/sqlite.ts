@@ -382,7 +382,7 @@ export class SqliteStorage implements StudyStorage {
       .map((r) => this.workerRecord(r)));
   }
 
-  async reapWorkers(name: string, isDead: (w: WorkerRecord) => boolean): Promise<StudyTrial[]> {
+  async reapWorkers(name: string, isDead: (w: WorkerRecord) => boolean, retry: RetryPolicy = 'crashed'): Promise<StudyTrial[]> {
     return this.tx(() => {
       const id = this.studyId(name);
       const failed: StudyTrial[] = [];
@@ -391,7 +391,7 @@ export class SqliteStorage implements StudyStorage {
         if (!isDead(w)) continue;
         this.db.prepare(`UPDATE workers SET state = 'dead' WHERE id = ?`).run(w.id);
         for (const t of this.readTrials(id).filter((x) => x.state === 'running' && x.workerId === w.id)) {
-          this.fail(id, t, `worker ${w.id} (pid ${w.pid} on ${w.host}) died`, 'crashed');
+          this.fail(id, t, `worker ${w.id} (pid ${w.pid} on ${w.host}) died`, retry);
           failed.push(this.readTrial(id, name, t.number));
         }
       }

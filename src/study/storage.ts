@@ -42,10 +42,11 @@ export type Proposer = (view: ClaimView) => Params;
 
 /**
  * How a failed trial is followed up: 'interrupted' (stopped on purpose: always run again, same
- * attempt), 'crashed' (its worker died: run again as the next attempt, up to MAX_ATTEMPTS) or
- * 'none' (the failure is the trial's result and counts towards the budget).
+ * attempt), 'environment' (its machine failed it, errors.ts: the same), 'crashed' (its worker
+ * died: run again as the next attempt, up to MAX_ATTEMPTS) or 'none' (the failure is the trial's
+ * result and counts towards the budget).
  */
-export type RetryPolicy = 'interrupted' | 'crashed' | 'none';
+export type RetryPolicy = 'interrupted' | 'environment' | 'crashed' | 'none';
 
 export interface WorkerInfo {
   pid: number;
@@ -87,9 +88,10 @@ export interface StudyStorage {
   listWorkers(name: string): Promise<WorkerRecord[]>;
   /**
    * One transaction: every live worker for which `isDead` holds is marked dead, and each of its
-   * running trials failed with the 'crashed' policy. Returns the failed trials.
+   * running trials failed with `retry` (default 'crashed'; 'environment' for a worker that said
+   * its machine failed). Returns the failed trials.
    */
-  reapWorkers(name: string, isDead: (w: WorkerRecord) => boolean): Promise<StudyTrial[]>;
+  reapWorkers(name: string, isDead: (w: WorkerRecord) => boolean, retry?: RetryPolicy): Promise<StudyTrial[]>;
   close(): Promise<void>;
 }
 
@@ -112,7 +114,7 @@ export function claimDecision(trials: readonly StudyTrial[], budget: number): { 
 
 /** The re-run a failed trial gets under `retry`, or undefined. */
 export function retryAttempt(t: StudyTrial, retry: RetryPolicy): number | undefined {
-  if (retry === 'interrupted') return t.attempt;
+  if (retry === 'interrupted' || retry === 'environment') return t.attempt;
   if (retry === 'crashed' && t.attempt < MAX_ATTEMPTS) return t.attempt + 1;
   return undefined;
 }

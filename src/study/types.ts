@@ -39,8 +39,13 @@ export interface StudyConfig {
   strategy: Strategy;
   /** Total number of trials to finish (complete, pruned, infeasible, or failed without a re-run). */
   trials: number;
-  /** Seed of the optimiser and of the folds and weights of every trial. */
+  /** Seed of the optimiser and of the weights and epoch orders of every trial. */
   seed: number;
+  /**
+   * Seed of the folds, one for the whole study, so every trial is scored on the same images.
+   * Absent in studies made before it existed: then the seed (splitSeedOf), as they ran.
+   */
+  splitSeed?: number;
   /** Median pruning after each fold. */
   prune: boolean;
 }

@@ -1,10 +1,23 @@
 // The entry of a worker process (forked by runStudy): one runWorker on the study's storage (a
 // SQLite file or a PostgreSQL URL, src/study/storage-url.ts).
 // It stops (queueing its running trial again) on SIGINT, SIGTERM, or when its parent goes away
-// (the IPC channel closes: a parent killed with kill -9 leaves no orphan training on).
+// (the IPC channel closes: a parent killed with kill -9 leaves no orphan training on). An error
+// that ends it is sent to the parent (WorkerMessage) before it exits: 1, or ENVIRONMENT_EXIT_CODE
+// for an error of its machine (errors.ts), whose trial is back in the queue.
+import { ENVIRONMENT_EXIT_CODE, EnvironmentError, classifyTrialError } from './errors';
 import { openStorage } from './storage-url';
 import { runWorker } from './worker';
 import type { DeviceString } from '../native';
+
+/** What a worker process tells its parent: each trial it takes, and the error that ends it. */
+export type WorkerMessage =
+  | { type: 'trial'; number: number }
+  | { type: 'fatal'; message: string; environment: boolean };
+
+function tell(m: WorkerMessage): void {
+  // The callback takes a send that fails because the parent is going away (nothing to tell then).
+  if (process.connected) process.send?.(m, undefined, undefined, () => undefined);
+}
 
 export interface WorkerArgs {
   storage: string;
@@ -27,6 +40,9 @@ async function main(): Promise<void> {
     const r = await runWorker(storage, args.study, {
       ...(args.device !== undefined ? { device: args.device } : {}), ...(args.threads !== undefined ? { threads: args.threads } : {}),
       signal: controller.signal,
+      onTrial: (t) => {
+        if (t.state === 'running') tell({ type: 'trial', number: t.number });
+      },
     });
     process.exitCode = r.interrupted ? 130 : 0;
   } finally {
@@ -35,8 +51,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
-  console.error(`dendrite-bench study worker ${process.pid}: ${err.message}`);
-  process.exitCode = 1;
+  const environment = classifyTrialError(err) === 'environment';
+  console.error(`dendrite-bench study worker ${process.pid}: ${environment && !(err instanceof EnvironmentError) ? 'environment error: ' : ''}${err.message}`);
+  process.exitCode = environment ? ENVIRONMENT_EXIT_CODE : 1;
+  tell({ type: 'fatal', message: err.message, environment });
 }).finally(() => {
   // The IPC channel would keep the process alive.
   if (process.connected) process.disconnect();

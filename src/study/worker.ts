@@ -2,13 +2,15 @@
 // trial (the proposal made inside the claiming transaction, running trials pending), evaluate
 // it, record the outcome. Workers share nothing but the storage, so any number of them, in any
 // processes, run one study. Stopped by its signal, a worker fails its running trial with the
-// 'interrupted' policy (the trial is queued again: a resume re-runs it) and returns.
+// 'interrupted' policy (the trial is queued again: a resume re-runs it) and returns. An error of
+// the environment (errors.ts) releases the trial the same way, without counting it, and stops
+// the worker with an EnvironmentError: on a broken machine every trial would fail alike.
 import fs from 'node:fs';
 import os from 'node:os';
 
 import type { Params } from '../bo/space';
 import type { DeviceString } from '../native';
-import { isAbortError } from '../train/model';
+import { EnvironmentError, classifyTrialError } from './errors';
 import { evaluateTrial, type TrialRun } from './objective';
 import { medianPrune, studyProposer } from './rules';
 import { isStudyError, type StudyStorage } from './storage';
@@ -118,11 +120,17 @@ export async function runWorker(storage: StudyStorage, name: string, options: Wo
           },
         });
       } catch (err) {
-        if (isAbortError(err) || signal?.aborted) {
+        const kind = classifyTrialError(err);
+        if (kind === 'interrupted' || signal?.aborted) {
           interrupted = true;
           const why = signal?.reason instanceof Error ? signal.reason.message : 'stopped';
           await storage.failTrial(name, trial.number, `interrupted (${why}); queued to run again`, 'interrupted').catch(ignoreReaped);
           break;
+        }
+        if (kind === 'environment') {
+          const message = `environment error: ${(err as Error).message}`;
+          await storage.failTrial(name, trial.number, `${message}; queued to run again`, 'environment').catch(ignoreReaped);
+          throw new EnvironmentError(`${message} (trial ${trial.number} went back to the queue; the budget is untouched)`, { cause: err });
         }
         outcome = { state: 'failed', error: (err as Error).message };
       }

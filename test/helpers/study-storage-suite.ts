@@ -169,6 +169,23 @@ export function studyStorageSuite(test: TestFn, label: string, factory: StorageF
     eq((await s.listWorkers('a')).map((w) => w.state), ['dead', 'stopped'], 'stopped');
   });
 
+  t('environment errors release a trial: it runs again at the same attempt and takes no place, failed by its worker or reaped', async (s) => {
+    await s.createStudy('a', suiteConfig(1));
+    const w = await s.registerWorker('a', { pid: 201, host: 'h' });
+    const first = await s.claimTrial('a', w.id, propose);
+    const again = await s.failTrial('a', first!.number, 'environment error: ENOSPC', 'environment');
+    eq([again?.state, again?.attempt, again?.retryOf, again?.params], ['waiting', 1, first!.number, first!.params], 'released by its worker');
+    const second = await s.claimTrial('a', w.id, propose);
+    eq(second?.number, again?.number, 'the re-run is claimed');
+    const reaped = await s.reapWorkers('a', (x) => x.id === w.id, 'environment');
+    eq(reaped.map((x) => [x.number, x.state, x.requeued]), [[second!.number, 'failed', true]], 'reaped');
+    const list = await s.listTrials('a');
+    const rerun = list.find((x) => x.retryOf === second!.number);
+    eq([rerun?.state, rerun?.attempt], ['waiting', 1], 'released by a reaper: still the first attempt');
+    eq(finishedCount(list), 0, 'nothing counts as finished');
+    eq(list.filter((x) => x.state === 'failed' && !x.requeued).length, 0, 'no failure stays');
+  });
+
   t('budget changes and imports respect the trials already counted', async (s) => {
     await s.createStudy('a', suiteConfig(2));
     await s.claimTrial('a', 1, propose);
