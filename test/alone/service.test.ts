@@ -8,6 +8,9 @@ import path from 'node:path';
 import { once } from 'node:events';
 
 const SERVICE = path.join(__dirname, '..', '..', 'examples', 'service.js');
+// Under the sanitizer suite (the Debug addon, libasan preloaded) native calls are many times slower:
+// everything is checked there but the latencies.
+const underSanitizer = (process.env.LD_PRELOAD ?? '').includes('libasan');
 
 interface Reply {
   status: number;
@@ -82,7 +85,8 @@ test('the example service trains two jobs, cancels one through its stream, and a
   t.regex(bad.body.error, /epochs/);
   t.is((await request(port, 'POST', '/jobs', { model: 'nope' })).status, 400);
 
-  const spec = { model: 'cnn', dataset: 'mnist-10k', epochs: 2, seed: 3 };
+  const epochs = underSanitizer ? 1 : 2;
+  const spec = { model: 'cnn', dataset: 'mnist-10k', epochs, seed: 3 };
   const a = await request(port, 'POST', '/jobs', spec);
   const b = await request(port, 'POST', '/jobs', { ...spec, seed: 4 });
   t.is(a.status, 202);
@@ -121,9 +125,9 @@ test('the example service trains two jobs, cancels one through its stream, and a
   await poll;
 
   t.deepEqual(seenB.at(-1), { type: 'end', state: 'cancelled', error: `cancelled by 127.0.0.1` });
-  t.false(seenB.some((e) => e.type === 'epoch' && e.epoch === 2), 'the cancelled job stopped before its end');
+  t.false(seenB.some((e) => e.type === 'epoch' && e.epoch === epochs), 'the cancelled job stopped before its end');
   t.is(seenA.at(-1).state, 'done');
-  t.is(seenA.filter((e) => e.type === 'epoch').length, 2);
+  t.is(seenA.filter((e) => e.type === 'epoch').length, epochs);
 
   const doneA = await request(port, 'GET', `/jobs/${a.body.id}`);
   t.is(doneA.body.state, 'done');
@@ -134,8 +138,10 @@ test('the example service trains two jobs, cancels one through its stream, and a
   const loop = (await request(port, 'GET', '/health')).body.eventLoopDelayMs;
   t.log(`service event loop delay p50 ${loop.p50} ms, p99 ${loop.p99} ms, max ${loop.max} ms`);
   t.log(`health p99 ${p99(health).toFixed(1)} ms (max ${Math.max(...health).toFixed(1)}), 128^3 GEMM p99 ${p99(probes).toFixed(1)} ms over ${probes.length}`);
-  t.true(p99(health) < 50, `health p99 ${p99(health)} ms`);
-  t.true(p99(probes) < 50, `small native call p99 ${p99(probes)} ms`);
+  if (!underSanitizer) {
+    t.true(p99(health) < 50, `health p99 ${p99(health)} ms`);
+    t.true(p99(probes) < 50, `small native call p99 ${p99(probes)} ms`);
+  }
 
   // Graceful shutdown: SIGTERM with a job running cancels it and exits 0.
   const c = await request(port, 'POST', '/jobs', { ...spec, epochs: 5 });
