@@ -1,5 +1,7 @@
 // Benchmark entry: `node dist/bench/main.js <suite> [options]` runs bench/<suite>.ts.
 // Each suite module exports `run(args: string[]): Promise<void>` and a one-line `description`.
+// `--cotenant` (any suite) runs it twice: quiet, then beside one busy process at nice 19.
+import { startCotenant } from './cotenant';
 
 interface Suite {
   description: string;
@@ -27,10 +29,25 @@ async function main(argv: string[]): Promise<number> {
     );
     const stream = name === undefined || name === '--help' || name === '-h' ? process.stdout : process.stderr;
     if (name !== undefined && name !== '--help' && name !== '-h') stream.write(`unknown benchmark suite "${name}"\n`);
-    stream.write(`usage: node dist/bench/main.js <suite> [options]\nsuites:\n${lines.join('\n')}\n`);
+    stream.write(`usage: node dist/bench/main.js <suite> [options] [--cotenant]\nsuites:\n${lines.join('\n')}\n`);
     return name === undefined || name === '--help' || name === '-h' ? 0 : 2;
   }
-  await (await load()).run(rest);
+  const suite = await load();
+  if (!rest.includes('--cotenant')) {
+    await suite.run(rest);
+    return 0;
+  }
+  // --cotenant: the suite twice, quiet and beside one busy single-threaded process at nice 19.
+  const args = rest.filter((a) => a !== '--cotenant');
+  console.log('== quiet');
+  await suite.run(args);
+  console.log('\n== beside a cotenant (one busy single-threaded process at nice 19)');
+  const cotenant = await startCotenant();
+  try {
+    await suite.run(args);
+  } finally {
+    await cotenant.stop();
+  }
   return 0;
 }
 

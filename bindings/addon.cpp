@@ -5,6 +5,7 @@
 #include "bindings.h"
 #include "cpu_executor.h"
 #include "common/devices.h"
+#include "cpu/kernels.h"
 #include "worker.h"
 
 namespace dendrite::bindings {
@@ -58,8 +59,9 @@ Napi::Value resolve(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// cpuScheduling({ smallCallLimit? }) -> { smallCallLimit, lanes: { main, small } }: sets the
-// small-call limit when given (cpu_executor.h), and says what each CPU lane holds now.
+// cpuScheduling({ smallCallLimit? }) -> { smallCallLimit, threadLimit, lanes: { main, small } }: sets
+// the small-call limit when given (cpu_executor.h); says the thread cut of busy machines
+// (native/cpu/team.cpp; null: none) and what each CPU lane holds now.
 Napi::Value cpu_scheduling(const Napi::CallbackInfo& info) {
   Args args(info, "cpuScheduling", {"smallCallLimit"});
   if (args.has("smallCallLimit")) {
@@ -79,6 +81,8 @@ Napi::Value cpu_scheduling(const Napi::CallbackInfo& info) {
   }
   Napi::Object result = Napi::Object::New(env);
   result.Set("smallCallLimit", small_call_limit());
+  const int limit = cpu::team_limit();
+  result.Set("threadLimit", limit > 0 ? Napi::Value(Napi::Number::New(env, limit)) : env.Null());
   result.Set("lanes", lanes);
   return result;
 }

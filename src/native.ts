@@ -282,6 +282,12 @@ export interface CpuScheduling {
    * 0 sends every call to the main lane. Default 2^24 (16,777,216).
    */
   smallCallLimit: number;
+  /**
+   * While other processes keep cores busy, parallel work uses at most this many threads (the free
+   * cores; re-measured every 20 ms): a team larger than the free cores would wait at every barrier for
+   * descheduled threads. null: no cut now. DENDRITE_ADAPTIVE_THREADS=0 turns the cut off.
+   */
+  threadLimit: number | null;
   lanes: { main: CpuLaneLoad; small: CpuLaneLoad };
 }
 

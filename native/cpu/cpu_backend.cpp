@@ -33,88 +33,90 @@ class CpuBackend final : public Backend {
   }
 
   void gemm(const GemmShape& g, const float* a, const float* b, float* c) override {
-    cpu::gemm(g, a, b, c, threads_);
+    cpu::gemm(g, a, b, c, team());
   }
   void gemv(bool trans, int64_t rows, int64_t cols, float alpha, const float* a, const float* x, float beta,
             float* y) override {
-    cpu::gemv(trans, rows, cols, alpha, a, x, beta, y, threads_);
+    cpu::gemv(trans, rows, cols, alpha, a, x, beta, y, team());
   }
   void ger(int64_t rows, int64_t cols, float alpha, const float* x, const float* y, float* a) override {
-    cpu::ger(rows, cols, alpha, x, y, a, threads_);
+    cpu::ger(rows, cols, alpha, x, y, a, team());
   }
   void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float shift) override {
-    cpu::unary(op, n, x, y, scale, shift, threads_);
+    cpu::unary(op, n, x, y, scale, shift, team());
   }
   void relu_backward(int64_t n, const float* y, const float* dy, float* dx) override {
-    cpu::relu_backward(n, y, dy, dx, threads_);
+    cpu::relu_backward(n, y, dy, dx, team());
   }
   void row_sums(int64_t rows, int64_t cols, const float* a, float* out) override {
-    cpu::row_sums(rows, cols, a, out, threads_);
+    cpu::row_sums(rows, cols, a, out, team());
   }
   void col_sums(int64_t rows, int64_t cols, const float* a, float* out) override {
-    cpu::col_sums(rows, cols, a, out, threads_);
+    cpu::col_sums(rows, cols, a, out, team());
   }
   void softmax_cross_entropy(int64_t batch, int64_t classes, const float* logits, const int32_t* labels,
                              float* losses, float* grad) override {
-    cpu::softmax_cross_entropy(batch, classes, logits, labels, losses, grad, threads_);
+    cpu::softmax_cross_entropy(batch, classes, logits, labels, losses, grad, team());
   }
   void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y) override {
-    cpu::conv2d_forward(s, x, w, bias, y, threads_);
+    cpu::conv2d_forward(s, x, w, bias, y, team());
   }
   void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
                        float* db) override {
-    cpu::conv2d_backward(s, x, w, dy, dx, dw, db, threads_);
+    cpu::conv2d_backward(s, x, w, dy, dx, dw, db, team());
   }
   void maxpool2x2_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax) override {
-    cpu::maxpool2x2_forward(s, x, y, argmax, threads_);
+    cpu::maxpool2x2_forward(s, x, y, argmax, team());
   }
   void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx) override {
-    cpu::maxpool2x2_backward(s, dy, argmax, dx, threads_);
+    cpu::maxpool2x2_backward(s, dy, argmax, dx, team());
   }
   void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                                float* y, float* saved_mean, float* saved_invstd, float* running_mean,
                                float* running_var) override {
     cpu::batchnorm_forward_train(s, x, gamma, beta, y, saved_mean, saved_invstd, running_mean, running_var,
-                                 threads_);
+                                 team());
   }
   void batchnorm_relu_forward_train(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                                     float* y, float* saved_mean, float* saved_invstd, float* running_mean,
                                     float* running_var) override {
     cpu::batchnorm_forward_train(s, x, gamma, beta, y, saved_mean, saved_invstd, running_mean, running_var,
-                                 threads_, true);
+                                 team(), true);
   }
   void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float* gamma, const float* beta,
                               const float* running_mean, const float* running_var, float* y) override {
-    cpu::batchnorm_forward_eval(s, x, gamma, beta, running_mean, running_var, y, threads_);
+    cpu::batchnorm_forward_eval(s, x, gamma, beta, running_mean, running_var, y, team());
   }
   void batchnorm_backward(const BatchNormShape& s, const float* x, const float* dy, const float* gamma,
                           const float* saved_mean, const float* saved_invstd, float* dx, float* dgamma,
                           float* dbeta) override {
-    cpu::batchnorm_backward(s, x, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta, threads_);
+    cpu::batchnorm_backward(s, x, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta, team());
   }
   void sgd_update(int64_t n, const SgdParams& p, float* param, const float* grad, float* velocity) override {
-    cpu::sgd_update(n, p, param, grad, velocity, threads_);
+    cpu::sgd_update(n, p, param, grad, velocity, team());
   }
   void adam_update(int64_t n, const AdamParams& p, float* param, const float* grad, float* m, float* v) override {
-    cpu::adam_update(n, p, param, grad, m, v, threads_);
+    cpu::adam_update(n, p, param, grad, m, v, team());
   }
   void random_uniform(const RngStream& r, int64_t n, float low, float high, float* out) override {
-    cpu::random_uniform(r, n, low, high, out, threads_);
+    cpu::random_uniform(r, n, low, high, out, team());
   }
   void random_normal(const RngStream& r, int64_t n, float mean, float stddev, float* out) override {
-    cpu::random_normal(r, n, mean, stddev, out, threads_);
+    cpu::random_normal(r, n, mean, stddev, out, team());
   }
   void random_bernoulli(const RngStream& r, int64_t n, const float* p, uint8_t* out) override {
-    cpu::random_bernoulli(r, n, p, out, threads_);
+    cpu::random_bernoulli(r, n, p, out, team());
   }
   void random_poisson(const RngStream& r, int64_t n, const float* rate, int32_t* out) override {
-    cpu::random_poisson(r, n, rate, out, threads_);
+    cpu::random_poisson(r, n, rate, out, team());
   }
   void random_wald(const RngStream& r, int64_t n, float mean, float shape, float* out) override {
-    cpu::random_wald(r, n, mean, shape, out, threads_);
+    cpu::random_wald(r, n, mean, shape, out, team());
   }
 
  private:
+  // The team for this call: the backend's threads, fewer while other processes use cores (team.cpp).
+  int team() const { return cpu::team_size(threads_); }
   int threads_;
 };
 

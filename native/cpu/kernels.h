@@ -70,6 +70,13 @@ void random_bernoulli(const RngStream& r, int64_t n, const float* p, uint8_t* ou
 void random_poisson(const RngStream& r, int64_t n, const float* rate, int32_t* out, int threads);
 void random_wald(const RngStream& r, int64_t n, float mean, float shape, float* out, int threads);
 
+// team.cpp: the threads a parallel region asked to use `requested` gets now: fewer when other
+// processes keep cores busy (a team larger than the free cores waits at every barrier for
+// descheduled threads). DENDRITE_ADAPTIVE_THREADS=0 turns this off. Results do not depend on it.
+int team_size(int requested);
+// The cut team_size applies now: the free cores, or 0 when it cuts nothing.
+int team_limit();
+
 // cpu_info.cpp: the best SIMD instruction set of this processor ("avx512", "avx2", ...).
 const char* simd_level();
 // The instruction set the kernels use: the best of this processor, capped by DENDRITE_CPU_SIMD

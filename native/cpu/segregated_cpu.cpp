@@ -1168,7 +1168,7 @@ void CpuEngine::update_feedback(int64_t m, int64_t S, float eta) {
 }
 
 void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
-  [[maybe_unused]] const int nt = threads_;
+  [[maybe_unused]] const int nt = cpu::team_size(threads_);
   const int64_t n = c_.layers[m], N = c_.fan_in(m);
   // g = eta P E per slot; then W -= g PSP_f^T column by column, b -= g.
   std::vector<const float*> psp(static_cast<size_t>(S));
@@ -1210,7 +1210,7 @@ void CpuEngine::run_examples(const TrainJob* jobs, int64_t n, const ExampleOutpu
   if (n == 1) {
     run_example(*slots[0], jobs[0]);
   } else {
-    [[maybe_unused]] const int nt = threads_;
+    [[maybe_unused]] const int nt = cpu::team_size(threads_);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int64_t b = 0; b < n; ++b) run_example(*slots[b], jobs[b]);
   }
@@ -1226,7 +1226,7 @@ void CpuEngine::run_examples(const TrainJob* jobs, int64_t n, const ExampleOutpu
 
 // One image per slot of the thread that takes it (slots reset per image).
 void CpuEngine::run_tests(const TestBatch& t) {
-  const int nt = threads_;
+  const int nt = cpu::team_size(threads_);
   while (static_cast<int>(eval_slots_.size()) < nt) eval_slots_.push_back(make_slot());
   const int64_t n_out = c_.n_out(), k = d_.k_per_class, n_in = c_.n_in;
   const int64_t T = c_.integration_time_test;

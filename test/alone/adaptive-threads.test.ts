@@ -1,0 +1,39 @@
+// The thread cut of busy machines (native/cpu/team.cpp): with every core taken by other processes,
+// parallel kernels use one thread; once they are gone, the full team again; the numbers never change.
+// Run alone (test/alone/): other tests' processes would count as load.
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import { gemm, getCpuScheduling } from '../../src/kernels';
+
+const n = 300;  // above the small-call limit: the main lane, with the threads asked for
+const a = Float32Array.from({ length: n * n }, (_, i) => Math.sin(i));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Kernel calls 30 ms apart: the governor samples at most every 20 ms and cuts after two samples.
+async function calls(count: number): Promise<Float32Array> {
+  let c: Float32Array = new Float32Array(0);
+  for (let i = 0; i < count; i++) {
+    c = await gemm({ a, b: a, m: n, n, k: n, threads: 2 });
+    await sleep(30);
+  }
+  return c;
+}
+
+(process.platform === 'linux' ? test : test.skip)('with every core busy elsewhere parallel work takes one thread; when they go, the full team; the same numbers', async (t) => {
+  const quiet = await calls(3);
+  t.is(getCpuScheduling().threadLimit, null, 'no cut on a machine this test has to itself');
+
+  const busy: ChildProcess[] = [];
+  t.teardown(() => busy.forEach((c) => c.kill('SIGKILL')));
+  for (let i = 0; i < os.availableParallelism(); i++) busy.push(spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  await sleep(300);
+  const loaded = await calls(4);
+  t.is(getCpuScheduling().threadLimit, 1);
+  t.deepEqual(loaded, quiet);
+
+  for (const c of busy) c.kill('SIGKILL');
+  await sleep(200);
+  await calls(3);
+  t.is(getCpuScheduling().threadLimit, null);
+});
