@@ -25,61 +25,67 @@ function count(output, pattern) {
   return n;
 }
 
-const tsc = run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json']);
-if (tsc.status !== 0) {
-  console.log('TypeScript compilation failed');
-  console.log(`0 passed, 1 failed`);
-  process.exit(1);
-}
-
-// ava's default reporter ends with lines such as "12 tests passed", "1 test failed", "2 tests skipped";
-// when some fail it prints no "passed" line, so the passes are then counted from the "✔" lines.
-function runAva(args) {
-  const ava = run(process.execPath, [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...args], { FORCE_COLOR: '0' });
-  const passed = /^\s*\d+ tests? passed/m.test(ava.output)
-    ? count(ava.output, /^\s*(\d+) tests? passed/gm)
-    : (ava.output.match(/^\s*✔/gm) ?? []).length;
-  let failed =
-    count(ava.output, /^\s*(\d+) tests? failed/gm) +
-    count(ava.output, /^\s*(\d+) uncaught exceptions?/gm) +
-    count(ava.output, /^\s*(\d+) unhandled rejections?/gm) +
-    count(ava.output, /^\s*(\d+) tests? remained pending/gm);
-  if (ava.status !== 0 && failed === 0) failed = 1;  // a crash or timeout without a summary
-  totals.passed += passed;
-  totals.failed += failed;
-  totals.skipped += count(ava.output, /^\s*(\d+) tests? skipped/gm) + count(ava.output, /^\s*(\d+) tests? todo/gm);
-}
-
-// test/alone/ holds tests that assert latencies: they run after the rest, one file at a time, so that
-// no other test shares the cores with them (package.json's ava config leaves them out of the first run).
-const given = process.argv.slice(2);
-runAva(given);
-const alone = path.join(root, 'dist', 'test', 'alone');
-if (given.length === 0 && fs.existsSync(alone)) {
-  const files = fs.readdirSync(alone).filter((f) => f.endsWith('.test.js')).map((f) => path.join('dist', 'test', 'alone', f));
-  if (files.length > 0) runAva(['--concurrency=1', ...files]);
-}
-
-// The native test programs print "N passed, N failed" themselves. node-gyp builds have none. The
-// CUDA emulator's self-test, then the native test program against the emulator: the CUDA kernels
-// checked without a GPU (native/test/cuda_emu).
-const buildDir = process.env.DENDRITE_BUILD_DIR || 'build';
-for (const program of ['dendrite_native_test', 'dendrite_cuda_emu_selftest', 'dendrite_native_test_cuda_emu']) {
-  const file = path.join(root, buildDir, program);
-  if (process.env.DENDRITE_SKIP_NATIVE_TEST === '1') {
-    console.log(`${program}: skipped (DENDRITE_SKIP_NATIVE_TEST=1)`);
-  } else if (fs.existsSync(file)) {
-    const nt = run(file, []);
-    const m = /^(\d+) passed, (\d+) failed/m.exec(nt.output);
-    totals.passed += m ? Number(m[1]) : 0;
-    totals.failed += m ? Number(m[2]) : 1;
-    if (m && nt.status !== 0 && Number(m[2]) === 0) totals.failed += 1;
-  } else {
-    console.log(`${program} not found at ${file} (built only by the CMake build): skipped`);
-    totals.skipped += 1;
+// The exit code is set, not forced with process.exit(): stdout is a pipe under CI (npm test | tee),
+// and process.exit() drops what is still queued for it (the summary line went missing that way).
+function main() {
+  const tsc = run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json']);
+  if (tsc.status !== 0) {
+    console.log('TypeScript compilation failed');
+    console.log(`0 passed, 1 failed`);
+    return 1;
   }
+
+  // ava's default reporter ends with lines such as "12 tests passed", "1 test failed", "2 tests skipped";
+  // when some fail it prints no "passed" line, so the passes are then counted from the "✔" lines.
+  function runAva(args) {
+    const ava = run(process.execPath, [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...args], { FORCE_COLOR: '0' });
+    const passed = /^\s*\d+ tests? passed/m.test(ava.output)
+      ? count(ava.output, /^\s*(\d+) tests? passed/gm)
+      : (ava.output.match(/^\s*✔/gm) ?? []).length;
+    let failed =
+      count(ava.output, /^\s*(\d+) tests? failed/gm) +
+      count(ava.output, /^\s*(\d+) uncaught exceptions?/gm) +
+      count(ava.output, /^\s*(\d+) unhandled rejections?/gm) +
+      count(ava.output, /^\s*(\d+) tests? remained pending/gm);
+    if (ava.status !== 0 && failed === 0) failed = 1;  // a crash or timeout without a summary
+    totals.passed += passed;
+    totals.failed += failed;
+    totals.skipped += count(ava.output, /^\s*(\d+) tests? skipped/gm) + count(ava.output, /^\s*(\d+) tests? todo/gm);
+  }
+
+  // test/alone/ holds tests that assert latencies: they run after the rest, one file at a time, so that
+  // no other test shares the cores with them (package.json's ava config leaves them out of the first run).
+  const given = process.argv.slice(2);
+  runAva(given);
+  const alone = path.join(root, 'dist', 'test', 'alone');
+  if (given.length === 0 && fs.existsSync(alone)) {
+    const files = fs.readdirSync(alone).filter((f) => f.endsWith('.test.js')).map((f) => path.join('dist', 'test', 'alone', f));
+    if (files.length > 0) runAva(['--concurrency=1', ...files]);
+  }
+
+  // The native test programs print "N passed, N failed" themselves. node-gyp builds have none. The
+  // CUDA emulator's self-test, then the native test program against the emulator: the CUDA kernels
+  // checked without a GPU (native/test/cuda_emu).
+  const buildDir = process.env.DENDRITE_BUILD_DIR || 'build';
+  for (const program of ['dendrite_native_test', 'dendrite_cuda_emu_selftest', 'dendrite_native_test_cuda_emu']) {
+    const file = path.join(root, buildDir, program);
+    if (process.env.DENDRITE_SKIP_NATIVE_TEST === '1') {
+      console.log(`${program}: skipped (DENDRITE_SKIP_NATIVE_TEST=1)`);
+    } else if (fs.existsSync(file)) {
+      const nt = run(file, []);
+      const m = /^(\d+) passed, (\d+) failed/m.exec(nt.output);
+      totals.passed += m ? Number(m[1]) : 0;
+      totals.failed += m ? Number(m[2]) : 1;
+      if (m && nt.status !== 0 && Number(m[2]) === 0) totals.failed += 1;
+    } else {
+      console.log(`${program} not found at ${file} (built only by the CMake build): skipped`);
+      totals.skipped += 1;
+    }
+  }
+
+  const skipped = totals.skipped ? `, ${totals.skipped} skipped` : '';
+  console.log(`\n${totals.passed} passed, ${totals.failed} failed${skipped}`);
+  return totals.failed === 0 ? 0 : 1;
 }
 
-const skipped = totals.skipped ? `, ${totals.skipped} skipped` : '';
-console.log(`\n${totals.passed} passed, ${totals.failed} failed${skipped}`);
-process.exit(totals.failed === 0 ? 0 : 1);
+process.exitCode = main();

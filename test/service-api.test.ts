@@ -5,14 +5,16 @@ import test from 'ava';
 import { runExperiment, type ExperimentEvent } from '../src';
 import { gemm, unary, randomNormal, setCpuScheduling, getCpuScheduling } from '../src/kernels';
 
-const big = 768;
+const big = 1536;
 const bigA = new Float32Array(big * big).fill(0.25);
 const small = Float32Array.from({ length: 64 * 64 }, (_, i) => (i % 9) - 4);
 
-// Resolves with the order in which a long GEMM (one thread: slow) and a small one issued just after it finish.
+// The order in which a long GEMM (one thread, 7 GFLOP: tens of ms at least) and a small one issued
+// once the long one runs on the main lane finish.
 async function finishOrder(): Promise<string[]> {
   const order: string[] = [];
   const long = gemm({ a: bigA, b: bigA, m: big, n: big, k: big, threads: 1 }).then(() => order.push('long'));
+  while (getCpuScheduling().lanes.main.running === 0) await new Promise((r) => setImmediate(r));
   const short = gemm({ a: small, b: small, m: 64, n: 64, k: 64 }).then(() => order.push('small'));
   await Promise.all([long, short]);
   return order;

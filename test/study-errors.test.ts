@@ -29,12 +29,16 @@ test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const withCode = (message: string, code: string): Error => Object.assign(new Error(message), { code });
 
 /** A data folder whose Fashion-MNIST files are all there, and all garbage. */
-function corruptFashion(): string {
-  const dir = fs.mkdtempSync(path.join(tmp, 'data-'));
-  const spec = findSpec('fashion-mnist');
-  if (!spec || spec.kind !== 'idx') throw new Error('fashion-mnist is not an IDX dataset');
-  for (const f of idxFileSpecs(spec)) fs.writeFileSync(path.join(dir, f.name), 'not a gzip stream at all');
-  return dir;
+// A data folder whose MNIST files are corrupt. MNIST: no system folder holds a copy to fall back on
+// (Debian's Fashion-MNIST would be found instead of a broken one).
+function corruptMnist(): { root: string; files: string } {
+  const root = fs.mkdtempSync(path.join(tmp, 'data-'));
+  const spec = findSpec('mnist');
+  if (!spec || spec.kind !== 'idx' || spec.systemDirs.length > 0) throw new Error('mnist is not an IDX dataset without system copies');
+  const files = path.join(root, spec.dir);
+  fs.mkdirSync(files);
+  for (const f of idxFileSpecs(spec)) fs.writeFileSync(path.join(files, f.name), 'not a gzip stream at all');
+  return { root, files };
 }
 
 function config(over: Partial<StudyConfig['objective']> = {}, trials = 3): StudyConfig {
@@ -72,12 +76,12 @@ test('environment: the addon missing or older than the code, a CUDA device that 
 });
 
 test('environment: a dataset file missing or corrupt (real), but not an unknown dataset name', async (t) => {
-  const dir = corruptFashion();
-  const corrupt = await t.throwsAsync(evaluateTrial(config({ dataset: 'fashion-mnist', dataDir: dir }), { lr: 0.01, batchSize: 32 }, { threads: 1 }));
-  t.true(corrupt!.message.includes(dir), corrupt!.message);
+  const dir = corruptMnist();
+  const corrupt = await t.throwsAsync(evaluateTrial(config({ dataset: 'mnist', dataDir: dir.root }), { lr: 0.01, batchSize: 32 }, { threads: 1 }));
+  t.true(corrupt!.message.includes(dir.files), corrupt!.message);
   t.is(classifyTrialError(corrupt), 'environment');
-  fs.rmSync(path.join(dir, 'train-labels-idx1-ubyte.gz'));
-  const missing = await t.throwsAsync(evaluateTrial(config({ dataset: 'fashion-mnist', dataDir: dir }), { lr: 0.01, batchSize: 32 }, { threads: 1 }));
+  fs.rmSync(path.join(dir.files, 'train-labels-idx1-ubyte.gz'));
+  const missing = await t.throwsAsync(evaluateTrial(config({ dataset: 'mnist', dataDir: dir.root }), { lr: 0.01, batchSize: 32 }, { threads: 1 }));
   t.regex(missing!.message, /file not found/);
   t.is(classifyTrialError(missing), 'environment');
   const { DatasetError } = await import('../src/data/errors');
@@ -109,11 +113,11 @@ test('failed: anything else, out of memory included (a configuration too large f
 
 test('a worker meeting an environment error (a corrupt dataset, real) stops, and its trial goes back to the queue without counting', async (t) => {
   const storage = new MemoryStorage();
-  const dir = corruptFashion();
-  await storage.createStudy('e', config({ dataset: 'fashion-mnist', dataDir: dir }));
+  const dir = corruptMnist();
+  await storage.createStudy('e', config({ dataset: 'mnist', dataDir: dir.root }));
   const e = await t.throwsAsync(runWorker(storage, 'e', { threads: 1 }));
   t.true(e instanceof EnvironmentError);
-  t.true(e!.message.startsWith(`environment error: ${dir}`), e!.message);
+  t.true(e!.message.startsWith(`environment error: ${dir.files}`), e!.message);
   t.regex(e!.message, /trial 0 went back to the queue; the budget is untouched/);
   const trials = await storage.listTrials('e');
   t.is(trials.length, 2);
