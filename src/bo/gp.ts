@@ -99,6 +99,10 @@ class Objective {
   private readonly d2: Float64Array;
   private readonly k: Float64Array;
   private readonly gfac: Float64Array;
+  /** Workspaces of the factor, the inverse and its scratch, reused by every evaluation (n x n each). */
+  private readonly l: Float64Array;
+  private readonly kinv: Float64Array;
+  private readonly work: Float64Array;
   readonly nParams: number;
 
   constructor(
@@ -123,6 +127,9 @@ class Objective {
       }
     }
     this.k = new Float64Array(n * n);
+    this.l = new Float64Array(n * n);
+    this.kinv = new Float64Array(n * n);
+    this.work = new Float64Array(n * n);
     this.gfac = new Float64Array(this.pairs);
     this.nParams = (fixedSignal === undefined ? 1 : 0) + (ard ? p : 1) + (fixedNoise === undefined ? 1 : 0);
   }
@@ -176,7 +183,7 @@ class Objective {
     const { n, p } = this;
     const h = this.unpack(theta);
     this.fill(h);
-    const chol = choleskyJitter(this.k, n);
+    const chol = choleskyJitter(this.k, n, this.l);
     if (!chol) return Infinity;
     const l = chol.l;
     const alpha = Float64Array.from(this.y);
@@ -190,7 +197,7 @@ class Objective {
     if (g) g.fill(0);
     if (g) {
       // d nll / d theta = -1/2 tr((alpha alpha^T - K^-1) dK/dtheta) = -1/2 sum W .* dK.
-      const kinv = inverseFromChol(l, n);
+      const kinv = inverseFromChol(l, n, this.kinv, this.work);
       const lg = new Float64Array(p);
       let sigGrad = 0;
       let q = 0;
