@@ -95,9 +95,14 @@ function standardizer(y: Float64Array): { shift: number; scale: number } {
 /** The negative log posterior of the hyperparameters and its gradient; reused across evaluations. */
 class Objective {
   readonly pairs: number;
-  /** Squared differences per pair (i < j) and dimension. */
+  /**
+   * Squared differences per dimension and pair (j < i), dimension-major: d2[d * pairs + q]. The
+   * sums over dimensions (distances) and over pairs (gradients) then run over contiguous memory.
+   */
   private readonly d2: Float64Array;
   private readonly k: Float64Array;
+  /** Per pair: the scaled squared distance while filling, then the gradient weights. */
+  private readonly r2: Float64Array;
   private readonly gfac: Float64Array;
   /** Workspaces of the factor, the inverse and its scratch, reused by every evaluation (n x n each). */
   private readonly l: Float64Array;
@@ -116,16 +121,18 @@ class Objective {
     private readonly priors: GPOptions['priors'],
   ) {
     this.pairs = (n * (n - 1)) / 2;
-    this.d2 = new Float64Array(this.pairs * p);
+    const pairs = this.pairs;
+    this.d2 = new Float64Array(pairs * p);
     let q = 0;
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < i; j++, q++) {
         for (let d = 0; d < p; d++) {
           const diff = x[i * p + d] - x[j * p + d];
-          this.d2[q * p + d] = diff * diff;
+          this.d2[d * pairs + q] = diff * diff;
         }
       }
     }
+    this.r2 = new Float64Array(pairs);
     this.k = new Float64Array(n * n);
     this.l = new Float64Array(n * n);
     this.kinv = new Float64Array(n * n);
@@ -156,16 +163,18 @@ class Objective {
 
   /** Fills the kernel matrix (with noise) and the lengthscale-gradient factors. */
   private fill(h: Hyperparameters): void {
-    const { n, p, d2, k, gfac } = this;
-    const inv = new Float64Array(p);
-    for (let d = 0; d < p; d++) inv[d] = 1 / (h.lengthscales[d] * h.lengthscales[d]);
+    const { n, p, pairs, d2, k, gfac, r2: dist } = this;
+    dist.fill(0);
+    for (let d = 0; d < p; d++) {
+      const inv = 1 / (h.lengthscales[d] * h.lengthscales[d]);
+      const o = d * pairs;
+      for (let q = 0; q < pairs; q++) dist[q] += d2[o + q] * inv;
+    }
     const s = h.signal;
     let q = 0;
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < i; j++, q++) {
-        let r2 = 0;
-        const o = q * p;
-        for (let d = 0; d < p; d++) r2 += d2[o + d] * inv[d];
+        const r2 = dist[q];
         const r = Math.sqrt(r2);
         const e = Math.exp(-SQRT5 * r);
         const kij = s * (1 + SQRT5 * r + (5 / 3) * r2) * e;
@@ -197,8 +206,10 @@ class Objective {
     if (g) g.fill(0);
     if (g) {
       // d nll / d theta = -1/2 tr((alpha alpha^T - K^-1) dK/dtheta) = -1/2 sum W .* dK.
+      const { k, gfac, d2, pairs } = this;
       const kinv = inverseFromChol(l, n, this.kinv, this.work);
-      const lg = new Float64Array(p);
+      // The per-pair weights replace the distances in r2 (not needed after fill).
+      const c = this.r2;
       let sigGrad = 0;
       let q = 0;
       for (let i = 0; i < n; i++) {
@@ -207,13 +218,22 @@ class Objective {
         for (let j = 0; j < i; j++, q++) {
           const w = ai * alpha[j] - kinv[ri + j];
           // Off-diagonal pairs count twice in the trace: -1/2 * 2 = -1.
-          sigGrad -= w * this.k[ri + j];
-          const c = w * this.gfac[q];
-          if (c !== 0) {
-            const o = q * p;
-            for (let d = 0; d < p; d++) lg[d] -= c * this.d2[o + d];
-          }
+          sigGrad -= w * k[ri + j];
+          c[q] = w * gfac[q];
         }
+      }
+      const lg = new Float64Array(p);
+      for (let d = 0; d < p; d++) {
+        const o = d * pairs;
+        let s0 = 0;
+        let s1 = 0;
+        let qq = 0;
+        for (; qq + 2 <= pairs; qq += 2) {
+          s0 += c[qq] * d2[o + qq];
+          s1 += c[qq + 1] * d2[o + qq + 1];
+        }
+        if (qq < pairs) s0 += c[qq] * d2[o + qq];
+        lg[d] = -(s0 + s1);
       }
       let trW = 0;
       for (let i = 0; i < n; i++) trW += alpha[i] * alpha[i] - kinv[i * n + i];
