@@ -152,12 +152,11 @@ class Objective {
     this.pairs = (n * (n - 1)) / 2;
     const pairs = this.pairs;
     this.d2 = new Float64Array(pairs * p);
-    let q = 0;
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < i; j++, q++) {
-        for (let d = 0; d < p; d++) {
+    for (let d = 0, q = 0; d < p; d++) {
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < i; j++, q++) {
           const diff = x[i * p + d] - x[j * p + d];
-          this.d2[d * pairs + q] = diff * diff;
+          this.d2[q] = diff * diff;
         }
       }
     }

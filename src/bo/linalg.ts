@@ -77,9 +77,7 @@ export function choleskyJitter(a: Float64Array, n: number, out: Float64Array = n
 export function solveLower(l: Float64Array, n: number, b: Float64Array): Float64Array {
   for (let i = 0; i < n; i++) {
     const ri = i * n;
-    let s = b[i];
-    for (let k = 0; k < i; k++) s -= l[ri + k] * b[k];
-    b[i] = s / l[ri + i];
+    b[i] = (b[i] - dot(l, ri, b, 0, 0, i)) / l[ri + i];
   }
   return b;
 }
