@@ -4,7 +4,7 @@
 // (docs/bo.md "Surrogate").
 import { Xoshiro128ss } from '../data/rng';
 import { minimize } from './lbfgs';
-import { choleskyJitter, inverseFromChol, solveLower, solveLowerT } from './linalg';
+import { choleskyJitter, dot, inverseFromChol, solveLower, solveLowerT } from './linalg';
 
 const SQRT5 = Math.sqrt(5);
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -259,18 +259,7 @@ class Objective {
         }
       }
       const lg = new Float64Array(p);
-      for (let d = 0; d < p; d++) {
-        const o = d * pairs;
-        let s0 = 0;
-        let s1 = 0;
-        let qq = 0;
-        for (; qq + 2 <= pairs; qq += 2) {
-          s0 += c[qq] * d2[o + qq];
-          s1 += c[qq + 1] * d2[o + qq + 1];
-        }
-        if (qq < pairs) s0 += c[qq] * d2[o + qq];
-        lg[d] = -(s0 + s1);
-      }
+      for (let d = 0; d < p; d++) lg[d] = -dot(c, 0, d2, d * pairs, 0, pairs);
       let trW = 0;
       for (let i = 0; i < n; i++) trW += alpha[i] * alpha[i] - kinv[i * n + i];
       sigGrad -= 0.5 * trW * h.signal;

@@ -1,10 +1,10 @@
 // Dense symmetric positive-definite algebra for the GP, on row-major Float64Array matrices.
 // Sizes are small (a few hundred), so plain loops suffice; the O(n^3) ones are written as dot
 // products of contiguous rows with four partial sums, which lets the JIT overlap the additions
-// (about 2-3x faster than one running sum at n = 200; docs/bo.md "Cost and quality").
+// (1.5 to 3x faster than one running sum at n = 200; docs/bo.md "Benchmarks").
 
 /** The sum of u[a + k] * v[b + k] for k in [from, to), with four partial sums. */
-function dot(u: Float64Array, a: number, v: Float64Array, b: number, from: number, to: number): number {
+export function dot(u: Float64Array, a: number, v: Float64Array, b: number, from: number, to: number): number {
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;
