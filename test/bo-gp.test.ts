@@ -82,7 +82,7 @@ test('gradient of the negative log marginal likelihood (with priors) matches fin
   const p = 3;
   const x = Float64Array.from({ length: n * p }, () => rng.nextFloat());
   const y = Array.from({ length: n }, (_, i) => Math.sin(5 * x[i * p]) + x[i * p + 1] ** 2 - 0.3 * x[i * p + 2]);
-  for (const options of [{}, { priors: null }, { ard: false, signal: 1, noise: 1e-4 }]) {
+  for (const options of [{}, { priors: null }, { ard: false, signal: 1, noise: 1e-4 }, { fitMean: false }]) {
     const obj = GaussianProcess.objective(x, n, p, y, options);
     const theta = Float64Array.from({ length: obj.size }, () => -1.5 + 2 * rng.nextFloat());
     const g = new Float64Array(obj.size);
@@ -115,6 +115,36 @@ test('a fitted GP recovers a smooth function and puts long lengthscales on an ir
     worst = Math.max(worst, Math.abs(gp.shift + gp.scale * out.mean - f(a, b)));
   }
   t.true(worst < 0.05, `worst error ${worst}`);
+});
+
+test('the fitted prior mean counts a cluster of trials about once: far from the data the mean is the background level', (t) => {
+  // 32 points spread over the square at a background level near 0, and 16 more crowded around
+  // (0.9, 0.9) at 1, as an optimiser crowds its best region: the sample mean is 1/3.
+  const xs: number[] = [];
+  const y: number[] = [];
+  const spread = new Sobol(2, { seed: 3 }).take(32);
+  for (let i = 0; i < 32; i++) {
+    xs.push(spread[2 * i], spread[2 * i + 1]);
+    y.push(0.05 * Math.sin(9 * spread[2 * i]));
+  }
+  const rng = new Xoshiro128ss(5);
+  for (let i = 0; i < 16; i++) {
+    xs.push(0.9 + 0.02 * (rng.nextFloat() - 0.5), 0.9 + 0.02 * (rng.nextFloat() - 0.5));
+    y.push(1);
+  }
+  const x = Float64Array.from(xs);
+  const far = Float64Array.from([5, -4]);
+  const out = { mean: 0, variance: 0 };
+  const fitted = GaussianProcess.fit(x, 48, 2, y, { seed: 1 });
+  fitted.predict(far, 0, out);
+  const farMean = fitted.shift + fitted.scale * out.mean;
+  t.true(Math.abs(out.mean - fitted.priorMean) < 1e-9);
+  t.true(Math.abs(farMean) < 0.15, `far from the data: ${farMean}`);
+  // With fitMean false the prior mean is the sample mean.
+  const plain = GaussianProcess.fit(x, 48, 2, y, { seed: 1, fitMean: false });
+  plain.predict(far, 0, out);
+  t.is(plain.priorMean, 0);
+  t.true(Math.abs(plain.shift + plain.scale * out.mean - 1 / 3) < 0.02, `sample mean ${plain.shift + plain.scale * out.mean}`);
 });
 
 function finite(gp: GaussianProcess, p: number): boolean {

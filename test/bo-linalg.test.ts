@@ -34,6 +34,43 @@ test('triangular solves and the inverse agree with the hand-computed factor', (t
   }
 });
 
+test('cholesky and the inverse at n = 37 (the four-way sums and their remainders): L L^T = A and A A^-1 = I', (t) => {
+  const n = 37;
+  // A = B B^T + n I with B from a fixed sequence: symmetric, well conditioned.
+  const b = Float64Array.from({ length: n * n }, (_, i) => Math.sin(1.7 * i + 0.3));
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = i === j ? n : 0;
+      for (let k = 0; k < n; k++) s += b[i * n + k] * b[j * n + k];
+      a[i * n + j] = s;
+    }
+  }
+  const l = cholesky(a, n)!;
+  let worst = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += l[i * n + k] * l[j * n + k];
+      worst = Math.max(worst, Math.abs(s - a[i * n + j]));
+      if (j > i) t.is(l[i * n + j], 0);
+    }
+  }
+  t.true(worst < 1e-10, `max |L L^T - A| = ${worst}`);
+  // A reused, dirty workspace must not change the result.
+  const inv = inverseFromChol(l, n, new Float64Array(n * n), new Float64Array(n * n).fill(NaN));
+  worst = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += a[i * n + k] * inv[k * n + j];
+      worst = Math.max(worst, Math.abs(s - (i === j ? 1 : 0)));
+      t.is(inv[i * n + j], inv[j * n + i]);
+    }
+  }
+  t.true(worst < 1e-12, `max |A A^-1 - I| = ${worst}`);
+});
+
 test('cholesky refuses an indefinite matrix; the jittered one factors a singular PSD matrix', (t) => {
   t.is(cholesky(Float64Array.from([1, 2, 2, 1]), 2), null);
   // Two identical rows: rank 1.

@@ -18,10 +18,10 @@ test('Branin: median regret at least 10x below random search and below Lange\'s 
   t.true(ours < lange, `ours ${ours} vs Lange ${lange}`);
 });
 
-test('Hartmann-6: median regret at least 5x below random search and below Lange\'s setting', async (t) => {
-  // 30 evaluations are few for six dimensions: we reach about 8x (docs/bo.md), short of 10x.
+test('Hartmann-6: median regret at least 10x below random search and below Lange\'s setting', async (t) => {
+  // 10.3x on these seeds, 16.7x on seeds 100-199 (docs/bo.md): the margin here is small.
   const [ours, random, lange] = [await medianRegret(hartmann6, 'bayes'), await medianRegret(hartmann6, 'random'), await medianRegret(hartmann6, 'lange')];
   t.log(`ours ${ours.toExponential(2)}, random ${random.toExponential(2)}, Lange ${lange.toExponential(2)}`);
-  t.true(ours * 5 <= random, `ours ${ours} vs random ${random}`);
+  t.true(ours * 10 <= random, `ours ${ours} vs random ${random}`);
   t.true(ours < lange, `ours ${ours} vs Lange ${lange}`);
 });

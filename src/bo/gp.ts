@@ -1,9 +1,10 @@
-// Gaussian-process regression with a Matérn-5/2 ARD kernel, standardised outputs and a fitted
-// noise term; hyperparameters by maximum a posteriori marginal likelihood with log-normal priors,
-// several L-BFGS restarts in log space and analytic gradients (docs/bo.md "Surrogate").
+// Gaussian-process regression with a Matérn-5/2 ARD kernel, standardised outputs, a fitted
+// constant prior mean and a fitted noise term; hyperparameters by maximum a posteriori marginal
+// likelihood with log-normal priors, several L-BFGS restarts in log space and analytic gradients
+// (docs/bo.md "Surrogate").
 import { Xoshiro128ss } from '../data/rng';
 import { minimize } from './lbfgs';
-import { choleskyJitter, inverseFromChol, solveLower, solveLowerT } from './linalg';
+import { choleskyJitter, dot, inverseFromChol, solveLower, solveLowerT } from './linalg';
 
 const SQRT5 = Math.sqrt(5);
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -31,8 +32,14 @@ export interface GPOptions {
   signalBounds?: readonly [number, number];
   /** Bounds of the noise variance (default [1e-6, 1]). */
   noiseBounds?: readonly [number, number];
-  /** Outputs standardised to mean 0, variance 1 (default true); false: used as given, zero prior mean. */
+  /** Outputs standardised to mean 0, variance 1 (default true); false: used as given. */
   standardize?: boolean;
+  /**
+   * The constant prior mean (standardised units): fitted with the other hyperparameters (default,
+   * when standardised), or 0, the mean of the standardised outputs (default when not
+   * standardised: the feasibility model's labels have a zero prior mean).
+   */
+  fitMean?: boolean;
   /** Starting points screened by their marginal likelihood (default 16). */
   starts?: number;
   /** L-BFGS runs from the best of them (default 3). */
@@ -92,13 +99,43 @@ function standardizer(y: Float64Array): { shift: number; scale: number } {
   return { shift: mean * m, scale: unit * m };
 }
 
+/**
+ * The constant prior mean that maximises the likelihood for the current kernel (the generalised
+ * least-squares mean), given u = L^-1 y and v = L^-1 1: m = (v . u) / (v . v). Replaces u with
+ * L^-1 (y - m) and returns m. Unlike the sample mean, it counts a cluster of correlated points
+ * about once, so the many trials an optimiser spends near its best point do not make the
+ * unexplored space look as good as that point (docs/bo.md "Surrogate").
+ */
+function profileMean(u: Float64Array, v: Float64Array): number {
+  let vu = 0;
+  let vv = 0;
+  for (let i = 0; i < u.length; i++) {
+    vu += v[i] * u[i];
+    vv += v[i] * v[i];
+  }
+  const m = vu / vv;
+  for (let i = 0; i < u.length; i++) u[i] -= m * v[i];
+  return m;
+}
+
 /** The negative log posterior of the hyperparameters and its gradient; reused across evaluations. */
 class Objective {
   readonly pairs: number;
-  /** Squared differences per pair (i < j) and dimension. */
+  /**
+   * Squared differences per dimension and pair (j < i), dimension-major: d2[d * pairs + q]. The
+   * sums over dimensions (distances) and over pairs (gradients) then run over contiguous memory.
+   */
   private readonly d2: Float64Array;
   private readonly k: Float64Array;
+  /** Per pair: the scaled squared distance while filling, then the gradient weights. */
+  private readonly r2: Float64Array;
   private readonly gfac: Float64Array;
+  /** L^-1 1, for the fitted constant mean. */
+  private readonly ones: Float64Array;
+  /** Workspaces of the factor, the inverse and its scratch, reused by every evaluation (n x n each). */
+  private readonly l: Float64Array;
+  private readonly kinv: Float64Array;
+  private readonly work: Float64Array;
   readonly nParams: number;
 
   constructor(
@@ -110,19 +147,25 @@ class Objective {
     private readonly fixedSignal: number | undefined,
     private readonly fixedNoise: number | undefined,
     private readonly priors: GPOptions['priors'],
+    private readonly fitMean: boolean,
   ) {
     this.pairs = (n * (n - 1)) / 2;
-    this.d2 = new Float64Array(this.pairs * p);
-    let q = 0;
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < i; j++, q++) {
-        for (let d = 0; d < p; d++) {
+    const pairs = this.pairs;
+    this.d2 = new Float64Array(pairs * p);
+    for (let d = 0, q = 0; d < p; d++) {
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < i; j++, q++) {
           const diff = x[i * p + d] - x[j * p + d];
-          this.d2[q * p + d] = diff * diff;
+          this.d2[q] = diff * diff;
         }
       }
     }
+    this.r2 = new Float64Array(pairs);
+    this.ones = new Float64Array(n);
     this.k = new Float64Array(n * n);
+    this.l = new Float64Array(n * n);
+    this.kinv = new Float64Array(n * n);
+    this.work = new Float64Array(n * n);
     this.gfac = new Float64Array(this.pairs);
     this.nParams = (fixedSignal === undefined ? 1 : 0) + (ard ? p : 1) + (fixedNoise === undefined ? 1 : 0);
   }
@@ -149,16 +192,18 @@ class Objective {
 
   /** Fills the kernel matrix (with noise) and the lengthscale-gradient factors. */
   private fill(h: Hyperparameters): void {
-    const { n, p, d2, k, gfac } = this;
-    const inv = new Float64Array(p);
-    for (let d = 0; d < p; d++) inv[d] = 1 / (h.lengthscales[d] * h.lengthscales[d]);
+    const { n, p, pairs, d2, k, gfac, r2: dist } = this;
+    dist.fill(0);
+    for (let d = 0; d < p; d++) {
+      const inv = 1 / (h.lengthscales[d] * h.lengthscales[d]);
+      const o = d * pairs;
+      for (let q = 0; q < pairs; q++) dist[q] += d2[o + q] * inv;
+    }
     const s = h.signal;
     let q = 0;
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < i; j++, q++) {
-        let r2 = 0;
-        const o = q * p;
-        for (let d = 0; d < p; d++) r2 += d2[o + d] * inv[d];
+        const r2 = dist[q];
         const r = Math.sqrt(r2);
         const e = Math.exp(-SQRT5 * r);
         const kij = s * (1 + SQRT5 * r + (5 / 3) * r2) * e;
@@ -176,11 +221,16 @@ class Objective {
     const { n, p } = this;
     const h = this.unpack(theta);
     this.fill(h);
-    const chol = choleskyJitter(this.k, n);
+    const chol = choleskyJitter(this.k, n, this.l);
     if (!chol) return Infinity;
     const l = chol.l;
     const alpha = Float64Array.from(this.y);
     solveLower(l, n, alpha);
+    if (this.fitMean) {
+      this.ones.fill(1);
+      solveLower(l, n, this.ones);
+      profileMean(alpha, this.ones);
+    }
     let quad = 0;
     for (let i = 0; i < n; i++) quad += alpha[i] * alpha[i];
     solveLowerT(l, n, alpha);
@@ -189,9 +239,13 @@ class Objective {
     let f = 0.5 * quad + logDet + 0.5 * n * LOG_2PI;
     if (g) g.fill(0);
     if (g) {
-      // d nll / d theta = -1/2 tr((alpha alpha^T - K^-1) dK/dtheta) = -1/2 sum W .* dK.
-      const kinv = inverseFromChol(l, n);
-      const lg = new Float64Array(p);
+      // d nll / d theta = -1/2 tr((alpha alpha^T - K^-1) dK/dtheta) = -1/2 sum W .* dK. With the
+      // fitted mean, alpha = K^-1 (y - m): m is optimal for this theta, so its own change with
+      // theta adds nothing to the gradient (d nll / d m = 0).
+      const { k, gfac, d2, pairs } = this;
+      const kinv = inverseFromChol(l, n, this.kinv, this.work);
+      // The per-pair weights replace the distances in r2 (not needed after fill).
+      const c = this.r2;
       let sigGrad = 0;
       let q = 0;
       for (let i = 0; i < n; i++) {
@@ -200,14 +254,12 @@ class Objective {
         for (let j = 0; j < i; j++, q++) {
           const w = ai * alpha[j] - kinv[ri + j];
           // Off-diagonal pairs count twice in the trace: -1/2 * 2 = -1.
-          sigGrad -= w * this.k[ri + j];
-          const c = w * this.gfac[q];
-          if (c !== 0) {
-            const o = q * p;
-            for (let d = 0; d < p; d++) lg[d] -= c * this.d2[o + d];
-          }
+          sigGrad -= w * k[ri + j];
+          c[q] = w * gfac[q];
         }
       }
+      const lg = new Float64Array(p);
+      for (let d = 0; d < p; d++) lg[d] = -dot(c, 0, d2, d * pairs, 0, pairs);
       let trW = 0;
       for (let i = 0; i < n; i++) trW += alpha[i] * alpha[i] - kinv[i * n + i];
       sigGrad -= 0.5 * trW * h.signal;
@@ -247,6 +299,8 @@ export class GaussianProcess {
   private readonly inv2: Float64Array;
   /** Jitter that was needed on top of the noise. */
   readonly jitter: number;
+  /** The constant prior mean, standardised units: the posterior mean far from the data. */
+  readonly priorMean: number;
 
   private constructor(
     /** Inputs, n x p row-major. */
@@ -261,6 +315,8 @@ export class GaussianProcess {
     readonly scale: number,
     /** The negative log posterior the hyperparameters reached (NaN when not fitted here). */
     readonly nlp: number,
+    /** The constant prior mean (standardised units), or 'fit' for its maximum-likelihood value. */
+    mean: number | 'fit',
   ) {
     const { signal, lengthscales, noise } = hyper;
     this.inv2 = Float64Array.from(lengthscales, (l) => 1 / (l * l));
@@ -279,7 +335,14 @@ export class GaussianProcess {
     this.l = chol.l;
     this.jitter = chol.jitter;
     this.alpha = Float64Array.from(y);
-    solveLower(this.l, n, this.alpha);
+    if (mean === 'fit') {
+      solveLower(this.l, n, this.alpha);
+      this.priorMean = profileMean(this.alpha, solveLower(this.l, n, new Float64Array(n).fill(1)));
+    } else {
+      this.priorMean = mean;
+      for (let i = 0; i < n; i++) this.alpha[i] -= mean;
+      solveLower(this.l, n, this.alpha);
+    }
     solveLowerT(this.l, n, this.alpha);
   }
 
@@ -310,7 +373,8 @@ export class GaussianProcess {
     const [lMin, lMax] = options.lengthscaleBounds ?? [0.005, 200];
     const [sMin, sMax] = options.signalBounds ?? [0.01, 100];
     const [nMin, nMax] = options.noiseBounds ?? [1e-6, 1];
-    const obj = new Objective(x, n, p, y, ard, options.signal, options.noise, priors);
+    const fitMean = options.fitMean ?? options.standardize !== false;
+    const obj = new Objective(x, n, p, y, ard, options.signal, options.noise, priors, fitMean);
     const nl = ard ? p : 1;
     const lower: number[] = [];
     const upper: number[] = [];
@@ -369,14 +433,14 @@ export class GaussianProcess {
       // Nothing factored (only possible with pathological inputs): fall back to broad, noisy values.
       best = { t: start((d) => spreadOf(d), 1, nMax), f: NaN };
     }
-    return new GaussianProcess(Float64Array.from(x), n, p, y, obj.unpack(best.t), shift, scale, best.f);
+    return new GaussianProcess(Float64Array.from(x), n, p, y, obj.unpack(best.t), shift, scale, best.f, fitMean ? 'fit' : 0);
   }
 
-  /** A GP on (x, y) with the given hyperparameters (y in original units, standardised as `like`). */
+  /** A GP on (x, y) with the given hyperparameters and a zero prior mean (y in original units, standardised as `like`). */
   static withHyperparameters(x: Float64Array, n: number, p: number, y: ArrayLike<number>, hyper: Hyperparameters, like?: { shift: number; scale: number }): GaussianProcess {
     const shift = like?.shift ?? 0;
     const scale = like?.scale ?? 1;
-    return new GaussianProcess(Float64Array.from(x), n, p, Float64Array.from(y, (v) => (v - shift) / scale), hyper, shift, scale, NaN);
+    return new GaussianProcess(Float64Array.from(x), n, p, Float64Array.from(y, (v) => (v - shift) / scale), hyper, shift, scale, NaN, 0);
   }
 
   /** The negative log posterior (value and gradient) at theta, for tests of the gradient. */
@@ -386,7 +450,8 @@ export class GaussianProcess {
     size: number;
   } {
     const priors = options.priors === undefined ? defaultPriors() : options.priors;
-    const obj = new Objective(x, n, p, Float64Array.from(y), options.ard ?? true, options.signal, options.noise, priors);
+    const fitMean = options.fitMean ?? options.standardize !== false;
+    const obj = new Objective(x, n, p, Float64Array.from(y), options.ard ?? true, options.signal, options.noise, priors, fitMean);
     return { value: (t, g) => obj.value(t, g), unpack: (t) => obj.unpack(t), size: obj.nParams };
   }
 
@@ -411,14 +476,15 @@ export class GaussianProcess {
         y[this.n + i] = (lie - this.shift) / this.scale;
       }
     }
-    return new GaussianProcess(x, this.n + m, this.p, y, this.hyper, this.shift, this.scale, this.nlp);
+    // The prior mean stays that of the real data, like the other hyperparameters.
+    return new GaussianProcess(x, this.n + m, this.p, y, this.hyper, this.shift, this.scale, this.nlp, this.priorMean);
   }
 
   /** Posterior mean and latent variance (standardised units) at z[offset .. offset + p). */
   predict(z: ArrayLike<number>, offset: number, out: { mean: number; variance: number }, work = new Float64Array(this.n)): void {
     const { n, p, x } = this;
     const s = this.hyper.signal;
-    let mean = 0;
+    let mean = this.priorMean;
     for (let i = 0; i < n; i++) {
       const ki = s * matern52(Math.sqrt(this.dist2(z, offset, x, i * p)));
       work[i] = ki;
@@ -440,7 +506,7 @@ export class GaussianProcess {
     const s = this.hyper.signal;
     const kv = new Float64Array(n);
     const g = new Float64Array(n); // d k_i / d r^2 factor: d k_i / d z_d = g_i (z_d - x_id) / l_d^2
-    let mean = 0;
+    let mean = this.priorMean;
     for (let i = 0; i < n; i++) {
       const r = Math.sqrt(this.dist2(z, offset, x, i * p));
       const e = Math.exp(-SQRT5 * r);

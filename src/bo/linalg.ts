@@ -1,19 +1,37 @@
 // Dense symmetric positive-definite algebra for the GP, on row-major Float64Array matrices.
-// Sizes are small (a few hundred), so plain loops ordered for contiguous row access suffice.
+// Sizes are small (a few hundred), so plain loops suffice; the O(n^3) ones are written as dot
+// products of contiguous rows with four partial sums, which lets the JIT overlap the additions
+// (1.5 to 3x faster than one running sum at n = 200; docs/bo.md "Benchmarks").
+
+/** The sum of u[a + k] * v[b + k] for k in [from, to), with four partial sums. */
+export function dot(u: Float64Array, a: number, v: Float64Array, b: number, from: number, to: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let k = from;
+  for (; k + 4 <= to; k += 4) {
+    s0 += u[a + k] * v[b + k];
+    s1 += u[a + k + 1] * v[b + k + 1];
+    s2 += u[a + k + 2] * v[b + k + 2];
+    s3 += u[a + k + 3] * v[b + k + 3];
+  }
+  for (; k < to; k++) s0 += u[a + k] * v[b + k];
+  return s0 + s1 + s2 + s3;
+}
 
 /**
  * Cholesky factor of the n x n SPD matrix `a` (row-major; only the lower triangle is read):
  * returns L, lower triangular with zeros above the diagonal, such that L L^T = a; or null when a
  * pivot is not positive (the matrix is not numerically positive definite).
  */
-export function cholesky(a: Float64Array, n: number, out = new Float64Array(n * n)): Float64Array | null {
+export function cholesky(a: Float64Array, n: number, out: Float64Array = new Float64Array(n * n)): Float64Array | null {
   const l = out;
   for (let i = 0; i < n; i++) {
     const ri = i * n;
     for (let j = 0; j <= i; j++) {
       const rj = j * n;
-      let s = a[ri + j];
-      for (let k = 0; k < j; k++) s -= l[ri + k] * l[rj + k];
+      const s = a[ri + j] - dot(l, ri, l, rj, 0, j);
       if (i === j) {
         if (!(s > 0)) return null; // also catches NaN
         l[ri + i] = Math.sqrt(s);
@@ -39,7 +57,7 @@ export interface JitteredCholesky {
  * Duplicate inputs with a tiny noise term make the kernel matrix singular to rounding; a growing
  * jitter keeps the factor usable without distorting well-conditioned cases.
  */
-export function choleskyJitter(a: Float64Array, n: number, out = new Float64Array(n * n)): JitteredCholesky | null {
+export function choleskyJitter(a: Float64Array, n: number, out: Float64Array = new Float64Array(n * n)): JitteredCholesky | null {
   if (n === 0) return { l: out, jitter: 0 };
   let meanDiag = 0;
   for (let i = 0; i < n; i++) meanDiag += a[i * n + i];
@@ -59,9 +77,7 @@ export function choleskyJitter(a: Float64Array, n: number, out = new Float64Arra
 export function solveLower(l: Float64Array, n: number, b: Float64Array): Float64Array {
   for (let i = 0; i < n; i++) {
     const ri = i * n;
-    let s = b[i];
-    for (let k = 0; k < i; k++) s -= l[ri + k] * b[k];
-    b[i] = s / l[ri + i];
+    b[i] = (b[i] - dot(l, ri, b, 0, 0, i)) / l[ri + i];
   }
   return b;
 }
@@ -91,33 +107,32 @@ export function logDetChol(l: Float64Array, n: number): number {
   return 2 * s;
 }
 
-/** The inverse (L L^T)^-1, full symmetric n x n. */
-export function inverseFromChol(l: Float64Array, n: number, out = new Float64Array(n * n)): Float64Array {
-  // M = L^-1 (lower triangular), row by row: M[i][j] = -(sum_{k=j..i-1} L[i][k] M[k][j]) / L[i][i].
-  const m = new Float64Array(n * n);
+/**
+ * The inverse (L L^T)^-1, full symmetric n x n. `work` (n x n) holds (L^-1)^T, upper triangular,
+ * so that both stages are dot products of contiguous rows: (L^-1)[i][j] = -(row i of L) . (row j
+ * of (L^-1)^T) / L[i][i] over k in [j, i), and (A^-1)[i][j] = (row i) . (row j) of (L^-1)^T over
+ * k >= max(i, j).
+ */
+export function inverseFromChol(l: Float64Array, n: number, out: Float64Array = new Float64Array(n * n), work: Float64Array = new Float64Array(n * n)): Float64Array {
+  // Only the upper triangle of work is written and read, so a reused buffer needs no clearing.
+  const mt = work;
   for (let i = 0; i < n; i++) {
     const ri = i * n;
-    const d = l[ri + i];
-    m[ri + i] = 1 / d;
-    for (let k = 0; k < i; k++) {
-      const lik = l[ri + k];
-      if (lik === 0) continue;
-      const rk = k * n;
-      for (let j = 0; j <= k; j++) m[ri + j] -= lik * m[rk + j];
-    }
-    for (let j = 0; j < i; j++) m[ri + j] /= d;
-  }
-  // A^-1 = M^T M: (A^-1)[i][j] = sum_k M[k][i] M[k][j], k >= max(i, j); accumulate row k of M at a time.
-  out.fill(0);
-  for (let k = 0; k < n; k++) {
-    const rk = k * n;
-    for (let i = 0; i <= k; i++) {
-      const mki = m[rk + i];
-      if (mki === 0) continue;
-      const ri = i * n;
-      for (let j = 0; j <= i; j++) out[ri + j] += mki * m[rk + j];
+    const inv = 1 / l[ri + i];
+    mt[ri + i] = inv;
+    for (let j = 0; j < i; j++) {
+      // Reads mt[j][j .. i-1], all written by earlier rows.
+      const rj = j * n;
+      mt[rj + i] = -dot(l, ri, mt, rj, j, i) * inv;
     }
   }
-  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) out[j * n + i] = out[i * n + j];
+  for (let i = 0; i < n; i++) {
+    const ri = i * n;
+    for (let j = 0; j <= i; j++) {
+      const v = dot(mt, ri, mt, j * n, i, n);
+      out[ri + j] = v;
+      out[j * n + i] = v;
+    }
+  }
   return out;
 }

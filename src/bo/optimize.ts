@@ -34,9 +34,10 @@ export interface Trial extends TrialResult {
  *  - 'bayes' (default): Sobol initial design, then the GP and acquisition described in docs/bo.md.
  *  - 'random': independent uniform draws on the unit cube (log scales respected): the baseline.
  *  - 'lange': Lange's 2019 setting reproduced with this code, for comparison only: an isotropic
- *    Matérn-5/2 on raw inputs (no log scales) with fixed unit signal and 1e-6 noise fitted by plain
- *    maximum likelihood, integers and categories relaxed to numbers and rounded after the
- *    suggestion, conditions ignored, one random starting point, UCB with kappa 2.5.
+ *    Matérn-5/2 on raw inputs (no log scales) with fixed unit signal, 1e-6 noise and the outputs'
+ *    mean as prior mean, its lengthscale fitted by plain maximum likelihood, integers and
+ *    categories relaxed to numbers and rounded after the suggestion, conditions ignored, one
+ *    random starting point, UCB with kappa 2.5.
  */
 export type Strategy = 'bayes' | 'random' | 'lange';
 
@@ -183,7 +184,7 @@ export class Optimizer {
       return z;
     };
     const gpOptions: GPOptions = lange
-      ? { ard: false, priors: null, signal: 1, noise: 1e-6, lengthscaleBounds: [1e-5, 1e5], ...this.options.gp }
+      ? { ard: false, priors: null, signal: 1, noise: 1e-6, fitMean: false, lengthscaleBounds: [1e-5, 1e5], ...this.options.gp }
       : { ...this.options.gp };
     const infeasible = history.filter((r) => r.state === 'infeasible');
     const y = complete.map((r) => sign * (r.value as number));
