@@ -14,6 +14,7 @@ import { SqliteStorage } from '../src/study/sqlite';
 import { countsTowardBudget, finishedCount } from '../src/study/storage';
 import { pidAlive } from '../src/study/worker';
 import type { StudyConfig, StudyTrial } from '../src/study/types';
+import { underSanitizer } from './helpers/sanitizer';
 
 const CLI = path.join(__dirname, '..', 'src', 'cli', 'main.js');
 const WORKER = path.join(__dirname, '..', 'src', 'study', 'worker-main.js');
@@ -21,10 +22,9 @@ const FIXTURE = path.join(__dirname, '..', '..', 'test', 'fixtures', 'lange-bo-l
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'study-crash-'));
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-// Under the sanitizer suite (Node with libasan preloaded, the Debug addon) a trial takes minutes,
-// far past these tests' waits for worker processes; they test process orchestration, and the
-// native code they would run is covered by the other test files there.
-const underSanitizer = (process.env.LD_PRELOAD ?? '').includes('libasan');
+// Under the sanitizer suite a trial takes minutes, far past these tests' waits for worker processes;
+// they test process orchestration, and the native code they would run is covered by the other test
+// files there.
 const timed = underSanitizer ? test.serial.skip : test.serial;
 
 /** Trials of a few seconds (two 512-wide layers, 4 epochs per fold), to be killed in the middle. */

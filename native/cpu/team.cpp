@@ -2,7 +2,7 @@
 //
 // A team larger than the cores other processes leave free is the worst case for OpenMP: every
 // barrier waits for a thread the kernel has descheduled in favour of the other process, for up to a
-// scheduler time slice. Measured here with one busy process beside a 100x784x500 GEMM: 2 threads ran
+// scheduler time slice. Measured here by hand, one busy process beside a 100x784x500 GEMM: 2 threads ran
 // at 2.2 GFLOP/s (median), 1 thread at 112. So the team is cut to the free cores: the runnable tasks
 // of the machine (/proc/loadavg) less this process's own runnable threads (/proc/self/task/*/stat:
 // its OpenMP threads spin between regions, so they must not count as other load). Sampled at most

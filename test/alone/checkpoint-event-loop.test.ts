@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import test from 'ava';
 
 import { SegregatedNetwork } from '../../src/models/segregated';
+import { underSanitizer } from '../helpers/sanitizer';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dendrite-ckpt-loop-'));
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -33,9 +34,6 @@ async function longestStall(fn: () => Promise<unknown>): Promise<number> {
   return Math.max(max, performance.now() - last);
 }
 
-// Under the sanitizer suite (the Debug addon, libasan preloaded) every step is many times slower: a
-// time limit says nothing there.
-const underSanitizer = (process.env.LD_PRELOAD ?? '').includes('libasan');
 
 (underSanitizer ? test.serial.skip : test.serial)('save() and load() of a 784-500-10 network never hold the event loop for 20 ms', async (t) => {
   const net = new SegregatedNetwork({ layers: [500, 10], seed: 1, threads: 1 });

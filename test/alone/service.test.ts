@@ -6,11 +6,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { once } from 'node:events';
+import { underSanitizer } from '../helpers/sanitizer';
 
 const SERVICE = path.join(__dirname, '..', '..', 'examples', 'service.js');
-// Under the sanitizer suite (the Debug addon, libasan preloaded) native calls are many times slower:
-// everything is checked there but the latencies.
-const underSanitizer = (process.env.LD_PRELOAD ?? '').includes('libasan');
+// Under the sanitizer suite everything is checked but the latencies.
 
 interface Reply {
   status: number;
