@@ -193,6 +193,24 @@ test('splitSeed picks the folds apart from the weights\' seed; by default it is 
   t.is(otherFolds.spec.splitSeed, 6);
 });
 
+test('testRepeats: the final weights are tested that many times; the spiking network\'s tests differ, the result is their mean', async (t) => {
+  t.throws(() => resolveSpec({ model: 'mlp', testRepeats: 0 }), { message: /testRepeats/ });
+  t.throws(() => resolveSpec({ model: 'mlp', test: false, testRepeats: 3 }), { message: /testRepeats/ });
+  const spiking = await runExperiment({ model: 'segregated', options: { layers: [20, 10] }, epochs: 1, validation: 7000, threads: 1, seed: 2, testRepeats: 3 });
+  const repeats = spiking.testRepeats!;
+  t.is(repeats.length, 3);
+  t.true(new Set(repeats.map((e) => e.correct)).size > 1, `each test draws new spikes: ${repeats.map((e) => e.correct)}`);
+  t.is(spiking.test!.accuracy, repeats.reduce((a, e) => a + e.accuracy, 0) / 3);
+  t.is(spiking.test!.count, repeats[0].count);
+  // The first of the repeated tests is the single test of the same run.
+  const once = await runExperiment({ model: 'segregated', options: { layers: [20, 10] }, epochs: 1, validation: 7000, threads: 1, seed: 2 });
+  t.deepEqual(once.test, repeats[0]);
+  t.is(once.testRepeats, undefined);
+  // A deterministic model scores the same each time.
+  const mlp = await runExperiment({ model: 'mlp', options: { layers: [32, 10] }, epochs: 1, threads: 1, seed: 2, testRepeats: 2 });
+  t.deepEqual(mlp.testRepeats![0], mlp.testRepeats![1]);
+});
+
 test('resolveOptions refuses a non-object', (t) => {
   t.throws(() => resolveOptions('x', {}, null as never), { instanceOf: TypeError });
   t.throws(() => resolveOptions('x', {}, [] as never), { instanceOf: TypeError });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import test from 'ava';
 
 import { listPresets, loadPreset, planRuns } from '../src/experiment/presets';
-import { formatTable, summarise } from '../src/cli/run';
+import { formatTable, planFromFlags, summarise } from '../src/cli/run';
 
 const cli = path.join(__dirname, '..', 'src', 'cli', 'main.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dendrite-run-'));
@@ -89,6 +89,9 @@ test('every shipped preset resolves; plans run each experiment once per seed wit
   t.deepEqual(runs.map((r) => `${r.label}/${r.seed}`), ['784-10/1', '784-10/2', '784-500-10/1', '784-500-10/2', '784-500-100-10/1', '784-500-100-10/2']);
   t.like(runs[0].spec, { model: 'segregated', dataset: 'mnist', epochs: 60, testEachEpoch: true, device: 'cpu', seed: 1, options: { layers: [10] } });
   t.regex(formatTable(summarise([], [])), /^model/);
+  // --only picks experiments by label; an unknown label lists the preset's.
+  t.deepEqual(planFromFlags({ preset: 'guerguiev2017-fig6b', only: '784-500-10,784-10' }).runs.map((r) => r.label), ['784-10', '784-500-10']);
+  t.throws(() => planFromFlags({ preset: 'guerguiev2017-fig6b', only: '784-500' }), { message: /"784-500" is not an experiment of guerguiev2017-fig6b \(its experiments: 784-10, 784-500-10, 784-500-100-10\)/ });
 });
 
 test('without the addon: --help, presets, data list and doctor work; doctor says why; compute names the fix', (t) => {

@@ -35,6 +35,8 @@ export interface RunFlags {
   report?: boolean;
   /** false with --no-weights. */
   weights?: boolean;
+  /** --only: the labels of the preset's experiments to run (comma-separated). */
+  only?: string;
 }
 
 function integer(flag: string, text: string, min: number): number {
@@ -56,7 +58,16 @@ export function planFromFlags(f: RunFlags): { name: string; runs: PlannedRun[] }
   if (f.dataDir !== undefined) overrides.dataDir = f.dataDir;
   const seeds = f.seeds !== undefined ? f.seeds.split(',').map((s) => integer('--seeds', s, 0))
     : f.seed !== undefined ? [integer('--seed', f.seed, 0)] : undefined;
-  const runs = planRuns(preset, overrides, seeds);
+  let runs = planRuns(preset, overrides, seeds);
+  if (f.only !== undefined) {
+    const labels = [...new Set(runs.map((r) => r.label))];
+    const wanted = f.only.split(',').map((l) => l.trim());
+    const unknown = wanted.filter((l) => !labels.includes(l));
+    if (unknown.length > 0 || wanted.length === 0) {
+      throw optionError('run', '--only', `${unknown.map((l) => `"${l}"`).join(', ') || 'nothing'} is not an experiment of ${preset.name} (its experiments: ${labels.join(', ')})`);
+    }
+    runs = runs.filter((r) => wanted.includes(r.label));
+  }
   for (const r of runs) {
     try {
       resolveSpec(r.spec);
@@ -89,7 +100,11 @@ export interface SummaryRow {
   label: string;
   dataset: string;
   seeds: number;
-  testAccuracy: { mean: number; sd: number } | null;
+  /**
+   * Mean and sd over the seeds; with one seed whose test was repeated (testRepeats), over the
+   * repeated tests instead (`over` says which, `n` how many).
+   */
+  testAccuracy: { mean: number; sd: number; over: 'seeds' | 'tests'; n: number } | null;
   trainSeconds: number;
   examplesPerSecond: number;
   device: string;
@@ -101,12 +116,13 @@ export function summarise(runs: PlannedRun[], results: ExperimentResult[]): Summ
   for (const label of [...new Set(runs.map((r) => r.label))]) {
     const rs = results.filter((_, i) => runs[i].label === label);
     if (rs.length === 0) continue;
-    const acc = rs.map((r) => r.test?.accuracy).filter((a): a is number => a !== undefined);
+    const repeats = rs.length === 1 ? rs[0].testRepeats?.map((e) => e.accuracy) : undefined;
+    const acc = repeats ?? rs.map((r) => r.test?.accuracy).filter((a): a is number => a !== undefined);
     rows.push({
       label,
       dataset: rs[0].dataset.name,
       seeds: rs.length,
-      testAccuracy: acc.length ? { mean: mean(acc), sd: sd(acc) } : null,
+      testAccuracy: acc.length ? { mean: mean(acc), sd: sd(acc), over: repeats ? 'tests' : 'seeds', n: acc.length } : null,
       trainSeconds: mean(rs.map((r) => r.timing.trainSeconds)),
       examplesPerSecond: mean(rs.map((r) => r.timing.examplesPerSecond)),
       device: [...new Set(rs.map((r) => r.environment.device.used))].join(','),
@@ -119,7 +135,8 @@ export function formatTable(rows: SummaryRow[]): string {
   const header = ['model', 'dataset', 'seeds', 'test accuracy', 'train time', 'examples/s', 'device'];
   const body = rows.map((r) => [
     r.label, r.dataset, String(r.seeds),
-    r.testAccuracy ? `${(100 * r.testAccuracy.mean).toFixed(2)} ± ${(100 * r.testAccuracy.sd).toFixed(2)} %` : '-',
+    r.testAccuracy ? `${(100 * r.testAccuracy.mean).toFixed(2)} ± ${(100 * r.testAccuracy.sd).toFixed(2)} %`
+      + (r.testAccuracy.over === 'tests' ? ` (${r.testAccuracy.n} tests)` : '') : '-',
     `${r.trainSeconds.toFixed(1)} s`, String(Math.round(r.examplesPerSecond)), r.device,
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...body.map((b) => b[c].length)));
@@ -202,6 +219,7 @@ export function addRunOptions(cmd: Command): Command {
   return cmd
     .option('--preset <name|file>', 'a preset by name (dendrite-bench presets) or a preset file (default: default)')
     .option('--quick', 'the quick preset: every model for one epoch (under 30 s on 2 cores)')
+    .option('--only <labels>', 'run only these experiments of the preset (their labels, comma-separated), e.g. to share a preset among processes or machines')
     .option('--dataset <name>', 'dataset for every experiment (default: the preset\'s)')
     .option('--epochs <n>', 'epochs for every experiment (default: the preset\'s)')
     .option('--device <d>', 'auto (default: CUDA when usable, else the CPU, saying why), cpu, cuda or cuda:N')
@@ -225,7 +243,8 @@ Examples:
   dendrite-bench                                  # the default comparison on the embedded mnist-10k
   dendrite-bench --quick                          # the same in seconds
   dendrite-bench --device cuda --seeds 1,2,3 --no-weights  # on a GPU, three seeds each, no weights files
-  dendrite-bench run --preset guerguiev2017-fig6b # the paper's Fig. 6B run (needs: dendrite-bench data fetch mnist)`)
+  dendrite-bench run --preset guerguiev2017-fig6b # the paper's Fig. 6B run (needs: dendrite-bench data fetch mnist)
+  dendrite-bench run --preset guerguiev2017-fig6b --only 784-500-10 --threads 1  # one of its networks`)
     .action(async (opts: RunFlags) => {
       await withStopSignals((signal) => runPreset(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal }),
         () => 'stopped; the finished experiments are in the results folder');

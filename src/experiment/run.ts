@@ -155,7 +155,7 @@ async function runAndKeep(spec: ExperimentSpec, run: RunOptions, keepWeights: bo
   let weights: CheckpointData | undefined;
   try {
     const r = await train(model, { train: data.splits.train, validation: data.splits.validation, ...(s.test ? { test: data.splits.test } : {}) }, {
-      epochs: s.epochs, seed: s.seed, logEvery: s.logEvery, chunkSize: s.chunkSize, testEachEpoch: s.testEachEpoch, recordWeights: s.recordWeights,
+      epochs: s.epochs, seed: s.seed, logEvery: s.logEvery, chunkSize: s.chunkSize, testEachEpoch: s.testEachEpoch, testRepeats: s.testRepeats, recordWeights: s.recordWeights,
       ...(s.checkpoint !== undefined ? { checkpoint: s.checkpoint } : {}), resume: s.resume, resumeOtherData: s.resumeOtherData,
       ...(run.signal ? { signal: run.signal } : {}), onEvent,
       ...(keepWeights ? { onTrainedState: (state: ModelState) => { weights = modelCheckpoint(model.kind, state); } } : {}),

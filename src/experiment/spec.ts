@@ -18,6 +18,8 @@ export const EXPERIMENT_SETTINGS = {
   test: { type: 'boolean', default: true, doc: 'score the official test split once at the end (searches turn it off)' },
   testEachEpoch: { type: 'boolean', default: false, when: { test: [true] },
     doc: 'also score the test split after every epoch (the paper\'s Fig. 6B); it never influences training' },
+  testRepeats: { type: 'integer', min: 1, max: 1000, default: 1, when: { test: [true] },
+    doc: 'score the final weights on the test split this many times and report the mean (the spiking segregated network draws new spikes each time; the paper\'s Fig. 6B quotes the mean of 20)' },
   recordWeights: { type: 'boolean', default: false,
     doc: 'record weight dynamics at every curve point: per layer |W|, relative weight change and relative update change' },
   recordAngle: { type: 'boolean', default: false,
@@ -52,6 +54,7 @@ export interface ExperimentSpec {
   fold?: number;
   test?: boolean;
   testEachEpoch?: boolean;
+  testRepeats?: number;
   recordWeights?: boolean;
   recordAngle?: boolean;
   recordVoltages?: boolean;

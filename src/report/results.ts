@@ -86,7 +86,7 @@ export interface RunGroup {
  * Settings that change where or how a run is executed, or only add measurements, not what it
  * trains: ignored when grouping.
  */
-const NOT_CONFIGURATION = new Set(['seed', 'splitSeed', 'device', 'threads', 'dataDir', 'checkpoint', 'resume', 'resumeOtherData', 'chunkSize', 'testEachEpoch', 'recordWeights',
+const NOT_CONFIGURATION = new Set(['seed', 'splitSeed', 'device', 'threads', 'dataDir', 'checkpoint', 'resume', 'resumeOtherData', 'chunkSize', 'testEachEpoch', 'testRepeats', 'recordWeights',
   'recordAngle']);
 
 function configurationKey(r: LabelledResult): string {

@@ -39,6 +39,12 @@ export interface LoopOptions {
    */
   testEachEpoch?: boolean;
   /**
+   * Score the final model on the test split this many times (default 1). A stochastic model (the
+   * spiking segregated network draws new spikes every test) then reports the mean, and
+   * `testRepeats` lists each score: the paper's Fig. 6B quotes the mean of 20 tests.
+   */
+  testRepeats?: number;
+  /**
    * Record weight dynamics at every curve point (models with layerWeights()): per weight matrix its
    * Frobenius norm, its relative change since the previous point and the relative change of that
    * change (Lange's weight-dynamics figure). Costs a copy of the weights per point.
@@ -132,7 +138,10 @@ export interface TrainResult {
   options: { epochs: number; seed: number; logEvery: number; chunkSize: number };
   epochs: EpochRecord[];
   curve: CurvePoint[];
+  /** The final test score; with testRepeats > 1 the mean of the repeated tests (correct: their mean count). */
   test: EvalResult | null;
+  /** With testRepeats > 1: each test's score, in order. */
+  testRepeats?: EvalResult[];
   final: { trainLoss: number | null; trainAccuracy: number | null; validationLoss: number | null; validationAccuracy: number | null };
   timing: { trainSeconds: number; evalSeconds: number; wallSeconds: number; trainExamples: number; examplesPerSecond: number };
   /** Always "completed": a stopped run rejects with an AbortError instead of resolving. */
@@ -165,7 +174,7 @@ export type TrainEvent =
   | ({ type: 'point' } & CurvePoint)
   | ({ type: 'epoch' } & EpochRecord)
   | { type: 'checkpoint'; file: string; epoch: number; position: number }
-  | ({ type: 'test' } & EvalResult)
+  | ({ type: 'test'; repeats?: EvalResult[] } & EvalResult)
   | { type: 'stopped'; epoch: number; position: number }
   | { type: 'done'; result: TrainResult };
 
@@ -218,6 +227,13 @@ function frobenius(a: Float32Array): number {
   return Math.sqrt(s);
 }
 
+/** The mean of repeated scores of one set (one score: itself). */
+function meanScore(scores: EvalResult[]): EvalResult {
+  if (scores.length === 1) return scores[0];
+  const avg = (f: (e: EvalResult) => number): number => scores.reduce((a, e) => a + f(e), 0) / scores.length;
+  return { count: scores[0].count, correct: avg((e) => e.correct), accuracy: avg((e) => e.accuracy), loss: avg((e) => e.loss) };
+}
+
 const emptyAcc = (): Acc => ({ lossSum: 0, correct: 0, examples: 0 });
 
 export async function train(model: TrainableModel, splits: TrainSplits, options: LoopOptions): Promise<TrainResult> {
@@ -226,6 +242,7 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
   const logEvery = positiveInt('logEvery', options.logEvery ?? 0, 0);
   const batch = positiveInt('model batch size', model.batchSize, 1);
   const chunkSize = roundUp(positiveInt('chunkSize', options.chunkSize ?? 5000, 1), batch);
+  const testRepeats = positiveInt('testRepeats', options.testRepeats ?? 1, 1);
   const interval = logEvery > 0 ? roundUp(logEvery, batch) : 0;
   const validateAtPoints = options.validateAtPoints ?? true;
   const emit = options.onEvent ?? (() => undefined);
@@ -348,6 +365,7 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
   // The state changes only after each awaited step has succeeded, so wherever an abort lands
   // the state describes the model: a checkpoint of it resumes exactly.
   let testResult: EvalResult | null = null;
+  const repeatedTests: EvalResult[] = [];
   try {
     while (state.epoch < epochs) {
       const order = trainingOrder(n, seed, state.epoch);
@@ -446,9 +464,12 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
     }
     if (options.onTrainedState) await options.onTrainedState(await model.exportState());
     if (test) {
-      checkAbort();
-      testResult = await evaluate(test);
-      emit({ type: 'test', ...testResult });
+      for (let i = 0; i < testRepeats; i++) {
+        checkAbort();
+        repeatedTests.push(await evaluate(test));
+      }
+      testResult = meanScore(repeatedTests);
+      emit({ type: 'test', ...testResult, ...(testRepeats > 1 ? { repeats: repeatedTests } : {}) });
     }
   } catch (err) {
     if (!isAbortError(err) || !signal?.aborted) throw err;
@@ -474,6 +495,7 @@ export async function train(model: TrainableModel, splits: TrainSplits, options:
     epochs: state.epochs,
     curve: state.curve,
     test: testResult,
+    ...(repeatedTests.length > 1 ? { testRepeats: repeatedTests } : {}),
     final: {
       trainLoss: last?.trainLoss ?? null,
       trainAccuracy: last?.trainAccuracy ?? null,
