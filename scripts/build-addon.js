@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Builds the native addon: with cmake-js (CPU + CUDA when nvcc is found) where CMake exists,
-// else with node-gyp (CPU only). Environment:
+// Builds the native addon: with cmake-js (CPU + CUDA when nvcc is found) where CMake and the
+// cmake-js package exist, else with node-gyp (CPU only; npm ships it). Environment:
 //   DENDRITE_BUILD=cmake|gyp   force one build system
 //   DENDRITE_CUDA=AUTO|ON|OFF  the CUDA backend (cmake only; default AUTO)
 //   DENDRITE_CUDA_ARCHITECTURES=90  override the GPU architectures (cmake only)
@@ -133,12 +133,33 @@ if (process.argv.includes('--install')) {
   }
 }
 
-const mode = process.env.DENDRITE_BUILD || (hasCmake() ? 'cmake' : 'gyp');
-if (mode !== 'cmake' && mode !== 'gyp') {
-  console.error(`DENDRITE_BUILD must be cmake or gyp, got "${mode}"`);
+// cmake-js is an optional peer dependency (5 MB that only builds from source need): the package's
+// checkout has it (a devDependency); an install has it when the user added it.
+function hasCmakeJs() {
+  try {
+    require.resolve('cmake-js/bin/cmake-js');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const forced = process.env.DENDRITE_BUILD;
+if (forced !== undefined && forced !== 'cmake' && forced !== 'gyp') {
+  console.error(`DENDRITE_BUILD must be cmake or gyp, got "${forced}"`);
   process.exit(1);
 }
-if (mode === 'gyp') console.log('dendrite-bench: building the CPU backend with node-gyp (no CMake found, or DENDRITE_BUILD=gyp)');
+if (forced === 'cmake' && !hasCmakeJs()) {
+  console.error('dendrite-bench: DENDRITE_BUILD=cmake needs the package cmake-js: npm install cmake-js, then npm rebuild dendrite-bench');
+  process.exit(1);
+}
+const cmake = hasCmake();
+const mode = forced || (cmake && hasCmakeJs() ? 'cmake' : 'gyp');
+if (mode === 'gyp') {
+  const why = forced ? 'DENDRITE_BUILD=gyp' : !cmake ? 'no CMake found'
+    : 'cmake-js is not installed; for the CUDA backend: npm install cmake-js, then npm rebuild dendrite-bench';
+  console.log(`dendrite-bench: building the CPU backend with node-gyp (${why})`);
+}
 if (process.argv.includes('--dry-run')) {
   console.log(`dendrite-bench: would build with ${mode === 'cmake' ? 'cmake-js' : 'node-gyp'} (--dry-run)`);
   process.exit(0);

@@ -117,10 +117,7 @@ const title = `the packed package installs and works from CommonJS, ES modules a
   for (const [name, p] of Object.entries(projects)) {
     const dir = path.join(tmp, name);
     fs.mkdirSync(dir);
-    // allowScripts (npm 11's install-script policy): better-sqlite3's script, which compiles SQLite
-    // for minutes where its prebuilt binaries cannot be downloaded, is skipped; the rest run.
-    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: `consumer-${name}`, version: '1.0.0', private: true,
-      type: p.type, allowScripts: { 'better-sqlite3': false } }));
+    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: `consumer-${name}`, version: '1.0.0', private: true, type: p.type }));
     for (const f of p.files) fs.copyFileSync(path.join(fixtures, f), path.join(dir, f));
   }
   // With a prebuild, the CommonJS project installs with the install scripts (dendrite-bench's must
@@ -137,6 +134,9 @@ const title = `the packed package installs and works from CommonJS, ES modules a
     `${installs.map((r, i) => `${r.seconds.toFixed(1)} s${withScripts(Object.keys(projects)[i]) ? ' (install script run)' : ''}`).join(', ')}; ` +
     `installed: the package ${(kilobytes(path.join(tmp, 'cjs', 'node_modules', 'dendrite-bench')) / 1e3).toFixed(1)} MB, ` +
     `with its dependencies ${(kilobytes(path.join(tmp, 'cjs', 'node_modules')) / 1e3).toFixed(1)} MB`);
+  // The optional peers (better-sqlite3 for study files, cmake-js for builds from source) are not
+  // installed with the package.
+  for (const peer of ['better-sqlite3', 'cmake-js']) t.false(fs.existsSync(path.join(tmp, 'cjs', 'node_modules', peer)), `${peer} is not installed`);
   Object.keys(projects).forEach((name, i) => {
     const installed = path.join(tmp, name, 'node_modules', 'dendrite-bench');
     t.false(fs.existsSync(path.join(installed, 'build')), `${name}: the install built nothing`);

@@ -3,13 +3,12 @@
 // run); an error of the machine it ran on (the environment) says nothing about the configuration:
 // every trial there would meet it, so the worker stops and the trial goes back to the queue
 // without taking a place in the budget (worker.ts, run.ts; docs/bo.md "Errors of the environment").
-import Database from 'better-sqlite3';
-
 import { DatasetError } from '../data/errors';
 import { isOptionError } from '../models/options';
 import { DivergenceError } from '../train/loop';
 import { isAbortError } from '../train/model';
 import { isConnectionError } from './postgres';
+import { isSqliteError } from './sqlite';
 import { isStudyError } from './storage';
 
 /**
@@ -42,7 +41,7 @@ function isEnvironmentError(err: unknown): boolean {
   if (err instanceof DatasetError) return err.code !== 'usage';
   // The study's storage: unreachable, full, locked, corrupt.
   if (isStudyError(err, 'ERR_STUDY_STORAGE') || isConnectionError(err)) return true;
-  if (err instanceof Database.SqliteError) return true;
+  if (isSqliteError(err)) return true;
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && SYSTEM_CODES.has(code)) return true;
   // The addon refuses an option the code's own tables accepted: it was built from older sources

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 
 import type { Params } from '../bo/space';
 import {
@@ -15,6 +15,34 @@ import {
 import type {
   FinalResult, ImportedTrial, IntermediateValue, StudyConfig, StudyRecord, StudyTrial, StudyTrialState, TrialOutcome, WorkerRecord,
 } from './types';
+
+type SqliteModule = typeof Database;
+
+// better-sqlite3 is an optional peer dependency (12 MB, and a compile where its binaries cannot be
+// downloaded): only studies kept in a SQLite file need it, so it is loaded when one is opened.
+let sqliteModule: SqliteModule | undefined;
+const OTHER_STORES = 'or keep the study in PostgreSQL (--storage postgresql://...) or in memory (--storage :memory:)';
+
+function loadSqlite(): SqliteModule {
+  if (sqliteModule) return sqliteModule;
+  try {
+    sqliteModule = require('better-sqlite3') as SqliteModule;
+  } catch (err) {
+    throw new StudyError('ERR_STUDY_STORAGE', `a study file needs the package better-sqlite3, which cannot be loaded ` +
+      `(${(err as Error).message.split('\n')[0]}): install it beside dendrite-bench (npm install better-sqlite3), ${OTHER_STORES}`);
+  }
+  return sqliteModule;
+}
+
+/** An error raised by SQLite itself (better-sqlite3's SqliteError). */
+export function isSqliteError(err: unknown): boolean {
+  if (!(err instanceof Error) || err.name !== 'SqliteError') return false;
+  try {
+    return err instanceof loadSqlite().SqliteError;
+  } catch {
+    return false;
+  }
+}
 
 /** Schema migrations: MIGRATIONS[i] takes version i to i + 1. */
 const MIGRATIONS: readonly string[] = [
@@ -93,10 +121,16 @@ export class SqliteStorage implements StudyStorage {
     this.location = `sqlite ${this.file}`;
     const exists = fs.existsSync(this.file);
     if (!exists && options.mustExist) throw new StudyError('ERR_STUDY_NOT_FOUND', `no study file ${this.file}`);
+    const Sqlite = loadSqlite();
     if (!exists) fs.mkdirSync(path.dirname(this.file), { recursive: true });
     try {
-      this.db = new Database(this.file, { timeout: options.busyTimeoutMs ?? 30_000 });
+      this.db = new Sqlite(this.file, { timeout: options.busyTimeoutMs ?? 30_000 });
     } catch (err) {
+      // Installed without its binary (install scripts blocked, or a failed compile).
+      if (/bindings file|self-register|NODE_MODULE_VERSION|invalid ELF/.test((err as Error).message)) {
+        throw new StudyError('ERR_STUDY_STORAGE', `better-sqlite3 is installed without a working binary ` +
+          `(${(err as Error).message.split('\n')[0]}): run npm rebuild better-sqlite3 with install scripts allowed, ${OTHER_STORES}`);
+      }
       throw this.corrupt(err);
     }
     try {
@@ -144,7 +178,7 @@ export class SqliteStorage implements StudyStorage {
       return this.db.transaction(fn).immediate();
     } catch (err) {
       if (err instanceof StudyError) throw err;
-      if (err instanceof Database.SqliteError && /CORRUPT|NOTADB/.test(err.code)) throw this.corrupt(err);
+      if (isSqliteError(err) && /CORRUPT|NOTADB/.test((err as { code: string }).code)) throw this.corrupt(err);
       throw err;
     }
   }
