@@ -59,16 +59,18 @@ Napi::Value resolve(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// cpuScheduling({ smallCallLimit? }) -> { smallCallLimit, threadLimit, lanes: { main, small } }: sets
-// the small-call limit when given (cpu_executor.h); says the thread cut of busy machines
-// (native/cpu/team.cpp; null: none) and what each CPU lane holds now.
+// cpuScheduling({ smallCallLimit?, syncCallLimit? }) -> { smallCallLimit, syncCallLimit, threadLimit,
+// lanes: { main, small } }: sets the limits given (cpu_executor.h); says the thread cut of busy
+// machines (native/cpu/team.cpp; null: none) and what each CPU lane holds now.
 Napi::Value cpu_scheduling(const Napi::CallbackInfo& info) {
-  Args args(info, "cpuScheduling", {"smallCallLimit"});
-  if (args.has("smallCallLimit")) {
-    const double limit = args.real("smallCallLimit");
-    if (limit < 0) args.range_error("smallCallLimit", "must be >= 0 (0 sends every call to the main lane)");
-    set_small_call_limit(limit);
-  }
+  Args args(info, "cpuScheduling", {"smallCallLimit", "syncCallLimit"});
+  // Both checked before either is set: a call with one bad value changes nothing.
+  const bool small = args.has("smallCallLimit"), sync = args.has("syncCallLimit");
+  const double small_limit = small ? args.real("smallCallLimit") : 0, sync_limit = sync ? args.real("syncCallLimit") : 0;
+  if (small_limit < 0) args.range_error("smallCallLimit", "must be >= 0 (0 sends every call to the main lane)");
+  if (sync_limit < 0) args.range_error("syncCallLimit", "must be >= 0 (0: every call runs on an executor thread)");
+  if (small) set_small_call_limit(small_limit);
+  if (sync) set_sync_call_limit(sync_limit);
   Napi::Env env = info.Env();
   Napi::Object lanes = Napi::Object::New(env);
   for (CpuLane lane : {CpuLane::Main, CpuLane::Small}) {
@@ -81,6 +83,7 @@ Napi::Value cpu_scheduling(const Napi::CallbackInfo& info) {
   }
   Napi::Object result = Napi::Object::New(env);
   result.Set("smallCallLimit", small_call_limit());
+  result.Set("syncCallLimit", sync_call_limit());
   const int limit = cpu::team_limit();
   result.Set("threadLimit", limit > 0 ? Napi::Value(Napi::Number::New(env, limit)) : env.Null());
   result.Set("lanes", lanes);

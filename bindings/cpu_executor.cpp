@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <future>
 #include <mutex>
 #include <string>
@@ -22,11 +23,11 @@ class CpuExecutor {
   CpuExecutor() : thread_([this] { loop(); }) { thread_.detach(); }
 
   void run(const std::function<void()>& job) {
-    std::packaged_task<void()> task(job);
-    std::future<void> done = task.get_future();
+    std::promise<void> finished;
+    std::future<void> done = finished.get_future();
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back(std::move(task));
+      queue_.push_back(Task{&job, std::move(finished)});
     }
     wake_.notify_one();
     done.get();  // rethrows the job's exception
@@ -42,9 +43,14 @@ class CpuExecutor {
   }
 
  private:
+  struct Task {
+    const std::function<void()>* job;  // the caller's, alive while it waits in run()
+    std::promise<void> finished;
+  };
+
   void loop() {
     for (;;) {
-      std::packaged_task<void()> task;
+      Task task;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [this] { return !queue_.empty(); });
@@ -52,16 +58,26 @@ class CpuExecutor {
         queue_.pop_front();
         running_ = true;
       }
-      task();
-      std::lock_guard<std::mutex> lock(mutex_);
-      running_ = false;
-      ++done_;
+      std::exception_ptr error;
+      try {
+        (*task.job)();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      {
+        // Counted before the caller wakes, so that what it reads of the load includes its job.
+        std::lock_guard<std::mutex> lock(mutex_);
+        running_ = false;
+        ++done_;
+      }
+      if (error) task.finished.set_exception(error);
+      else task.finished.set_value();
     }
   }
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<std::packaged_task<void()>> queue_;
+  std::deque<Task> queue_;
   bool running_ = false;
   uint64_t done_ = 0;
   std::thread thread_;  // last: starts after the members it uses exist
@@ -75,6 +91,7 @@ CpuExecutor& executor(CpuLane lane) {
 }
 
 std::atomic<double> small_limit{double{1 << 24}};
+std::atomic<double> sync_limit{double{1 << 22}};
 
 }  // namespace
 
@@ -85,6 +102,10 @@ CpuLane lane_for(double work) { return work <= small_limit.load() ? CpuLane::Sma
 double small_call_limit() { return small_limit.load(); }
 
 void set_small_call_limit(double work) { small_limit.store(work); }
+
+double sync_call_limit() { return sync_limit.load(); }
+
+void set_sync_call_limit(double work) { sync_limit.store(work); }
 
 LaneLoad lane_load(CpuLane lane) { return executor(lane).load(); }
 

@@ -32,6 +32,12 @@ CpuLane lane_for(double work);
 double small_call_limit();
 void set_small_call_limit(double work);
 
+// Kernel calls of at most this much estimated work run synchronously on the calling thread, on one
+// thread, without the round trip to an executor (default 2^22: a 128x128x128 GEMM, about 40
+// microseconds on one core; 0: none). They never wait for a lane.
+double sync_call_limit();
+void set_sync_call_limit(double work);
+
 // A lane's jobs now: waiting in its queue, and running (0 or 1); `done` counts finished ones.
 struct LaneLoad {
   int64_t queued = 0;

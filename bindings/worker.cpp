@@ -206,17 +206,8 @@ class AsyncJob {
 
   static Napi::Promise queue(Napi::Env env, Spec spec) {
     std::unique_ptr<AsyncJob> job(new AsyncJob(std::move(spec)));
-    napi_value promise = nullptr;
-    NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &job->deferred_, &promise), Napi::Promise());
-    for (const Napi::Value& v : job->hold_values_) {
-      napi_ref ref = nullptr;
-      if (napi_create_reference(env, v, 1, &ref) != napi_ok) {
-        job->delete_refs(env);
-        NAPI_THROW_IF_FAILED(env, napi_generic_failure, Napi::Promise());
-      }
-      job->refs_.push_back(ref);
-    }
-    job->hold_values_.clear();  // handles of the call's scope: only the references outlive it
+    napi_value promise = job->create_promise(env);
+    if (promise == nullptr) return Napi::Promise();
     napi_value name = Napi::String::New(env, "dendrite");
     napi_status s = napi_create_async_work(env, nullptr, name, execute, complete, job.get(), &job->work_);
     if (s != napi_ok) {
@@ -237,6 +228,18 @@ class AsyncJob {
     return Napi::Promise(env, promise);
   }
 
+  // Runs the job here, on the main thread, and returns its promise already settled the way the
+  // queued job's would be (same errors, same finish): the small-call fast path.
+  static Napi::Promise run_now(Napi::Env env, Spec spec) {
+    AsyncJob job(std::move(spec));
+    napi_value promise = job.create_promise(env);
+    if (promise == nullptr) return Napi::Promise();
+    job.failure_ = run_catching(job.run_);
+    job.settle(env, napi_ok);
+    job.delete_refs(env);
+    return Napi::Promise(env, promise);
+  }
+
  private:
   explicit AsyncJob(Spec spec)
       : run_(std::move(spec.run)),
@@ -245,6 +248,22 @@ class AsyncJob {
         context_(std::move(spec.context)) {
     for (Napi::Value& v : spec.hold)
       if (!v.IsEmpty() && !v.IsUndefined()) hold_values_.push_back(v);
+  }
+
+  // The promise, and references to the values to hold; null (a JS exception pending) on failure.
+  napi_value create_promise(napi_env env) {
+    napi_value promise = nullptr;
+    NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &deferred_, &promise), nullptr);
+    for (const Napi::Value& v : hold_values_) {
+      napi_ref ref = nullptr;
+      if (napi_create_reference(env, v, 1, &ref) != napi_ok) {
+        delete_refs(env);
+        NAPI_THROW_IF_FAILED(env, napi_generic_failure, nullptr);
+      }
+      refs_.push_back(ref);
+    }
+    hold_values_.clear();  // handles of the call's scope: only the references outlive it
+    return promise;
   }
 
   // libuv worker thread: no JS, no N-API.
@@ -363,6 +382,17 @@ class AsyncJob {
 Napi::Promise queue_kernel(Napi::Env env, const Target& target, std::function<void(Backend&)> job, Finish finish,
                            std::vector<Napi::Value> hold) {
   AsyncJob::Spec spec;
+  spec.finish = std::move(finish);
+  spec.hold = std::move(hold);
+  // A call too small to be worth the round trip to another thread (about 35 microseconds) runs
+  // here, on one thread: it holds the event loop for about as long as the round trip would have.
+  if (target.device.kind == DeviceKind::Cpu && target.work <= sync_call_limit()) {
+    spec.run = [&job] {
+      std::unique_ptr<Backend> backend = make_cpu_backend(1);
+      job(*backend);
+    };
+    return AsyncJob::run_now(env, std::move(spec));
+  }
   spec.run = [target, job = std::move(job)] {
     if (target.device.kind == DeviceKind::Cuda) {
       std::unique_ptr<Backend> backend = make_cuda_backend(target.device.index);
@@ -379,8 +409,6 @@ Napi::Promise queue_kernel(Napi::Env env, const Target& target, std::function<vo
       });
     }
   };
-  spec.finish = std::move(finish);
-  spec.hold = std::move(hold);
   return AsyncJob::queue(env, std::move(spec));
 }
 

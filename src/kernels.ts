@@ -38,7 +38,7 @@ export function getDefaultThreads(): number {
 }
 
 /** Sets how native CPU work is shared (docs/service.md); returns the settings and the lanes' load. */
-export function setCpuScheduling(settings: { smallCallLimit?: number }): CpuScheduling {
+export function setCpuScheduling(settings: { smallCallLimit?: number; syncCallLimit?: number }): CpuScheduling {
   return addon().cpuScheduling(settings);
 }
 

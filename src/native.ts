@@ -283,6 +283,14 @@ export interface CpuScheduling {
    */
   smallCallLimit: number;
   /**
+   * Kernel calls estimated at or below this many operations run synchronously, on the calling
+   * thread and one core, and return a promise already settled: for such calls the round trip to an
+   * executor thread (about 35 microseconds) costs as much as the work. They hold the event loop
+   * about as long (a 128x128x128 GEMM: some 40 microseconds) and never wait for a lane. 0: every
+   * call runs on an executor thread. Default 2^22 (4,194,304).
+   */
+  syncCallLimit: number;
+  /**
    * While other processes keep cores busy, parallel work uses at most this many threads (the free
    * cores; re-measured every 20 ms): a team larger than the free cores would wait at every barrier for
    * descheduled threads. null: no cut now. DENDRITE_ADAPTIVE_THREADS=0 turns the cut off.
@@ -294,7 +302,7 @@ export interface CpuScheduling {
 export interface NativeAddon {
   devices(): DevicesInfo;
   resolveDevice(device: string): ResolvedDevice;
-  cpuScheduling(o: { smallCallLimit?: number }): CpuScheduling;
+  cpuScheduling(o: { smallCallLimit?: number; syncCallLimit?: number }): CpuScheduling;
 
   gemm(o: { a: Float32Array; b: Float32Array; c?: Float32Array; m: number; n: number; k: number;
     transA?: boolean; transB?: boolean; alpha?: number; beta?: number } & ExecOptions): Promise<Float32Array>;
