@@ -1,5 +1,5 @@
 // One abort semantics for every long call: an AbortSignal stops the training loop, a model's
-// evaluate and SegregatedNetwork.train/evaluate within one chunk; they reject with an AbortError
+// evaluate, SegregatedNetwork.train/evaluate and runExperiment within one chunk; they reject with an AbortError
 // (name "AbortError", code "ABORT_ERR", cause = signal.reason); the loop first saves where it
 // stopped, atomically, and a resumed run ends where an uninterrupted one does.
 import fs from 'node:fs';
@@ -8,6 +8,7 @@ import path from 'node:path';
 
 import test from 'ava';
 
+import { runExperiment } from '../src/experiment/run';
 import { createMlp } from '../src/models/mlp';
 import { SegregatedTrainable } from '../src/models/segregated-trainable';
 import { loadCheckpoint } from '../src/train/checkpoint';
@@ -89,4 +90,19 @@ test('a model\'s evaluate stops between chunks of images (MLP: 10,000 per chunk)
   t.is(err!.cause, 'enough');
   // and the model is free again
   t.is((await m.evaluate(big)).correct, whole.correct);
+});
+
+test('runExperiment: aborted after its first epoch it rejects with an AbortError carrying the reason; its checkpoint keeps that epoch', async (t) => {
+  const file = path.join(tmp, 'experiment.ckpt');
+  const controller = new AbortController();
+  const reason = new Error('the user stopped it');
+  const err = await t.throwsAsync(runExperiment({ model: 'mlp', options: { layers: [16, 10] }, dataset: 'mnist-10k', epochs: 3, seed: 2,
+    chunkSize: 1000, threads: 1, device: 'cpu', checkpoint: file }, {
+    signal: controller.signal,
+    onEvent: (e) => { if (e.type === 'checkpoint' && e.epoch === 1) controller.abort(reason); },
+  }), { instanceOf: AbortError, name: 'AbortError' });
+  t.is(err!.cause, reason);
+  t.is((err as AbortError).checkpoint, file);
+  const ck = await loadCheckpoint(file);
+  t.is((ck.meta.loop as { state: { epoch: number } }).state.epoch, 1, 'the finished epoch (and where the second stopped)');
 });

@@ -132,5 +132,9 @@ test('the cheap examples run and succeed', (t) => {
     const r = spawnSync(process.execPath, [cli, ...words(line).slice(1)], { cwd, encoding: 'utf8', timeout: 300000 });
     t.is(r.status, 0, `${line}: ${r.stderr}`);
     t.true(r.stdout.length > 0, `${line} prints something`);
+    // --json: nothing but NDJSON on stdout, one JSON value per line
+    if (line.includes('--json')) {
+      for (const l of r.stdout.trim().split('\n')) t.notThrows(() => JSON.parse(l), `${line}: a stdout line that is not JSON: ${l.slice(0, 80)}`);
+    }
   }
 });

@@ -112,7 +112,7 @@ Examples:
       const o = common(cmd);
       const entries = await listDatasets({ dataDir: o.dataDir, verify: opts.verify });
       if (opts.json) {
-        console.log(JSON.stringify(entries, null, 2));
+        console.log(JSON.stringify(entries));
         return;
       }
       const dd = resolveDataDir({ dataDir: o.dataDir });
@@ -178,7 +178,7 @@ Examples:
     .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
       const o = common(cmd);
       const r = await verifyDataset(name, { dataDir: o.dataDir });
-      if (opts.json) console.log(JSON.stringify(r, null, 2));
+      if (opts.json) console.log(JSON.stringify(r));
       else {
         for (const f of r.files) console.log(`${f.ok ? 'ok  ' : 'BAD '} ${f.file}: ${f.how}`);
         console.log(`${r.name}: ${r.ok ? 'verified' : 'FAILED verification'} (${r.dir})`);

@@ -108,7 +108,7 @@ Examples:
   dendrite-bench doctor --json`)
     .action((opts: { json?: boolean }) => {
       const r = doctor();
-      console.log(opts.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
+      console.log(opts.json ? JSON.stringify(r) : formatDoctor(r));
       if (!r.addon.loaded) process.exitCode = 1;
     });
 }

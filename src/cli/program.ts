@@ -43,7 +43,7 @@ Examples:
   dendrite-bench devices --json`)
     .action((opts: { json?: boolean }) => {
       const info = devices();
-      console.log(opts.json ? JSON.stringify(info, null, 2) : describeDevices(info).join('\n'));
+      console.log(opts.json ? JSON.stringify(info) : describeDevices(info).join('\n'));
     });
 
   registerRunCommands(program);

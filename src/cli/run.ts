@@ -243,8 +243,7 @@ Examples:
   dendrite-bench                                  # the default comparison on the embedded mnist-10k
   dendrite-bench --quick                          # the same in seconds
   dendrite-bench --device cuda --seeds 1,2,3 --no-weights  # on a GPU, three seeds each, no weights files
-  dendrite-bench run --preset guerguiev2017-fig6b # the paper's Fig. 6B run (needs: dendrite-bench data fetch mnist)
-  dendrite-bench run --preset guerguiev2017-fig6b --only 784-500-10 --threads 1  # one of its networks`)
+  dendrite-bench run --preset guerguiev2017-fig6b --only 784-500-10  # one network of the paper's Fig. 6B run (needs: dendrite-bench data fetch mnist)`)
     .action(async (opts: RunFlags) => {
       await withStopSignals((signal) => runPreset(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal }),
         () => 'stopped; the finished experiments are in the results folder');
@@ -294,7 +293,7 @@ Examples:
     .action((opts: { json?: boolean }) => {
       const presets = listPresets();
       if (opts.json) {
-        console.log(JSON.stringify(presets, null, 2));
+        console.log(JSON.stringify(presets));
         return;
       }
       for (const p of presets) {

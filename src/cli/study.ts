@@ -336,7 +336,7 @@ Examples:
           .map((t) => ({ trial: t.number, worker: t.workerId ?? null, device: t.device ?? null, startedAt: t.startedAt ?? null }));
         const s = { ...summary(record, trials), workers, running };
         if (f.json) {
-          console.log(JSON.stringify(s, null, 2));
+          console.log(JSON.stringify(s));
           return;
         }
         console.log(`study ${name} (${storage.location})`);
@@ -378,7 +378,7 @@ Examples:
         const doc = { study: name, trial: best.number, cvValue: best.value, params: best.params,
           options: (best.info as { options?: unknown } | undefined)?.options ?? null, final: record.final ?? null };
         if (f.json) {
-          console.log(JSON.stringify(doc, null, 2));
+          console.log(JSON.stringify(doc));
           return;
         }
         console.log(`trial ${best.number}: CV ${best.value!.toFixed(4)}${record.final ? `, test ${record.final.testAccuracy.toFixed(4)}` : ' (not yet retrained and tested)'}`);

@@ -2,8 +2,9 @@
 // defaults are the paper's spiking configuration; mode "nonspiking" gives the original code's
 // default (docs/papers.md §14). Lengths in steps follow dt as the original does (int(ms / dt)).
 // The native simulator receives the fully resolved set (bindings/segregated.cpp) and checks it
-// again; its own presets (native/common/segregated.cpp) must equal these defaults at dt = 1, which
-// test/model-options.test.ts checks.
+// again; its own presets (seg::preset(), native/common/segregated.cpp) are these defaults at dt = 1,
+// generated into native/common/segregated_options.inc by scripts/gen-segregated-options.js, which
+// test/segregated-options-native.test.ts keeps current.
 import type { OptionTable, ResolvedOptions } from './options';
 
 type R = Readonly<Record<string, unknown>>;
