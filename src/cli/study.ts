@@ -313,7 +313,8 @@ export function registerStudyCommands(program: Command): void {
 Examples:
   dendrite-bench study run --model mlp --trials 50
   dendrite-bench study status --study mlp-mnist-10k-default
-  dendrite-bench study best --study mlp-mnist-10k-default --json`);
+  dendrite-bench study best --study mlp-mnist-10k-default --json
+  dendrite-bench study run --study seg --storage postgresql://dendrite:secret@db:5432/studies --workers 4 --device cuda:0,cuda:1,cuda:2,cuda:3 --no-final  # join a shared study from another GPU server (docs/distributed.md)`);
   registerRun(study);
 
   study.command('status')
