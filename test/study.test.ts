@@ -2,7 +2,8 @@
 // spaces), the rules (what the optimiser learns from each state, median pruning), and real
 // trials on mnist-10k: an invalid CNN geometry is infeasible, a diverging MLP is complete at
 // chance, a study is deterministic for its seed, pruning stops trials below the median; the
-// progress lines and NDJSON events of `study run`.
+// progress lines and NDJSON events of `study run`; an interrupted and resumed study proposes what
+// an uninterrupted one does.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -179,6 +180,38 @@ test('a study is deterministic for its seed: same trials, same values (memory st
   t.deepEqual(a.map((x) => [x.params, x.value, x.intermediate]), b.map((x) => [x.params, x.value, x.intermediate]));
   t.true(a.every((x) => x.state === 'complete' && x.intermediate.length === 2));
   t.is(new Set(a.map((x) => JSON.stringify(x.params))).size, 4);
+});
+
+test('an interrupted and resumed study proposes what an uninterrupted one does (one worker; the model phase included)', async (t) => {
+  // A cheap objective of the parameters, so that 14 trials reach past the 10-point initial design.
+  const value = (p: Record<string, unknown>): number => -((Math.log10(p.lr as number) + 2) ** 2) - ((p.batchSize as number) - 64) ** 2 / 1e4;
+  const evaluate = async (_c: StudyConfig, p: Record<string, unknown>) => ({ state: 'complete' as const, value: value(p) });
+  const cfg = config({ trials: 14 });
+  const through = new MemoryStorage();
+  await through.createStudy('s', cfg);
+  const a = (await runStudy({ storage: through, name: 's', workers: 1, final: false, evaluate })).trials;
+
+  const resumed = new MemoryStorage();
+  await resumed.createStudy('s', cfg);
+  const stop = new AbortController();
+  let calls = 0;
+  const stopAtTwelfth = async (c: StudyConfig, p: Record<string, unknown>) => {
+    if (++calls === 12) {
+      stop.abort(new Error('Ctrl-C'));
+      throw new Error('stopped mid-trial');
+    }
+    return evaluate(c, p);
+  };
+  const first = await runStudy({ storage: resumed, name: 's', workers: 1, final: false, evaluate: stopAtTwelfth, signal: stop.signal });
+  t.true(first.interrupted);
+  t.is(finishedCount(first.trials), 11);
+  const b = (await runStudy({ storage: resumed, name: 's', workers: 1, final: false, evaluate })).trials;
+  t.is(finishedCount(b), 14);
+  const interrupted = b.filter((x) => x.state === 'failed' && x.requeued);
+  t.is(interrupted.length, 1);
+  const counted = b.filter((x) => !(x.state === 'failed' && x.requeued));
+  t.deepEqual(counted.map((x) => x.params), a.map((x) => x.params));
+  t.deepEqual(counted.map((x) => x.value), a.map((x) => x.value));
 });
 
 test('study run progress: one line per finished trial with its value, the best so far, the count, elapsed and ETA; NDJSON events with --json', async (t) => {
