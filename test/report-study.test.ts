@@ -7,10 +7,15 @@ import path from 'node:path';
 
 import test from 'ava';
 
+import { PG_URL, TestSchemas } from './helpers/postgres';
+
 const cli = path.join(__dirname, '..', 'src', 'cli', 'main.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dendrite-report-study-'));
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const postgres = process.env.DENDRITE_TEST_POSTGRES;
+const postgres = PG_URL;
+// The PostgreSQL copy's schema, dropped at the end so that test runs leave nothing in the database.
+const schemas = new TestSchemas('report');
+test.after.always(() => schemas.dropAll());
 
 function run(...args: string[]) {
   return spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 300000 });
@@ -24,7 +29,7 @@ test.serial(`report --study draws the trials of a real study (SQLite${postgres ?
   t.is(s.status, 0, s.stderr);
   const stores = [db];
   if (postgres) {
-    const url = `${postgres}${postgres.includes('?') ? '&' : '?'}schema=report_${process.pid}`;
+    const url = schemas.url();
     const c = run('study', 'copy', '--from', db, '--to', url, '--study', name);
     t.is(c.status, 0, c.stderr);
     stores.push(url);

@@ -11,6 +11,7 @@ import path from 'node:path';
 
 import test from 'ava';
 
+import { studyRun } from '../src/cli/study';
 import { PostgresStorage } from '../src/study/postgres';
 import { SqliteStorage } from '../src/study/sqlite';
 import { countsTowardBudget, finishedCount } from '../src/study/storage';
@@ -164,4 +165,21 @@ test('bad storage values are usage errors (exit 2) that name the flag; a wrong p
   const r4 = await cli(['study', 'status', '--storage', withSchema(PG_URL, 'no_such_schema_here'), '--study', 'x']);
   t.is(r4.code, 2);
   t.regex(r4.stderr, /no dendrite-bench studies in postgresql:\/\/.*\(schema no_such_schema_here\)/);
+});
+
+ptest('a study stopped before its budget prints a resume command without the password, its URL quoted for the shell', async (t) => {
+  const url = new URL(schemas.url());
+  url.searchParams.set('application_name', 'resume test'); // a second parameter: an & the shell would split at
+  const out: string[] = [];
+  const err: string[] = [];
+  const stopped = new AbortController();
+  stopped.abort(new Error('stopped'));
+  const r = await studyRun({ storage: url.toString(), study: 'resume', model: 'mlp', trials: '2', folds: '2', epochs: '1', final: false, json: true },
+    { out: (s) => out.push(s), err: (s) => err.push(s), signal: stopped.signal });
+  t.true(r.interrupted);
+  const shown = url.toString().replace(`:${url.password}@`, ':***@');
+  t.regex(err.join('\n'), /Resume with: dendrite-bench study run --study resume --storage '.*' \(with the password in place of \*\*\*\)$/);
+  t.true(err.join('\n').includes(`--storage '${shown}'`), err.join('\n'));
+  t.deepEqual(JSON.parse(out.at(-1)!), { type: 'resume', command: `dendrite-bench study run --study resume --storage '${shown}'` });
+  t.false([...out, ...err].some((line) => line.includes(`:${url.password}@`)), 'the password was printed');
 });

@@ -1,7 +1,9 @@
 // Studies inside one process: spaces (presets, the parameter-to-option mapping, malformed user
 // spaces), the rules (what the optimiser learns from each state, median pruning), and real
 // trials on mnist-10k: an invalid CNN geometry is infeasible, a diverging MLP is complete at
-// chance, a study is deterministic for its seed, pruning stops trials below the median.
+// chance, a study is deterministic for its seed, pruning stops trials below the median; the
+// progress lines and NDJSON events of `study run`; an interrupted and resumed study proposes what
+// an uninterrupted one does.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,6 +12,7 @@ import path from 'node:path';
 import test from 'ava';
 
 import { Space } from '../src/bo/space';
+import { studyRun } from '../src/cli/study';
 import { resolveSpec } from '../src/experiment/spec';
 import { isOptionError } from '../src/models/options';
 import { exportLange, parseLange } from '../src/study/export';
@@ -177,6 +180,66 @@ test('a study is deterministic for its seed: same trials, same values (memory st
   t.deepEqual(a.map((x) => [x.params, x.value, x.intermediate]), b.map((x) => [x.params, x.value, x.intermediate]));
   t.true(a.every((x) => x.state === 'complete' && x.intermediate.length === 2));
   t.is(new Set(a.map((x) => JSON.stringify(x.params))).size, 4);
+});
+
+test('an interrupted and resumed study proposes what an uninterrupted one does (one worker; the model phase included)', async (t) => {
+  // A cheap objective of the parameters, so that 14 trials reach past the 10-point initial design.
+  const value = (p: Record<string, unknown>): number => -((Math.log10(p.lr as number) + 2) ** 2) - ((p.batchSize as number) - 64) ** 2 / 1e4;
+  const evaluate = async (_c: StudyConfig, p: Record<string, unknown>) => ({ state: 'complete' as const, value: value(p) });
+  const cfg = config({ trials: 14 });
+  const through = new MemoryStorage();
+  await through.createStudy('s', cfg);
+  const a = (await runStudy({ storage: through, name: 's', workers: 1, final: false, evaluate })).trials;
+
+  const resumed = new MemoryStorage();
+  await resumed.createStudy('s', cfg);
+  const stop = new AbortController();
+  let calls = 0;
+  const stopAtTwelfth = async (c: StudyConfig, p: Record<string, unknown>) => {
+    if (++calls === 12) {
+      stop.abort(new Error('Ctrl-C'));
+      throw new Error('stopped mid-trial');
+    }
+    return evaluate(c, p);
+  };
+  const first = await runStudy({ storage: resumed, name: 's', workers: 1, final: false, evaluate: stopAtTwelfth, signal: stop.signal });
+  t.true(first.interrupted);
+  t.is(finishedCount(first.trials), 11);
+  const b = (await runStudy({ storage: resumed, name: 's', workers: 1, final: false, evaluate })).trials;
+  t.is(finishedCount(b), 14);
+  const interrupted = b.filter((x) => x.state === 'failed' && x.requeued);
+  t.is(interrupted.length, 1);
+  const counted = b.filter((x) => !(x.state === 'failed' && x.requeued));
+  t.deepEqual(counted.map((x) => x.params), a.map((x) => x.params));
+  t.deepEqual(counted.map((x) => x.value), a.map((x) => x.value));
+});
+
+test('study run progress: one line per finished trial with its value, the best so far, the count, elapsed and ETA; NDJSON events with --json', async (t) => {
+  const flags = { storage: ':memory:', study: 'progress', model: 'mlp', trials: '3', folds: '2', epochs: '1', threads: '1', final: false };
+  const text: string[] = [];
+  await studyRun(flags, { out: (s) => text.push(s), err: (s) => text.push(s) });
+  const lines = text.filter((l) => l.startsWith('trial '));
+  t.is(lines.length, 3, text.join('\n'));
+  let best = -Infinity;
+  lines.forEach((line, i) => {
+    const m = /^trial (\d+) complete (0\.\d{4})(?: \(diverged: chance accuracy\))? \| best (0\.\d{4}) \(trial (\d+)\) \| (\d+)\/3 \| elapsed \d+s \| ETA \d+s$/.exec(line);
+    t.truthy(m, line);
+    best = Math.max(best, Number(m![2]));
+    t.is(Number(m![3]), best, line);
+    t.is(Number(m![5]), i + 1, line);
+  });
+  t.regex(lines[2], /ETA 0s$/);
+  t.regex(text.at(-1)!, /^done: 3\/3 trials, best 0\.\d{4} \(trial \d+\)$/);
+
+  const json: string[] = [];
+  await studyRun({ ...flags, json: true }, { out: (s) => json.push(s), err: (s) => json.push(s) });
+  const events = json.map((l) => JSON.parse(l) as { type: string; finished?: number; budget?: number; elapsedSeconds?: number; etaSeconds?: number; best?: unknown });
+  t.deepEqual(events.map((e) => e.type), ['study', 'trial', 'trial', 'trial', 'done']);
+  const trials = events.filter((e) => e.type === 'trial');
+  t.deepEqual(trials.map((e) => [e.finished, e.budget]), [[1, 3], [2, 3], [3, 3]]);
+  t.true(trials.every((e) => typeof e.elapsedSeconds === 'number' && e.best !== undefined));
+  t.true(trials.slice(0, 2).every((e) => typeof e.etaSeconds === 'number' && e.etaSeconds >= 0));
+  t.is(trials[2].etaSeconds, undefined);
 });
 
 test('pruning on real trials: trials below the median after a fold stop early, recorded as pruned', async (t) => {

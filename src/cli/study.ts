@@ -17,6 +17,7 @@ import { writeFileAtomic } from '../train/checkpoint';
 import { copyStudy } from '../study/copy';
 import { exportCsv, exportJson, exportLange, parseLange, parseStudyJson } from '../study/export';
 import { splitSeedOf } from '../study/objective';
+import { redact } from '../study/postgres';
 import { bestTrial } from '../study/rules';
 import { configDifferences, runStudy, type StudyEvent } from '../study/run';
 import { resolveStudySpace } from '../study/spaces';
@@ -144,6 +145,15 @@ function duration(s: number): string {
   return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 }
 
+/**
+ * The --storage value of the printed resume command: quoted where a shell would split or expand
+ * it (a URL's ? and &), and without a PostgreSQL password (messages never print it; the user puts it back).
+ */
+function resumeStorage(spec: string): string {
+  const shown = storageKind(spec) === 'postgres' ? redact(spec) : spec;
+  return /^[A-Za-z0-9_.,:/@%+=-]+$/.test(shown) ? shown : `'${shown.replace(/'/g, `'\\''`)}'`;
+}
+
 function trialLine(e: Extract<StudyEvent, { type: 'trial' }>): string {
   const t = e.trial;
   const value = t.value !== undefined ? t.value.toFixed(4) : '-';
@@ -248,8 +258,9 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
       ...(io.signal ? { signal: io.signal } : {}),
     });
     if (r.interrupted) {
-      const resume = `dendrite-bench study run --study ${name}${f.storage ? ` --storage ${f.storage}` : ''}`;
-      const msg = `stopped at ${finishedCount(r.trials)}/${r.study.config.trials} finished trials; running trials were marked failed and queued to run again. Resume with: ${resume}`;
+      const resume = `dendrite-bench study run --study ${name}${f.storage ? ` --storage ${resumeStorage(f.storage)}` : ''}`;
+      const msg = `stopped at ${finishedCount(r.trials)}/${r.study.config.trials} finished trials; running trials were marked failed and queued to run again. Resume with: ${resume}` +
+        (resume.includes(':***@') ? ' (with the password in place of ***)' : '');
       if (f.json) io.out(JSON.stringify({ type: 'resume', command: resume }));
       io.err(msg);
     }
@@ -313,7 +324,8 @@ export function registerStudyCommands(program: Command): void {
 Examples:
   dendrite-bench study run --model mlp --trials 50
   dendrite-bench study status --study mlp-mnist-10k-default
-  dendrite-bench study best --study mlp-mnist-10k-default --json`);
+  dendrite-bench study best --study mlp-mnist-10k-default --json
+  dendrite-bench study run --study seg --storage postgresql://dendrite:secret@db:5432/studies --workers 4 --device cuda:0,cuda:1,cuda:2,cuda:3 --no-final  # join a shared study from another GPU server (docs/distributed.md)`);
   registerRun(study);
 
   study.command('status')
