@@ -26,6 +26,7 @@ Napi::Value devices(const Napi::CallbackInfo& info) {
   CudaInfo cuda = cuda_info();
   Napi::Object g = Napi::Object::New(env);
   g.Set("compiled", cuda.compiled);
+  g.Set("architectures", cuda.architectures.empty() ? env.Null() : Napi::Value(Napi::String::New(env, cuda.architectures)));
   g.Set("available", cuda.unavailable.empty());
   if (!cuda.unavailable.empty()) g.Set("reason", cuda.unavailable);
   g.Set("runtimeVersion", cuda.runtime_version);

@@ -28,6 +28,8 @@ export interface CudaDevice {
 
 export interface CudaInfo {
   compiled: boolean;
+  /** What the device code was built for, as CMake lists it (e.g. "75-real,80-real,86-real,90": "-real" means no PTX); null without CUDA. */
+  architectures: string | null;
   available: boolean;
   /** Why CUDA cannot be used (not compiled in, no driver, no device); absent when it can. */
   reason?: string;

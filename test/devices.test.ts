@@ -15,6 +15,9 @@ test('devices() describes the CPU and CUDA', (t) => {
   t.is(typeof info.cpu.openmp, 'boolean');
   t.true(['avx512', 'avx2', 'sse2', 'neon', 'scalar'].includes(info.cpu.simd));
   t.is(typeof info.cuda.compiled, 'boolean');
+  // A CUDA build names the architectures of its device code (CMake's list, e.g. 75-real,...,90).
+  if (info.cuda.compiled) t.regex(info.cuda.architectures ?? '', /^\d+(-real|-virtual)?(,\d+(-real|-virtual)?)*$/);
+  else t.is(info.cuda.architectures, null);
   if (info.cuda.available) {
     t.true(info.cuda.devices.length > 0);
     t.regex(info.cuda.devices[0].computeCapability, /^\d+\.\d+$/);

@@ -25,6 +25,7 @@ struct CudaDeviceInfo {
 
 struct CudaInfo {
   bool compiled = false;     // the addon was built with the CUDA backend
+  std::string architectures; // what its device code was built for, e.g. "75-real,80-real,86-real,90" (CMake's list)
   std::string unavailable;   // empty when at least one device can be used, else why not
   int runtime_version = 0;   // e.g. 13000
   int driver_version = 0;    // 0 when there is no driver

@@ -5,6 +5,12 @@
 
 #include "../common/devices.h"
 
+#if __has_include("cuda_build_info.h")
+#include "cuda_build_info.h"
+#else
+#define DENDRITE_CUDA_ARCHITECTURES ""  // the CUDA emulator's build: no device code
+#endif
+
 namespace dendrite {
 
 namespace {
@@ -12,6 +18,7 @@ namespace {
 CudaInfo query() {
   CudaInfo info;
   info.compiled = true;
+  info.architectures = DENDRITE_CUDA_ARCHITECTURES;
   cudaRuntimeGetVersion(&info.runtime_version);
   if (cudaDriverGetVersion(&info.driver_version) != cudaSuccess) info.driver_version = 0;
   int count = 0;

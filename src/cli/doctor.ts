@@ -85,6 +85,7 @@ export function formatDoctor(r: DoctorReport): string {
     const c = r.devices.cpu;
     lines.push(`cpu: ${c.logicalCores} logical cores, ${c.defaultThreads} threads by default, OpenMP ${c.openmp ? 'on' : 'off'}, SIMD ${c.simd}`);
     const g = r.devices.cuda;
+    if (g.architectures) lines.push(`cuda code: architectures ${g.architectures}`);
     if (g.available) {
       lines.push(`cuda: runtime ${g.runtimeVersion}, driver ${g.driverVersion}`);
       for (const d of g.devices) lines.push(`  cuda:${d.index} ${d.name}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB, compute capability ${d.computeCapability}`);
