@@ -282,7 +282,7 @@ browserTest('report.html in headless Chromium: every figure draws its data, no e
     t.deepEqual(figures.map((f) => f.id), ['fig-learning-curves', 'fig-test-error', 'fig-weight-dynamics', 'fig-voltages', 'fig-angle']);
     const marks = (id: string, role: string) => figures.find((f) => f.id === `fig-${id}`)!.marks.filter((m) => m.role === role).map((m) => m.label);
     const has = (id: string, role: string, what: string) => t.true(marks(id, role).some((l) => l.includes(what)), `${id}: no ${role} with "${what}"`);
-    // the first value of a line mark's label, as a number (vega writes minus signs as U+2212)
+    // the first value of a line mark's label, as a number (labels write minus signs as U+2212, as d3-format does)
     const firstValue = (label: string, field: string) => Number(new RegExp(`${field.replace(/[()]/g, '\\$&')}: ([^;]+)`).exec(label)![1].replace('\u2212', '-'));
     const close = (a: number, b: number, what: string) => t.true(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 

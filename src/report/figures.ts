@@ -1,36 +1,25 @@
-// The report's figures as Vega-Lite specs: each a pure function of a typed table, so a figure can
-// be rebuilt from a results folder alone and tested without a model. src/report/render.ts turns
-// a spec into SVG; src/report/recordings.ts turns model recordings into these tables;
-// reportFigures() picks the figures a results folder has data for and says how to read each.
-import type { TopLevelSpec } from 'vega-lite/build/index';
-
+// The report's figures as charts (src/report/svg/spec.ts, Vega-Lite-shaped): each a pure function
+// of a typed table, so a figure can be rebuilt from a results folder alone and tested without a
+// model. src/report/render.ts turns a chart into SVG; src/report/recordings.ts turns model
+// recordings into these tables; reportFigures() picks the figures a results folder has data for
+// and says how to read each.
 import type { ExperimentResult } from '../experiment/run';
 import { architecture, runLabels, type Results } from './results';
+import type { Chart } from './svg/spec';
 
-/** A Vega-Lite spec as plain JSON (typed against vega-lite's TopLevelSpec where it is built). */
-export type VegaLiteSpec = Record<string, unknown>;
-
-/** A figure of the report: its file name (figures/<name>.svg), title, caption and spec. */
+/** A figure of the report: its file name (figures/<name>.svg), title, caption and chart. */
 export interface FigureSpec {
   name: string;
   title: string;
   /** What to read from the figure. */
   caption: string;
-  spec: VegaLiteSpec;
+  spec: Chart;
 }
 
-const spec = (s: TopLevelSpec): VegaLiteSpec => s as unknown as VegaLiteSpec;
-
-const CONFIG = {
-  font: 'sans-serif',
-  view: { stroke: '#ddd' },
-  axis: { labelFontSize: 10, titleFontSize: 11, titleFontWeight: 'normal' },
-  header: { labelFontSize: 11, titleFontSize: 11 },
-  // No label limit: without a canvas vega over-estimates text widths and would cut labels short.
-  legend: { labelFontSize: 10, titleFontSize: 11, labelLimit: 0 },
-} as const;
-
 const PANEL = { width: 280, height: 170 };
+
+/** The layer's rows: those of one kind (the figures tag their rows with what each layer draws). */
+const kind = (k: string) => ({ filter: { field: 'kind', equal: k } });
 
 // ---- learning curves ------------------------------------------------------------------------
 
@@ -64,13 +53,11 @@ export function curveRows(runs: readonly ExperimentResult[], labels: ReadonlyMap
  * two colours. `band`: the mean over seeds with a ±1 sd band instead of one line per seed
  * (default: when every panel has at least 3 seeds).
  */
-export function learningCurves(rows: readonly CurveRow[], opts: { band?: boolean } = {}): VegaLiteSpec {
+export function learningCurves(rows: readonly CurveRow[], opts: { band?: boolean } = {}): Chart {
   const seeds = new Map<string, Set<number>>();
   for (const r of rows) seeds.set(`${r.dataset}\0${r.model}`, (seeds.get(`${r.dataset}\0${r.model}`) ?? new Set()).add(r.seed));
   const band = opts.band ?? (seeds.size > 0 && [...seeds.values()].every((s) => s.size >= 3));
-  // Panels in order of appearance (the facet sorts by this index, not by name).
-  const panels = [...new Set(rows.map((r) => `${r.dataset} · ${r.model}`))];
-  const values = rows.map((r) => ({ ...r, panel: `${r.dataset} · ${r.model}`, order: panels.indexOf(`${r.dataset} · ${r.model}`) }));
+  const values = rows.map((r) => ({ ...r, panel: `${r.dataset} · ${r.model}` }));
   const x = { field: 'examples', type: 'quantitative', title: 'training examples' } as const;
   const color = { field: 'split', type: 'nominal', title: 'accuracy on', scale: { domain: ['train', 'validation'] } } as const;
   const y = { field: 'accuracy', type: 'quantitative', title: 'accuracy', axis: { format: '.1%' }, scale: { zero: false } } as const;
@@ -80,15 +67,14 @@ export function learningCurves(rows: readonly CurveRow[], opts: { band?: boolean
       { mark: { type: 'line', point: true }, encoding: { x, y: { ...y, aggregate: 'mean' }, color } } as const,
     ]
     : [{ mark: { type: 'line', point: true }, encoding: { x, y, color, detail: { field: 'seed', type: 'nominal' } } } as const];
-  return spec({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  return {
     data: { values },
-    facet: { field: 'panel', type: 'nominal', title: null, sort: { field: 'order', op: 'min' } },
+    // panels in order of appearance
+    facet: { field: 'panel' },
     columns: 2,
     spec: { ...PANEL, layer: layers },
     resolve: { scale: { y: 'independent' } },
-    config: CONFIG,
-  });
+  };
 }
 
 // ---- test error per epoch (Fig 6B) ----------------------------------------------------------
@@ -168,7 +154,7 @@ export function paperRows(runs: readonly ExperimentResult[], labels: ReadonlyMap
  * and split (test solid, validation dashed; a test score after the last epoch only is a square),
  * and the paper's final test error (dotted, labelled) for the networks of the paper.
  */
-export function testErrorPerEpoch(rows: readonly ErrorRow[], paper: readonly PaperRow[] = []): VegaLiteSpec {
+export function testErrorPerEpoch(rows: readonly ErrorRow[], paper: readonly PaperRow[] = []): Chart {
   // A run's test score is a line when it has one per epoch, a lone point otherwise.
   const testEpochs = new Map<string, number>();
   for (const r of rows) if (r.split === 'test') testEpochs.set(`${r.dataset}\0${r.model}\0${r.seed}`, (testEpochs.get(`${r.dataset}\0${r.model}\0${r.seed}`) ?? 0) + 1);
@@ -180,28 +166,24 @@ export function testErrorPerEpoch(rows: readonly ErrorRow[], paper: readonly Pap
   const color = { field: 'model', type: 'nominal', title: 'model' } as const;
   const x = { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } } as const;
   const y = { field: 'error', type: 'quantitative', title: 'error', axis: { format: '.1%' }, scale: { zero: true } } as const;
-  return spec({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  return {
     data: { values },
-    facet: { field: 'dataset', type: 'nominal', title: null },
+    facet: { field: 'dataset' },
     columns: 2,
     spec: {
       width: 380, height: 240,
       layer: [
-        { transform: [{ filter: "datum.kind === 'line'" }], mark: { type: 'line', point: true },
+        { transform: [kind('line')], mark: { type: 'line', point: true },
           encoding: { x, y, color, detail: { field: 'series', type: 'nominal' },
-            // No legend: vega-lite draws its symbols without a stroke when colour is a field; the caption says it.
-            strokeDash: { field: 'split', type: 'nominal', title: 'error on', scale: { domain: ['test', 'validation'], range: [[1, 0], [5, 3]] },
-              legend: null } } },
-        { transform: [{ filter: "datum.kind === 'final'" }], mark: { type: 'point', shape: 'square', filled: true, size: 60 },
+            strokeDash: { field: 'split', type: 'nominal', title: 'error on', scale: { domain: ['test', 'validation'], range: [[1, 0], [5, 3]] } } } },
+        { transform: [kind('final')], mark: { type: 'point', shape: 'square', filled: true, size: 60 },
           encoding: { x, y, color } },
-        { transform: [{ filter: "datum.kind === 'paper'" }], mark: { type: 'rule', strokeDash: [1, 3], strokeWidth: 2 }, encoding: { y, color } },
-        { transform: [{ filter: "datum.kind === 'paper'" }], mark: { type: 'text', align: 'left', dx: 3, dy: -6, fontSize: 10 },
+        { transform: [kind('paper')], mark: { type: 'rule', strokeDash: [1, 3], strokeWidth: 2 }, encoding: { y, color } },
+        { transform: [kind('paper')], mark: { type: 'text', align: 'left', dx: 3, dy: -6, fontSize: 10 },
           encoding: { y, x: { value: 0 }, text: { field: 'text' }, color } },
       ],
     },
-    config: CONFIG,
-  });
+  };
 }
 
 // ---- weight dynamics ------------------------------------------------------------------------
@@ -243,17 +225,12 @@ const WEIGHT_QUANTITIES = [
 ] as const;
 
 /** Norm, relative change and relative update change per weight matrix against training examples; one column per model, a line per seed. */
-export function weightDynamicsFigure(rows: readonly WeightDynamicsPoint[]): VegaLiteSpec {
+export function weightDynamicsFigure(rows: readonly WeightDynamicsPoint[]): Chart {
   const values = rows.flatMap((r) => WEIGHT_QUANTITIES.flatMap(([k, title]) =>
     r[k] === null ? [] : [{ model: r.model, seed: r.seed ?? 0, layer: r.layer, examples: r.examples, quantity: title, value: r[k] }]));
-  return spec({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  return {
     data: { values },
-    facet: {
-      row: { field: 'quantity', type: 'nominal', title: null, sort: WEIGHT_QUANTITIES.map(([, t]) => t),
-        header: { labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelOrient: 'top' } },
-      column: { field: 'model', type: 'nominal', title: null },
-    },
+    facet: { row: { field: 'quantity', sort: WEIGHT_QUANTITIES.map(([, t]) => t) }, column: { field: 'model' } },
     spec: {
       ...PANEL, height: 130,
       mark: { type: 'line', point: true },
@@ -265,8 +242,7 @@ export function weightDynamicsFigure(rows: readonly WeightDynamicsPoint[]): Vega
       },
     },
     resolve: { scale: { y: 'independent' } },
-    config: CONFIG,
-  });
+  };
 }
 
 // ---- voltage traces (Fig 3C) ----------------------------------------------------------------
@@ -297,45 +273,43 @@ export interface VoltageTrace {
 }
 
 /** Fig 3C style: one panel per unit, the compartments' potentials in ms, target phase shaded, plateaus marked. */
-export function voltageTracesFigure(traces: readonly VoltageTrace[]): VegaLiteSpec {
+export function voltageTracesFigure(traces: readonly VoltageTrace[]): Chart {
   const values: Record<string, unknown>[] = [];
-  traces.forEach((tr, order) => {
+  for (const tr of traces) {
     const what = tr.output ? `output unit ${tr.unit}${tr.label === tr.unit ? ' (target class)' : ''}` : `hidden layer ${tr.layer + 1} unit ${tr.unit}`;
     const panel = `${tr.model} · example ${tr.example}${tr.label !== undefined ? ` (class ${tr.label})` : ''} · ${what}`;
     const n = tr.somatic.length;
     const series: Array<[string, number[] | undefined]> = [['somatic C', tr.somatic], ['basal B', tr.basal], ['apical A', tr.apical]];
     for (const [compartment, v] of series) {
       if (!v) continue;
-      v.forEach((x, t) => values.push({ panel, order, kind: 'trace', compartment, t: t * tr.dt, v: x }));
+      v.forEach((x, t) => values.push({ panel, kind: 'trace', compartment, t: t * tr.dt, v: x }));
     }
-    values.push({ panel, order, kind: 'target', t: tr.targetStart * tr.dt, t2: n * tr.dt });
+    values.push({ panel, kind: 'target', t: tr.targetStart * tr.dt, t2: n * tr.dt });
     if (tr.plateaus) {
-      values.push({ panel, order, kind: 'plateau', t: tr.plateaus[0] * tr.dt, event: 'forward plateau' });
-      values.push({ panel, order, kind: 'plateau', t: tr.plateaus[1] * tr.dt, event: 'target plateau' });
+      values.push({ panel, kind: 'plateau', t: tr.plateaus[0] * tr.dt, event: 'forward plateau' });
+      values.push({ panel, kind: 'plateau', t: tr.plateaus[1] * tr.dt, event: 'target plateau' });
     }
-  });
+  }
   const x = { field: 't', type: 'quantitative', title: 'time in the example (ms)' } as const;
-  return spec({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  return {
     data: { values },
-    // Panels in the order given (the facet sorts by this index, not by name).
-    facet: { row: { field: 'panel', type: 'nominal', title: null, sort: { field: 'order', op: 'min' }, header: { labelAngle: 0, labelAlign: 'left', labelAnchor: 'start', labelOrient: 'top' } } },
+    // panels in the order given
+    facet: { row: { field: 'panel' } },
     spec: {
       width: 560, height: 110,
       layer: [
-        { transform: [{ filter: "datum.kind === 'target'" }], mark: { type: 'rect', color: '#f2e8cf', opacity: 0.7 },
+        { transform: [kind('target')], mark: { type: 'rect', color: '#f2e8cf', opacity: 0.7 },
           encoding: { x, x2: { field: 't2' } } },
-        { transform: [{ filter: "datum.kind === 'trace'" }], mark: { type: 'line', strokeWidth: 1.5 },
+        { transform: [kind('trace')], mark: { type: 'line', strokeWidth: 1.5 },
           encoding: { x, y: { field: 'v', type: 'quantitative', title: 'potential', scale: { zero: false } },
             color: { field: 'compartment', type: 'nominal', title: 'compartment', scale: { domain: ['somatic C', 'basal B', 'apical A'] } } } },
-        { transform: [{ filter: "datum.kind === 'plateau'" }], mark: { type: 'rule', strokeWidth: 1.5 },
+        { transform: [kind('plateau')], mark: { type: 'rule', strokeWidth: 1.5 },
           encoding: { x, strokeDash: { field: 'event', type: 'nominal', title: 'plateau potential',
-            scale: { domain: ['forward plateau', 'target plateau'], range: [[6, 3], [2, 2]] }, legend: { symbolType: 'stroke', symbolStrokeWidth: 2 } } } },
+            scale: { domain: ['forward plateau', 'target plateau'], range: [[6, 3], [2, 2]] } } } },
       ],
     },
     resolve: { scale: { y: 'independent' } },
-    config: CONFIG,
-  });
+  };
 }
 
 // ---- angle to backprop (Fig 7) --------------------------------------------------------------
@@ -371,29 +345,27 @@ export function angleRows(runs: readonly ExperimentResult[], labels: ReadonlyMap
 }
 
 /** Fig 7 style: the angle to backprop against training examples; 90° (orthogonal, no agreement) drawn for reference. */
-export function angleFigure(points: readonly AnglePoint[]): VegaLiteSpec {
+export function angleFigure(points: readonly AnglePoint[]): Chart {
   const values = [
     ...points.map((p) => ({ ...p, series: `${p.model} · hidden layer ${p.layer + 1}${p.seed !== undefined ? ` · seed ${p.seed}` : ''}`, kind: 'angle' })),
     { kind: 'ref', angle: 90, text: '90°: orthogonal to backprop' },
   ];
-  return spec({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  return {
     data: { values },
     width: 520, height: 240,
     layer: [
-      { transform: [{ filter: "datum.kind === 'angle'" }], mark: { type: 'line', point: true },
+      { transform: [kind('angle')], mark: { type: 'line', point: true },
         encoding: {
           x: { field: 'examples', type: 'quantitative', title: 'training examples' },
           y: { field: 'angle', type: 'quantitative', title: 'angle to the backprop update (°)', scale: { domain: [0, 120] } },
           color: { field: 'series', type: 'nominal', title: 'layer' },
         } },
-      { transform: [{ filter: "datum.kind === 'ref'" }], mark: { type: 'rule', strokeDash: [4, 3], color: '#888' },
+      { transform: [kind('ref')], mark: { type: 'rule', strokeDash: [4, 3], color: '#888' },
         encoding: { y: { field: 'angle', type: 'quantitative' } } },
-      { transform: [{ filter: "datum.kind === 'ref'" }], mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: '#666', fontSize: 10 },
+      { transform: [kind('ref')], mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: '#666', fontSize: 10 },
         encoding: { y: { field: 'angle', type: 'quantitative' }, x: { value: 0 }, text: { field: 'text' } } },
     ],
-    config: CONFIG,
-  });
+  };
 }
 
 // ---- studies --------------------------------------------------------------------------------
@@ -422,7 +394,7 @@ function metricTitle(trials: readonly TrialRecord[]): string {
 }
 
 /** Every trial's value and the best value so far (by each study's direction), per study, against trial number. */
-export function bestSoFarFigure(trials: readonly TrialRecord[]): VegaLiteSpec {
+export function bestSoFarFigure(trials: readonly TrialRecord[]): Chart {
   const values: Record<string, unknown>[] = [];
   const byStudy = new Map<string, TrialRecord[]>();
   for (const t of trials) byStudy.set(t.study, [...(byStudy.get(t.study) ?? []), t]);
@@ -438,41 +410,38 @@ export function bestSoFarFigure(trials: readonly TrialRecord[]): VegaLiteSpec {
   const x = { field: 'trial', type: 'quantitative', title: 'trial', axis: { tickMinStep: 1, format: 'd' } } as const;
   const y = { field: 'value', type: 'quantitative', title: metricTitle(trials), scale: { zero: false } } as const;
   const color = { field: 'study', type: 'nominal', title: 'study' } as const;
-  return spec({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  return {
     data: { values },
     width: 520, height: 240,
     layer: [
-      { transform: [{ filter: "datum.kind === 'trial'" }], mark: { type: 'point', opacity: 0.6 }, encoding: { x, y, color } },
-      { transform: [{ filter: "datum.kind === 'best'" }], mark: { type: 'line', interpolate: 'step-after', strokeWidth: 2 }, encoding: { x, y, color } },
+      { transform: [kind('trial')], mark: { type: 'point', opacity: 0.6 }, encoding: { x, y, color } },
+      { transform: [kind('best')], mark: { type: 'line', interpolate: 'step-after', strokeWidth: 2 }, encoding: { x, y, color } },
     ],
-    config: CONFIG,
-  });
+  };
 }
 
 /** The distribution of trial values per model: a histogram and a box plot. */
-export function trialDistributionFigure(trials: readonly TrialRecord[]): VegaLiteSpec {
+export function trialDistributionFigure(trials: readonly TrialRecord[]): Chart {
   const valueTitle = metricTitle(trials);
   const values = trials.filter((t) => t.value !== null).map((t) => ({ model: t.model, study: t.study, value: t.value }));
   const x = { field: 'value', type: 'quantitative', title: valueTitle } as const;
   const color = { field: 'model', type: 'nominal', title: 'model' } as const;
-  return spec({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  return {
     data: { values },
     vconcat: [
+      // bars of the models overlap (bars never stack), hence the opacity
       { width: 520, height: 160, mark: { type: 'bar', opacity: 0.6 },
-        encoding: { x: { ...x, bin: { maxbins: 30 } }, y: { aggregate: 'count', type: 'quantitative', title: 'trials', stack: null }, color } },
+        encoding: { x: { ...x, bin: { maxbins: 30 } }, y: { aggregate: 'count', type: 'quantitative', title: 'trials' }, color } },
       { width: 520, mark: { type: 'boxplot', extent: 1.5 }, encoding: { x: { ...x, scale: { zero: false } }, y: { field: 'model', type: 'nominal', title: null }, color } },
     ],
-    config: CONFIG,
-  });
+  };
 }
 
 /**
  * Parallel coordinates per study: one axis per parameter and one for the value, each scaled to
  * its range (categories spread evenly), one line per trial coloured by its value.
  */
-export function parallelCoordinatesFigure(trials: readonly TrialRecord[]): VegaLiteSpec {
+export function parallelCoordinatesFigure(trials: readonly TrialRecord[]): Chart {
   const valueTitle = metricTitle(trials);
   const values: Record<string, unknown>[] = [];
   const byStudy = new Map<string, TrialRecord[]>();
@@ -502,23 +471,21 @@ export function parallelCoordinatesFigure(trials: readonly TrialRecord[]): VegaL
       });
     }
   }
-  const x = { field: 'axis', type: 'nominal', title: null, sort: null, axis: { labelAngle: 0, orient: 'top' } } as const;
-  return spec({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  const x = { field: 'axis', type: 'nominal', title: null, sort: null, axis: { orient: 'top' } } as const;
+  return {
     data: { values },
-    facet: { row: { field: 'study', type: 'nominal', title: null } },
+    facet: { row: { field: 'study' } },
     spec: {
       width: 560, height: 200,
       layer: [
-        { transform: [{ filter: "datum.kind === 'line'" }], mark: { type: 'line', opacity: 0.7 },
+        { transform: [kind('line')], mark: { type: 'line', opacity: 0.7 },
           encoding: { x, y: { field: 'pos', type: 'quantitative', axis: null }, detail: { field: 'trial', type: 'nominal' },
             color: { field: 'value', type: 'quantitative', title: valueTitle } } },
-        { transform: [{ filter: "datum.kind === 'tick'" }], mark: { type: 'text', align: 'left', dx: 3, fontSize: 9, color: '#444' },
+        { transform: [kind('tick')], mark: { type: 'text', align: 'left', dx: 3, fontSize: 9, color: '#444' },
           encoding: { x, y: { field: 'pos', type: 'quantitative' }, text: { field: 'text' } } },
       ],
     },
-    config: CONFIG,
-  });
+  };
 }
 
 // ---- what a results folder shows ------------------------------------------------------------
@@ -588,7 +555,7 @@ export function reportFigures(results: Results): FigureSpec[] {
       { name: 'study-distribution', title: 'Study: distribution of trial values', spec: trialDistributionFigure(x.trials),
         caption: 'Histogram and box plot of the trial values per model: how sensitive each model is to its hyperparameters, and how often a trial fails to learn.' },
       { name: 'study-parallel', title: 'Study: parameters against value', spec: parallelCoordinatesFigure(x.trials),
-        caption: 'One line per trial across its parameters (each axis scaled to its range) and its value: where the good trials (light) gather on an axis, that parameter matters.' },
+        caption: 'One line per trial across its parameters (each axis scaled to its range) and its value, darker for higher values: where the best trials gather on an axis, that parameter matters.' },
     );
   }
   return out;

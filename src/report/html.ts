@@ -147,7 +147,7 @@ export async function buildReport(folder: string, opts: ReportOptions = {}): Pro
   const labels = new Map<ExperimentResult, string>();
   for (const g of groups) for (const r of g.runs) labels.set(r, g.label);
   const notes: string[] = [];
-  const figures = await renderFigures(reportFigures(results));
+  const figures = renderFigures(reportFigures(results));
   const x = results.extras ?? {};
   if (!results.runs.some((r) => r.curve.some((p) => p.weights?.length))) {
     notes.push('Weight dynamics: no run recorded them (the experiment setting recordWeights).');

@@ -1,40 +1,13 @@
-// Vega-Lite spec -> SVG on the server, with no browser: vega-lite compiles the spec, a headless
-// vega View renders it (renderer "none" and toSVG: no canvas, text widths estimated). vega and
-// vega-lite are loaded on first use only, so training never loads them. PNGs need a raster
-// renderer: vega's toCanvas wants the native "canvas" package, which the project does not add;
-// headless Chromium renders them instead when it is installed (src/report/chromium.ts).
+// Figures to SVG on the server, with no browser: src/report/svg/ draws the charts of
+// src/report/figures.ts. PNGs need a raster renderer: headless Chromium renders them when it is
+// installed (src/report/chromium.ts).
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 import { writeFileAtomicAsync } from '../train/safetensors';
-import type { FigureSpec, VegaLiteSpec } from './figures';
+import type { FigureSpec } from './figures';
+import { renderSvg } from './svg/render';
 
-interface VegaLiteModule {
-  compile(spec: unknown): { spec: unknown };
-}
-interface VegaView {
-  toSVG(): Promise<string>;
-  finalize(): void;
-}
-interface VegaModule {
-  parse(spec: unknown): unknown;
-  View: new (runtime: unknown, opts: { renderer: 'none' }) => VegaView;
-}
-
-let modules: Promise<{ vega: VegaModule; vegaLite: VegaLiteModule }> | undefined;
-
-// Both packages are ES modules only. tsc (module commonjs) would turn import() into require(),
-// which cannot load them before Node 20.19, so import() is kept out of tsc's sight and given the
-// file that require.resolve finds (resolution stays relative to this package).
-const importFile = new Function('url', 'return import(url)') as (url: string) => Promise<unknown>;
-
-function loadVega(): Promise<{ vega: VegaModule; vegaLite: VegaLiteModule }> {
-  modules ??= (async () => {
-    const [vega, vegaLite] = await Promise.all(['vega', 'vega-lite'].map((p) => importFile(pathToFileURL(require.resolve(p)).href)));
-    return { vega: vega as VegaModule, vegaLite: vegaLite as VegaLiteModule };
-  })();
-  return modules;
-}
+export { renderSvg };
 
 /**
  * Prefixes every id of an SVG (and the url(#...) and href="#..." that refer to them), so that
@@ -47,29 +20,17 @@ export function namespaceIds(svg: string, prefix: string): string {
     .replace(/\b((?:xlink:)?href)="#([^"]+)"/g, (_, attr: string, id: string) => `${attr}="#${prefix}-${id}"`);
 }
 
-/** Renders a Vega-Lite spec to an SVG document (a string). */
-export async function renderSvg(spec: VegaLiteSpec): Promise<string> {
-  const { vega, vegaLite } = await loadVega();
-  const compiled = vegaLite.compile(spec).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
-
 export interface RenderedFigure extends FigureSpec {
   svg: string;
   /** figures/<name>.svg, once written. */
   file?: string;
 }
 
-export async function renderFigures(figures: readonly FigureSpec[]): Promise<RenderedFigure[]> {
+export function renderFigures(figures: readonly FigureSpec[]): RenderedFigure[] {
   const out: RenderedFigure[] = [];
   for (const f of figures) {
     try {
-      out.push({ ...f, svg: await renderSvg(f.spec) });
+      out.push({ ...f, svg: renderSvg(f.spec) });
     } catch (err) {
       throw new Error(`figure ${f.name}: ${(err as Error).message}`, { cause: err });
     }
