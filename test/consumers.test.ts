@@ -135,8 +135,10 @@ const title = `the packed package installs and works from CommonJS, ES modules a
     `installed: the package ${(kilobytes(path.join(tmp, 'cjs', 'node_modules', 'dendrite-bench')) / 1e3).toFixed(1)} MB, ` +
     `with its dependencies ${(kilobytes(path.join(tmp, 'cjs', 'node_modules')) / 1e3).toFixed(1)} MB`);
   // The optional peers (better-sqlite3 for study files, cmake-js for builds from source) are not
-  // installed with the package.
+  // installed with the package, and the whole install stays under 15 MB.
   for (const peer of ['better-sqlite3', 'cmake-js']) t.false(fs.existsSync(path.join(tmp, 'cjs', 'node_modules', peer)), `${peer} is not installed`);
+  const installedMb = kilobytes(path.join(tmp, 'cjs', 'node_modules')) / 1024;
+  if (!Number.isNaN(installedMb)) t.true(installedMb < 15, `the package and its dependencies take ${installedMb.toFixed(1)} MiB`);
   Object.keys(projects).forEach((name, i) => {
     const installed = path.join(tmp, name, 'node_modules', 'dendrite-bench');
     t.false(fs.existsSync(path.join(installed, 'build')), `${name}: the install built nothing`);
