@@ -12,15 +12,17 @@ import path from 'node:path';
 import test from 'ava';
 
 import { Space } from '../src/bo/space';
-import { studyRun } from '../src/cli/study';
+import { createProgram } from '../src/cli/program';
+import { studyImport, studyRun } from '../src/cli/study';
 import { resolveSpec } from '../src/experiment/spec';
 import { isOptionError } from '../src/models/options';
-import { exportLange, parseLange } from '../src/study/export';
+import { exportCsv, exportLange, parseLange } from '../src/study/export';
 import { MemoryStorage } from '../src/study/memory';
 import { evaluateTrial, trialSpec } from '../src/study/objective';
 import { medianPrune, optimizerView } from '../src/study/rules';
 import { runStudy } from '../src/study/run';
 import { checkStudySpace, loadSpaceFile, presetSpace, trialOptions } from '../src/study/spaces';
+import { SqliteStorage } from '../src/study/sqlite';
 import { finishedCount } from '../src/study/storage';
 import type { StudyConfig, StudyTrial } from '../src/study/types';
 import { loadTrainingData } from '../src/train/data';
@@ -275,4 +277,187 @@ test('Lange\'s log: his lines parse into typed trials and export back byte for b
   t.regex(bad('{"target": 0.5, "params": {"batch_sise": 60.0}}'), /log\.json:4: .*"batch_sise" is not in the study's space/);
   t.regex(bad('{"target": 0.5, "params": {'), /log\.json:4: not a JSON line/);
   t.regex(bad(text.split('\n')[0].replace('"batch_size": 238.0', '"batch_size": 9000.0')), /log\.json:4: parameter batch_size must be in \[50, 500\], got 9000/);
+});
+
+/** The images and labels a trial validates on, through the spec it runs (trialSpec, resolveSpec) and the loader runExperiment calls. */
+async function validationHash(c: StudyConfig): Promise<{ hash: string; count: number }> {
+  const s = resolveSpec(trialSpec(c, { layers: [16, 10] }, 0, { threads: 1 }));
+  const d = await loadTrainingData(s.dataset, { validation: s.folds >= 2 ? 0 : s.validation, seed: s.splitSeed, folds: s.folds, fold: s.fold });
+  const v = d.splits.validation!;
+  return { hash: createHash('sha256').update(v.images).update(v.labels).digest('hex'), count: v.labels.length };
+}
+
+test('a holdout study: every trial validates on the same held-out images (its split seed), the value is their accuracy', async (t) => {
+  const holdout = (over: Partial<StudyConfig> = {}, h = 0.2): StudyConfig => config({ trials: 3, ...over }, { folds: 0, holdout: h });
+  const a = await validationHash(holdout({ seed: 1, splitSeed: 9 }));
+  t.is(a.count, 1600, '0.2 of the 8000 training images');
+  t.deepEqual(await validationHash(holdout({ seed: 2, splitSeed: 9 })), a, 'other weights, the same images');
+  t.not((await validationHash(holdout({ seed: 1, splitSeed: 10 }))).hash, a.hash, 'another split seed, other images');
+  t.is((await validationHash(holdout({ seed: 1 }, 500))).count, 500, 'a count');
+  t.false(trialSpec(holdout(), {}, 0, {}).test, 'the test split is never seen');
+  t.throws(() => trialSpec(holdout(), {}, 1, {}), { message: /one run per trial/ });
+  t.throws(() => trialSpec(config({}, { folds: 3, holdout: 0.2 }), {}, 0, {}), { message: /holdout and folds exclude each other/ });
+  t.throws(() => trialSpec(config({}, { folds: 0, holdout: 8000 }), {}, 0, {}), { message: /holdout 8000 leaves no training images/ });
+
+  const storage = new MemoryStorage();
+  await storage.createStudy('h', holdout({ seed: 3 }));
+  const r = await runStudy({ storage, name: 'h', workers: 1, threads: 1, final: false });
+  t.is(finishedCount(r.trials), 3);
+  for (const x of r.trials) {
+    t.is(x.state, 'complete');
+    const info = x.info as { holdout: { images: number; accuracy: number; epochs: number[] }; folds?: unknown };
+    t.is(info.holdout.images, 1600);
+    t.is(x.value, info.holdout.accuracy);
+    t.deepEqual(x.intermediate, [{ step: 0, value: x.value }], 'one epoch: one intermediate value, the accuracy after it');
+    t.is(info.folds, undefined);
+  }
+  // The same parameters and seed score the same: same weights, same epochs, same held-out images.
+  const again = await evaluateTrial(holdout({ seed: 3 }), r.trials[1].params, { threads: 1 });
+  t.is(again.value, r.trials[1].value);
+});
+
+test('pruning in a holdout study: after each epoch, below the median of complete trials at that epoch', async (t) => {
+  const storage = new MemoryStorage();
+  await storage.createStudy('hp', config({ trials: 9, prune: true, strategy: 'random', seed: 2,
+    space: { lr: { type: 'float', low: 1e-5, high: 0.3, log: true }, batchSize: { type: 'int', low: 16, high: 256, log: true } } },
+  { folds: 0, holdout: 0.2, epochs: 3 }));
+  const r = await runStudy({ storage, name: 'hp', workers: 1, threads: 1, final: false });
+  t.is(finishedCount(r.trials), 9);
+  const pruned = r.trials.filter((x) => x.state === 'pruned');
+  t.true(pruned.length >= 1, JSON.stringify(r.trials.map((x) => [x.state, x.intermediate])));
+  for (const x of r.trials.filter((y) => y.state === 'complete')) t.deepEqual(x.intermediate.map((i) => i.step), [0, 1, 2]);
+  for (const p of pruned) {
+    t.true(p.intermediate.length < 3);
+    t.is(p.value, p.intermediate.at(-1)!.value, 'pruned at the accuracy of the epoch it stopped after');
+    t.regex(p.error ?? '', /pruned after epoch \d: .* worse than the median/);
+    t.true(p.number >= 5);
+  }
+});
+
+test.serial('study run --holdout: stored with the study, shown by status, refused with --folds, and a resume with another holdout is refused', async (t) => {
+  const file = path.join(tmp, 'holdout.sqlite');
+  const io = { out: () => undefined, err: () => undefined };
+  const flags = { storage: file, study: 'h', model: 'mlp', trials: '2', holdout: '0.2', epochs: '1', threads: '1', final: false };
+  const both = await t.throwsAsync(studyRun({ ...flags, folds: '3' }, io));
+  t.true(isOptionError(both));
+  t.regex(both!.message, /--holdout cannot be combined with --folds/);
+  t.regex((await t.throwsAsync(studyRun({ ...flags, holdout: '1.5' }, io)))!.message, /--holdout must be a fraction between 0 and 1 \(0\.2\) or a whole count/);
+  t.regex((await t.throwsAsync(studyRun({ ...flags, holdout: '9000' }, io)))!.message, /option --holdout 9000 leaves no training images \(mnist-10k has 8000\)/);
+  const none = new SqliteStorage(file);
+  t.deepEqual(await none.listStudies(), [], 'nothing was created');
+  await none.close();
+  await studyRun(flags, io);
+  const storage = new SqliteStorage(file);
+  const record = (await storage.loadStudy('h'))!;
+  const trials = await storage.listTrials('h');
+  await storage.close();
+  t.like(record.config.objective, { folds: 0, holdout: 0.2 });
+  t.true(trials.every((x) => x.state === 'complete' && (x.info as { holdout?: { images: number } }).holdout?.images === 1600));
+
+  const other = await t.throwsAsync(studyRun({ ...flags, holdout: '0.3', trials: '3' }, io));
+  t.true(isOptionError(other));
+  t.regex(other!.message, /exists with other settings: holdout is 0\.2, not 0\.3/);
+  t.regex((await t.throwsAsync(studyRun({ ...flags, holdout: undefined, folds: '3' }, io)))!.message, /folds is 0, not 3; holdout is 0\.2, not "none"/);
+  // Resuming with the same holdout, or with none of the validation flags, is fine.
+  await studyRun({ ...flags, trials: '3' }, io);
+  await studyRun({ storage: file, study: 'h', trials: '3', final: false, threads: '1' }, io);
+
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (s: string) => lines.push(s);
+  try {
+    await createProgram().parseAsync(['study', 'status', '--storage', file], { from: 'user' });
+    await createProgram().parseAsync(['study', 'status', '--storage', file, '--json'], { from: 'user' });
+  } finally {
+    console.log = log;
+  }
+  t.regex(lines[1], /mlp on mnist-10k, space default, strategy bayes, holdout 0\.2 \(split seed 0\) x 1 epochs, seed 0/);
+  t.regex(lines.find((l) => l.startsWith('  best:')) ?? '', /best: trial \d, holdout 0\.\d{4}/);
+  t.like(JSON.parse(lines.at(-1)!), { folds: 0, holdout: 0.2, finished: 3 });
+});
+
+test('a study stored before holdouts existed (no holdout in its config) loads, runs on its folds and resumes as before', async (t) => {
+  const file = path.join(tmp, 'old.sqlite');
+  const storage = new SqliteStorage(file);
+  const old = config({ trials: 1 });
+  t.false('holdout' in old.objective);
+  await storage.createStudy('old', old);
+  await runStudy({ storage, name: 'old', workers: 1, threads: 1, final: false, mode: 'inline' });
+  await storage.close();
+  const io = { out: () => undefined, err: () => undefined };
+  await studyRun({ storage: file, study: 'old', model: 'mlp', folds: '2', trials: '2', threads: '1', final: false }, io);
+  const again = new SqliteStorage(file);
+  const trials = await again.listTrials('old');
+  t.false('holdout' in (await again.loadStudy('old'))!.config.objective);
+  await again.close();
+  t.is(trials.length, 2);
+  t.true(trials.every((x) => x.intermediate.length === 2 && Array.isArray((x.info as { folds?: unknown[] }).folds)));
+  t.regex((await t.throwsAsync(studyRun({ storage: file, study: 'old', model: 'mlp', holdout: '0.2', trials: '2' }, io)))!.message,
+    /folds is 2, not 0; holdout is "none", not 0\.2/);
+});
+
+test('CSV import is the inverse of the CSV export: the same trials (state, value, params, intermediate values, times, errors) in a new study', async (t) => {
+  const from = path.join(tmp, 'csv-from.sqlite');
+  const io = { out: () => undefined, err: () => undefined };
+  // Pruned, infeasible and complete trials, and intermediate values, from a quick objective of the parameters.
+  const storage = new SqliteStorage(from);
+  const cfg = config({ trials: 8, prune: true, space: { ...presetSpace('mlp', 'default').params } }, { fixed: {}, folds: 3 });
+  await storage.createStudy('src', cfg);
+  let n = 0;
+  const evaluate = async (_c: StudyConfig, p: Record<string, unknown>, run: { report?: (s: number, v: number) => Promise<string | undefined> }) => {
+    n++;
+    if (n === 2) return { state: 'infeasible' as const, error: 'too wide, "quoted",\nand on two lines' };
+    if (n === 3) return { state: 'failed' as const, error: 'boom' };
+    const v = 1 / (1 + Math.abs(Math.log10(p.lr as number) + 2));
+    await run.report?.(0, v / 2);
+    if (n === 7) return { state: 'pruned' as const, value: v / 2, error: 'pruned after fold 1' };
+    await run.report?.(1, v);
+    return { state: 'complete' as const, value: v };
+  };
+  await runStudy({ storage, name: 'src', workers: 1, final: false, mode: 'inline', evaluate });
+  const record = (await storage.loadStudy('src'))!;
+  const trials = await storage.listTrials('src');
+  await storage.close();
+  t.deepEqual(new Set(trials.map((x) => x.state)), new Set(['complete', 'infeasible', 'failed', 'pruned']));
+  t.true(trials.some((x) => Object.keys(x.params).length < Object.keys(cfg.space).length), 'conditional parameters left out');
+  const csv = path.join(tmp, 'trials.csv');
+  fs.writeFileSync(csv, exportCsv(record, trials));
+
+  const to = path.join(tmp, 'csv-to.sqlite');
+  const r = await studyImport(csv, { format: 'csv', storage: to, study: 'copy', model: 'mlp', space: 'default', folds: '3', epochs: '1' }, io);
+  t.is(r.added, 8);
+  const back = new SqliteStorage(to);
+  const imported = await back.listTrials('copy');
+  t.is((await back.loadStudy('copy'))!.config.trials, 8);
+  await back.close();
+  const fields = (x: StudyTrial): unknown => [x.number, x.state, x.value, x.params, x.intermediate, x.startedAt, x.finishedAt, x.seconds, x.error];
+  t.deepEqual(imported.map(fields), trials.map(fields));
+  t.deepEqual(typeof imported.find((x) => x.params.width1 !== undefined)!.params.width1, 'number');
+
+  // Malformed files fail whole, naming the line; nothing is imported (the study is not even created).
+  const good = fs.readFileSync(csv, 'utf8').split('\n');
+  const header = good[0].split(',');
+  const lrAt = header.indexOf('param_lr');
+  const row = (i: number, col: number, v: string): string => good.map((l, j) => (j === i ? l.split(',').map((c, k) => (k === col ? v : c)).join(',') : l)).join('\n');
+  const cases: [string, string, RegExp][] = [
+    ['missing.csv', good.map((l) => l.split(',').filter((_, k) => k !== lrAt).join(',')).join('\n'), /missing\.csv:1: column "param_lr" is missing/],
+    ['unknown.csv', good.map((l, j) => (j === 0 ? l.replace('param_lr', 'param_lrr') : l)).join('\n'), /unknown\.csv:1: unknown parameter "lrr"/],
+    ['number.csv', row(6, lrAt, '0.0x1'), /number\.csv:7: parameter lr \(column param_lr\) must be a number, got "0\.0x1"/],
+    ['value.csv', row(6, 2, 'high'), /value\.csv:7: column value must be a number, got "high"/],
+    ['range.csv', row(6, lrAt, '5'), /range\.csv:7: parameter lr must be in/],
+    ['holdout.csv', good.map((l, j) => (j === 0 ? l.replace(/fold_(\d)_mean/g, 'epoch_$1_accuracy') : l)).join('\n'), /holdout\.csv:1: column "epoch_1_accuracy" belongs to a holdout study/],
+  ];
+  for (const [name, text, re] of cases) {
+    const f = path.join(tmp, name);
+    fs.writeFileSync(f, text);
+    const e = await t.throwsAsync(studyImport(f, { format: 'csv', storage: to, study: `bad-${name}`, model: 'mlp', folds: '3' }, io), undefined, name);
+    t.true(isOptionError(e), name);
+    t.regex(e!.message, re, name);
+    // Into the existing study too: its trials stay as they were.
+    await t.throwsAsync(studyImport(f, { format: 'csv', storage: to, study: 'copy' }, io), { message: re }, name);
+  }
+  const after = new SqliteStorage(to);
+  t.deepEqual(await after.listStudies(), ['copy']);
+  t.is((await after.listTrials('copy')).length, 8);
+  await after.close();
 });

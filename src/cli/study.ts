@@ -15,8 +15,8 @@ import { optionError } from '../models/options';
 import type { DeviceString } from '../native';
 import { writeFileAtomic } from '../train/checkpoint';
 import { copyStudy } from '../study/copy';
-import { exportCsv, exportJson, exportLange, parseLange, parseStudyJson } from '../study/export';
-import { splitSeedOf } from '../study/objective';
+import { exportCsv, exportJson, exportLange, parseLange, parseStudyCsv, parseStudyJson } from '../study/export';
+import { splitSeedOf, validationLabel, validationOf } from '../study/objective';
 import { redact } from '../study/postgres';
 import { bestTrial } from '../study/rules';
 import { configDifferences, runStudy, type StudyEvent } from '../study/run';
@@ -43,6 +43,7 @@ interface RunFlags extends CommonFlags {
   space?: string;
   strategy?: string;
   folds?: string;
+  holdout?: string;
   epochs?: string;
   workers?: string;
   device?: string;
@@ -113,6 +114,22 @@ function seeds(f: RunFlags): { seed: number; splitSeed: number } {
   return { seed, splitSeed: integer('--split-seed', f.splitSeed, 0) ?? seed };
 }
 
+/**
+ * --holdout: a fraction in (0, 1) or a whole count of training images; with --folds a usage error
+ * (a study validates on k folds or on one holdout split).
+ */
+function holdoutFlag(f: RunFlags): number | undefined {
+  if (f.holdout === undefined) return undefined;
+  if (f.folds !== undefined) {
+    throw optionError('study', '--holdout', 'cannot be combined with --folds: a study validates on k folds or on one holdout split, not both');
+  }
+  const v = Number(f.holdout);
+  if (f.holdout.trim() === '' || !Number.isFinite(v) || v <= 0 || (v >= 1 && !Number.isSafeInteger(v))) {
+    throw optionError('study', '--holdout', `must be a fraction between 0 and 1 (0.2) or a whole count of images (2000), got ${JSON.stringify(f.holdout)}`);
+  }
+  return v;
+}
+
 /** The configuration the flags ask for (a new study), checked. */
 function configFromFlags(f: RunFlags, model: ModelKind): StudyConfig & { space: StudyConfig['space'] } {
   const dataset = f.dataset ?? 'mnist-10k';
@@ -122,9 +139,18 @@ function configFromFlags(f: RunFlags, model: ModelKind): StudyConfig & { space: 
   const trials = integer('--trials', f.trials, 1);
   if (trials === undefined) throw optionError('study', '--trials', 'is needed for a new study (the total number of trials)');
   const space = resolveStudySpace(model, f.space ?? 'default');
+  const holdout = holdoutFlag(f);
+  const objective: StudyConfig['objective'] = { model, fixed: space.fixed, dataset, ...(f.dataDir !== undefined ? { dataDir: path.resolve(f.dataDir) } : {}),
+    folds: holdout !== undefined ? 0 : integer('--folds', f.folds, 2) ?? 3, ...(holdout !== undefined ? { holdout } : {}),
+    epochs: integer('--epochs', f.epochs, 1) ?? 10 };
+  try {
+    validationOf(objective);
+  } catch (err) {
+    // The one check the flags above leave: a count of images as large as the training split.
+    throw optionError('study', '--holdout', (err as Error).message.replace(/^study objective: holdout /, ''));
+  }
   return {
-    objective: { model, fixed: space.fixed, dataset, ...(f.dataDir !== undefined ? { dataDir: path.resolve(f.dataDir) } : {}),
-      folds: integer('--folds', f.folds, 2) ?? 3, epochs: integer('--epochs', f.epochs, 1) ?? 10 },
+    objective,
     space: space.params, spaceName: space.name, direction: 'maximize', strategy: strategy as StudyConfig['strategy'], trials,
     ...seeds(f), prune: f.prune === true,
   };
@@ -197,7 +223,8 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
       // Flags given again must agree with the study; the budget may change.
       if (f.model !== undefined) {
         const given = configFromFlags({ ...f, trials: f.trials ?? String(record.config.trials) }, f.model as ModelKind);
-        const asked: Record<string, boolean> = { model: true, dataset: f.dataset !== undefined, folds: f.folds !== undefined, epochs: f.epochs !== undefined,
+        const validation = f.folds !== undefined || f.holdout !== undefined;
+        const asked: Record<string, boolean> = { model: true, dataset: f.dataset !== undefined, folds: validation, holdout: validation, epochs: f.epochs !== undefined,
           space: f.space !== undefined, 'fixed options': f.space !== undefined, strategy: f.strategy !== undefined, seed: f.seed !== undefined,
           'split seed': f.splitSeed !== undefined,
           prune: f.prune !== undefined, direction: false };
@@ -270,13 +297,77 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
   }
 }
 
+type ImportFlags = RunFlags & { format?: string };
+
+/**
+ * `study import`: a JSON export (its own configuration), a CSV export (into the study named, or a
+ * new one configured by the flags: its space types the parameter columns) or Lange's log (a new
+ * lange2019 study by the flags). The file is read and checked whole before the storage changes,
+ * so a malformed file imports nothing.
+ */
+export async function studyImport(file: string, f: ImportFlags, io: { out: (s: string) => void }): Promise<{ name: string; added: number; skipped: number }> {
+  const format = f.format ?? 'json';
+  if (!['json', 'csv', 'lange'].includes(format)) throw optionError('study import', '--format', `must be json, csv or lange, got ${JSON.stringify(format)}`);
+  if (f.model !== undefined && !MODEL_KINDS.includes(f.model as ModelKind)) {
+    throw optionError('study import', '--model', `must be one of ${MODEL_KINDS.join(', ')}, got ${JSON.stringify(f.model)}`);
+  }
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw optionError('study import', '', `cannot read ${file}: ${(err as Error).message}`);
+  }
+  let name: string;
+  // The configuration of a study created here (undefined: it must exist).
+  let config: StudyConfig | undefined;
+  let parse: (c: StudyConfig) => { trials: ReturnType<typeof parseLange>; skipped: number };
+  if (format === 'json') {
+    const doc = parseStudyJson(text, file);
+    name = f.study ?? doc.name;
+    config = doc.config;
+    parse = () => doc;
+  } else if (format === 'csv') {
+    if (f.study === undefined && f.model === undefined) throw optionError('study import', '--study', 'or --model is needed with --format csv: the study to add to, or the model of a new one');
+    const flags = { ...f, trials: f.trials ?? '1' };
+    name = f.study ?? defaultName(flags);
+    config = f.model !== undefined ? configFromFlags(flags, f.model as ModelKind) : undefined;
+    parse = (c) => parseStudyCsv(text, file, c);
+  } else {
+    if (f.model === undefined) throw optionError('study import', '--model', `is needed with --format lange: ${MODEL_KINDS.join(', ')}`);
+    const flags = { ...f, space: 'lange2019', trials: f.trials ?? '1' };
+    name = f.study ?? defaultName(flags);
+    config = configFromFlags(flags, f.model as ModelKind);
+    parse = (c) => ({ trials: parseLange(text, file, new Space(c.space)), skipped: 0 });
+  }
+  const storage = await open(storageFile(f, name), f.storage ? '--storage' : '--study', false);
+  try {
+    const existing = await storage.loadStudy(name);
+    const useConfig = existing?.config ?? config;
+    if (useConfig === undefined) throw optionError('study import', '--model', `is needed to create study "${name}" (${storage.location} has no such study)`);
+    const { trials, skipped } = parse(useConfig);
+    if (!existing) {
+      const budget = Math.max(integer('--trials', f.trials, 1) ?? 0, trials.length);
+      await storage.createStudy(name, { ...useConfig, trials: budget });
+    } else {
+      const counted = (await storage.listTrials(name)).filter(countsTowardBudget).length;
+      if (counted + trials.length > existing.config.trials) await storage.setBudget(name, counted + trials.length);
+    }
+    const added = await storage.importTrials(name, trials);
+    io.out(`imported ${added.length} trial(s) into study ${name} (${storage.location})${skipped ? `; ${skipped} unfinished trial(s) left out` : ''}`);
+    return { name, added: added.length, skipped };
+  } finally {
+    await storage.close();
+  }
+}
+
 function summary(record: StudyRecord, trials: StudyTrial[]): Record<string, unknown> & { finished: number; states: Record<string, number>; best: unknown } {
   const counts: Record<string, number> = {};
   for (const t of trials) counts[t.state] = (counts[t.state] ?? 0) + 1;
   const best = bestTrial(trials, record.config.direction);
   return {
     name: record.name, createdAt: record.createdAt, model: record.config.objective.model, dataset: record.config.objective.dataset,
-    space: record.config.spaceName, strategy: record.config.strategy, folds: record.config.objective.folds, epochs: record.config.objective.epochs,
+    space: record.config.spaceName, strategy: record.config.strategy, folds: record.config.objective.folds, holdout: record.config.objective.holdout ?? null,
+    epochs: record.config.objective.epochs,
     seed: record.config.seed, splitSeed: splitSeedOf(record.config), prune: record.config.prune, budget: record.config.trials, finished: finishedCount(trials), states: counts,
     best: best ? { trial: best.number, value: best.value, params: best.params } : null, final: record.final ?? null,
   };
@@ -291,15 +382,16 @@ function registerRun(study: Command): void {
     .option('--space <name|file>', 'default, lange2019, or a JSON file { "params": {...}, "fixed": {...} } (default: default)')
     .option('--strategy <s>', 'bayes (default), random, or lange (his GP-UCB setting, for comparison)')
     .option('--folds <k>', 'stratified folds of the training split per trial (default 3)')
+    .option('--holdout <n>', 'instead of folds: validate each trial on one holdout split of the training split, a fraction (0.2) or a count of images')
     .option('--epochs <n>', 'epochs per fold (default 10)')
     .option('--study <name>', 'study name (default <model>-<dataset>-<space>[-<strategy>])')
     .option('--storage <file|url>', STORAGE_HELP)
     .option('--workers <n>', 'trials at once on this machine, each in its own process (default 1); more machines: the same command on each')
     .option('--device <d>', 'cpu (default), cuda, cuda:N, or a list (cuda:0,cuda:1) given to the workers in turn')
     .option('--threads <n>', 'CPU threads per worker (default: the cores divided among the workers)')
-    .option('--prune', 'median pruning after each fold')
+    .option('--prune', 'median pruning after each fold (with --holdout: after each epoch)')
     .option('--seed <s>', 'seed of the optimiser and of the weights (default 0)')
-    .option('--split-seed <s>', 'seed of the folds, the same for every trial (default: --seed)')
+    .option('--split-seed <s>', 'seed of the folds or holdout, the same for every trial (default: --seed)')
     .option('--data-dir <dir>', 'where datasets are looked for')
     .option('--resume', 'only resume: fail when the study does not exist')
     .option('--no-final', 'do not retrain and test the best configuration at the end')
@@ -309,7 +401,7 @@ function registerRun(study: Command): void {
 Examples:
   dendrite-bench study run --model mlp --trials 50                       # our default MLP space on mnist-10k
   dendrite-bench study run --model segregated --space lange2019 --strategy lange --trials 30 --epochs 1
-  dendrite-bench study run --model mlp --trials 8 --workers 2 --folds 2 --epochs 1
+  dendrite-bench study run --model mlp --trials 8 --workers 2 --holdout 0.2 --epochs 1   # one holdout split instead of folds
   dendrite-bench study run --study mlp-mnist-10k-default                  # resume after Ctrl-C or a crash`)
     .action(async (opts: RunFlags) => {
       const r = await withStopSignals((signal) => studyRun(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal }),
@@ -353,7 +445,7 @@ Examples:
         }
         console.log(`study ${name} (${storage.location})`);
         console.log(`  ${record.config.objective.model} on ${record.config.objective.dataset}, space ${record.config.spaceName}, strategy ${record.config.strategy}, ` +
-          `${record.config.objective.folds} folds (split seed ${splitSeedOf(record.config)}) x ${record.config.objective.epochs} epochs, seed ${record.config.seed}${record.config.prune ? ', pruning' : ''}`);
+          `${validationLabel(record.config.objective)} (split seed ${splitSeedOf(record.config)}) x ${record.config.objective.epochs} epochs, seed ${record.config.seed}${record.config.prune ? ', pruning' : ''}`);
         console.log(`  ${s.finished}/${record.config.trials} finished; ${Object.entries(s.states as Record<string, number>).map(([k, v]) => `${v} ${k}`).join(', ') || 'no trials'}`);
         console.log(`  workers: ${workers.filter((w) => w.state === 'alive').length} alive, ${workers.length} in all`);
         // Live and dead workers one a line (stopped ones, which left cleanly, only in the count).
@@ -364,7 +456,7 @@ Examples:
             `heartbeat ${ago(w.heartbeatAt)}${mine.length ? `: ${mine.join(', ')}` : ''}`);
         }
         const best = s.best as { trial: number; value: number } | null;
-        if (best) console.log(`  best: trial ${best.trial}, CV ${best.value.toFixed(4)}`);
+        if (best) console.log(`  best: trial ${best.trial}, ${record.config.objective.holdout !== undefined ? 'holdout' : 'CV'} ${best.value.toFixed(4)}`);
         if (record.final) console.log(`  final: test ${record.final.testAccuracy.toFixed(4)} (trial ${record.final.trial} retrained on the whole training split)`);
       } finally {
         await storage.close();
@@ -430,63 +522,27 @@ Examples:
     });
 
   study.command('import')
-    .description('finished trials from a JSON export (a new study, or more trials of it) or from Lange\'s JSON-lines log')
+    .description('finished trials from a JSON or CSV export (a new study, or more trials of it) or from Lange\'s JSON-lines log')
     .argument('<file>', 'the file to read')
-    .option('--format <f>', 'json (default) or lange')
-    .option('--study <name>', 'study to create or add to (default: the export\'s name; for lange <model>-<dataset>-lange2019)')
+    .option('--format <f>', 'json (default), csv or lange')
+    .option('--study <name>', 'study to create or add to (default: the export\'s name; for csv and lange <model>-<dataset>-<space>)')
     .option('--storage <file|url>', STORAGE_HELP)
-    .option('--model <kind>', 'lange: the model his log is of')
-    .option('--dataset <name>', 'lange: the dataset (default mnist-10k)')
+    .option('--model <kind>', 'csv and lange: the model of a study created here')
+    .option('--dataset <name>', 'csv and lange: the dataset (default mnist-10k)')
+    .option('--space <name|file>', 'csv: the space of a study created here, which types the param_ columns (default: default)')
     .option('--trials <n>', 'budget of a study created here (default: the trials imported)')
-    .option('--strategy <s>', 'lange: bayes (default), random or lange')
-    .option('--folds <k>', 'lange: folds of further trials (default 3, his)')
-    .option('--epochs <n>', 'lange: epochs of further trials (default 10, his)')
-    .option('--seed <s>', 'lange: seed (default 0)')
+    .option('--strategy <s>', 'csv and lange: bayes (default), random or lange')
+    .option('--folds <k>', 'csv and lange: folds of further trials (default 3, his)')
+    .option('--holdout <n>', 'csv and lange: validate further trials on a holdout split instead (a fraction or a count)')
+    .option('--epochs <n>', 'csv and lange: epochs of further trials (default 10, his)')
+    .option('--seed <s>', 'csv and lange: seed (default 0)')
     .addHelpText('after', `
 Examples:
   dendrite-bench study import study.json --study mlp-copy
+  dendrite-bench study import trials.csv --format csv --model mlp --study mlp-from-csv
   dendrite-bench study import lange.jsonl --format lange --model mlp --trials 60`)
-    .action(async (file: string, f: RunFlags & { format?: string }) => {
-      const format = f.format ?? 'json';
-      if (!['json', 'lange'].includes(format)) throw optionError('study import', '--format', `must be json or lange, got ${JSON.stringify(format)}`);
-      let text: string;
-      try {
-        text = fs.readFileSync(file, 'utf8');
-      } catch (err) {
-        throw optionError('study import', '', `cannot read ${file}: ${(err as Error).message}`);
-      }
-      let name: string;
-      let config: StudyConfig;
-      let parse: (c: StudyConfig) => { trials: ReturnType<typeof parseLange>; skipped: number };
-      if (format === 'json') {
-        const doc = parseStudyJson(text, file);
-        name = f.study ?? doc.name;
-        config = doc.config;
-        parse = () => doc;
-      } else {
-        if (f.model === undefined || !MODEL_KINDS.includes(f.model as ModelKind)) throw optionError('study import', '--model', `is needed with --format lange: ${MODEL_KINDS.join(', ')}`);
-        const flags = { ...f, space: 'lange2019', trials: f.trials ?? '1' };
-        name = f.study ?? defaultName(flags);
-        config = configFromFlags(flags, f.model as ModelKind);
-        parse = (c) => ({ trials: parseLange(text, file, new Space(c.space)), skipped: 0 });
-      }
-      const storage = await open(storageFile(f, name), f.storage ? '--storage' : '--study', false);
-      try {
-        const existing = await storage.loadStudy(name);
-        const useConfig = existing?.config ?? config;
-        const { trials, skipped } = parse(useConfig);
-        if (!existing) {
-          const budget = Math.max(integer('--trials', f.trials, 1) ?? 0, trials.length);
-          await storage.createStudy(name, { ...config, trials: budget });
-        } else {
-          const counted = (await storage.listTrials(name)).filter(countsTowardBudget).length;
-          if (counted + trials.length > existing.config.trials) await storage.setBudget(name, counted + trials.length);
-        }
-        const added = await storage.importTrials(name, trials);
-        console.log(`imported ${added.length} trial(s) into study ${name} (${storage.location})${skipped ? `; ${skipped} unfinished trial(s) left out` : ''}`);
-      } finally {
-        await storage.close();
-      }
+    .action(async (file: string, f: ImportFlags) => {
+      await studyImport(file, f, { out: (s) => console.log(s) });
     });
 
   study.command('copy')

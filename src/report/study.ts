@@ -9,7 +9,7 @@ import { makeResults, writeResults } from './results';
 
 /** The figures' rows of a study: every trial, with a value only where it completed. */
 export function studyTrialRecords(study: StudyRecord, trials: readonly StudyTrial[]): TrialRecord[] {
-  const o = study.config.objective as { model: string; dataset?: string; folds?: number };
+  const o = study.config.objective as { model: string; dataset?: string; folds?: number; holdout?: number };
   return trials.filter((t) => !t.requeued).map((t) => ({
     study: study.name,
     model: o.model,
@@ -17,7 +17,7 @@ export function studyTrialRecords(study: StudyRecord, trials: readonly StudyTria
     trial: t.number,
     value: t.state === 'complete' && t.value !== undefined ? t.value : null,
     params: t.params as Record<string, number | string | boolean>,
-    metric: `mean ${o.folds ?? 3}-fold validation accuracy`,
+    metric: o.holdout !== undefined ? `holdout validation accuracy (${o.holdout} of the training split)` : `mean ${o.folds ?? 3}-fold validation accuracy`,
     direction: study.config.direction,
   }));
 }

@@ -15,7 +15,8 @@ export function studyOptimizer(config: StudyConfig): Optimizer {
 
 /**
  * The optimiser's view of the trials, by number. Complete → complete; pruned → complete at its
- * last intermediate value (the mean over the folds it ran: a noisier estimate, not a guess);
+ * last intermediate value (the mean over the folds it ran, or a holdout's accuracy after the
+ * epoch it stopped at: a noisier estimate, not a guess);
  * infeasible → infeasible; failed → failed (never proposed again), except a failed trial whose
  * re-run was queued, which is left out: its re-run stands for it. Running and waiting trials are
  * pending: the optimiser spreads new suggestions away from them.
@@ -63,10 +64,10 @@ function median(xs: number[]): number {
 /**
  * The median rule: prune when, at this step, the trial's intermediate value is worse than the
  * median of the complete trials' values at the same step, once PRUNE_STARTUP_TRIALS of them have
- * one. Returns the reason, or undefined to go on.
+ * one. Returns the reason, or undefined to go on. A step is a fold, or an epoch in holdout studies.
  */
 export function medianPrune(trials: readonly StudyTrial[], number: number, step: number, value: number,
-  direction: StudyConfig['direction'], startup = PRUNE_STARTUP_TRIALS): string | undefined {
+  direction: StudyConfig['direction'], startup = PRUNE_STARTUP_TRIALS, unit: 'fold' | 'epoch' = 'fold'): string | undefined {
   const others = trials
     .filter((t) => t.number !== number && t.state === 'complete')
     .map((t) => t.intermediate.find((i) => i.step === step)?.value)
@@ -74,5 +75,5 @@ export function medianPrune(trials: readonly StudyTrial[], number: number, step:
   if (others.length < startup) return undefined;
   const m = median(others);
   const worse = direction === 'maximize' ? value < m : value > m;
-  return worse ? `pruned after fold ${step + 1}: ${value.toFixed(4)} is worse than the median ${m.toFixed(4)} of ${others.length} complete trials there` : undefined;
+  return worse ? `pruned after ${unit} ${step + 1}: ${value.toFixed(4)} is worse than the median ${m.toFixed(4)} of ${others.length} complete trials there` : undefined;
 }

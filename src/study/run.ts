@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { runExperiment } from '../experiment/run';
 import type { DeviceString } from '../native';
-import { datasetClasses, splitSeedOf, trialSpec } from './objective';
+import { datasetClasses, splitSeedOf, trialSpec, validationOf } from './objective';
 import { bestTrial } from './rules';
 import { trialOptions } from './spaces';
 import { storageSpec } from './storage-url';
@@ -65,6 +65,7 @@ export function configDifferences(stored: StudyConfig, wanted: StudyConfig): str
   cmp('model', stored.objective.model, wanted.objective.model);
   cmp('dataset', stored.objective.dataset, wanted.objective.dataset);
   cmp('folds', stored.objective.folds, wanted.objective.folds);
+  cmp('holdout', stored.objective.holdout ?? 'none', wanted.objective.holdout ?? 'none');
   cmp('epochs', stored.objective.epochs, wanted.objective.epochs);
   cmp('fixed options', stored.objective.fixed, wanted.objective.fixed);
   cmp('space', stored.space, wanted.space);
@@ -89,6 +90,7 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyRunResult> {
   const record = await storage.loadStudy(name);
   if (!record) throw new StudyError('ERR_STUDY_NOT_FOUND', `no study "${name}" in ${storage.location}`);
   const config = record.config;
+  validationOf(config.objective); // a malformed objective fails here, not in every trial
   const workers = opts.workers ?? 1;
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be an integer >= 1, got ${workers}`);
   const devices = opts.devices?.length ? opts.devices : ['cpu' as DeviceString];

@@ -23,9 +23,19 @@ export interface ObjectiveSpec {
   fixed: Record<string, unknown>;
   dataset: string;
   dataDir?: string;
-  /** Stratified folds of the training split (>= 2); the trial's value is their mean validation accuracy. */
+  /**
+   * Stratified folds of the training split (>= 2); the trial's value is their mean validation
+   * accuracy. 0 with `holdout`.
+   */
   folds: number;
-  /** Epochs per fold. */
+  /**
+   * Instead of folds: one validation split held out of the training split, a fraction (< 1) or a
+   * count of images, chosen by the split seed (the same images for every trial); the trial's
+   * value is its validation accuracy after the last epoch. Absent in fold studies (and in every
+   * study stored before it existed).
+   */
+  holdout?: number;
+  /** Epochs per fold (or of the holdout run). */
   epochs: number;
 }
 
@@ -46,7 +56,7 @@ export interface StudyConfig {
    * Absent in studies made before it existed: then the seed (splitSeedOf), as they ran.
    */
   splitSeed?: number;
-  /** Median pruning after each fold. */
+  /** Median pruning after each fold (with a holdout: after each epoch). */
   prune: boolean;
 }
 
@@ -55,7 +65,7 @@ export interface FinalResult {
   trial: number;
   params: Params;
   options: Record<string, unknown>;
-  /** The trial's mean cross-validation accuracy. */
+  /** The trial's value: its mean cross-validation accuracy, or its holdout validation accuracy. */
   cvValue: number;
   testAccuracy: number;
   testLoss: number;
@@ -72,9 +82,9 @@ export interface StudyRecord {
 }
 
 export interface IntermediateValue {
-  /** 0-based fold index. */
+  /** 0-based fold index (holdout studies: 0-based epoch index). */
   step: number;
-  /** The mean validation accuracy of folds 0..step. */
+  /** The mean validation accuracy of folds 0..step (holdout studies: the validation accuracy after that epoch). */
   value: number;
 }
 

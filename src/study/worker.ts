@@ -12,7 +12,7 @@ import type { Params } from '../bo/space';
 import type { DeviceString } from '../native';
 import { EnvironmentError, classifyTrialError } from './errors';
 import { evaluateTrial, type TrialRun } from './objective';
-import { medianPrune, studyProposer } from './rules';
+import { PRUNE_STARTUP_TRIALS, medianPrune, studyProposer } from './rules';
 import { isStudyError, type StudyStorage } from './storage';
 import type { StudyConfig, StudyTrial, TrialOutcome, WorkerRecord } from './types';
 
@@ -116,7 +116,8 @@ export async function runWorker(storage: StudyStorage, name: string, options: Wo
           ...(signal ? { signal } : {}),
           report: async (step, value) => {
             await storage.reportIntermediate(name, trial.number, step, value);
-            return config.prune ? medianPrune(await storage.listTrials(name), trial.number, step, value, config.direction) : undefined;
+            return config.prune ? medianPrune(await storage.listTrials(name), trial.number, step, value, config.direction, PRUNE_STARTUP_TRIALS,
+              config.objective.holdout !== undefined ? 'epoch' : 'fold') : undefined;
           },
         });
       } catch (err) {
