@@ -164,6 +164,7 @@ export {
   exportLange,
   parseLange,
   parseStudyJson,
+  parseStudyCsv,
   type StudyStorage,
   type PostgresOptions,
   type OpenStorageOptions,
