@@ -24,6 +24,7 @@ import { resolveStudySpace } from '../study/spaces';
 import { countsTowardBudget, finishedCount, isStudyError, type StudyStorage } from '../study/storage';
 import { openStorage, storageKind } from '../study/storage-url';
 import type { StudyConfig, StudyRecord, StudyTrial } from '../study/types';
+import { shellWord } from './shell';
 import { withStopSignals } from './signals';
 
 export const STUDIES_DIR = 'dendrite-studies';
@@ -150,8 +151,7 @@ function duration(s: number): string {
  * it (a URL's ? and &), and without a PostgreSQL password (messages never print it; the user puts it back).
  */
 function resumeStorage(spec: string): string {
-  const shown = storageKind(spec) === 'postgres' ? redact(spec) : spec;
-  return /^[A-Za-z0-9_.,:/@%+=-]+$/.test(shown) ? shown : `'${shown.replace(/'/g, `'\\''`)}'`;
+  return shellWord(storageKind(spec) === 'postgres' ? redact(spec) : spec);
 }
 
 function trialLine(e: Extract<StudyEvent, { type: 'trial' }>): string {
