@@ -423,19 +423,25 @@ Examples:
     .option('--storage <spec>', `with --study: the studies' storage, a SQLite file or postgresql:// URL (default ${STUDIES_DIR}/<name>/study.sqlite)`)
     .option('--no-png', 'SVG figures only (PNGs need chromium)')
     .option('--data-dir <dir>', 'where datasets are looked for (the sample grid)')
+    .option('--json', 'print what was written as one JSON object')
+    .option('--quiet', 'print nothing but notes and errors')
     .addHelpText('after', `
 Examples:
   dendrite-bench report dendrite-results/default-20261202-140000
   dendrite-bench report --study mlp-mnist-10k-default
   dendrite-bench report study-report --study mlp-fashion --storage postgresql://dendrite:secret@db:5432/studies`)
-    .action(async (folder: string | undefined, opts: { study?: string; storage?: string; png: boolean; dataDir?: string }) => {
+    .action(async (folder: string | undefined, opts: { study?: string; storage?: string; png: boolean; dataDir?: string; json?: boolean; quiet?: boolean }) => {
+      const say = (doc: Record<string, unknown>, text: string): void => {
+        if (opts.json) console.log(JSON.stringify(doc));
+        else if (!opts.quiet) console.log(text);
+      };
       if (opts.study !== undefined) {
         const names = opts.study.split(',').map((x) => x.trim()).filter((x) => x !== '');
         const storage = await openStorage(opts.storage ?? path.join(STUDIES_DIR, names[0], 'study.sqlite'), { mustExist: true });
         try {
           const out = folder ?? path.join('dendrite-results', `study-${names.join('+')}`);
           const r = await writeStudyReport(storage, names, out, { png: opts.png });
-          console.log(`report: ${r.report} (${r.trials} trials)`);
+          say(r, `report: ${r.report} (${r.trials} trials)`);
         } finally {
           await storage.close();
         }
@@ -444,7 +450,7 @@ Examples:
       if (folder === undefined) throw optionError('report', '', 'needs a results folder, or --study NAME');
       if (opts.storage !== undefined) throw optionError('report', '--storage', 'applies with --study only');
       const r = await writeReport(folder, { png: opts.png, ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}) });
-      console.log(`report: ${r.report}\nfigures: ${r.figures.length} SVG${r.pngs.length ? `, ${r.pngs.length} PNG` : ''}`);
+      say(r, `report: ${r.report}\nfigures: ${r.figures.length} SVG${r.pngs.length ? `, ${r.pngs.length} PNG` : ''}`);
       for (const note of r.notes) console.error(`note: ${note}`);
     });
 
