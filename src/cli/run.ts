@@ -1,5 +1,7 @@
 // `dendrite-bench run` (also the bare `dendrite-bench`): runs a preset (default: the four learning
-// rules side by side on mnist-10k), prints a comparison table and writes a results folder.
+// rules side by side on mnist-10k), prints a comparison table and writes a results folder. The
+// folder holds the plan, each finished experiment and a checkpoint of the one in progress, so a
+// run stopped by Ctrl-C, SIGTERM or a crash continues with `run --resume --out DIR`.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -11,10 +13,15 @@ import { listPresets, loadPreset, planRuns, type PlannedRun } from '../experimen
 import { resolveSpec, type ExperimentSpec } from '../experiment/spec';
 import { optionError } from '../models/options';
 import { writeReport } from '../report/html';
-import { makeResults, weightsFileName, writeResults, writeWeightsFile, type LabelledResult } from '../report/results';
+import {
+  CHECKPOINTS_DIR, makeResults, readResults, RESULTS_JSON, runFileName, weightsFileName, writeResults, writeWeightsFile,
+  type LabelledResult, type Results, type ResultsPlan,
+} from '../report/results';
 import { writeStudyReport } from '../report/study';
 import { openStorage } from '../study/storage-url';
+import { AbortError, isAbortError } from '../train/model';
 import { createProgress, type Progress } from './progress';
+import { shellWord } from './shell';
 import { withStopSignals } from './signals';
 import { STUDIES_DIR } from './study';
 
@@ -37,6 +44,8 @@ export interface RunFlags {
   weights?: boolean;
   /** --only: the labels of the preset's experiments to run (comma-separated). */
   only?: string;
+  /** --resume: continue the stopped run in --out. */
+  resume?: boolean;
 }
 
 function integer(flag: string, text: string, min: number): number {
@@ -149,31 +158,166 @@ function defaultOut(name: string): string {
   return path.join('dendrite-results', `${name}-${t}`);
 }
 
-/** Writes what has finished so far (results.json and .csv): a killed run loses no finished experiment. */
-async function saveResults(dir: string, preset: string, runs: PlannedRun[], results: LabelledResult[]): Promise<void> {
+/** Writes the plan and what has finished so far (results.json and .csv): a killed run loses no finished experiment. */
+async function saveResults(dir: string, plan: ResultsPlan, runs: PlannedRun[], results: LabelledResult[]): Promise<void> {
   const voltages = results.flatMap((r, i) => (r.recordings?.voltages ?? []).map((v) => ({ ...v, model: runs[i].label })));
   const angles = results.flatMap((r, i) => (r.recordings?.angles ?? []).map((a) => ({ ...a, model: runs[i].label })));
   const extras = { ...(voltages.length ? { voltages } : {}), ...(angles.length ? { angles } : {}) };
-  await writeResults(dir, makeResults(results.map((r, i) => ({ ...r, label: runs[i].label })), { preset, extras }));
+  await writeResults(dir, makeResults(results.map((r, i) => ({ ...r, label: runs[i].label })), { preset: plan.preset, plan, extras }));
+}
+
+/** Settings that say where or how a run goes, not what it trains: a resume may change them (another machine, another GPU). */
+const RUN_ONLY = new Set(['device', 'threads', 'dataDir']);
+
+/** The plan results.json records: each run's resolved spec, less the checkpoint settings the run sets itself. */
+function recordedPlan(preset: string, runs: PlannedRun[]): ResultsPlan {
+  return {
+    preset,
+    runs: runs.map((r) => {
+      const { checkpoint: _c, resume: _r, resumeOtherData: _o, ...spec } = resolveSpec(r.spec);
+      return { label: r.label, seed: r.seed, spec };
+    }),
+  };
+}
+
+/** JSON with the keys of every object sorted: two values are the same when these are. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x !== null && typeof x === 'object' && !Array.isArray(x)
+    ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : x));
+}
+
+function shown(v: unknown): string {
+  return v === undefined ? 'unset' : Array.isArray(v) ? v.join(',') : typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** How the plan `now` differs from the stopped run's `was`, in words (empty when it is the same). */
+export function planDifferences(was: ResultsPlan, now: ResultsPlan): string[] {
+  const out: string[] = [];
+  if (was.preset !== now.preset) out.push(`the preset is ${now.preset}, the stopped run's ${was.preset}`);
+  const names = (p: ResultsPlan): string => p.runs.map((r) => `${r.label} seed ${r.seed}`).join(', ');
+  if (names(was) !== names(now)) return [...out, `the experiments are ${names(now)}; the stopped run's: ${names(was)}`];
+  const perRun = now.runs.map((r, i) => {
+    const flat = (spec: Record<string, unknown>): Record<string, unknown> => {
+      const { options, ...settings } = spec;
+      return { ...settings, ...Object.fromEntries(Object.entries((options ?? {}) as Record<string, unknown>).map(([k, v]) => [`options.${k}`, v])) };
+    };
+    const a = flat(was.runs[i].spec);
+    const b = flat(r.spec);
+    return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => !RUN_ONLY.has(k) && canonical(a[k]) !== canonical(b[k]))
+      .map((k) => `${k} ${shown(b[k])} (the stopped run: ${shown(a[k])})`).join(', ');
+  });
+  // A flag such as --epochs changes every experiment alike: said once.
+  if (perRun.length > 1 && perRun[0] !== '' && perRun.every((d) => d === perRun[0])) return [...out, `every experiment has ${perRun[0]}`];
+  perRun.forEach((d, i) => {
+    if (d !== '') out.push(`${now.runs[i].label} seed ${now.runs[i].seed} has ${d}`);
+  });
+  return out;
+}
+
+/**
+ * The finished experiments of the stopped run in `dir`, after checking that its plan is `plan`:
+ * anything else is a usage error that says what differs.
+ */
+function stoppedRun(dir: string, plan: ResultsPlan): LabelledResult[] {
+  const file = path.join(dir, RESULTS_JSON);
+  if (!fs.existsSync(file)) throw optionError('run', '--resume', `needs the results folder of a stopped run: ${file} does not exist (without --resume, run starts afresh)`);
+  let previous: Results;
+  try {
+    previous = readResults(file);
+  } catch (err) {
+    throw optionError('run', '--resume', `cannot continue ${(err as Error).message}`);
+  }
+  if (previous.plan === undefined) {
+    throw optionError('run', '--resume', `cannot continue ${file}: it records no plan (it was not written by dendrite-bench run, or by a version before run --resume)`);
+  }
+  const differences = planDifferences(previous.plan, plan);
+  if (differences.length > 0) {
+    throw optionError('run', '--resume', `needs the stopped run's plan, and this one differs from the plan in ${file}: ${differences.join('; ')}. ` +
+      'Resume with the flags of the stopped run (its stop message printed the command; --device, --threads and --data-dir may change), or start afresh with another --out');
+  }
+  previous.runs.forEach((r, i) => {
+    const p = plan.runs[i];
+    if (p === undefined || r.label !== p.label || r.spec.seed !== p.seed) {
+      throw optionError('run', '--resume', `cannot continue ${file}: runs[${i}] (${r.label ?? 'no label'} seed ${r.spec.seed}) is not experiment ${i + 1} of its plan`);
+    }
+  });
+  return previous.runs;
+}
+
+/** The command that continues a run stopped with these flags: the same flags, with --resume --out DIR. */
+export function resumeCommand(f: RunFlags, dir: string): string {
+  const words = ['dendrite-bench', 'run'];
+  const add = (flag: string, value: string | undefined): void => {
+    if (value !== undefined) words.push(flag, shellWord(value));
+  };
+  if (f.quick) words.push('--quick');
+  add('--preset', f.preset);
+  add('--only', f.only);
+  add('--dataset', f.dataset);
+  add('--epochs', f.epochs);
+  add('--device', f.device);
+  add('--threads', f.threads);
+  add('--seed', f.seed);
+  add('--seeds', f.seeds);
+  add('--data-dir', f.dataDir);
+  if (f.report === false) words.push('--no-report');
+  if (f.weights === false) words.push('--no-weights');
+  if (f.json) words.push('--json');
+  if (f.quiet) words.push('--quiet');
+  words.push('--resume', '--out', shellWord(dir));
+  return words.join(' ');
+}
+
+/**
+ * A result as results.json keeps it. Its checkpoint is the run's scratch file, deleted once the
+ * result is saved, so the result names none (`resumed` still says where a resumed run went on).
+ */
+function withoutCheckpoint(r: ExperimentResult): ExperimentResult {
+  const { checkpoint: _c, ...spec } = r.spec;
+  return { ...r, spec: { ...spec, resume: false }, checkpoint: null };
 }
 
 export async function runPreset(f: RunFlags, io: { out: (s: string) => void; err: (s: string) => void; signal?: AbortSignal }): Promise<{
   dir: string; rows: SummaryRow[]; results: ExperimentResult[];
 }> {
   const { name, runs } = planFromFlags(f);
-  checkDatasets(runs);
+  if (f.resume && f.out === undefined) throw optionError('run', '--resume', 'needs --out DIR, the results folder of the stopped run');
   const dir = f.out ?? defaultOut(name);
+  const plan = recordedPlan(name, runs);
+  if (!f.resume && fs.existsSync(path.join(dir, RESULTS_JSON))) {
+    throw optionError('run', '--out', `${dir} holds the results of an earlier run (${RESULTS_JSON}): --resume continues it, another --out starts afresh`);
+  }
+  const results: LabelledResult[] = f.resume ? stoppedRun(dir, plan) : [];
+  checkDatasets(runs.slice(results.length));
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    fs.mkdirSync(path.join(dir, CHECKPOINTS_DIR), { recursive: true });
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (err) {
     throw optionError('run', '--out', `cannot be written: ${(err as Error).message}`);
   }
+  // Each run's files, named in plan order, so that a resumed run names them as the stopped one did.
+  const taken = new Set<string>();
+  const files = runs.map((r) => {
+    const weights = weightsFileName(r.label, r.seed, taken);
+    const checkpoint = runFileName(CHECKPOINTS_DIR, r.label, r.seed, taken);
+    taken.add(weights).add(checkpoint);
+    return { weights, checkpoint: path.join(dir, ...checkpoint.split('/')) };
+  });
+  // A run killed after saving a result and before deleting its checkpoint left it behind.
+  for (const file of files.slice(0, results.length)) fs.rmSync(file.checkpoint, { force: true });
+  // The plan first: a run stopped in its first experiment resumes too.
+  if (!f.resume) await saveResults(dir, plan, runs, results);
   const progress: Progress | undefined = f.json || f.quiet ? undefined : createProgress(process.stderr);
-  const results: LabelledResult[] = [];
-  const weightNames = new Set<string>();
+  if (f.resume) {
+    if (f.json) io.out(JSON.stringify({ type: 'resuming', out: dir, finished: results.length, of: runs.length }));
+    else progress?.log(`resuming ${dir}: ${results.length} of ${runs.length} experiments finished`);
+  }
+  let current = results.length;
   try {
-    for (const [i, run] of runs.entries()) {
+    for (; current < runs.length; current++) {
+      const i = current;
+      const run = runs[i];
+      const spec: ExperimentSpec = { ...run.spec, checkpoint: files[i].checkpoint, resume: f.resume === true };
       const tag = { run: i + 1, of: runs.length, label: run.label, seed: run.seed };
       const bar = progress?.start(`${run.label} seed ${run.seed}`, resolveSpec(run.spec).epochs);
       const onEvent = (e: ExperimentEvent): void => {
@@ -187,20 +331,39 @@ export async function runPreset(f: RunFlags, io: { out: (s: string) => void; err
       const options = { onEvent, ...(io.signal ? { signal: io.signal } : {}) };
       let r: LabelledResult;
       if (f.weights === false) {
-        r = await runExperiment(run.spec, options);
+        r = withoutCheckpoint(await runExperiment(spec, options));
       } else {
         // The weights file first: results.json never lists a file that is not there.
-        const { result, weights } = await runExperimentWithWeights(run.spec, options);
-        const file = weightsFileName(run.label, run.seed, weightNames);
-        weightNames.add(file);
-        r = { ...result, weights: await writeWeightsFile(dir, file, weights) };
+        const { result, weights } = await runExperimentWithWeights(spec, options);
+        r = { ...withoutCheckpoint(result), weights: await writeWeightsFile(dir, files[i].weights, weights) };
       }
       bar?.finish(r.test ? `test ${(100 * r.test.accuracy).toFixed(2)} %` : 'done');
       results.push(r);
-      await saveResults(dir, name, runs, results);
+      await saveResults(dir, plan, runs, results);
+      // Only once its result is saved: until then a resume continues from it.
+      await fs.promises.rm(files[i].checkpoint, { force: true });
     }
+  } catch (err) {
+    if (!isAbortError(err)) throw err;
+    const run = runs[current];
+    const command = resumeCommand(f, dir);
+    if (f.json) io.out(JSON.stringify({ type: 'resume', command }));
+    const checkpoint = fs.existsSync(files[current].checkpoint) ? files[current].checkpoint : null;
+    const stopped = new AbortError(`${err.message}, in ${run.label} seed ${run.seed} (experiment ${current + 1} of ${runs.length}); ` +
+      `${results.length === 0 ? 'no experiment had finished'
+        : `${results.length === 1 ? 'the finished experiment is' : `the ${results.length} finished experiments are`} kept in ${path.join(dir, RESULTS_JSON)}`}` +
+      `${checkpoint ? ` and the checkpoint ${checkpoint} is kept` : ''}: run the same command with --resume --out ${shellWord(dir)} to continue: ${command}`,
+    { cause: err });
+    stopped.checkpoint = checkpoint;
+    throw stopped;
   } finally {
     progress?.stop();
+  }
+  // Gone when every checkpoint is (a file someone else put there stays, and so does the folder).
+  try {
+    fs.rmdirSync(path.join(dir, CHECKPOINTS_DIR));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const rows = summarise(runs, results);
   const report = f.report === false ? undefined : await writeReport(dir, { png: true, ...(f.dataDir !== undefined ? { dataDir: f.dataDir } : {}) });
@@ -208,7 +371,8 @@ export async function runPreset(f: RunFlags, io: { out: (s: string) => void; err
   else {
     io.out(formatTable(rows));
     io.out(`results: ${path.join(dir, 'results.json')}${report ? `\nreport: ${report.report}` : ''}`);
-    if (weightNames.size > 0) io.out(`weights: ${weightNames.size} files in ${path.join(dir, 'weights')}`);
+    const weighed = results.filter((r) => r.weights !== undefined).length;
+    if (weighed > 0) io.out(`weights: ${weighed} files in ${path.join(dir, 'weights')}`);
     for (const note of report?.notes ?? []) io.err(`note: ${note}`);
   }
   return { dir, rows, results };
@@ -227,7 +391,9 @@ export function addRunOptions(cmd: Command): Command {
     .option('--seed <s>', 'one seed for every experiment')
     .option('--seeds <list>', 'several seeds, e.g. 1,2,3: test accuracy is reported as mean ± sd')
     .option('--data-dir <dir>', 'where datasets are looked for')
-    .option('--out <dir>', 'results folder (default dendrite-results/<preset>-<time>)')
+    .option('--out <dir>', 'results folder (default dendrite-results/<preset>-<time>); one that holds results is refused, except with --resume')
+    .option('--resume', 'continue the run stopped in --out DIR (Ctrl-C, SIGTERM, a crash), given the same flags: its finished experiments are kept, ' +
+      'the interrupted one continues from its checkpoint, the rest run')
     .option('--no-report', 'write results.json and results.csv only (no report.html and figures)')
     .option('--no-weights', 'do not write each run\'s final weights (weights/<label>-seed<seed>.safetensors), e.g. for big sweeps')
     .option('--json', 'NDJSON events on stdout and a final summary object')
@@ -241,12 +407,12 @@ export function registerRunCommands(program: Command): void {
     .addHelpText('after', `
 Examples:
   dendrite-bench                                  # the default comparison on the embedded mnist-10k
-  dendrite-bench --quick                          # the same in seconds
   dendrite-bench --device cuda --seeds 1,2,3 --no-weights  # on a GPU, three seeds each, no weights files
-  dendrite-bench run --preset guerguiev2017-fig6b --only 784-500-10  # one network of the paper's Fig. 6B run (needs: dendrite-bench data fetch mnist)`)
+  dendrite-bench run --preset guerguiev2017-fig6b --only 784-500-10 --out fig6b  # one network of the paper's Fig. 6B run (needs: dendrite-bench data fetch mnist)
+  dendrite-bench run --preset guerguiev2017-fig6b --only 784-500-10 --out fig6b --resume  # after Ctrl-C: on from where it stopped`)
     .action(async (opts: RunFlags) => {
       await withStopSignals((signal) => runPreset(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal }),
-        () => 'stopped; the finished experiments are in the results folder');
+        (err) => err.message);
     });
 
   program
@@ -257,19 +423,25 @@ Examples:
     .option('--storage <spec>', `with --study: the studies' storage, a SQLite file or postgresql:// URL (default ${STUDIES_DIR}/<name>/study.sqlite)`)
     .option('--no-png', 'SVG figures only (PNGs need chromium)')
     .option('--data-dir <dir>', 'where datasets are looked for (the sample grid)')
+    .option('--json', 'print what was written as one JSON object')
+    .option('--quiet', 'print nothing but notes and errors')
     .addHelpText('after', `
 Examples:
   dendrite-bench report dendrite-results/default-20261202-140000
   dendrite-bench report --study mlp-mnist-10k-default
   dendrite-bench report study-report --study mlp-fashion --storage postgresql://dendrite:secret@db:5432/studies`)
-    .action(async (folder: string | undefined, opts: { study?: string; storage?: string; png: boolean; dataDir?: string }) => {
+    .action(async (folder: string | undefined, opts: { study?: string; storage?: string; png: boolean; dataDir?: string; json?: boolean; quiet?: boolean }) => {
+      const say = (doc: Record<string, unknown>, text: string): void => {
+        if (opts.json) console.log(JSON.stringify(doc));
+        else if (!opts.quiet) console.log(text);
+      };
       if (opts.study !== undefined) {
         const names = opts.study.split(',').map((x) => x.trim()).filter((x) => x !== '');
         const storage = await openStorage(opts.storage ?? path.join(STUDIES_DIR, names[0], 'study.sqlite'), { mustExist: true });
         try {
           const out = folder ?? path.join('dendrite-results', `study-${names.join('+')}`);
           const r = await writeStudyReport(storage, names, out, { png: opts.png });
-          console.log(`report: ${r.report} (${r.trials} trials)`);
+          say(r, `report: ${r.report} (${r.trials} trials)`);
         } finally {
           await storage.close();
         }
@@ -278,7 +450,7 @@ Examples:
       if (folder === undefined) throw optionError('report', '', 'needs a results folder, or --study NAME');
       if (opts.storage !== undefined) throw optionError('report', '--storage', 'applies with --study only');
       const r = await writeReport(folder, { png: opts.png, ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}) });
-      console.log(`report: ${r.report}\nfigures: ${r.figures.length} SVG${r.pngs.length ? `, ${r.pngs.length} PNG` : ''}`);
+      say(r, `report: ${r.report}\nfigures: ${r.figures.length} SVG${r.pngs.length ? `, ${r.pngs.length} PNG` : ''}`);
       for (const note of r.notes) console.error(`note: ${note}`);
     });
 

@@ -17,6 +17,7 @@ import { writeFileAtomic } from '../train/checkpoint';
 import { copyStudy } from '../study/copy';
 import { exportCsv, exportJson, exportLange, parseLange, parseStudyCsv, parseStudyJson } from '../study/export';
 import { splitSeedOf, validationLabel, validationOf } from '../study/objective';
+import { checkStudyReportFolder, writeStudyReport } from '../report/study';
 import { redact } from '../study/postgres';
 import { bestTrial } from '../study/rules';
 import { configDifferences, runStudy, type StudyEvent } from '../study/run';
@@ -24,6 +25,7 @@ import { resolveStudySpace } from '../study/spaces';
 import { countsTowardBudget, finishedCount, isStudyError, type StudyStorage } from '../study/storage';
 import { openStorage, storageKind } from '../study/storage-url';
 import type { StudyConfig, StudyRecord, StudyTrial } from '../study/types';
+import { shellWord } from './shell';
 import { withStopSignals } from './signals';
 
 export const STUDIES_DIR = 'dendrite-studies';
@@ -54,6 +56,9 @@ interface RunFlags extends CommonFlags {
   dataDir?: string;
   resume?: boolean;
   final?: boolean;
+  /** --out: where the study's report goes once it is done. */
+  out?: string;
+  quiet?: boolean;
 }
 
 function integer(flag: string, text: string | undefined, min: number): number | undefined {
@@ -176,8 +181,7 @@ function duration(s: number): string {
  * it (a URL's ? and &), and without a PostgreSQL password (messages never print it; the user puts it back).
  */
 function resumeStorage(spec: string): string {
-  const shown = storageKind(spec) === 'postgres' ? redact(spec) : spec;
-  return /^[A-Za-z0-9_.,:/@%+=-]+$/.test(shown) ? shown : `'${shown.replace(/'/g, `'\\''`)}'`;
+  return shellWord(storageKind(spec) === 'postgres' ? redact(spec) : spec);
 }
 
 function trialLine(e: Extract<StudyEvent, { type: 'trial' }>): string {
@@ -199,6 +203,16 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
   const threads = integer('--threads', f.threads, 1);
   const devices = parseDevices(f.device);
   if (f.resume && storageKind(file) === 'sqlite' && !fs.existsSync(file)) throw optionError('study', '--resume', `: no study file ${file}`);
+  // The report's folder is checked now: the study may take hours, and a result lost at its end costs them.
+  if (f.out !== undefined) {
+    try {
+      fs.mkdirSync(f.out, { recursive: true });
+      fs.accessSync(f.out, fs.constants.W_OK);
+      checkStudyReportFolder(f.out);
+    } catch (err) {
+      throw optionError('study', '--out', `cannot be written: ${(err as Error).message}`);
+    }
+  }
   const storage = await open(file, f.storage ? '--storage' : '--study', f.resume === true);
   try {
     let record = await storage.loadStudy(name);
@@ -249,6 +263,8 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
         io.out(JSON.stringify(e));
         return;
       }
+      // --quiet: the outcome (final, done) and what went wrong (worker messages), no progress.
+      if (f.quiet && (e.type === 'study' || e.type === 'trial')) return;
       switch (e.type) {
         case 'study':
           io.out(`study ${e.name} (${e.location}): ${e.resumed ? `resuming at ${e.finished}/${e.budget}` : `new, ${e.budget} trials`}` +
@@ -285,11 +301,15 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
       ...(io.signal ? { signal: io.signal } : {}),
     });
     if (r.interrupted) {
-      const resume = `dendrite-bench study run --study ${name}${f.storage ? ` --storage ${resumeStorage(f.storage)}` : ''}`;
+      const resume = `dendrite-bench study run --study ${name}${f.storage ? ` --storage ${resumeStorage(f.storage)}` : ''}` +
+        `${f.out !== undefined ? ` --out ${shellWord(f.out)}` : ''}`;
       const msg = `stopped at ${finishedCount(r.trials)}/${r.study.config.trials} finished trials; running trials were marked failed and queued to run again. Resume with: ${resume}` +
         (resume.includes(':***@') ? ' (with the password in place of ***)' : '');
       if (f.json) io.out(JSON.stringify({ type: 'resume', command: resume }));
       io.err(msg);
+    } else if (f.out !== undefined) {
+      const report = await writeStudyReport(storage, [name], f.out, { png: true });
+      io.out(f.json ? JSON.stringify({ type: 'report', report: report.report, trials: report.trials }) : `report: ${report.report} (${report.trials} trials)`);
     }
     return { interrupted: r.interrupted, name, file };
   } finally {
@@ -395,13 +415,15 @@ function registerRun(study: Command): void {
     .option('--data-dir <dir>', 'where datasets are looked for')
     .option('--resume', 'only resume: fail when the study does not exist')
     .option('--no-final', 'do not retrain and test the best configuration at the end')
+    .option('--out <dir>', 'once the study is done, write its report there (report.html and figures, as dendrite-bench report DIR --study NAME)')
     .option('--json', 'NDJSON events on stdout')
+    .option('--quiet', 'no line per trial: only the outcome, warnings and errors')
     .allowExcessArguments(false)
     .addHelpText('after', `
 Examples:
   dendrite-bench study run --model mlp --trials 50                       # our default MLP space on mnist-10k
   dendrite-bench study run --model segregated --space lange2019 --strategy lange --trials 30 --epochs 1
-  dendrite-bench study run --model mlp --trials 8 --workers 2 --holdout 0.2 --epochs 1   # one holdout split instead of folds
+  dendrite-bench study run --model mlp --trials 8 --workers 2 --holdout 0.2 --epochs 1 --out mlp-study  # a holdout split instead of folds; the report in mlp-study
   dendrite-bench study run --study mlp-mnist-10k-default                  # resume after Ctrl-C or a crash`)
     .action(async (opts: RunFlags) => {
       const r = await withStopSignals((signal) => studyRun(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal }),

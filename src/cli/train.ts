@@ -26,6 +26,8 @@ const EXTRA_FLAGS: Record<string, { flag: string; doc: string; boolean?: boolean
   out: { flag: '--out <file>', doc: 'write the result JSON here' },
   save: { flag: '--save <file>', doc: 'write the final weights here (safetensors, the checkpoint format without loop state)' },
   json: { flag: '--json', doc: 'print NDJSON events and a final result object', boolean: true },
+  quiet: { flag: '--quiet', doc: 'print the result only: no line per epoch (warnings still; --json prints every event all the same)', boolean: true },
+  seeds: { flag: '--seeds <list>', doc: 'not for train, which trains one model with one seed (--seed): dendrite-bench run --seeds runs each experiment of a preset once per seed' },
   config: { flag: '--config <file>', doc: 'experiment file (JSON: { "model", "options": {...}, settings }); flags override it' },
 };
 
@@ -75,6 +77,8 @@ interface Parsed {
   /** Where the final weights go (--save). */
   save?: string;
   json: boolean;
+  /** --quiet: the result without the line per epoch. */
+  quiet: boolean;
 }
 
 /** Reads an experiment file: JSON, an object. */
@@ -94,6 +98,11 @@ function readExperimentFile(file: string): Record<string, unknown> {
  * values keyed by option name (only those the user gave).
  */
 export function buildSpec(given: Record<string, unknown>): Parsed {
+  // Several seeds are several models, results and weights files: run's job, not train's.
+  if (given.seeds !== undefined) {
+    throw optionError('train', '--seeds', 'is not one of train, which trains one model with one seed (--seed N); dendrite-bench run --seeds 1,2,3 ' +
+      'runs each experiment of a preset once per seed (a preset file, a copy of one in presets/ given to --preset, can hold this experiment)');
+  }
   const file = typeof given.config === 'string' ? readExperimentFile(given.config) : {};
   const fileOptions = file.options;
   if (fileOptions !== undefined && (typeof fileOptions !== 'object' || fileOptions === null || Array.isArray(fileOptions))) {
@@ -110,7 +119,7 @@ export function buildSpec(given: Record<string, unknown>): Parsed {
   const spec: Record<string, unknown> = { ...file, model: kind, options: { ...(fileOptions as Record<string, unknown> | undefined) } };
   const options = spec.options as Record<string, unknown>;
   for (const [name, raw] of Object.entries(given)) {
-    if (raw === undefined || name === 'config' || name === 'json' || name === 'out' || name === 'save' || name === 'model') continue;
+    if (raw === undefined || name === 'config' || name === 'json' || name === 'quiet' || name === 'out' || name === 'save' || name === 'model') continue;
     if (name in EXTRA_FLAGS) {
       spec[name] = raw;
     } else if (name in EXPERIMENT_SETTINGS) {
@@ -131,7 +140,10 @@ export function buildSpec(given: Record<string, unknown>): Parsed {
   const save = (given.save ?? file.save) as string | undefined;
   delete spec.out;
   delete spec.save;
-  return { spec: spec as unknown as ExperimentSpec, ...(out !== undefined ? { out } : {}), ...(save !== undefined ? { save } : {}), json: given.json === true };
+  return {
+    spec: spec as unknown as ExperimentSpec, ...(out !== undefined ? { out } : {}), ...(save !== undefined ? { save } : {}),
+    json: given.json === true, quiet: given.quiet === true,
+  };
 }
 
 function pct(x: number | undefined | null): string {
@@ -203,7 +215,7 @@ export async function runTrain(p: Parsed, io: TrainIo): Promise<ExperimentResult
     onEvent: (e) => {
       if (p.json) {
         if (e.type !== 'done' && e.type !== 'progress') io.out(JSON.stringify(e));
-      } else {
+      } else if (!p.quiet || e.type === 'test' || e.type === 'resumeOtherData') {
         const line = describeEvent(e, resolved.epochs);
         if (line !== undefined) io.out(line);
       }

@@ -1,7 +1,9 @@
 // A results folder: results.json (every experiment result, versioned, plus the recordings the
 // figures need that an ExperimentResult does not carry), results.csv (one row per run and epoch,
 // for spreadsheets) and weights/<label>-seed<seed>.safetensors (each run's final weights, listed
-// in its run entry with sha256 and size). All are written atomically; the reader checks the
+// in its run entry with sha256 and size); while `dendrite-bench run` is under way, also
+// checkpoints/<label>-seed<seed>.safetensors (the experiment in progress; deleted once its result
+// is saved) and the plan in results.json, so that a stopped run resumes. All are written atomically; the reader checks the
 // format and names the file and the field on any error. Reports (src/report/html.ts) are built
 // from the folder.
 import fs from 'node:fs';
@@ -16,6 +18,7 @@ export const RESULTS_FORMAT = 'dendrite-bench/results@1';
 export const RESULTS_JSON = 'results.json';
 export const RESULTS_CSV = 'results.csv';
 export const WEIGHTS_DIR = 'weights';
+export const CHECKPOINTS_DIR = 'checkpoints';
 
 /** Recordings beside the runs: each feeds one figure of the report (src/report/figures.ts). */
 export interface ResultsExtras {
@@ -42,12 +45,24 @@ export interface WeightsFile {
  */
 export type LabelledResult = ExperimentResult & { label?: string; weights?: WeightsFile };
 
+/**
+ * What `dendrite-bench run` set out to run, in order: `runs` holds the first of them, once each has
+ * finished. `run --resume` checks that its own plan is this one before it continues.
+ */
+export interface ResultsPlan {
+  preset: string;
+  /** Each experiment's resolved spec (without checkpoint and resume, which the run sets itself). */
+  runs: Array<{ label: string; seed: number; spec: Record<string, unknown> }>;
+}
+
 export interface Results {
   format: typeof RESULTS_FORMAT;
   /** ISO time the folder was written. */
   createdAt: string;
   /** The preset the runs came from (dendrite-bench run), when any. */
   preset?: string;
+  /** dendrite-bench run: every experiment of the run, finished or not. */
+  plan?: ResultsPlan;
   runs: LabelledResult[];
   extras?: ResultsExtras;
 }
@@ -60,10 +75,11 @@ export class ResultsError extends Error {
   }
 }
 
-export function makeResults(runs: LabelledResult[], opts: { extras?: ResultsExtras; preset?: string; createdAt?: Date } = {}): Results {
-  const { extras, preset } = opts;
+export function makeResults(runs: LabelledResult[], opts: { extras?: ResultsExtras; preset?: string; plan?: ResultsPlan; createdAt?: Date } = {}): Results {
+  const { extras, preset, plan } = opts;
   return {
-    format: RESULTS_FORMAT, createdAt: (opts.createdAt ?? new Date()).toISOString(), ...(preset !== undefined ? { preset } : {}), runs,
+    format: RESULTS_FORMAT, createdAt: (opts.createdAt ?? new Date()).toISOString(), ...(preset !== undefined ? { preset } : {}),
+    ...(plan !== undefined ? { plan } : {}), runs,
     ...(extras && Object.keys(extras).length ? { extras } : {}),
   };
 }
@@ -196,8 +212,13 @@ export async function writeResults(folder: string, results: Results): Promise<{ 
 
 /** weights/<label>-seed<seed>.safetensors, the label made file-name safe; `-2`, `-3`, ... when the name is in `taken`. */
 export function weightsFileName(label: string, seed: number, taken: ReadonlySet<string> = new Set()): string {
+  return runFileName(WEIGHTS_DIR, label, seed, taken);
+}
+
+/** <dir>/<label>-seed<seed>.safetensors, named as weightsFileName names weights files (checkpoints/...). */
+export function runFileName(dir: string, label: string, seed: number, taken: ReadonlySet<string> = new Set()): string {
   const safe = label.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|-+$/g, '') || 'model';
-  const base = `${WEIGHTS_DIR}/${safe}-seed${seed}`;
+  const base = `${dir}/${safe}-seed${seed}`;
   let name = `${base}.safetensors`;
   for (let k = 2; taken.has(name); k++) name = `${base}-${k}.safetensors`;
   return name;
@@ -261,6 +282,12 @@ export function validateResults(data: unknown, file: string): Results {
     throw new ResultsError(file, `is not a dendrite-bench results file (format ${JSON.stringify(data.format) ?? 'missing'}, expected "${RESULTS_FORMAT}")`);
   }
   need(file, '', data, { createdAt: [str, 'an ISO time string'] });
+  if (data.plan !== undefined) {
+    if (!isObject(data.plan)) throw new ResultsError(file, 'plan must be an object');
+    need(file, 'plan', data.plan, { preset: [str, 'a string'] });
+    needArray(file, 'plan.runs', data.plan.runs, (r, at) => need(file, at, r, {
+      label: [str, 'a string'], seed: [int, 'an integer'], spec: [isObject, 'an object'] }));
+  }
   needArray(file, 'runs', data.runs, (r, at) => {
     if (r.format !== EXPERIMENT_RESULT_FORMAT) {
       throw new ResultsError(file, `${at}.format must be "${EXPERIMENT_RESULT_FORMAT}", got ${JSON.stringify(r.format) ?? 'nothing'}`);

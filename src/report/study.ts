@@ -1,11 +1,14 @@
 // A study's trials as a report: the trials become the results folder's extras.trials (best value
 // so far against trial number, the distribution of values, parallel coordinates), and the best
 // configuration retrained and tested, when the study has one, is stated beside them.
+import fs from 'node:fs';
+import path from 'node:path';
+
 import type { StudyStorage } from '../study/storage';
 import type { StudyRecord, StudyTrial } from '../study/types';
 import type { TrialRecord } from './figures';
 import { writeReport } from './html';
-import { makeResults, writeResults } from './results';
+import { makeResults, readResults, RESULTS_JSON, writeResults } from './results';
 
 /** The figures' rows of a study: every trial, with a value only where it completed. */
 export function studyTrialRecords(study: StudyRecord, trials: readonly StudyTrial[]): TrialRecord[] {
@@ -22,9 +25,23 @@ export function studyTrialRecords(study: StudyRecord, trials: readonly StudyTria
   }));
 }
 
+/**
+ * Refuses a folder whose results.json holds training runs, or the plan of a run under way
+ * (dendrite-bench run): a study's report would overwrite them. A study's earlier report is replaced.
+ */
+export function checkStudyReportFolder(folder: string): void {
+  const file = path.join(folder, RESULTS_JSON);
+  if (!fs.existsSync(file)) return;
+  const r = readResults(file);
+  if (r.runs.length > 0 || r.plan !== undefined) {
+    throw new RangeError(`report: ${file} holds the results of dendrite-bench run, which a study's report would overwrite: give the report a folder of its own`);
+  }
+}
+
 /** Writes results.json (the trials) and report.html for the named studies of one storage into `folder`. */
 export async function writeStudyReport(storage: StudyStorage, names: readonly string[], folder: string,
   opts: { png?: boolean } = {}): Promise<{ report: string; trials: number }> {
+  checkStudyReportFolder(folder);
   const trials: TrialRecord[] = [];
   for (const name of names) {
     const study = await storage.loadStudy(name);
