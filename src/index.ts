@@ -98,7 +98,10 @@ export { SEGREGATED_OPTIONS, paperLearningRates, type SegregatedModelOptions } f
 export { MLP_OPTIONS, CNN_OPTIONS, type MlpModelOptions, type CnnModelOptions } from './models/baseline-options';
 
 // ---- presets, results folders and reports ----
-export { listPresets, loadPreset, planRuns, type Preset, type PlannedRun } from './experiment/presets';
+export {
+  listPresets, loadPreset, planRuns, isStudyPreset, PRESET_FORMAT, STUDY_PRESET_FORMAT, type Preset, type StudyPreset, type StudyPresetSettings,
+  type AnyPreset, type PlannedRun,
+} from './experiment/presets';
 export {
   makeResults,
   writeResults,
@@ -165,6 +168,9 @@ export {
   parseLange,
   parseStudyJson,
   parseStudyCsv,
+  studyConfig,
+  type StudySettings,
+  type TrialProgress,
   type StudyStorage,
   type PostgresOptions,
   type OpenStorageOptions,

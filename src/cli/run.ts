@@ -1,7 +1,8 @@
 // `dendrite-bench run` (also the bare `dendrite-bench`): runs a preset (default: the four learning
 // rules side by side on mnist-10k), prints a comparison table and writes a results folder. The
 // folder holds the plan, each finished experiment and a checkpoint of the one in progress, so a
-// run stopped by Ctrl-C, SIGTERM or a crash continues with `run --resume --out DIR`.
+// run stopped by Ctrl-C, SIGTERM or a crash continues with `run --resume --out DIR`. A study
+// preset runs its study through `study run` (src/cli/study.ts) with the preset's settings.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -9,7 +10,7 @@ import { Command } from 'commander';
 
 import { getSpec, locateDataset } from '../data/load';
 import { runExperiment, runExperimentWithWeights, type ExperimentEvent, type ExperimentResult } from '../experiment/run';
-import { listPresets, loadPreset, planRuns, type PlannedRun } from '../experiment/presets';
+import { isStudyPreset, listPresets, loadPreset, planRuns, type AnyPreset, type PlannedRun, type StudyPreset } from '../experiment/presets';
 import { resolveSpec, type ExperimentSpec } from '../experiment/spec';
 import { optionError } from '../models/options';
 import { writeReport } from '../report/html';
@@ -18,12 +19,13 @@ import {
   type LabelledResult, type Results, type ResultsPlan,
 } from '../report/results';
 import { writeStudyReport } from '../report/study';
+import { studyConfig } from '../study/config';
 import { openStorage } from '../study/storage-url';
 import { AbortError, isAbortError } from '../train/model';
 import { createProgress, type Progress } from './progress';
 import { shellWord } from './shell';
 import { withStopSignals } from './signals';
-import { STUDIES_DIR } from './study';
+import { STUDIES_DIR, studyRun, type StudyRunFlags } from './study';
 
 export interface RunFlags {
   preset?: string;
@@ -46,7 +48,25 @@ export interface RunFlags {
   only?: string;
   /** --resume: continue the stopped run in --out. */
   resume?: boolean;
+  /** Study presets: the budget, worker processes, the study's name and storage (as study run's flags). */
+  trials?: string;
+  workers?: string;
+  study?: string;
+  storage?: string;
 }
+
+/** What a command line runs: experiments, or a study preset's study with study run's flags. */
+export type Plan =
+  | { kind: 'experiments'; name: string; runs: PlannedRun[] }
+  | { kind: 'study'; name: string; preset: StudyPreset; flags: StudyRunFlags };
+
+/** Flags of `run` that only one kind of preset takes, by the attribute commander gives them. */
+const EXPERIMENTS_ONLY: Array<[keyof RunFlags, string, (f: RunFlags) => boolean]> = [
+  ['seeds', '--seeds', (f) => f.seeds !== undefined], ['only', '--only', (f) => f.only !== undefined], ['out', '--out', (f) => f.out !== undefined],
+  ['resume', '--resume', (f) => f.resume === true],
+  ['report', '--no-report', (f) => f.report === false], ['weights', '--no-weights', (f) => f.weights === false],
+];
+const STUDY_ONLY: Array<[keyof RunFlags, string]> = [['trials', '--trials'], ['workers', '--workers'], ['study', '--study'], ['storage', '--storage']];
 
 function integer(flag: string, text: string, min: number): number {
   const v = Number(text);
@@ -54,11 +74,18 @@ function integer(flag: string, text: string, min: number): number {
   return v;
 }
 
-/** The runs a command line asks for, every spec checked before anything runs. */
-export function planFromFlags(f: RunFlags): { name: string; runs: PlannedRun[] } {
+/**
+ * What a command line asks for, checked before anything runs: every spec of an experiment preset,
+ * or the study of a study preset with the command line's settings on top.
+ */
+export function planFromFlags(f: RunFlags): Plan {
   if (f.quick && f.preset !== undefined) throw optionError('run', '--quick', 'and --preset exclude each other (--quick is the preset "quick")');
   if (f.seed !== undefined && f.seeds !== undefined) throw optionError('run', '--seed', 'and --seeds exclude each other');
   const preset = loadPreset(f.quick ? 'quick' : f.preset ?? 'default');
+  if (isStudyPreset(preset)) return planStudy(preset, f);
+  for (const [, flag] of STUDY_ONLY.filter(([k]) => f[k] !== undefined)) {
+    throw optionError('run', flag, `applies to study presets only (${preset.name} is a preset of experiments; dendrite-bench presets marks the studies)`);
+  }
   const overrides: Omit<ExperimentSpec, 'model' | 'options' | 'seed'> = {};
   if (f.dataset !== undefined) overrides.dataset = f.dataset;
   if (f.epochs !== undefined) overrides.epochs = integer('--epochs', f.epochs, 0);
@@ -84,7 +111,46 @@ export function planFromFlags(f: RunFlags): { name: string; runs: PlannedRun[] }
       throw optionError('run', '', `${preset.name} / ${r.label}: ${(err as Error).message}`);
     }
   }
-  return { name: preset.name, runs };
+  return { kind: 'experiments', name: preset.name, runs };
+}
+
+/**
+ * A study preset as `study run` flags: the preset's settings, the command line's --dataset,
+ * --epochs (per fold), --seed and --trials over them, and its --workers, --device, --threads,
+ * --data-dir, --study (default: the preset's name) and --storage. The preset's budget is that of a
+ * new study: running the preset again resumes the study and keeps its budget unless --trials is given.
+ */
+function planStudy(preset: StudyPreset, f: RunFlags): Plan {
+  for (const [, flag] of EXPERIMENTS_ONLY.filter(([, , given]) => given(f))) {
+    throw optionError('run', flag, `does not apply to a study preset (${preset.name} runs one study: dendrite-bench study status --study ${f.study ?? preset.name} shows it)`);
+  }
+  const s = preset.study;
+  const str = (v: number | undefined): string | undefined => (v === undefined ? undefined : String(v));
+  const flags: StudyRunFlags = {
+    model: s.model, dataset: f.dataset ?? s.dataset, space: s.space, strategy: s.strategy, folds: String(s.folds),
+    epochs: f.epochs ?? String(s.epochs), seed: f.seed ?? str(s.seed), splitSeed: str(s.splitSeed), prune: s.prune === true,
+    trials: f.trials, defaultTrials: String(s.trials), workers: f.workers, device: f.device, threads: f.threads, dataDir: f.dataDir,
+    study: f.study ?? preset.name, storage: f.storage, json: f.json, quiet: f.quiet, preset: preset.name,
+  };
+  // The settings with the command line's on top, checked as study run would check them.
+  const num = (flag: string, v: string | undefined, min: number): number | undefined => (v === undefined ? undefined : integer(flag, v, min));
+  num('--workers', f.workers, 1);
+  num('--threads', f.threads, 1);
+  studyConfig({
+    model: s.model, dataset: flags.dataset as string, space: s.space, strategy: s.strategy, folds: s.folds, prune: s.prune === true,
+    trials: num('--trials', f.trials, 1) ?? s.trials, epochs: num('--epochs', f.epochs, 1) ?? s.epochs, seed: num('--seed', f.seed, 0) ?? s.seed,
+    splitSeed: s.splitSeed,
+  });
+  return { kind: 'study', name: preset.name, preset, flags };
+}
+
+/** Runs a study preset's study (planFromFlags decides which kind a command line asks for). */
+export async function runStudyPreset(f: RunFlags, io: { out: (s: string) => void; err: (s: string) => void; signal?: AbortSignal }): Promise<{
+  interrupted: boolean; name: string; file: string;
+}> {
+  const plan = planFromFlags(f);
+  if (plan.kind !== 'study') throw optionError('run', '--preset', `${plan.name} is a preset of experiments, not a study`);
+  return studyRun(plan.flags, io);
 }
 
 /** Every dataset the runs need is present (else the DatasetError says how to get it), before any training. */
@@ -280,7 +346,9 @@ function withoutCheckpoint(r: ExperimentResult): ExperimentResult {
 export async function runPreset(f: RunFlags, io: { out: (s: string) => void; err: (s: string) => void; signal?: AbortSignal }): Promise<{
   dir: string; rows: SummaryRow[]; results: ExperimentResult[];
 }> {
-  const { name, runs } = planFromFlags(f);
+  const planned = planFromFlags(f);
+  if (planned.kind !== 'experiments') throw optionError('run', '--preset', `${planned.name} is a study preset: runStudyPreset runs it`);
+  const { name, runs } = planned;
   if (f.resume && f.out === undefined) throw optionError('run', '--resume', 'needs --out DIR, the results folder of the stopped run');
   const dir = f.out ?? defaultOut(name);
   const plan = recordedPlan(name, runs);
@@ -396,23 +464,47 @@ export function addRunOptions(cmd: Command): Command {
       'the interrupted one continues from its checkpoint, the rest run')
     .option('--no-report', 'write results.json and results.csv only (no report.html and figures)')
     .option('--no-weights', 'do not write each run\'s final weights (weights/<label>-seed<seed>.safetensors), e.g. for big sweeps')
+    .option('--trials <n>', 'study presets: the total number of trials (default: the preset\'s, for a new study)')
+    .option('--workers <n>', 'study presets: trials at once, each in its own process (default 1)')
+    .option('--study <name>', 'study presets: the study\'s name (default: the preset\'s; running it again resumes it)')
+    .option('--storage <file|url>', `study presets: the study's SQLite file or postgresql:// URL (default ${STUDIES_DIR}/<name>/study.sqlite)`)
     .option('--json', 'NDJSON events on stdout and a final summary object')
     .option('--quiet', 'no progress output');
 }
 
+/** A preset as `dendrite-bench presets` lists it: a study preset's name is marked "(study)". */
+export function describePreset(p: AnyPreset): string {
+  if (isStudyPreset(p)) {
+    const s = p.study;
+    return `${p.name} (study)\n  ${p.title}\n  study: ${s.model} on ${s.dataset}, ${s.trials} trials x ${s.folds} folds x ${s.epochs} epochs, ` +
+      `space ${s.space}, strategy ${s.strategy}\n  expected: ${p.expected.cpu} (CPU); ${p.expected.gpu} (GPU)`;
+  }
+  return `${p.name}\n  ${p.title}\n  ${p.experiments.length} experiments x ${p.seeds.length} seed(s); ` +
+    `expected: ${p.expected.cpu} (CPU), ${p.expected.gpu} (GPU)`;
+}
+
 export function registerRunCommands(program: Command): void {
   addRunOptions(program.command('run', { isDefault: true }))
-    .description('train and compare the learning rules of a preset (default: segregated, mlp, cnn, fa on mnist-10k)')
+    .description('train and compare the learning rules of a preset (default: segregated, mlp, cnn, fa on mnist-10k), or run a study preset\'s study')
     .allowExcessArguments(false)
     .addHelpText('after', `
+A study preset (dendrite-bench presets marks them) runs as dendrite-bench study run with its settings;
+--dataset, --epochs (per fold), --seed, --trials, --workers, --device, --threads and --data-dir override them.
+
 Examples:
   dendrite-bench                                  # the default comparison on the embedded mnist-10k
   dendrite-bench --device cuda --seeds 1,2,3 --no-weights  # on a GPU, three seeds each, no weights files
-  dendrite-bench run --preset guerguiev2017-fig6b --only 784-500-10 --out fig6b  # one network of the paper's Fig. 6B run (needs: dendrite-bench data fetch mnist)
-  dendrite-bench run --preset guerguiev2017-fig6b --only 784-500-10 --out fig6b --resume  # after Ctrl-C: on from where it stopped`)
+  dendrite-bench run --preset guerguiev2017-fig6b --only 784-500-10 --out fig6b  # one network of the paper's Fig. 6B run (needs: dendrite-bench data fetch mnist); after Ctrl-C add --resume
+  dendrite-bench run --preset lange2019-bo-mlp-mnist --workers 2  # Lange's MLP study on MNIST, 50 trials (needs: dendrite-bench data fetch mnist)`)
     .action(async (opts: RunFlags) => {
-      await withStopSignals((signal) => runPreset(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal }),
-        (err) => err.message);
+      const io = { out: (s: string) => console.log(s), err: (s: string) => console.error(s) };
+      if (planFromFlags(opts).kind === 'study') {
+        const r = await withStopSignals((signal) => runStudyPreset(opts, { ...io, signal }),
+          () => 'stopped during the final run; run the preset again to retrain and test the best configuration');
+        if (r?.interrupted) process.exitCode = 130;
+        return;
+      }
+      await withStopSignals((signal) => runPreset(opts, { ...io, signal }), (err) => err.message);
     });
 
   program
@@ -456,7 +548,7 @@ Examples:
 
   program
     .command('presets')
-    .description('list the presets: the published experiments by name, with their expected run time')
+    .description('list the presets: the published experiments and studies by name, with their expected run time')
     .option('--json', 'print JSON')
     .addHelpText('after', `
 Examples:
@@ -468,9 +560,6 @@ Examples:
         console.log(JSON.stringify(presets));
         return;
       }
-      for (const p of presets) {
-        console.log(`${p.name}\n  ${p.title}\n  ${p.experiments.length} experiments x ${p.seeds.length} seed(s); ` +
-          `expected: ${p.expected.cpu} (CPU), ${p.expected.gpu} (GPU)`);
-      }
+      for (const p of presets) console.log(describePreset(p));
     });
 }

@@ -9,11 +9,11 @@ import { Command } from 'commander';
 
 import { Space } from '../bo/space';
 import { getSpec, locateDataset } from '../data/load';
-import { datasetNames } from '../data/registry';
 import { MODEL_KINDS, type ModelKind } from '../experiment/registry';
 import { optionError } from '../models/options';
 import type { DeviceString } from '../native';
 import { writeFileAtomic } from '../train/checkpoint';
+import { studyConfig } from '../study/config';
 import { copyStudy } from '../study/copy';
 import { exportCsv, exportJson, exportLange, parseLange, parseStudyCsv, parseStudyJson } from '../study/export';
 import { splitSeedOf, validationLabel, validationOf } from '../study/objective';
@@ -21,11 +21,11 @@ import { checkStudyReportFolder, writeStudyReport } from '../report/study';
 import { redact } from '../study/postgres';
 import { bestTrial } from '../study/rules';
 import { configDifferences, runStudy, type StudyEvent } from '../study/run';
-import { resolveStudySpace } from '../study/spaces';
 import { countsTowardBudget, finishedCount, isStudyError, type StudyStorage } from '../study/storage';
 import { openStorage, storageKind } from '../study/storage-url';
 import type { StudyConfig, StudyRecord, StudyTrial } from '../study/types';
 import { shellWord } from './shell';
+import { createStudyProgress, duration } from './progress';
 import { withStopSignals } from './signals';
 
 export const STUDIES_DIR = 'dendrite-studies';
@@ -38,7 +38,7 @@ interface CommonFlags {
   json?: boolean;
 }
 
-interface RunFlags extends CommonFlags {
+export interface StudyRunFlags extends CommonFlags {
   model?: string;
   dataset?: string;
   trials?: string;
@@ -58,7 +58,15 @@ interface RunFlags extends CommonFlags {
   final?: boolean;
   /** --out: where the study's report goes once it is done. */
   out?: string;
+  /** No progress: no trial lines or bars, only the study's result. */
   quiet?: boolean;
+  /**
+   * The budget of a study created here when --trials is not given (a study preset's): a study
+   * that exists keeps its budget unless --trials changes it.
+   */
+  defaultTrials?: string;
+  /** The study preset the settings come from (dendrite-bench run --preset), for messages. */
+  preset?: string;
 }
 
 function integer(flag: string, text: string | undefined, min: number): number | undefined {
@@ -113,67 +121,21 @@ function parseDevices(text: string | undefined): DeviceString[] {
   return list as DeviceString[];
 }
 
-/** The study's seed (default 0) and the seed of its folds (default: the seed). */
-function seeds(f: RunFlags): { seed: number; splitSeed: number } {
-  const seed = integer('--seed', f.seed, 0) ?? 0;
-  return { seed, splitSeed: integer('--split-seed', f.splitSeed, 0) ?? seed };
-}
-
-/**
- * --holdout: a fraction in (0, 1) or a whole count of training images; with --folds a usage error
- * (a study validates on k folds or on one holdout split).
- */
-function holdoutFlag(f: RunFlags): number | undefined {
-  if (f.holdout === undefined) return undefined;
-  if (f.folds !== undefined) {
-    throw optionError('study', '--holdout', 'cannot be combined with --folds: a study validates on k folds or on one holdout split, not both');
-  }
-  const v = Number(f.holdout);
-  if (f.holdout.trim() === '' || !Number.isFinite(v) || v <= 0 || (v >= 1 && !Number.isSafeInteger(v))) {
-    throw optionError('study', '--holdout', `must be a fraction between 0 and 1 (0.2) or a whole count of images (2000), got ${JSON.stringify(f.holdout)}`);
-  }
-  return v;
-}
-
 /** The configuration the flags ask for (a new study), checked. */
-function configFromFlags(f: RunFlags, model: ModelKind): StudyConfig & { space: StudyConfig['space'] } {
-  const dataset = f.dataset ?? 'mnist-10k';
-  if (!datasetNames().includes(dataset)) throw optionError('study', '--dataset', `must be one of ${datasetNames().join(', ')}, got ${JSON.stringify(dataset)}`);
-  const strategy = f.strategy ?? 'bayes';
-  if (!['bayes', 'random', 'lange'].includes(strategy)) throw optionError('study', '--strategy', `must be bayes, random or lange, got ${JSON.stringify(strategy)}`);
-  const trials = integer('--trials', f.trials, 1);
-  if (trials === undefined) throw optionError('study', '--trials', 'is needed for a new study (the total number of trials)');
-  const space = resolveStudySpace(model, f.space ?? 'default');
-  const holdout = holdoutFlag(f);
-  const objective: StudyConfig['objective'] = { model, fixed: space.fixed, dataset, ...(f.dataDir !== undefined ? { dataDir: path.resolve(f.dataDir) } : {}),
-    folds: holdout !== undefined ? 0 : integer('--folds', f.folds, 2) ?? 3, ...(holdout !== undefined ? { holdout } : {}),
-    epochs: integer('--epochs', f.epochs, 1) ?? 10 };
-  try {
-    validationOf(objective);
-  } catch (err) {
-    // The one check the flags above leave: a count of images as large as the training split.
-    throw optionError('study', '--holdout', (err as Error).message.replace(/^study objective: holdout /, ''));
-  }
-  return {
-    objective,
-    space: space.params, spaceName: space.name, direction: 'maximize', strategy: strategy as StudyConfig['strategy'], trials,
-    ...seeds(f), prune: f.prune === true,
-  };
+function configFromFlags(f: StudyRunFlags, model: ModelKind): StudyConfig {
+  return studyConfig({
+    model, trials: integer('--trials', f.trials, 1), folds: integer('--folds', f.folds, 2), epochs: integer('--epochs', f.epochs, 1),
+    seed: integer('--seed', f.seed, 0), splitSeed: integer('--split-seed', f.splitSeed, 0), prune: f.prune === true,
+    ...(f.holdout !== undefined ? { holdout: f.holdout.trim() === '' ? NaN : Number(f.holdout) } : {}),
+    ...(f.dataset !== undefined ? { dataset: f.dataset } : {}), ...(f.space !== undefined ? { space: f.space } : {}),
+    ...(f.strategy !== undefined ? { strategy: f.strategy } : {}), ...(f.dataDir !== undefined ? { dataDir: f.dataDir } : {}),
+  });
 }
 
-function defaultName(f: RunFlags): string {
+function defaultName(f: StudyRunFlags): string {
   const space = f.space ?? 'default';
   const base = /[\\/]|\.json$/i.test(space) ? path.basename(space).replace(/\.json$/i, '') : space;
   return [f.model, f.dataset ?? 'mnist-10k', base, ...(f.strategy && f.strategy !== 'bayes' ? [f.strategy] : [])].join('-').replace(/[^A-Za-z0-9._-]/g, '_');
-}
-
-function duration(s: number): string {
-  if (!Number.isFinite(s)) return '-';
-  const t = Math.round(s);
-  const h = Math.floor(t / 3600);
-  const m = Math.floor((t % 3600) / 60);
-  const sec = t % 60;
-  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 }
 
 /**
@@ -192,7 +154,7 @@ function trialLine(e: Extract<StudyEvent, { type: 'trial' }>): string {
   return `trial ${t.number} ${t.state} ${value}${why} | ${best} | ${e.finished}/${e.budget} | elapsed ${duration(e.elapsedSeconds)} | ETA ${e.etaSeconds !== undefined ? duration(e.etaSeconds) : '0s'}`;
 }
 
-export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err: (s: string) => void; signal?: AbortSignal }): Promise<{ interrupted: boolean; name: string; file: string }> {
+export async function studyRun(f: StudyRunFlags, io: { out: (s: string) => void; err: (s: string) => void; signal?: AbortSignal }): Promise<{ interrupted: boolean; name: string; file: string }> {
   if (f.model !== undefined && !MODEL_KINDS.includes(f.model as ModelKind)) {
     throw optionError('study', '--model', `must be one of ${MODEL_KINDS.join(', ')}, got ${JSON.stringify(f.model)}`);
   }
@@ -220,7 +182,7 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
     if (!record) {
       if (f.resume) throw optionError('study', '--resume', `: no study "${name}" in ${storage.location}`);
       if (f.model === undefined) throw optionError('study', '--model', `is needed to create study "${name}"`);
-      const config = configFromFlags(f, f.model as ModelKind);
+      const config = configFromFlags({ ...f, trials: f.trials ?? f.defaultTrials }, f.model as ModelKind);
       const spec = getSpec(config.objective.dataset);
       locateDataset(spec, config.objective.dataDir !== undefined ? { dataDir: config.objective.dataDir } : {});
       try {
@@ -245,7 +207,9 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
         const diffs = configDifferences(record.config, given).filter((d) => asked[d.slice(0, d.indexOf(' is '))]);
         if (diffs.length) {
           throw optionError('study', '', `study "${name}" in ${storage.location} exists with other settings: ${diffs.join('; ')}. ` +
-            'Run it without those flags to resume it, or give a new --study name');
+            (f.preset !== undefined
+              ? `Give a new --study name to run preset ${f.preset} with these settings, or the --dataset, --epochs and --seed the study was run with`
+              : 'Run it without those flags to resume it, or give a new --study name'));
         }
       }
       const trials = integer('--trials', f.trials, 1);
@@ -258,48 +222,66 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
         }
       }
     }
+    // On a terminal: a bar for the study and one per running trial on stderr; the lines below
+    // still print (above the bars when stdout is the same terminal). --json: NDJSON only.
+    const bars = f.json || f.quiet ? undefined : createStudyProgress(process.stderr, io.out);
+    const print = bars ? bars.print : io.out;
     const out = (e: StudyEvent): void => {
       if (f.json) {
-        io.out(JSON.stringify(e));
+        if (e.type !== 'trial-progress') io.out(JSON.stringify(e));
         return;
       }
       // --quiet: the outcome (final, done) and what went wrong (worker messages), no progress.
       if (f.quiet && (e.type === 'study' || e.type === 'trial')) return;
       switch (e.type) {
         case 'study':
-          io.out(`study ${e.name} (${e.location}): ${e.resumed ? `resuming at ${e.finished}/${e.budget}` : `new, ${e.budget} trials`}` +
-            `${e.reaped ? `; ${e.reaped} trial(s) of dead workers queued again` : ''}; ${e.workers} worker(s)`);
+          if (!f.quiet) {
+            print(`study ${e.name} (${e.location}): ${e.resumed ? `resuming at ${e.finished}/${e.budget}` : `new, ${e.budget} trials`}` +
+              `${e.reaped ? `; ${e.reaped} trial(s) of dead workers queued again` : ''}; ${e.workers} worker(s)`);
+          }
+          bars?.study(e.name, e.finished, e.budget);
           break;
         case 'trial':
-          io.out(trialLine(e));
+          if (!f.quiet) print(trialLine(e));
+          bars?.trial(e.trial.number, e.finished, e.budget, e.best ? `${e.best.value.toFixed(4)} (trial ${e.best.number})` : '-', e.etaSeconds ?? 0);
+          break;
+        case 'trial-progress':
+          bars?.trialProgress(e.trial, e.pid, e);
           break;
         case 'worker-died':
-          io.err(e.environment
+          bars?.workerGone(e.pid);
+          (bars ? bars.log : io.err)(e.environment
             ? `worker ${e.pid} stopped for an error of this machine (${e.error ?? `exit ${e.code}`}); its trial went back to the queue without counting`
             : `worker ${e.pid} died (${e.signal ?? `exit ${e.code}`}${e.error ? `: ${e.error}` : ''}); its trial runs again` +
               `${e.requeued.length ? ` as trial ${e.requeued.join(', ')}` : ''}`);
           break;
         case 'worker-left':
-          io.err(`worker ${e.pid} left (exit ${e.code}) while trials remain; another takes its place`);
+          bars?.workerGone(e.pid);
+          (bars ? bars.log : io.err)(`worker ${e.pid} left (exit ${e.code}) while trials remain; another takes its place`);
           break;
         case 'workers-stopped':
-          io.err(`no more workers are started: ${e.reason}${e.running ? `; ${e.running} still run` : ''}`);
+          (bars ? bars.log : io.err)(`no more workers are started: ${e.reason}${e.running ? `; ${e.running} still run` : ''}`);
           break;
         case 'final':
-          io.out(`best configuration (trial ${e.final.trial}) retrained on the whole training split: ` +
+          print(`best configuration (trial ${e.final.trial}) retrained on the whole training split: ` +
             `CV ${e.final.cvValue.toFixed(4)}, test ${e.final.testAccuracy.toFixed(4)} (${e.final.trainSeconds.toFixed(1)} s, ${e.final.device})`);
           break;
         case 'stopped':
           break;
         case 'done':
-          io.out(`done: ${e.finished}/${e.budget} trials${e.best ? `, best ${e.best.value.toFixed(4)} (trial ${e.best.number})` : ''}`);
+          print(`done: ${e.finished}/${e.budget} trials${e.best ? `, best ${e.best.value.toFixed(4)} (trial ${e.best.number})` : ''}`);
           break;
       }
     };
-    const r = await runStudy({
-      storage, name, workers, devices, ...(threads !== undefined ? { threads } : {}), onEvent: out, final: f.final !== false,
-      ...(io.signal ? { signal: io.signal } : {}),
-    });
+    let r: Awaited<ReturnType<typeof runStudy>>;
+    try {
+      r = await runStudy({
+        storage, name, workers, devices, ...(threads !== undefined ? { threads } : {}), onEvent: out, final: f.final !== false,
+        ...(io.signal ? { signal: io.signal } : {}),
+      });
+    } finally {
+      bars?.stop();
+    }
     if (r.interrupted) {
       const resume = `dendrite-bench study run --study ${name}${f.storage ? ` --storage ${resumeStorage(f.storage)}` : ''}` +
         `${f.out !== undefined ? ` --out ${shellWord(f.out)}` : ''}`;
@@ -317,7 +299,7 @@ export async function studyRun(f: RunFlags, io: { out: (s: string) => void; err:
   }
 }
 
-type ImportFlags = RunFlags & { format?: string };
+type ImportFlags = StudyRunFlags & { format?: string };
 
 /**
  * `study import`: a JSON export (its own configuration), a CSV export (into the study named, or a
@@ -416,8 +398,8 @@ function registerRun(study: Command): void {
     .option('--resume', 'only resume: fail when the study does not exist')
     .option('--no-final', 'do not retrain and test the best configuration at the end')
     .option('--out <dir>', 'once the study is done, write its report there (report.html and figures, as dendrite-bench report DIR --study NAME)')
-    .option('--json', 'NDJSON events on stdout')
-    .option('--quiet', 'no line per trial: only the outcome, warnings and errors')
+    .option('--json', 'NDJSON events on stdout (no progress events)')
+    .option('--quiet', 'no progress: no line per trial and no bars, only the final result, warnings and errors')
     .allowExcessArguments(false)
     .addHelpText('after', `
 Examples:
@@ -425,7 +407,7 @@ Examples:
   dendrite-bench study run --model segregated --space lange2019 --strategy lange --trials 30 --epochs 1
   dendrite-bench study run --model mlp --trials 8 --workers 2 --holdout 0.2 --epochs 1 --out mlp-study  # a holdout split instead of folds; the report in mlp-study
   dendrite-bench study run --study mlp-mnist-10k-default                  # resume after Ctrl-C or a crash`)
-    .action(async (opts: RunFlags) => {
+    .action(async (opts: StudyRunFlags) => {
       const r = await withStopSignals((signal) => studyRun(opts, { out: (s) => console.log(s), err: (s) => console.error(s), signal }),
         () => 'stopped during the final run; run the study again to retrain and test the best configuration');
       if (r?.interrupted) process.exitCode = 130;

@@ -12,6 +12,7 @@ import { runExperiment, runExperimentWithWeights, type ExperimentEvent, type Exp
 import { EXPERIMENT_SETTINGS, resolveSpec, type ExperimentSpec } from '../experiment/spec';
 import { flagName, nearestName, optionError, parseFlagValue, type OptionSpec } from '../models/options';
 import { saveWeights, writeFileAtomic } from '../train/checkpoint';
+import { createProgress, type Progress } from './progress';
 import { withStopSignals } from './signals';
 
 /** Settings that are not experiment-table entries but command-line only or file paths. */
@@ -204,29 +205,39 @@ function checkOutputPaths(out: string | undefined, checkpoint: string | undefine
 export interface TrainIo {
   out: (line: string) => void;
   signal?: AbortSignal;
+  /** A live bar (the command gives one when stderr is a terminal); the lines still go to `out`. */
+  progress?: Progress;
 }
 
 /** Runs a parsed command; resolves to the result (aborted runs reject with an AbortError). */
 export async function runTrain(p: Parsed, io: TrainIo): Promise<ExperimentResult> {
   const resolved = resolveSpec(p.spec);  // every error before any data is loaded
   checkOutputPaths(p.out, resolved.checkpoint, p.save);
+  const bar = p.json || p.quiet ? undefined : io.progress?.start(resolved.model, resolved.epochs);
   const options: RunOptions = {
     ...(io.signal ? { signal: io.signal } : {}),
     onEvent: (e) => {
       if (p.json) {
         if (e.type !== 'done' && e.type !== 'progress') io.out(JSON.stringify(e));
-      } else if (!p.quiet || e.type === 'test' || e.type === 'resumeOtherData') {
+      } else {
+        bar?.update(e);
+        if (p.quiet && e.type !== 'test' && e.type !== 'resumeOtherData') return;
         const line = describeEvent(e, resolved.epochs);
         if (line !== undefined) io.out(line);
       }
     },
   };
   let result: ExperimentResult & { weights?: { path: string; sha256: string; bytes: number } };
-  if (p.save === undefined) {
-    result = await runExperiment(p.spec, options);
-  } else {
-    const r = await runExperimentWithWeights(p.spec, options);
-    result = { ...r.result, weights: { path: p.save, ...(await saveWeights(p.save, r.weights)) } };
+  try {
+    if (p.save === undefined) {
+      result = await runExperiment(p.spec, options);
+    } else {
+      const r = await runExperimentWithWeights(p.spec, options);
+      result = { ...r.result, weights: { path: p.save, ...(await saveWeights(p.save, r.weights)) } };
+    }
+    bar?.finish(result.test ? `test ${pct(result.test.accuracy)}` : 'done');
+  } finally {
+    io.progress?.stop();
   }
   if (p.out !== undefined) writeFileAtomic(p.out, `${JSON.stringify(result, null, 2)}\n`);
   if (p.json) {
@@ -274,7 +285,10 @@ Model options (each applies to the models in brackets; see schemas/<model>.schem
     const given: Record<string, unknown> = {};
     for (const [attr, v] of Object.entries(opts)) if (v !== undefined) given[attribute.get(attr) ?? attr] = v;
     const parsed = buildSpec(given);
-    await withStopSignals((signal) => runTrain(parsed, { out: (line) => console.log(line), signal }), (err) => {
+    // A live bar on a terminal; elsewhere (logs, pipes) the epoch lines are the progress.
+    const progress = !parsed.json && process.stderr.isTTY ? createProgress(process.stderr) : undefined;
+    const out = progress ? progress.print : (line: string) => console.log(line);
+    await withStopSignals((signal) => runTrain(parsed, { out, signal, ...(progress ? { progress } : {}) }), (err) => {
       const checkpoint = (err as { checkpoint?: string | null }).checkpoint;
       return checkpoint
         ? `${err.message}; the checkpoint ${checkpoint} is kept: run the same command with --resume to continue`

@@ -16,7 +16,7 @@ import os from 'node:os';
 
 import type { Params } from '../bo/space';
 import { findSpec } from '../data/registry';
-import { runExperiment, type ExperimentEvent, type ExperimentResult } from '../experiment/run';
+import { runExperiment, type ExperimentEvent, type ExperimentResult, type RunOptions } from '../experiment/run';
 import type { ExperimentSpec } from '../experiment/spec';
 import { isOptionError } from '../models/options';
 import type { DeviceString } from '../native';
@@ -34,6 +34,34 @@ export interface TrialRun {
    * validation accuracy); returns a reason to prune, or undefined.
    */
   report?: (step: number, value: number) => Promise<string | undefined>;
+  /** Where the trial is, after each chunk of examples and each epoch of each fold (for progress bars). */
+  onProgress?: (p: TrialProgress) => void;
+}
+
+/** Where a running trial is: fold (from 0) of folds, epoch (from 1) of epochs, examples of the epoch. */
+export interface TrialProgress {
+  fold: number;
+  folds: number;
+  epoch: number;
+  epochs: number;
+  position: number;
+  epochSize: number;
+  examplesPerSecond: number;
+  /** The running training accuracy; at an epoch's end the validation accuracy. */
+  accuracy: number | null;
+}
+
+/** The runExperiment events of one fold as TrialProgress. */
+function foldProgress(config: StudyConfig, fold: number, onProgress: (p: TrialProgress) => void): (e: ExperimentEvent) => void {
+  const at = { fold, folds: config.objective.folds, epochs: config.objective.epochs };
+  return (e) => {
+    if (e.type === 'progress') {
+      onProgress({ ...at, epoch: e.epoch, position: e.position, epochSize: e.epochSize, examplesPerSecond: e.examplesPerSecond, accuracy: e.trainAccuracy });
+    } else if (e.type === 'epoch') {
+      onProgress({ ...at, epoch: e.epoch, position: e.examples, epochSize: e.examples, examplesPerSecond: e.examplesPerSecond,
+        accuracy: e.validationAccuracy ?? e.trainAccuracy });
+    }
+  };
 }
 
 export function datasetClasses(dataset: string): number {
@@ -126,7 +154,10 @@ export async function evaluateTrial(config: StudyConfig, params: Params, run: Tr
   for (let fold = 0; fold < nFolds; fold++) {
     let r: ExperimentResult;
     try {
-      r = await runExperiment(trialSpec(config, options, fold, run), run.signal ? { signal: run.signal } : {});
+      const ro: RunOptions = {
+        ...(run.signal ? { signal: run.signal } : {}), ...(run.onProgress ? { onEvent: foldProgress(config, fold, run.onProgress) } : {}),
+      };
+      r = await runExperiment(trialSpec(config, options, fold, run), ro);
     } catch (err) {
       return failure(err, classes, { options, folds }, { fold });
     }

@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { runExperiment } from '../experiment/run';
 import type { DeviceString } from '../native';
-import { datasetClasses, splitSeedOf, trialSpec, validationOf } from './objective';
+import { datasetClasses, splitSeedOf, trialSpec, validationOf, type TrialProgress } from './objective';
 import { bestTrial } from './rules';
 import { trialOptions } from './spaces';
 import { storageSpec } from './storage-url';
@@ -22,6 +22,8 @@ import type { WorkerArgs, WorkerMessage } from './worker-main';
 export type StudyEvent =
   | { type: 'study'; name: string; location: string; resumed: boolean; finished: number; budget: number; reaped: number; workers: number }
   | { type: 'trial'; trial: StudyTrial; finished: number; budget: number; best?: { number: number; value: number }; elapsedSeconds: number; etaSeconds?: number }
+  /** Where a running trial of this machine is (pid: the process of its worker). */
+  | ({ type: 'trial-progress'; trial: number; pid: number } & TrialProgress)
   | { type: 'worker-died'; pid: number; code: number | null; signal: string | null; requeued: number[]; environment: boolean; error?: string }
   | { type: 'worker-left'; pid: number; code: number | null }
   | { type: 'workers-stopped'; reason: string; running: number }
@@ -144,6 +146,7 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyRunResult> {
       try {
         await Promise.all(Array.from({ length: workers }, (_, i) => runWorker(storage, name, {
           device: devices[i % devices.length], threads, signal: inner.signal, ...(opts.evaluate ? { evaluate: opts.evaluate } : {}),
+          onProgress: (trial, p) => emit({ type: 'trial-progress', trial, pid: process.pid, ...p }),
         }).catch((err: unknown) => {
           first ??= err;
           inner.abort(err);
@@ -215,6 +218,7 @@ async function runForked(storage: StudyStorage, spec: string, name: string, o: {
     let fatal: Extract<WorkerMessage, { type: 'fatal' }> | undefined;
     child.on('message', (m: WorkerMessage) => {
       if (m?.type === 'trial') tookTrial = true;
+      else if (m?.type === 'progress') o.emit({ type: 'trial-progress', trial: m.trial, pid: child.pid ?? -1, ...m.progress });
       else if (m?.type === 'fatal') fatal = m;
     });
     // 'close', not 'exit': it comes after the IPC channel has delivered the worker's last messages.

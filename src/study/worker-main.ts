@@ -8,10 +8,12 @@ import { ENVIRONMENT_EXIT_CODE, EnvironmentError, classifyTrialError } from './e
 import { openStorage } from './storage-url';
 import { runWorker } from './worker';
 import type { DeviceString } from '../native';
+import type { TrialProgress } from './objective';
 
-/** What a worker process tells its parent: each trial it takes, and the error that ends it. */
+/** What a worker process tells its parent: each trial it takes, where it is in it, and the error that ends it. */
 export type WorkerMessage =
   | { type: 'trial'; number: number }
+  | { type: 'progress'; trial: number; progress: TrialProgress }
   | { type: 'fatal'; message: string; environment: boolean };
 
 function tell(m: WorkerMessage): void {
@@ -43,6 +45,7 @@ async function main(): Promise<void> {
       onTrial: (t) => {
         if (t.state === 'running') tell({ type: 'trial', number: t.number });
       },
+      onProgress: (trial, progress) => tell({ type: 'progress', trial, progress }),
     });
     process.exitCode = r.interrupted ? 130 : 0;
   } finally {

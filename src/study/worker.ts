@@ -11,7 +11,7 @@ import os from 'node:os';
 import type { Params } from '../bo/space';
 import type { DeviceString } from '../native';
 import { EnvironmentError, classifyTrialError } from './errors';
-import { evaluateTrial, type TrialRun } from './objective';
+import { evaluateTrial, type TrialProgress, type TrialRun } from './objective';
 import { PRUNE_STARTUP_TRIALS, medianPrune, studyProposer } from './rules';
 import { isStudyError, type StudyStorage } from './storage';
 import type { StudyConfig, StudyTrial, TrialOutcome, WorkerRecord } from './types';
@@ -45,6 +45,8 @@ export interface WorkerOptions {
   staleMs?: number;
   /** Called with each trial as it starts and as it is recorded. */
   onTrial?: (t: StudyTrial) => void;
+  /** Where the running trial is (objective.ts TrialProgress), for progress bars. */
+  onProgress?: (trial: number, p: TrialProgress) => void;
   /** The objective (default: evaluateTrial, the real one). */
   evaluate?: Evaluate;
   /** Milliseconds between looks when nothing is left to claim but other workers' trials run (default 1000). */
@@ -114,6 +116,7 @@ export async function runWorker(storage: StudyStorage, name: string, options: Wo
           ...(options.device !== undefined ? { device: options.device } : {}),
           ...(options.threads !== undefined ? { threads: options.threads } : {}),
           ...(signal ? { signal } : {}),
+          ...(options.onProgress ? { onProgress: (p: TrialProgress) => options.onProgress?.(trial.number, p) } : {}),
           report: async (step, value) => {
             await storage.reportIntermediate(name, trial.number, step, value);
             return config.prune ? medianPrune(await storage.listTrials(name), trial.number, step, value, config.direction, PRUNE_STARTUP_TRIALS,
