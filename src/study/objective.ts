@@ -188,7 +188,10 @@ async function evaluateHoldout(config: StudyConfig, options: Record<string, unkn
   let pruned: { step: number; value: number; why: string } | undefined;
   let reportError: { err: unknown } | undefined;
   let reports = Promise.resolve();
+  // Progress as one fold of one (the holdout split).
+  const progress = run.onProgress ? foldProgress({ ...config, objective: { ...config.objective, folds: 1 } }, 0, run.onProgress) : undefined;
   const onEvent = (e: ExperimentEvent): void => {
+    progress?.(e);
     if (e.type !== 'epoch') return;
     const accuracy = e.validationAccuracy;
     epochs.push(accuracy ?? null);
