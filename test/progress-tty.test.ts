@@ -39,7 +39,8 @@ function noEscapes(t: { false: (v: boolean, m?: string) => void }, text: string,
 }
 
 ttyTest('train on a terminal: a live bar (epoch, examples, ex/s, accuracy, ETA) with the epoch lines above it', (t) => {
-  const r = onTerminal(['train', '--model', 'mlp', '--layers', '32,10', '--epochs', '2', '--threads', '1']);
+  // Chunks of 600 examples and a wider layer: epoch 1 lasts long enough for a redraw of the bar (10 per second).
+  const r = onTerminal(['train', '--model', 'mlp', '--layers', '256,10', '--epochs', '2', '--threads', '1', '--chunk-size', '600']);
   t.is(r.status, 0, r.text);
   t.true(r.text.includes(HIDE_CURSOR), 'cli-progress hides the cursor while it draws');
   t.regex(r.text, /\r|\u001b\[1G/, 'redraws return to the line start');
