@@ -4,10 +4,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import test from 'ava';
+import { pathToFileURL } from 'node:url';
+
+import test, { type ExecutionContext } from 'ava';
 
 import { isStudyPreset, listPresets, loadPreset, planRuns } from '../src/experiment/presets';
 import { formatTable, planFromFlags, summarise } from '../src/cli/run';
+import { ChromiumPage, findChromium } from '../src/report/chromium';
 
 const cli = path.join(__dirname, '..', 'src', 'cli', 'main.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dendrite-run-'));
@@ -17,7 +20,7 @@ function run(...args: string[]) {
   return spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 300000 });
 }
 
-test('the bare command runs the quick comparison: a table of every model, a results folder, NDJSON with --json', (t) => {
+test('the bare command runs the quick comparison: a table of every model, a results folder, NDJSON with --json; its report in Chromium', async (t) => {
   const out = path.join(tmp, 'quick');
   const r = run('--quick', '--seeds', '0,1', '--out', out, '--json', '--threads', '2');
   t.is(r.status, 0, r.stderr);
@@ -41,6 +44,7 @@ test('the bare command runs the quick comparison: a table of every model, a resu
   t.regex(html, /<svg/);
   t.notRegex(html, /(src|href)="https?:/, 'self-contained');
   t.deepEqual(results.runs.map((x) => `${x.label}/${x.spec.seed}`), ['segregated/0', 'segregated/1', 'mlp/0', 'mlp/1', 'cnn/0', 'cnn/1', 'fa/0', 'fa/1']);
+  await checkReportInBrowser(t, path.join(out, 'report.html'));
 });
 
 test('text output ends with the comparison table; --version; presets lists every shipped preset', (t) => {
@@ -80,6 +84,40 @@ test('usage errors exit 2; a missing dataset exits 1 before any training and say
   t.regex(r.stderr, /dendrite-bench data fetch cifar10/);
   t.false(fs.existsSync(path.join(tmp, 'c', 'results.json')));
 });
+
+// The quick run's report in headless Chromium (when there is one): every figure drew marks that
+// carry data, the page logged no error and asked for nothing but itself; the screenshot is kept
+// in test-artifacts/ (CI keeps it with its workspace).
+async function checkReportInBrowser(t: ExecutionContext, report: string): Promise<void> {
+  const chromium = findChromium();
+  if (!chromium) {
+    t.log('no Chromium found: the report was not opened in a browser (install chromium or set CHROMIUM)');
+    return;
+  }
+  const page = await ChromiumPage.launch(chromium, { width: 1280, height: 900 });
+  try {
+    const url = pathToFileURL(report).href;
+    await page.goto(url);
+    const figures = await page.evaluate<Array<{ id: string; marks: string[] }>>(`
+      [...document.querySelectorAll('figure[id^="fig-"]')].map((f) => ({ id: f.id,
+        marks: [...f.querySelectorAll('g[class*="role-mark"] [role="graphics-symbol"]')].map((m) => m.getAttribute('aria-label') ?? '') }))`);
+    t.deepEqual(figures.map((f) => f.id), ['fig-learning-curves', 'fig-test-error', 'fig-weight-dynamics', 'fig-voltages']);
+    for (const f of figures) t.true(f.marks.filter((l) => /\d/.test(l)).length >= 4, `${f.id}: marks carrying numbers (${f.marks.length} marks)`);
+    // Every model of the quick run is drawn in the learning curves.
+    for (const model of ['segregated', 'mlp', 'cnn', 'fa']) t.true(figures[0].marks.some((l) => l.includes(model)), `learning curves: ${model}`);
+    t.deepEqual(page.log.exceptions, []);
+    t.deepEqual(page.log.console.filter((c) => c.level === 'error' || c.level === 'warning'), []);
+    t.deepEqual(page.log.requests.filter((u) => u !== url && !u.startsWith('data:')), [], 'no request but the page and its data URIs');
+    const shot = await page.screenshot({ width: 1280, height: 2400 });
+    t.is(shot.subarray(1, 4).toString(), 'PNG');
+    const artifacts = path.join(__dirname, '..', '..', 'test-artifacts');
+    fs.mkdirSync(artifacts, { recursive: true });
+    fs.writeFileSync(path.join(artifacts, 'report-quick.png'), shot);
+    t.log(`screenshot: ${path.join(artifacts, 'report-quick.png')} (${shot.length} bytes)`);
+  } finally {
+    await page.close();
+  }
+}
 
 test('every shipped preset resolves; plans run each experiment once per seed with overrides on top', (t) => {
   const presets = listPresets();
