@@ -18,6 +18,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   bo: () => import('./bo'),
   study: () => import('./study'),
   service: () => import('./service'),
+  'vs-original': () => import('./vs-original'),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -17,7 +17,8 @@ import { DigitDataset, SegregatedNetwork, SegregatedOptions } from '../src/model
 import { native } from '../src/native';
 import { measuredGemmPeak } from './peak';
 
-function subset(d: DigitDataset, n: number): DigitDataset {
+/** n digits spread evenly over the set (mnist-10k is sorted by class: the first n would be all zeros). */
+export function subset(d: DigitDataset, n: number): DigitDataset {
   const count = Math.min(n, d.count);
   const images = new Uint8Array(count * 784);
   const labels = new Uint8Array(count);

@@ -6,6 +6,7 @@ import zlib from 'node:zlib';
 import test from 'ava';
 
 import { DatasetError, type DatasetErrorCode, clearDatasetCache, loadDataset } from '../src/data';
+import { encodeIdxImages, encodeIdxLabels, parseIdxImages, parseIdxLabels } from '../src/data/idx';
 import { MNIST } from '../src/data/registry';
 import { idxImages, idxLabels, pattern, smallIdx, smallIdxSpec, tmpDir, writeIdx } from './data-fixtures';
 
@@ -194,4 +195,18 @@ test('unknown dataset name', async (t) => {
   const err = await t.throwsAsync(loadDataset('imagenet'), { instanceOf: DatasetError });
   t.is(err!.code, 'usage');
   t.regex(err!.message, /unknown dataset "imagenet"; known: mnist-10k, mnist, fashion-mnist, cifar10/);
+});
+
+test('encodeIdxImages / encodeIdxLabels write what parseIdxImages / parseIdxLabels read back', (t) => {
+  const pixels = pattern(3 * 784, 7);
+  const labels = Uint8Array.from([9, 0, 4]);
+  const images = encodeIdxImages(pixels, 3, 28, 28);
+  t.deepEqual(images, idxImages(3, pixels)); // byte for byte the official layout
+  const back = parseIdxImages(images, 'x', { height: 28, width: 28 });
+  t.is(back.count, 3);
+  t.deepEqual(Buffer.from(back.images), Buffer.from(pixels));
+  t.deepEqual(Array.from(parseIdxLabels(encodeIdxLabels(labels), 'y', 10)), [9, 0, 4]);
+  // Only the first `count` images of a longer array; fewer pixels than declared is refused.
+  t.is(parseIdxImages(encodeIdxImages(pixels, 2, 28, 28), 'z', { height: 28, width: 28 }).count, 2);
+  t.throws(() => encodeIdxImages(pixels.subarray(0, 100), 1, 28, 28), { instanceOf: RangeError });
 });

@@ -187,3 +187,25 @@ export function checkLabels(labels: Uint8Array, file: string, classes: number, w
     }
   }
 }
+
+/** An uncompressed IDX image file of `count` images of height x width uint8 pixels (the inverse of parseIdxImages). */
+export function encodeIdxImages(images: Uint8Array, count: number, height: number, width: number): Buffer {
+  const body = count * height * width;
+  if (images.length < body) throw new RangeError(`encodeIdxImages: ${images.length} pixels, fewer than ${count} x ${height} x ${width}`);
+  const out = Buffer.alloc(16 + body);
+  out.writeUInt32BE(IDX_IMAGES_MAGIC, 0);
+  out.writeUInt32BE(count, 4);
+  out.writeUInt32BE(height, 8);
+  out.writeUInt32BE(width, 12);
+  out.set(images.subarray(0, body), 16);
+  return out;
+}
+
+/** An uncompressed IDX label file (the inverse of parseIdxLabels). */
+export function encodeIdxLabels(labels: Uint8Array): Buffer {
+  const out = Buffer.alloc(8 + labels.length);
+  out.writeUInt32BE(IDX_LABELS_MAGIC, 0);
+  out.writeUInt32BE(labels.length, 4);
+  out.set(labels, 8);
+  return out;
+}
