@@ -41,6 +41,7 @@ test('the bare command runs the quick comparison: a table of every model, a resu
   for (const figure of ['learning-curves', 'weight-dynamics', 'voltages']) {
     t.true(fs.existsSync(path.join(out, 'figures', `${figure}.svg`)), figure);
   }
+  t.is(fs.readFileSync(path.join(out, 'figures', 'samples-mnist-10k.png')).subarray(1, 4).toString(), 'PNG', 'the sample grid as a file too');
   t.regex(html, /<svg/);
   t.notRegex(html, /(src|href)="https?:/, 'self-contained');
   t.deepEqual(results.runs.map((x) => `${x.label}/${x.spec.seed}`), ['segregated/0', 'segregated/1', 'mlp/0', 'mlp/1', 'cnn/0', 'cnn/1', 'fa/0', 'fa/1']);
@@ -73,6 +74,7 @@ test('usage errors exit 2; a missing dataset exits 1 before any training and say
     [['--seeds', '1,x'], /--seeds must be an integer/],
     [['--quick', '--dataset', 'imagenet'], /dataset must be one of/],
     [['extra'], /too many arguments|unknown command/],
+    [['trian'], /unknown command "trian" \(did you mean train\?\); the commands: .*train/],
   ] as const) {
     const r = run(...args, '--out', path.join(tmp, 'bad'));
     t.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -98,13 +100,13 @@ async function checkReportInBrowser(t: ExecutionContext, report: string): Promis
   try {
     const url = pathToFileURL(report).href;
     await page.goto(url);
-    const figures = await page.evaluate<Array<{ id: string; marks: string[] }>>(`
-      [...document.querySelectorAll('figure[id^="fig-"]')].map((f) => ({ id: f.id,
+    const figures = await page.evaluate<Array<{ id: string; marks: string[]; text: string }>>(`
+      [...document.querySelectorAll('figure[id^="fig-"]')].map((f) => ({ id: f.id, text: f.textContent,
         marks: [...f.querySelectorAll('g[class*="role-mark"] [role="graphics-symbol"]')].map((m) => m.getAttribute('aria-label') ?? '') }))`);
     t.deepEqual(figures.map((f) => f.id), ['fig-learning-curves', 'fig-test-error', 'fig-weight-dynamics', 'fig-voltages']);
     for (const f of figures) t.true(f.marks.filter((l) => /\d/.test(l)).length >= 4, `${f.id}: marks carrying numbers (${f.marks.length} marks)`);
-    // Every model of the quick run is drawn in the learning curves.
-    for (const model of ['segregated', 'mlp', 'cnn', 'fa']) t.true(figures[0].marks.some((l) => l.includes(model)), `learning curves: ${model}`);
+    // Every model of the quick run has its panel of learning curves.
+    for (const model of ['segregated', 'mlp', 'cnn', 'fa']) t.true(figures[0].text.includes(`mnist-10k · ${model}`), `learning curves: ${model}`);
     t.deepEqual(page.log.exceptions, []);
     t.deepEqual(page.log.console.filter((c) => c.level === 'error' || c.level === 'warning'), []);
     t.deepEqual(page.log.requests.filter((u) => u !== url && !u.startsWith('data:')), [], 'no request but the page and its data URIs');

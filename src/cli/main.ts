@@ -2,11 +2,23 @@
 // The dendrite-bench command line.
 import { CommanderError } from 'commander';
 
-import { isOptionError } from '../models/options';
+import { isOptionError, nearestName, optionError } from '../models/options';
 import { createProgram } from './program';
 
 function main(argv: string[]): Promise<unknown> {
-  return createProgram().parseAsync(argv);
+  const program = createProgram();
+  // Without a command the program is `run`, which would take a mistyped command (`trian`) for an
+  // argument and answer "too many arguments": name the commands instead.
+  const first = argv[2];
+  if (first !== undefined && !first.startsWith('-')) {
+    const names = program.commands.flatMap((c) => [c.name(), ...c.aliases()]);
+    if (!names.includes(first) && first !== 'help') {
+      const near = nearestName(first, names);
+      return Promise.reject(optionError('dendrite-bench', '', `unknown command "${first}"${near ? ` (did you mean ${near}?)` : ''}; ` +
+        `the commands: ${names.join(', ')} (dendrite-bench --help)`));
+    }
+  }
+  return program.parseAsync(argv);
 }
 
 // A closed pipe (`dendrite-bench train --help | head`) ends the output quietly.

@@ -33,6 +33,8 @@ export interface Report {
   figures: RenderedFigure[];
   /** What the report could not show, and why. */
   notes: string[];
+  /** The sample grid of each dataset, as PNG. */
+  samples: Array<{ name: string; png: Buffer }>;
 }
 
 const esc = (s: unknown): string =>
@@ -119,11 +121,10 @@ function environmentTable(runs: readonly ExperimentResult[], labels: ReadonlyMap
     + `<tbody>${rows.join('')}</tbody></table>`;
 }
 
-/** A PNG sample grid of a dataset's training split (src/data/show.ts) as a data URI. */
-export async function sampleGridDataUri(dataset: string, opts: { dataDir?: string; perClass?: number; seed?: number } = {}): Promise<string> {
+/** A PNG sample grid of a dataset's training split (src/data/show.ts). */
+export async function sampleGridPng(dataset: string, opts: { dataDir?: string; perClass?: number; seed?: number } = {}): Promise<Buffer> {
   const ds = await loadDataset(dataset, opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {});
-  const grid = renderGrid(ds.train, pickSamples(ds.train, opts.perClass ?? 8, opts.seed ?? 0));
-  return `data:image/png;base64,${gridPng(grid).toString('base64')}`;
+  return gridPng(renderGrid(ds.train, pickSamples(ds.train, opts.perClass ?? 8, opts.seed ?? 0)));
 }
 
 const CSS = `
@@ -158,11 +159,14 @@ export async function buildReport(folder: string, opts: ReportOptions = {}): Pro
   }
 
   const samples: string[] = [];
+  const samplePngs: Array<{ name: string; png: Buffer }> = [];
   if (opts.samples ?? true) {
     for (const name of distinct(results.runs.map((r) => r.dataset.name))) {
       const dataDir = opts.dataDir ?? results.runs.find((r) => r.dataset.name === name)?.spec.dataDir;
       try {
-        const uri = await sampleGridDataUri(name, dataDir !== undefined ? { dataDir } : {});
+        const png = await sampleGridPng(name, dataDir !== undefined ? { dataDir } : {});
+        samplePngs.push({ name, png });
+        const uri = `data:image/png;base64,${png.toString('base64')}`;
         samples.push(`<figure id="samples-${esc(name)}"><img class="samples" alt="${esc(`sample images of ${name}, one row per class`)}" src="${uri}">`
           + `<figcaption>${esc(name)}: eight training images of each class (a seeded random choice), one row per class, `
           + 'labelled. Check that images, orientation and labels look right.</figcaption></figure>');
@@ -197,7 +201,7 @@ ${environmentTable(results.runs, labels)}
 ${notes.length ? `<h2>Not shown</h2><ul class="notes">${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 </body></html>
 `;
-  return { html, results, figures, notes };
+  return { html, results, figures, notes, samples: samplePngs };
 }
 
 /** Writes <folder>/report.html and <folder>/figures/<name>.svg (and .png with opts.png and Chromium). */
@@ -214,6 +218,12 @@ export async function writeReport(folder: string, opts: ReportOptions = {}): Pro
       await svgsToPng(chromium, files);
       pngs.push(...files.map((f) => f.png));
     }
+  }
+  // The sample grids are images already: written as figures/samples-<dataset>.png beside the charts.
+  for (const s of r.samples) {
+    const file = path.join(folder, 'figures', `samples-${s.name.replace(/[^a-z0-9-]/gi, '-')}.png`);
+    await writeFileAtomicAsync(file, s.png);
+    pngs.push(file);
   }
   const report = path.join(folder, REPORT_HTML);
   await writeFileAtomicAsync(report, r.html);
