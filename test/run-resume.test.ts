@@ -3,7 +3,7 @@
 // command; that command finishes the run, the finished result unchanged and the interrupted one
 // equal to an uninterrupted run's; resuming with another plan or without a results folder is a
 // usage error.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import path from 'node:path';
 import test from 'ava';
 
 import type { LabelledResult, Results } from '../src/report/results';
+import { runAndStop } from './helpers/stop-child';
 
 const cli = path.join(__dirname, '..', 'src', 'cli', 'main.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dendrite-resume-'));
@@ -48,18 +49,9 @@ function numbers(r: LabelledResult): unknown {
 
 test('Ctrl-C keeps the finished experiment and the checkpoint; the printed command resumes to the numbers of an uninterrupted run', async (t) => {
   const out = path.join(tmp, 'stopped');
-  const child = spawn(process.execPath, [cli, 'run', ...flags, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const status = await new Promise<number | null>((resolve) => {
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      // The first curve point of the second experiment's second epoch: its first epoch has finished.
-      if (/^\{"run":2,[^\n]*"type":"point","epoch":2,/m.test(stdout) && !child.killed) child.kill('SIGINT');
-    });
-    child.on('close', (code) => resolve(code));
-  });
+  // Stopped at the first curve point of the second experiment's second epoch: its first epoch has finished.
+  const { status, stdout, stderr } = await runAndStop([cli, 'run', ...flags, '--out', out], 'SIGINT',
+    (so) => /^\{"run":2,[^\n]*"type":"point","epoch":2,/m.test(so));
   t.is(status, 130, stderr);
   const events = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   const stopped = events.find((e) => e.type === 'stopped') as { run: number; epoch: number; position: number };

@@ -9,6 +9,7 @@ import test from 'ava';
 
 import { loadDataset } from '../src/data/load';
 import { loadTrainedModel, type ExperimentResult } from '../src/experiment/run';
+import { runAndStop } from './helpers/stop-child';
 
 const cli = path.join(__dirname, '..', 'src', 'cli', 'main.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dendrite-cli-'));
@@ -141,21 +142,10 @@ test('--device cuda reaches the segregated network: it runs there or fails sayin
 });
 
 test('SIGINT or SIGTERM stops at the next chunk with exit code 130, keeps the checkpoint, and --resume continues there', async (t) => {
-  const { spawn } = await import('node:child_process');
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     const ck = path.join(tmp, `stop-${signal}.ckpt`);
     const args = [cli, 'train', '--model', 'mlp', '--layers', '64,10', '--epochs', '50', '--chunk-size', '500', '--checkpoint', ck, '--json', '--threads', '1'];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const status = await new Promise<number | null>((resolve) => {
-      child.stdout.on('data', (d: Buffer) => {
-        stdout += d.toString();
-        if (stdout.includes('"type":"epoch"') && !child.killed) child.kill(signal);
-      });
-      child.on('close', (code) => resolve(code));
-    });
+    const { status, stderr } = await runAndStop(args, signal, (so) => so.includes('"type":"epoch"'));
     t.is(status, 130, `${signal}: ${stderr}`);
     t.regex(stderr, /run the same command with --resume to continue/);
     t.true(fs.existsSync(ck));

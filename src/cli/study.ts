@@ -16,7 +16,7 @@ import { writeFileAtomic } from '../train/checkpoint';
 import { studyConfig } from '../study/config';
 import { copyStudy } from '../study/copy';
 import { exportCsv, exportJson, exportLange, parseLange, parseStudyCsv, parseStudyJson } from '../study/export';
-import { splitSeedOf, validationLabel, validationOf } from '../study/objective';
+import { splitSeedOf, validationLabel } from '../study/objective';
 import { checkStudyReportFolder, writeStudyReport } from '../report/study';
 import { redact } from '../study/postgres';
 import { bestTrial } from '../study/rules';
