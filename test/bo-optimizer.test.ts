@@ -3,7 +3,8 @@ import test from 'ava';
 import { acquisitionAt, type Acquisition } from '../src/bo/acquisition';
 import { branin } from '../src/bo/benchmarks';
 import { GaussianProcess } from '../src/bo/gp';
-import { InfeasibleError, Optimizer, optimize, type Trial, type TrialResult } from '../src/bo/optimize';
+import { InfeasibleError, Optimizer, type Trial, type TrialResult } from '../src/bo/optimize';
+import { optimize } from '../src/study/optimize';
 import { Space, type Params } from '../src/bo/space';
 import { CubeTransform } from '../src/bo/transform';
 

@@ -24,7 +24,7 @@ import { runStudy } from '../src/study/run';
 import { checkStudySpace, loadSpaceFile, presetSpace, trialOptions } from '../src/study/spaces';
 import { SqliteStorage } from '../src/study/sqlite';
 import { finishedCount } from '../src/study/storage';
-import type { StudyConfig, StudyTrial } from '../src/study/types';
+import type { ModelStudyConfig, ObjectiveSpec, StudyConfig, StudyTrial } from '../src/study/types';
 import { loadTrainingData } from '../src/train/data';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'study-'));
@@ -133,7 +133,7 @@ test('the median rule prunes below the median of complete trials at the same fol
   t.truthy(medianPrune(five, 9, 0, 0.75, 'minimize'));
 });
 
-function config(over: Partial<StudyConfig> = {}, objective: Partial<StudyConfig['objective']> = {}): StudyConfig {
+function config(over: Partial<ModelStudyConfig> = {}, objective: Partial<ObjectiveSpec> = {}): ModelStudyConfig {
   return {
     objective: { model: 'mlp', fixed: { layers: [16, 10] }, dataset: 'mnist-10k', folds: 2, epochs: 1, ...objective },
     space: { lr: { type: 'float', low: 1e-4, high: 0.3, log: true }, batchSize: { type: 'int', low: 16, high: 256, log: true } },
@@ -154,7 +154,7 @@ test('real trials: an invalid CNN geometry is infeasible before training; a dive
 
 test('every trial of a study is scored on the same folds: its split seed picks them, not the weights\' seed', async (t) => {
   // The images fold 0 validates on, through the spec a trial runs (trialSpec, resolveSpec) and the loader runExperiment calls.
-  const validation = async (c: StudyConfig): Promise<string> => {
+  const validation = async (c: ModelStudyConfig): Promise<string> => {
     const s = resolveSpec(trialSpec(c, { layers: [16, 10] }, 0, { threads: 1 }));
     const d = await loadTrainingData(s.dataset, { validation: 0, seed: s.splitSeed, folds: s.folds, fold: s.fold });
     const v = d.splits.validation!;
@@ -280,7 +280,7 @@ test('Lange\'s log: his lines parse into typed trials and export back byte for b
 });
 
 /** The images and labels a trial validates on, through the spec it runs (trialSpec, resolveSpec) and the loader runExperiment calls. */
-async function validationHash(c: StudyConfig): Promise<{ hash: string; count: number }> {
+async function validationHash(c: ModelStudyConfig): Promise<{ hash: string; count: number }> {
   const s = resolveSpec(trialSpec(c, { layers: [16, 10] }, 0, { threads: 1 }));
   const d = await loadTrainingData(s.dataset, { validation: s.folds >= 2 ? 0 : s.validation, seed: s.splitSeed, folds: s.folds, fold: s.fold });
   const v = d.splits.validation!;
@@ -288,7 +288,7 @@ async function validationHash(c: StudyConfig): Promise<{ hash: string; count: nu
 }
 
 test('a holdout study: every trial validates on the same held-out images (its split seed), the value is their accuracy', async (t) => {
-  const holdout = (over: Partial<StudyConfig> = {}, h = 0.2): StudyConfig => config({ trials: 3, ...over }, { folds: 0, holdout: h });
+  const holdout = (over: Partial<ModelStudyConfig> = {}, h = 0.2): ModelStudyConfig => config({ trials: 3, ...over }, { folds: 0, holdout: h });
   const a = await validationHash(holdout({ seed: 1, splitSeed: 9 }));
   t.is(a.count, 1600, '0.2 of the 8000 training images');
   t.deepEqual(await validationHash(holdout({ seed: 2, splitSeed: 9 })), a, 'other weights, the same images');

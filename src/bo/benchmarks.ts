@@ -2,7 +2,7 @@
 // test (test/bo-quality.test.ts) and the bench (bench/bo.ts) both run.
 import { Xoshiro128ss } from '../data/rng';
 import { gaussian } from './acquisition';
-import { optimize, type Strategy } from './optimize';
+import { optimizeInMemory, type Strategy } from './optimize';
 import { Space, type Params } from './space';
 
 export interface TestProblem {
@@ -73,7 +73,7 @@ export interface RegretOptions {
  */
 export async function simpleRegret(problem: TestProblem, options: RegretOptions): Promise<number> {
   const noise = options.noise ?? 0;
-  const result = await optimize({
+  const result = await optimizeInMemory({
     space: problem.space,
     direction: 'minimize',
     strategy: options.strategy,

@@ -18,7 +18,7 @@ export {
 } from './space';
 export {
   Optimizer,
-  optimize,
+  optimizeInMemory,
   InfeasibleError,
   paramsKey,
   type Direction,
@@ -29,7 +29,7 @@ export {
   type OptimizerOptions,
   type SuggestionInfo,
   type Objective,
-  type OptimizeOptions,
+  type InMemoryOptimizeOptions,
   type OptimizeResult,
 } from './optimize';
 export { type Acquisition } from './acquisition';

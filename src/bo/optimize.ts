@@ -1,6 +1,6 @@
 // The Bayesian optimiser: a seeded, stateless-by-default suggestion function over a search space
-// and a trial history, and `optimize`, which runs an objective for a number of trials with a
-// pool of concurrent workers. docs/bo.md has the design and an example.
+// and a trial history, and `optimizeInMemory`, which runs an objective for a number of trials with
+// a pool of concurrent workers (the public `optimize`, src/study/optimize.ts, is it without a storage). docs/bo.md has the design and an example.
 import { Xoshiro128ss } from '../data/rng';
 import { maximizeAcquisition, type Acquisition } from './acquisition';
 import { GaussianProcess, type GPOptions, type Hyperparameters } from './gp';
@@ -305,7 +305,8 @@ export class InfeasibleError extends Error {
 /** The objective: a number to maximise or minimise, or a promise of one. */
 export type Objective = (params: Params, context: { number: number; signal?: AbortSignal }) => number | Promise<number>;
 
-export interface OptimizeOptions extends OptimizerOptions {
+/** The options of the in-memory loop; `optimize` (src/study/optimize.ts) adds a study storage. */
+export interface InMemoryOptimizeOptions extends OptimizerOptions {
   objective: Objective;
   /** New trials to run (infeasible and failed ones count). */
   trials: number;
@@ -330,11 +331,27 @@ export interface OptimizeResult {
 }
 
 /**
+ * Evaluates the objective once: complete with its value; failed when it throws or returns no
+ * finite number; infeasible when it throws InfeasibleError. Never throws.
+ */
+export async function runObjective(objective: Objective, params: Readonly<Params>, context: { number: number; signal?: AbortSignal }):
+  Promise<{ state: TrialState; value?: number; reason?: string }> {
+  try {
+    const value = await objective({ ...params }, context);
+    return typeof value === 'number' && Number.isFinite(value)
+      ? { state: 'complete', value }
+      : { state: 'failed', reason: `objective returned ${typeof value === 'number' ? value : typeof value}, not a finite number` };
+  } catch (e) {
+    return { state: e instanceof InfeasibleError ? 'infeasible' : 'failed', reason: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/**
  * Optimises `objective` over `space` for `trials` trials. An objective that throws records a
  * failed trial (with the message), one that throws InfeasibleError or breaks a constraint an
  * infeasible one, one that returns a non-finite number a failed one; the run goes on.
  */
-export async function optimize(options: OptimizeOptions): Promise<OptimizeResult> {
+export async function optimizeInMemory(options: InMemoryOptimizeOptions): Promise<OptimizeResult> {
   const base = options.space instanceof Space ? options.space : new Space(options.space);
   const space = options.constraint ? base.withConstraints(options.constraint) : base;
   const optimizer = new Optimizer({ ...options, space });
@@ -366,19 +383,8 @@ export async function optimize(options: OptimizeOptions): Promise<OptimizeResult
         continue;
       }
       const start = performance.now();
-      let trial: Trial;
-      try {
-        const value = await objective({ ...params }, { number, signal: options.signal });
-        const seconds = (performance.now() - start) / 1000;
-        trial = typeof value === 'number' && Number.isFinite(value)
-          ? { number, params, state: 'complete', value, seconds }
-          : { number, params, state: 'failed', seconds, reason: `objective returned ${typeof value === 'number' ? value : typeof value}, not a finite number` };
-      } catch (e) {
-        const seconds = (performance.now() - start) / 1000;
-        const reason = e instanceof Error ? e.message : String(e);
-        trial = { number, params, state: e instanceof InfeasibleError ? 'infeasible' : 'failed', seconds, reason };
-      }
-      record(trial);
+      const outcome = await runObjective(objective, params, { number, ...(options.signal ? { signal: options.signal } : {}) });
+      record({ number, params, ...outcome, seconds: (performance.now() - start) / 1000 });
     }
   };
   await Promise.all(Array.from({ length: workers }, worker));

@@ -16,14 +16,14 @@ import { writeFileAtomic } from '../train/checkpoint';
 import { studyConfig } from '../study/config';
 import { copyStudy } from '../study/copy';
 import { exportCsv, exportJson, exportLange, parseLange, parseStudyCsv, parseStudyJson } from '../study/export';
-import { splitSeedOf, validationLabel } from '../study/objective';
+import { modelStudy, splitSeedOf, validationLabel } from '../study/objective';
 import { checkStudyReportFolder, writeStudyReport } from '../report/study';
 import { redact } from '../study/postgres';
 import { bestTrial } from '../study/rules';
 import { configDifferences, runStudy, type StudyEvent } from '../study/run';
 import { countsTowardBudget, finishedCount, isStudyError, type StudyStorage } from '../study/storage';
 import { openStorage, storageKind } from '../study/storage-url';
-import type { StudyConfig, StudyRecord, StudyTrial } from '../study/types';
+import { isModelObjective, type ModelStudyConfig, type StudyConfig, type StudyRecord, type StudyTrial } from '../study/types';
 import { shellWord } from './shell';
 import { createStudyProgress, duration } from './progress';
 import { withStopSignals } from './signals';
@@ -122,7 +122,7 @@ function parseDevices(text: string | undefined): DeviceString[] {
 }
 
 /** The configuration the flags ask for (a new study), checked. */
-function configFromFlags(f: StudyRunFlags, model: ModelKind): StudyConfig {
+function configFromFlags(f: StudyRunFlags, model: ModelKind): ModelStudyConfig {
   return studyConfig({
     model, trials: integer('--trials', f.trials, 1), folds: integer('--folds', f.folds, 2), epochs: integer('--epochs', f.epochs, 1),
     seed: integer('--seed', f.seed, 0), splitSeed: integer('--split-seed', f.splitSeed, 0), prune: f.prune === true,
@@ -196,6 +196,7 @@ export async function studyRun(f: StudyRunFlags, io: { out: (s: string) => void;
       }
     }
     if (!created) {
+      modelStudy(record.config, name); // a function study (optimize()) runs only where its function is
       // Flags given again must agree with the study; the budget may change.
       if (f.model !== undefined) {
         const given = configFromFlags({ ...f, trials: f.trials ?? String(record.config.trials) }, f.model as ModelKind);
@@ -366,10 +367,12 @@ function summary(record: StudyRecord, trials: StudyTrial[]): Record<string, unkn
   const counts: Record<string, number> = {};
   for (const t of trials) counts[t.state] = (counts[t.state] ?? 0) + 1;
   const best = bestTrial(trials, record.config.direction);
+  const o = record.config.objective;
+  const objective = isModelObjective(o)
+    ? { objective: 'model', model: o.model, dataset: o.dataset, folds: o.folds, holdout: o.holdout ?? null, epochs: o.epochs }
+    : { objective: 'function', model: null, dataset: null, folds: null, holdout: null, epochs: null };
   return {
-    name: record.name, createdAt: record.createdAt, model: record.config.objective.model, dataset: record.config.objective.dataset,
-    space: record.config.spaceName, strategy: record.config.strategy, folds: record.config.objective.folds, holdout: record.config.objective.holdout ?? null,
-    epochs: record.config.objective.epochs,
+    name: record.name, createdAt: record.createdAt, ...objective, space: record.config.spaceName, strategy: record.config.strategy,
     seed: record.config.seed, splitSeed: splitSeedOf(record.config), prune: record.config.prune, budget: record.config.trials, finished: finishedCount(trials), states: counts,
     best: best ? { trial: best.number, value: best.value, params: best.params } : null, final: record.final ?? null,
   };
@@ -448,8 +451,11 @@ Examples:
           return;
         }
         console.log(`study ${name} (${storage.location})`);
-        console.log(`  ${record.config.objective.model} on ${record.config.objective.dataset}, space ${record.config.spaceName}, strategy ${record.config.strategy}, ` +
-          `${validationLabel(record.config.objective)} (split seed ${splitSeedOf(record.config)}) x ${record.config.objective.epochs} epochs, seed ${record.config.seed}${record.config.prune ? ', pruning' : ''}`);
+        const o = record.config.objective;
+        console.log(isModelObjective(o)
+          ? `  ${o.model} on ${o.dataset}, space ${record.config.spaceName}, strategy ${record.config.strategy}, ` +
+            `${validationLabel(o)} (split seed ${splitSeedOf(record.config)}) x ${o.epochs} epochs, seed ${record.config.seed}${record.config.prune ? ', pruning' : ''}`
+          : `  a function given to optimize(), ${record.config.direction}d, ${Object.keys(record.config.space).length} parameters, strategy ${record.config.strategy}, seed ${record.config.seed}`);
         console.log(`  ${s.finished}/${record.config.trials} finished; ${Object.entries(s.states as Record<string, number>).map(([k, v]) => `${v} ${k}`).join(', ') || 'no trials'}`);
         console.log(`  workers: ${workers.filter((w) => w.state === 'alive').length} alive, ${workers.length} in all`);
         // Live and dead workers one a line (stopped ones, which left cleanly, only in the count).
@@ -460,7 +466,7 @@ Examples:
             `heartbeat ${ago(w.heartbeatAt)}${mine.length ? `: ${mine.join(', ')}` : ''}`);
         }
         const best = s.best as { trial: number; value: number } | null;
-        if (best) console.log(`  best: trial ${best.trial}, ${record.config.objective.holdout !== undefined ? 'holdout' : 'CV'} ${best.value.toFixed(4)}`);
+        if (best) console.log(`  best: trial ${best.trial}, ${!isModelObjective(o) ? 'value' : o.holdout !== undefined ? 'holdout' : 'CV'} ${best.value.toFixed(4)}`);
         if (record.final) console.log(`  final: test ${record.final.testAccuracy.toFixed(4)} (trial ${record.final.trial} retrained on the whole training split)`);
       } finally {
         await storage.close();
@@ -517,7 +523,7 @@ Examples:
         const record = await loadRecord(storage, name);
         const trials = await storage.listTrials(name);
         const text = format === 'json' ? exportJson(record, trials) : format === 'csv' ? exportCsv(record, trials)
-          : exportLange(record, record.config.objective.model, trials);
+          : exportLange(record, modelStudy(record.config, name).objective.model, trials);
         if (f.out !== undefined) writeFileAtomic(f.out, text);
         else process.stdout.write(text);
       } finally {

@@ -5,22 +5,24 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import type { StudyStorage } from '../study/storage';
-import type { StudyRecord, StudyTrial } from '../study/types';
+import { isModelObjective, type StudyRecord, type StudyTrial } from '../study/types';
 import type { TrialRecord } from './figures';
 import { writeReport } from './html';
 import { makeResults, readResults, RESULTS_JSON, writeResults } from './results';
 
 /** The figures' rows of a study: every trial, with a value only where it completed. */
 export function studyTrialRecords(study: StudyRecord, trials: readonly StudyTrial[]): TrialRecord[] {
-  const o = study.config.objective as { model: string; dataset?: string; folds?: number; holdout?: number };
+  const o = study.config.objective;
+  // A function study (optimize()) has no model or dataset: its study name stands for both.
+  const about = isModelObjective(o)
+    ? { model: o.model, dataset: o.dataset, metric: o.holdout !== undefined ? `holdout validation accuracy (${o.holdout} of the training split)` : `mean ${o.folds}-fold validation accuracy` }
+    : { model: study.name, dataset: 'function', metric: 'objective value' };
   return trials.filter((t) => !t.requeued).map((t) => ({
     study: study.name,
-    model: o.model,
-    dataset: o.dataset ?? 'mnist-10k',
+    ...about,
     trial: t.number,
     value: t.state === 'complete' && t.value !== undefined ? t.value : null,
     params: t.params as Record<string, number | string | boolean>,
-    metric: o.holdout !== undefined ? `holdout validation accuracy (${o.holdout} of the training split)` : `mean ${o.folds ?? 3}-fold validation accuracy`,
     direction: study.config.direction,
   }));
 }

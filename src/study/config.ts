@@ -9,7 +9,7 @@ import { MODEL_KINDS, type ModelKind } from '../experiment/registry';
 import { optionError } from '../models/options';
 import { validationOf } from './objective';
 import { resolveStudySpace } from './spaces';
-import type { StudyConfig } from './types';
+import type { ModelStudyConfig, ObjectiveSpec, StudyConfig } from './types';
 
 export const STRATEGIES = ['bayes', 'random', 'lange'] as const;
 
@@ -36,7 +36,7 @@ function checkInteger(flag: string, v: number | undefined, min: number): void {
   if (v !== undefined && (!Number.isSafeInteger(v) || v < min)) throw optionError('study', flag, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
 }
 
-export function studyConfig(s: StudySettings): StudyConfig {
+export function studyConfig(s: StudySettings): ModelStudyConfig {
   if (!MODEL_KINDS.includes(s.model as ModelKind)) throw optionError('study', '--model', `must be one of ${MODEL_KINDS.join(', ')}, got ${JSON.stringify(s.model)}`);
   const dataset = s.dataset ?? 'mnist-10k';
   if (!datasetNames().includes(dataset)) throw optionError('study', '--dataset', `must be one of ${datasetNames().join(', ')}, got ${JSON.stringify(dataset)}`);
@@ -58,7 +58,7 @@ export function studyConfig(s: StudySettings): StudyConfig {
   }
   const space = resolveStudySpace(s.model as ModelKind, s.space ?? 'default');
   const seed = s.seed ?? 0;
-  const objective: StudyConfig['objective'] = {
+  const objective: ObjectiveSpec = {
     model: s.model as ModelKind, fixed: space.fixed, dataset, ...(s.dataDir !== undefined ? { dataDir: path.resolve(s.dataDir) } : {}),
     folds: s.holdout !== undefined ? 0 : s.folds ?? 3, ...(s.holdout !== undefined ? { holdout: s.holdout } : {}), epochs: s.epochs ?? 10,
   };

@@ -6,7 +6,8 @@ import { Space, type Params } from '../bo/space';
 import type { ModelKind } from '../experiment/registry';
 import { optionError } from '../models/options';
 import { checkStudySpace, isLangeKey } from './spaces';
-import { FINISHED_STATES, type ImportedTrial, type StudyConfig, type StudyRecord, type StudyTrial } from './types';
+import { stepsAreEpochs } from './objective';
+import { FINISHED_STATES, isModelObjective, type ImportedTrial, type StudyConfig, type StudyRecord, type StudyTrial } from './types';
 
 export const STUDY_EXPORT_FORMAT = 'dendrite-bench/study@1';
 
@@ -33,7 +34,7 @@ function csvCell(v: unknown): string {
 
 /** The CSV's intermediate-value columns: `fold_<k>_mean`, or `epoch_<k>_accuracy` in a holdout study. */
 function stepColumn(config: StudyConfig, i: number): string {
-  return config.objective.holdout !== undefined ? `epoch_${i + 1}_accuracy` : `fold_${i + 1}_mean`;
+  return stepsAreEpochs(config) ? `epoch_${i + 1}_accuracy` : `fold_${i + 1}_mean`;
 }
 
 /** The CSV's columns after the parameters and intermediate values. */
@@ -122,16 +123,17 @@ export function parseStudyCsv(text: string, file: string, config: StudyConfig): 
     col.set(name, i);
   });
   const steps: number[] = [];
-  const stepRe = config.objective.holdout !== undefined ? /^epoch_(\d+)_accuracy$/ : /^fold_(\d+)_mean$/;
+  const epochs = stepsAreEpochs(config);
+  const stepRe = epochs ? /^epoch_(\d+)_accuracy$/ : /^fold_(\d+)_mean$/;
   for (const name of col.keys()) {
     if (name.startsWith('param_')) {
       if (!names.includes(name.slice(6))) bad(head.line, `unknown parameter "${name.slice(6)}" (column ${name}): the study's space has ${names.join(', ')}`);
     } else if (stepRe.test(name)) {
       steps.push(Number(stepRe.exec(name)![1]) - 1);
     } else if (!['number', 'state', 'value', ...CSV_TAIL].includes(name)) {
-      const other = config.objective.holdout !== undefined ? /^fold_\d+_mean$/ : /^epoch_\d+_accuracy$/;
+      const other = epochs ? /^fold_\d+_mean$/ : /^epoch_\d+_accuracy$/;
       bad(head.line, other.test(name)
-        ? `column "${name}" belongs to a ${config.objective.holdout !== undefined ? 'fold' : 'holdout'} study; this one validates on ${config.objective.holdout !== undefined ? 'a holdout (epoch_<k>_accuracy columns)' : 'folds (fold_<k>_mean columns)'}`
+        ? `column "${name}" belongs to a ${epochs ? 'fold' : 'holdout'} study; this one validates on ${epochs ? 'a holdout (epoch_<k>_accuracy columns)' : 'folds (fold_<k>_mean columns)'}`
         : `unknown column "${name}"`);
     }
   }
@@ -309,7 +311,16 @@ export function parseStudyJson(text: string, file: string): { name: string; conf
   if (typeof doc !== 'object' || doc === null || doc.format !== STUDY_EXPORT_FORMAT) bad(`"format" must be "${STUDY_EXPORT_FORMAT}"`);
   const c = doc.config;
   if (typeof c !== 'object' || c === null || typeof c.objective !== 'object' || c.objective === null) bad('"config" with an "objective" is required');
-  const space = checkStudySpace(c.objective.model, { params: c.space, fixed: c.objective.fixed ?? {} }, file);
+  let space: Space;
+  if (isModelObjective(c.objective)) {
+    space = checkStudySpace(c.objective.model, { params: c.space, fixed: c.objective.fixed ?? {} }, file);
+  } else {
+    try {
+      space = new Space(c.space);
+    } catch (err) {
+      return bad(`"config.space": ${(err as Error).message}`);
+    }
+  }
   if (!Array.isArray(doc.trials)) bad('"trials" must be a list');
   let skipped = 0;
   const trials: ImportedTrial[] = [];

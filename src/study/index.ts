@@ -1,6 +1,6 @@
 // Hyperparameter studies (docs/bo.md "Studies"): storage, workers, objectives, spaces, exports.
 export {
-  type StudyTrialState, type ObjectiveSpec, type StudyConfig, type FinalResult, type StudyRecord, type IntermediateValue, type StudyTrial,
+  type StudyTrialState, type ObjectiveSpec, type FunctionObjectiveSpec, type ModelStudyConfig, type StudyOptimizerSettings, isModelObjective, type StudyConfig, type FinalResult, type StudyRecord, type IntermediateValue, type StudyTrial,
   type WorkerRecord, type TrialOutcome, type ImportedTrial, TRIAL_STATES, FINISHED_STATES,
 } from './types';
 export {
@@ -13,7 +13,7 @@ export { PostgresStorage, POSTGRES_SCHEMA_VERSION, type PostgresOptions } from '
 export { openStorage, storageKind, storageSpec, type OpenStorageOptions, type StorageKind } from './storage-url';
 export { copyStudy, type CopyResult } from './copy';
 export { studyOptimizer, optimizerView, studyProposer, bestTrial, medianPrune, PRUNE_STARTUP_TRIALS } from './rules';
-export { evaluateTrial, trialSpec, splitSeedOf, validationOf, validationLabel, type TrialRun, type StudyValidation, type TrialProgress } from './objective';
+export { evaluateTrial, modelStudy, stepsAreEpochs, trialSpec, splitSeedOf, validationOf, validationLabel, type TrialRun, type StudyValidation, type TrialProgress } from './objective';
 export { classifyTrialError, EnvironmentError, ENVIRONMENT_EXIT_CODE, type TrialErrorKind } from './errors';
 export {
   presetSpace, loadSpaceFile, resolveStudySpace, listSpacePresets, checkStudySpace, trialOptions, translateLange,
@@ -23,3 +23,4 @@ export { runWorker, workerIsDead, STALE_HEARTBEAT_MS, HEARTBEAT_MS, type WorkerO
 export { runStudy, finalRun, configDifferences, MAX_STARTUP_FAILURES, type StudyRunOptions, type StudyRunResult, type StudyEvent } from './run';
 export { exportJson, exportCsv, exportLange, parseLange, parseStudyJson, parseStudyCsv, STUDY_EXPORT_FORMAT, type StudyExport } from './export';
 export { studyConfig, STRATEGIES, type StudySettings } from './config';
+export { optimize, type OptimizeOptions } from './optimize';

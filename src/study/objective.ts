@@ -23,9 +23,12 @@ import type { DeviceString } from '../native';
 import type { DivergenceError } from '../train/loop';
 import { classifyTrialError } from './errors';
 import { trialOptions } from './spaces';
-import type { ObjectiveSpec, StudyConfig, TrialOutcome } from './types';
+import { StudyError } from './storage';
+import { isModelObjective, type ModelStudyConfig, type ObjectiveSpec, type StudyConfig, type TrialOutcome } from './types';
 
 export interface TrialRun {
+  /** The trial's number (absent outside a study). */
+  trial?: number;
   device?: DeviceString;
   threads?: number;
   signal?: AbortSignal;
@@ -52,7 +55,7 @@ export interface TrialProgress {
 }
 
 /** The runExperiment events of one fold as TrialProgress. */
-function foldProgress(config: StudyConfig, fold: number, onProgress: (p: TrialProgress) => void): (e: ExperimentEvent) => void {
+function foldProgress(config: ModelStudyConfig, fold: number, onProgress: (p: TrialProgress) => void): (e: ExperimentEvent) => void {
   const at = { fold, folds: config.objective.folds, epochs: config.objective.epochs };
   return (e) => {
     if (e.type === 'progress') {
@@ -76,6 +79,22 @@ export function splitSeedOf(config: StudyConfig): number {
 }
 
 export type StudyValidation = { kind: 'folds'; folds: number } | { kind: 'holdout'; holdout: number };
+
+/**
+ * A study's configuration as a model study; an ERR_STUDY_OBJECTIVE StudyError when its objective is a
+ * caller's function, which only `optimize` (given that function again) can evaluate.
+ */
+export function modelStudy(config: StudyConfig, name?: string): ModelStudyConfig {
+  const o = config.objective;
+  if (isModelObjective(o)) return { ...config, objective: o };
+  throw new StudyError('ERR_STUDY_OBJECTIVE', `study${name !== undefined ? ` "${name}"` : ''} optimises a function given to optimize() in code, not a model: ` +
+    'run or resume it by calling optimize() again with that function, the same storage and the same study name');
+}
+
+/** Whether a study's intermediate values are per epoch (a holdout study) rather than per fold. */
+export function stepsAreEpochs(config: StudyConfig): boolean {
+  return isModelObjective(config.objective) && config.objective.holdout !== undefined;
+}
 
 /**
  * How a study's trials validate: k folds, or a holdout (then folds is 0). A RangeError for an
@@ -106,7 +125,7 @@ export function validationLabel(o: ObjectiveSpec): string {
  * The ExperimentSpec of one fold of a trial (`fold` 0 for a holdout study's one run; also used,
  * with 'final', for the final run on the whole training split and the test split).
  */
-export function trialSpec(config: StudyConfig, options: Record<string, unknown>, fold: number | 'final', run: TrialRun): ExperimentSpec {
+export function trialSpec(config: ModelStudyConfig, options: Record<string, unknown>, fold: number | 'final', run: TrialRun): ExperimentSpec {
   const o = config.objective;
   const v = validationOf(o);
   if (fold !== 'final' && v.kind === 'holdout' && fold !== 0) throw new RangeError(`a holdout study has one run per trial (fold 0), not fold ${fold}`);
@@ -138,16 +157,17 @@ function failure(err: unknown, classes: number, info: Record<string, unknown>, d
 }
 
 export async function evaluateTrial(config: StudyConfig, params: Params, run: TrialRun = {}): Promise<TrialOutcome> {
-  const classes = datasetClasses(config.objective.dataset);
-  const validation = validationOf(config.objective);
+  const study = modelStudy(config);
+  const classes = datasetClasses(study.objective.dataset);
+  const validation = validationOf(study.objective);
   let options: Record<string, unknown>;
   try {
-    options = trialOptions(config.objective.model, params, config.objective.fixed, classes);
+    options = trialOptions(study.objective.model, params, study.objective.fixed, classes);
   } catch (err) {
     if (isOptionError(err)) return { state: 'infeasible', error: err.message };
     throw err;
   }
-  if (validation.kind === 'holdout') return evaluateHoldout(config, options, classes, run);
+  if (validation.kind === 'holdout') return evaluateHoldout(study, options, classes, run);
   const nFolds = validation.folds;
   const folds: { fold: number; accuracy: number; epochs: (number | null)[]; seconds: number }[] = [];
   let sum = 0;
@@ -155,9 +175,9 @@ export async function evaluateTrial(config: StudyConfig, params: Params, run: Tr
     let r: ExperimentResult;
     try {
       const ro: RunOptions = {
-        ...(run.signal ? { signal: run.signal } : {}), ...(run.onProgress ? { onEvent: foldProgress(config, fold, run.onProgress) } : {}),
+        ...(run.signal ? { signal: run.signal } : {}), ...(run.onProgress ? { onEvent: foldProgress(study, fold, run.onProgress) } : {}),
       };
-      r = await runExperiment(trialSpec(config, options, fold, run), ro);
+      r = await runExperiment(trialSpec(study, options, fold, run), ro);
     } catch (err) {
       return failure(err, classes, { options, folds }, { fold });
     }
@@ -178,7 +198,7 @@ export async function evaluateTrial(config: StudyConfig, params: Params, run: Tr
  * signal; the trial is pruned at that epoch's accuracy whether or not the run had already ended,
  * so the outcome depends on the reports, not on timing.
  */
-async function evaluateHoldout(config: StudyConfig, options: Record<string, unknown>, classes: number, run: TrialRun): Promise<TrialOutcome> {
+async function evaluateHoldout(config: ModelStudyConfig, options: Record<string, unknown>, classes: number, run: TrialRun): Promise<TrialOutcome> {
   const last = config.objective.epochs - 1;
   const epochs: (number | null)[] = [];
   const stop = new AbortController();

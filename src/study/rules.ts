@@ -9,8 +9,12 @@ import type { StudyConfig, StudyTrial } from './types';
 /** Complete trials a step needs before the median rule prunes there (Optuna's default). */
 export const PRUNE_STARTUP_TRIALS = 5;
 
-export function studyOptimizer(config: StudyConfig): Optimizer {
-  return new Optimizer({ space: new Space(config.space), direction: config.direction, seed: config.seed, strategy: config.strategy });
+/**
+ * The optimiser of a study. `space`: the study's space with constraints (functions a study cannot
+ * store; `optimize` passes them), else the stored space.
+ */
+export function studyOptimizer(config: StudyConfig, space: Space = new Space(config.space)): Optimizer {
+  return new Optimizer({ ...config.optimizer, space, direction: config.direction, seed: config.seed, strategy: config.strategy });
 }
 
 /**
@@ -37,8 +41,8 @@ export function optimizerView(trials: readonly StudyTrial[]): { history: TrialRe
 }
 
 /** The proposer of a study: a pure function of its seed, history and pending trials. */
-export function studyProposer(config: StudyConfig): Proposer {
-  const optimizer = studyOptimizer(config);
+export function studyProposer(config: StudyConfig, space?: Space): Proposer {
+  const optimizer = studyOptimizer(config, space);
   return ({ trials }) => {
     const { history, pending } = optimizerView(trials);
     return optimizer.suggest(history, pending);

@@ -9,13 +9,13 @@ import path from 'node:path';
 
 import { runExperiment } from '../experiment/run';
 import type { DeviceString } from '../native';
-import { datasetClasses, splitSeedOf, trialSpec, validationOf, type TrialProgress } from './objective';
+import { datasetClasses, modelStudy, splitSeedOf, trialSpec, validationOf, type TrialProgress } from './objective';
 import { bestTrial } from './rules';
 import { trialOptions } from './spaces';
 import { storageSpec } from './storage-url';
 import { ENVIRONMENT_EXIT_CODE } from './errors';
 import { StudyError, claimDecision, finishedCount, type StudyStorage } from './storage';
-import type { FinalResult, StudyConfig, StudyRecord, StudyTrial } from './types';
+import { isModelObjective, type FinalResult, type StudyConfig, type StudyRecord, type StudyTrial } from './types';
 import { runWorker, workerIsDead, type Evaluate } from './worker';
 import type { WorkerArgs, WorkerMessage } from './worker-main';
 
@@ -64,18 +64,26 @@ export function configDifferences(stored: StudyConfig, wanted: StudyConfig): str
   const cmp = (what: string, a: unknown, b: unknown): void => {
     if (JSON.stringify(a) !== JSON.stringify(b)) diffs.push(`${what} is ${JSON.stringify(a)}, not ${JSON.stringify(b)}`);
   };
-  cmp('model', stored.objective.model, wanted.objective.model);
-  cmp('dataset', stored.objective.dataset, wanted.objective.dataset);
-  cmp('folds', stored.objective.folds, wanted.objective.folds);
-  cmp('holdout', stored.objective.holdout ?? 'none', wanted.objective.holdout ?? 'none');
-  cmp('epochs', stored.objective.epochs, wanted.objective.epochs);
-  cmp('fixed options', stored.objective.fixed, wanted.objective.fixed);
+  const a = stored.objective;
+  const b = wanted.objective;
+  if (isModelObjective(a) && isModelObjective(b)) {
+    cmp('model', a.model, b.model);
+    cmp('dataset', a.dataset, b.dataset);
+    cmp('folds', a.folds, b.folds);
+    cmp('holdout', a.holdout ?? 'none', b.holdout ?? 'none');
+    cmp('epochs', a.epochs, b.epochs);
+    cmp('fixed options', a.fixed, b.fixed);
+  } else {
+    const kind = (o: typeof a): string => (isModelObjective(o) ? `model ${o.model}` : 'a function given to optimize()');
+    cmp('objective', kind(a), kind(b));
+  }
   cmp('space', stored.space, wanted.space);
   cmp('strategy', stored.strategy, wanted.strategy);
   cmp('direction', stored.direction, wanted.direction);
   cmp('seed', stored.seed, wanted.seed);
   cmp('split seed', splitSeedOf(stored), splitSeedOf(wanted));
   cmp('prune', stored.prune, wanted.prune);
+  cmp('optimizer settings', stored.optimizer ?? {}, wanted.optimizer ?? {});
   return diffs;
 }
 
@@ -91,7 +99,7 @@ export async function runStudy(opts: StudyRunOptions): Promise<StudyRunResult> {
   const emit = opts.onEvent ?? (() => undefined);
   const record = await storage.loadStudy(name);
   if (!record) throw new StudyError('ERR_STUDY_NOT_FOUND', `no study "${name}" in ${storage.location}`);
-  const config = record.config;
+  const config = modelStudy(record.config, name);
   validationOf(config.objective); // a malformed objective fails here, not in every trial
   const workers = opts.workers ?? 1;
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be an integer >= 1, got ${workers}`);
@@ -282,10 +290,11 @@ async function runForked(storage: StudyStorage, spec: string, name: string, o: {
 /** The best configuration trained on the whole training split and scored once on the test split. */
 export async function finalRun(config: StudyConfig, trials: readonly StudyTrial[], device: DeviceString, threads: number,
   signal?: AbortSignal): Promise<FinalResult | undefined> {
+  const study = modelStudy(config);
   const best = bestTrial(trials, config.direction);
   if (!best) return undefined;
-  const options = trialOptions(config.objective.model, best.params, config.objective.fixed, datasetClasses(config.objective.dataset));
-  const r = await runExperiment(trialSpec(config, options, 'final', { device, threads }), signal ? { signal } : {});
+  const options = trialOptions(study.objective.model, best.params, study.objective.fixed, datasetClasses(study.objective.dataset));
+  const r = await runExperiment(trialSpec(study, options, 'final', { device, threads }), signal ? { signal } : {});
   if (!r.test) throw new Error('the final run has no test score');
   return {
     trial: best.number, params: best.params, options, cvValue: best.value as number, testAccuracy: r.test.accuracy, testLoss: r.test.loss,

@@ -16,7 +16,9 @@ export type StudyErrorCode =
   | 'ERR_STUDY_NOT_FOUND'
   | 'ERR_TRIAL_STATE'
   | 'ERR_STUDY_BUDGET'
-  | 'ERR_STUDY_STORAGE';
+  | 'ERR_STUDY_STORAGE'
+  /** The study's objective is a caller's function (`optimize`), where a model was needed, or the reverse. */
+  | 'ERR_STUDY_OBJECTIVE';
 
 /** An error of the study layer, with a code a caller can test. */
 export class StudyError extends Error {

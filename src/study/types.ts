@@ -1,6 +1,8 @@
 // What a hyperparameter study is made of, as plain JSON-able data: its configuration (search
 // space, objective, budget, seed), its trials and the worker processes that run them. Every
 // storage (memory, SQLite, later PostgreSQL) stores exactly these records (docs/bo.md "Studies").
+import type { Acquisition } from '../bo/acquisition';
+import type { GPOptions } from '../bo/gp';
 import type { Direction, Strategy } from '../bo/optimize';
 import type { ParamSpec, Params } from '../bo/space';
 import type { ModelKind } from '../experiment/registry';
@@ -39,8 +41,34 @@ export interface ObjectiveSpec {
   epochs: number;
 }
 
+/**
+ * The objective of a study that `optimize({ storage, study })` runs: the caller's own function,
+ * which a study cannot store. Such a study is run and resumed only by calling `optimize` again
+ * with the function; `study status`, `best`, `export` and `report` read it like any other.
+ */
+export interface FunctionObjectiveSpec {
+  kind: 'function';
+}
+
+/** Whether a study trains models (else its objective is a caller's function). */
+export function isModelObjective(o: ObjectiveSpec | FunctionObjectiveSpec): o is ObjectiveSpec {
+  return (o as FunctionObjectiveSpec).kind !== 'function';
+}
+
+/** The configuration of a study that trains models. */
+export type ModelStudyConfig = Omit<StudyConfig, 'objective'> & { objective: ObjectiveSpec };
+
+/** Optimiser settings a study keeps when they differ from the defaults (`optimize` can set them). */
+export interface StudyOptimizerSettings {
+  acquisition?: Acquisition;
+  initialPoints?: number;
+  candidates?: number;
+  starts?: number;
+  gp?: GPOptions;
+}
+
 export interface StudyConfig {
-  objective: ObjectiveSpec;
+  objective: ObjectiveSpec | FunctionObjectiveSpec;
   /** The search space as parameter specs (self-contained: a study does not depend on preset files). */
   space: Record<string, ParamSpec>;
   /** Where the space came from: a preset name ("default", "lange2019") or a file. */
@@ -58,6 +86,8 @@ export interface StudyConfig {
   splitSeed?: number;
   /** Median pruning after each fold (with a holdout: after each epoch). */
   prune: boolean;
+  /** Optimiser settings other than the defaults (absent: the defaults of the strategy). */
+  optimizer?: StudyOptimizerSettings;
 }
 
 /** The best configuration retrained on the whole training split and scored once on the test split. */

@@ -8,10 +8,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 
-import type { Params } from '../bo/space';
+import type { Params, Space } from '../bo/space';
 import type { DeviceString } from '../native';
 import { EnvironmentError, classifyTrialError } from './errors';
-import { evaluateTrial, type TrialProgress, type TrialRun } from './objective';
+import { evaluateTrial, stepsAreEpochs, type TrialProgress, type TrialRun } from './objective';
 import { PRUNE_STARTUP_TRIALS, medianPrune, studyProposer } from './rules';
 import { isStudyError, type StudyStorage } from './storage';
 import type { StudyConfig, StudyTrial, TrialOutcome, WorkerRecord } from './types';
@@ -49,6 +49,8 @@ export interface WorkerOptions {
   onProgress?: (trial: number, p: TrialProgress) => void;
   /** The objective (default: evaluateTrial, the real one). */
   evaluate?: Evaluate;
+  /** The study's space with its constraints (default: the stored space, which has none). */
+  space?: Space;
   /** Milliseconds between looks when nothing is left to claim but other workers' trials run (default 1000). */
   idleMs?: number;
   /** Where a result that could not be stored is reported (default: stderr). */
@@ -83,7 +85,7 @@ export async function runWorker(storage: StudyStorage, name: string, options: Wo
   const study = await storage.loadStudy(name);
   if (!study) throw new Error(`no study "${name}" in ${storage.location}`);
   const config = study.config;
-  const propose = studyProposer(config);
+  const propose = studyProposer(config, options.space);
   const evaluate = options.evaluate ?? evaluateTrial;
   const signal = options.signal;
   const staleMs = options.staleMs ?? STALE_HEARTBEAT_MS;
@@ -113,6 +115,7 @@ export async function runWorker(storage: StudyStorage, name: string, options: Wo
       let outcome: TrialOutcome;
       try {
         outcome = await evaluate(config, trial.params, {
+          trial: trial.number,
           ...(options.device !== undefined ? { device: options.device } : {}),
           ...(options.threads !== undefined ? { threads: options.threads } : {}),
           ...(signal ? { signal } : {}),
@@ -120,7 +123,7 @@ export async function runWorker(storage: StudyStorage, name: string, options: Wo
           report: async (step, value) => {
             await storage.reportIntermediate(name, trial.number, step, value);
             return config.prune ? medianPrune(await storage.listTrials(name), trial.number, step, value, config.direction, PRUNE_STARTUP_TRIALS,
-              config.objective.holdout !== undefined ? 'epoch' : 'fold') : undefined;
+              stepsAreEpochs(config) ? 'epoch' : 'fold') : undefined;
           },
         });
       } catch (err) {
