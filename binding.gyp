@@ -15,8 +15,9 @@
                     "-isystem", "<!(node -p \"require('path').resolve(require('node-addon-api').include_dir)\")"],
       "conditions": [
         ["OS=='linux'", {
-          "cflags_cc": ["-fopenmp"],
-          "ldflags": ["-fopenmp"]
+          "defines": ["DENDRITE_THREADS=1"],
+          "cflags_cc": ["-pthread"],
+          "ldflags": ["-pthread"]
         }],
         ["OS=='mac'", {
           "xcode_settings": {

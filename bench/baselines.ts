@@ -322,7 +322,7 @@ export async function run(args: string[]): Promise<void> {
   const cpu = native.devices().cpu;
   const load0 = os.loadavg()[0];
   log(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${cpu.logicalCores} logical cores, SIMD ${cpu.simd}, ` +
-    `OpenMP ${cpu.openmp}; our threads ${o.threads}; load average ${load0.toFixed(2)}`);
+    `multi-threaded ${cpu.openmp}; our threads ${o.threads}; load average ${load0.toFixed(2)}`);
 
   // Before PyTorch starts: its idle OpenMP threads would spin on our cores. (On a GPU the
   // addon's GEMM includes host copies, so no peak is measured there.)

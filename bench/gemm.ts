@@ -303,7 +303,7 @@ export async function run(args: string[]): Promise<void> {
   const peak = (threads: number) =>
     mach.clockGHz === null ? null : Math.min(threads, mach.logicalCores) * mach.clockGHz * mach.flopsPerCycle;
 
-  log(`dendrite-bench gemm: ${mach.model}, ${mach.logicalCores} logical cores, SIMD ${mach.simd}, OpenMP ${mach.openmp}`);
+  log(`dendrite-bench gemm: ${mach.model}, ${mach.logicalCores} logical cores, SIMD ${mach.simd}, multi-threaded ${mach.openmp}`);
   log(
     `theoretical peak: ${mach.clockGHz === null ? 'unknown clock' : `${mach.clockGHz.toFixed(2)} GHz (${mach.clockSource})`}` +
       ` x ${mach.flopsPerCycle} flop/cycle/core (2 FMA pipes of full width)`,

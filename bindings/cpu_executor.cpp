@@ -7,13 +7,10 @@
 #include <future>
 #include <mutex>
 #include <string>
-#include <system_error>
 #include <thread>
 #include <vector>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <sys/resource.h>
-#endif
+#include "cpu/parallel.h"
 
 namespace dendrite::bindings {
 namespace {
@@ -114,49 +111,6 @@ bool main_lane_busy() {
   return l.running > 0 || l.queued > 0;
 }
 
-std::string check_threads(int threads) {
-  static std::mutex mutex;
-  static int verified = 1;  // the largest team known to start
-  std::lock_guard<std::mutex> lock(mutex);
-  if (threads <= verified) return "";
-  // The team's other threads all exist at once: each waits for the gate to open.
-  std::mutex gate_mutex;
-  std::condition_variable gate_cv;
-  bool open = false;
-  std::vector<std::thread> started;
-  std::string failure;
-  try {
-    started.reserve(static_cast<size_t>(threads - 1));
-    for (int i = 1; i < threads; ++i) {
-      started.emplace_back([&] {
-        std::unique_lock<std::mutex> g(gate_mutex);
-        gate_cv.wait(g, [&] { return open; });
-      });
-    }
-  } catch (const std::system_error& e) {
-    failure = "only " + std::to_string(started.size() + 1) + " threads could be started (" + e.code().message() + ")";
-  } catch (const std::bad_alloc&) {
-    failure = "out of memory starting thread " + std::to_string(started.size() + 2);
-  }
-  {
-    std::lock_guard<std::mutex> g(gate_mutex);
-    open = true;
-  }
-  gate_cv.notify_all();
-  for (std::thread& t : started) t.join();
-  if (failure.empty()) {
-    verified = threads;
-    return "";
-  }
-  std::string limit;
-#if defined(__unix__) || defined(__APPLE__)
-  struct rlimit rl {};
-  if (getrlimit(RLIMIT_NPROC, &rl) == 0) {
-    limit = rl.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(static_cast<unsigned long long>(rl.rlim_cur));
-    limit = "; the limit on processes and threads of this user (ulimit -u) is " + limit;
-  }
-#endif
-  return "the system cannot start that many threads: " + failure + limit + "; use fewer threads";
-}
+std::string check_threads(int threads) { return cpu::reserve_threads(threads); }
 
 }  // namespace dendrite::bindings

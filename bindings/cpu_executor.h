@@ -1,11 +1,11 @@
 // The CPU executor: native threads that run every CPU job, each in arrival order, in two lanes.
 //
-// OpenMP keeps a separate thread team for each thread that opens a parallel region. Jobs arriving
-// on libuv's pool threads would each wake a different (often sleeping) team and fight over the
-// cores; running them from a few fixed threads keeps warm teams (measured: a 100x784x500 GEMM with
-// 2 threads ran 45% faster). Each job already uses every core, so serialising them costs little,
+// Jobs arriving on libuv's pool threads would each open parallel regions at once and fight over
+// the cores (under OpenMP, which the kernels used before their own pool, each such thread even had
+// a team of its own: running them from a few fixed threads kept warm teams, and a 100x784x500 GEMM
+// with 2 threads ran 45% faster). Each job already uses every core, so serialising them costs little,
 // except for latency: a kernel call of 50 microseconds queued behind a training chunk of a second
-// waits that second. Hence two lanes, one thread (and one OpenMP team) each:
+// waits that second. Hence two lanes, one thread each, sharing the thread pool's helpers:
 //  - main: the networks' jobs (training chunks, evaluation) and kernel calls above the small-call
 //    limit;
 //  - small: kernel calls whose estimated work is at most the limit (default 2^24 operations, about
@@ -49,12 +49,10 @@ LaneLoad lane_load(CpuLane lane);
 // Whether the main lane runs or holds a job now.
 bool main_lane_busy();
 
-// Checks that a team of `threads` CPU threads can be started, before OpenMP is asked for one:
-// libgomp cannot report a thread it fails to create (it prints "Thread creation failed" and exits
-// the process, or hangs it). Starts threads - 1 threads (a team's other threads), waits until all
-// run, and ends them; returns "" when they all started, else why not (with the process limit,
-// ulimit -u). The largest count that started is remembered, so smaller ones cost nothing.
-// A limit reached only later (other processes taking the last slots) is not caught.
+// Starts the CPU thread pool's threads (native/cpu/parallel.h) until a region of `threads`
+// threads could have them all; "" when it could, else why not (with the process limit, ulimit
+// -u). Kernels never need this to be safe (a thread they cannot start leaves them with fewer),
+// but a count the system cannot start at all is the caller's error, reported before the call.
 std::string check_threads(int threads);
 
 }  // namespace dendrite::bindings

@@ -4,7 +4,7 @@
 //   DENDRITE_BUILD=cmake|gyp   force one build system
 //   DENDRITE_CUDA=AUTO|ON|OFF  the CUDA backend (cmake only; default AUTO)
 //   DENDRITE_CUDA_ARCHITECTURES=90  override the GPU architectures (cmake only)
-//   DENDRITE_OPENMP=OFF        build without OpenMP (cmake only)
+//   DENDRITE_OPENMP=OFF        single-threaded CPU kernels (cmake only; the name is historical)
 //   DENDRITE_SANITIZE=1        AddressSanitizer + UBSan build into build-sanitize/ (cmake only)
 //   DENDRITE_BUILD_DIR=dir     build somewhere other than build/ (cmake only; load it with DENDRITE_ADDON)
 //   DENDRITE_TESTS=ON|OFF      also build the native test and bench programs and the CUDA emulator

@@ -9,7 +9,7 @@
 //   --no-strip    keep the symbol table
 // DENDRITE_CUDA=OFF makes a CPU-only prebuild; DENDRITE_CUDA_ARCHITECTURES changes the architectures.
 // The binary is checked before it is written: position-independent (no text relocations), no
-// RPATH/RUNPATH, only system libraries needed (libgomp.so.1, libstdc++.so.6, glibc), the CUDA
+// RPATH/RUNPATH, only system libraries needed (libstdc++.so.6, glibc), the CUDA
 // architectures asked for, and it loads.
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -18,9 +18,10 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 const DEFAULT_ARCHS = '75-real;80-real;86-real;90';
-// What a Linux machine with glibc and g++'s runtime has under these names (libgomp1 and libstdc++6
-// come with g++ on Debian and Ubuntu, and with most desktop and server installs).
-const SYSTEM_LIBS = new Set(['libgomp.so.1', 'libstdc++.so.6', 'libgcc_s.so.1', 'libm.so.6', 'libc.so.6', 'libdl.so.2',
+// What a Linux machine with glibc and g++'s runtime has under these names (libstdc++6 comes with
+// g++ on Debian and Ubuntu, and with most desktop and server installs). Not libgomp: the kernels
+// have their own thread pool.
+const SYSTEM_LIBS = new Set(['libstdc++.so.6', 'libgcc_s.so.1', 'libm.so.6', 'libc.so.6', 'libdl.so.2',
   'libpthread.so.0', 'librt.so.1', 'ld-linux-x86-64.so.2']);
 
 function fail(msg) {
@@ -111,7 +112,7 @@ function main() {
   if (process.platform !== 'linux' || process.arch !== 'x64') fail(`prebuilds are made for linux-x64 only, not ${process.platform}-${process.arch}`);
   const opts = parseArgs(process.argv.slice(2));
   if (process.env.DENDRITE_SANITIZE === '1' || process.env.DENDRITE_OPENMP === 'OFF' || process.env.DENDRITE_BUILD === 'gyp') {
-    fail('a prebuild is the cmake-js Release build with OpenMP: unset DENDRITE_SANITIZE, DENDRITE_OPENMP and DENDRITE_BUILD');
+    fail('a prebuild is the multi-threaded cmake-js Release build: unset DENDRITE_SANITIZE, DENDRITE_OPENMP and DENDRITE_BUILD');
   }
   const cudaWanted = (process.env.DENDRITE_CUDA || 'AUTO').toUpperCase();
   const archs = process.env.DENDRITE_CUDA_ARCHITECTURES || DEFAULT_ARCHS;
@@ -174,11 +175,11 @@ function main() {
   const loaded = JSON.parse(check.stdout);
   if (loaded.cuda !== withCuda || !loaded.openmp) {
     fs.rmSync(target);
-    fail(`the prebuild reports CUDA ${loaded.cuda} and OpenMP ${loaded.openmp}; expected CUDA ${withCuda} and OpenMP true`);
+    fail(`the prebuild reports CUDA ${loaded.cuda} and multi-threaded kernels ${loaded.openmp}; expected CUDA ${withCuda} and multi-threaded kernels true`);
   }
   const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
   console.log(`prebuild: wrote ${path.relative(root, target)}: ${mb(fs.statSync(target).size)}` +
-    `${opts.strip ? ` (${mb(before)} before strip)` : ''}; CPU (OpenMP, SIMD dispatch)` +
+    `${opts.strip ? ` (${mb(before)} before strip)` : ''}; CPU (thread pool, SIMD dispatch)` +
     `${withCuda ? ` + CUDA ${found[0]}` : ''}; needs ${info.needed.join(', ')}; glibc >= ${info.glibc}, libstdc++ GLIBCXX >= ${info.glibcxx}`);
 }
 

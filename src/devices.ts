@@ -1,7 +1,7 @@
 // What the native core can run on, and which device a device string means here.
 import { native, type DevicesInfo, type DeviceString, type ResolvedDevice } from './native';
 
-/** The CPU (threads, OpenMP, SIMD level) and the CUDA devices, or why CUDA is unavailable. */
+/** The CPU (threads, whether the kernels are multi-threaded, SIMD level) and the CUDA devices, or why CUDA is unavailable. */
 export function devices(): DevicesInfo {
   return native.devices();
 }
@@ -18,7 +18,7 @@ export function resolveDevice(device: DeviceString | string): ResolvedDevice {
 export function describeDevices(info: DevicesInfo = devices()): string[] {
   const lines = [
     `cpu: ${info.cpu.logicalCores} logical cores, ${info.cpu.defaultThreads} threads by default, ` +
-      `OpenMP ${info.cpu.openmp ? 'on' : 'off (single-threaded)'}, SIMD ${info.cpu.simd}`,
+      `${info.cpu.openmp ? 'multi-threaded' : 'single-threaded'} kernels, SIMD ${info.cpu.simd}`,
   ];
   if (info.cuda.available) {
     for (const d of info.cuda.devices) {

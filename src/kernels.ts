@@ -25,7 +25,7 @@ function addon(): NativeAddon {
 
 let defaultThreads: number | undefined;
 
-/** Sets the CPU thread count used when a call gives none (undefined: DENDRITE_NUM_THREADS or the OpenMP default). */
+/** Sets the CPU thread count used when a call gives none (undefined: DENDRITE_NUM_THREADS, OMP_NUM_THREADS or the cores this process may use). */
 export function setDefaultThreads(threads: number | undefined): void {
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 1024)) {
     throw new RangeError(`setDefaultThreads: threads must be an integer in [1, 1024], got ${threads}`);

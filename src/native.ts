@@ -7,7 +7,7 @@ export type DeviceString = 'cpu' | 'cuda' | 'auto' | `cuda:${number}`;
 export interface ExecOptions {
   /** "cpu" (default), "cuda", "cuda:N" or "auto" (CUDA when available, else the CPU). */
   device?: DeviceString;
-  /** CPU threads; default DENDRITE_NUM_THREADS, else the OpenMP default. */
+  /** CPU threads; default DENDRITE_NUM_THREADS, else OMP_NUM_THREADS, else the cores this process may use. */
   threads?: number;
 }
 

@@ -26,7 +26,7 @@ test('devices() describes the CPU and CUDA', (t) => {
     t.true((info.cuda.reason ?? '').length > 10, 'an unavailable CUDA says why');
   }
   t.true(describeDevices(info).length >= 2);
-  // CI builds without OpenMP too, and says which build it is testing.
+  // CI builds single-threaded kernels too (DENDRITE_OPENMP=OFF), and says which build it is testing.
   if (process.env.DENDRITE_EXPECT_OPENMP) t.is(info.cpu.openmp, process.env.DENDRITE_EXPECT_OPENMP === '1');
 });
 
@@ -82,7 +82,7 @@ test('DENDRITE_NUM_THREADS sets the default thread count', (t) => {
   const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, DENDRITE_NUM_THREADS: '1' } });
   t.is(out.toString().trim(), '1');
   const out3 = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, DENDRITE_NUM_THREADS: '3' } });
-  t.is(out3.toString().trim(), devices().cpu.openmp ? '3' : '1', 'without OpenMP there is one thread');
+  t.is(out3.toString().trim(), devices().cpu.openmp ? '3' : '1', 'a single-threaded build has one thread');
 });
 
 test('an invalid DENDRITE_NUM_THREADS is a clear error at the first native call (the addon loads lazily)', (t) => {

@@ -5,7 +5,9 @@
 //   node reliability-child.js inputs <kernel|Sequential.x|SegregatedNetwork.x>
 //   node reliability-child.js terminate <kernel|sequential|segregated|queued>
 //   node reliability-child.js exit-in-flight
-//   node reliability-child.js oom | oom-job | threads | memory <segregated|sequential> | nogc
+//   node reliability-child.js oom | oom-job | threads | threads-after-check | memory <segregated|sequential> | nogc
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
 import * as k from '../src/kernels';
@@ -388,6 +390,44 @@ async function main(): Promise<void> {
       out.sequential = await errorOf(() => new nativeClasses.Sequential({
         input: { channels: 1, height: 1, width: 4 }, classes: 2, batchSize: 1, threads: 1024,
         layers: [{ type: 'linear', outFeatures: 2 }] }));
+      result(out);
+      break;
+    }
+    case 'threads-after-check': {
+      // The user's thread limit reached by other processes after a call's thread count was
+      // checked, then kernels and networks of every team shape on both lanes (run with prlimit
+      // --nproc). Under OpenMP this ended the process: a GEMV's smaller team let the lane's other
+      // threads go and the next larger team had to start them again; the small lane's first
+      // team started its own.
+      k.setCpuScheduling({ syncCallLimit: 0 });
+      await fs.promises.readFile(__filename);  // libuv's own threads exist before the limit is reached
+      const n = 512;
+      const a = new Float32Array(n * n).fill(1);
+      const out: Record<string, Json> = { checked: (await k.gemm({ a, b: a, m: n, n, k: n, threads: 4 }))[0] };
+      const sleepers: ChildProcess[] = [];
+      while (sleepers.length < 500) {
+        const p = spawn('sleep', ['60'], { stdio: 'ignore' });
+        if (!(await new Promise<boolean>((r) => { p.once('spawn', () => r(true)); p.once('error', () => r(false)); }))) break;
+        sleepers.push(p);
+      }
+      out.sleepers = sleepers.length;
+      try {
+        const v = new Float32Array(400 * 400).fill(1);
+        const x = new Float32Array(400).fill(1);
+        const net = new SegregatedNetwork({ layers: [30, 10], seed: 7, threads: 4 });
+        const [gemv2, gemm4, relu, evaluated] = await Promise.all([
+          k.gemv({ a: v, x, rows: 400, cols: 400, threads: 4 }),  // 2 threads (its size)
+          k.gemm({ a, b: a, m: n, n, k: n, threads: 4 }),
+          k.unary({ op: 'relu', x: a, threads: 4 }),               // the small lane
+          net.native.evaluate({ images: new Uint8Array(784 * 8).fill(128), count: 8 }),
+        ]);
+        out.gemv = gemv2[0];
+        out.gemm = gemm4[n * n - 1];
+        out.relu = relu[0];
+        out.evaluated = evaluated.prediction.length;
+      } finally {
+        for (const p of sleepers) p.kill('SIGKILL');
+      }
       result(out);
       break;
     }

@@ -199,6 +199,17 @@ const wrapper = threadsWrapper();
   t.regex(r.result.sequential.message, new RegExp(`^Sequential: ${because.source}`));
 });
 
+(wrapper ? test : test.skip)('the thread limit reached after the check: every team shape on both lanes still runs, with the right results', async (t) => {
+  const r = await run(['threads-after-check'], { wrapper: wrapper!, timeoutMs: 60000 });
+  exitedNormally(t, r);
+  t.true(r.result.sleepers > 0, 'the limit was reached by other processes');
+  t.is(r.result.checked, 512);
+  t.is(r.result.gemm, 512);
+  t.is(r.result.gemv, 400);
+  t.is(r.result.relu, 1);
+  t.is(r.result.evaluated, 8);
+});
+
 // ---------------------------------------------------------------------------------------------
 // Memory: finalizers, external memory, dispose().
 

@@ -108,7 +108,7 @@ class Backend {
   virtual void random_wald(const RngStream& r, int64_t n, float mean, float shape, float* out) = 0;
 };
 
-// The CPU backend, using `threads` OpenMP threads (1 without OpenMP).
+// The CPU backend, using `threads` threads of the pool (1 in a single-threaded build).
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 // The CUDA backend on device `index`; throws Error(DeviceUnavailable) naming the reason.
 std::unique_ptr<Backend> make_cuda_backend(int index);

@@ -6,8 +6,8 @@
 
 #include "error.h"
 
-#ifdef _OPENMP
-#include <omp.h>
+#if defined(__linux__)
+#include <sched.h>
 #endif
 
 namespace dendrite {
@@ -16,17 +16,33 @@ namespace cpu {
 const char* simd_level();  // native/cpu/cpu_info.cpp
 }
 
+namespace {
+// A thread count from the environment variable `name` (1 to 1024), or 0.
+int threads_from_env(const char* name) {
+  const char* env = std::getenv(name);
+  if (env == nullptr) return 0;
+  char* end = nullptr;
+  const long v = std::strtol(env, &end, 10);
+  return end != env && *end == '\0' && v >= 1 && v <= 1024 ? static_cast<int>(v) : 0;
+}
+}  // namespace
+
 int default_threads() {
-#ifdef _OPENMP
-  // The TypeScript loader rejects invalid values with a clear message before we get here.
-  if (const char* env = std::getenv("DENDRITE_NUM_THREADS")) {
-    char* end = nullptr;
-    long v = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && v >= 1 && v <= 1024) return static_cast<int>(v);
-  }
-  return omp_get_max_threads();
+#ifdef DENDRITE_THREADS
+  // The TypeScript loader rejects invalid values of DENDRITE_NUM_THREADS with a clear message
+  // before we get here. OMP_NUM_THREADS is honoured as OpenMP's runtime did, which the kernels
+  // used before they had their own pool.
+  if (const int t = threads_from_env("DENDRITE_NUM_THREADS")) return t;
+  if (const int t = threads_from_env("OMP_NUM_THREADS")) return t;
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
 #else
-  return 1;  // without OpenMP every kernel is single-threaded
+  return 1;  // built single-threaded (DENDRITE_OPENMP=OFF)
 #endif
 }
 
@@ -35,7 +51,7 @@ CpuInfo cpu_info() {
   unsigned hw = std::thread::hardware_concurrency();
   info.logical_cores = hw == 0 ? 1 : static_cast<int>(hw);
   info.default_threads = default_threads();
-#ifdef _OPENMP
+#ifdef DENDRITE_THREADS
   info.openmp = true;
 #endif
   info.simd = cpu::simd_level();

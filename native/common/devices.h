@@ -10,8 +10,8 @@ namespace dendrite {
 
 struct CpuInfo {
   int logical_cores = 1;   // hardware threads the OS reports
-  int default_threads = 1; // DENDRITE_NUM_THREADS, else the OpenMP default
-  bool openmp = false;     // built with OpenMP
+  int default_threads = 1; // DENDRITE_NUM_THREADS, else OMP_NUM_THREADS, else the cores this process may use
+  bool openmp = false;     // multi-threaded kernels (the DENDRITE_OPENMP build switch; our own thread pool)
   std::string simd;        // best instruction set found at run time: "avx512", "avx2", "sse2", "neon" or "scalar"
 };
 
@@ -48,7 +48,8 @@ struct DeviceSpec {
 DeviceSpec resolve_device(const std::string& text);
 
 // The thread count used when a call does not give one: DENDRITE_NUM_THREADS if set and valid,
-// else the OpenMP default.
+// else OMP_NUM_THREADS (as OpenMP's runtime read it), else the cores this process may run on
+// (1 in a single-threaded build).
 int default_threads();
 
 }  // namespace dendrite

@@ -12,6 +12,7 @@
 
 #include "../common/error.h"
 #include "kernels.h"
+#include "parallel.h"
 #include "simd.h"
 
 namespace dendrite::cpu {
@@ -124,14 +125,12 @@ PlaneSumsFn<K> plane_sums() {
 // plane(c, p) gives the sum over the plane p of channel c.
 template <class PlaneSum>
 void channel_sums(const BatchNormShape& s, const float* x, double* out, int threads, PlaneSum plane) {
-  static_cast<void>(threads);  // only OpenMP pragmas use it
   const int64_t ch = s.channels, sp = s.spatial, batch = s.batch;
-#pragma omp parallel for num_threads(threads) schedule(static) if (batch * ch * sp >= kParallelMin)
-  for (int64_t c = 0; c < ch; ++c) {
+  parallel_for(batch * ch * sp >= kParallelMin ? threads : 1, 0, ch, [&](int64_t c) {
     double acc = 0;
     for (int64_t n = 0; n < batch; ++n) acc += plane(c, x + (n * ch + c) * sp);
     out[c] = acc;
-  }
+  });
 }
 
 // y = (x - m) * a + b over one plane, in double per element.
@@ -150,13 +149,11 @@ DENDRITE_CLONES void normalise_relu_plane(const float* x, int64_t n, double m, d
 // y = (x - mean_c) * scale_c + shift_c, computed in double per element (then relu'd with relu).
 void normalise(const BatchNormShape& s, const float* x, const double* mean, const double* scale,
                const double* shift, float* y, int threads, bool relu = false) {
-  static_cast<void>(threads);  // only OpenMP pragmas use it
   const int64_t ch = s.channels, sp = s.spatial, planes = s.batch * ch;
-#pragma omp parallel for num_threads(threads) schedule(static) if (planes * sp >= kParallelMin)
-  for (int64_t pl = 0; pl < planes; ++pl) {
+  parallel_for(planes * sp >= kParallelMin ? threads : 1, 0, planes, [&](int64_t pl) {
     const int64_t c = pl % ch;
     (relu ? normalise_relu_plane : normalise_plane)(x + pl * sp, sp, mean[c], scale[c], shift[c], y + pl * sp);
-  }
+  });
 }
 
 // dx = k * (count * dy - sdy - xhat * sdyx), xhat = (x - m) * is, over one plane, in double.
@@ -224,7 +221,6 @@ void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float
 void batchnorm_backward(const BatchNormShape& s, const float* x, const float* dy, const float* gamma,
                         const float* saved_mean, const float* saved_invstd, float* dx, float* dgamma, float* dbeta,
                         int threads) {
-  static_cast<void>(threads);  // only OpenMP pragmas use it
   // With xhat = (x - mean) * invstd and N = batch * spatial per channel:
   //   dbeta  = sum dy,  dgamma = sum dy * xhat,
   //   dx     = gamma * invstd / N * (N * dy - dbeta - xhat * dgamma).
@@ -232,8 +228,7 @@ void batchnorm_backward(const BatchNormShape& s, const float* x, const float* dy
   const double count = static_cast<double>(s.batch * sp);
   std::vector<double> sum_dy(static_cast<size_t>(ch)), sum_dy_xhat(static_cast<size_t>(ch));
   const auto dy_sums = plane_sums<PlaneKind::DyX>();
-#pragma omp parallel for num_threads(threads) schedule(static) if (planes * sp >= kParallelMin)
-  for (int64_t c = 0; c < ch; ++c) {
+  parallel_for(planes * sp >= kParallelMin ? threads : 1, 0, ch, [&](int64_t c) {
     const double m = saved_mean[c], is = saved_invstd[c];
     double a = 0, b = 0;
     for (int64_t n = 0; n < s.batch; ++n) {
@@ -245,16 +240,15 @@ void batchnorm_backward(const BatchNormShape& s, const float* x, const float* dy
     sum_dy_xhat[static_cast<size_t>(c)] = b;
     dbeta[c] = static_cast<float>(a);
     dgamma[c] = static_cast<float>(b);
-  }
+  });
   if (count <= 0) return;
-#pragma omp parallel for num_threads(threads) schedule(static) if (planes * sp >= kParallelMin)
-  for (int64_t pl = 0; pl < planes; ++pl) {
+  parallel_for(planes * sp >= kParallelMin ? threads : 1, 0, planes, [&](int64_t pl) {
     const int64_t c = pl % ch;
     const size_t ci = static_cast<size_t>(c);
     const double is = saved_invstd[c];
     bn_dx_plane(x + pl * sp, dy + pl * sp, sp, saved_mean[c], is, static_cast<double>(gamma[c]) * is / count, count,
                 sum_dy[ci], sum_dy_xhat[ci], dx + pl * sp);
-  }
+  });
 }
 
 }  // namespace dendrite::cpu

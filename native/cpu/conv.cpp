@@ -23,11 +23,9 @@
 #include <cstring>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "kernels.h"
+#include "parallel.h"
 #include "simd.h"
 
 namespace dendrite::cpu {
@@ -369,15 +367,6 @@ __attribute__((target("avx512f"))) void conv_dw_finish(const float* acc_mem, int
 #endif
 
 
-// The calling thread's index in the current OpenMP team (0 outside one).
-inline int thread_index() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
 // Whether to run groups in parallel (single-threaded GEMMs) rather than in sequence with
 // multi-threaded GEMMs. Either choice gives the same numbers.
 inline bool groups_in_parallel(int64_t units, int threads) { return threads > 1 && units >= threads; }
@@ -463,15 +452,13 @@ void conv_forward_direct(const Geometry& g, int64_t batch, int64_t oc, const flo
       for (int o = 0; o < kFwdO; ++o) wt[(b * k + t) * kFwdO + o] = w[std::min(b * kFwdO + o, oc - 1) * k + t];
   std::fill(padded + batch * image, padded + batch * image + kSlack, 0.0f);
   const int64_t grab = batch >= threads ? oblocks : 1;
-#pragma omp parallel num_threads(threads)
-  {
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < batch; ++n) pad_images(x + n * g.c * g.h * g.w, 1, g.c, g.h, g.w, g.pad, g.pad, padded + n * image);
+  parallel(threads, [&](Team& team) {
+    team.for_static(0, batch, [&](int64_t n) { pad_images(x + n * g.c * g.h * g.w, 1, g.c, g.h, g.w, g.pad, g.pad, padded + n * image); });
+    team.barrier();
     // Whole images handed out as threads free up (a thread slowed by another process holds up
     // nobody), single tasks when there are fewer images than threads; each task writes its own
     // outputs, so the result does not depend on it.
-#pragma omp for schedule(dynamic, grab)
-    for (int64_t task = 0; task < batch * oblocks; ++task) {
+    team.for_dynamic(0, batch * oblocks, grab, [&](int64_t task) {
       const int64_t n = task / oblocks, b = task % oblocks, o0 = b * kFwdO;
       const int valid_o = static_cast<int>(std::min<int64_t>(kFwdO, oc - o0));
       float* y_plane[kFwdO];
@@ -485,8 +472,8 @@ void conv_forward_direct(const Geometry& g, int64_t batch, int64_t oc, const flo
       }
       if (nvec - i == 2) conv_fwd_vectors<2>(img, taps, wb, k, kc, x_off + i, y_off + i, masks + i, y_plane, bo, valid_o);
       if (nvec - i == 1) conv_fwd_vectors<1>(img, taps, wb, k, kc, x_off + i, y_off + i, masks + i, y_plane, bo, valid_o);
-    }
-  }
+    });
+  });
 }
 #endif
 
@@ -558,12 +545,10 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   };
   // Groups are handed out dynamically (a thread slowed by other work on the machine holds up
   // nobody); each group's result does not depend on which thread computes it.
-#pragma omp parallel num_threads(threads) if (outer)
-  {
-    float* base = arena + static_cast<size_t>(thread_index()) * (col_size + out_size);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t grp = 0; grp < groups; ++grp) run(grp, base, base + col_size);
-  }
+  parallel(outer ? threads : 1, [&](Team& team) {
+    float* base = arena + static_cast<size_t>(team.id()) * (col_size + out_size);
+    team.for_dynamic(0, groups, 1, [&](int64_t grp) { run(grp, base, base + col_size); });
+  });
 }
 
 void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
@@ -576,12 +561,11 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
   // db[o] = sum_n sum_q dy[n][o][q] in double: each plane by sum_double8, planes added in n order;
   // one thread per channel.
   if (db != nullptr) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (batch * oc * p >= (1 << 15))
-    for (int64_t o = 0; o < oc; ++o) {
+    parallel_for(batch * oc * p >= (1 << 15) ? threads : 1, 0, oc, [&](int64_t o) {
       double acc = 0;
       for (int64_t n = 0; n < batch; ++n) acc += sum_double8(dy + (n * oc + o) * p, p);
       db[o] = static_cast<float>(acc);
-    }
+    });
   }
   if (batch <= 0 || p <= 0) {
     std::fill(dw, dw + w_size, 0.0f);
@@ -610,20 +594,18 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
     // Images per chunk: their dy and padded x (about 4 (image + oc * p) bytes each) fill about
     // 256 KiB of L2. A function of the shape only.
     const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 16) / (image + oc * p));
-#pragma omp parallel num_threads(threads)
-    {
-#pragma omp for schedule(static)
-      for (int64_t n = 0; n < batch; ++n) pad_images(x + n * x_size, 1, g.c, g.h, g.w, g.pad, g.pad, padded + n * image);
-      // Static schedules with equal bounds give each thread the same blocks in every chunk, so
-      // a thread may run ahead into the next chunk (nowait): no barrier between chunks.
+    parallel(threads, [&](Team& team) {
+      team.for_static(0, batch, [&](int64_t n) { pad_images(x + n * x_size, 1, g.c, g.h, g.w, g.pad, g.pad, padded + n * image); });
+      team.barrier();
+      // Static shares with equal bounds give each thread the same blocks in every chunk, so a
+      // thread may run ahead into the next chunk: no barrier between chunks.
       for (int64_t n0 = 0; n0 < batch; n0 += chunk) {
-#pragma omp for schedule(static) nowait
-        for (int64_t b = 0; b < blocks; ++b) {
+        team.for_static(0, blocks, [&](int64_t b) {
           conv_dw_block(cols, dy, oc, k, (b / tb) * kDwO, (b % tb) * kDwT, n0, std::min(batch, n0 + chunk),
                         acc + b * kDwAcc);
-        }
+        });
       }
-    }
+    });
     conv_dw_finish(acc, oc, k, dw);
     if (dx == nullptr) return;
     // dx of a stride-1 convolution is itself one: of dy padded by kernel - 1 - pad, with the
@@ -696,20 +678,17 @@ void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const
     for (int64_t j = 0; j < cnt; ++j) col2im(g, dcol + j * p, ld, dx + (n0 + j) * x_size, plane);
   };
   // Dynamic, as in conv2d_forward: each group writes its own dW partial and dx images.
-#pragma omp parallel num_threads(threads) if (outer)
-  {
-    float* base = arena + partial_size + static_cast<size_t>(thread_index()) * team_size;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t grp = 0; grp < groups; ++grp) run(grp, base, base + col_size, base + col_size + dcol_size);
-  }
+  parallel(outer ? threads : 1, [&](Team& team) {
+    float* base = arena + partial_size + static_cast<size_t>(team.id()) * team_size;
+    team.for_dynamic(0, groups, 1, [&](int64_t grp) { run(grp, base, base + col_size, base + col_size + dcol_size); });
+  });
   if (groups > 1 && !direct_dw) {
     // dW = sum of the group partials, in group order.
-#pragma omp parallel for num_threads(threads) schedule(static) if (w_size * groups >= (1 << 15))
-    for (int64_t i = 0; i < w_size; ++i) {
+    parallel_for(w_size * groups >= (1 << 15) ? threads : 1, 0, w_size, [&](int64_t i) {
       float acc = partial[i];
       for (int64_t c = 1; c < groups; ++c) acc += partial[c * w_size + i];
       dw[i] = acc;
-    }
+    });
   }
 }
 
@@ -780,22 +759,20 @@ __attribute__((target("avx512f"))) void pool_row_avx512(const float* r0, const f
 }  // namespace
 
 void maxpool2x2_forward(const Pool2dShape& s, const float* x, float* y, int32_t* argmax, int threads) {
-  static_cast<void>(threads);  // only OpenMP pragmas use it
   const int64_t planes = s.batch * s.channels, oh = s.out_h(), ow = s.out_w(), w = s.in_w;
   const int64_t plane_in = s.in_h * s.in_w, plane_out = oh * ow;
   auto row = pool_row_plain;
 #if DENDRITE_X86
   if (active_isa() == Isa::Avx512) row = pool_row_avx512;
 #endif
-#pragma omp parallel for num_threads(threads) schedule(static) if (planes * plane_out >= (1 << 14))
-  for (int64_t pl = 0; pl < planes; ++pl) {
+  parallel_for(planes * plane_out >= (1 << 14) ? threads : 1, 0, planes, [&](int64_t pl) {
     const float* xp = x + pl * plane_in;
     for (int64_t oy = 0; oy < oh; ++oy) {
       const float* r0 = xp + 2 * oy * w;
       row(r0, r0 + w, ow, static_cast<int32_t>(2 * oy * w), static_cast<int32_t>(w), y + pl * plane_out + oy * ow,
           argmax + pl * plane_out + oy * ow);
     }
-  }
+  });
 }
 
 namespace {
@@ -866,15 +843,13 @@ __attribute__((target("avx512f"))) void pool_backward_row_avx512(const float* dy
 }  // namespace
 
 void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* argmax, float* dx, int threads) {
-  static_cast<void>(threads);  // only OpenMP pragmas use it
   const int64_t planes = s.batch * s.channels, w = s.in_w, oh = s.out_h(), ow = s.out_w();
   const int64_t plane_in = s.in_h * s.in_w, plane_out = oh * ow;
   auto row = pool_backward_row_plain;
 #if DENDRITE_X86
   if (active_isa() == Isa::Avx512) row = pool_backward_row_avx512;
 #endif
-#pragma omp parallel for num_threads(threads) schedule(static) if (planes * plane_in >= (1 << 14))
-  for (int64_t pl = 0; pl < planes; ++pl) {
+  parallel_for(planes * plane_in >= (1 << 14) ? threads : 1, 0, planes, [&](int64_t pl) {
     float* dxp = dx + pl * plane_in;
     for (int64_t oy = 0; oy < oh; ++oy) {
       const int64_t base = 2 * oy * w;
@@ -882,7 +857,7 @@ void maxpool2x2_backward(const Pool2dShape& s, const float* dy, const int32_t* a
       if (w % 2 != 0) dxp[base + w - 1] = dxp[base + 2 * w - 1] = 0.0f;  // an odd last column is not pooled
     }
     std::fill(dxp + 2 * oh * w, dxp + plane_in, 0.0f);  // nor an odd last row
-  }
+  });
 }
 
 }  // namespace dendrite::cpu

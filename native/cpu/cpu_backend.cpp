@@ -1,4 +1,4 @@
-// The CPU backend: host memory, OpenMP kernels from kernels.h.
+// The CPU backend: host memory, the multi-threaded kernels of kernels.h.
 #include <cstdlib>
 #include <cstring>
 #include <new>

@@ -10,6 +10,7 @@
 
 #include "../common/error.h"
 #include "kernels.h"
+#include "parallel.h"
 #include "simd.h"
 
 namespace dendrite::cpu {
@@ -47,32 +48,26 @@ DENDRITE_CLONES double sum_double8(const float* p, int64_t n) {
 }
 
 void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float shift, int threads) {
-  static_cast<void>(threads);  // only OpenMP pragmas use it
   // y may alias x: every element is read before its own output is written.
   switch (op) {
     case UnaryOp::Sigmoid:
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= kParallelMin)
-      for (int64_t i = 0; i < n; ++i) y[i] = sigmoid(x[i]);
+      parallel_for(n >= kParallelMin ? threads : 1, 0, n, [&](int64_t i) { y[i] = sigmoid(x[i]); });
       break;
     case UnaryOp::SigmoidGrad:
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= kParallelMin)
-      for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_grad(x[i]);
+      parallel_for(n >= kParallelMin ? threads : 1, 0, n, [&](int64_t i) { y[i] = sigmoid_grad(x[i]); });
       break;
     case UnaryOp::Relu:
       // NaN propagates (as in PyTorch): NaN > 0 is false but x != x keeps it.
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= kParallelMin)
-      for (int64_t i = 0; i < n; ++i) {
+      parallel_for(n >= kParallelMin ? threads : 1, 0, n, [&](int64_t i) {
         const float v = x[i];
         y[i] = (v > 0.0f || v != v) ? v : 0.0f;
-      }
+      });
       break;
     case UnaryOp::ReluGrad:
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= kParallelMin)
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? 1.0f : 0.0f;
+      parallel_for(n >= kParallelMin ? threads : 1, 0, n, [&](int64_t i) { y[i] = x[i] > 0.0f ? 1.0f : 0.0f; });
       break;
     case UnaryOp::ScaleShift:
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= kParallelMin)
-      for (int64_t i = 0; i < n; ++i) y[i] = scale * x[i] + shift;
+      parallel_for(n >= kParallelMin ? threads : 1, 0, n, [&](int64_t i) { y[i] = scale * x[i] + shift; });
       break;
     default:
       fail(ErrorKind::InvalidArgument, "unary: unknown operation " + std::to_string(static_cast<int>(op)));
@@ -80,34 +75,29 @@ void unary(UnaryOp op, int64_t n, const float* x, float* y, float scale, float s
 }
 
 void relu_backward(int64_t n, const float* y, const float* dy, float* dx, int threads) {
-  static_cast<void>(threads);  // only OpenMP pragmas use it
   // dx may alias dy: each element is read before its own output is written. Both values are
   // loaded unconditionally so that the loop compiles to branch-free vector blends.
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for(n >= kParallelMin ? threads : 1, 0, n, [&](int64_t i) {
     const float g = dy[i];
     dx[i] = y[i] > 0.0f ? g : 0.0f;
-  }
+  });
 }
 
 void row_sums(int64_t rows, int64_t cols, const float* a, float* out, int threads) {
-  static_cast<void>(threads);  // only OpenMP pragmas use it
   if (rows <= 0) return;
   if (cols <= kRowBlock) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (rows * cols >= kParallelMin)
-    for (int64_t r = 0; r < rows; ++r) out[r] = static_cast<float>(sum_double8(a + r * cols, cols));
+    parallel_for(rows * cols >= kParallelMin ? threads : 1, 0, rows, [&](int64_t r) { out[r] = static_cast<float>(sum_double8(a + r * cols, cols)); });
     return;
   }
   // Long rows: partial sums of fixed column blocks (in parallel), then each row adds its
   // blocks in order.
   const int64_t blocks = (cols + kRowBlock - 1) / kRowBlock;
   std::vector<double> partial(static_cast<size_t>(rows * blocks));
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t t = 0; t < rows * blocks; ++t) {
+  parallel_for(threads, 0, rows * blocks, [&](int64_t t) {
     const int64_t r = t / blocks, b = t % blocks;
     const int64_t c0 = b * kRowBlock, c1 = std::min(cols, c0 + kRowBlock);
     partial[static_cast<size_t>(t)] = sum_double8(a + r * cols + c0, c1 - c0);
-  }
+  });
   for (int64_t r = 0; r < rows; ++r) {
     double s = 0;
     for (int64_t b = 0; b < blocks; ++b) s += partial[static_cast<size_t>(r * blocks + b)];
@@ -116,7 +106,6 @@ void row_sums(int64_t rows, int64_t cols, const float* a, float* out, int thread
 }
 
 void col_sums(int64_t rows, int64_t cols, const float* a, float* out, int threads) {
-  static_cast<void>(threads);  // only OpenMP pragmas use it
   if (cols <= 0) return;
   // Rows are split into `chunks` fixed row ranges (a function of the shape only); each chunk
   // accumulates its column sums in double, rows in order, and the chunks are then added in
@@ -126,8 +115,7 @@ void col_sums(int64_t rows, int64_t cols, const float* a, float* out, int thread
   constexpr int64_t kColBlock = 512;
   const int64_t col_blocks = (cols + kColBlock - 1) / kColBlock;
   std::vector<double> partial(static_cast<size_t>(chunks * cols), 0.0);
-#pragma omp parallel for num_threads(threads) schedule(static) if (rows * cols >= kParallelMin)
-  for (int64_t t = 0; t < chunks * col_blocks; ++t) {
+  parallel_for(rows * cols >= kParallelMin ? threads : 1, 0, chunks * col_blocks, [&](int64_t t) {
     const int64_t ch = t / col_blocks, cb = t % col_blocks;
     const int64_t r0 = ch * chunk_rows, r1 = std::min(rows, r0 + chunk_rows);
     const int64_t c0 = cb * kColBlock, c1 = std::min(cols, c0 + kColBlock);
@@ -136,19 +124,17 @@ void col_sums(int64_t rows, int64_t cols, const float* a, float* out, int thread
       const float* row = a + r * cols;
       for (int64_t c = c0; c < c1; ++c) acc[c] += static_cast<double>(row[c]);
     }
-  }
-#pragma omp parallel for num_threads(threads) schedule(static) if (chunks * cols >= kParallelMin)
-  for (int64_t c = 0; c < cols; ++c) {
+  });
+  parallel_for(chunks * cols >= kParallelMin ? threads : 1, 0, cols, [&](int64_t c) {
     double s = 0;
     for (int64_t ch = 0; ch < chunks; ++ch) s += partial[static_cast<size_t>(ch * cols + c)];
     out[c] = static_cast<float>(s);
-  }
+  });
 }
 
 void softmax_cross_entropy(int64_t batch, int64_t classes, const float* logits, const int32_t* labels, float* losses,
                            float* grad, int threads) {
-  static_cast<void>(threads);  // only OpenMP pragmas use it
-  // Checked before the parallel loop: an exception cannot leave an OpenMP region.
+  // Checked before the parallel loop: an exception cannot leave a parallel region.
   for (int64_t b = 0; b < batch; ++b) {
     if (labels[b] < 0 || labels[b] >= classes) {
       fail(ErrorKind::OutOfRange, "softmax_cross_entropy: labels[" + std::to_string(b) + "] = " +
@@ -156,8 +142,7 @@ void softmax_cross_entropy(int64_t batch, int64_t classes, const float* logits, 
     }
   }
   const double inv_batch = 1.0 / static_cast<double>(batch);
-#pragma omp parallel for num_threads(threads) schedule(static) if (batch * classes >= kParallelMin)
-  for (int64_t b = 0; b < batch; ++b) {
+  parallel_for(batch * classes >= kParallelMin ? threads : 1, 0, batch, [&](int64_t b) {
     const float* z = logits + b * classes;
     float* g = grad + b * classes;
     // log-sum-exp shifted by the maximum: lse = m + log(sum_j exp(z_j - m)), every exp <= 1.
@@ -174,7 +159,7 @@ void softmax_cross_entropy(int64_t batch, int64_t classes, const float* logits, 
       const double p = std::exp(static_cast<double>(z[j]) - m - log_sum);
       g[j] = static_cast<float>((p - (j == label ? 1.0 : 0.0)) * inv_batch);
     }
-  }
+  });
 }
 
 }  // namespace dendrite::cpu

@@ -1,5 +1,5 @@
 // Dense linear algebra on the CPU: packed, cache-blocked GEMM (GotoBLAS/BLIS scheme), GEMV and
-// GER, with OpenMP threads and a run-time choice of AVX-512, AVX2+FMA or portable kernels.
+// GER, on the thread pool (parallel.h) and with a run-time choice of AVX-512, AVX2+FMA or portable kernels.
 //
 // Determinism: every output element is reduced by one thread in an order fixed by the shape
 // alone. In the GEMM the K dimension is cut into blocks whose size depends only on K; each
@@ -11,13 +11,11 @@
 #include <cstring>
 #include <string>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "../common/error.h"
 #include "gemm_internal.h"
 #include "kernels.h"
+#include "parallel.h"
 
 namespace dendrite::cpu {
 namespace detail {
@@ -257,13 +255,8 @@ void gemm_packed(const IsaOps& ops, const GemmShape& g, const float* a, const fl
   float* apack = buf;
   float* bpacks = buf + round_up(static_cast<int64_t>(a_size), 16);
 
-#pragma omp parallel num_threads(t) if (t > 1)
-  {
-    int tid = 0;
-#ifdef _OPENMP
-    tid = omp_get_thread_num();
-#endif
-    float* bpack = bpacks + b_size * static_cast<size_t>(tid);
+  parallel(t, [&](Team& team) {
+    float* bpack = bpacks + b_size * static_cast<size_t>(team.id());
     for (int64_t ic = 0; ic < m; ic += mc_max) {
       const int64_t mc = std::min(mc_max, m - ic);
       const int64_t mpanels = ceil_div(mc, mr);
@@ -271,14 +264,13 @@ void gemm_packed(const IsaOps& ops, const GemmShape& g, const float* a, const fl
         const int64_t kc = std::min(kc_max, k - pc);
         // Later K blocks add to what the earlier ones wrote.
         const float beta = pc == 0 ? g.beta : 1.0f;
-#pragma omp for schedule(static)
-        for (int64_t ip = 0; ip < mpanels; ++ip) {
+        team.for_static(0, mpanels, [&](int64_t ip) {
           const int64_t i0 = ic + ip * mr;
           pack_a(ops, g, a, i0, std::min(mr, m - i0), pc, kc, apack + ip * mr * kc);
-        }
+        });
+        team.barrier();
         int64_t packed_block = -1;
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t task = 0; task < nblocks * mgroups; ++task) {
+        team.for_dynamic(0, nblocks * mgroups, 1, [&](int64_t task) {
           const int64_t nbk = task / mgroups, mg = task % mgroups;
           const int64_t jp0 = nbk * npanels / nblocks, jp1 = (nbk + 1) * npanels / nblocks;
           const int64_t ip0 = mg * mpanels / mgroups, ip1 = (mg + 1) * mpanels / mgroups;
@@ -301,10 +293,10 @@ void gemm_packed(const IsaOps& ops, const GemmShape& g, const float* a, const fl
                         static_cast<int>(std::min(nr, n - j0)), g.alpha, beta);
             }
           }
-        }
+        });
       }
     }
-  }
+  });
 }
 
 // Work split of the vector kernels: contiguous ranges, one per thread.
@@ -312,32 +304,22 @@ int64_t range_begin(int64_t total, int part, int parts) { return total * part / 
 
 void gemv_impl(const IsaOps& ops, bool trans, int64_t rows, int64_t cols, float alpha, const float* a, int64_t lda,
                const float* x, float beta, float* y, int threads) {
-  [[maybe_unused]] const int t = threads_for_vec(threads, double(rows) * double(cols));
+  const int t = threads_for_vec(threads, double(rows) * double(cols));
   if (!trans) {
-#pragma omp parallel num_threads(t) if (t > 1)
-    {
-      int tid = 0, nt = 1;
-#ifdef _OPENMP
-      tid = omp_get_thread_num();
-      nt = omp_get_num_threads();
-#endif
+    parallel(t, [&](Team& team) {
+      const int tid = team.id(), nt = team.size();
       ops.gemv_rows(range_begin(rows, tid, nt), range_begin(rows, tid + 1, nt), cols, alpha, a, lda, x, beta, y);
-    }
+    });
   } else {
     // Split at multiples of kGemvColBlock so that each column is computed the same way for
     // any thread count.
     const int64_t blocks = ceil_div(cols, detail::kGemvColBlock);
-#pragma omp parallel num_threads(t) if (t > 1)
-    {
-      int tid = 0, nt = 1;
-#ifdef _OPENMP
-      tid = omp_get_thread_num();
-      nt = omp_get_num_threads();
-#endif
+    parallel(t, [&](Team& team) {
+      const int tid = team.id(), nt = team.size();
       const int64_t c0 = range_begin(blocks, tid, nt) * detail::kGemvColBlock;
       const int64_t c1 = std::min(cols, range_begin(blocks, tid + 1, nt) * detail::kGemvColBlock);
       if (c0 < c1) ops.gemv_cols(rows, c0, c1, alpha, a, lda, x, beta, y);
-    }
+    });
   }
 }
 
@@ -409,16 +391,11 @@ void gemv(bool trans, int64_t rows, int64_t cols, float alpha, const float* a, c
 void ger(int64_t rows, int64_t cols, float alpha, const float* x, const float* y, float* a, int threads) {
   if (rows <= 0 || cols <= 0) return;
   const IsaOps& ops = select_ops();
-  [[maybe_unused]] const int t = threads_for_vec(threads, double(rows) * double(cols));
-#pragma omp parallel num_threads(t) if (t > 1)
-  {
-    int tid = 0, nt = 1;
-#ifdef _OPENMP
-    tid = omp_get_thread_num();
-    nt = omp_get_num_threads();
-#endif
+  const int t = threads_for_vec(threads, double(rows) * double(cols));
+  parallel(t, [&](Team& team) {
+    const int tid = team.id(), nt = team.size();
     ops.ger_rows(range_begin(rows, tid, nt), range_begin(rows, tid + 1, nt), cols, alpha, x, y, a, cols);
-  }
+  });
 }
 
 }  // namespace dendrite::cpu

@@ -1,5 +1,5 @@
-// CPU kernels behind CpuBackend. Each takes the number of OpenMP threads to use; results do
-// not depend on it (every reduction has a fixed order).
+// CPU kernels behind CpuBackend. Each takes the number of threads to use (a region of the thread
+// pool, parallel.h); results do not depend on it (every reduction has a fixed order).
 #pragma once
 
 #include <cstdint>

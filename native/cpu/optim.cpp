@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels.h"
+#include "parallel.h"
 #include "simd.h"
 
 namespace dendrite::cpu {
@@ -12,27 +13,24 @@ constexpr int64_t kParallelMin = 1 << 15;
 }  // namespace
 
 void sgd_update(int64_t n, const SgdParams& p, float* param, const float* grad, float* velocity, int threads) {
-  static_cast<void>(threads);  // only OpenMP pragmas use it
   const float lr = p.lr, mom = p.momentum, wd = p.weight_decay;
   if (mom == 0.0f || velocity == nullptr) {
     // g = grad + wd * p;  p -= lr * g
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; ++i) {
+    parallel_for(n >= kParallelMin ? threads : 1, 0, n, [&](int64_t i) {
       const float g = wd != 0.0f ? grad[i] + wd * param[i] : grad[i];
       param[i] -= lr * g;
-    }
+    });
     return;
   }
   // v = momentum * v + g;  p -= lr * v.
   // PyTorch starts the buffer at v = g on the first step; a velocity array initialised to zero
   // gives momentum * 0 + g = g, the same value, so callers simply start from zeros.
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for(n >= kParallelMin ? threads : 1, 0, n, [&](int64_t i) {
     const float g = wd != 0.0f ? grad[i] + wd * param[i] : grad[i];
     const float v = mom * velocity[i] + g;
     velocity[i] = v;
     param[i] -= lr * v;
-  }
+  });
 }
 
 namespace {
@@ -112,7 +110,6 @@ __attribute__((target("avx2"))) void adam_range_avx2(const AdamConsts& k, int64_
 }  // namespace
 
 void adam_update(int64_t n, const AdamParams& p, float* param, const float* grad, float* m, float* v, int threads) {
-  static_cast<void>(threads);  // only OpenMP pragmas use it
   // Bias corrections in double: bc1 = 1 - beta1^step, bc2 = 1 - beta2^step.
   const double step = static_cast<double>(p.step);
   const double bc1 = 1.0 - std::pow(static_cast<double>(p.beta1), step);
@@ -136,10 +133,9 @@ void adam_update(int64_t n, const AdamParams& p, float* param, const float* grad
   // Blocks of whole vectors; each element's result does not depend on the split.
   constexpr int64_t kBlock = 1 << 13;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= kParallelMin)
-  for (int64_t b = 0; b < blocks; ++b) {
+  parallel_for(n >= kParallelMin ? threads : 1, 0, blocks, [&](int64_t b) {
     range(k, b * kBlock, std::min(n, (b + 1) * kBlock), param, grad, m, v);
-  }
+  });
 }
 
 }  // namespace dendrite::cpu

@@ -3,6 +3,7 @@
 // partition of the work never change a value.
 #include "../common/philox.h"
 #include "kernels.h"
+#include "parallel.h"
 
 namespace dendrite::cpu {
 namespace {
@@ -12,9 +13,7 @@ constexpr int64_t kParallelMin = 4096;
 
 template <class F>
 void for_each_element(int64_t n, int threads, F&& f) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) f(i);
-  (void)threads;
+  parallel_for(n >= kParallelMin ? threads : 1, 0, n, [&](int64_t i) { f(i); });
 }
 
 }  // namespace
@@ -38,9 +37,9 @@ void random_bernoulli(const RngStream& r, int64_t n, const float* p, uint8_t* ou
 void random_poisson(const RngStream& r, int64_t n, const float* rate, int32_t* out, int threads) {
   const philox::Stream s = philox::make_stream(r);
   // The cost per element depends on its rate: hand out chunks dynamically (values do not change).
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1024) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) out[i] = philox::poisson_at(s, static_cast<uint64_t>(i), rate[i]);
-  (void)threads;
+  parallel(n >= kParallelMin ? threads : 1, [&](Team& team) {
+    team.for_dynamic(0, n, 1024, [&](int64_t i) { out[i] = philox::poisson_at(s, static_cast<uint64_t>(i), rate[i]); });
+  });
 }
 
 void random_wald(const RngStream& r, int64_t n, float mean, float shape, float* out, int threads) {

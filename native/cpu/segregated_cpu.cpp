@@ -29,10 +29,8 @@
 #include "common/segregated_engine.h"
 #include "common/segregated_step.h"
 #include "kernels.h"
+#include "parallel.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #endif
@@ -527,7 +525,7 @@ struct Events {
 struct Ring {
   std::vector<Events> steps;
   int64_t head = 0;  // slot of the most recent step
-  // Room for an event of every unit at every step: pushing events (inside OpenMP regions, where
+  // Room for an event of every unit at every step: pushing events (inside parallel regions, where
   // a bad_alloc would terminate the process) never allocates; clear() keeps the capacity.
   void init(int64_t mem, int64_t units) {
     steps.assign(static_cast<size_t>(mem), Events{});
@@ -755,7 +753,7 @@ class CpuEngine final : public Engine {
       l.delta_t.assign(n, 0);
     }
     s->x.assign(static_cast<size_t>(c_.n_in), 0.0f);
-    // set_image fills these inside OpenMP regions: reserved here, they never allocate there.
+    // set_image fills these inside parallel regions: reserved here, they never allocate there.
     s->nz.reserve(static_cast<size_t>(c_.n_in));
     s->x_nz.reserve(static_cast<size_t>(c_.n_in));
     s->x_t32.reserve(static_cast<size_t>(c_.n_in));
@@ -1180,9 +1178,8 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
   }
   float* Wt = Wt_[m].data();
   // Online updates are too small to amortise a parallel region on a busy machine.
-  [[maybe_unused]] const bool par = S > 1 && n * N >= (int64_t{1} << 15);
-#pragma omp parallel for schedule(static) num_threads(nt) if (par)
-  for (int64_t j = 0; j < N; ++j) {
+  const bool par = S > 1 && n * N >= (int64_t{1} << 15);
+  cpu::parallel_for(par ? nt : 1, 0, N, [&](int64_t j) {
     float* w = Wt + j * n;
     for (int64_t si = 0; si < S; ++si) {
       const float x = psp[si][j];
@@ -1190,7 +1187,7 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
       const float* gs = g.data() + si * n;
       for (int64_t q = 0; q < n; ++q) w[q] = descend(w[q], gs[q], x);
     }
-  }
+  });
   for (int64_t si = 0; si < S; ++si)
     for (int64_t q = 0; q < n; ++q) b_[m][q] = descend(b_[m][q], g[si * n + q]);
   for (auto& s : train_slots_) s->u_valid = false;
@@ -1210,9 +1207,9 @@ void CpuEngine::run_examples(const TrainJob* jobs, int64_t n, const ExampleOutpu
   if (n == 1) {
     run_example(*slots[0], jobs[0]);
   } else {
-    [[maybe_unused]] const int nt = cpu::team_size(threads_);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (int64_t b = 0; b < n; ++b) run_example(*slots[b], jobs[b]);
+    cpu::parallel(cpu::team_size(threads_), [&](cpu::Team& team) {
+      team.for_dynamic(0, n, 1, [&](int64_t b) { run_example(*slots[b], jobs[b]); });
+    });
   }
   const int64_t H = M_ - 1;
   for (int64_t b = 0; b < n; ++b) {
@@ -1230,13 +1227,9 @@ void CpuEngine::run_tests(const TestBatch& t) {
   while (static_cast<int>(eval_slots_.size()) < nt) eval_slots_.push_back(make_slot());
   const int64_t n_out = c_.n_out(), k = d_.k_per_class, n_in = c_.n_in;
   const int64_t T = c_.integration_time_test;
-#pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
-  for (int64_t i = 0; i < t.n; ++i) {
-#ifdef _OPENMP
-    Slot& s = *eval_slots_[omp_get_thread_num()];
-#else
-    Slot& s = *eval_slots_[0];
-#endif
+  cpu::parallel(nt, [&](cpu::Team& team) {
+  Slot& s = *eval_slots_[team.id()];
+  team.for_dynamic(0, t.n, 4, [&](int64_t i) {
     reset_slot(s);
     const int64_t row = t.rec_row ? t.rec_row[i] : -1;
     s.rec = row >= 0 ? t.record : nullptr;
@@ -1258,7 +1251,8 @@ void CpuEngine::run_tests(const TestBatch& t) {
     t.prediction[i] = class_argmax(Cbar, k);
     if (t.voltages) std::memcpy(t.voltages + i * n_out, Cbar, sizeof(float) * n_out);
     s.rec = nullptr;
-  }
+  });
+  });
 }
 
 }  // namespace

@@ -1,11 +1,11 @@
 // team_size(): how many threads a parallel region gets now (kernels.h).
 //
-// A team larger than the cores other processes leave free is the worst case for OpenMP: every
+// A team larger than the cores other processes leave free is the worst case for a parallel region: every
 // barrier waits for a thread the kernel has descheduled in favour of the other process, for up to a
 // scheduler time slice. Measured here by hand, one busy process beside a 100x784x500 GEMM: 2 threads ran
 // at 2.2 GFLOP/s (median), 1 thread at 112. So the team is cut to the free cores: the runnable tasks
 // of the machine (/proc/loadavg) less this process's own runnable threads (/proc/self/task/*/stat:
-// its OpenMP threads spin between regions, so they must not count as other load). Sampled at most
+// its pool threads spin between regions, so they must not count as other load). Sampled at most
 // every 20 ms; a cut needs two samples in a row that show other load (a one-off blip costs nothing),
 // the full team comes back at the first sample without. Every kernel's result is the same for any
 // thread count, so this changes speed only. Linux only; elsewhere the team is what was asked for.

@@ -20,6 +20,9 @@ void check_empty(Checker& ck, const Mode& mode);
 void check_random_cpu(Checker& ck);
 void check_random_cuda(Checker& ck, Backend& cuda, Backend& cpu);
 
+// The CPU kernels' thread pool: loops, barriers, nested and concurrent regions.
+void check_parallel(Checker& ck);
+
 // The segregated-dendrite network: CPU determinism; CUDA against the CPU when a device exists.
 void check_segregated(Checker& ck);
 

@@ -56,6 +56,7 @@ int main() {
 #if !defined(DENDRITE_CUDA_EMULATOR)
   // The build against the CUDA emulator (dendrite_native_test_cuda_emu) checks only the CUDA
   // backend: its CPU kernels are the same code this program checks.
+  check_parallel(ck);
   run_all(ck, Mode{cpu.get(), nullptr, "cpu"}, false);
   check_random_cpu(ck);
 #endif

@@ -63,7 +63,7 @@ export function doctor(): DoctorReport {
       advice.push(`CUDA is compiled in but no GPU or driver was found (${devices.cuda.reason}): the CPU backend is used`);
     }
   }
-  if (devices && !devices.cpu.openmp) advice.push('built without OpenMP: kernels run on one thread (install a compiler with OpenMP, e.g. g++, and rebuild)');
+  if (devices && !devices.cpu.openmp) advice.push('built with DENDRITE_OPENMP=OFF: kernels run on one thread (rebuild without it)');
   return {
     node: process.version,
     addon: status.loaded ? { loaded: true, file: status.file } : { loaded: false, error: status.error },
@@ -79,11 +79,11 @@ export function formatDoctor(r: DoctorReport): string {
   lines.push(r.addon.loaded ? `addon: ${r.addon.file}` : `addon: NOT LOADED\n  ${r.addon.error?.replace(/\n/g, '\n  ')}`);
   if (r.build) {
     lines.push(`build: CUDA ${r.build.cudaRequested ?? '?'}${r.build.cudaArchitectures ? ` (architectures ${r.build.cudaArchitectures})` : ''}, ` +
-      `OpenMP ${r.build.openmp ?? '?'}${r.build.buildType ? `, ${r.build.buildType}` : ''}`);
+      `threads ${r.build.openmp ?? '?'} (DENDRITE_OPENMP)${r.build.buildType ? `, ${r.build.buildType}` : ''}`);
   }
   if (r.devices) {
     const c = r.devices.cpu;
-    lines.push(`cpu: ${c.logicalCores} logical cores, ${c.defaultThreads} threads by default, OpenMP ${c.openmp ? 'on' : 'off'}, SIMD ${c.simd}`);
+    lines.push(`cpu: ${c.logicalCores} logical cores, ${c.defaultThreads} threads by default, ${c.openmp ? 'multi-threaded' : 'single-threaded'} kernels, SIMD ${c.simd}`);
     const g = r.devices.cuda;
     if (g.architectures) lines.push(`cuda code: architectures ${g.architectures}`);
     if (g.available) {
@@ -101,7 +101,7 @@ export function formatDoctor(r: DoctorReport): string {
 export function registerDoctorCommand(program: Command): void {
   program
     .command('doctor')
-    .description('say what was built (backends, SIMD, OpenMP, CUDA architectures), what was found, and why CUDA is or is not usable')
+    .description('say what was built (backends, SIMD, threads, CUDA architectures), what was found, and why CUDA is or is not usable')
     .option('--json', 'print JSON')
     .addHelpText('after', `
 Examples:

@@ -34,7 +34,7 @@ export interface SegregatedRuntimeOptions {
   device?: DeviceString;
   /** Seed of the initial weights and of every random draw (default 0; a decimal string as config() gives it, too). */
   seed?: number | bigint | string;
-  /** CPU threads (default DENDRITE_NUM_THREADS, else the OpenMP default). */
+  /** CPU threads (default DENDRITE_NUM_THREADS, else OMP_NUM_THREADS, else the cores this process may use). */
   threads?: number;
 }
 

@@ -115,7 +115,7 @@ function environmentTable(runs: readonly ExperimentResult[], labels: ReadonlyMap
     const device = `${e.device.requested} → ${e.device.used}${e.device.reason ? ` (${e.device.reason})` : ''}`;
     return `<tr><td>${esc([...l].join(', '))}</td><td>${esc(`${e.package.name} ${e.package.version}`)}<br><small>${esc(e.commit ? e.commit.slice(0, 12) : 'no git commit')}</small></td>`
       + `<td>${esc(`Node ${e.node}, ${e.platform}-${e.arch}`)}</td><td>${esc(e.cpu)}</td><td>${esc(device)}</td>`
-      + `<td class="n">${esc(e.threads)}</td><td>${esc(e.simd)}${e.openmp ? ', OpenMP' : ''}</td></tr>`;
+      + `<td class="n">${esc(e.threads)}</td><td>${esc(e.simd)}${e.openmp ? '' : ', single-threaded'}</td></tr>`;
   });
   return `<table><thead><tr><th>runs</th><th>package</th><th>runtime</th><th>CPU</th><th>device (asked → used)</th><th>threads</th><th>SIMD</th></tr></thead>`
     + `<tbody>${rows.join('')}</tbody></table>`;

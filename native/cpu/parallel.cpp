@@ -1,0 +1,268 @@
+// The thread pool behind parallel() (parallel.h).
+//
+// Helpers live in one process-wide pool, never destroyed (a helper may outlive the statics at
+// exit). A region claims idle helpers (a flag each, compare-and-swap: no lock on the way in),
+// starts new ones when too few are idle, hands each its part by bumping its ticket, runs part 0
+// itself and waits for the others. An idle helper spins for a short while (regions of one job
+// follow each other within microseconds), then sleeps on its condition variable.
+#include "parallel.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#include <immintrin.h>
+#define DENDRITE_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define DENDRITE_PAUSE() asm volatile("yield")
+#else
+#define DENDRITE_PAUSE() ((void)0)
+#endif
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/resource.h>
+#endif
+
+namespace dendrite::cpu {
+namespace {
+
+// The most threads one region may have (the API's limit on `threads`).
+constexpr int kMaxThreads = 1024;
+// How long an idle helper spins before it sleeps, and how many spins a waiter makes before it
+// starts yielding its core (a descheduled team mate needs it).
+constexpr auto kIdleSpin = std::chrono::microseconds(200);
+constexpr int kSpinsBeforeYield = 2000;
+
+// Built without threads (DENDRITE_OPENMP=OFF): every region runs on its caller alone.
+#ifdef DENDRITE_THREADS
+constexpr bool kThreaded = true;
+#else
+constexpr bool kThreaded = false;
+#endif
+
+// Nonzero on pool threads and inside a region: a nested region runs alone.
+thread_local int region_depth = 0;
+
+template <class Done>
+void wait_until(Done done) {
+  for (int spins = 0; !done(); ++spins) {
+    if (spins < kSpinsBeforeYield) DENDRITE_PAUSE();
+    else std::this_thread::yield();
+  }
+}
+
+class Helper {
+ public:
+  std::atomic<bool> claimed{false};
+
+  // Hands this (claimed) helper part `id` of a region.
+  void start(RegionBody call, void* body, TeamState* state, int id) {
+    call_ = call;
+    body_ = body;
+    state_ = state;
+    id_ = id;
+    ticket_.fetch_add(1, std::memory_order_seq_cst);
+    if (sleeping_.load(std::memory_order_seq_cst)) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      wake_.notify_one();
+    }
+  }
+
+  // Ends the thread of a helper that was never published (nor claimed); the object stays.
+  void retire() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    retiring_ = true;
+    ticket_.fetch_add(1, std::memory_order_seq_cst);
+    wake_.notify_one();
+  }
+
+  void loop() {
+    region_depth = 1;
+    uint32_t seen = 0;
+    for (;;) {
+      const auto until = std::chrono::steady_clock::now() + kIdleSpin;
+      for (int spins = 0; ticket_.load(std::memory_order_acquire) == seen; ++spins) {
+        DENDRITE_PAUSE();
+        if ((spins & 255) == 255 && std::chrono::steady_clock::now() >= until) {
+          std::unique_lock<std::mutex> lock(mutex_);
+          // seq_cst with start(): either this sees the new ticket or start() sees sleeping_.
+          sleeping_.store(true, std::memory_order_seq_cst);
+          while (ticket_.load(std::memory_order_seq_cst) == seen) wake_.wait(lock);
+          sleeping_.store(false, std::memory_order_relaxed);
+        }
+      }
+      seen = ticket_.load(std::memory_order_acquire);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);  // retire() may still hold it
+        if (retiring_) return;
+      }
+      TeamState* state = state_;
+      Team team(state, id_);
+      call_(body_, team);
+      // Free for the next region first: after `finished` the region's state may be gone.
+      claimed.store(false, std::memory_order_release);
+      state->finished.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+
+ private:
+  std::atomic<uint32_t> ticket_{0};
+  std::atomic<bool> sleeping_{false};
+  bool retiring_ = false;  // under mutex_
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  RegionBody call_ = nullptr;
+  void* body_ = nullptr;
+  TeamState* state_ = nullptr;
+  int id_ = 0;
+};
+
+class Pool {
+ public:
+  // Claims up to `want` helpers into `out`, starting new ones when too few are idle; returns
+  // how many it got.
+  int acquire(int want, Helper** out) {
+    int got = claim_idle(want, out, 0);
+    if (got < want) {
+      std::lock_guard<std::mutex> lock(grow_mutex_);
+      got = claim_idle(want, out, got);  // one may have finished meanwhile
+      while (got < want) {
+        Helper* h = add_helper();
+        if (h == nullptr) break;
+        h->claimed.store(true, std::memory_order_relaxed);
+        out[got++] = h;
+      }
+    }
+    return got;
+  }
+
+  // Helpers until there are `count`; "" or why not. All or nothing: when not all can be started,
+  // the new ones end again, so that a refused request leaves the process below its thread limit
+  // (Node and its libraries start threads of their own).
+  std::string reserve(int count) {
+    std::lock_guard<std::mutex> lock(grow_mutex_);
+    const int have = size_.load(std::memory_order_relaxed);
+    std::vector<Helper*> fresh;
+    while (have + static_cast<int>(fresh.size()) < count) {
+      Helper* h = start_helper();
+      if (h == nullptr) {
+        for (Helper* r : fresh) {
+          r->retire();
+          retired_.push_back(r);
+        }
+        return "only " + std::to_string(have + static_cast<int>(fresh.size()) + 1) + " threads could be started (" + last_error_ + ")";
+      }
+      fresh.push_back(h);
+    }
+    for (Helper* h : fresh) publish(h);
+    return "";
+  }
+
+ private:
+  int claim_idle(int want, Helper** out, int got) {
+    const int n = size_.load(std::memory_order_acquire);
+    for (int i = 0; i < n && got < want; ++i) {
+      bool idle = false;
+      if (!helpers_[i]->claimed.load(std::memory_order_relaxed) &&
+          helpers_[i]->claimed.compare_exchange_strong(idle, true, std::memory_order_acquire)) {
+        out[got++] = helpers_[i];
+      }
+    }
+    return got;
+  }
+
+  // Under grow_mutex_: a new published helper (unclaimed), or nullptr when none could be started.
+  Helper* add_helper() {
+    Helper* h = start_helper();
+    if (h != nullptr) publish(h);
+    return h;
+  }
+
+  // Under grow_mutex_: a helper with its thread running, not yet in the pool.
+  Helper* start_helper() {
+    if (size_.load(std::memory_order_relaxed) >= kMaxThreads - 1) {
+      last_error_ = "at most " + std::to_string(kMaxThreads) + " threads";
+      return nullptr;
+    }
+    Helper* h = new (std::nothrow) Helper;
+    if (h == nullptr) {
+      last_error_ = "out of memory";
+      return nullptr;
+    }
+    try {
+      std::thread([h] { h->loop(); }).detach();
+    } catch (const std::system_error& e) {
+      last_error_ = e.code().message();
+      delete h;
+      return nullptr;
+    }
+    return h;
+  }
+
+  void publish(Helper* h) {
+    const int n = size_.load(std::memory_order_relaxed);
+    helpers_[n] = h;
+    size_.store(n + 1, std::memory_order_release);
+  }
+
+  Helper* helpers_[kMaxThreads] = {};
+  std::atomic<int> size_{0};
+  std::mutex grow_mutex_;
+  std::string last_error_;
+  std::vector<Helper*> retired_;  // kept: their threads may still be on their way out
+};
+
+Pool& pool() {
+  static Pool* p = new Pool;  // never destroyed: its threads outlive the statics at exit
+  return *p;
+}
+
+}  // namespace
+
+void Team::barrier() {
+  TeamState& s = *state_;
+  if (s.size == 1) return;
+  const uint32_t generation = s.generation.load(std::memory_order_acquire);
+  if (s.arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == s.size) {
+    s.arrived.store(0, std::memory_order_relaxed);
+    s.generation.store(generation + 1, std::memory_order_release);
+  } else {
+    wait_until([&] { return s.generation.load(std::memory_order_acquire) != generation; });
+  }
+}
+
+void run_region(int threads, RegionBody call, void* body) {
+  TeamState state;
+  Helper* helpers[kMaxThreads];
+  const int got = kThreaded && threads > 1 && region_depth == 0 ? pool().acquire(std::min(threads, kMaxThreads) - 1, helpers) : 0;
+  state.size = got + 1;
+  for (int i = 0; i < got; ++i) helpers[i]->start(call, body, &state, i + 1);
+  ++region_depth;
+  Team team(&state, 0);
+  call(body, team);
+  --region_depth;
+  wait_until([&] { return state.finished.load(std::memory_order_acquire) == got; });
+}
+
+std::string reserve_threads(int threads) {
+  if (!kThreaded) return "";
+  std::string why = pool().reserve(std::min(threads, kMaxThreads) - 1);
+  if (why.empty()) return why;
+#if defined(__unix__) || defined(__APPLE__)
+  struct rlimit rl {};
+  if (getrlimit(RLIMIT_NPROC, &rl) == 0) {
+    why += "; the limit on processes and threads of this user (ulimit -u) is " +
+           (rl.rlim_cur == RLIM_INFINITY ? std::string("unlimited") : std::to_string(static_cast<unsigned long long>(rl.rlim_cur)));
+  }
+#endif
+  return "the system cannot start that many threads: " + why + "; use fewer threads";
+}
+
+}  // namespace dendrite::cpu
