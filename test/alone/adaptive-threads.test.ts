@@ -1,5 +1,6 @@
 // The thread cut of busy machines (native/cpu/team.cpp): with every core taken by other processes,
-// parallel kernels use one thread; once they are gone, the full team again; the numbers never change.
+// parallel kernels use one thread; once they are gone, the full team again; busy processes at nice 19
+// cut nothing; the numbers never change.
 // Run alone (test/alone/): other tests' processes would count as load.
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -36,7 +37,7 @@ async function settled(ms: number): Promise<number | null> {
   return last;
 }
 
-(process.platform === 'linux' ? test : test.skip)('with every core busy elsewhere parallel work takes one thread; when they go, the cut ends; the same numbers', async (t) => {
+(process.platform === 'linux' ? test.serial : test.skip)('with every core busy elsewhere parallel work takes one thread; when they go, the cut ends; the same numbers', async (t) => {
   const before = await settled(5000);
   const quiet = await calls(1);
   t.log(`cut before: ${before}; /proc/loadavg ${fs.readFileSync('/proc/loadavg', 'utf8').trim()}`);
@@ -55,4 +56,18 @@ async function settled(ms: number): Promise<number | null> {
   const end = Date.now() + 5000;
   while (getCpuScheduling().threadLimit !== before && Date.now() < end) await calls(1);
   t.is(getCpuScheduling().threadLimit, before);
+});
+
+(process.platform === 'linux' ? test.serial : test.skip)('busy processes at nice 19 are no load: the full team stays (they yield the cores to ours)', async (t) => {
+  const before = await settled(5000);
+  const quiet = await calls(1);
+  const busy: ChildProcess[] = [];
+  t.teardown(() => busy.forEach((c) => c.kill('SIGKILL')));
+  for (let i = 0; i < os.availableParallelism(); i++) busy.push(spawn('nice', ['-n', '19', process.execPath, '-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  await sleep(300);
+  // Long enough for the niceness window (200 ms) and for a cut to show (two samples 20 ms apart).
+  const loaded = await calls(20);
+  t.log(`cut before: ${before}; beside ${busy.length} niced processes: ${getCpuScheduling().threadLimit}`);
+  t.is(getCpuScheduling().threadLimit, before);
+  t.deepEqual(loaded, quiet);
 });
