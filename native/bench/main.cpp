@@ -222,8 +222,8 @@ int main(int argc, char** argv) {
     const int threads = o.threads > 0 ? o.threads : cpu.default_threads;
     std::printf("dendrite native bench: synthetic MNIST-like digits, %.1f s per figure\n", o.seconds);
     if (o.cpu) {
-      std::printf("cpu: %d logical cores, %d threads, SIMD %s, OpenMP %s\n", cpu.logical_cores, threads, cpu.simd.c_str(),
-                  cpu.openmp ? "yes" : "no");
+      std::printf("cpu: %d logical cores, %d threads, SIMD %s, %s kernels\n", cpu.logical_cores, threads, cpu.simd.c_str(),
+                  cpu.openmp ? "multi-threaded" : "single-threaded");
       std::unique_ptr<Backend> be = make_cpu_backend(threads);
       row("cpu", "GEMM 1024^3", gemm_rate(*be, 1024, o.seconds), "GFLOP/s");
       bench_segregated("cpu", [](const seg::Config& c) { return seg::make_cpu_network(c); }, {32}, o);
