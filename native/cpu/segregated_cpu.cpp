@@ -1166,7 +1166,7 @@ void CpuEngine::update_feedback(int64_t m, int64_t S, float eta) {
 }
 
 void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
-  [[maybe_unused]] const int nt = cpu::team_size(threads_);
+  const int nt = cpu::team_size(threads_);
   const int64_t n = c_.layers[m], N = c_.fan_in(m);
   // g = eta P E per slot; then W -= g PSP_f^T column by column, b -= g.
   std::vector<const float*> psp(static_cast<size_t>(S));
@@ -1228,30 +1228,30 @@ void CpuEngine::run_tests(const TestBatch& t) {
   const int64_t n_out = c_.n_out(), k = d_.k_per_class, n_in = c_.n_in;
   const int64_t T = c_.integration_time_test;
   cpu::parallel(nt, [&](cpu::Team& team) {
-  Slot& s = *eval_slots_[team.id()];
-  team.for_dynamic(0, t.n, 4, [&](int64_t i) {
-    reset_slot(s);
-    const int64_t row = t.rec_row ? t.rec_row[i] : -1;
-    s.rec = row >= 0 ? t.record : nullptr;
-    s.rec_units = t.units;
-    s.rec_row0 = row >= 0 ? row : 0;
-    set_image(s, t.images + i * n_in);
-    LayerState& o = s.L[M_ - 1];
-    std::fill(o.sumC.begin(), o.sumC.end(), 0.0f);
-    PhaseCtx ctx;
-    ctx.mode = Phase::Test;
-    ctx.L = c_.l_test;
-    ctx.T = c_.integration_time_test;
-    ctx.R = 0;
-    ctx.spikes = test_spike_stream(c_.seed, t.round, t.offset + static_cast<uint64_t>(i));
-    ctx.step0 = 0;
-    run_phase(s, ctx);
-    float* Cbar = s.Cbar.data();
-    for (int64_t q = 0; q < n_out; ++q) Cbar[q] = window_mean(o.sumC[q], T);
-    t.prediction[i] = class_argmax(Cbar, k);
-    if (t.voltages) std::memcpy(t.voltages + i * n_out, Cbar, sizeof(float) * n_out);
-    s.rec = nullptr;
-  });
+    Slot& s = *eval_slots_[team.id()];
+    team.for_dynamic(0, t.n, 4, [&](int64_t i) {
+      reset_slot(s);
+      const int64_t row = t.rec_row ? t.rec_row[i] : -1;
+      s.rec = row >= 0 ? t.record : nullptr;
+      s.rec_units = t.units;
+      s.rec_row0 = row >= 0 ? row : 0;
+      set_image(s, t.images + i * n_in);
+      LayerState& o = s.L[M_ - 1];
+      std::fill(o.sumC.begin(), o.sumC.end(), 0.0f);
+      PhaseCtx ctx;
+      ctx.mode = Phase::Test;
+      ctx.L = c_.l_test;
+      ctx.T = c_.integration_time_test;
+      ctx.R = 0;
+      ctx.spikes = test_spike_stream(c_.seed, t.round, t.offset + static_cast<uint64_t>(i));
+      ctx.step0 = 0;
+      run_phase(s, ctx);
+      float* Cbar = s.Cbar.data();
+      for (int64_t q = 0; q < n_out; ++q) Cbar[q] = window_mean(o.sumC[q], T);
+      t.prediction[i] = class_argmax(Cbar, k);
+      if (t.voltages) std::memcpy(t.voltages + i * n_out, Cbar, sizeof(float) * n_out);
+      s.rec = nullptr;
+    });
   });
 }
 
