@@ -11,8 +11,9 @@
 // job: what /proc/stat counts under `nice` over the last 200 ms, all but nothing under user and
 // system once this process's own time is taken out) is no load: the scheduler gives such tasks
 // about 1.5 % of a core beside ours, and the pool's helpers do not wait for descheduled threads
-// as OpenMP's did (measured: with one nice 19 job beside them, the CNN baselines kept 70 % of
-// their quiet speed on 2 threads and 51 % cut to 1). Every kernel's result is the same for any
+// as OpenMP's did (measured, `npm run bench -- baselines --cotenant`: beside one nice 19 job the
+// 1x28x28 CNN trained 4,496 examples/s on 2 threads with DENDRITE_ADAPTIVE_THREADS=0 and 3,310
+// when cut to 1 thread). Every kernel's result is the same for any
 // thread count, so this changes speed only. Linux only; elsewhere the team is what was asked for.
 #include <algorithm>
 #include <atomic>

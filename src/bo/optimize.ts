@@ -1,6 +1,7 @@
 // The Bayesian optimiser: a seeded, stateless-by-default suggestion function over a search space
 // and a trial history, and `optimizeInMemory`, which runs an objective for a number of trials with
-// a pool of concurrent workers (the public `optimize`, src/study/optimize.ts, is it without a storage). docs/bo.md has the design and an example.
+// a pool of concurrent workers (the public `optimize`, src/study/optimize.ts, is this loop when it
+// is given no storage). docs/bo.md has the design and an example.
 import { Xoshiro128ss } from '../data/rng';
 import { maximizeAcquisition, type Acquisition } from './acquisition';
 import { GaussianProcess, type GPOptions, type Hyperparameters } from './gp';
@@ -390,11 +391,16 @@ export async function optimizeInMemory(options: InMemoryOptimizeOptions): Promis
   await Promise.all(Array.from({ length: workers }, worker));
 
   history.sort((a, b) => a.number - b.number);
-  let best: Trial | undefined;
-  for (const t of history) {
-    if (t.state !== 'complete') continue;
-    const better = best === undefined || (options.direction === 'maximize' ? t.value! > best.value! : t.value! < best.value!);
-    if (better) best = t;
-  }
+  const best = bestTrial(history, options.direction);
   return { bestValue: best?.value, bestParams: best ? { ...best.params } : undefined, trials: history };
+}
+
+/** The best complete trial (ties: the earlier), of in-memory runs and stored studies alike. */
+export function bestTrial<T extends { number: number; state: string; value?: number }>(trials: readonly T[], direction: Direction): T | undefined {
+  let best: T | undefined;
+  for (const t of [...trials].sort((a, b) => a.number - b.number)) {
+    if (t.state !== 'complete' || t.value === undefined) continue;
+    if (!best || (direction === 'maximize' ? t.value > best.value! : t.value < best.value!)) best = t;
+  }
+  return best;
 }

@@ -13,7 +13,7 @@ import { bestTrial } from './rules';
 import { configDifferences } from './run';
 import { StudyError, checkBudget, checkStudyName, countsTowardBudget, isStudyError, type StudyStorage } from './storage';
 import { openStorage } from './storage-url';
-import type { StudyConfig, StudyOptimizerSettings, StudyTrial } from './types';
+import { STUDY_OPTIMIZER_SETTINGS, type StudyConfig, type StudyOptimizerSettings, type StudyTrial } from './types';
 import { runWorker, type Evaluate } from './worker';
 
 export interface OptimizeOptions extends InMemoryOptimizeOptions {
@@ -53,13 +53,7 @@ export async function optimize(options: OptimizeOptions): Promise<OptimizeResult
   const space = options.constraint ? base.withConstraints(options.constraint) : base;
   const optimizer = new Optimizer({ ...options, space }); // checks direction, seed, strategy, acquisition, initialPoints
 
-  const settings: StudyOptimizerSettings = {
-    ...(options.acquisition !== undefined ? { acquisition: options.acquisition } : {}),
-    ...(options.initialPoints !== undefined ? { initialPoints: options.initialPoints } : {}),
-    ...(options.candidates !== undefined ? { candidates: options.candidates } : {}),
-    ...(options.starts !== undefined ? { starts: options.starts } : {}),
-    ...(options.gp !== undefined ? { gp: options.gp } : {}),
-  };
+  const settings = Object.fromEntries(STUDY_OPTIMIZER_SETTINGS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]])) as StudyOptimizerSettings;
   // Constraints are functions, which a study cannot store: each call passes them again.
   const config: StudyConfig = {
     objective: { kind: 'function' }, space: { ...space.params }, spaceName: 'optimize()', direction: optimizer.direction,

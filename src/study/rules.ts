@@ -49,15 +49,8 @@ export function studyProposer(config: StudyConfig, space?: Space): Proposer {
   };
 }
 
-/** The best complete trial (ties: the earlier). */
-export function bestTrial(trials: readonly StudyTrial[], direction: StudyConfig['direction']): StudyTrial | undefined {
-  let best: StudyTrial | undefined;
-  for (const t of [...trials].sort((a, b) => a.number - b.number)) {
-    if (t.state !== 'complete' || t.value === undefined) continue;
-    if (!best || (direction === 'maximize' ? t.value > best.value! : t.value < best.value!)) best = t;
-  }
-  return best;
-}
+/** The best complete trial (ties: the earlier): the optimiser's own rule. */
+export { bestTrial } from '../bo/optimize';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

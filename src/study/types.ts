@@ -1,9 +1,7 @@
 // What a hyperparameter study is made of, as plain JSON-able data: its configuration (search
 // space, objective, budget, seed), its trials and the worker processes that run them. Every
 // storage (memory, SQLite, later PostgreSQL) stores exactly these records (docs/bo.md "Studies").
-import type { Acquisition } from '../bo/acquisition';
-import type { GPOptions } from '../bo/gp';
-import type { Direction, Strategy } from '../bo/optimize';
+import type { Direction, OptimizerOptions, Strategy } from '../bo/optimize';
 import type { ParamSpec, Params } from '../bo/space';
 import type { ModelKind } from '../experiment/registry';
 
@@ -58,14 +56,9 @@ export function isModelObjective(o: ObjectiveSpec | FunctionObjectiveSpec): o is
 /** The configuration of a study that trains models. */
 export type ModelStudyConfig = Omit<StudyConfig, 'objective'> & { objective: ObjectiveSpec };
 
-/** Optimiser settings a study keeps when they differ from the defaults (`optimize` can set them). */
-export interface StudyOptimizerSettings {
-  acquisition?: Acquisition;
-  initialPoints?: number;
-  candidates?: number;
-  starts?: number;
-  gp?: GPOptions;
-}
+/** The optimiser options a study keeps when they differ from the defaults (`optimize` can set them). */
+export const STUDY_OPTIMIZER_SETTINGS = ['acquisition', 'initialPoints', 'candidates', 'starts', 'gp'] as const;
+export type StudyOptimizerSettings = Pick<OptimizerOptions, (typeof STUDY_OPTIMIZER_SETTINGS)[number]>;
 
 export interface StudyConfig {
   objective: ObjectiveSpec | FunctionObjectiveSpec;
