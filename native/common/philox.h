@@ -450,8 +450,22 @@ constexpr double kPoissonInversionBelow = 10.0;
 // PTRS accepts more than 85% of its candidates; this bound only guarantees that a kernel ends.
 constexpr uint32_t kPoissonMaxRounds = 1000;
 
-// Poisson(rate). rate < 10: inversion by sequential search, k = min{k : u < F(k)} with u in
-// [0, 1) from 53 bits and F(k) = sum_{j<=k} e^-rate rate^j / j! summed in double. rate >= 10:
+// Poisson(lam) by inversion for 0 < lam < kPoissonInversionBelow: k = min{k : u < F(k)} with
+// F(k) = sum_{j<=k} e^-lam lam^j / j! summed in double (poisson_at's method, given its u).
+DENDRITE_HD inline int32_t poisson_inversion(double u, double lam) {
+  double p = fp::exp(-lam), F = p, k = 0.0;
+  while (u >= F) {
+    k = fp::add(k, 1.0);
+    p = fp::mul(p, fp::div(lam, k));
+    const double next = fp::add(F, p);
+    if (next == F) break;  // the remaining tail is below double resolution
+    F = next;
+  }
+  return static_cast<int32_t>(k);
+}
+
+// Poisson(rate). rate < 10: inversion (poisson_inversion) with u in [0, 1) from 53 bits of the
+// round-0 block. rate >= 10:
 // Hormann's PTRS ("The transformed rejection method for generating Poisson random variables",
 // Insurance: Mathematics and Economics 12, 1993), one block per candidate: U from (x0, x1),
 // V from (x2, x3). Rates that are not > 0 (including NaN) give 0.
@@ -461,16 +475,7 @@ DENDRITE_HD inline int32_t poisson_at(const Stream& s, uint64_t i, float rate) {
   if (lam > kPoissonMaxRate) lam = kPoissonMaxRate;
   if (lam < kPoissonInversionBelow) {
     const Block b = block_at(s, i, 0);
-    const double u = u53(b.x0, b.x1);
-    double p = fp::exp(-lam), F = p, k = 0.0;
-    while (u >= F) {
-      k = fp::add(k, 1.0);
-      p = fp::mul(p, fp::div(lam, k));
-      const double next = fp::add(F, p);
-      if (next == F) break;  // the remaining tail is below double resolution
-      F = next;
-    }
-    return static_cast<int32_t>(k);
+    return poisson_inversion(u53(b.x0, b.x1), lam);
   }
   const double slam = fp::sqrt(lam), log_lam = fp::log(lam);
   const double pb = fp::add(0.931, fp::mul(2.53, slam));

@@ -56,7 +56,8 @@ namespace {
 // 2. for the others, u = u53(x0, x1) is compared with bounds of F(0) = exp(-rate) and
 //    F(1) = exp(-rate)(1 + rate) from their alternating Taylor series, 1e-12 away from each
 //    bound: far more than the error of poisson_at's double arithmetic (a few 1e-16);
-// 3. what remains (u within 1e-12 of a bound, or counts >= 2) calls poisson_at itself.
+// 3. what remains (u within 1e-12 of a bound, or counts >= 2) runs poisson_at's inversion search
+//    from the same u (rates above 1 call poisson_at itself).
 
 // t32 such that (x0 >> 5) < t32 implies u53(x0, x1) < exp(-rate), i.e. poisson_at gives 0:
 // u < ((x0 >> 5) + 1) 2^-27 <= t32 2^-27 <= 1 - rate - 15 2^-27 < exp(-rate) (exp(-r) >= 1 - r;
@@ -155,19 +156,44 @@ __attribute__((target("avx2"))) void philox_x01_avx2(const philox::Stream& s, ui
   }
 }
 
-__attribute__((target("avx512f"))) inline void mul_hilo512(__m512i a, __m512i m, __m512i* hi, __m512i* lo) {
-  const __m512i even = _mm512_mul_epu32(a, m);
-  const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
-  *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+// Philox4x32-10 on 8 counters held in the low halves of 64-bit lanes, so that one vpmuludq gives
+// each lane's whole 64-bit product (hi and lo words without blends). The lanes' high halves carry
+// garbage that nothing reads: vpmuludq reads the low halves only and the results are truncated.
+// Round 0's second product (stream_lo M1) and round 9's first are the same for every lane or
+// unused, so they are not computed: x0, x1 come out bit for bit as philox4x32_10's.
+__attribute__((target("avx512f"))) inline void philox8_x01(__m512i c0, __m512i c1, const philox::Stream& s, __m512i* x0,
+                                                            __m512i* x1) {
+  const __m512i m0 = _mm512_set1_epi64(philox::kM0), m1 = _mm512_set1_epi64(philox::kM1);
+  uint32_t k0 = s.k0, k1 = s.k1;
+  // round 0: c2 = stream_lo and c3 = 0 in every lane
+  const uint64_t p1s = static_cast<uint64_t>(philox::kM1) * s.stream_lo;
+  __m512i p0 = _mm512_mul_epu32(c0, m0);
+  __m512i n0 = _mm512_xor_si512(c1, _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(p1s >> 32) ^ k0)));
+  __m512i n2 = _mm512_xor_si512(_mm512_srli_epi64(p0, 32), _mm512_set1_epi32(static_cast<int>(k1)));
+  c0 = n0;
+  c1 = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(p1s)));
+  __m512i c2 = n2, c3 = p0;
+  for (int round = 1; round < 9; ++round) {
+    k0 += philox::kW0;
+    k1 += philox::kW1;
+    p0 = _mm512_mul_epu32(c0, m0);
+    const __m512i p1 = _mm512_mul_epu32(c2, m1);
+    // 0x96: a ^ b ^ c
+    c0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1, _mm512_set1_epi32(static_cast<int>(k0)), 0x96);
+    c2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c3, _mm512_set1_epi32(static_cast<int>(k1)), 0x96);
+    c1 = p1;
+    c3 = p0;
+  }
+  k0 += philox::kW0;
+  const __m512i p1 = _mm512_mul_epu32(c2, m1);  // round 9: only x0 and x1 are wanted
+  *x0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1, _mm512_set1_epi32(static_cast<int>(k0)), 0x96);
+  *x1 = p1;
 }
 
 __attribute__((target("avx512f"))) void philox_x01_avx512(const philox::Stream& s, uint64_t base, const int32_t* off,
                                                           const int32_t* t32, int64_t n, uint32_t* x0, uint32_t* x1,
                                                           uint64_t* bits) {
   for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
-  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(philox::kM0));
-  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(philox::kM1));
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const uint64_t b0 = s.offset + base;
   const __m512i lo_base = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0)));
@@ -176,29 +202,21 @@ __attribute__((target("avx512f"))) void philox_x01_avx512(const philox::Stream& 
     const __mmask16 valid = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
     const __m512i unit = off ? _mm512_maskz_loadu_epi32(valid, off + i)
                              : _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i)), lane);
-    __m512i c0 = _mm512_add_epi32(lo_base, unit);
+    // counter words 0, 1: idx = s.offset + base + unit (units < 2^31, so one carry at most)
+    const __m512i c0 = _mm512_add_epi32(lo_base, unit);
     const __mmask16 carry = _mm512_cmplt_epu32_mask(c0, lo_base);
-    __m512i c1 = _mm512_mask_add_epi32(hi_base, carry, hi_base, _mm512_set1_epi32(1));
-    __m512i c2 = _mm512_set1_epi32(static_cast<int>(s.stream_lo));
-    __m512i c3 = _mm512_setzero_si512();
-    uint32_t k0 = s.k0, k1 = s.k1;
-    for (int round = 0; round < 10; ++round) {
-      __m512i hi0, lo0, hi1, lo1;
-      mul_hilo512(c0, m0, &hi0, &lo0);
-      mul_hilo512(c2, m1, &hi1, &lo1);
-      const __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32(static_cast<int>(k0)));
-      const __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32(static_cast<int>(k1)));
-      c0 = n0;
-      c1 = lo1;
-      c2 = n2;
-      c3 = lo0;
-      k0 += philox::kW0;
-      k1 += philox::kW1;
-    }
-    _mm512_mask_storeu_epi32(x0 + i, valid, c0);
-    _mm512_mask_storeu_epi32(x1 + i, valid, c1);
+    const __m512i c1 = _mm512_mask_add_epi32(hi_base, carry, hi_base, _mm512_set1_epi32(1));
+    __m512i xa0, xa1, xb0, xb1;
+    philox8_x01(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(c0)), _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c1)), s,
+                &xa0, &xa1);
+    philox8_x01(_mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c0, 1)),
+                _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c1, 1)), s, &xb0, &xb1);
+    const __m512i w0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(xa0)), _mm512_cvtepi64_epi32(xb0), 1);
+    const __m512i w1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(xa1)), _mm512_cvtepi64_epi32(xb1), 1);
+    _mm512_mask_storeu_epi32(x0 + i, valid, w0);
+    _mm512_mask_storeu_epi32(x1 + i, valid, w1);
     const __m512i tt = _mm512_maskz_loadu_epi32(valid, t32 + i);
-    const __mmask16 zero = _mm512_cmplt_epi32_mask(_mm512_srli_epi32(c0, 5), tt);
+    const __mmask16 zero = _mm512_cmplt_epi32_mask(_mm512_srli_epi32(w0, 5), tt);
     const uint64_t cand = static_cast<uint64_t>(static_cast<uint16_t>(~zero & valid));
     bits[i >> 6] |= cand << (i & 63);
   }
@@ -506,6 +524,7 @@ inline int32_t poisson_count(const philox::Stream& s, uint64_t index, float rate
     const double f1_lo = 1.0 - 0.5 * l2 + l2 * lam * (1.0 / 3.0) - l2 * l2 * 0.125;  // <= exp(-lam)(1 + lam)
     if (u < e_lo - 1e-12) return 0;
     if (u >= e_hi + 1e-12 && u < f1_lo - 1e-12) return 1;
+    return philox::poisson_inversion(u, lam);  // poisson_at's search from the same u
   }
   return philox::poisson_at(s, index, rate);
 }
@@ -707,9 +726,15 @@ class CpuEngine final : public Engine {
   // ---- updates ----
   void replay_backprop(int64_t m, int64_t slots) override;
   void update_feedback(int64_t m, int64_t slots, float eta) override;
-  void mask_feedback(int64_t m) override { apply_mask(Y_[m], masks_[m]); }
+  void mask_feedback(int64_t m) override {
+    apply_mask(Y_[m], masks_[m]);
+    transpose_feedback();
+  }
   void update_forward(int64_t m, int64_t slots, float etaP) override;
-  void edit_feedback(const FeedbackEdit& f) override { f(Wt_, Y_); }
+  void edit_feedback(const FeedbackEdit& f) override {
+    f(Wt_, Y_);
+    transpose_feedback();
+  }
 
  private:
   void load(const std::vector<LayerWeights>& w) {
@@ -725,6 +750,23 @@ class CpuEngine final : public Engine {
         cb_[m] = w[m].c;
       }
     }
+    transpose_feedback();
+  }
+
+  // Yt_[m] = Y_[m]^T (fb x n), so that the apical potentials of all units are one vectorised
+  // kappa_mix over the feedback units; must follow every change of Y_.
+  void transpose_feedback() {
+    Yt_.resize(Y_.size());
+    Yrows_.resize(Y_.size());
+    for (size_t m = 0; m < Y_.size(); ++m) {
+      const int64_t n = c_.layers[m], fb = c_.fb_size(static_cast<int64_t>(m));
+      Yt_[m] = transposed(Y_[m], n, fb);
+      Yrows_[m].resize(static_cast<size_t>(fb));
+      for (int64_t q = 0; q < fb; ++q) Yrows_[m][q] = Yt_[m].data() + q * n;
+    }
+    int64_t widest = 0;
+    for (int64_t m = 0; m < M_; ++m) widest = std::max(widest, c_.layers[m]);
+    zeros_.assign(static_cast<size_t>(widest), 0.0f);
   }
 
   std::unique_ptr<Slot> make_slot() const {
@@ -880,6 +922,9 @@ class CpuEngine final : public Engine {
   int threads_ = 1;
   int64_t M_ = 0;
   std::vector<std::vector<float>> Wt_, b_, Y_, cb_;
+  std::vector<std::vector<float>> Yt_;              // Y_ transposed (transpose_feedback)
+  std::vector<std::vector<const float*>> Yrows_;    // rows of Yt_
+  std::vector<float> zeros_;                        // the apical sums' starting values
   const std::vector<bool> need_spikes_, need_spikes_test_;  // EngineSetup::spikes_train, spikes_test
   const std::vector<std::vector<int64_t>> masks_;
   std::vector<std::unique_ptr<Slot>> train_slots_, eval_slots_;
@@ -966,9 +1011,9 @@ void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
         } else {
           std::memcpy(pa, f.lam.data(), sizeof(float) * fb);
         }
-        const float* Y = Y_[m].data();
+        // A_k = apical_potential(row k of Y, pa, fb): 0 + sum_q pa_q Y_kq in q order, for all k at once
         float* A = l.A.data();
-        for (int64_t k = 0; k < n; ++k) A[k] = apical_potential(Y + k * fb, pa, fb);
+        k_.kappa_mix(A, zeros_.data(), Yrows_[m].data(), pa, fb, n);
         if (c_.feedback_bias) {
           const float* cb = cb_[m].data();
           for (int64_t k = 0; k < n; ++k) A[k] = apical_bias(A[k], cb[k]);
@@ -1163,6 +1208,7 @@ void CpuEngine::update_feedback(int64_t m, int64_t S, float eta) {
       for (int64_t q = 0; q < n; ++q) cb_[m][q] = descend(cb_[m][q], h[q]);
     }
   }
+  transpose_feedback();
 }
 
 void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
