@@ -238,6 +238,10 @@ void Team::barrier() {
   }
 }
 
+void wait_for(const std::atomic<int64_t>& counter, int64_t target) {
+  wait_until([&] { return counter.load(std::memory_order_acquire) >= target; });
+}
+
 void run_region(int threads, RegionBody call, void* body) {
   TeamState state;
   Helper* helpers[kMaxThreads];

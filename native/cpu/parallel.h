@@ -76,6 +76,11 @@ class Team {
   uint32_t loops_ = 0;
 };
 
+// Waits as the barrier does (spinning, then yielding the core to a descheduled team mate) until
+// `counter`, which another thread of the team advances with release stores, reaches `target`:
+// how one thread of a team consumes, step by step, what another produces.
+void wait_for(const std::atomic<int64_t>& counter, int64_t target);
+
 using RegionBody = void (*)(void* body, Team& team);
 void run_region(int threads, RegionBody call, void* body);
 

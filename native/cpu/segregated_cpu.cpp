@@ -16,6 +16,7 @@
 //   batch member in parallel and sums the updates in slot order (deterministic).
 // State is float32; every accumulation has a fixed order, so results do not depend on threads.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -226,14 +227,14 @@ __attribute__((target("avx512f"))) void philox_x01_avx512(const philox::Stream& 
 
 // Blocked kernels (plain loops vectorised by the compiler in each target clone; each output
 // element is summed in the same order in every clone, without FMA, so all give the same bits).
-// u[k] = sum_e cnt_e W[idx_e][k] (events in order) for k in [k0, k0 + kBlock).
+// u[k] = sum_e cnt_e W[idx_e][k] (events in order) for k in [k0, k0 + kBlock); W's rows are ld apart.
 template <int kBlock>
 inline void accum_block(float* __restrict u, const float* __restrict W, const int32_t* idx, const float* cnt,
-                        int64_t ne, int64_t n, int64_t k0) {
+                        int64_t ne, int64_t ld, int64_t k0) {
   float acc[kBlock];
   for (int k = 0; k < kBlock; ++k) acc[k] = 0.0f;
   for (int64_t e = 0; e < ne; ++e) {
-    const float* w = W + static_cast<int64_t>(idx[e]) * n + k0;
+    const float* w = W + static_cast<int64_t>(idx[e]) * ld + k0;
     const float c = cnt[e];
     for (int k = 0; k < kBlock; ++k) acc[k] = f32::mac(acc[k], c, w[k]);
   }
@@ -242,12 +243,12 @@ inline void accum_block(float* __restrict u, const float* __restrict W, const in
 
 template <int kBlock>
 inline void accum_events_body(float* __restrict u, const float* __restrict W, const int32_t* idx, const float* cnt,
-                              int64_t ne, int64_t n) {
+                              int64_t ne, int64_t n, int64_t ld) {
   int64_t k0 = 0;
-  for (; k0 + kBlock <= n; k0 += kBlock) accum_block<kBlock>(u, W, idx, cnt, ne, n, k0);
-  for (; k0 + 16 <= n; k0 += 16) accum_block<16>(u, W, idx, cnt, ne, n, k0);
-  for (; k0 + 4 <= n; k0 += 4) accum_block<4>(u, W, idx, cnt, ne, n, k0);
-  for (; k0 < n; ++k0) accum_block<1>(u, W, idx, cnt, ne, n, k0);
+  for (; k0 + kBlock <= n; k0 += kBlock) accum_block<kBlock>(u, W, idx, cnt, ne, ld, k0);
+  for (; k0 + 16 <= n; k0 += 16) accum_block<16>(u, W, idx, cnt, ne, ld, k0);
+  for (; k0 + 4 <= n; k0 += 4) accum_block<4>(u, W, idx, cnt, ne, ld, k0);
+  for (; k0 < n; ++k0) accum_block<1>(u, W, idx, cnt, ne, ld, k0);
 }
 
 // B[k] = b[k] + sum_i kappa_i u_i[k] (taps in order) for k in [k0, k0 + kBlock).
@@ -274,8 +275,9 @@ inline void kappa_mix_body(float* __restrict B, const float* __restrict b, const
   for (; k0 < n; ++k0) mix_block<1>(B, b, us, kap, mem, k0);
 }
 
-void accum_events_plain(float* u, const float* W, const int32_t* idx, const float* cnt, int64_t ne, int64_t n) {
-  accum_events_body<16>(u, W, idx, cnt, ne, n);
+void accum_events_plain(float* u, const float* W, const int32_t* idx, const float* cnt, int64_t ne, int64_t n,
+                        int64_t ld) {
+  accum_events_body<16>(u, W, idx, cnt, ne, n, ld);
 }
 void kappa_mix_plain(float* B, const float* b, const float* const* us, const float* kap, int64_t mem, int64_t n) {
   kappa_mix_body<16>(B, b, us, kap, mem, n);
@@ -365,12 +367,12 @@ __attribute__((target("avx512f"))) void soma_rates_avx512(float* C, const float*
 
 // The same sums with explicit vectors: per element acc = acc + c * w in event (tap) order.
 __attribute__((target("avx2"))) void accum_events_avx2(float* u, const float* W, const int32_t* idx, const float* cnt,
-                                                        int64_t ne, int64_t n) {
+                                                        int64_t ne, int64_t n, int64_t ld) {
   int64_t k0 = 0;
   for (; k0 + 32 <= n; k0 += 32) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t e = 0; e < ne; ++e) {
-      const float* w = W + static_cast<int64_t>(idx[e]) * n + k0;
+      const float* w = W + static_cast<int64_t>(idx[e]) * ld + k0;
       const __m256 c = _mm256_set1_ps(cnt[e]);
       a0 = _mm256_add_ps(a0, _mm256_mul_ps(c, _mm256_loadu_ps(w)));
       a1 = _mm256_add_ps(a1, _mm256_mul_ps(c, _mm256_loadu_ps(w + 8)));
@@ -385,11 +387,11 @@ __attribute__((target("avx2"))) void accum_events_avx2(float* u, const float* W,
   for (; k0 + 8 <= n; k0 += 8) {
     __m256 a0 = _mm256_setzero_ps();
     for (int64_t e = 0; e < ne; ++e) {
-      a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_set1_ps(cnt[e]), _mm256_loadu_ps(W + static_cast<int64_t>(idx[e]) * n + k0)));
+      a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_set1_ps(cnt[e]), _mm256_loadu_ps(W + static_cast<int64_t>(idx[e]) * ld + k0)));
     }
     _mm256_storeu_ps(u + k0, a0);
   }
-  for (; k0 < n; ++k0) accum_block<1>(u, W, idx, cnt, ne, n, k0);
+  for (; k0 < n; ++k0) accum_block<1>(u, W, idx, cnt, ne, ld, k0);
 }
 
 __attribute__((target("avx2"))) void kappa_mix_avx2(float* B, const float* b, const float* const* us, const float* kap,
@@ -420,12 +422,12 @@ __attribute__((target("avx2"))) void kappa_mix_avx2(float* B, const float* b, co
 }
 
 __attribute__((target("avx512f"))) void accum_events_avx512(float* u, const float* W, const int32_t* idx,
-                                                             const float* cnt, int64_t ne, int64_t n) {
+                                                             const float* cnt, int64_t ne, int64_t n, int64_t ld) {
   int64_t k0 = 0;
   for (; k0 + 64 <= n; k0 += 64) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t e = 0; e < ne; ++e) {
-      const float* w = W + static_cast<int64_t>(idx[e]) * n + k0;
+      const float* w = W + static_cast<int64_t>(idx[e]) * ld + k0;
       const __m512 c = _mm512_set1_ps(cnt[e]);
       a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(w)));
       a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(w + 16)));
@@ -442,7 +444,7 @@ __attribute__((target("avx512f"))) void accum_events_avx512(float* u, const floa
     __m512 a0 = _mm512_setzero_ps();
     for (int64_t e = 0; e < ne; ++e) {
       a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(cnt[e]),
-                                           _mm512_maskz_loadu_ps(mk, W + static_cast<int64_t>(idx[e]) * n + k0)));
+                                           _mm512_maskz_loadu_ps(mk, W + static_cast<int64_t>(idx[e]) * ld + k0)));
     }
     _mm512_mask_storeu_ps(u + k0, mk, a0);
   }
@@ -482,7 +484,7 @@ using SomaFn = void (*)(float*, const float*, float*, int32_t*, int64_t, const S
 using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, const int32_t*, int64_t, uint32_t*,
                           uint32_t*, uint64_t*);
 using RatesFn = void (*)(const float*, float*, int32_t*, int64_t, float);
-using AccumFn = void (*)(float*, const float*, const int32_t*, const float*, int64_t, int64_t);
+using AccumFn = void (*)(float*, const float*, const int32_t*, const float*, int64_t, int64_t, int64_t);
 using MixFn = void (*)(float*, const float*, const float* const*, const float*, int64_t, int64_t);
 
 // The clones of the kernels above that a network uses, chosen when it is made from the instruction
@@ -585,6 +587,19 @@ struct LayerState {
   std::vector<int64_t> delta_f, delta_t;  // plateau offsets
 };
 
+// One thread's scratch for the spike draws and the kappa mixes.
+struct Scratch {
+  std::vector<uint32_t> x0, x1;    // Philox words
+  std::vector<uint64_t> bits;      // candidate bitmap
+  std::vector<const float*> taps;  // kappa-mix rows
+  void init(int64_t widest, int64_t taps_max) {
+    x0.assign(static_cast<size_t>(widest), 0);
+    x1.assign(static_cast<size_t>(widest), 0);
+    bits.assign(static_cast<size_t>(widest / 64 + 1), 0);
+    taps.assign(static_cast<size_t>(taps_max), nullptr);
+  }
+};
+
 struct Slot {
   Ring input;
   std::vector<LayerState> L;
@@ -593,9 +608,7 @@ struct Slot {
   std::vector<float> x;       // n_in rates lambda_max p
   std::vector<float> x_nz;    // rates of the nz pixels
   std::vector<int32_t> x_t32; // per nz pixel
-  std::vector<uint32_t> x0, x1;  // Philox scratch
-  std::vector<uint64_t> bits;    // candidate bitmap scratch
-  std::vector<const float*> taps;  // kappa-mix scratch
+  Scratch sc;
   std::vector<float> Bx;      // W^0 x + b^0 (rate feed-forward at the input)
   bool u_valid = false;
   // per example
@@ -604,6 +617,14 @@ struct Slot {
   float loss = 0;
   int32_t prediction = 0;
   std::vector<float> angle;
+  // The two-thread online path (run_example_pair): the example's input events and the upper
+  // units' hidden events by step, the apical input of each plateau row ([phase][row][fb]), the
+  // second thread's scratch and how many steps of upper units it has finished.
+  std::vector<Events> xev, hev;
+  std::vector<float> pa_rows;
+  Scratch sc2;
+  alignas(64) std::atomic<int64_t> upper_done{0};  // alone on its cache line: the other thread polls it
+  char upper_done_pad[64 - sizeof(std::atomic<int64_t>)];
   // per-step recording of this slot's current example (null: none); rows from rec_row0 + step
   Recording* rec = nullptr;
   const std::vector<std::vector<int32_t>>* rec_units = nullptr;
@@ -731,6 +752,7 @@ class CpuEngine final : public Engine {
     transpose_feedback();
   }
   void update_forward(int64_t m, int64_t slots, float etaP) override;
+  static void update_rows(float* Wt, const float* const* psp, const float* g, int64_t S, int64_t n, int64_t N, int nt);
   void edit_feedback(const FeedbackEdit& f) override {
     f(Wt_, Y_);
     transpose_feedback();
@@ -802,10 +824,9 @@ class CpuEngine final : public Engine {
     s->Cbar.assign(static_cast<size_t>(c_.n_out()), 0.0f);
     int64_t widest = c_.n_in;
     for (int64_t m = 0; m < M_; ++m) widest = std::max(widest, c_.layers[m]);
-    s->x0.assign(static_cast<size_t>(widest), 0);
-    s->x1.assign(static_cast<size_t>(widest), 0);
-    s->bits.assign(static_cast<size_t>(widest / 64 + 1), 0);
-    s->taps.assign(static_cast<size_t>(c_.mem), nullptr);
+    int64_t taps_max = c_.mem;
+    for (int64_t m = 0; m + 1 < M_; ++m) taps_max = std::max(taps_max, c_.fb_size(m));
+    s->sc.init(widest, taps_max);
     s->Bx.assign(static_cast<size_t>(c_.layers[0]), 0.0f);
     s->target.assign(static_cast<size_t>(c_.n_out()), 0.0f);
     s->angle.assign(static_cast<size_t>(M_ - 1), 0.0f);
@@ -865,24 +886,24 @@ class CpuEngine final : public Engine {
   }
 
   void accumulate_u(const LayerState& l, int64_t m, const Events& ev, float* u) const {
-    k_.accum_events(u, Wt_[m].data(), ev.idx.data(), ev.cnt.data(), static_cast<int64_t>(ev.idx.size()), l.n);
+    k_.accum_events(u, Wt_[m].data(), ev.idx.data(), ev.cnt.data(), static_cast<int64_t>(ev.idx.size()), l.n, l.n);
   }
 
-  // Draws the spikes of n units at base (+ off[i]) with rates rate[i] and zero thresholds
-  // t32[i]; pushes the events. x0/x1 are scratch of n words.
-  void draw_spikes(const PhaseCtx& ctx, uint64_t base, const int32_t* off, const float* rate,
-                   const int32_t* t32, int64_t n, Slot& s, Events& ev) const {
-    uint32_t* x0 = s.x0.data();
-    uint32_t* x1 = s.x1.data();
-    uint64_t* bits = s.bits.data();
-    k_.philox_x01(ctx.spikes, base, off, t32, n, x0, x1, bits);
+  // Draws the spikes of n units unit0 + (off ? off[i] : i), elements base + unit of the stream,
+  // with rates rate[i] and zero thresholds t32[i]; pushes the events.
+  void draw_spikes(const philox::Stream& st, uint64_t base, const int32_t* off, int64_t unit0, const float* rate,
+                   const int32_t* t32, int64_t n, Scratch& sc, Events& ev) const {
+    uint32_t* x0 = sc.x0.data();
+    uint32_t* x1 = sc.x1.data();
+    uint64_t* bits = sc.bits.data();
+    k_.philox_x01(st, base + static_cast<uint64_t>(unit0), off, t32, n, x0, x1, bits);
     for (int64_t w = 0; w < (n + 63) / 64; ++w) {
       uint64_t m = bits[w];
       while (m) {
         const int64_t i = w * 64 + __builtin_ctzll(m);
         m &= m - 1;
-        const uint64_t unit = off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i);
-        const int32_t k = poisson_count(ctx.spikes, base + unit, rate[i], x0[i], x1[i]);
+        const uint64_t unit = static_cast<uint64_t>(unit0) + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i));
+        const int32_t k = poisson_count(st, base + unit, rate[i], x0[i], x1[i]);
         if (k > 0) {
           ev.idx.push_back(static_cast<int32_t>(unit));
           ev.cnt.push_back(static_cast<float>(k));
@@ -892,6 +913,12 @@ class CpuEngine final : public Engine {
   }
 
   void step(Slot& s, const PhaseCtx& ctx, int64_t t) const;
+  void step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) const;
+  void apical_input(const Slot& s, int64_t m, float* pa) const;
+  // The first stream element of step t of a phase: steps count from the example's first.
+  uint64_t step_base(const PhaseCtx& ctx, int64_t t) const {
+    return (ctx.step0 + static_cast<uint64_t>(t)) * static_cast<uint64_t>(d_.units);
+  }
 
   // Writes layer m's A, B, C, lambda of the chosen units into the slot's recording row.
   void record_step(const Slot& s, int64_t m, uint64_t step) const {
@@ -912,6 +939,21 @@ class CpuEngine final : public Engine {
     for (int64_t t = 0; t < ctx.L; ++t) step(s, ctx, t);
   }
   void run_example(Slot& s, const TrainJob& job) const;
+  void begin_example(Slot& s, const TrainJob& job) const;
+  void plateau_offsets(LayerState& l, int64_t m, const TrainJob& job, int64_t q0, int64_t q1) const;
+  void plateaus(LayerState& l, const std::vector<int64_t>& delta, std::vector<float>& alpha, std::vector<float>* Abar,
+                int64_t q0, int64_t q1) const;
+  // The paired path of online training (run_example_pair): whether it applies, and its parts.
+  bool paired_config() const { return M_ == 2 && c_.spiking_feedforward && c_.use_conductances && p_.gA == 0.0f; }
+  bool pairable(const Slot& s) const { return paired_config() && s.rec == nullptr; }
+  // The hidden units [q0, q1) a thread of the pair runs. Thread 0 also runs the output layer: it
+  // takes the smaller share, a multiple of 16 units.
+  static std::pair<int64_t, int64_t> pair_units(const cpu::Team& team, int64_t n) {
+    const int64_t split = team.size() == 1 ? n : n * 12 / 25 / 16 * 16;  // 48 %: measured to balance
+    return team.id() == 0 ? std::make_pair(int64_t{0}, split) : std::make_pair(split, n);
+  }
+  void run_example_paired(Slot& s, const TrainJob& job);
+  void run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) const;
   void compute_errors(Slot& s) const;
 
   const Config c_;  // as made (the driver passes learning rates with each update)
@@ -935,24 +977,46 @@ class CpuEngine final : public Engine {
 
 // One time step (docs/papers.md §7.1): input spikes, hidden layers bottom-up, then the output layer.
 void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
+  if (c_.spiking_feedforward) {
+    Events& ev = s.input.push();
+    draw_spikes(ctx.spikes, step_base(ctx, t), s.nz.data(), 0, s.x_nz.data(), s.x_t32.data(),
+                static_cast<int64_t>(s.nz.size()), s.sc, ev);
+  }
+  for (int64_t m = 0; m < M_; ++m) step_layer(s, ctx, t, m);
+}
+
+// The apical input of hidden layer m (H3): the feedback layer's kernel-filtered spikes of the
+// last mem steps it has taken, or its rates.
+void CpuEngine::apical_input(const Slot& s, int64_t m, float* pa) const {
+  const LayerState& f = s.L[c_.fb_layer(m)];
+  const int64_t fb = s.L[m].fb;
+  const float* kap = d_.kappa.data();
+  if (c_.spiking_feedback) {
+    std::fill(pa, pa + fb, 0.0f);
+    for (int64_t i = 0; i < c_.mem; ++i) {
+      const Events& ev = f.spikes.back(i);
+      for (size_t e = 0; e < ev.idx.size(); ++e) pa[ev.idx[e]] = f32::mac(pa[ev.idx[e]], kap[i], ev.cnt[e]);
+    }
+  } else {
+    std::memcpy(pa, f.lam.data(), sizeof(float) * fb);
+  }
+}
+
+// Layer m's part of step t (docs/papers.md §7.2, §7.3): basal drive, apical potential, soma and
+// rates, spikes, window sums.
+void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) const {
   using namespace f32;
   const StepParams p = p_;
   const bool train = ctx.mode != Phase::Test;
   const bool learned = c_.feedback == FeedbackKind::Learned;
-  const uint64_t base = (ctx.step0 + static_cast<uint64_t>(t)) * static_cast<uint64_t>(d_.units);
+  const uint64_t base = step_base(ctx, t);
   const float* kap = d_.kappa.data();
   const int64_t mem = c_.mem;
   const bool cond = c_.use_conductances;
   // A recorded test also draws the feedback layer's spikes for its apical potentials: they are
   // separate counters of the same stream, so nothing else changes.
   const std::vector<bool>& need = train || s.rec ? need_spikes_ : need_spikes_test_;
-
-  if (c_.spiking_feedforward) {
-    Events& ev = s.input.push();
-    draw_spikes(ctx, base, s.nz.data(), s.x_nz.data(), s.x_t32.data(), static_cast<int64_t>(s.nz.size()), s, ev);
-  }
-
-  for (int64_t m = 0; m < M_; ++m) {
+  {
     LayerState& l = s.L[m];
     const int64_t n = l.n;
     const bool out = m == M_ - 1;
@@ -963,8 +1027,8 @@ void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
       const Ring& pre = m == 0 ? s.input : s.L[m - 1].spikes;
       float* u_now = l.u.data() + pre.head * n;
       accumulate_u(l, m, pre.steps[pre.head], u_now);
-      for (int64_t i = 0; i < mem; ++i) s.taps[i] = l.u.data() + pre.slot(i) * n;
-      k_.kappa_mix(B, b_[m].data(), s.taps.data(), kap, mem, n);
+      for (int64_t i = 0; i < mem; ++i) s.sc.taps[i] = l.u.data() + pre.slot(i) * n;
+      k_.kappa_mix(B, b_[m].data(), s.sc.taps.data(), kap, mem, n);
       if (ls.psp_b) {
         float* sp = l.sumPSPB.data();
         for (int64_t i = 0; i < mem; ++i) {
@@ -999,18 +1063,9 @@ void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
     if (!out) {
       // (H3, H4): apical potential from the feedback layer up to step t-1 (it has not stepped yet).
       if (ls.apical) {  // A has no somatic effect when g_A = 0
-        const LayerState& f = s.L[c_.fb_layer(m)];
         float* pa = l.psp_a.data();
         const int64_t fb = l.fb;
-        if (c_.spiking_feedback) {
-          std::fill(pa, pa + fb, 0.0f);
-          for (int64_t i = 0; i < mem; ++i) {
-            const Events& ev = f.spikes.back(i);
-            for (size_t e = 0; e < ev.idx.size(); ++e) pa[ev.idx[e]] = mac(pa[ev.idx[e]], kap[i], ev.cnt[e]);
-          }
-        } else {
-          std::memcpy(pa, f.lam.data(), sizeof(float) * fb);
-        }
+        apical_input(s, m, pa);
         // A_k = apical_potential(row k of Y, pa, fb): 0 + sum_q pa_q Y_kq in q order, for all k at once
         float* A = l.A.data();
         k_.kappa_mix(A, zeros_.data(), Yrows_[m].data(), pa, fb, n);
@@ -1056,7 +1111,7 @@ void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
     if (!rates_done) k_.compute_rates(C, lam, l.t32.data(), n, p.lmax);
     if (need[m]) {
       Events& ev = l.spikes.push();
-      draw_spikes(ctx, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, lam, l.t32.data(), n, s, ev);
+      draw_spikes(ctx.spikes, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, 0, lam, l.t32.data(), n, s.sc, ev);
     }
     if (s.rec) record_step(s, m, ctx.step0 + static_cast<uint64_t>(t));
 
@@ -1072,34 +1127,45 @@ void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
   }
 }
 
-void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
-  const int64_t Lf = job.Lf, Lt = job.Lt;
-  const uint64_t epoch = job.epoch, example = job.example;
-  const int64_t T = c_.integration_time;
-  const int64_t R = R_;
-  if (!s.u_valid) recompute_u(s);
+// What every training example starts with: the image's rates, the target, cleared window sums.
+void CpuEngine::begin_example(Slot& s, const TrainJob& job) const {
   set_image(s, chunk_images_ + static_cast<int64_t>(chunk_order_[job.row]) * c_.n_in);
   const int64_t k = d_.k_per_class;
   for (int64_t q = 0; q < c_.n_out(); ++q) s.target[q] = target_of(q, k, job.label);
-  for (int64_t m = 0; m < M_; ++m) {
-    LayerState& l = s.L[m];
+  for (LayerState& l : s.L) {
     for (auto* v : {&l.sumC, &l.sumLam, &l.sumPSPB, &l.sumPSPA}) std::fill(v->begin(), v->end(), 0.0f);
-    if (m < M_ - 1 && c_.rand_plateau_times) {
-      for (int64_t q = 0; q < l.n; ++q) {
-        l.delta_f[q] = plateau_offset(c_, epoch, example, 0, d_.hidden_offset[m] + q);
-        l.delta_t[q] = plateau_offset(c_, epoch, example, 1, d_.hidden_offset[m] + q);
-      }
-    }
   }
+}
+
+// The random plateau offsets of units [q0, q1) of hidden layer m (docs/papers.md §8.4).
+void CpuEngine::plateau_offsets(LayerState& l, int64_t m, const TrainJob& job, int64_t q0, int64_t q1) const {
+  if (!c_.rand_plateau_times) return;
+  for (int64_t q = q0; q < q1; ++q) {
+    l.delta_f[q] = plateau_offset(c_, job.epoch, job.example, 0, d_.hidden_offset[m] + q);
+    l.delta_t[q] = plateau_offset(c_, job.epoch, job.example, 1, d_.hidden_offset[m] + q);
+  }
+}
+
+// The plateaus of units [q0, q1) (P1, P4): the mean of the T values of A ending delta steps
+// before the phase end, and its sigmoid.
+void CpuEngine::plateaus(LayerState& l, const std::vector<int64_t>& delta, std::vector<float>& alpha,
+                         std::vector<float>* Abar, int64_t q0, int64_t q1) const {
+  for (int64_t q = q0; q < q1; ++q) {
+    const float a = plateau_mean(l.Ahist.data(), l.n, q, R_ - delta[q], c_.integration_time);
+    if (Abar) (*Abar)[q] = a;
+    alpha[q] = sigmoid_f(a);
+  }
+}
+
+void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
+  const int64_t Lf = job.Lf, Lt = job.Lt;
+  const int64_t T = c_.integration_time;
+  const int64_t R = R_;
+  if (!s.u_valid) recompute_u(s);
+  begin_example(s, job);
+  for (int64_t m = 0; m + 1 < M_; ++m) plateau_offsets(s.L[m], m, job, 0, s.L[m].n);
+  const int64_t k = d_.k_per_class;
   const philox::Stream spikes = job.spikes;
-  // Plateau (P1, P4): the mean of the T values of A ending delta steps before the phase end.
-  auto plateau = [&](LayerState& l, const std::vector<int64_t>& delta, std::vector<float>& alpha, std::vector<float>* Abar) {
-    for (int64_t q = 0; q < l.n; ++q) {
-      const float a = plateau_mean(l.Ahist.data(), l.n, q, R - delta[q], T);
-      if (Abar) (*Abar)[q] = a;
-      alpha[q] = sigmoid_f(a);
-    }
-  };
 
   PhaseCtx f;
   f.mode = Phase::Forward;
@@ -1114,7 +1180,7 @@ void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
     for (int64_t q = 0; q < l.n; ++q) l.Cf[q] = window_mean(l.sumC[q], T);
     for (int64_t j = 0; j < l.fan_in; ++j) l.PSPBf[j] = window_mean(l.sumPSPB[j], T);
     if (m < M_ - 1) {
-      plateau(l, l.delta_f, l.alpha_f, &l.Af);
+      plateaus(l, l.delta_f, l.alpha_f, &l.Af, 0, l.n);
       for (int64_t q = 0; q < l.fb; ++q) l.PSPAf[q] = window_mean(l.sumPSPA[q], T);
     }
   }
@@ -1130,9 +1196,173 @@ void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
     if (m == M_ - 1) {
       for (int64_t q = 0; q < l.n; ++q) l.lamt[q] = window_mean(l.sumLam[q], T);
     } else {
-      plateau(l, l.delta_t, l.alpha_t, nullptr);
+      plateaus(l, l.delta_t, l.alpha_t, nullptr, 0, l.n);
     }
   }
+  compute_errors(s);
+}
+
+// Online training of one hidden layer on a team of one or two threads (docs/papers.md §17.2
+// items 4, 5). With g_A = 0 nothing flows down within an example, so a hidden unit's steps need
+// only the input: the hidden units are split between the threads, each running its units through
+// every step of the example, while thread 0 also runs the output layer step by step as soon as
+// the other thread's spikes of that step are in (cpu::wait_for). The input spikes of the whole
+// example are drawn first (they depend on nothing else), and the apical potentials, which only the
+// plateaus read, are computed after the last step from each plateau row's apical input. Every
+// value comes from the same functions summed in the same order as in step(), so the bits are
+// those of run_example for any team size.
+void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) const {
+  using namespace f32;
+  const int nt = team.size(), id = team.id();
+  LayerState& h = s.L[0];
+  LayerState& o = s.L[1];
+  const int64_t n = h.n, fb = h.fb, mem = c_.mem, T = c_.integration_time, R = R_, S = job.Lf + job.Lt;
+  const auto [q0, q1] = pair_units(team, n);
+  const int64_t nq = q1 - q0;
+  Scratch& sc = id == 0 ? s.sc : s.sc2;
+  const float* W = Wt_[0].data() + q0;
+  const float* kap = d_.kappa.data();
+  const uint64_t units = static_cast<uint64_t>(d_.units);
+  const int64_t head0 = s.input.head;
+  const bool learned = c_.feedback == FeedbackKind::Learned;
+  auto count = [](const Events& ev) { return static_cast<int64_t>(ev.idx.size()); };
+  // The input events of step t of the example (t < 0: the ones the last example left in the ring).
+  auto input_events = [&](int64_t t) -> const Events& { return t >= 0 ? s.xev[t] : s.input.back(-t - 1); };
+
+  // After a weight update: this thread's columns of u (thread 0: also the output layer's u).
+  if (!s.u_valid) {
+    for (int64_t q = 0; q < mem; ++q) {
+      const Events& ev = s.input.steps[q];
+      k_.accum_events(h.u.data() + q * n + q0, W, ev.idx.data(), ev.cnt.data(), count(ev), nq, n);
+    }
+    if (id == 0) {
+      for (int64_t q = 0; q < mem; ++q) accumulate_u(o, 1, h.spikes.steps[q], o.u.data() + q * o.n);
+    }
+  }
+  // The example's input spikes (steps shared out) and this thread's plateau offsets.
+  team.for_static(0, S, [&](int64_t t) {
+    Events& ev = s.xev[t];
+    ev.clear();
+    draw_spikes(job.spikes, static_cast<uint64_t>(t) * units, s.nz.data(), 0, s.x_nz.data(), s.x_t32.data(),
+                static_cast<int64_t>(s.nz.size()), sc, ev);
+  });
+  plateau_offsets(h, 0, job, q0, q1);
+  team.barrier();
+
+  for (int64_t t = 0; t < S; ++t) {
+    const bool forward = t < job.Lf;
+    PhaseCtx ctx;
+    ctx.mode = forward ? Phase::Forward : Phase::Target;
+    ctx.L = forward ? job.Lf : job.Lt;
+    ctx.T = T;
+    ctx.R = R;
+    ctx.spikes = job.spikes;
+    ctx.step0 = forward ? 0 : static_cast<uint64_t>(job.Lf);
+    const int64_t tt = forward ? t : t - job.Lf;
+    const LayerStep ls = layer_step(ctx.mode, tt, ctx.L, T, R, false, learned, false, false);
+    // (H1, H2): u of this step's input spikes in the ring slot step() would use, then the mix.
+    const int64_t slot = (head0 + t + 1) % mem;
+    const Events& xe = s.xev[t];
+    k_.accum_events(h.u.data() + slot * n + q0, W, xe.idx.data(), xe.cnt.data(), count(xe), nq, n);
+    for (int64_t i = 0; i < mem; ++i) sc.taps[i] = h.u.data() + ((slot - i + mem) % mem) * n + q0;
+    k_.kappa_mix(h.B.data() + q0, b_[0].data() + q0, sc.taps.data(), kap, mem, nq);
+    if (ls.psp_b && id == nt - 1) {  // the input's PSP window sum, by the thread without the output layer
+      float* sp = h.sumPSPB.data();
+      for (int64_t i = 0; i < mem; ++i) {
+        const Events& ev = input_events(t - i);
+        for (size_t e = 0; e < ev.idx.size(); ++e) sp[ev.idx[e]] = mac(sp[ev.idx[e]], kap[i], ev.cnt[e]);
+      }
+    }
+    // (H5, H6) and the spikes of units q0..q1-1: thread 0's straight into the ring, the others' aside.
+    k_.soma_rates(h.C.data() + q0, h.B.data() + q0, h.lam.data() + q0, h.t32.data() + q0, nq, p_, p_.gB);
+    Events& ev = id == 0 ? h.spikes.push() : s.hev[t];
+    if (id != 0) ev.clear();
+    draw_spikes(job.spikes, step_base(ctx, tt) + static_cast<uint64_t>(d_.unit_offset[0]), nullptr, q0,
+                h.lam.data() + q0, h.t32.data() + q0, nq, sc, ev);
+    if (ls.sum_C) {
+      for (int64_t q = q0; q < q1; ++q) h.sumC[q] = add(h.sumC[q], h.C[q]);
+    }
+    if (id != 0) {
+      s.upper_done.store(t + 1, std::memory_order_release);
+      continue;
+    }
+    // Thread 0: the output layer's step t, once the other units' spikes of step t are in.
+    if (nt > 1) {
+      cpu::wait_for(s.upper_done, t + 1);
+      const Events& up = s.hev[t];
+      ev.idx.insert(ev.idx.end(), up.idx.begin(), up.idx.end());
+      ev.cnt.insert(ev.cnt.end(), up.cnt.begin(), up.cnt.end());
+    }
+    if (ls.keep_A) {  // (H3) the apical input of a plateau row, before the output steps
+      float* pa = s.pa_rows.data() + ((forward ? 0 : R) + tt - (ctx.L - R)) * fb;
+      apical_input(s, 0, pa);
+      if (ls.psp_a) {
+        for (int64_t q = 0; q < fb; ++q) h.sumPSPA[q] = add(h.sumPSPA[q], pa[q]);
+      }
+    }
+    step_layer(s, ctx, tt, 1);
+  }
+  team.barrier();
+
+  // (H4) this thread's apical potentials in each phase's plateau rows, then the plateaus (P1, P4);
+  // A keeps the last step's, as after step().
+  for (int64_t q = 0; q < fb; ++q) sc.taps[q] = Yrows_[0][q] + q0;
+  for (int phase = 0; phase < 2; ++phase) {
+    for (int64_t r = 0; r < R; ++r) {
+      float* A = h.Ahist.data() + r * n + q0;
+      k_.kappa_mix(A, zeros_.data(), sc.taps.data(), s.pa_rows.data() + (phase * R + r) * fb, fb, nq);
+      if (c_.feedback_bias) {
+        for (int64_t q = 0; q < nq; ++q) A[q] = apical_bias(A[q], cb_[0][q0 + q]);
+      }
+    }
+    if (phase == 0) plateaus(h, h.delta_f, h.alpha_f, &h.Af, q0, q1);
+    else plateaus(h, h.delta_t, h.alpha_t, nullptr, q0, q1);
+  }
+  std::memcpy(h.A.data() + q0, h.Ahist.data() + (R - 1) * n + q0, sizeof(float) * nq);
+  // (P2, P3, P5) window means
+  for (int64_t q = q0; q < q1; ++q) h.Cf[q] = window_mean(h.sumC[q], T);
+  if (id == nt - 1) {
+    for (int64_t j = 0; j < h.fan_in; ++j) h.PSPBf[j] = window_mean(h.sumPSPB[j], T);
+  }
+  if (id == 0) {
+    for (int64_t q = 0; q < fb; ++q) h.PSPAf[q] = window_mean(h.sumPSPA[q], T);
+    for (int64_t q = 0; q < o.n; ++q) o.Cf[q] = window_mean(o.sumC[q], T);
+    for (int64_t j = 0; j < o.fan_in; ++j) o.PSPBf[j] = window_mean(o.sumPSPB[j], T);
+    for (int64_t q = 0; q < o.n; ++q) o.lamt[q] = window_mean(o.sumLam[q], T);
+  }
+}
+
+// run_example through run_example_pair: buffers sized first (nothing allocates inside the region),
+// the input ring brought up to date after it, as step() would have left it.
+void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
+  const int64_t S = job.Lf + job.Lt, mem = c_.mem, n = c_.layers[0];
+  if (static_cast<int64_t>(s.xev.size()) < S) {
+    const size_t old = s.xev.size();
+    s.xev.resize(static_cast<size_t>(S));
+    s.hev.resize(static_cast<size_t>(S));
+    for (size_t t = old; t < s.xev.size(); ++t) {
+      s.xev[t].idx.reserve(static_cast<size_t>(c_.n_in));
+      s.xev[t].cnt.reserve(static_cast<size_t>(c_.n_in));
+      s.hev[t].idx.reserve(static_cast<size_t>(n));
+      s.hev[t].cnt.reserve(static_cast<size_t>(n));
+    }
+  }
+  if (s.pa_rows.empty()) {
+    s.pa_rows.assign(static_cast<size_t>(2 * R_ * c_.fb_size(0)), 0.0f);
+    s.sc2.init(static_cast<int64_t>(s.sc.x0.size()), static_cast<int64_t>(s.sc.taps.size()));
+  }
+  begin_example(s, job);
+  const int64_t head0 = s.input.head;
+  s.upper_done.store(0, std::memory_order_relaxed);
+  cpu::parallel(std::min(2, cpu::team_size(threads_)), [&](cpu::Team& team) { run_example_pair(s, job, team); });
+  for (int64_t t = std::max<int64_t>(0, S - mem); t < S; ++t) {
+    Events& slot = s.input.steps[(head0 + t + 1) % mem];
+    slot.idx.assign(s.xev[t].idx.begin(), s.xev[t].idx.end());
+    slot.cnt.assign(s.xev[t].cnt.begin(), s.xev[t].cnt.end());
+  }
+  s.input.head = (head0 + S) % mem;
+  s.u_valid = true;
+  s.prediction = class_argmax(s.L[1].Cf.data(), d_.k_per_class);
   compute_errors(s);
 }
 
@@ -1223,6 +1453,27 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
     for (int64_t q = 0; q < n; ++q) g[si * n + q] = forward_gain(etaP, l.E[q]);
   }
   float* Wt = Wt_[m].data();
+  if (S == 1 && m == 0 && paired_config()) {
+    // Each thread of the pair updates the columns of its own hidden units, which stay in its cache.
+    cpu::parallel(std::min(2, cpu::team_size(threads_)), [&](cpu::Team& team) {
+      const auto [q0, q1] = pair_units(team, n);
+      for (int64_t j = 0; j < N; ++j) {
+        const float x = psp[0][j];
+        if (x == 0.0f) continue;
+        float* w = Wt + j * n;
+        for (int64_t q = q0; q < q1; ++q) w[q] = descend(w[q], g[q], x);
+      }
+    });
+  } else {
+    update_rows(Wt, psp.data(), g.data(), S, n, N, nt);
+  }
+  for (int64_t si = 0; si < S; ++si)
+    for (int64_t q = 0; q < n; ++q) b_[m][q] = descend(b_[m][q], g[si * n + q]);
+  for (auto& s : train_slots_) s->u_valid = false;
+}
+
+// W -= sum over slots of g_s PSP_s^T, row j of Wt (input j) at a time, in slot order.
+void CpuEngine::update_rows(float* Wt, const float* const* psp, const float* g, int64_t S, int64_t n, int64_t N, int nt) {
   // Online updates are too small to amortise a parallel region on a busy machine.
   const bool par = S > 1 && n * N >= (int64_t{1} << 15);
   cpu::parallel_for(par ? nt : 1, 0, N, [&](int64_t j) {
@@ -1230,13 +1481,10 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
     for (int64_t si = 0; si < S; ++si) {
       const float x = psp[si][j];
       if (x == 0.0f) continue;  // W - 0 g = W: skipping silent inputs is exact
-      const float* gs = g.data() + si * n;
+      const float* gs = g + si * n;
       for (int64_t q = 0; q < n; ++q) w[q] = descend(w[q], gs[q], x);
     }
   });
-  for (int64_t si = 0; si < S; ++si)
-    for (int64_t q = 0; q < n; ++q) b_[m][q] = descend(b_[m][q], g[si * n + q]);
-  for (auto& s : train_slots_) s->u_valid = false;
 }
 
 // Jobs on slots 0..n-1, in parallel when there are several (one slot per thread at a time).
@@ -1250,7 +1498,9 @@ void CpuEngine::run_examples(const TrainJob* jobs, int64_t n, const ExampleOutpu
     slots[b]->rec_units = out.units;
     slots[b]->rec_row0 = row >= 0 ? row : 0;
   }
-  if (n == 1) {
+  if (n == 1 && pairable(*slots[0])) {
+    run_example_paired(*slots[0], jobs[0]);
+  } else if (n == 1) {
     run_example(*slots[0], jobs[0]);
   } else {
     cpu::parallel(cpu::team_size(threads_), [&](cpu::Team& team) {
