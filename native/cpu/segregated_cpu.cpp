@@ -480,12 +480,102 @@ __attribute__((target("avx512f"))) void kappa_mix_avx512(float* B, const float* 
 }
 #endif
 
+// Tier 2 for one unit whose (x0 >> 5) did not prove a zero: 0 or 1 where the bounds decide, else -1.
+inline int8_t tier2_count(float rate, uint32_t x0, uint32_t x1) {
+  const double lam = rate;
+  if (!(lam > 0.0 && lam <= 1.0)) return -1;
+  const double u = philox::u53(x0, x1);
+  const double l2 = lam * lam;
+  // (the rounding of these few operations is far inside the 1e-12 margins)
+  const double e_lo = 1.0 - lam + 0.5 * l2 - l2 * lam * (1.0 / 6.0);              // <= exp(-lam)
+  const double e_hi = 1.0 - lam + 0.5 * l2;                                       // >= exp(-lam)
+  const double f1_lo = 1.0 - 0.5 * l2 + l2 * lam * (1.0 / 3.0) - l2 * l2 * 0.125;  // <= exp(-lam)(1 + lam)
+  if (u < e_lo - 1e-12) return 0;
+  if (u >= e_hi + 1e-12 && u < f1_lo - 1e-12) return 1;
+  return -1;
+}
+
+// Tier 3: poisson_at's count, from the uniform already drawn where its inversion search applies.
+inline int32_t tier3_count(const philox::Stream& s, uint64_t index, float rate, uint32_t x0, uint32_t x1) {
+  const double lam = rate;
+  if (lam > 0.0 && lam <= 1.0) return philox::poisson_inversion(philox::u53(x0, x1), lam);
+  return philox::poisson_at(s, index, rate);
+}
+
+// The candidates of bits (lanes whose count tier 1 did not prove 0), in ascending order: lane[c]
+// and cls[c], the count where tier 2 decides it (0 or 1), else -1. Returns how many.
+int64_t tier2_plain(const uint32_t* x0, const uint32_t* x1, const float* rate, const uint64_t* bits, int64_t n,
+                    int32_t* lane, int8_t* cls) {
+  int64_t nc = 0;
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) {
+    for (uint64_t m = bits[w]; m; m &= m - 1) {
+      const int64_t i = w * 64 + __builtin_ctzll(m);
+      lane[nc] = static_cast<int32_t>(i);
+      cls[nc++] = tier2_count(rate[i], x0[i], x1[i]);
+    }
+  }
+  return nc;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// tier2_plain with the candidates compressed 16 lanes at a time and classified 8 at a time in
+// double, operation for operation as tier2_count.
+__attribute__((target("avx512f"))) int64_t tier2_avx512(const uint32_t* x0, const uint32_t* x1, const float* rate,
+                                                         const uint64_t* bits, int64_t n, int32_t* lane, int8_t* cls) {
+  // compress: candidates' lanes, words and rates, in order (lane holds n + 16 entries)
+  int64_t nc = 0;
+  alignas(64) uint32_t cx0[1024 + 16], cx1[1024 + 16];
+  alignas(64) float crate[1024 + 16];
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int64_t i0 = 0; i0 < n; i0 += 1024) {
+    const int64_t i1 = std::min(n, i0 + 1024);
+    int64_t k = 0;
+    for (int64_t i = i0; i < i1; i += 16) {
+      const __mmask16 m = static_cast<__mmask16>(bits[i >> 6] >> (i & 63));
+      if (!m) continue;
+      const __mmask16 valid = i1 - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (i1 - i)) - 1);
+      // (compress in registers, then whole stores: the memory form is microcoded and slow on AMD)
+      _mm512_storeu_si512(lane + nc + k, _mm512_maskz_compress_epi32(m, _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(i)))));
+      _mm512_storeu_si512(cx0 + k, _mm512_maskz_compress_epi32(m, _mm512_maskz_loadu_epi32(valid, x0 + i)));
+      _mm512_storeu_si512(cx1 + k, _mm512_maskz_compress_epi32(m, _mm512_maskz_loadu_epi32(valid, x1 + i)));
+      _mm512_storeu_ps(crate + k, _mm512_maskz_compress_ps(m, _mm512_maskz_loadu_ps(valid, rate + i)));
+      k += __builtin_popcount(m);
+    }
+    const __m512d one = _mm512_set1_pd(1.0), half = _mm512_set1_pd(0.5), zero = _mm512_setzero_pd();
+    const __m512d margin = _mm512_set1_pd(1e-12), two26 = _mm512_set1_pd(67108864.0);
+    const __m512d ulp53 = _mm512_set1_pd(1.1102230246251565e-16);
+    for (int64_t c = 0; c < k; c += 8) {
+      const __mmask8 live = k - c >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << (k - c)) - 1);
+      // u = ((x0 >> 5) 2^26 + (x1 >> 6)) 2^-53: every step exact, as u53
+      const __m256i a = _mm256_srli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cx0 + c)), 5);
+      const __m256i b = _mm256_srli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cx1 + c)), 6);
+      const __m512d u = _mm512_mul_pd(_mm512_add_pd(_mm512_mul_pd(_mm512_cvtepu32_pd(a), two26), _mm512_cvtepu32_pd(b)), ulp53);
+      const __m512d lam = _mm512_cvtps_pd(_mm256_loadu_ps(crate + c));
+      const __m512d l2 = _mm512_mul_pd(lam, lam), l3 = _mm512_mul_pd(l2, lam);
+      const __m512d e_hi = _mm512_add_pd(_mm512_sub_pd(one, lam), _mm512_mul_pd(half, l2));
+      const __m512d e_lo = _mm512_sub_pd(e_hi, _mm512_mul_pd(l3, _mm512_set1_pd(1.0 / 6.0)));
+      const __m512d f1_lo = _mm512_sub_pd(_mm512_add_pd(_mm512_sub_pd(one, _mm512_mul_pd(half, l2)),
+                                                        _mm512_mul_pd(l3, _mm512_set1_pd(1.0 / 3.0))),
+                                          _mm512_mul_pd(_mm512_mul_pd(l2, l2), _mm512_set1_pd(0.125)));
+      const __mmask8 ok = _mm512_cmp_pd_mask(lam, zero, _CMP_GT_OQ) & _mm512_cmp_pd_mask(lam, one, _CMP_LE_OQ);
+      const __mmask8 is0 = ok & _mm512_cmp_pd_mask(u, _mm512_sub_pd(e_lo, margin), _CMP_LT_OQ);
+      const __mmask8 is1 = ok & ~is0 & _mm512_cmp_pd_mask(u, _mm512_add_pd(e_hi, margin), _CMP_GE_OQ) &
+                           _mm512_cmp_pd_mask(u, _mm512_sub_pd(f1_lo, margin), _CMP_LT_OQ);
+      for (int j = 0; j < 8 && (live >> j & 1); ++j) cls[nc + c + j] = (is1 >> j & 1) ? 1 : (is0 >> j & 1) ? 0 : -1;
+    }
+    nc += k;
+  }
+  return nc;
+}
+#endif
+
 using SomaFn = void (*)(float*, const float*, float*, int32_t*, int64_t, const StepParams&, float);
 using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, const int32_t*, int64_t, uint32_t*,
                           uint32_t*, uint64_t*);
 using RatesFn = void (*)(const float*, float*, int32_t*, int64_t, float);
 using AccumFn = void (*)(float*, const float*, const int32_t*, const float*, int64_t, int64_t, int64_t);
 using MixFn = void (*)(float*, const float*, const float* const*, const float*, int64_t, int64_t);
+using Tier2Fn = int64_t (*)(const uint32_t*, const uint32_t*, const float*, const uint64_t*, int64_t, int32_t*, int8_t*);
 
 // The clones of the kernels above that a network uses, chosen when it is made from the instruction
 // set of every other CPU kernel (cpu::active_isa(): the processor's best, capped by
@@ -496,40 +586,25 @@ struct Kernels {
   SomaFn soma_rates;
   AccumFn accum_events;
   MixFn kappa_mix;
+  Tier2Fn tier2;
 };
 
 Kernels kernels_for(cpu::Isa isa) {
 #if defined(__x86_64__) && defined(__GNUC__)
   switch (isa) {
     case cpu::Isa::Avx512:
-      return {philox_x01_avx512, rates_avx512, soma_rates_avx512, accum_events_avx512, kappa_mix_avx512};
+      return {philox_x01_avx512, rates_avx512, soma_rates_avx512, accum_events_avx512, kappa_mix_avx512, tier2_avx512};
     case cpu::Isa::Avx2:
-      return {philox_x01_avx2, rates_avx2, soma_rates_plain, accum_events_avx2, kappa_mix_avx2};
+      return {philox_x01_avx2, rates_avx2, soma_rates_plain, accum_events_avx2, kappa_mix_avx2, tier2_plain};
     case cpu::Isa::Scalar:
       break;
   }
 #else
   (void)isa;
 #endif
-  return {philox_x01_plain, rates_plain, soma_rates_plain, accum_events_plain, kappa_mix_plain};
+  return {philox_x01_plain, rates_plain, soma_rates_plain, accum_events_plain, kappa_mix_plain, tier2_plain};
 }
 
-// The count for one unit whose (x0 >> 5) did not prove a zero (tiers 2 and 3 above).
-inline int32_t poisson_count(const philox::Stream& s, uint64_t index, float rate, uint32_t x0, uint32_t x1) {
-  const double lam = rate;
-  if (lam > 0.0 && lam <= 1.0) {
-    const double u = philox::u53(x0, x1);
-    const double l2 = lam * lam;
-    // (the rounding of these few operations is far inside the 1e-12 margins)
-    const double e_lo = 1.0 - lam + 0.5 * l2 - l2 * lam * (1.0 / 6.0);              // <= exp(-lam)
-    const double e_hi = 1.0 - lam + 0.5 * l2;                                       // >= exp(-lam)
-    const double f1_lo = 1.0 - 0.5 * l2 + l2 * lam * (1.0 / 3.0) - l2 * l2 * 0.125;  // <= exp(-lam)(1 + lam)
-    if (u < e_lo - 1e-12) return 0;
-    if (u >= e_hi + 1e-12 && u < f1_lo - 1e-12) return 1;
-    return philox::poisson_inversion(u, lam);  // poisson_at's search from the same u
-  }
-  return philox::poisson_at(s, index, rate);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Spike history: the (unit, count) events of the last `mem` steps.
@@ -571,31 +646,55 @@ struct Ring {
   }
 };
 
+// Vectors whose data starts on a cache line. The two threads of run_example_pair write adjacent
+// ranges of the same per-unit arrays, split at a multiple of 16 units: starting each array (and
+// each row of u and Ahist, ld floats apart) on a line, no line is written by both.
+template <class T>
+struct LineAligned {
+  using value_type = T;
+  LineAligned() = default;
+  template <class U>
+  LineAligned(const LineAligned<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  template <class U>
+  bool operator==(const LineAligned<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const LineAligned<U>&) const { return false; }
+};
+template <class T>
+using LineVec = std::vector<T, LineAligned<T>>;
+
 struct LayerState {
   int64_t n = 0, fan_in = 0, fb = 0;
-  std::vector<float> B, C, A, lam;
+  int64_t ld = 0;                // n rounded up to 16: the row stride of u and Ahist
+  LineVec<float> B, C, A, lam;
   Ring spikes;
-  std::vector<float> u;          // mem x n: u[slot] = W S_pre(step of pre ring slot)
-  std::vector<float> psp_a;      // fb
-  std::vector<int32_t> t32;      // n
+  LineVec<float> u;              // mem x ld: u[slot] = W S_pre(step of pre ring slot)
+  LineVec<float> psp_a;          // fb
+  LineVec<int32_t> t32;          // n
   // window sums of the current phase
-  std::vector<float> sumC, sumLam, sumPSPB, sumPSPA;
-  std::vector<float> Ahist;      // R x n: A of the last R steps of a training phase
+  LineVec<float> sumC, sumLam, sumPSPB, sumPSPA;
+  LineVec<float> Ahist;          // R x ld: A of the last R steps of a training phase
   // phase results
-  std::vector<float> Cf, PSPBf, PSPAf, Af, alpha_f, lamt, alpha_t;
-  std::vector<float> E, Ebp;
-  std::vector<int64_t> delta_f, delta_t;  // plateau offsets
+  LineVec<float> Cf, PSPBf, PSPAf, Af, alpha_f, lamt, alpha_t;
+  LineVec<float> E, Ebp;
+  LineVec<int64_t> delta_f, delta_t;  // plateau offsets
 };
 
 // One thread's scratch for the spike draws and the kappa mixes.
 struct Scratch {
   std::vector<uint32_t> x0, x1;    // Philox words
   std::vector<uint64_t> bits;      // candidate bitmap
+  std::vector<int32_t> lane;       // candidates (tier2)
+  std::vector<int8_t> cls;
   std::vector<const float*> taps;  // kappa-mix rows
   void init(int64_t widest, int64_t taps_max) {
     x0.assign(static_cast<size_t>(widest), 0);
     x1.assign(static_cast<size_t>(widest), 0);
     bits.assign(static_cast<size_t>(widest / 64 + 1), 0);
+    lane.assign(static_cast<size_t>(widest + 16), 0);
+    cls.assign(static_cast<size_t>(widest), 0);
     taps.assign(static_cast<size_t>(taps_max), nullptr);
   }
 };
@@ -620,7 +719,11 @@ struct Slot {
   // The two-thread online path (run_example_pair): the example's input events and the upper
   // units' hidden events by step, the apical input of each plateau row ([phase][row][fb]), the
   // second thread's scratch and how many steps of upper units it has finished.
-  std::vector<Events> xev, hev;
+  std::vector<Events> xev;
+  struct alignas(64) StepEvents {  // on lines of their own: one thread writes step t + 1's while the other reads t's
+    Events ev;
+  };
+  std::vector<StepEvents> hev;
   std::vector<float> pa_rows;
   Scratch sc2;
   alignas(64) std::atomic<int64_t> upper_done{0};  // alone on its cache line: the other thread polls it
@@ -700,9 +803,9 @@ class CpuEngine final : public Engine {
       st.layers.resize(sp.L.size());
       for (size_t m = 0; m < sp.L.size(); ++m) {
         const LayerState& l = sp.L[m];
-        st.layers[m].C = l.C;
-        st.layers[m].A = l.A;
-        st.layers[m].lam = l.lam;
+        st.layers[m].C.assign(l.C.begin(), l.C.end());
+        st.layers[m].A.assign(l.A.begin(), l.A.end());
+        st.layers[m].lam.assign(l.lam.begin(), l.lam.end());
         save(l.spikes, st.layers[m].spikes);
       }
     }
@@ -724,9 +827,9 @@ class CpuEngine final : public Engine {
       load_ring(st.input, sp->input);
       for (size_t m = 0; m < sp->L.size(); ++m) {
         LayerState& l = sp->L[m];
-        l.C = st.layers[m].C;
-        l.A = st.layers[m].A;
-        l.lam = st.layers[m].lam;
+        l.C.assign(st.layers[m].C.begin(), st.layers[m].C.end());
+        l.A.assign(st.layers[m].A.begin(), st.layers[m].A.end());
+        l.lam.assign(st.layers[m].lam.begin(), st.layers[m].lam.end());
         load_ring(st.layers[m].spikes, l.spikes);
       }
       sp->u_valid = false;
@@ -806,13 +909,14 @@ class CpuEngine final : public Engine {
         v->assign(n, 0.0f);
       l.t32.assign(n, 0);
       l.spikes.init(c_.mem, l.n);
-      l.u.assign(static_cast<size_t>(c_.mem) * n, 0.0f);
+      l.ld = (l.n + 15) / 16 * 16;
+      l.u.assign(static_cast<size_t>(c_.mem * l.ld), 0.0f);
       l.psp_a.assign(static_cast<size_t>(l.fb), 0.0f);
       l.sumPSPB.assign(static_cast<size_t>(l.fan_in), 0.0f);
       l.PSPBf.assign(static_cast<size_t>(l.fan_in), 0.0f);
       l.sumPSPA.assign(static_cast<size_t>(l.fb), 0.0f);
       l.PSPAf.assign(static_cast<size_t>(l.fb), 0.0f);
-      l.Ahist.assign(static_cast<size_t>(R) * n, 0.0f);
+      l.Ahist.assign(static_cast<size_t>(R * l.ld), 0.0f);
       l.delta_f.assign(n, 0);
       l.delta_t.assign(n, 0);
     }
@@ -880,7 +984,7 @@ class CpuEngine final : public Engine {
     for (int64_t m = 0; m < M_; ++m) {
       LayerState& l = s.L[m];
       const Ring& pre = m == 0 ? s.input : s.L[m - 1].spikes;
-      for (int64_t q = 0; q < c_.mem; ++q) accumulate_u(l, m, pre.steps[q], l.u.data() + q * l.n);
+      for (int64_t q = 0; q < c_.mem; ++q) accumulate_u(l, m, pre.steps[q], l.u.data() + q * l.ld);
     }
     s.u_valid = true;
   }
@@ -897,17 +1001,15 @@ class CpuEngine final : public Engine {
     uint32_t* x1 = sc.x1.data();
     uint64_t* bits = sc.bits.data();
     k_.philox_x01(st, base + static_cast<uint64_t>(unit0), off, t32, n, x0, x1, bits);
-    for (int64_t w = 0; w < (n + 63) / 64; ++w) {
-      uint64_t m = bits[w];
-      while (m) {
-        const int64_t i = w * 64 + __builtin_ctzll(m);
-        m &= m - 1;
-        const uint64_t unit = static_cast<uint64_t>(unit0) + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i));
-        const int32_t k = poisson_count(st, base + unit, rate[i], x0[i], x1[i]);
-        if (k > 0) {
-          ev.idx.push_back(static_cast<int32_t>(unit));
-          ev.cnt.push_back(static_cast<float>(k));
-        }
+    const int64_t nc = k_.tier2(x0, x1, rate, bits, n, sc.lane.data(), sc.cls.data());
+    for (int64_t c = 0; c < nc; ++c) {
+      if (sc.cls[c] == 0) continue;
+      const int64_t i = sc.lane[c];
+      const uint64_t unit = static_cast<uint64_t>(unit0) + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i));
+      const int32_t k = sc.cls[c] > 0 ? 1 : tier3_count(st, base + unit, rate[i], x0[i], x1[i]);
+      if (k > 0) {
+        ev.idx.push_back(static_cast<int32_t>(unit));
+        ev.cnt.push_back(static_cast<float>(k));
       }
     }
   }
@@ -941,8 +1043,8 @@ class CpuEngine final : public Engine {
   void run_example(Slot& s, const TrainJob& job) const;
   void begin_example(Slot& s, const TrainJob& job) const;
   void plateau_offsets(LayerState& l, int64_t m, const TrainJob& job, int64_t q0, int64_t q1) const;
-  void plateaus(LayerState& l, const std::vector<int64_t>& delta, std::vector<float>& alpha, std::vector<float>* Abar,
-                int64_t q0, int64_t q1) const;
+  void plateaus(LayerState& l, const LineVec<int64_t>& delta, LineVec<float>& alpha, LineVec<float>* Abar, int64_t q0,
+                int64_t q1) const;
   // The paired path of online training (run_example_pair): whether it applies, and its parts.
   bool paired_config() const { return M_ == 2 && c_.spiking_feedforward && c_.use_conductances && p_.gA == 0.0f; }
   bool pairable(const Slot& s) const { return paired_config() && s.rec == nullptr; }
@@ -1025,9 +1127,9 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
     // (H1, H2) / (O1, O2): basal drive.
     if (c_.spiking_feedforward) {
       const Ring& pre = m == 0 ? s.input : s.L[m - 1].spikes;
-      float* u_now = l.u.data() + pre.head * n;
+      float* u_now = l.u.data() + pre.head * l.ld;
       accumulate_u(l, m, pre.steps[pre.head], u_now);
-      for (int64_t i = 0; i < mem; ++i) s.sc.taps[i] = l.u.data() + pre.slot(i) * n;
+      for (int64_t i = 0; i < mem; ++i) s.sc.taps[i] = l.u.data() + pre.slot(i) * l.ld;
       k_.kappa_mix(B, b_[m].data(), s.sc.taps.data(), kap, mem, n);
       if (ls.psp_b) {
         float* sp = l.sumPSPB.data();
@@ -1074,7 +1176,7 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
           for (int64_t k = 0; k < n; ++k) A[k] = apical_bias(A[k], cb[k]);
         }
         if (ls.keep_A) {
-          float* Ah = l.Ahist.data() + (t - (ctx.L - ctx.R)) * n;
+          float* Ah = l.Ahist.data() + (t - (ctx.L - ctx.R)) * l.ld;
           std::memcpy(Ah, A, sizeof(float) * n);
         }
         if (ls.psp_a) {
@@ -1148,10 +1250,10 @@ void CpuEngine::plateau_offsets(LayerState& l, int64_t m, const TrainJob& job, i
 
 // The plateaus of units [q0, q1) (P1, P4): the mean of the T values of A ending delta steps
 // before the phase end, and its sigmoid.
-void CpuEngine::plateaus(LayerState& l, const std::vector<int64_t>& delta, std::vector<float>& alpha,
-                         std::vector<float>* Abar, int64_t q0, int64_t q1) const {
+void CpuEngine::plateaus(LayerState& l, const LineVec<int64_t>& delta, LineVec<float>& alpha, LineVec<float>* Abar,
+                         int64_t q0, int64_t q1) const {
   for (int64_t q = q0; q < q1; ++q) {
-    const float a = plateau_mean(l.Ahist.data(), l.n, q, R_ - delta[q], c_.integration_time);
+    const float a = plateau_mean(l.Ahist.data(), l.ld, q, R_ - delta[q], c_.integration_time);
     if (Abar) (*Abar)[q] = a;
     alpha[q] = sigmoid_f(a);
   }
@@ -1227,21 +1329,30 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   const bool learned = c_.feedback == FeedbackKind::Learned;
   auto count = [](const Events& ev) { return static_cast<int64_t>(ev.idx.size()); };
   // The input events of step t of the example (t < 0: the ones the last example left in the ring).
-  auto input_events = [&](int64_t t) -> const Events& { return t >= 0 ? s.xev[t] : s.input.back(-t - 1); };
+  std::vector<Events>& xev = s.xev;
+  auto input_events = [&](int64_t t) -> const Events& { return t >= 0 ? xev[t] : s.input.back(-t - 1); };
+  // This thread's arrays, read once: thread 0 writes the hidden ring's head beside their headers.
+  float* const u = h.u.data();
+  float* const B = h.B.data() + q0;
+  float* const C = h.C.data() + q0;
+  float* const lam = h.lam.data() + q0;
+  int32_t* const t32 = h.t32.data() + q0;
+  float* const sumC = h.sumC.data() + q0;
+  const float* const b = b_[0].data() + q0;
 
   // After a weight update: this thread's columns of u (thread 0: also the output layer's u).
   if (!s.u_valid) {
     for (int64_t q = 0; q < mem; ++q) {
       const Events& ev = s.input.steps[q];
-      k_.accum_events(h.u.data() + q * n + q0, W, ev.idx.data(), ev.cnt.data(), count(ev), nq, n);
+      k_.accum_events(h.u.data() + q * h.ld + q0, W, ev.idx.data(), ev.cnt.data(), count(ev), nq, n);
     }
     if (id == 0) {
-      for (int64_t q = 0; q < mem; ++q) accumulate_u(o, 1, h.spikes.steps[q], o.u.data() + q * o.n);
+      for (int64_t q = 0; q < mem; ++q) accumulate_u(o, 1, h.spikes.steps[q], o.u.data() + q * o.ld);
     }
   }
   // The example's input spikes (steps shared out) and this thread's plateau offsets.
   team.for_static(0, S, [&](int64_t t) {
-    Events& ev = s.xev[t];
+    Events& ev = xev[t];
     ev.clear();
     draw_spikes(job.spikes, static_cast<uint64_t>(t) * units, s.nz.data(), 0, s.x_nz.data(), s.x_t32.data(),
                 static_cast<int64_t>(s.nz.size()), sc, ev);
@@ -1262,10 +1373,10 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     const LayerStep ls = layer_step(ctx.mode, tt, ctx.L, T, R, false, learned, false, false);
     // (H1, H2): u of this step's input spikes in the ring slot step() would use, then the mix.
     const int64_t slot = (head0 + t + 1) % mem;
-    const Events& xe = s.xev[t];
-    k_.accum_events(h.u.data() + slot * n + q0, W, xe.idx.data(), xe.cnt.data(), count(xe), nq, n);
-    for (int64_t i = 0; i < mem; ++i) sc.taps[i] = h.u.data() + ((slot - i + mem) % mem) * n + q0;
-    k_.kappa_mix(h.B.data() + q0, b_[0].data() + q0, sc.taps.data(), kap, mem, nq);
+    const Events& xe = xev[t];
+    k_.accum_events(u + slot * h.ld + q0, W, xe.idx.data(), xe.cnt.data(), count(xe), nq, n);
+    for (int64_t i = 0; i < mem; ++i) sc.taps[i] = u + ((slot - i + mem) % mem) * h.ld + q0;
+    k_.kappa_mix(B, b, sc.taps.data(), kap, mem, nq);
     if (ls.psp_b && id == nt - 1) {  // the input's PSP window sum, by the thread without the output layer
       float* sp = h.sumPSPB.data();
       for (int64_t i = 0; i < mem; ++i) {
@@ -1274,13 +1385,13 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
       }
     }
     // (H5, H6) and the spikes of units q0..q1-1: thread 0's straight into the ring, the others' aside.
-    k_.soma_rates(h.C.data() + q0, h.B.data() + q0, h.lam.data() + q0, h.t32.data() + q0, nq, p_, p_.gB);
-    Events& ev = id == 0 ? h.spikes.push() : s.hev[t];
+    k_.soma_rates(C, B, lam, t32, nq, p_, p_.gB);
+    Events& ev = id == 0 ? h.spikes.push() : s.hev[t].ev;
     if (id != 0) ev.clear();
-    draw_spikes(job.spikes, step_base(ctx, tt) + static_cast<uint64_t>(d_.unit_offset[0]), nullptr, q0,
-                h.lam.data() + q0, h.t32.data() + q0, nq, sc, ev);
+    draw_spikes(job.spikes, step_base(ctx, tt) + static_cast<uint64_t>(d_.unit_offset[0]), nullptr, q0, lam, t32, nq,
+                sc, ev);
     if (ls.sum_C) {
-      for (int64_t q = q0; q < q1; ++q) h.sumC[q] = add(h.sumC[q], h.C[q]);
+      for (int64_t q = 0; q < nq; ++q) sumC[q] = add(sumC[q], C[q]);
     }
     if (id != 0) {
       s.upper_done.store(t + 1, std::memory_order_release);
@@ -1289,7 +1400,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     // Thread 0: the output layer's step t, once the other units' spikes of step t are in.
     if (nt > 1) {
       cpu::wait_for(s.upper_done, t + 1);
-      const Events& up = s.hev[t];
+      const Events& up = s.hev[t].ev;
       ev.idx.insert(ev.idx.end(), up.idx.begin(), up.idx.end());
       ev.cnt.insert(ev.cnt.end(), up.cnt.begin(), up.cnt.end());
     }
@@ -1309,7 +1420,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   for (int64_t q = 0; q < fb; ++q) sc.taps[q] = Yrows_[0][q] + q0;
   for (int phase = 0; phase < 2; ++phase) {
     for (int64_t r = 0; r < R; ++r) {
-      float* A = h.Ahist.data() + r * n + q0;
+      float* A = h.Ahist.data() + r * h.ld + q0;
       k_.kappa_mix(A, zeros_.data(), sc.taps.data(), s.pa_rows.data() + (phase * R + r) * fb, fb, nq);
       if (c_.feedback_bias) {
         for (int64_t q = 0; q < nq; ++q) A[q] = apical_bias(A[q], cb_[0][q0 + q]);
@@ -1318,7 +1429,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     if (phase == 0) plateaus(h, h.delta_f, h.alpha_f, &h.Af, q0, q1);
     else plateaus(h, h.delta_t, h.alpha_t, nullptr, q0, q1);
   }
-  std::memcpy(h.A.data() + q0, h.Ahist.data() + (R - 1) * n + q0, sizeof(float) * nq);
+  std::memcpy(h.A.data() + q0, h.Ahist.data() + (R - 1) * h.ld + q0, sizeof(float) * nq);
   // (P2, P3, P5) window means
   for (int64_t q = q0; q < q1; ++q) h.Cf[q] = window_mean(h.sumC[q], T);
   if (id == nt - 1) {
@@ -1336,15 +1447,15 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
 // the input ring brought up to date after it, as step() would have left it.
 void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
   const int64_t S = job.Lf + job.Lt, mem = c_.mem, n = c_.layers[0];
-  if (static_cast<int64_t>(s.xev.size()) < S) {
-    const size_t old = s.xev.size();
+  if (static_cast<int64_t>(s.hev.size()) < S) {
+    const size_t old = s.hev.size();
     s.xev.resize(static_cast<size_t>(S));
     s.hev.resize(static_cast<size_t>(S));
-    for (size_t t = old; t < s.xev.size(); ++t) {
+    for (size_t t = old; t < s.hev.size(); ++t) {
       s.xev[t].idx.reserve(static_cast<size_t>(c_.n_in));
       s.xev[t].cnt.reserve(static_cast<size_t>(c_.n_in));
-      s.hev[t].idx.reserve(static_cast<size_t>(n));
-      s.hev[t].cnt.reserve(static_cast<size_t>(n));
+      s.hev[t].ev.idx.reserve(static_cast<size_t>(n));
+      s.hev[t].ev.cnt.reserve(static_cast<size_t>(n));
     }
   }
   if (s.pa_rows.empty()) {
@@ -1457,11 +1568,18 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
     // Each thread of the pair updates the columns of its own hidden units, which stay in its cache.
     cpu::parallel(std::min(2, cpu::team_size(threads_)), [&](cpu::Team& team) {
       const auto [q0, q1] = pair_units(team, n);
+      // Row j's share starts at the first cache line at or after unit q0 (rows are n floats
+      // apart, not whole lines), so that no line is written by both threads.
+      auto line_start = [n](const float* w, int64_t q) {
+        if (q == 0 || q == n) return q;
+        const auto rem = reinterpret_cast<uintptr_t>(w + q) % 64;
+        return std::min(n, q + static_cast<int64_t>((64 - rem) % 64 / sizeof(float)));
+      };
       for (int64_t j = 0; j < N; ++j) {
         const float x = psp[0][j];
         if (x == 0.0f) continue;
         float* w = Wt + j * n;
-        for (int64_t q = q0; q < q1; ++q) w[q] = descend(w[q], g[q], x);
+        for (int64_t q = line_start(w, q0), end = line_start(w, q1); q < end; ++q) w[q] = descend(w[q], g[q], x);
       }
     });
   } else {
