@@ -85,10 +85,71 @@ void soma_rates_plain(float* C, const float* B, float* lam, int32_t* t32, int64_
   rates_plain(C, lam, t32, n, p.lmax);
 }
 
-// Round-0 Philox blocks of elements base + off[i] (or base + i), first two words only, and the
-// candidate bitmap: bit i of bits[i / 64] is set unless (x0[i] >> 5) < t32[i] (a certain zero).
-void philox_x01_plain(const philox::Stream& s, uint64_t base, const int32_t* off, const int32_t* t32, int64_t n,
-                      uint32_t* x0, uint32_t* x1, uint64_t* bits) {
+// Tier 2 for one unit whose (x0 >> 5) did not prove a zero: 0 or 1 where the bounds decide, else -1.
+inline int8_t tier2_count(float rate, uint32_t x0, uint32_t x1) {
+  const double lam = rate;
+  if (!(lam > 0.0 && lam <= 1.0)) return -1;
+  const double u = philox::u53(x0, x1);
+  const double l2 = lam * lam;
+  // (the rounding of these few operations is far inside the 1e-12 margins)
+  const double e_lo = 1.0 - lam + 0.5 * l2 - l2 * lam * (1.0 / 6.0);              // <= exp(-lam)
+  const double e_hi = 1.0 - lam + 0.5 * l2;                                       // >= exp(-lam)
+  const double f1_lo = 1.0 - 0.5 * l2 + l2 * lam * (1.0 / 3.0) - l2 * l2 * 0.125;  // <= exp(-lam)(1 + lam)
+  if (u < e_lo - 1e-12) return 0;
+  if (u >= e_hi + 1e-12 && u < f1_lo - 1e-12) return 1;
+  return -1;
+}
+
+// Tier 3: poisson_at's count, from the uniform already drawn where its inversion search applies.
+inline int32_t tier3_count(const philox::Stream& s, uint64_t index, float rate, uint32_t x0, uint32_t x1) {
+  const double lam = rate;
+  if (lam > 0.0 && lam <= 1.0) return philox::poisson_inversion(philox::u53(x0, x1), lam);
+  return philox::poisson_at(s, index, rate);
+}
+
+// Tier 2 over the candidates of bits (lanes whose count tier 1 did not prove 0): the lanes whose
+// count it proves to be 1 move to ones, those it proves 0 leave bits; bits keeps the rest (tier 3).
+void tier2_plain(const uint32_t* x0, const uint32_t* x1, const float* rate, uint64_t* bits, uint64_t* ones, int64_t n) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) {
+    uint64_t rest = 0, one = 0;
+    for (uint64_t m = bits[w]; m; m &= m - 1) {
+      const int64_t i = w * 64 + __builtin_ctzll(m);
+      const int8_t k = tier2_count(rate[i], x0[i], x1[i]);
+      if (k < 0) rest |= m & -m;
+      else if (k == 1) one |= m & -m;
+    }
+    bits[w] = rest;
+    ones[w] = one;
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// Eight lanes of tier2_count in double, operation for operation: the lanes proved 0 and 1.
+__attribute__((target("avx512f"))) inline void tier2_8(__m256i x0, __m256i x1, __m256 rate, __mmask8* is0, __mmask8* is1) {
+  const __m512d one = _mm512_set1_pd(1.0), half = _mm512_set1_pd(0.5), margin = _mm512_set1_pd(1e-12);
+  // u = ((x0 >> 5) 2^26 + (x1 >> 6)) 2^-53: every step exact, as u53
+  const __m512d u = _mm512_mul_pd(_mm512_add_pd(_mm512_mul_pd(_mm512_cvtepu32_pd(_mm256_srli_epi32(x0, 5)), _mm512_set1_pd(67108864.0)),
+                                                _mm512_cvtepu32_pd(_mm256_srli_epi32(x1, 6))),
+                                  _mm512_set1_pd(1.1102230246251565e-16));
+  const __m512d lam = _mm512_cvtps_pd(rate);
+  const __m512d l2 = _mm512_mul_pd(lam, lam), l3 = _mm512_mul_pd(l2, lam);
+  const __m512d e_hi = _mm512_add_pd(_mm512_sub_pd(one, lam), _mm512_mul_pd(half, l2));
+  const __m512d e_lo = _mm512_sub_pd(e_hi, _mm512_mul_pd(l3, _mm512_set1_pd(1.0 / 6.0)));
+  const __m512d f1_lo = _mm512_sub_pd(_mm512_add_pd(_mm512_sub_pd(one, _mm512_mul_pd(half, l2)), _mm512_mul_pd(l3, _mm512_set1_pd(1.0 / 3.0))),
+                                      _mm512_mul_pd(_mm512_mul_pd(l2, l2), _mm512_set1_pd(0.125)));
+  const __mmask8 ok = _mm512_cmp_pd_mask(lam, _mm512_setzero_pd(), _CMP_GT_OQ) & _mm512_cmp_pd_mask(lam, one, _CMP_LE_OQ);
+  *is0 = ok & _mm512_cmp_pd_mask(u, _mm512_sub_pd(e_lo, margin), _CMP_LT_OQ);
+  *is1 = ok & ~*is0 & _mm512_cmp_pd_mask(u, _mm512_add_pd(e_hi, margin), _CMP_GE_OQ) &
+         _mm512_cmp_pd_mask(u, _mm512_sub_pd(f1_lo, margin), _CMP_LT_OQ);
+}
+
+#endif
+
+// Round-0 Philox blocks of elements base + off[i] (or base + i), first two words only, and tiers
+// 1 and 2 of the counts: bit i of ones[i / 64] is set where the count is proved 1, bit i of
+// bits[i / 64] where it is left to tier 3 (neither: proved 0, mostly by (x0[i] >> 5) < t32[i]).
+void philox_x01_plain(const philox::Stream& s, uint64_t base, const int32_t* off, const int32_t* t32, const float* rate,
+                      int64_t n, uint32_t* x0, uint32_t* x1, uint64_t* bits, uint64_t* ones) {
   for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
   for (int64_t i = 0; i < n; ++i) {
     const philox::Block b = philox::block_at(s, base + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i)), 0);
@@ -96,6 +157,7 @@ void philox_x01_plain(const philox::Stream& s, uint64_t base, const int32_t* off
     x1[i] = b.x1;
     if (!(static_cast<int32_t>(b.x0 >> 5) < t32[i])) bits[i >> 6] |= uint64_t{1} << (i & 63);
   }
+  tier2_plain(x0, x1, rate, bits, ones, n);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -108,8 +170,8 @@ __attribute__((target("avx2"))) inline void mul_hilo(__m256i a, __m256i m, __m25
 }
 
 __attribute__((target("avx2"))) void philox_x01_avx2(const philox::Stream& s, uint64_t base, const int32_t* off,
-                                                      const int32_t* t32, int64_t n, uint32_t* x0, uint32_t* x1,
-                                                      uint64_t* bits) {
+                                                      const int32_t* t32, const float* rate, int64_t n, uint32_t* x0,
+                                                      uint32_t* x1, uint64_t* bits, uint64_t* ones) {
   for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(philox::kM0));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(philox::kM1));
@@ -155,6 +217,7 @@ __attribute__((target("avx2"))) void philox_x01_avx2(const philox::Stream& s, ui
     x1[i] = b.x1;
     if (!(static_cast<int32_t>(b.x0 >> 5) < t32[i])) bits[i >> 6] |= uint64_t{1} << (i & 63);
   }
+  tier2_plain(x0, x1, rate, bits, ones, n);
 }
 
 // Philox4x32-10 on 8 counters held in the low halves of 64-bit lanes, so that one vpmuludq gives
@@ -191,10 +254,13 @@ __attribute__((target("avx512f"))) inline void philox8_x01(__m512i c0, __m512i c
   *x1 = p1;
 }
 
-__attribute__((target("avx512f"))) void philox_x01_avx512(const philox::Stream& s, uint64_t base, const int32_t* off,
-                                                          const int32_t* t32, int64_t n, uint32_t* x0, uint32_t* x1,
-                                                          uint64_t* bits) {
-  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
+// Tier 2 in the same pass, on the candidates compressed to the low lanes (in registers: the
+// memory form of vpcompressd is microcoded and slow on AMD) and classified 8 at a time; pdep puts
+// the results back on their lanes.
+__attribute__((target("avx512f,bmi2"))) void philox_x01_avx512(const philox::Stream& s, uint64_t base, const int32_t* off,
+                                                               const int32_t* t32, const float* rate, int64_t n,
+                                                               uint32_t* x0, uint32_t* x1, uint64_t* bits, uint64_t* ones) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const uint64_t b0 = s.offset + base;
   const __m512i lo_base = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0)));
@@ -218,8 +284,21 @@ __attribute__((target("avx512f"))) void philox_x01_avx512(const philox::Stream& 
     _mm512_mask_storeu_epi32(x1 + i, valid, w1);
     const __m512i tt = _mm512_maskz_loadu_epi32(valid, t32 + i);
     const __mmask16 zero = _mm512_cmplt_epi32_mask(_mm512_srli_epi32(w0, 5), tt);
-    const uint64_t cand = static_cast<uint64_t>(static_cast<uint16_t>(~zero & valid));
-    bits[i >> 6] |= cand << (i & 63);
+    const uint32_t cand = static_cast<uint16_t>(~zero & valid);
+    if (!cand) continue;
+    const __mmask16 k = static_cast<__mmask16>(cand);
+    const __m512i a = _mm512_maskz_compress_epi32(k, w0), b = _mm512_maskz_compress_epi32(k, w1);
+    const __m512 r = _mm512_maskz_compress_ps(k, _mm512_maskz_loadu_ps(k, rate + i));
+    __mmask8 z0, o0, z1 = 0, o1 = 0;
+    tier2_8(_mm512_castsi512_si256(a), _mm512_castsi512_si256(b), _mm512_castps512_ps256(r), &z0, &o0);
+    if (__builtin_popcount(cand) > 8) {
+      tier2_8(_mm512_extracti64x4_epi64(a, 1), _mm512_extracti64x4_epi64(b, 1),
+              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1)), &z1, &o1);
+    }
+    const uint64_t is0 = _pdep_u32(static_cast<uint32_t>(z0) | static_cast<uint32_t>(z1) << 8, cand);
+    const uint64_t is1 = _pdep_u32(static_cast<uint32_t>(o0) | static_cast<uint32_t>(o1) << 8, cand);
+    bits[i >> 6] |= (cand & ~(is0 | is1)) << (i & 63);
+    ones[i >> 6] |= is1 << (i & 63);
   }
 }
 
@@ -480,102 +559,13 @@ __attribute__((target("avx512f"))) void kappa_mix_avx512(float* B, const float* 
 }
 #endif
 
-// Tier 2 for one unit whose (x0 >> 5) did not prove a zero: 0 or 1 where the bounds decide, else -1.
-inline int8_t tier2_count(float rate, uint32_t x0, uint32_t x1) {
-  const double lam = rate;
-  if (!(lam > 0.0 && lam <= 1.0)) return -1;
-  const double u = philox::u53(x0, x1);
-  const double l2 = lam * lam;
-  // (the rounding of these few operations is far inside the 1e-12 margins)
-  const double e_lo = 1.0 - lam + 0.5 * l2 - l2 * lam * (1.0 / 6.0);              // <= exp(-lam)
-  const double e_hi = 1.0 - lam + 0.5 * l2;                                       // >= exp(-lam)
-  const double f1_lo = 1.0 - 0.5 * l2 + l2 * lam * (1.0 / 3.0) - l2 * l2 * 0.125;  // <= exp(-lam)(1 + lam)
-  if (u < e_lo - 1e-12) return 0;
-  if (u >= e_hi + 1e-12 && u < f1_lo - 1e-12) return 1;
-  return -1;
-}
-
-// Tier 3: poisson_at's count, from the uniform already drawn where its inversion search applies.
-inline int32_t tier3_count(const philox::Stream& s, uint64_t index, float rate, uint32_t x0, uint32_t x1) {
-  const double lam = rate;
-  if (lam > 0.0 && lam <= 1.0) return philox::poisson_inversion(philox::u53(x0, x1), lam);
-  return philox::poisson_at(s, index, rate);
-}
-
-// The candidates of bits (lanes whose count tier 1 did not prove 0), in ascending order: lane[c]
-// and cls[c], the count where tier 2 decides it (0 or 1), else -1. Returns how many.
-int64_t tier2_plain(const uint32_t* x0, const uint32_t* x1, const float* rate, const uint64_t* bits, int64_t n,
-                    int32_t* lane, int8_t* cls) {
-  int64_t nc = 0;
-  for (int64_t w = 0; w < (n + 63) / 64; ++w) {
-    for (uint64_t m = bits[w]; m; m &= m - 1) {
-      const int64_t i = w * 64 + __builtin_ctzll(m);
-      lane[nc] = static_cast<int32_t>(i);
-      cls[nc++] = tier2_count(rate[i], x0[i], x1[i]);
-    }
-  }
-  return nc;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-// tier2_plain with the candidates compressed 16 lanes at a time and classified 8 at a time in
-// double, operation for operation as tier2_count.
-__attribute__((target("avx512f"))) int64_t tier2_avx512(const uint32_t* x0, const uint32_t* x1, const float* rate,
-                                                         const uint64_t* bits, int64_t n, int32_t* lane, int8_t* cls) {
-  // compress: candidates' lanes, words and rates, in order (lane holds n + 16 entries)
-  int64_t nc = 0;
-  alignas(64) uint32_t cx0[1024 + 16], cx1[1024 + 16];
-  alignas(64) float crate[1024 + 16];
-  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  for (int64_t i0 = 0; i0 < n; i0 += 1024) {
-    const int64_t i1 = std::min(n, i0 + 1024);
-    int64_t k = 0;
-    for (int64_t i = i0; i < i1; i += 16) {
-      const __mmask16 m = static_cast<__mmask16>(bits[i >> 6] >> (i & 63));
-      if (!m) continue;
-      const __mmask16 valid = i1 - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (i1 - i)) - 1);
-      // (compress in registers, then whole stores: the memory form is microcoded and slow on AMD)
-      _mm512_storeu_si512(lane + nc + k, _mm512_maskz_compress_epi32(m, _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(i)))));
-      _mm512_storeu_si512(cx0 + k, _mm512_maskz_compress_epi32(m, _mm512_maskz_loadu_epi32(valid, x0 + i)));
-      _mm512_storeu_si512(cx1 + k, _mm512_maskz_compress_epi32(m, _mm512_maskz_loadu_epi32(valid, x1 + i)));
-      _mm512_storeu_ps(crate + k, _mm512_maskz_compress_ps(m, _mm512_maskz_loadu_ps(valid, rate + i)));
-      k += __builtin_popcount(m);
-    }
-    const __m512d one = _mm512_set1_pd(1.0), half = _mm512_set1_pd(0.5), zero = _mm512_setzero_pd();
-    const __m512d margin = _mm512_set1_pd(1e-12), two26 = _mm512_set1_pd(67108864.0);
-    const __m512d ulp53 = _mm512_set1_pd(1.1102230246251565e-16);
-    for (int64_t c = 0; c < k; c += 8) {
-      const __mmask8 live = k - c >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << (k - c)) - 1);
-      // u = ((x0 >> 5) 2^26 + (x1 >> 6)) 2^-53: every step exact, as u53
-      const __m256i a = _mm256_srli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cx0 + c)), 5);
-      const __m256i b = _mm256_srli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cx1 + c)), 6);
-      const __m512d u = _mm512_mul_pd(_mm512_add_pd(_mm512_mul_pd(_mm512_cvtepu32_pd(a), two26), _mm512_cvtepu32_pd(b)), ulp53);
-      const __m512d lam = _mm512_cvtps_pd(_mm256_loadu_ps(crate + c));
-      const __m512d l2 = _mm512_mul_pd(lam, lam), l3 = _mm512_mul_pd(l2, lam);
-      const __m512d e_hi = _mm512_add_pd(_mm512_sub_pd(one, lam), _mm512_mul_pd(half, l2));
-      const __m512d e_lo = _mm512_sub_pd(e_hi, _mm512_mul_pd(l3, _mm512_set1_pd(1.0 / 6.0)));
-      const __m512d f1_lo = _mm512_sub_pd(_mm512_add_pd(_mm512_sub_pd(one, _mm512_mul_pd(half, l2)),
-                                                        _mm512_mul_pd(l3, _mm512_set1_pd(1.0 / 3.0))),
-                                          _mm512_mul_pd(_mm512_mul_pd(l2, l2), _mm512_set1_pd(0.125)));
-      const __mmask8 ok = _mm512_cmp_pd_mask(lam, zero, _CMP_GT_OQ) & _mm512_cmp_pd_mask(lam, one, _CMP_LE_OQ);
-      const __mmask8 is0 = ok & _mm512_cmp_pd_mask(u, _mm512_sub_pd(e_lo, margin), _CMP_LT_OQ);
-      const __mmask8 is1 = ok & ~is0 & _mm512_cmp_pd_mask(u, _mm512_add_pd(e_hi, margin), _CMP_GE_OQ) &
-                           _mm512_cmp_pd_mask(u, _mm512_sub_pd(f1_lo, margin), _CMP_LT_OQ);
-      for (int j = 0; j < 8 && (live >> j & 1); ++j) cls[nc + c + j] = (is1 >> j & 1) ? 1 : (is0 >> j & 1) ? 0 : -1;
-    }
-    nc += k;
-  }
-  return nc;
-}
-#endif
 
 using SomaFn = void (*)(float*, const float*, float*, int32_t*, int64_t, const StepParams&, float);
-using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, const int32_t*, int64_t, uint32_t*,
-                          uint32_t*, uint64_t*);
+using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, const int32_t*, const float*, int64_t,
+                          uint32_t*, uint32_t*, uint64_t*, uint64_t*);
 using RatesFn = void (*)(const float*, float*, int32_t*, int64_t, float);
 using AccumFn = void (*)(float*, const float*, const int32_t*, const float*, int64_t, int64_t, int64_t);
 using MixFn = void (*)(float*, const float*, const float* const*, const float*, int64_t, int64_t);
-using Tier2Fn = int64_t (*)(const uint32_t*, const uint32_t*, const float*, const uint64_t*, int64_t, int32_t*, int8_t*);
 
 // The clones of the kernels above that a network uses, chosen when it is made from the instruction
 // set of every other CPU kernel (cpu::active_isa(): the processor's best, capped by
@@ -586,23 +576,22 @@ struct Kernels {
   SomaFn soma_rates;
   AccumFn accum_events;
   MixFn kappa_mix;
-  Tier2Fn tier2;
 };
 
 Kernels kernels_for(cpu::Isa isa) {
 #if defined(__x86_64__) && defined(__GNUC__)
   switch (isa) {
     case cpu::Isa::Avx512:
-      return {philox_x01_avx512, rates_avx512, soma_rates_avx512, accum_events_avx512, kappa_mix_avx512, tier2_avx512};
+      return {philox_x01_avx512, rates_avx512, soma_rates_avx512, accum_events_avx512, kappa_mix_avx512};
     case cpu::Isa::Avx2:
-      return {philox_x01_avx2, rates_avx2, soma_rates_plain, accum_events_avx2, kappa_mix_avx2, tier2_plain};
+      return {philox_x01_avx2, rates_avx2, soma_rates_plain, accum_events_avx2, kappa_mix_avx2};
     case cpu::Isa::Scalar:
       break;
   }
 #else
   (void)isa;
 #endif
-  return {philox_x01_plain, rates_plain, soma_rates_plain, accum_events_plain, kappa_mix_plain, tier2_plain};
+  return {philox_x01_plain, rates_plain, soma_rates_plain, accum_events_plain, kappa_mix_plain};
 }
 
 
@@ -686,15 +675,13 @@ struct LayerState {
 struct Scratch {
   std::vector<uint32_t> x0, x1;    // Philox words
   std::vector<uint64_t> bits;      // candidate bitmap
-  std::vector<int32_t> lane;       // candidates (tier2)
-  std::vector<int8_t> cls;
+  std::vector<uint64_t> ones;      // lanes whose count is 1 (tier 2)
   std::vector<const float*> taps;  // kappa-mix rows
   void init(int64_t widest, int64_t taps_max) {
     x0.assign(static_cast<size_t>(widest), 0);
     x1.assign(static_cast<size_t>(widest), 0);
     bits.assign(static_cast<size_t>(widest / 64 + 1), 0);
-    lane.assign(static_cast<size_t>(widest + 16), 0);
-    cls.assign(static_cast<size_t>(widest), 0);
+    ones.assign(static_cast<size_t>(widest / 64 + 1), 0);
     taps.assign(static_cast<size_t>(taps_max), nullptr);
   }
 };
@@ -1000,16 +987,17 @@ class CpuEngine final : public Engine {
     uint32_t* x0 = sc.x0.data();
     uint32_t* x1 = sc.x1.data();
     uint64_t* bits = sc.bits.data();
-    k_.philox_x01(st, base + static_cast<uint64_t>(unit0), off, t32, n, x0, x1, bits);
-    const int64_t nc = k_.tier2(x0, x1, rate, bits, n, sc.lane.data(), sc.cls.data());
-    for (int64_t c = 0; c < nc; ++c) {
-      if (sc.cls[c] == 0) continue;
-      const int64_t i = sc.lane[c];
-      const uint64_t unit = static_cast<uint64_t>(unit0) + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i));
-      const int32_t k = sc.cls[c] > 0 ? 1 : tier3_count(st, base + unit, rate[i], x0[i], x1[i]);
-      if (k > 0) {
-        ev.idx.push_back(static_cast<int32_t>(unit));
-        ev.cnt.push_back(static_cast<float>(k));
+    uint64_t* ones = sc.ones.data();
+    k_.philox_x01(st, base + static_cast<uint64_t>(unit0), off, t32, rate, n, x0, x1, bits, ones);
+    for (int64_t w = 0; w < (n + 63) / 64; ++w) {
+      for (uint64_t m = bits[w] | ones[w]; m; m &= m - 1) {
+        const int64_t i = w * 64 + __builtin_ctzll(m);
+        const uint64_t unit = static_cast<uint64_t>(unit0) + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i));
+        const int32_t k = (ones[w] & m & -m) ? 1 : tier3_count(st, base + unit, rate[i], x0[i], x1[i]);
+        if (k > 0) {
+          ev.idx.push_back(static_cast<int32_t>(unit));
+          ev.cnt.push_back(static_cast<float>(k));
+        }
       }
     }
   }
