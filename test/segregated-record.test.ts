@@ -277,3 +277,42 @@ test('bad recording requests are rejected with errors naming the field', async (
   await t.throwsAsync(net.train(data, { record: { bogus: 1 } as never }), { instanceOf: TypeError, message: /unknown option "bogus"/ });
   t.false(net.native.busy);
 });
+
+// Online training of one hidden layer runs on two threads (run_example_pair in
+// native/cpu/segregated_cpu.cpp: the hidden units split between them, the output layer one step
+// behind, apical potentials after the last step); an example whose steps are recorded runs the
+// general one-thread step loop. Recording every example's steps on one thread therefore gives that
+// loop's bits, which the paired path must give for every option it takes (a mutation that dropped
+// the apical bias in the paired path fails here).
+test('online training of one hidden layer: the two-thread path gives the one-thread step loop bits, every option', async (t) => {
+  const data = randomSet(16, 20, 11);
+  const variants: Array<Partial<SegregatedOptions>> = [
+    {},
+    { randomPlateauTimes: true },
+    { feedback: 'learned', feedbackLearningRates: [0.05], feedbackBias: true },
+    { feedback: 'symmetric', noisySymmetric: true },
+    { sparseFeedback: true },
+    { backprop: true },
+    { backprop: true, backpropInPlace: true },
+    { spikingFeedback: false },
+  ];
+  for (const v of variants) {
+    const run = async (paired: boolean) => {
+      const net = new SegregatedNetwork(small({ layers: [70, 10], threads: paired ? 2 : 1, ...v }));
+      const [m] = await net.train(data, { chunkSize: 8, recordAngle: true,
+        ...(paired ? {} : { record: { examples: Array.from({ length: data.count }, (_, i) => i), voltages: true } }) });
+      return { net, m };
+    };
+    const a = await run(true), b = await run(false);
+    const label = JSON.stringify(v);
+    a.net.native.getWeights().forEach((l, m) => {
+      const r = b.net.native.getWeights()[m];
+      t.true(sameBits(l.W, r.W) && sameBits(l.b, r.b), `${label}: layer ${m} W, b`);
+      if (l.Y) t.true(sameBits(l.Y, r.Y!), `${label}: layer ${m} Y`);
+      if (l.c) t.true(sameBits(l.c, r.c!), `${label}: layer ${m} c`);
+    });
+    t.deepEqual(Array.from(a.net.native.getState()), Array.from(b.net.native.getState()), `${label}: carried state`);
+    t.is(a.m.trainLoss, b.m.trainLoss, `${label}: loss`);
+    t.deepEqual(a.m.angles, b.m.angles, `${label}: angles`);
+  }
+});

@@ -11,9 +11,11 @@
 // - with g_A = 0 the apical compartment has no somatic effect, so A is computed only in the steps
 //   whose values reach a plateau (the last T + cap steps of a training phase);
 // - Poisson counts are those of philox::poisson_at (bit for bit): a vectorised Philox pass decides
-//   the zero counts exactly from the top 27 bits of the uniform, and only the rest call poisson_at.
+//   the zero counts exactly from the top 27 bits of the uniform, bounds most of the ones, and only
+//   the rest run poisson_at's search.
 // - tests run one independent slot per image, in parallel; batched training runs one slot per
-//   batch member in parallel and sums the updates in slot order (deterministic).
+//   batch member in parallel and sums the updates in slot order (deterministic); online training
+//   of one hidden layer splits its units between two threads (run_example_pair).
 // State is float32; every accumulation has a fixed order, so results do not depend on threads.
 #include <algorithm>
 #include <atomic>
@@ -56,7 +58,8 @@ namespace {
 //    u < exp(-rate), i.e. a count of 0 (see zero_threshold) - about 85 % of the draws;
 // 2. for the others, u = u53(x0, x1) is compared with bounds of F(0) = exp(-rate) and
 //    F(1) = exp(-rate)(1 + rate) from their alternating Taylor series, 1e-12 away from each
-//    bound: far more than the error of poisson_at's double arithmetic (a few 1e-16);
+//    bound: far more than the error of poisson_at's double arithmetic (a few 1e-16) (the AVX-512
+//    pass does this too, on its candidates; the other clones after theirs);
 // 3. what remains (u within 1e-12 of a bound, or counts >= 2) runs poisson_at's inversion search
 //    from the same u (rates above 1 call poisson_at itself).
 
@@ -142,7 +145,6 @@ __attribute__((target("avx512f"))) inline void tier2_8(__m256i x0, __m256i x1, _
   *is1 = ok & ~*is0 & _mm512_cmp_pd_mask(u, _mm512_add_pd(e_hi, margin), _CMP_GE_OQ) &
          _mm512_cmp_pd_mask(u, _mm512_sub_pd(f1_lo, margin), _CMP_LT_OQ);
 }
-
 #endif
 
 // Round-0 Philox blocks of elements base + off[i] (or base + i), first two words only, and tiers
@@ -225,32 +227,40 @@ __attribute__((target("avx2"))) void philox_x01_avx2(const philox::Stream& s, ui
 // garbage that nothing reads: vpmuludq reads the low halves only and the results are truncated.
 // Round 0's second product (stream_lo M1) and round 9's first are the same for every lane or
 // unused, so they are not computed: x0, x1 come out bit for bit as philox4x32_10's.
-__attribute__((target("avx512f"))) inline void philox8_x01(__m512i c0, __m512i c1, const philox::Stream& s, __m512i* x0,
+// The words a stream's rounds xor in, computed once per pass: k0 and k1 of every round (round 0's
+// k0 already xored with the high word of its common product).
+struct PhiloxKeys {
+  uint32_t k0[10], k1[10];
+  uint64_t p1s;  // round 0's second product, stream_lo M1, the same for every lane
+  explicit PhiloxKeys(const philox::Stream& s) : p1s(static_cast<uint64_t>(philox::kM1) * s.stream_lo) {
+    for (int r = 0; r < 10; ++r) {
+      k0[r] = s.k0 + static_cast<uint32_t>(r) * philox::kW0;
+      k1[r] = s.k1 + static_cast<uint32_t>(r) * philox::kW1;
+    }
+    k0[0] ^= static_cast<uint32_t>(p1s >> 32);
+  }
+};
+
+__attribute__((target("avx512f"))) inline void philox8_x01(__m512i c0, __m512i c1, const PhiloxKeys& k, __m512i* x0,
                                                             __m512i* x1) {
   const __m512i m0 = _mm512_set1_epi64(philox::kM0), m1 = _mm512_set1_epi64(philox::kM1);
-  uint32_t k0 = s.k0, k1 = s.k1;
   // round 0: c2 = stream_lo and c3 = 0 in every lane
-  const uint64_t p1s = static_cast<uint64_t>(philox::kM1) * s.stream_lo;
   __m512i p0 = _mm512_mul_epu32(c0, m0);
-  __m512i n0 = _mm512_xor_si512(c1, _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(p1s >> 32) ^ k0)));
-  __m512i n2 = _mm512_xor_si512(_mm512_srli_epi64(p0, 32), _mm512_set1_epi32(static_cast<int>(k1)));
-  c0 = n0;
-  c1 = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(p1s)));
-  __m512i c2 = n2, c3 = p0;
+  c0 = _mm512_xor_si512(c1, _mm512_set1_epi32(static_cast<int>(k.k0[0])));
+  c1 = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(k.p1s)));
+  __m512i c2 = _mm512_xor_si512(_mm512_srli_epi64(p0, 32), _mm512_set1_epi32(static_cast<int>(k.k1[0])));
+  __m512i c3 = p0;
   for (int round = 1; round < 9; ++round) {
-    k0 += philox::kW0;
-    k1 += philox::kW1;
     p0 = _mm512_mul_epu32(c0, m0);
     const __m512i p1 = _mm512_mul_epu32(c2, m1);
     // 0x96: a ^ b ^ c
-    c0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1, _mm512_set1_epi32(static_cast<int>(k0)), 0x96);
-    c2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c3, _mm512_set1_epi32(static_cast<int>(k1)), 0x96);
+    c0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1, _mm512_set1_epi32(static_cast<int>(k.k0[round])), 0x96);
+    c2 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c3, _mm512_set1_epi32(static_cast<int>(k.k1[round])), 0x96);
     c1 = p1;
     c3 = p0;
   }
-  k0 += philox::kW0;
   const __m512i p1 = _mm512_mul_epu32(c2, m1);  // round 9: only x0 and x1 are wanted
-  *x0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1, _mm512_set1_epi32(static_cast<int>(k0)), 0x96);
+  *x0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1, _mm512_set1_epi32(static_cast<int>(k.k0[9])), 0x96);
   *x1 = p1;
 }
 
@@ -261,6 +271,7 @@ __attribute__((target("avx512f,bmi2"))) void philox_x01_avx512(const philox::Str
                                                                const int32_t* t32, const float* rate, int64_t n,
                                                                uint32_t* x0, uint32_t* x1, uint64_t* bits, uint64_t* ones) {
   for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
+  const PhiloxKeys keys(s);
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const uint64_t b0 = s.offset + base;
   const __m512i lo_base = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0)));
@@ -274,10 +285,10 @@ __attribute__((target("avx512f,bmi2"))) void philox_x01_avx512(const philox::Str
     const __mmask16 carry = _mm512_cmplt_epu32_mask(c0, lo_base);
     const __m512i c1 = _mm512_mask_add_epi32(hi_base, carry, hi_base, _mm512_set1_epi32(1));
     __m512i xa0, xa1, xb0, xb1;
-    philox8_x01(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(c0)), _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c1)), s,
+    philox8_x01(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(c0)), _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c1)), keys,
                 &xa0, &xa1);
     philox8_x01(_mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c0, 1)),
-                _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c1, 1)), s, &xb0, &xb1);
+                _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c1, 1)), keys, &xb0, &xb1);
     const __m512i w0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(xa0)), _mm512_cvtepi64_epi32(xb0), 1);
     const __m512i w1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(xa1)), _mm512_cvtepi64_epi32(xb1), 1);
     _mm512_mask_storeu_epi32(x0 + i, valid, w0);
