@@ -188,8 +188,12 @@ constexpr const char* typed_array_name() {
 
 template <class T>
 ArrayArg<T> Args::array(const char* key, size_t length, bool optional) const {
+  return array_of<T>(get(key), key, length, optional, false);
+}
+
+template <class T>
+ArrayArg<T> Args::array_of(Napi::Value v, const char* key, size_t length, bool optional, bool borrow) const {
   ArrayArg<T> arg;
-  Napi::Value v = get(key);
   arg.value = v;
   if (v.IsUndefined() && optional) return arg;
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != typed_array_type<T>()) {
@@ -199,8 +203,12 @@ ArrayArg<T> Args::array(const char* key, size_t length, bool optional) const {
   if (typed.ElementLength() != length) {
     range_error(key, "has length " + std::to_string(typed.ElementLength()) + ", expected " + std::to_string(length));
   }
-  // Copied now, with no JS run between reading the array's storage and copying it.
   arg.length = length;
+  if (borrow) {
+    arg.data = typed.Data();
+    return arg;
+  }
+  // Copied now, with no JS run between reading the array's storage and copying it.
   arg.buffer = Buffer<T>::copy(typed.Data(), length);
   arg.data = arg.buffer.data();
   return arg;
@@ -221,6 +229,7 @@ ArrayArg<float> Args::float32_any(const char* key, size_t max_length) const {
 template ArrayArg<float> Args::array<float>(const char*, size_t, bool) const;
 template ArrayArg<int32_t> Args::array<int32_t>(const char*, size_t, bool) const;
 template ArrayArg<uint8_t> Args::array<uint8_t>(const char*, size_t, bool) const;
+template ArrayArg<float> Args::array_of<float>(Napi::Value, const char*, size_t, bool, bool) const;
 
 namespace {
 template <class T>

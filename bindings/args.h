@@ -34,11 +34,12 @@ constexpr double kWorkPerElement = 8.0;
 // points into the copy, which the call owns (a job captures the ArrayArg, or its buffer). Nothing
 // JS does afterwards (detaching the array by transfer, resizing or shrinking its buffer, writing to
 // it) reaches the copy. A SharedArrayBuffer another thread writes meanwhile gives a mix of old and
-// new values, never a crash.
+// new values, never a crash. A borrowed array (float32_from) is not copied: `data` points into
+// the JS array's own storage, valid only until JS runs again.
 template <class T>
 struct ArrayArg {
-  Buffer<T> buffer;    // the copy (empty when an optional array was not given)
-  T* data = nullptr;   // buffer.data(); null when an optional array was not given
+  Buffer<T> buffer;    // the copy (empty when an optional array was not given, or borrowed)
+  T* data = nullptr;   // buffer.data() or the borrowed storage; null when an optional array was not given
   size_t length = 0;
   Napi::Value value;   // the JS array (undefined when absent): only for writing results back at completion
   explicit operator bool() const { return data != nullptr; }
@@ -86,6 +87,13 @@ class Args {
   ArrayArg<int32_t> int32_any(const char* key, size_t max_length) const;
   // A Float32Array of any length up to max_length.
   ArrayArg<float> float32_any(const char* key, size_t max_length) const;
+  // A Float32Array option from its value v (value(key), read earlier), copied as float32 does or,
+  // with borrow, not copied: only for a call that runs to completion on the calling thread
+  // (runs_on_calling_thread) once every option has been read, so that no JS (a getter detaching
+  // the array's buffer) runs while its storage is borrowed.
+  ArrayArg<float> float32_from(Napi::Value v, const char* key, size_t length, bool optional, bool borrow) const {
+    return array_of<float>(v, key, length, optional, borrow);
+  }
   // A Float32Array that the call updates in place (written back at completion: WriteBack): as
   // float32 / float32_any, and refused (TypeError) when a SharedArrayBuffer backs it, since the
   // write would race with other threads' writes.
@@ -120,6 +128,8 @@ class Args {
  private:
   template <class T>
   ArrayArg<T> array(const char* key, size_t length, bool optional) const;
+  template <class T>
+  ArrayArg<T> array_of(Napi::Value v, const char* key, size_t length, bool optional, bool borrow) const;
   Napi::Value get(const char* key) const;
   // Throws TypeError naming the first own property of the options that is not in keys.
   void only(const std::vector<std::string>& keys) const;

@@ -1,5 +1,6 @@
 // gemm, gemv, ger.
 #include <algorithm>
+#include <array>
 
 #include "args.h"
 #include "bindings.h"
@@ -11,6 +12,30 @@ namespace {
 
 constexpr int64_t kMaxDim = int64_t{1} << 31;
 
+// The input arrays of a call, read after every other option. A call that runs at once on the
+// calling thread (runs_on_calling_thread) reads them where they are: their values are all fetched
+// first (any getter runs then), and no JS runs from taking their storage until the kernel is done.
+// A queued call copies them, as Args::float32 does.
+template <size_t N>
+class Inputs {
+ public:
+  Inputs(const Args& args, const Target& target, const std::array<const char*, N>& keys)
+      : args_(args), keys_(keys), borrow_(runs_on_calling_thread(target)) {
+    for (size_t i = 0; i < N; ++i) values_[i] = args.value(keys[i]);
+  }
+  ArrayArg<float> float32(size_t i, size_t length) const { return take(i, length, false); }
+  ArrayArg<float> float32_optional(size_t i, size_t length) const { return take(i, length, true); }
+
+ private:
+  ArrayArg<float> take(size_t i, size_t length, bool optional) const {
+    return args_.float32_from(values_[i], keys_[i], length, optional, borrow_);
+  }
+  const Args& args_;
+  std::array<const char*, N> keys_;
+  std::array<Napi::Value, N> values_;
+  bool borrow_;
+};
+
 // gemm({ a, b, c?, m, n, k, transA?, transB?, alpha?, beta?, device?, threads? })
 // -> Promise<Float32Array> holding alpha * op(a) * op(b) + beta * c (m x n); inputs are untouched.
 Napi::Value gemm(const Napi::CallbackInfo& info) {
@@ -20,14 +45,13 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   const bool trans_a = args.boolean_or("transA", false), trans_b = args.boolean_or("transB", false);
   const float alpha = args.number_or("alpha", 1.0f, -3.4e38, 3.4e38);
   const float beta = args.number_or("beta", 0.0f, -3.4e38, 3.4e38);
-  auto a = args.float32("a", args.product({m, k}, "a (m*k)"));
-  auto b = args.float32("b", args.product({k, n}, "b (k*n)"));
-  const size_t mn = args.product({m, n}, "c (m*n)");
-  auto c = args.float32_optional("c", mn);
+  const size_t la = args.product({m, k}, "a (m*k)"), lb = args.product({k, n}, "b (k*n)"), mn = args.product({m, n}, "c (m*n)");
   const Target target = args.target(2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k));
+  const Inputs<3> in(args, target, {"a", "b", "c"});
+  const auto a = in.float32(0, la), b = in.float32(1, lb), c = in.float32_optional(2, mn);
 
   // The result starts as a copy of c (the job's own memory) and is handed over at completion.
-  const Buffer<float> out = c ? c.buffer : Buffer<float>::zeros(mn);
+  const Buffer<float> out = c ? Buffer<float>::copy(c.data, mn) : Buffer<float>::zeros(mn);
   const GemmShape g = contiguous_gemm(trans_a, trans_b, m, n, k, alpha, c ? beta : 0.0f);
   return queue_kernel(
       args.env(), target,
@@ -52,13 +76,13 @@ Napi::Value gemv(const Napi::CallbackInfo& info) {
   const bool trans = args.boolean_or("trans", false);
   const float alpha = args.number_or("alpha", 1.0f, -3.4e38, 3.4e38);
   const float beta = args.number_or("beta", 0.0f, -3.4e38, 3.4e38);
-  auto a = args.float32("a", args.product({rows, cols}, "a (rows*cols)"));
+  const size_t la = args.product({rows, cols}, "a (rows*cols)");
   const size_t x_len = static_cast<size_t>(trans ? rows : cols), y_len = static_cast<size_t>(trans ? cols : rows);
-  auto x = args.float32("x", x_len);
-  auto y = args.float32_optional("y", y_len);
   const Target target = args.target(2.0 * static_cast<double>(rows) * static_cast<double>(cols));
+  const Inputs<3> in(args, target, {"a", "x", "y"});
+  const auto a = in.float32(0, la), x = in.float32(1, x_len), y = in.float32_optional(2, y_len);
 
-  const Buffer<float> out = y ? y.buffer : Buffer<float>::zeros(y_len);
+  const Buffer<float> out = y ? Buffer<float>::copy(y.data, y_len) : Buffer<float>::zeros(y_len);
   const float beta_used = y ? beta : 0.0f;
   return queue_kernel(
       args.env(), target,

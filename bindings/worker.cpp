@@ -379,6 +379,10 @@ class AsyncJob {
 
 }  // namespace
 
+bool runs_on_calling_thread(const Target& target) {
+  return target.device.kind == DeviceKind::Cpu && target.work <= sync_call_limit();
+}
+
 Napi::Promise queue_kernel(Napi::Env env, const Target& target, std::function<void(Backend&)> job, Finish finish,
                            std::vector<Napi::Value> hold) {
   AsyncJob::Spec spec;
@@ -386,7 +390,7 @@ Napi::Promise queue_kernel(Napi::Env env, const Target& target, std::function<vo
   spec.hold = std::move(hold);
   // A call too small to be worth the round trip to another thread (about 35 microseconds) runs
   // here, on one thread: it holds the event loop for about as long as the round trip would have.
-  if (target.device.kind == DeviceKind::Cpu && target.work <= sync_call_limit()) {
+  if (runs_on_calling_thread(target)) {
     spec.run = [&job] {
       std::unique_ptr<Backend> backend = make_cpu_backend(1);
       job(*backend);

@@ -56,8 +56,13 @@ JobFailure run_catching(const std::function<void()>& job);
 // values the call asked to hold (JobSpec::hold), in order. A JS error it throws rejects the promise.
 using Finish = std::function<Napi::Value(Napi::Env, const std::vector<Napi::Value>& held)>;
 
+// Whether queue_kernel runs a call for `target` at once, on the calling thread (a CPU call of at
+// most sync_call_limit() operations), rather than queueing it.
+bool runs_on_calling_thread(const Target& target);
+
 // Queues a kernel on a backend for `target`: `job` gets the backend (CPU jobs run on the CPU
-// executor). `hold`: JS values finish() needs (arrays updated in place), kept referenced until then.
+// executor; a small one runs at once, runs_on_calling_thread). `hold`: JS values finish() needs
+// (arrays updated in place), kept referenced until then.
 Napi::Promise queue_kernel(Napi::Env env, const Target& target, std::function<void(Backend&)> job, Finish finish,
                            std::vector<Napi::Value> hold = {});
 
