@@ -350,3 +350,20 @@ test('the valid base calls of the argument tests succeed', async (t) => {
   t.is((await native.gemv(gemvOk())).length, 2);
   t.is((await native.ger(gerOk())).length, 6);
 });
+
+// A call small enough to run at once on the calling thread reads its inputs where they are, not
+// copied (bindings/linalg.cpp, Inputs): every option is read first, so a getter that detaches an
+// input's buffer leaves a zero-length array, refused like any wrong length, before any storage
+// is read; a large call copies its inputs, so detaching afterwards cannot reach the copy.
+test('gemm, gemv: an option getter that detaches an input array is refused (RangeError), never read', (t) => {
+  const detach = (a: Float32Array) => structuredClone(a.buffer, { transfer: [a.buffer as ArrayBuffer] });
+  for (const big of [false, true]) {
+    const n = big ? 400 : 20;  // 2 n^3 operations: 64e6 is queued, 16e3 runs at once
+    const a = randomArray(n * n, rng(1)), b = randomArray(n * n, rng(2));
+    const gemmOpts = { a, m: n, n, k: n, get b() { detach(a); return b; } };
+    t.throws(() => native.gemm(gemmOpts), { instanceOf: RangeError, message: /^gemm: a has length 0, expected/ }, `gemm ${n}`);
+    const w = randomArray(n * n, rng(3)), x = randomArray(n, rng(4));
+    const gemvOpts = { a: w, rows: n, cols: n, get x() { detach(w); return x; } };
+    t.throws(() => native.gemv(gemvOpts), { instanceOf: RangeError, message: /^gemv: a has length 0, expected/ }, `gemv ${n}`);
+  }
+});
