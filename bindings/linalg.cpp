@@ -36,6 +36,10 @@ class Inputs {
   bool borrow_;
 };
 
+// An input's copy: the one Inputs made, or a new one of a borrowed array (a result that starts as
+// an input must never be written where JS can see it).
+Buffer<float> owned(const ArrayArg<float>& x) { return x.buffer ? x.buffer : Buffer<float>::copy(x.data, x.length); }
+
 // gemm({ a, b, c?, m, n, k, transA?, transB?, alpha?, beta?, device?, threads? })
 // -> Promise<Float32Array> holding alpha * op(a) * op(b) + beta * c (m x n); inputs are untouched.
 Napi::Value gemm(const Napi::CallbackInfo& info) {
@@ -51,7 +55,7 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   const auto a = in.float32(0, la), b = in.float32(1, lb), c = in.float32_optional(2, mn);
 
   // The result starts as a copy of c (the job's own memory) and is handed over at completion.
-  const Buffer<float> out = c ? Buffer<float>::copy(c.data, mn) : Buffer<float>::zeros(mn);
+  const Buffer<float> out = c ? owned(c) : Buffer<float>::zeros(mn);
   const GemmShape g = contiguous_gemm(trans_a, trans_b, m, n, k, alpha, c ? beta : 0.0f);
   return queue_kernel(
       args.env(), target,
@@ -82,7 +86,7 @@ Napi::Value gemv(const Napi::CallbackInfo& info) {
   const Inputs<3> in(args, target, {"a", "x", "y"});
   const auto a = in.float32(0, la), x = in.float32(1, x_len), y = in.float32_optional(2, y_len);
 
-  const Buffer<float> out = y ? Buffer<float>::copy(y.data, y_len) : Buffer<float>::zeros(y_len);
+  const Buffer<float> out = y ? owned(y) : Buffer<float>::zeros(y_len);
   const float beta_used = y ? beta : 0.0f;
   return queue_kernel(
       args.env(), target,
