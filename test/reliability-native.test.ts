@@ -185,8 +185,10 @@ function threadsWrapper(): string[] | undefined {
   return ['prlimit', `--nproc=${users.split('\n').filter(Boolean).length + 64}`];
 }
 const wrapper = threadsWrapper();
+// Serial: both tests below run as the same user, and the second fills that user's process limit
+// with sleeping processes (run at the same time, the first could not start its threads).
 
-(wrapper ? test : test.skip)('more threads than the process may start: a RangeError naming threads, not a libgomp exit or hang', async (t) => {
+(wrapper ? test.serial : test.skip)('more threads than the process may start: a RangeError naming threads, not a libgomp exit or hang', async (t) => {
   const r = await run(['threads'], { wrapper: wrapper! });
   exitedNormally(t, r);
   const because = /threads = 1024: the system cannot start that many threads: only \d+ threads could be started \(.*\); the limit on processes and threads of this user \(ulimit -u\) is \d+; use fewer threads$/;
@@ -199,7 +201,7 @@ const wrapper = threadsWrapper();
   t.regex(r.result.sequential.message, new RegExp(`^Sequential: ${because.source}`));
 });
 
-(wrapper ? test : test.skip)('the thread limit reached after the check: every team shape on both lanes still runs, with the right results', async (t) => {
+(wrapper ? test.serial : test.skip)('the thread limit reached after the check: every team shape on both lanes still runs, with the right results', async (t) => {
   const r = await run(['threads-after-check'], { wrapper: wrapper!, timeoutMs: 60000 });
   exitedNormally(t, r);
   t.true(r.result.sleepers > 0, 'the limit was reached by other processes');
