@@ -19,6 +19,7 @@
 // State is float32; every accumulation has a fixed order, so results do not depend on threads.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -732,6 +733,54 @@ struct Slot {
   int64_t rec_row0 = 0;
 };
 
+// How many threads online training on the paired path uses (run_example_pair): two unless one is
+// measured to be faster. Both give the same bits, so the choice may follow the machine: where the
+// two cores are slow to hand each step to each other (some phases of this project's shared
+// virtual machine: 1,500 examples/s on two threads against 2,300 on one), one thread wins.
+// Every kPeriod examples the other size runs kProbe of them, compared by the time from one
+// example's start to the next (updates and the driver included) with the kProbe just before.
+class PairTuner {
+ public:
+  // At the start of an online example (after a new chunk was staged, the time since the last one
+  // is not an example's): the threads it should run on.
+  int start_example(bool new_chunk) {
+    const auto now = std::chrono::steady_clock::now();
+    if (started_ && !new_chunk) finished(std::chrono::duration<double>(now - last_).count());
+    started_ = true;
+    last_ = now;
+    return threads();
+  }
+  // The threads it runs on: fewer on a busy machine (cpu::team_size), then it measures nothing.
+  void runs_on(int threads) { ran_ = threads; }
+
+ private:
+  static constexpr int64_t kPeriod = 2000, kProbe = 100;
+  int threads() const { return probing_ ? 3 - chosen_ : chosen_; }
+  void finished(double seconds) {
+    if (ran_ != threads()) return;
+    ++count_;
+    if (probing_) {
+      probe_ += seconds;
+      if (count_ < kProbe) return;
+      if (probe_ < 0.95 * base_) chosen_ = 3 - chosen_;
+      probing_ = false;
+      count_ = 0;
+    } else {
+      if (count_ > kPeriod - kProbe) base_ += seconds;
+      if (count_ < kPeriod) return;
+      probing_ = true;
+      count_ = 0;
+      probe_ = 0;
+    }
+    if (!probing_) base_ = 0;
+  }
+  int chosen_ = 2, ran_ = 2;
+  bool probing_ = false, started_ = false;
+  int64_t count_ = 0;
+  double base_ = 0, probe_ = 0;
+  std::chrono::steady_clock::time_point last_;
+};
+
 struct PhaseCtx {
   Phase mode = Phase::Forward;
   int64_t L = 0, T = 0, R = 0;
@@ -840,6 +889,7 @@ class CpuEngine final : public Engine {
   void stage_chunk(const uint8_t* images, const int32_t* order, int64_t) override {
     chunk_images_ = images;
     chunk_order_ = order;
+    new_chunk_ = true;
   }
   void run_examples(const TrainJob* jobs, int64_t n, const ExampleOutput& out) override;
   void run_tests(const TestBatch& t) override;
@@ -1073,6 +1123,9 @@ class CpuEngine final : public Engine {
   std::vector<std::unique_ptr<Slot>> train_slots_, eval_slots_;
   const uint8_t* chunk_images_ = nullptr;  // the staged chunk
   const int32_t* chunk_order_ = nullptr;
+  bool new_chunk_ = false;     // no online example has run since it was staged
+  PairTuner pair_tuner_;
+  int pair_threads_ = 1;       // of the paired path's current example (and its W0 update)
   bool record_angle_ = false;  // of the examples being run
 };
 
@@ -1464,7 +1517,7 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
   begin_example(s, job);
   const int64_t head0 = s.input.head;
   s.upper_done.store(0, std::memory_order_relaxed);
-  cpu::parallel(std::min(2, cpu::team_size(threads_)), [&](cpu::Team& team) { run_example_pair(s, job, team); });
+  cpu::parallel(pair_threads_, [&](cpu::Team& team) { run_example_pair(s, job, team); });
   for (int64_t t = std::max<int64_t>(0, S - mem); t < S; ++t) {
     Events& slot = s.input.steps[(head0 + t + 1) % mem];
     slot.idx.assign(s.xev[t].idx.begin(), s.xev[t].idx.end());
@@ -1565,7 +1618,7 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
   float* Wt = Wt_[m].data();
   if (S == 1 && m == 0 && paired_config()) {
     // Each thread of the pair updates the columns of its own hidden units, which stay in its cache.
-    cpu::parallel(std::min(2, cpu::team_size(threads_)), [&](cpu::Team& team) {
+    cpu::parallel(pair_threads_, [&](cpu::Team& team) {
       const auto [q0, q1] = pair_units(team, n);
       // Row j's share starts at the first cache line at or after unit q0 (rows are n floats
       // apart, not whole lines), so that no line is written by both threads.
@@ -1616,6 +1669,9 @@ void CpuEngine::run_examples(const TrainJob* jobs, int64_t n, const ExampleOutpu
     slots[b]->rec_row0 = row >= 0 ? row : 0;
   }
   if (n == 1 && pairable(*slots[0])) {
+    pair_threads_ = std::min(pair_tuner_.start_example(new_chunk_), cpu::team_size(threads_));
+    pair_tuner_.runs_on(pair_threads_);
+    new_chunk_ = false;
     run_example_paired(*slots[0], jobs[0]);
   } else if (n == 1) {
     run_example(*slots[0], jobs[0]);
