@@ -337,7 +337,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(`machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} logical cores; load average ${load0.toFixed(2)}`);
     console.log(`784-${LAYERS.join('-')} ${o.mode}, online, learning rates ${ETAS.join('/')}; ${tr.count} training and ` +
       `${te.count} test digits (spread evenly over mnist-10k's), 1 epoch per round, ${o.rounds} rounds alternating ours / original`);
-    console.log(`ours: threads ${o.threads} (online training runs on one)`);
+    console.log(`ours: threads ${o.threads} (online training with one hidden layer splits its units between two)`);
     console.log(`original: ${path.resolve(o.original)} (nonspiking_mode = ${i.nonspiking ? 'True' : 'False'}, phases ` +
       `${i.phases.join('/')} steps, random lengths ${i.randomPhaseLengths}); Python ${i.pythonVersion}, numpy ${i.numpy}, ` +
       `scipy ${i.scipy}, BLAS ${i.blas.join(', ') || 'none mapped'} at ${o.threads} threads, plotting: ${i.plotting}`);

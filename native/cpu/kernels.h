@@ -74,6 +74,11 @@ void random_wald(const RngStream& r, int64_t n, float mean, float shape, float* 
 // processes keep cores busy (a team larger than the free cores waits at every barrier for
 // descheduled threads). DENDRITE_ADAPTIVE_THREADS=0 turns this off. Results do not depend on it.
 int team_size(int requested);
+// The same for threads that hand work to each other at every step, far more often than a time
+// slice (the segregated network's paired online training): cut by any other runnable task, niced
+// ones included, since a niced task that gets a core for its slice stalls the team mate waiting
+// on that core's thread.
+int team_size_alone(int requested);
 // The cut team_size applies now: the free cores, or 0 when it cuts nothing.
 int team_limit();
 

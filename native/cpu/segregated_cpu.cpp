@@ -737,8 +737,9 @@ struct Slot {
 // measured to be faster. Both give the same bits, so the choice may follow the machine: where the
 // two cores are slow to hand each step to each other (some phases of this project's shared
 // virtual machine: 1,500 examples/s on two threads against 2,300 on one), one thread wins.
-// Every kPeriod examples the other size runs kProbe of them, compared by the time from one
-// example's start to the next (updates and the driver included) with the kProbe just before.
+// Every kPeriod examples (the first time after 400) the other size runs kProbe of them, compared
+// by the time from one example's start to the next (updates and the driver included) with the
+// kProbe just before.
 class PairTuner {
  public:
   // At the start of an online example (after a new chunk was staged, the time since the last one
@@ -750,7 +751,7 @@ class PairTuner {
     last_ = now;
     return threads();
   }
-  // The threads it runs on: fewer on a busy machine (cpu::team_size), then it measures nothing.
+  // The threads it runs on: fewer beside other load (cpu::team_size_alone), then it measures nothing.
   void runs_on(int threads) { ran_ = threads; }
 
  private:
@@ -776,7 +777,7 @@ class PairTuner {
   }
   int chosen_ = 2, ran_ = 2;
   bool probing_ = false, started_ = false;
-  int64_t count_ = 0;
+  int64_t count_ = kPeriod - 400;
   double base_ = 0, probe_ = 0;
   std::chrono::steady_clock::time_point last_;
 };
@@ -1669,7 +1670,7 @@ void CpuEngine::run_examples(const TrainJob* jobs, int64_t n, const ExampleOutpu
     slots[b]->rec_row0 = row >= 0 ? row : 0;
   }
   if (n == 1 && pairable(*slots[0])) {
-    pair_threads_ = std::min(pair_tuner_.start_example(new_chunk_), cpu::team_size(threads_));
+    pair_threads_ = std::min(pair_tuner_.start_example(new_chunk_), cpu::team_size_alone(threads_));
     pair_tuner_.runs_on(pair_threads_);
     new_chunk_ = false;
     run_example_paired(*slots[0], jobs[0]);

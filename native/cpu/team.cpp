@@ -122,6 +122,8 @@ struct Governor {
   std::chrono::steady_clock::time_point next{};
   int busy_samples = 0;           // samples in a row that showed other load
   std::atomic<int> free_cores{1 << 20};  // cores the team may use (huge: no cut)
+  int busy_samples_any = 0;        // the same counting niced tasks (team_size_alone)
+  std::atomic<int> free_cores_any{1 << 20};
   // Whether the other load of the last window of at least kWindow was niced tasks only (their
   // time counted under /proc/stat's `nice`): they yield the cores to ours, so no cut.
   bool others_niced = false;
@@ -177,12 +179,19 @@ void sample(Governor& g, std::chrono::steady_clock::time_point now) {
   if (machine < 0 || own < 0) return;
   judge_niceness(g, now);
   const int cores = usable_cores();
-  const int others = g.others_niced ? 0 : std::max(0, machine - own);
+  const int any = std::max(0, machine - own);
+  const int others = g.others_niced ? 0 : any;
   if (others == 0) {
     g.busy_samples = 0;
     g.free_cores.store(1 << 20);
   } else if (++g.busy_samples >= 2) {
     g.free_cores.store(std::max(1, cores - others));
+  }
+  if (any == 0) {
+    g.busy_samples_any = 0;
+    g.free_cores_any.store(1 << 20);
+  } else if (++g.busy_samples_any >= 2) {
+    g.free_cores_any.store(std::max(1, cores - any));
   }
 #else
   (void)g;
@@ -190,21 +199,29 @@ void sample(Governor& g, std::chrono::steady_clock::time_point now) {
 #endif
 }
 
+// Samples the machine at most every 20 ms; the governor.
+Governor& sampled() {
+  Governor& g = governor();
+  const auto now = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(g.mutex, std::try_to_lock);
+  // One thread samples; the others use the last value rather than wait.
+  if (lock.owns_lock() && now >= g.next) {
+    g.next = now + std::chrono::milliseconds(20);
+    sample(g, now);
+  }
+  return g;
+}
+
 }  // namespace
 
 int team_size(int requested) {
   if (requested <= 1 || !governor_enabled()) return std::max(1, requested);
-  Governor& g = governor();
-  const auto now = std::chrono::steady_clock::now();
-  {
-    std::unique_lock<std::mutex> lock(g.mutex, std::try_to_lock);
-    // One thread samples; the others use the last value rather than wait.
-    if (lock.owns_lock() && now >= g.next) {
-      g.next = now + std::chrono::milliseconds(20);
-      sample(g, now);
-    }
-  }
-  return std::max(1, std::min(requested, g.free_cores.load()));
+  return std::max(1, std::min(requested, sampled().free_cores.load()));
+}
+
+int team_size_alone(int requested) {
+  if (requested <= 1 || !governor_enabled()) return std::max(1, requested);
+  return std::max(1, std::min(requested, sampled().free_cores_any.load()));
 }
 
 int team_limit() {
