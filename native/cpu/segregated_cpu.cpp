@@ -571,7 +571,6 @@ __attribute__((target("avx512f"))) void kappa_mix_avx512(float* B, const float* 
 }
 #endif
 
-
 using SomaFn = void (*)(float*, const float*, float*, int32_t*, int64_t, const StepParams&, float);
 using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, const int32_t*, const float*, int64_t,
                           uint32_t*, uint32_t*, uint64_t*, uint64_t*);
@@ -605,7 +604,6 @@ Kernels kernels_for(cpu::Isa isa) {
 #endif
   return {philox_x01_plain, rates_plain, soma_rates_plain, accum_events_plain, kappa_mix_plain};
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Spike history: the (unit, count) events of the last `mem` steps.
@@ -904,7 +902,6 @@ class CpuEngine final : public Engine {
     transpose_feedback();
   }
   void update_forward(int64_t m, int64_t slots, float etaP) override;
-  static void update_rows(float* Wt, const float* const* psp, const float* g, int64_t S, int64_t n, int64_t N, int nt);
   void edit_feedback(const FeedbackEdit& f) override {
     f(Wt_, Y_);
     transpose_feedback();
@@ -1106,6 +1103,7 @@ class CpuEngine final : public Engine {
   }
   void run_example_paired(Slot& s, const TrainJob& job);
   void run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) const;
+  static void update_rows(float* Wt, const float* const* psp, const float* g, int64_t S, int64_t n, int64_t N, int nt);
   void compute_errors(Slot& s) const;
 
   const Config c_;  // as made (the driver passes learning rates with each update)
@@ -1171,114 +1169,112 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
   // A recorded test also draws the feedback layer's spikes for its apical potentials: they are
   // separate counters of the same stream, so nothing else changes.
   const std::vector<bool>& need = train || s.rec ? need_spikes_ : need_spikes_test_;
-  {
-    LayerState& l = s.L[m];
-    const int64_t n = l.n;
-    const bool out = m == M_ - 1;
-    const LayerStep ls = layer_step(ctx.mode, t, ctx.L, ctx.T, ctx.R, out, learned, p.gA != 0.0f, s.rec != nullptr);
-    float* B = l.B.data();
-    // (H1, H2) / (O1, O2): basal drive.
-    if (c_.spiking_feedforward) {
-      const Ring& pre = m == 0 ? s.input : s.L[m - 1].spikes;
-      float* u_now = l.u.data() + pre.head * l.ld;
-      accumulate_u(l, m, pre.steps[pre.head], u_now);
-      for (int64_t i = 0; i < mem; ++i) s.sc.taps[i] = l.u.data() + pre.slot(i) * l.ld;
-      k_.kappa_mix(B, b_[m].data(), s.sc.taps.data(), kap, mem, n);
-      if (ls.psp_b) {
-        float* sp = l.sumPSPB.data();
-        for (int64_t i = 0; i < mem; ++i) {
-          const Events& ev = pre.back(i);
-          for (size_t e = 0; e < ev.idx.size(); ++e) sp[ev.idx[e]] = mac(sp[ev.idx[e]], kap[i], ev.cnt[e]);
-        }
-      }
-    } else if (m == 0) {
-      std::memcpy(B, s.Bx.data(), sizeof(float) * n);
-      if (ls.psp_b) {
-        float* sp = l.sumPSPB.data();
-        for (int32_t j : s.nz) sp[j] = add(sp[j], s.x[j]);
-      }
-    } else {
-      const LayerState& pl = s.L[m - 1];
-      std::memcpy(B, b_[m].data(), sizeof(float) * n);
-      const float* W = Wt_[m].data();
-      for (int64_t j = 0; j < pl.n; ++j) {
-        const float lj = pl.lam[j];
-        const float* w = W + j * n;
-        for (int64_t k = 0; k < n; ++k) B[k] = mac(B[k], lj, w[k]);
-      }
-      if (ls.psp_b) {
-        float* sp = l.sumPSPB.data();
-        for (int64_t j = 0; j < pl.n; ++j) sp[j] = add(sp[j], pl.lam[j]);
+  LayerState& l = s.L[m];
+  const int64_t n = l.n;
+  const bool out = m == M_ - 1;
+  const LayerStep ls = layer_step(ctx.mode, t, ctx.L, ctx.T, ctx.R, out, learned, p.gA != 0.0f, s.rec != nullptr);
+  float* B = l.B.data();
+  // (H1, H2) / (O1, O2): basal drive.
+  if (c_.spiking_feedforward) {
+    const Ring& pre = m == 0 ? s.input : s.L[m - 1].spikes;
+    float* u_now = l.u.data() + pre.head * l.ld;
+    accumulate_u(l, m, pre.steps[pre.head], u_now);
+    for (int64_t i = 0; i < mem; ++i) s.sc.taps[i] = l.u.data() + pre.slot(i) * l.ld;
+    k_.kappa_mix(B, b_[m].data(), s.sc.taps.data(), kap, mem, n);
+    if (ls.psp_b) {
+      float* sp = l.sumPSPB.data();
+      for (int64_t i = 0; i < mem; ++i) {
+        const Events& ev = pre.back(i);
+        for (size_t e = 0; e < ev.idx.size(); ++e) sp[ev.idx[e]] = mac(sp[ev.idx[e]], kap[i], ev.cnt[e]);
       }
     }
+  } else if (m == 0) {
+    std::memcpy(B, s.Bx.data(), sizeof(float) * n);
+    if (ls.psp_b) {
+      float* sp = l.sumPSPB.data();
+      for (int32_t j : s.nz) sp[j] = add(sp[j], s.x[j]);
+    }
+  } else {
+    const LayerState& pl = s.L[m - 1];
+    std::memcpy(B, b_[m].data(), sizeof(float) * n);
+    const float* W = Wt_[m].data();
+    for (int64_t j = 0; j < pl.n; ++j) {
+      const float lj = pl.lam[j];
+      const float* w = W + j * n;
+      for (int64_t k = 0; k < n; ++k) B[k] = mac(B[k], lj, w[k]);
+    }
+    if (ls.psp_b) {
+      float* sp = l.sumPSPB.data();
+      for (int64_t j = 0; j < pl.n; ++j) sp[j] = add(sp[j], pl.lam[j]);
+    }
+  }
 
-    float* C = l.C.data();
-    float* lam = l.lam.data();
-    bool rates_done = false;
-    if (!out) {
-      // (H3, H4): apical potential from the feedback layer up to step t-1 (it has not stepped yet).
-      if (ls.apical) {  // A has no somatic effect when g_A = 0
-        float* pa = l.psp_a.data();
-        const int64_t fb = l.fb;
-        apical_input(s, m, pa);
-        // A_k = apical_potential(row k of Y, pa, fb): 0 + sum_q pa_q Y_kq in q order, for all k at once
-        float* A = l.A.data();
-        k_.kappa_mix(A, zeros_.data(), Yrows_[m].data(), pa, fb, n);
-        if (c_.feedback_bias) {
-          const float* cb = cb_[m].data();
-          for (int64_t k = 0; k < n; ++k) A[k] = apical_bias(A[k], cb[k]);
-        }
-        if (ls.keep_A) {
-          float* Ah = l.Ahist.data() + (t - (ctx.L - ctx.R)) * l.ld;
-          std::memcpy(Ah, A, sizeof(float) * n);
-        }
-        if (ls.psp_a) {
-          float* sa = l.sumPSPA.data();
-          for (int64_t q = 0; q < fb; ++q) sa[q] = add(sa[q], pa[q]);
-        }
+  float* C = l.C.data();
+  float* lam = l.lam.data();
+  bool rates_done = false;
+  if (!out) {
+    // (H3, H4): apical potential from the feedback layer up to step t-1 (it has not stepped yet).
+    if (ls.apical) {  // A has no somatic effect when g_A = 0
+      float* pa = l.psp_a.data();
+      const int64_t fb = l.fb;
+      apical_input(s, m, pa);
+      // A_k = apical_potential(row k of Y, pa, fb): 0 + sum_q pa_q Y_kq in q order, for all k at once
+      float* A = l.A.data();
+      k_.kappa_mix(A, zeros_.data(), Yrows_[m].data(), pa, fb, n);
+      if (c_.feedback_bias) {
+        const float* cb = cb_[m].data();
+        for (int64_t k = 0; k < n; ++k) A[k] = apical_bias(A[k], cb[k]);
       }
-      // (H5) / (H5'), (H6)
-      if (cond && p.gA == 0.0f) {
-        k_.soma_rates(C, B, lam, l.t32.data(), n, p, p.gB);
-        rates_done = true;
-      } else if (cond) {
-        const float* A = l.A.data();
-        for (int64_t k = 0; k < n; ++k) C[k] = soma_hidden(C[k], B[k], A[k], true, p);
-      } else {
-        for (int64_t k = 0; k < n; ++k) C[k] = soma_hidden(C[k], B[k], 0.0f, false, p);
+      if (ls.keep_A) {
+        float* Ah = l.Ahist.data() + (t - (ctx.L - ctx.R)) * l.ld;
+        std::memcpy(Ah, A, sizeof(float) * n);
       }
+      if (ls.psp_a) {
+        float* sa = l.sumPSPA.data();
+        for (int64_t q = 0; q < fb; ++q) sa[q] = add(sa[q], pa[q]);
+      }
+    }
+    // (H5) / (H5'), (H6)
+    if (cond && p.gA == 0.0f) {
+      k_.soma_rates(C, B, lam, l.t32.data(), n, p, p.gB);
+      rates_done = true;
+    } else if (cond) {
+      const float* A = l.A.data();
+      for (int64_t k = 0; k < n; ++k) C[k] = soma_hidden(C[k], B[k], A[k], true, p);
     } else {
-      // (O3, O4) / (O4', O4'')
-      if (ctx.mode == Phase::Target) {
-        const float* tg = s.target.data();
-        if (cond) {
-          for (int64_t k = 0; k < n; ++k) C[k] = soma_output_target(C[k], B[k], tg[k], true, p);
-        } else {
-          for (int64_t k = 0; k < n; ++k) C[k] = soma_output_target(C[k], B[k], tg[k], false, p);
-        }
-      } else if (cond) {
-        k_.soma_rates(C, B, lam, l.t32.data(), n, p, p.gD);
-        rates_done = true;
+      for (int64_t k = 0; k < n; ++k) C[k] = soma_hidden(C[k], B[k], 0.0f, false, p);
+    }
+  } else {
+    // (O3, O4) / (O4', O4'')
+    if (ctx.mode == Phase::Target) {
+      const float* tg = s.target.data();
+      if (cond) {
+        for (int64_t k = 0; k < n; ++k) C[k] = soma_output_target(C[k], B[k], tg[k], true, p);
       } else {
-        for (int64_t k = 0; k < n; ++k) C[k] = soma_output(C[k], B[k], false, p);
+        for (int64_t k = 0; k < n; ++k) C[k] = soma_output_target(C[k], B[k], tg[k], false, p);
       }
+    } else if (cond) {
+      k_.soma_rates(C, B, lam, l.t32.data(), n, p, p.gD);
+      rates_done = true;
+    } else {
+      for (int64_t k = 0; k < n; ++k) C[k] = soma_output(C[k], B[k], false, p);
     }
-    if (!rates_done) k_.compute_rates(C, lam, l.t32.data(), n, p.lmax);
-    if (need[m]) {
-      Events& ev = l.spikes.push();
-      draw_spikes(ctx.spikes, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, 0, lam, l.t32.data(), n, s.sc, ev);
-    }
-    if (s.rec) record_step(s, m, ctx.step0 + static_cast<uint64_t>(t));
+  }
+  if (!rates_done) k_.compute_rates(C, lam, l.t32.data(), n, p.lmax);
+  if (need[m]) {
+    Events& ev = l.spikes.push();
+    draw_spikes(ctx.spikes, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, 0, lam, l.t32.data(), n, s.sc, ev);
+  }
+  if (s.rec) record_step(s, m, ctx.step0 + static_cast<uint64_t>(t));
 
-    // Window sums (P1-P5): what the updates and predictions read.
-    if (ls.sum_C) {
-      float* sc = l.sumC.data();
-      for (int64_t k = 0; k < n; ++k) sc[k] = add(sc[k], C[k]);
-    }
-    if (ls.sum_lam) {
-      float* sl = l.sumLam.data();
-      for (int64_t k = 0; k < n; ++k) sl[k] = add(sl[k], lam[k]);
-    }
+  // Window sums (P1-P5): what the updates and predictions read.
+  if (ls.sum_C) {
+    float* sc = l.sumC.data();
+    for (int64_t k = 0; k < n; ++k) sc[k] = add(sc[k], C[k]);
+  }
+  if (ls.sum_lam) {
+    float* sl = l.sumLam.data();
+    for (int64_t k = 0; k < n; ++k) sl[k] = add(sl[k], lam[k]);
   }
 }
 
