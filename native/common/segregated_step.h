@@ -255,7 +255,8 @@ DENDRITE_HD inline float apical_bias(float a, float c) { return f32::add(a, c); 
 DENDRITE_HD inline float window_mean(float sum, int64_t T) { return f32::div(sum, static_cast<float>(T)); }
 
 // The plateau of hidden unit q (P1, P4): the mean of the T apical potentials ending at row `end`
-// (exclusive) of the phase's last rows (Ahist: rows x n, row r = step L - R + r), rows in order.
+// (exclusive) of the phase's last rows (Ahist: rows n floats apart, n at least the layer's units;
+// row r = step L - R + r), rows in order.
 DENDRITE_HD inline float plateau_mean(const float* Ahist, int64_t n, int64_t q, int64_t end, int64_t T) {
   float sum = 0.0f;
   for (int64_t r = end - T; r < end; ++r) sum = f32::add(sum, Ahist[r * n + q]);

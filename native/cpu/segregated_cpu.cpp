@@ -794,6 +794,9 @@ class CpuEngine final : public Engine {
         need_spikes_(setup.spikes_train), need_spikes_test_(setup.spikes_test), masks_(setup.masks) {
     threads_ = c_.threads > 0 ? c_.threads : default_threads();
     M_ = c_.num_layers();
+    int64_t widest = 0;
+    for (int64_t m = 0; m < M_; ++m) widest = std::max(widest, c_.layers[m]);
+    zeros_.assign(static_cast<size_t>(widest), 0.0f);
   }
 
   // ---- weights ----
@@ -899,12 +902,12 @@ class CpuEngine final : public Engine {
   void update_feedback(int64_t m, int64_t slots, float eta) override;
   void mask_feedback(int64_t m) override {
     apply_mask(Y_[m], masks_[m]);
-    transpose_feedback();
+    transpose_feedback(m);
   }
   void update_forward(int64_t m, int64_t slots, float etaP) override;
   void edit_feedback(const FeedbackEdit& f) override {
     f(Wt_, Y_);
-    transpose_feedback();
+    for (size_t m = 0; m < Y_.size(); ++m) transpose_feedback(static_cast<int64_t>(m));
   }
 
  private:
@@ -921,23 +924,18 @@ class CpuEngine final : public Engine {
         cb_[m] = w[m].c;
       }
     }
-    transpose_feedback();
+    Yt_.resize(Y_.size());
+    Yrows_.resize(Y_.size());
+    for (size_t m = 0; m < Y_.size(); ++m) transpose_feedback(static_cast<int64_t>(m));
   }
 
   // Yt_[m] = Y_[m]^T (fb x n), so that the apical potentials of all units are one vectorised
-  // kappa_mix over the feedback units; must follow every change of Y_.
-  void transpose_feedback() {
-    Yt_.resize(Y_.size());
-    Yrows_.resize(Y_.size());
-    for (size_t m = 0; m < Y_.size(); ++m) {
-      const int64_t n = c_.layers[m], fb = c_.fb_size(static_cast<int64_t>(m));
-      Yt_[m] = transposed(Y_[m], n, fb);
-      Yrows_[m].resize(static_cast<size_t>(fb));
-      for (int64_t q = 0; q < fb; ++q) Yrows_[m][q] = Yt_[m].data() + q * n;
-    }
-    int64_t widest = 0;
-    for (int64_t m = 0; m < M_; ++m) widest = std::max(widest, c_.layers[m]);
-    zeros_.assign(static_cast<size_t>(widest), 0.0f);
+  // kappa_mix over the feedback units; must follow every change of Y_[m].
+  void transpose_feedback(int64_t m) {
+    const int64_t n = c_.layers[m], fb = c_.fb_size(m);
+    Yt_[m] = transposed(Y_[m], n, fb);
+    Yrows_[m].resize(static_cast<size_t>(fb));
+    for (int64_t q = 0; q < fb; ++q) Yrows_[m][q] = Yt_[m].data() + q * n;
   }
 
   std::unique_ptr<Slot> make_slot() const {
@@ -1393,7 +1391,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   if (!s.u_valid) {
     for (int64_t q = 0; q < mem; ++q) {
       const Events& ev = s.input.steps[q];
-      k_.accum_events(h.u.data() + q * h.ld + q0, W, ev.idx.data(), ev.cnt.data(), count(ev), nq, n);
+      k_.accum_events(u + q * h.ld + q0, W, ev.idx.data(), ev.cnt.data(), count(ev), nq, n);
     }
     if (id == 0) {
       for (int64_t q = 0; q < mem; ++q) accumulate_u(o, 1, h.spikes.steps[q], o.u.data() + q * o.ld);
@@ -1598,7 +1596,7 @@ void CpuEngine::update_feedback(int64_t m, int64_t S, float eta) {
       for (int64_t q = 0; q < n; ++q) cb_[m][q] = descend(cb_[m][q], h[q]);
     }
   }
-  transpose_feedback();
+  transpose_feedback(m);
 }
 
 void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
