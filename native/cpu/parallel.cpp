@@ -75,12 +75,32 @@ class Helper {
     }
   }
 
-  // Ends the thread of a helper that was never published (nor claimed); the object stays.
+  // Ends the thread of a helper that was never published (nor claimed) and waits for it: its
+  // thread no longer counts against the user's thread limit when the next one starts.
   void retire() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    retiring_ = true;
-    ticket_.fetch_add(1, std::memory_order_seq_cst);
-    wake_.notify_one();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      retiring_ = true;
+      ticket_.fetch_add(1, std::memory_order_seq_cst);
+      wake_.notify_one();
+    }
+    thread_.join();
+  }
+
+  // Starts this helper's thread; false (and `why`) when the system refuses.
+  bool run(std::string& why) {
+    // EAGAIN also while a thread that just ended is still counted by the kernel (the moment
+    // between its join and its release): a few short retries, then it is the limit.
+    for (int attempt = 0;; ++attempt) {
+      try {
+        thread_ = std::thread([this] { loop(); });
+        return true;
+      } catch (const std::system_error& e) {
+        why = e.code().message();
+        if (e.code() != std::errc::resource_unavailable_try_again || attempt == 3) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1 << attempt));
+      }
+    }
   }
 
   void loop() {
@@ -116,6 +136,7 @@ class Helper {
   std::atomic<uint32_t> ticket_{0};
   std::atomic<bool> sleeping_{false};
   bool retiring_ = false;  // under mutex_
+  std::thread thread_;  // never joined once published: the pool outlives the statics at exit
   std::mutex mutex_;
   std::condition_variable wake_;
   RegionBody call_ = nullptr;
@@ -155,7 +176,7 @@ class Pool {
       if (h == nullptr) {
         for (Helper* r : fresh) {
           r->retire();
-          retired_.push_back(r);
+          delete r;
         }
         return "only " + std::to_string(have + static_cast<int>(fresh.size()) + 1) + " threads could be started (" + last_error_ + ")";
       }
@@ -196,10 +217,7 @@ class Pool {
       last_error_ = "out of memory";
       return nullptr;
     }
-    try {
-      std::thread([h] { h->loop(); }).detach();
-    } catch (const std::system_error& e) {
-      last_error_ = e.code().message();
+    if (!h->run(last_error_)) {
       delete h;
       return nullptr;
     }
@@ -216,7 +234,6 @@ class Pool {
   std::atomic<int> size_{0};
   std::mutex grow_mutex_;
   std::string last_error_;
-  std::vector<Helper*> retired_;  // kept: their threads may still be on their way out
 };
 
 Pool& pool() {
