@@ -11,6 +11,7 @@
 #endif
 
 #include "args.h"
+#include "cpu/parallel.h"
 #include "cpu_executor.h"
 
 namespace dendrite::bindings {
@@ -389,10 +390,13 @@ Napi::Promise queue_kernel(Napi::Env env, const Target& target, std::function<vo
   spec.finish = std::move(finish);
   spec.hold = std::move(hold);
   // A call too small to be worth the round trip to another thread (about 35 microseconds) runs
-  // here, on one thread: it holds the event loop for about as long as the round trip would have.
+  // here: it holds the event loop for about as long as the round trip would have. Only its chunked
+  // loops use other threads (idle pool threads join when they can; nothing here waits for one to
+  // wake up), and none beside a running main lane, whose threads have the cores.
   if (runs_on_calling_thread(target)) {
-    spec.run = [&job] {
-      std::unique_ptr<Backend> backend = make_cpu_backend(1);
+    spec.run = [&job, &target] {
+      const cpu::RegionsAlone alone;
+      std::unique_ptr<Backend> backend = make_cpu_backend(main_lane_busy() ? 1 : target.threads);
       job(*backend);
     };
     return AsyncJob::run_now(env, std::move(spec));

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-
+#include <vector>
 
 #include "../common/error.h"
 #include "gemm_internal.h"
@@ -224,9 +224,11 @@ constexpr int64_t kMc = 3072;  // M block: the packed A block (mc x kc) stays in
 constexpr int64_t kNc = 576;   // N block: a packed B block per thread, in that core's L2
 
 // The packed GEMM. Loop nest (BLIS names): ic over M blocks -> pc over K blocks -> pack the A
-// block (shared by all threads) -> parallel over N blocks (and, when those are too few, over
+// block (shared by all threads) -> tasks over N blocks (and, when those are too few, over
 // groups of A micro-panels): pack the B block into the thread's own buffer -> ir over A
 // micro-panels (kept in L1) -> jr over B micro-panels (streamed from L2) -> micro-kernel.
+// Both the packing of A and the tasks are chunks (parallel_chunks): the calling thread never
+// waits for a pool thread to wake up, so small products gain from a second thread too.
 // B is read from `b` as g says, or, when `panels` is given, packed by it (implicit GEMM).
 void gemm_packed(const IsaOps& ops, const GemmShape& g, const float* a, const float* b, const BPanels* panels,
                  float* c, int threads) {
@@ -255,33 +257,36 @@ void gemm_packed(const IsaOps& ops, const GemmShape& g, const float* a, const fl
   float* apack = buf;
   float* bpacks = buf + round_up(static_cast<int64_t>(a_size), 16);
 
-  parallel(t, [&](Team& team) {
-    float* bpack = bpacks + b_size * static_cast<size_t>(team.id());
-    for (int64_t ic = 0; ic < m; ic += mc_max) {
-      const int64_t mc = std::min(mc_max, m - ic);
-      const int64_t mpanels = ceil_div(mc, mr);
-      for (int64_t pc = 0; pc < k; pc += kc_max) {
-        const int64_t kc = std::min(kc_max, k - pc);
-        // Later K blocks add to what the earlier ones wrote.
-        const float beta = pc == 0 ? g.beta : 1.0f;
-        team.for_static(0, mpanels, [&](int64_t ip) {
+  // The B block each slot packed last: consecutive tasks of one N block reuse it.
+  std::vector<int64_t> packed(static_cast<size_t>(t));
+  for (int64_t ic = 0; ic < m; ic += mc_max) {
+    const int64_t mc = std::min(mc_max, m - ic);
+    const int64_t mpanels = ceil_div(mc, mr);
+    for (int64_t pc = 0; pc < k; pc += kc_max) {
+      const int64_t kc = std::min(kc_max, k - pc);
+      // Later K blocks add to what the earlier ones wrote.
+      const float beta = pc == 0 ? g.beta : 1.0f;
+      parallel_chunks(t, mpanels, ceil_div(mpanels, 4 * t), [&](int64_t ip0, int64_t ip1, int) {
+        for (int64_t ip = ip0; ip < ip1; ++ip) {
           const int64_t i0 = ic + ip * mr;
           pack_a(ops, g, a, i0, std::min(mr, m - i0), pc, kc, apack + ip * mr * kc);
-        });
-        team.barrier();
-        int64_t packed_block = -1;
-        team.for_dynamic(0, nblocks * mgroups, 1, [&](int64_t task) {
+        }
+      });
+      std::fill(packed.begin(), packed.end(), -1);
+      parallel_chunks(t, nblocks * mgroups, 1, [&](int64_t task0, int64_t task1, int slot) {
+        float* bpack = bpacks + b_size * static_cast<size_t>(slot);
+        for (int64_t task = task0; task < task1; ++task) {
           const int64_t nbk = task / mgroups, mg = task % mgroups;
           const int64_t jp0 = nbk * npanels / nblocks, jp1 = (nbk + 1) * npanels / nblocks;
           const int64_t ip0 = mg * mpanels / mgroups, ip1 = (mg + 1) * mpanels / mgroups;
-          if (packed_block != nbk) {
+          if (packed[slot] != nbk) {
             for (int64_t jp = jp0; jp < jp1; ++jp) {
               const int64_t j0 = jp * nr;
               float* bp = bpack + (jp - jp0) * nr * kc;
               if (panels != nullptr) panels->pack(panels->ctx, pc, kc, j0, std::min(nr, n - j0), nr, bp);
               else pack_b(ops, g, b, pc, kc, j0, std::min(nr, n - j0), bp);
             }
-            packed_block = nbk;
+            packed[slot] = nbk;
           }
           for (int64_t ip = ip0; ip < ip1; ++ip) {
             const int64_t i0 = ic + ip * mr;
@@ -293,32 +298,29 @@ void gemm_packed(const IsaOps& ops, const GemmShape& g, const float* a, const fl
                         static_cast<int>(std::min(nr, n - j0)), g.alpha, beta);
             }
           }
-        });
-      }
+        }
+      });
     }
-  });
+  }
 }
 
-// Work split of the vector kernels: contiguous ranges, one per thread.
-int64_t range_begin(int64_t total, int part, int parts) { return total * part / parts; }
+// Chunks of the vector kernels: about four per thread, so that a thread that joins late still
+// takes some; rows in multiples of 8 and columns of kGemvColBlock (the same arithmetic per row
+// or column for any cut).
+int64_t vec_chunk(int64_t total, int threads, int64_t multiple) {
+  return round_up(ceil_div(total, 4 * int64_t{threads}), multiple);
+}
 
 void gemv_impl(const IsaOps& ops, bool trans, int64_t rows, int64_t cols, float alpha, const float* a, int64_t lda,
                const float* x, float beta, float* y, int threads) {
   const int t = threads_for_vec(threads, double(rows) * double(cols));
   if (!trans) {
-    parallel(t, [&](Team& team) {
-      const int tid = team.id(), nt = team.size();
-      ops.gemv_rows(range_begin(rows, tid, nt), range_begin(rows, tid + 1, nt), cols, alpha, a, lda, x, beta, y);
+    parallel_chunks(t, rows, vec_chunk(rows, t, 8), [&](int64_t r0, int64_t r1, int) {
+      ops.gemv_rows(r0, r1, cols, alpha, a, lda, x, beta, y);
     });
   } else {
-    // Split at multiples of kGemvColBlock so that each column is computed the same way for
-    // any thread count.
-    const int64_t blocks = ceil_div(cols, detail::kGemvColBlock);
-    parallel(t, [&](Team& team) {
-      const int tid = team.id(), nt = team.size();
-      const int64_t c0 = range_begin(blocks, tid, nt) * detail::kGemvColBlock;
-      const int64_t c1 = std::min(cols, range_begin(blocks, tid + 1, nt) * detail::kGemvColBlock);
-      if (c0 < c1) ops.gemv_cols(rows, c0, c1, alpha, a, lda, x, beta, y);
+    parallel_chunks(t, cols, vec_chunk(cols, t, detail::kGemvColBlock), [&](int64_t c0, int64_t c1, int) {
+      ops.gemv_cols(rows, c0, c1, alpha, a, lda, x, beta, y);
     });
   }
 }
@@ -392,9 +394,8 @@ void ger(int64_t rows, int64_t cols, float alpha, const float* x, const float* y
   if (rows <= 0 || cols <= 0) return;
   const IsaOps& ops = select_ops();
   const int t = threads_for_vec(threads, double(rows) * double(cols));
-  parallel(t, [&](Team& team) {
-    const int tid = team.id(), nt = team.size();
-    ops.ger_rows(range_begin(rows, tid, nt), range_begin(rows, tid + 1, nt), cols, alpha, x, y, a, cols);
+  parallel_chunks(t, rows, vec_chunk(rows, t, 8), [&](int64_t r0, int64_t r1, int) {
+    ops.ger_rows(r0, r1, cols, alpha, x, y, a, cols);
   });
 }
 

@@ -49,6 +49,8 @@ constexpr bool kThreaded = false;
 
 // Nonzero on pool threads and inside a region: a nested region runs alone.
 thread_local int region_depth = 0;
+// Nonzero while a RegionsAlone lives on this thread.
+thread_local int regions_alone = 0;
 
 template <class Done>
 void wait_until(Done done) {
@@ -57,6 +59,67 @@ void wait_until(Done done) {
     else std::this_thread::yield();
   }
 }
+
+// One run_chunks call, on the heap: a pool thread handed it may arrive after the caller returned
+// and still looks at it then. The last of its users frees it.
+class ChunkJob {
+ public:
+  ChunkJob(ChunkBody call, void* body, int64_t n, int64_t chunk, int helpers)
+      : call_(call), body_(body), n_(n), chunk_(chunk), slots_(helpers + 1), users_(slots_), slot_(new Slot[slots_]) {
+    const int64_t chunks = (n + chunk - 1) / chunk;
+    for (int s = 0; s < slots_; ++s) {
+      slot_[s].next.store(chunks * s / slots_, std::memory_order_relaxed);
+      slot_[s].end = chunks * (s + 1) / slots_;
+    }
+  }
+
+  // Slot `slot` (a pool thread) joins, unless the caller has already called it off.
+  bool arrive(int slot) {
+    int waiting = kWaiting;
+    return slot_[slot].state.compare_exchange_strong(waiting, kArrived, std::memory_order_acq_rel);
+  }
+
+  // Takes chunks until none is left: its own share first (the same share call after call, so the
+  // data it read last time is still in its core's cache), then what the others have not taken.
+  void work(int slot) {
+    for (int k = 0; k < slots_; ++k) {
+      Slot& share = slot_[(slot + k) % slots_];
+      for (;;) {
+        const int64_t c = share.next.fetch_add(1, std::memory_order_relaxed);
+        if (c >= share.end) break;
+        call_(body_, c * chunk_, std::min(n_, (c + 1) * chunk_), slot);
+      }
+    }
+  }
+
+  // An arrived slot has finished its chunks (and freed its pool thread for other regions).
+  void depart(int slot) { slot_[slot].state.store(kDeparted, std::memory_order_release); }
+
+  // The caller, its own chunks done: calls off a slot not yet arrived, or waits until it departs.
+  void close(int slot) {
+    int waiting = kWaiting;
+    if (slot_[slot].state.compare_exchange_strong(waiting, kCalledOff, std::memory_order_acq_rel)) return;
+    wait_until([&] { return slot_[slot].state.load(std::memory_order_acquire) == kDeparted; });
+  }
+
+  void leave() {
+    if (users_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+ private:
+  enum { kWaiting, kArrived, kDeparted, kCalledOff };
+  struct alignas(64) Slot {  // a cache line each: the slots' threads update them at once
+    std::atomic<int64_t> next{0};  // its share of chunks: [next, end)
+    int64_t end = 0;
+    std::atomic<int> state{kWaiting};
+  };
+  const ChunkBody call_;
+  void* const body_;  // the caller's: touched only inside chunks, which all end before it returns
+  const int64_t n_, chunk_;
+  const int slots_;
+  std::atomic<int> users_;
+  std::unique_ptr<Slot[]> slot_;
+};
 
 class Helper {
  public:
@@ -67,7 +130,19 @@ class Helper {
     call_ = call;
     body_ = body;
     state_ = state;
+    chunks_ = nullptr;
     id_ = id;
+    wake();
+  }
+
+  // Hands this (claimed) helper slot `slot` of a run_chunks call.
+  void start(ChunkJob* job, int slot) {
+    chunks_ = job;
+    id_ = slot;
+    wake();
+  }
+
+  void wake() {
     ticket_.fetch_add(1, std::memory_order_seq_cst);
     if (sleeping_.load(std::memory_order_seq_cst)) {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -123,6 +198,15 @@ class Helper {
         std::lock_guard<std::mutex> lock(mutex_);  // retire() may still hold it
         if (retiring_) return;
       }
+      if (ChunkJob* job = chunks_) {
+        const bool arrived = job->arrive(id_);
+        if (arrived) job->work(id_);
+        // Free before departing: a caller that goes on to its next call finds this thread idle.
+        claimed.store(false, std::memory_order_release);
+        if (arrived) job->depart(id_);
+        job->leave();
+        continue;
+      }
       TeamState* state = state_;
       Team team(state, id_);
       call_(body_, team);
@@ -142,6 +226,7 @@ class Helper {
   RegionBody call_ = nullptr;
   void* body_ = nullptr;
   TeamState* state_ = nullptr;
+  ChunkJob* chunks_ = nullptr;
   int id_ = 0;
 };
 
@@ -155,6 +240,23 @@ class Pool {
       std::lock_guard<std::mutex> lock(grow_mutex_);
       got = claim_idle(want, out, got);  // one may have finished meanwhile
       while (got < want) {
+        Helper* h = add_helper();
+        if (h == nullptr) break;
+        h->claimed.store(true, std::memory_order_relaxed);
+        out[got++] = h;
+      }
+    }
+    return got;
+  }
+
+  // Claims up to `want` idle helpers into `out`; starts new ones only while the pool has fewer
+  // than `want` in all (busy ones are not replaced: chunks run without them).
+  int acquire_idle(int want, Helper** out) {
+    int got = claim_idle(want, out, 0);
+    if (got < want && size_.load(std::memory_order_relaxed) < want) {
+      std::lock_guard<std::mutex> lock(grow_mutex_);
+      got = claim_idle(want, out, got);
+      while (got < want && size_.load(std::memory_order_relaxed) < want) {
         Helper* h = add_helper();
         if (h == nullptr) break;
         h->claimed.store(true, std::memory_order_relaxed);
@@ -262,7 +364,8 @@ void wait_for(const std::atomic<int64_t>& counter, int64_t target) {
 void run_region(int threads, RegionBody call, void* body) {
   TeamState state;
   Helper* helpers[kMaxThreads];
-  const int got = kThreaded && threads > 1 && region_depth == 0 ? pool().acquire(std::min(threads, kMaxThreads) - 1, helpers) : 0;
+  const int got = kThreaded && threads > 1 && region_depth == 0 && regions_alone == 0
+                      ? pool().acquire(std::min(threads, kMaxThreads) - 1, helpers) : 0;
   state.size = got + 1;
   for (int i = 0; i < got; ++i) helpers[i]->start(call, body, &state, i + 1);
   ++region_depth;
@@ -270,6 +373,30 @@ void run_region(int threads, RegionBody call, void* body) {
   call(body, team);
   --region_depth;
   wait_until([&] { return state.finished.load(std::memory_order_acquire) == got; });
+}
+
+RegionsAlone::RegionsAlone() { ++regions_alone; }
+RegionsAlone::~RegionsAlone() { --regions_alone; }
+
+void run_chunks(int threads, int64_t n, int64_t chunk, ChunkBody call, void* body) {
+  if (n <= 0) return;
+  chunk = std::max<int64_t>(1, chunk);
+  const int64_t chunks = (n + chunk - 1) / chunk;
+  const int want = static_cast<int>(std::min<int64_t>(std::min(threads, kMaxThreads), chunks)) - 1;
+  Helper* helpers[kMaxThreads];
+  const int got = kThreaded && want > 0 && region_depth == 0 ? pool().acquire_idle(want, helpers) : 0;
+  ChunkJob* job = got > 0 ? new (std::nothrow) ChunkJob(call, body, n, chunk, got) : nullptr;
+  if (job == nullptr) {
+    for (int i = 0; i < got; ++i) helpers[i]->claimed.store(false, std::memory_order_release);
+    call(body, 0, n, 0);
+    return;
+  }
+  for (int i = 0; i < got; ++i) helpers[i]->start(job, i + 1);
+  ++region_depth;
+  job->work(0);
+  --region_depth;
+  for (int i = 0; i < got; ++i) job->close(i + 1);
+  job->leave();
 }
 
 std::string reserve_threads(int threads) {

@@ -13,6 +13,10 @@
 // team.for_static (contiguous ranges by id, no barrier), team.for_dynamic (chunks handed out as
 // threads free up, then a barrier) and team.barrier(). A region inside a region runs on its
 // calling thread alone. Bodies must not throw (as with OpenMP).
+//
+// A chunked loop: parallel_chunks (and parallel_for, built on it) needs no team: the caller starts
+// on the chunks at once and idle pool threads join as they wake, so a loop too short to wait for
+// a sleeping thread still gains from one that is awake.
 #pragma once
 
 #include <algorithm>
@@ -93,15 +97,45 @@ void parallel(int threads, F&& body) {
              const_cast<void*>(static_cast<const void*>(&body)));
 }
 
-// f(i) for i in [begin, end), split statically over up to `threads` threads.
+using ChunkBody = void (*)(void* body, int64_t begin, int64_t end, int slot);
+void run_chunks(int threads, int64_t n, int64_t chunk, ChunkBody call, void* body);
+
+// f(begin, end, slot) over [0, n) in ranges whose bounds are multiples of `chunk` (or n): the
+// calling thread (slot 0) and up to threads - 1 idle pool threads (slots 1, 2, ...) each take the
+// chunks of their own share (the same share for the same n, chunk and slots), then what is left
+// of the others'. The caller never waits for a pool thread to wake up or arrive, only for the
+// chunks others began to end: one that arrives late finds nothing left. No barrier, no team;
+// f must give the same result whichever thread runs it and however [0, n) is cut at chunks.
+template <class F>
+void parallel_chunks(int threads, int64_t n, int64_t chunk, F&& f) {
+  using Body = std::remove_reference_t<F>;
+  run_chunks(threads, n, chunk, [](void* b, int64_t begin, int64_t end, int slot) { (*static_cast<Body*>(b))(begin, end, slot); },
+             const_cast<void*>(static_cast<const void*>(&f)));
+}
+
+// f(i) for i in [begin, end), in `threads` contiguous chunks shared as parallel_chunks does.
 template <class F>
 void parallel_for(int threads, int64_t begin, int64_t end, F&& f) {
-  if (threads <= 1 || end - begin <= 1) {
+  const int64_t n = end - begin;
+  if (threads <= 1 || n <= 1) {
     for (int64_t i = begin; i < end; ++i) f(i);
     return;
   }
-  parallel(threads, [&](Team& team) { team.for_static(begin, end, f); });
+  parallel_chunks(threads, n, (n + threads - 1) / threads, [&](int64_t lo, int64_t hi, int) {
+    for (int64_t i = begin + lo; i < begin + hi; ++i) f(i);
+  });
 }
+
+// While one lives on a thread, regions (parallel()) started there run on that thread alone;
+// chunked loops still share their chunks with idle pool threads. For calls run on a thread that
+// must not wait for another to wake up (Node's main thread).
+class RegionsAlone {
+ public:
+  RegionsAlone();
+  ~RegionsAlone();
+  RegionsAlone(const RegionsAlone&) = delete;
+  RegionsAlone& operator=(const RegionsAlone&) = delete;
+};
 
 // Starts pool threads until a region of `threads` threads could have all of them; "" when it
 // could, else why not (the cause and the count that could be started). The threads started
