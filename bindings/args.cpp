@@ -4,27 +4,21 @@
 
 #include <cmath>
 #include <cstring>
-#include <set>
 #include <string>
 #include <vector>
 #include <type_traits>
 
 namespace dendrite::bindings {
 
-namespace {
-std::vector<std::string> key_list(std::initializer_list<const char*> keys) { return {keys.begin(), keys.end()}; }
-}  // namespace
-
 Args::Args(const Napi::CallbackInfo& info, const char* fn, std::initializer_list<const char*> keys)
-    : Args(info, std::string(fn), key_list(keys)) {}
+    : Args(info, std::string(fn), std::vector<const char*>(keys)) {}
 
-Args::Args(const Napi::CallbackInfo& info, const std::string& fn, const std::vector<std::string>& keys)
+Args::Args(const Napi::CallbackInfo& info, const std::string& fn, std::vector<const char*> keys)
     : env_(info.Env()), fn_(fn) {
   if (info.Length() != 1 || !info[0].IsObject() || info[0].IsArray() || info[0].IsTypedArray() || info[0].IsFunction()) {
     throw Napi::TypeError::New(env_, fn_ + ": expected one options object");
   }
-  options_ = info[0].As<Napi::Object>();
-  only(keys);
+  read(info[0].As<Napi::Object>(), std::move(keys));
 }
 
 Args::Args(Napi::Env env, Napi::Value options, const std::string& fn, std::initializer_list<const char*> keys)
@@ -32,21 +26,42 @@ Args::Args(Napi::Env env, Napi::Value options, const std::string& fn, std::initi
   if (!options.IsObject() || options.IsArray() || options.IsTypedArray() || options.IsFunction()) {
     throw Napi::TypeError::New(env_, fn_ + ": expected an options object");
   }
-  options_ = options.As<Napi::Object>();
-  only(key_list(keys));
+  read(options.As<Napi::Object>(), keys);
 }
 
-void Args::only(const std::vector<std::string>& keys) const {
-  std::set<std::string> allowed(keys.begin(), keys.end());
-  Napi::Array names = options_.GetPropertyNames();
-  for (uint32_t i = 0; i < names.Length(); ++i) {
-    std::string name = names.Get(i).ToString().Utf8Value();
-    if (!allowed.count(name)) {
+void Args::read(Napi::Object options, std::vector<const char*> keys) {
+  keys_ = std::move(keys);
+  values_.assign(keys_.size(), nullptr);
+  napi_value names = nullptr;
+  uint32_t count = 0;
+  NAPI_THROW_IF_FAILED_VOID(env_, napi_get_property_names(env_, options, &names));
+  NAPI_THROW_IF_FAILED_VOID(env_, napi_get_array_length(env_, names, &count));
+  for (uint32_t i = 0; i < count; ++i) {
+    napi_value name = nullptr;
+    NAPI_THROW_IF_FAILED_VOID(env_, napi_get_element(env_, names, i, &name));
+    // Every key is shorter than this buffer: a name that fills it is unknown.
+    char text[64];
+    size_t length = 0;
+    napi_valuetype type = napi_undefined;
+    NAPI_THROW_IF_FAILED_VOID(env_, napi_typeof(env_, name, &type));
+    if (type == napi_string) NAPI_THROW_IF_FAILED_VOID(env_, napi_get_value_string_utf8(env_, name, text, sizeof text, &length));
+    const size_t k = type == napi_string && length + 1 < sizeof text ? index_of(text) : keys_.size();
+    if (k == keys_.size()) {
       std::string list;
-      for (const std::string& k : keys) list += (list.empty() ? "" : ", ") + k;
-      throw Napi::TypeError::New(env_, fn_ + ": unknown option \"" + name + "\" (expected " + list + ")");
+      for (const char* key : keys_) list += (list.empty() ? "" : ", ") + std::string(key);
+      throw Napi::TypeError::New(env_, fn_ + ": unknown option \"" + Napi::Value(env_, name).ToString().Utf8Value() +
+                                           "\" (expected " + list + ")");
     }
+    NAPI_THROW_IF_FAILED_VOID(env_, napi_get_property(env_, options, name, &values_[k]));
   }
+}
+
+size_t Args::index_of(const char* key) const {
+  for (size_t k = 0; k < keys_.size(); ++k)
+    if (keys_[k] == key) return k;  // the same literal, as a rule
+  for (size_t k = 0; k < keys_.size(); ++k)
+    if (std::strcmp(keys_[k], key) == 0) return k;
+  return keys_.size();
 }
 
 void Args::type_error(const std::string& key, const std::string& message) const {
@@ -57,7 +72,10 @@ void Args::range_error(const std::string& key, const std::string& message) const
   throw Napi::RangeError::New(env_, fn_ + ": " + key + " " + message);
 }
 
-Napi::Value Args::get(const char* key) const { return options_.Get(key); }
+Napi::Value Args::get(const char* key) const {
+  const size_t k = index_of(key);
+  return k < values_.size() && values_[k] != nullptr ? Napi::Value(env_, values_[k]) : env_.Undefined();
+}
 
 int64_t Args::integer(const char* key, int64_t min, int64_t max) const {
   Napi::Value v = get(key);
@@ -258,7 +276,7 @@ Target Args::target(double work) const {
   t.work = work;
   std::string device = string_or("device", "cpu");
   t.device = resolve_device(device);
-  t.threads = static_cast<int>(integer_or("threads", default_threads(), 1, 1024));
+  t.threads = has("threads") ? static_cast<int>(integer("threads", 1, 1024)) : default_threads();
   if (t.device.kind == DeviceKind::Cpu) {
     const std::string why = check_threads(t.threads);
     if (!why.empty()) range_error("threads", "= " + std::to_string(t.threads) + ": " + why);

@@ -49,8 +49,8 @@ class Args {
  public:
   // `fn` names the function in messages; `keys` lists the options it accepts.
   Args(const Napi::CallbackInfo& info, const char* fn, std::initializer_list<const char*> keys);
-  // The same with a key list built at run time.
-  Args(const Napi::CallbackInfo& info, const std::string& fn, const std::vector<std::string>& keys);
+  // The same with a key list built at run time (of strings that outlive the Args).
+  Args(const Napi::CallbackInfo& info, const std::string& fn, std::vector<const char*> keys);
   // A nested options object (e.g. one layer of a network); `fn` names it in messages
   // ("Sequential: layers[2]").
   Args(Napi::Env env, Napi::Value options, const std::string& fn, std::initializer_list<const char*> keys);
@@ -130,13 +130,17 @@ class Args {
   ArrayArg<T> array(const char* key, size_t length, bool optional) const;
   template <class T>
   ArrayArg<T> array_of(Napi::Value v, const char* key, size_t length, bool optional, bool borrow) const;
+  // Reads every enumerable string-keyed property of the options (own or inherited) once, in their
+  // order (a getter runs then, once); throws TypeError naming the first one that is not in keys.
+  void read(Napi::Object options, std::vector<const char*> keys);
+  size_t index_of(const char* key) const;  // keys_.size() when not a key
+  // The option's value as read; undefined when not given.
   Napi::Value get(const char* key) const;
-  // Throws TypeError naming the first own property of the options that is not in keys.
-  void only(const std::vector<std::string>& keys) const;
 
   Napi::Env env_;
   std::string fn_;
-  Napi::Object options_;
+  std::vector<const char*> keys_;
+  std::vector<napi_value> values_;  // per key; null when not given
 };
 
 }  // namespace dendrite::bindings

@@ -54,8 +54,9 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   const Inputs<3> in(args, target, {"a", "b", "c"});
   const auto a = in.float32(0, la), b = in.float32(1, lb), c = in.float32_optional(2, mn);
 
-  // The result starts as a copy of c (the job's own memory) and is handed over at completion.
-  const Buffer<float> out = c ? owned(c) : Buffer<float>::zeros(mn);
+  // The result starts as a copy of c (the job's own memory) and is handed over at completion;
+  // without c the kernel writes every element.
+  const Buffer<float> out = c ? owned(c) : Buffer<float>::uninitialized(mn);
   const GemmShape g = contiguous_gemm(trans_a, trans_b, m, n, k, alpha, c ? beta : 0.0f);
   return queue_kernel(
       args.env(), target,
@@ -86,7 +87,7 @@ Napi::Value gemv(const Napi::CallbackInfo& info) {
   const Inputs<3> in(args, target, {"a", "x", "y"});
   const auto a = in.float32(0, la), x = in.float32(1, x_len), y = in.float32_optional(2, y_len);
 
-  const Buffer<float> out = y ? owned(y) : Buffer<float>::zeros(y_len);
+  const Buffer<float> out = y ? owned(y) : Buffer<float>::uninitialized(y_len);
   const float beta_used = y ? beta : 0.0f;
   return queue_kernel(
       args.env(), target,

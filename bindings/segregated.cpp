@@ -73,7 +73,7 @@ int64_t whole(const Args& a, const std::string& key, double d) {
 // threads, device. No defaults here: the TS layer resolves them (a missing option is a TypeError);
 // types are checked here, ranges and combinations by seg::validate.
 Config parse_config(const Napi::CallbackInfo& info, std::string* device_out) {
-  std::vector<std::string> keys;
+  std::vector<const char*> keys;
   for (const seg::OptionSpec& s : seg::options()) keys.push_back(s.name);
   for (const char* k : {"seed", "threads", "device"}) keys.push_back(k);
   Args a(info, kClass, keys);

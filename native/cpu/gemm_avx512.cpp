@@ -1,6 +1,8 @@
 // AVX-512F kernels of gemm.cpp: GEMM micro-kernel, GEMV and GER inner loops.
 #include "gemm_internal.h"
 
+#include <algorithm>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -32,16 +34,6 @@ constexpr int kNr = 16 * kNv;
 // Lanes [0, n) set, n clamped to [0, 16].
 DENDRITE_AVX512 inline __mmask16 lanes(int64_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << n) - 1);
-}
-
-// Sum of the 16 lanes as a fixed pairwise tree (through memory; measured no slower than
-// shuffles for GEMV rows).
-DENDRITE_AVX512 inline float hsum(__m512 v) {
-  alignas(64) float t[16];
-  _mm512_store_ps(t, v);
-  DENDRITE_UNROLL for (int w = 8; w >= 1; w /= 2)
-    for (int i = 0; i < w; ++i) t[i] += t[i + w];
-  return t[0];
 }
 
 DENDRITE_AVX512 void micro(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int rows, int cols,
@@ -83,40 +75,69 @@ DENDRITE_AVX512 void micro(int64_t kc, const float* ap, const float* bp, float* 
   }
 }
 
-// R rows of y = alpha * A x + beta * y at once, sharing the loads of x. Each row is reduced
-// the same way for any R (four 16-lane partial sums over 64-column steps, then 16-column
-// steps into the first, then a fixed tree).
-template <int R>
-DENDRITE_AVX512 inline void gemv_row_block(int64_t i, int64_t cols, float alpha, const float* a, int64_t lda,
-                                           const float* x, float beta, float* y) {
-  __m512 s[R][4];
-  DENDRITE_UNROLL for (int r = 0; r < R; ++r)
-    DENDRITE_UNROLL for (int u = 0; u < 4; ++u) s[r][u] = _mm512_setzero_ps();
+// Rows 0 .. Q-1 of A (from ar, lda apart) times x, each as 16 lanes: four 16-lane partial sums
+// over 64-column steps, then 16-column steps into the first, added as (s0 + s1) + (s2 + s3). The
+// rows share the loads of x; each row's arithmetic is the same for any Q.
+template <int Q>
+DENDRITE_AVX512 inline void row_dots(const float* ar, int64_t lda, const float* x, int64_t cols, __m512* out) {
+  __m512 s[Q][4];
+  DENDRITE_UNROLL for (int q = 0; q < Q; ++q) DENDRITE_UNROLL for (int u = 0; u < 4; ++u) s[q][u] = _mm512_setzero_ps();
   int64_t j = 0;
   for (; j + 64 <= cols; j += 64) {
     __m512 xv[4];
     DENDRITE_UNROLL for (int u = 0; u < 4; ++u) xv[u] = _mm512_loadu_ps(x + j + 16 * u);
-    DENDRITE_UNROLL for (int r = 0; r < R; ++r)
+    DENDRITE_UNROLL for (int q = 0; q < Q; ++q)
       DENDRITE_UNROLL for (int u = 0; u < 4; ++u)
-        s[r][u] = _mm512_fmadd_ps(_mm512_loadu_ps(a + (i + r) * lda + j + 16 * u), xv[u], s[r][u]);
+        s[q][u] = _mm512_fmadd_ps(_mm512_loadu_ps(ar + q * lda + j + 16 * u), xv[u], s[q][u]);
   }
-  for (; j < cols; j += 16) {
+  for (; j + 16 <= cols; j += 16) {
+    const __m512 xv = _mm512_loadu_ps(x + j);
+    DENDRITE_UNROLL for (int q = 0; q < Q; ++q) s[q][0] = _mm512_fmadd_ps(_mm512_loadu_ps(ar + q * lda + j), xv, s[q][0]);
+  }
+  if (j < cols) {
     const __mmask16 m = lanes(cols - j);
     const __m512 xv = _mm512_maskz_loadu_ps(m, x + j);
-    DENDRITE_UNROLL for (int r = 0; r < R; ++r)
-      s[r][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + (i + r) * lda + j), xv, s[r][0]);
+    DENDRITE_UNROLL for (int q = 0; q < Q; ++q) s[q][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ar + q * lda + j), xv, s[q][0]);
   }
-  DENDRITE_UNROLL for (int r = 0; r < R; ++r) {
-    const float sum = hsum(_mm512_add_ps(_mm512_add_ps(s[r][0], s[r][1]), _mm512_add_ps(s[r][2], s[r][3])));
-    y[i + r] = beta == 0.0f ? alpha * sum : alpha * sum + beta * y[i + r];
-  }
+  DENDRITE_UNROLL for (int q = 0; q < Q; ++q) out[q] = _mm512_add_ps(_mm512_add_ps(s[q][0], s[q][1]), _mm512_add_ps(s[q][2], s[q][3]));
 }
 
-// One row at a time: interleaving 2 or 4 rows measured slower here (the single contiguous
-// stream of A suits the hardware prefetchers best).
+// Lane r = the sum of the 16 lanes of v[r] as a fixed pairwise tree (lanes i and i + 8 added, then
+// i and i + 4, i + 2, i + 1): 16 rows in 15 vector additions (the same bits as that tree row by row
+// through memory, which this replaced).
+DENDRITE_AVX512 inline __m512 hsum16(const __m512 v[16]) {
+  __m512 u[8], w[4], z[2];
+  // Lanes 0-7 of u[k] hold row 2k, lanes 8-15 row 2k + 1.
+  DENDRITE_UNROLL for (int k = 0; k < 8; ++k)
+    u[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44), _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
+  // The 128-bit lanes of w[m] hold rows 4m .. 4m + 3.
+  DENDRITE_UNROLL for (int m = 0; m < 4; ++m)
+    w[m] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * m], u[2 * m + 1], 0x88), _mm512_shuffle_f32x4(u[2 * m], u[2 * m + 1], 0xDD));
+  // 128-bit lane L of z[k] holds rows 8k + L and 8k + 4 + L, two lanes each.
+  DENDRITE_UNROLL for (int k = 0; k < 2; ++k)
+    z[k] = _mm512_add_ps(_mm512_shuffle_ps(w[2 * k], w[2 * k + 1], 0x44), _mm512_shuffle_ps(w[2 * k], w[2 * k + 1], 0xEE));
+  // Lane 4L + j holds row 4j + L.
+  const __m512 s = _mm512_add_ps(_mm512_shuffle_ps(z[0], z[1], 0x88), _mm512_shuffle_ps(z[0], z[1], 0xDD));
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), s);
+}
+
+// Four rows at a time (four streams of A in flight: 1.25x one row at a time on Zen 4, where A
+// comes from L3), their sums reduced 16 rows at a time.
 DENDRITE_AVX512 void gemv_rows(int64_t r0, int64_t r1, int64_t cols, float alpha, const float* a, int64_t lda,
                                const float* x, float beta, float* y) {
-  for (int64_t i = r0; i < r1; ++i) gemv_row_block<1>(i, cols, alpha, a, lda, x, beta, y);
+  for (int64_t i = r0; i < r1; i += 16) {
+    const int n = static_cast<int>(std::min<int64_t>(16, r1 - i));
+    __m512 v[16];
+    int r = 0;
+    for (; r + 4 <= n; r += 4) row_dots<4>(a + (i + r) * lda, lda, x, cols, v + r);
+    for (; r < n; ++r) row_dots<1>(a + (i + r) * lda, lda, x, cols, v + r);
+    for (; r < 16; ++r) v[r] = _mm512_setzero_ps();
+    // y = alpha * sum, or beta * y + alpha * sum in one rounding (as GCC contracted the scalar form).
+    const __mmask16 m = lanes(n);
+    const __m512 scaled = _mm512_mul_ps(_mm512_set1_ps(alpha), hsum16(v));
+    const __m512 out = beta == 0.0f ? scaled : _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, y + i), scaled);
+    _mm512_mask_storeu_ps(y + i, m, out);
+  }
 }
 
 DENDRITE_AVX512 void gemv_cols(int64_t rows, int64_t c0, int64_t c1, float alpha, const float* a, int64_t lda,

@@ -60,12 +60,12 @@ void wait_until(Done done) {
   }
 }
 
-// One run_chunks call, on the heap: a pool thread handed it may arrive after the caller returned
-// and still looks at it then. The last of its users frees it.
+// One run_chunks call, on the heap: a pool thread may still look at it after the caller
+// returned (to find it has nothing left). The last of its users frees it.
 class ChunkJob {
  public:
-  ChunkJob(ChunkBody call, void* body, int64_t n, int64_t chunk, int helpers)
-      : call_(call), body_(body), n_(n), chunk_(chunk), slots_(helpers + 1), users_(slots_), slot_(new Slot[slots_]) {
+  ChunkJob(ChunkBody call, void* body, int64_t n, int64_t chunk, int slots)
+      : call_(call), body_(body), n_(n), chunk_(chunk), slots_(slots), slot_(new Slot[slots]) {
     const int64_t chunks = (n + chunk - 1) / chunk;
     for (int s = 0; s < slots_; ++s) {
       slot_[s].next.store(chunks * s / slots_, std::memory_order_relaxed);
@@ -73,10 +73,32 @@ class ChunkJob {
     }
   }
 
-  // Slot `slot` (a pool thread) joins, unless the caller has already called it off.
-  bool arrive(int slot) {
-    int waiting = kWaiting;
-    return slot_[slot].state.compare_exchange_strong(waiting, kArrived, std::memory_order_acq_rel);
+  // Slots no pool thread has taken (nor the caller closed).
+  int free_slots() const {
+    int free = 0;
+    for (int s = 1; s < slots_; ++s) free += slot_[s].state.load(std::memory_order_relaxed) == kFree;
+    return free;
+  }
+
+  // Whether a pool thread could join: a slot free and a chunk left.
+  bool joinable() const {
+    bool free = false, left = false;
+    for (int s = 1; s < slots_ && !free; ++s) free = slot_[s].state.load(std::memory_order_relaxed) == kFree;
+    for (int s = 0; s < slots_ && free && !left; ++s) left = slot_[s].next.load(std::memory_order_relaxed) < slot_[s].end;
+    return free && left;
+  }
+
+  // A pool thread joins: the free slot (>= 1) it now holds, or 0 when none is free. Under the
+  // registry's lock (OpenJobs), so that the caller cannot close the slots meanwhile.
+  int join() {
+    for (int s = 1; s < slots_; ++s) {
+      int free = kFree;
+      if (slot_[s].state.compare_exchange_strong(free, kTaken, std::memory_order_acq_rel)) {
+        users_.fetch_add(1, std::memory_order_relaxed);
+        return s;
+      }
+    }
+    return 0;
   }
 
   // Takes chunks until none is left: its own share first (the same share call after call, so the
@@ -92,14 +114,17 @@ class ChunkJob {
     }
   }
 
-  // An arrived slot has finished its chunks (and freed its pool thread for other regions).
-  void depart(int slot) { slot_[slot].state.store(kDeparted, std::memory_order_release); }
+  // A joined slot has finished its chunks.
+  void depart(int slot) { slot_[slot].state.store(kDone, std::memory_order_release); }
 
-  // The caller, its own chunks done: calls off a slot not yet arrived, or waits until it departs.
-  void close(int slot) {
-    int waiting = kWaiting;
-    if (slot_[slot].state.compare_exchange_strong(waiting, kCalledOff, std::memory_order_acq_rel)) return;
-    wait_until([&] { return slot_[slot].state.load(std::memory_order_acquire) == kDeparted; });
+  // The caller, its own chunks done and the job out of the registry: closes the free slots and
+  // waits for the taken ones to finish their chunks.
+  void close() {
+    for (int s = 1; s < slots_; ++s) {
+      int free = kFree;
+      if (slot_[s].state.compare_exchange_strong(free, kClosed, std::memory_order_acq_rel)) continue;
+      wait_until([&] { return slot_[s].state.load(std::memory_order_acquire) == kDone; });
+    }
   }
 
   void leave() {
@@ -107,19 +132,65 @@ class ChunkJob {
   }
 
  private:
-  enum { kWaiting, kArrived, kDeparted, kCalledOff };
+  enum { kFree, kTaken, kDone, kClosed };
   struct alignas(64) Slot {  // a cache line each: the slots' threads update them at once
     std::atomic<int64_t> next{0};  // its share of chunks: [next, end)
     int64_t end = 0;
-    std::atomic<int> state{kWaiting};
+    std::atomic<int> state{kFree};
   };
   const ChunkBody call_;
   void* const body_;  // the caller's: touched only inside chunks, which all end before it returns
   const int64_t n_, chunk_;
   const int slots_;
-  std::atomic<int> users_;
+  std::atomic<int> users_{1};  // the caller and the threads that joined
   std::unique_ptr<Slot[]> slot_;
 };
+
+// The chunked loops running now, where idle pool threads look for work: a thread joins whatever
+// loop still has chunks when it wakes, rather than one it was handed while asleep.
+class OpenJobs {
+ public:
+  // Whether a pool thread could join one (a slot free): read at every turn of an idle spin.
+  bool any() const { return free_slots_.load(std::memory_order_relaxed) > 0; }
+
+  void add(ChunkJob* job) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    jobs_.push_back(job);
+    free_slots_.fetch_add(job->free_slots(), std::memory_order_relaxed);
+  }
+
+  void remove(ChunkJob* job) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    jobs_.erase(std::find(jobs_.begin(), jobs_.end(), job));
+    free_slots_.fetch_sub(job->free_slots(), std::memory_order_relaxed);
+  }
+
+  // For the idle pool thread whose flag is `claimed`: joins a job with a free slot and chunks
+  // left, setting the flag (unless a region claimed the thread first); the job, its slot in
+  // *slot, or nullptr (the flag untouched).
+  ChunkJob* join(std::atomic<bool>& claimed, int* slot) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (ChunkJob* job : jobs_) {
+      if (!job->joinable()) continue;
+      bool idle = false;
+      if (!claimed.compare_exchange_strong(idle, true, std::memory_order_acquire)) return nullptr;
+      *slot = job->join();  // a free slot stays free while the lock is held
+      if (*slot != 0) free_slots_.fetch_sub(1, std::memory_order_relaxed);
+      return job;
+    }
+    return nullptr;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<ChunkJob*> jobs_;
+  std::atomic<int> free_slots_{0};  // of the jobs in jobs_
+};
+
+OpenJobs& open_jobs() {
+  static OpenJobs* jobs = new OpenJobs;  // never destroyed, as the pool
+  return *jobs;
+}
 
 class Helper {
  public:
@@ -130,24 +201,24 @@ class Helper {
     call_ = call;
     body_ = body;
     state_ = state;
-    chunks_ = nullptr;
     id_ = id;
-    wake();
-  }
-
-  // Hands this (claimed) helper slot `slot` of a run_chunks call.
-  void start(ChunkJob* job, int slot) {
-    chunks_ = job;
-    id_ = slot;
-    wake();
-  }
-
-  void wake() {
     ticket_.fetch_add(1, std::memory_order_seq_cst);
     if (sleeping_.load(std::memory_order_seq_cst)) {
       std::lock_guard<std::mutex> lock(mutex_);
       wake_.notify_one();
     }
+  }
+
+  // Whether it sleeps until its next ticket (past its idle spin): waking it takes tens of microseconds.
+  bool asleep() const { return sleeping_.load(std::memory_order_seq_cst); }
+
+  // Wakes a sleeping helper without work: it spins for the next region for a while (kIdleSpin).
+  void nudge() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      nudged_ = true;
+    }
+    wake_.notify_one();
   }
 
   // Ends the thread of a helper that was never published (nor claimed) and waits for it: its
@@ -178,34 +249,48 @@ class Helper {
     }
   }
 
+  // Joins a chunked loop that has chunks left (OpenJobs) and runs them; false when there was none.
+  bool run_open_job() {
+    int slot = 0;
+    ChunkJob* job = open_jobs().join(claimed, &slot);
+    if (job == nullptr) return false;
+    if (slot == 0) {  // not expected: a free slot stays free under the registry's lock
+      claimed.store(false, std::memory_order_release);
+      return false;
+    }
+    job->work(slot);
+    // Free before departing: a caller that goes on to its next loop finds this thread idle.
+    claimed.store(false, std::memory_order_release);
+    job->depart(slot);
+    job->leave();
+    return true;
+  }
+
   void loop() {
     region_depth = 1;
     uint32_t seen = 0;
     for (;;) {
-      const auto until = std::chrono::steady_clock::now() + kIdleSpin;
+      auto until = std::chrono::steady_clock::now() + kIdleSpin;
       for (int spins = 0; ticket_.load(std::memory_order_acquire) == seen; ++spins) {
+        if (open_jobs().any() && run_open_job()) {
+          until = std::chrono::steady_clock::now() + kIdleSpin;
+          continue;
+        }
         DENDRITE_PAUSE();
         if ((spins & 255) == 255 && std::chrono::steady_clock::now() >= until) {
           std::unique_lock<std::mutex> lock(mutex_);
           // seq_cst with start(): either this sees the new ticket or start() sees sleeping_.
           sleeping_.store(true, std::memory_order_seq_cst);
-          while (ticket_.load(std::memory_order_seq_cst) == seen) wake_.wait(lock);
+          while (ticket_.load(std::memory_order_seq_cst) == seen && !nudged_) wake_.wait(lock);
+          nudged_ = false;
           sleeping_.store(false, std::memory_order_relaxed);
+          until = std::chrono::steady_clock::now() + kIdleSpin;
         }
       }
       seen = ticket_.load(std::memory_order_acquire);
       {
         std::lock_guard<std::mutex> lock(mutex_);  // retire() may still hold it
         if (retiring_) return;
-      }
-      if (ChunkJob* job = chunks_) {
-        const bool arrived = job->arrive(id_);
-        if (arrived) job->work(id_);
-        // Free before departing: a caller that goes on to its next call finds this thread idle.
-        claimed.store(false, std::memory_order_release);
-        if (arrived) job->depart(id_);
-        job->leave();
-        continue;
       }
       TeamState* state = state_;
       Team team(state, id_);
@@ -219,6 +304,7 @@ class Helper {
  private:
   std::atomic<uint32_t> ticket_{0};
   std::atomic<bool> sleeping_{false};
+  bool nudged_ = false;    // under mutex_
   bool retiring_ = false;  // under mutex_
   std::thread thread_;  // never joined once published: the pool outlives the statics at exit
   std::mutex mutex_;
@@ -226,7 +312,6 @@ class Helper {
   RegionBody call_ = nullptr;
   void* body_ = nullptr;
   TeamState* state_ = nullptr;
-  ChunkJob* chunks_ = nullptr;
   int id_ = 0;
 };
 
@@ -249,21 +334,25 @@ class Pool {
     return got;
   }
 
-  // Claims up to `want` idle helpers into `out`; starts new ones only while the pool has fewer
-  // than `want` in all (busy ones are not replaced: chunks run without them).
-  int acquire_idle(int want, Helper** out) {
-    int got = claim_idle(want, out, 0);
-    if (got < want && size_.load(std::memory_order_relaxed) < want) {
+  // Makes `want` idle helpers look for chunked loops (OpenJobs): the awake ones do already; it
+  // wakes sleeping ones, and starts new ones while the pool has fewer than `want` in all (busy
+  // ones are not replaced: chunks run without them).
+  void wake_idle(int want) {
+    int awake = 0;
+    const int n = size_.load(std::memory_order_acquire);
+    for (int i = 0; i < n && awake < want; ++i) {
+      Helper* h = helpers_[i];
+      if (h->claimed.load(std::memory_order_relaxed)) continue;
+      if (h->asleep()) h->nudge();
+      ++awake;
+    }
+    if (awake < want && n < want) {
       std::lock_guard<std::mutex> lock(grow_mutex_);
-      got = claim_idle(want, out, got);
-      while (got < want && size_.load(std::memory_order_relaxed) < want) {
-        Helper* h = add_helper();
-        if (h == nullptr) break;
-        h->claimed.store(true, std::memory_order_relaxed);
-        out[got++] = h;
+      while (awake < want && size_.load(std::memory_order_relaxed) < want) {
+        if (add_helper() == nullptr) break;
+        ++awake;
       }
     }
-    return got;
   }
 
   // Helpers until there are `count`; "" or why not. All or nothing: when not all can be started,
@@ -382,20 +471,19 @@ void run_chunks(int threads, int64_t n, int64_t chunk, ChunkBody call, void* bod
   if (n <= 0) return;
   chunk = std::max<int64_t>(1, chunk);
   const int64_t chunks = (n + chunk - 1) / chunk;
-  const int want = static_cast<int>(std::min<int64_t>(std::min(threads, kMaxThreads), chunks)) - 1;
-  Helper* helpers[kMaxThreads];
-  const int got = kThreaded && want > 0 && region_depth == 0 ? pool().acquire_idle(want, helpers) : 0;
-  ChunkJob* job = got > 0 ? new (std::nothrow) ChunkJob(call, body, n, chunk, got) : nullptr;
+  const int slots = static_cast<int>(std::min<int64_t>(std::min(threads, kMaxThreads), chunks));
+  ChunkJob* job = kThreaded && slots > 1 && region_depth == 0 ? new (std::nothrow) ChunkJob(call, body, n, chunk, slots) : nullptr;
   if (job == nullptr) {
-    for (int i = 0; i < got; ++i) helpers[i]->claimed.store(false, std::memory_order_release);
     call(body, 0, n, 0);
     return;
   }
-  for (int i = 0; i < got; ++i) helpers[i]->start(job, i + 1);
+  open_jobs().add(job);
+  pool().wake_idle(slots - 1);
   ++region_depth;
   job->work(0);
   --region_depth;
-  for (int i = 0; i < got; ++i) job->close(i + 1);
+  open_jobs().remove(job);
+  job->close();
   job->leave();
 }
 
