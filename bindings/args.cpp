@@ -42,10 +42,8 @@ void Args::read(Napi::Object options, std::vector<const char*> keys) {
     // Every key is shorter than this buffer: a name that fills it is unknown.
     char text[64];
     size_t length = 0;
-    napi_valuetype type = napi_undefined;
-    NAPI_THROW_IF_FAILED_VOID(env_, napi_typeof(env_, name, &type));
-    if (type == napi_string) NAPI_THROW_IF_FAILED_VOID(env_, napi_get_value_string_utf8(env_, name, text, sizeof text, &length));
-    const size_t k = type == napi_string && length + 1 < sizeof text ? index_of(text) : keys_.size();
+    const bool named = napi_get_value_string_utf8(env_, name, text, sizeof text, &length) == napi_ok;
+    const size_t k = named && length + 1 < sizeof text ? index_of(text) : keys_.size();
     if (k == keys_.size()) {
       std::string list;
       for (const char* key : keys_) list += (list.empty() ? "" : ", ") + std::string(key);

@@ -472,12 +472,20 @@ void run_chunks(int threads, int64_t n, int64_t chunk, ChunkBody call, void* bod
   chunk = std::max<int64_t>(1, chunk);
   const int64_t chunks = (n + chunk - 1) / chunk;
   const int slots = static_cast<int>(std::min<int64_t>(std::min(threads, kMaxThreads), chunks));
-  ChunkJob* job = kThreaded && slots > 1 && region_depth == 0 ? new (std::nothrow) ChunkJob(call, body, n, chunk, slots) : nullptr;
+  ChunkJob* job = nullptr;
+  if (kThreaded && slots > 1 && region_depth == 0) {
+    try {
+      job = new ChunkJob(call, body, n, chunk, slots);
+      open_jobs().add(job);
+    } catch (const std::bad_alloc&) {  // no memory for the bookkeeping: the caller runs it all
+      delete job;
+      job = nullptr;
+    }
+  }
   if (job == nullptr) {
     call(body, 0, n, 0);
     return;
   }
-  open_jobs().add(job);
   pool().wake_idle(slots - 1);
   ++region_depth;
   job->work(0);

@@ -235,7 +235,7 @@ void check_linalg(Checker& ck, const Mode& mode, bool device) {
   struct MatShape {
     int64_t rows, cols;
   };
-  std::vector<MatShape> gv = {{1, 1}, {17, 513}, {513, 3}, {64, 64}};
+  std::vector<MatShape> gv = {{1, 1}, {17, 513}, {513, 3}, {64, 64}, {23, 100}};
   if (device) {
     gv.push_back({3000, 2000});
     gv.push_back({100003, 7});

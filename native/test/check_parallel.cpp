@@ -133,6 +133,23 @@ void check_parallel(Checker& ck) {
     }
     return std::string();
   });
+#ifdef DENDRITE_THREADS
+  // A loop's first chunk holds its caller until another thread has run the second: a pool thread
+  // asleep when the loop starts is woken and joins that loop (not only the next one).
+  ck.run("cpu pool: a pool thread asleep when a chunked loop starts joins it", [] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // past the pool's idle spin
+    std::atomic<bool> second{false}, timed_out{false};
+    cpu::parallel_chunks(2, 2, 1, [&](int64_t begin, int64_t, int slot) {
+      if (begin == 1) {
+        second = true;
+        return;
+      }
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (slot == 0 && !second && !(timed_out = std::chrono::steady_clock::now() > until)) std::this_thread::yield();
+    });
+    return timed_out ? std::string("no pool thread joined the loop within 5 s") : std::string();
+  });
+#endif
   ck.run("cpu pool: 4 threads starting 300 chunked loops and regions each at once", [] {
     std::vector<std::string> errors(4);
     std::vector<std::thread> callers;
