@@ -34,7 +34,7 @@ constexpr double kWorkPerElement = 8.0;
 // points into the copy, which the call owns (a job captures the ArrayArg, or its buffer). Nothing
 // JS does afterwards (detaching the array by transfer, resizing or shrinking its buffer, writing to
 // it) reaches the copy. A SharedArrayBuffer another thread writes meanwhile gives a mix of old and
-// new values, never a crash. A borrowed array (float32_from) is not copied: `data` points into
+// new values, never a crash. A borrowed array (float32_input) is not copied: `data` points into
 // the JS array's own storage, valid only until JS runs again.
 template <class T>
 struct ArrayArg {
@@ -87,12 +87,11 @@ class Args {
   ArrayArg<int32_t> int32_any(const char* key, size_t max_length) const;
   // A Float32Array of any length up to max_length.
   ArrayArg<float> float32_any(const char* key, size_t max_length) const;
-  // A Float32Array option from its value v (value(key), read earlier), copied as float32 does or,
-  // with borrow, not copied: only for a call that runs to completion on the calling thread
-  // (runs_on_calling_thread) once every option has been read, so that no JS (a getter detaching
-  // the array's buffer) runs while its storage is borrowed.
-  ArrayArg<float> float32_from(Napi::Value v, const char* key, size_t length, bool optional, bool borrow) const {
-    return array_of<float>(v, key, length, optional, borrow);
+  // A Float32Array option copied as float32 does or, with borrow, not copied: only for a call that
+  // runs to completion on the calling thread (runs_on_calling_thread), so that no JS runs while its
+  // storage is borrowed (every getter ran when the Args read the options).
+  ArrayArg<float> float32_input(const char* key, size_t length, bool optional, bool borrow) const {
+    return array_of<float>(get(key), key, length, optional, borrow);
   }
   // A Float32Array that the call updates in place (written back at completion: WriteBack): as
   // float32 / float32_any, and refused (TypeError) when a SharedArrayBuffer backs it, since the

@@ -1,6 +1,4 @@
 // gemm, gemv, ger.
-#include <algorithm>
-#include <array>
 
 #include "args.h"
 #include "bindings.h"
@@ -12,32 +10,8 @@ namespace {
 
 constexpr int64_t kMaxDim = int64_t{1} << 31;
 
-// The input arrays of a call, read after every other option. A call that runs at once on the
-// calling thread (runs_on_calling_thread) reads them where they are: their values are all fetched
-// first (any getter runs then), and no JS runs from taking their storage until the kernel is done.
-// A queued call copies them, as Args::float32 does.
-template <size_t N>
-class Inputs {
- public:
-  Inputs(const Args& args, const Target& target, const std::array<const char*, N>& keys)
-      : args_(args), keys_(keys), borrow_(runs_on_calling_thread(target)) {
-    for (size_t i = 0; i < N; ++i) values_[i] = args.value(keys[i]);
-  }
-  ArrayArg<float> float32(size_t i, size_t length) const { return take(i, length, false); }
-  ArrayArg<float> float32_optional(size_t i, size_t length) const { return take(i, length, true); }
-
- private:
-  ArrayArg<float> take(size_t i, size_t length, bool optional) const {
-    return args_.float32_from(values_[i], keys_[i], length, optional, borrow_);
-  }
-  const Args& args_;
-  std::array<const char*, N> keys_;
-  std::array<Napi::Value, N> values_;
-  bool borrow_;
-};
-
-// An input's copy: the one Inputs made, or a new one of a borrowed array (a result that starts as
-// an input must never be written where JS can see it).
+// An input's copy: the one float32_input made, or a new one of a borrowed array (a result that
+// starts as an input must never be written where JS can see it).
 Buffer<float> owned(const ArrayArg<float>& x) { return x.buffer ? x.buffer : Buffer<float>::copy(x.data, x.length); }
 
 // gemm({ a, b, c?, m, n, k, transA?, transB?, alpha?, beta?, device?, threads? })
@@ -51,8 +25,11 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   const float beta = args.number_or("beta", 0.0f, -3.4e38, 3.4e38);
   const size_t la = args.product({m, k}, "a (m*k)"), lb = args.product({k, n}, "b (k*n)"), mn = args.product({m, n}, "c (m*n)");
   const Target target = args.target(2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k));
-  const Inputs<3> in(args, target, {"a", "b", "c"});
-  const auto a = in.float32(0, la), b = in.float32(1, lb), c = in.float32_optional(2, mn);
+  // A call that runs at once on the calling thread reads its inputs where they are (Args has run
+  // every getter already, and no JS runs until the kernel is done); a queued one copies them.
+  const bool borrow = runs_on_calling_thread(target);
+  const auto a = args.float32_input("a", la, false, borrow), b = args.float32_input("b", lb, false, borrow),
+             c = args.float32_input("c", mn, true, borrow);
 
   // The result starts as a copy of c (the job's own memory) and is handed over at completion;
   // without c the kernel writes every element.
@@ -84,8 +61,9 @@ Napi::Value gemv(const Napi::CallbackInfo& info) {
   const size_t la = args.product({rows, cols}, "a (rows*cols)");
   const size_t x_len = static_cast<size_t>(trans ? rows : cols), y_len = static_cast<size_t>(trans ? cols : rows);
   const Target target = args.target(2.0 * static_cast<double>(rows) * static_cast<double>(cols));
-  const Inputs<3> in(args, target, {"a", "x", "y"});
-  const auto a = in.float32(0, la), x = in.float32(1, x_len), y = in.float32_optional(2, y_len);
+  const bool borrow = runs_on_calling_thread(target);  // as in gemm
+  const auto a = args.float32_input("a", la, false, borrow), x = args.float32_input("x", x_len, false, borrow),
+             y = args.float32_input("y", y_len, true, borrow);
 
   const Buffer<float> out = y ? owned(y) : Buffer<float>::uninitialized(y_len);
   const float beta_used = y ? beta : 0.0f;

@@ -352,7 +352,7 @@ test('the valid base calls of the argument tests succeed', async (t) => {
 });
 
 // A call small enough to run at once on the calling thread reads its inputs where they are, not
-// copied (bindings/linalg.cpp, Inputs): every option is read first, so a getter that detaches an
+// copied (bindings/linalg.cpp, float32_input): every option is read first, so a getter that detaches an
 // input's buffer leaves a zero-length array, refused like any wrong length, before any storage
 // is read; a large call copies its inputs, so detaching afterwards cannot reach the copy.
 test('gemm, gemv: an option getter that detaches an input array is refused (RangeError), never read', (t) => {

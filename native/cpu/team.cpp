@@ -179,20 +179,18 @@ void sample(Governor& g, std::chrono::steady_clock::time_point now) {
   if (machine < 0 || own < 0) return;
   judge_niceness(g, now);
   const int cores = usable_cores();
+  // Two samples in a row with other load cut the team; the first without restores it.
+  auto judge = [cores](int others, int& busy_samples, std::atomic<int>& free_cores) {
+    if (others == 0) {
+      busy_samples = 0;
+      free_cores.store(1 << 20);
+    } else if (++busy_samples >= 2) {
+      free_cores.store(std::max(1, cores - others));
+    }
+  };
   const int any = std::max(0, machine - own);
-  const int others = g.others_niced ? 0 : any;
-  if (others == 0) {
-    g.busy_samples = 0;
-    g.free_cores.store(1 << 20);
-  } else if (++g.busy_samples >= 2) {
-    g.free_cores.store(std::max(1, cores - others));
-  }
-  if (any == 0) {
-    g.busy_samples_any = 0;
-    g.free_cores_any.store(1 << 20);
-  } else if (++g.busy_samples_any >= 2) {
-    g.free_cores_any.store(std::max(1, cores - any));
-  }
+  judge(g.others_niced ? 0 : any, g.busy_samples, g.free_cores);
+  judge(any, g.busy_samples_any, g.free_cores_any);
 #else
   (void)g;
   (void)now;
