@@ -54,113 +54,89 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Spike draws. For units i with rates rate[i], the count is philox::poisson_at(stream,
-// base + unit_i, rate[i]) bit for bit, computed in three exact tiers:
-// 1. a vectorised Philox pass gives the round-0 block of every unit; (x0 >> 5) < t32[i] proves
-//    u < exp(-rate), i.e. a count of 0 (see zero_threshold) - about 85 % of the draws;
-// 2. for the others, u = u53(x0, x1) is compared with bounds of F(0) = exp(-rate) and
-//    F(1) = exp(-rate)(1 + rate) from their alternating Taylor series, 1e-12 away from each
-//    bound: far more than the error of poisson_at's double arithmetic (a few 1e-16) (the AVX-512
-//    pass does this too, on its candidates; the other clones after theirs);
-// 3. what remains (u within 1e-12 of a bound, or counts >= 2) runs poisson_at's inversion search
-//    from the same u (rates above 1 call poisson_at itself).
+// base + unit_i, rate[i]) bit for bit, computed in two exact tiers:
+// 1. a vectorised Philox pass gives the round-0 block of every unit and compares v = x0 >> 5, the
+//    top 27 bits of the uniform u = u53(x0, x1), with three integer bounds of the unit's rate
+//    (count_bounds): they prove a count of 0 (about 85 % of the draws) or of 1 (most of the rest);
+// 2. what remains (u near a bound, counts >= 2, rates >= 1) runs poisson_at's inversion search from
+//    the same u (rates above 1 call poisson_at itself): under 1 % of the draws.
 
-// t32 such that (x0 >> 5) < t32 implies u53(x0, x1) < exp(-rate), i.e. poisson_at gives 0:
-// u < ((x0 >> 5) + 1) 2^-27 <= t32 2^-27 <= 1 - rate - 15 2^-27 < exp(-rate) (exp(-r) >= 1 - r;
-// the float error of (1 - rate) 2^27 is below 8, covered by the margin of 16).
-inline int32_t zero_threshold(float rate) {
-  if (!(rate < 1.0f)) return 0;
-  if (!(rate > 0.0f)) rate = 0.0f;
-  return static_cast<int32_t>((1.0f - rate) * 134217728.0f) - 16;
+// The integer bounds of one rate, in three rows (zero[i], one_lo[i], one_hi[i] for unit i): with
+// u in [v, v + 1) 2^-27,
+//   v < zero               proves u < exp(-rate): poisson_at gives 0;
+//   one_lo <= v < one_hi   proves exp(-rate) <= u < exp(-rate)(1 + rate): it gives 1.
+struct CountBounds {
+  int32_t* zero;
+  int32_t* one_lo;
+  int32_t* one_hi;
+  CountBounds operator+(int64_t k) const { return {zero + k, one_lo + k, one_hi + k}; }
+};
+
+// For rates r in [0, 1) the bounds follow from the alternating Taylor series
+//   1 - r + r^2/2 - r^3/6 <= exp(-r) <= 1 - r + r^2/2,   exp(-r)(1 + r) >= 1 - r^2/2 + r^3/3 - r^4/8,
+// evaluated in float (at most 8 roundings of values below 2: an error under 5e-7) and moved inwards
+// by kBoundMargin = 2^-19 (1.9e-6), far more than that error plus poisson_at's double rounding
+// (a few 1e-16). Other rates (>= 1, NaN) prove nothing: every draw goes to tier 2. The AVX2 and
+// AVX-512 rate kernels repeat this operation for operation.
+constexpr float kBoundMargin = 1.0f / 524288.0f;
+constexpr float kTwo27 = 134217728.0f;
+constexpr int32_t kNoOne = 1 << 27;  // one_lo where no count is proved 1 (v < 2^27 always)
+inline void count_bounds(float rate, CountBounds b, int64_t i) {
+  const bool ok = rate >= 0.0f && rate < 1.0f;
+  const float r = ok ? rate : 0.0f;
+  const float r2 = r * r, r3 = r2 * r, r4 = r2 * r2;
+  const float e_hi = (1.0f - r) + 0.5f * r2;
+  const float e_lo = e_hi - r3 * (1.0f / 6.0f);
+  const float f1_lo = ((1.0f - 0.5f * r2) + r3 * (1.0f / 3.0f)) - r4 * 0.125f;
+  b.zero[i] = ok ? static_cast<int32_t>((e_lo - kBoundMargin) * kTwo27) : 0;
+  b.one_lo[i] = ok ? static_cast<int32_t>((e_hi + kBoundMargin) * kTwo27) + 1 : kNoOne;
+  b.one_hi[i] = ok ? static_cast<int32_t>((f1_lo - kBoundMargin) * kTwo27) : 0;
 }
 
-// lam = lambda_max sigma(C) and its zero threshold, for n units (H6, O5).
-void rates_plain(const float* C, float* lam, int32_t* t32, int64_t n, float lmax) {
+// What the bounds prove of a draw whose first Philox word is x0: 0, 1, or -1 (tier 2 decides).
+inline int proved_count(uint32_t x0, CountBounds b, int64_t i) {
+  const int32_t v = static_cast<int32_t>(x0 >> 5);
+  if (v < b.zero[i]) return 0;
+  return v >= b.one_lo[i] && v < b.one_hi[i] ? 1 : -1;
+}
+
+// lam = lambda_max sigma(C) and its count bounds, for n units (H6, O5).
+void rates_plain(const float* C, float* lam, CountBounds tb, int64_t n, float lmax) {
   for (int64_t k = 0; k < n; ++k) {
     lam[k] = rate_of(lmax, C[k]);
-    t32[k] = zero_threshold(lam[k]);
+    count_bounds(lam[k], tb, k);
   }
 }
 
 // Leaky soma without apical coupling (H5 with g_A = 0, O4 forward): C = soma_leaky(C, B, g), then
-// the rates and zero thresholds as rates_plain.
-void soma_rates_plain(float* C, const float* B, float* lam, int32_t* t32, int64_t n, const StepParams& sp, float g) {
+// the rates and bounds as rates_plain.
+void soma_rates_plain(float* C, const float* B, float* lam, CountBounds tb, int64_t n, const StepParams& sp, float g) {
   const StepParams p = sp;
   for (int64_t k = 0; k < n; ++k) C[k] = soma_leaky(C[k], B[k], g, p);
-  rates_plain(C, lam, t32, n, p.lmax);
+  rates_plain(C, lam, tb, n, p.lmax);
 }
 
-// Tier 2 for one unit whose (x0 >> 5) did not prove a zero: 0 or 1 where the bounds decide, else -1.
-inline int8_t tier2_count(float rate, uint32_t x0, uint32_t x1) {
-  const double lam = rate;
-  if (!(lam > 0.0 && lam <= 1.0)) return -1;
-  const double u = philox::u53(x0, x1);
-  const double l2 = lam * lam;
-  // (the rounding of these few operations is far inside the 1e-12 margins)
-  const double e_lo = 1.0 - lam + 0.5 * l2 - l2 * lam * (1.0 / 6.0);              // <= exp(-lam)
-  const double e_hi = 1.0 - lam + 0.5 * l2;                                       // >= exp(-lam)
-  const double f1_lo = 1.0 - 0.5 * l2 + l2 * lam * (1.0 / 3.0) - l2 * l2 * 0.125;  // <= exp(-lam)(1 + lam)
-  if (u < e_lo - 1e-12) return 0;
-  if (u >= e_hi + 1e-12 && u < f1_lo - 1e-12) return 1;
-  return -1;
-}
-
-// Tier 3: poisson_at's count, from the uniform already drawn where its inversion search applies.
-inline int32_t tier3_count(const philox::Stream& s, uint64_t index, float rate, uint32_t x0, uint32_t x1) {
+// Tier 2: poisson_at's count, from the uniform already drawn where its inversion search applies.
+inline int32_t tier2_count(const philox::Stream& s, uint64_t index, float rate, uint32_t x0, uint32_t x1) {
   const double lam = rate;
   if (lam > 0.0 && lam <= 1.0) return philox::poisson_inversion(philox::u53(x0, x1), lam);
   return philox::poisson_at(s, index, rate);
 }
 
-// Tier 2 over the candidates of bits (lanes whose count tier 1 did not prove 0): the lanes whose
-// count it proves to be 1 move to ones, those it proves 0 leave bits; bits keeps the rest (tier 3).
-void tier2_plain(const uint32_t* x0, const uint32_t* x1, const float* rate, uint64_t* bits, uint64_t* ones, int64_t n) {
-  for (int64_t w = 0; w < (n + 63) / 64; ++w) {
-    uint64_t rest = 0, one = 0;
-    for (uint64_t m = bits[w]; m; m &= m - 1) {
-      const int64_t i = w * 64 + __builtin_ctzll(m);
-      const int8_t k = tier2_count(rate[i], x0[i], x1[i]);
-      if (k < 0) rest |= m & -m;
-      else if (k == 1) one |= m & -m;
-    }
-    bits[w] = rest;
-    ones[w] = one;
-  }
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-// Eight lanes of tier2_count in double, operation for operation: the lanes proved 0 and 1.
-__attribute__((target("avx512f"))) inline void tier2_8(__m256i x0, __m256i x1, __m256 rate, __mmask8* is0, __mmask8* is1) {
-  const __m512d one = _mm512_set1_pd(1.0), half = _mm512_set1_pd(0.5), margin = _mm512_set1_pd(1e-12);
-  // u = ((x0 >> 5) 2^26 + (x1 >> 6)) 2^-53: every step exact, as u53
-  const __m512d u = _mm512_mul_pd(_mm512_add_pd(_mm512_mul_pd(_mm512_cvtepu32_pd(_mm256_srli_epi32(x0, 5)), _mm512_set1_pd(67108864.0)),
-                                                _mm512_cvtepu32_pd(_mm256_srli_epi32(x1, 6))),
-                                  _mm512_set1_pd(1.1102230246251565e-16));
-  const __m512d lam = _mm512_cvtps_pd(rate);
-  const __m512d l2 = _mm512_mul_pd(lam, lam), l3 = _mm512_mul_pd(l2, lam);
-  const __m512d e_hi = _mm512_add_pd(_mm512_sub_pd(one, lam), _mm512_mul_pd(half, l2));
-  const __m512d e_lo = _mm512_sub_pd(e_hi, _mm512_mul_pd(l3, _mm512_set1_pd(1.0 / 6.0)));
-  const __m512d f1_lo = _mm512_sub_pd(_mm512_add_pd(_mm512_sub_pd(one, _mm512_mul_pd(half, l2)), _mm512_mul_pd(l3, _mm512_set1_pd(1.0 / 3.0))),
-                                      _mm512_mul_pd(_mm512_mul_pd(l2, l2), _mm512_set1_pd(0.125)));
-  const __mmask8 ok = _mm512_cmp_pd_mask(lam, _mm512_setzero_pd(), _CMP_GT_OQ) & _mm512_cmp_pd_mask(lam, one, _CMP_LE_OQ);
-  *is0 = ok & _mm512_cmp_pd_mask(u, _mm512_sub_pd(e_lo, margin), _CMP_LT_OQ);
-  *is1 = ok & ~*is0 & _mm512_cmp_pd_mask(u, _mm512_add_pd(e_hi, margin), _CMP_GE_OQ) &
-         _mm512_cmp_pd_mask(u, _mm512_sub_pd(f1_lo, margin), _CMP_LT_OQ);
-}
-#endif
-
-// Round-0 Philox blocks of elements base + off[i] (or base + i), first two words only, and tiers
-// 1 and 2 of the counts: bit i of ones[i / 64] is set where the count is proved 1, bit i of
-// bits[i / 64] where it is left to tier 3 (neither: proved 0, mostly by (x0[i] >> 5) < t32[i]).
-void philox_x01_plain(const philox::Stream& s, uint64_t base, const int32_t* off, const int32_t* t32, const float* rate,
-                      int64_t n, uint32_t* x0, uint32_t* x1, uint64_t* bits, uint64_t* ones) {
-  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
+// Round-0 Philox blocks of elements base + off[i] (or base + i), first two words only, and tier 1
+// of the counts: bit i of ones[i / 64] is set where the count is proved 1, bit i of bits[i / 64]
+// where it is left to tier 2 (neither: proved 0).
+void philox_x01_plain(const philox::Stream& s, uint64_t base, const int32_t* off, CountBounds tb, int64_t n,
+                      uint32_t* x0, uint32_t* x1, uint64_t* bits, uint64_t* ones) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
   for (int64_t i = 0; i < n; ++i) {
     const philox::Block b = philox::block_at(s, base + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i)), 0);
     x0[i] = b.x0;
     x1[i] = b.x1;
-    if (!(static_cast<int32_t>(b.x0 >> 5) < t32[i])) bits[i >> 6] |= uint64_t{1} << (i & 63);
+    const int k = proved_count(b.x0, tb, i);
+    if (k < 0) bits[i >> 6] |= uint64_t{1} << (i & 63);
+    if (k == 1) ones[i >> 6] |= uint64_t{1} << (i & 63);
   }
-  tier2_plain(x0, x1, rate, bits, ones, n);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -173,9 +149,9 @@ __attribute__((target("avx2"))) inline void mul_hilo(__m256i a, __m256i m, __m25
 }
 
 __attribute__((target("avx2"))) void philox_x01_avx2(const philox::Stream& s, uint64_t base, const int32_t* off,
-                                                      const int32_t* t32, const float* rate, int64_t n, uint32_t* x0,
-                                                      uint32_t* x1, uint64_t* bits, uint64_t* ones) {
-  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
+                                                      CountBounds tb, int64_t n, uint32_t* x0, uint32_t* x1,
+                                                      uint64_t* bits, uint64_t* ones) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(philox::kM0));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(philox::kM1));
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -209,18 +185,24 @@ __attribute__((target("avx2"))) void philox_x01_avx2(const philox::Stream& s, ui
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(x0 + i), c0);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(x1 + i), c1);
-    const __m256i zero = _mm256_cmpgt_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t32 + i)),
-                                            _mm256_srli_epi32(c0, 5));
-    const uint64_t cand = static_cast<uint64_t>(~_mm256_movemask_ps(_mm256_castsi256_ps(zero)) & 0xff);
-    bits[i >> 6] |= cand << (i & 63);
+    // proved_count on eight lanes: v < zero; one_lo <= v < one_hi (v < 2^27: signed compares)
+    const __m256i v = _mm256_srli_epi32(c0, 5);
+    const auto load = [&](const int32_t* a) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)); };
+    const __m256i zero = _mm256_cmpgt_epi32(load(tb.zero), v);
+    const __m256i one = _mm256_andnot_si256(_mm256_cmpgt_epi32(load(tb.one_lo), v), _mm256_cmpgt_epi32(load(tb.one_hi), v));
+    const uint64_t is1 = static_cast<uint64_t>(_mm256_movemask_ps(_mm256_castsi256_ps(one)) & 0xff);
+    const uint64_t is0 = static_cast<uint64_t>(_mm256_movemask_ps(_mm256_castsi256_ps(zero)) & 0xff);
+    bits[i >> 6] |= (~(is0 | is1) & 0xff) << (i & 63);
+    ones[i >> 6] |= is1 << (i & 63);
   }
   for (; i < n; ++i) {
     const philox::Block b = philox::block_at(s, base + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i)), 0);
     x0[i] = b.x0;
     x1[i] = b.x1;
-    if (!(static_cast<int32_t>(b.x0 >> 5) < t32[i])) bits[i >> 6] |= uint64_t{1} << (i & 63);
+    const int k = proved_count(b.x0, tb, i);
+    if (k < 0) bits[i >> 6] |= uint64_t{1} << (i & 63);
+    if (k == 1) ones[i >> 6] |= uint64_t{1} << (i & 63);
   }
-  tier2_plain(x0, x1, rate, bits, ones, n);
 }
 
 // Philox4x32-10 on 8 counters held in the low halves of 64-bit lanes, so that one vpmuludq gives
@@ -265,12 +247,9 @@ __attribute__((target("avx512f"))) inline void philox8_x01(__m512i c0, __m512i c
   *x1 = p1;
 }
 
-// Tier 2 in the same pass, on the candidates compressed to the low lanes (in registers: the
-// memory form of vpcompressd is microcoded and slow on AMD) and classified 8 at a time; pdep puts
-// the results back on their lanes.
-__attribute__((target("avx512f,bmi2"))) void philox_x01_avx512(const philox::Stream& s, uint64_t base, const int32_t* off,
-                                                               const int32_t* t32, const float* rate, int64_t n,
-                                                               uint32_t* x0, uint32_t* x1, uint64_t* bits, uint64_t* ones) {
+__attribute__((target("avx512f"))) void philox_x01_avx512(const philox::Stream& s, uint64_t base, const int32_t* off,
+                                                          CountBounds tb, int64_t n, uint32_t* x0, uint32_t* x1,
+                                                          uint64_t* bits, uint64_t* ones) {
   for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
   const PhiloxKeys keys(s);
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -291,26 +270,19 @@ __attribute__((target("avx512f,bmi2"))) void philox_x01_avx512(const philox::Str
     philox8_x01(_mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c0, 1)),
                 _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c1, 1)), keys, &xb0, &xb1);
     const __m512i w0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(xa0)), _mm512_cvtepi64_epi32(xb0), 1);
+    // proved_count on sixteen lanes (v < 2^27: signed compares)
+    const __m512i v = _mm512_srli_epi32(w0, 5);
+    const __mmask16 is0 = _mm512_mask_cmplt_epi32_mask(valid, v, _mm512_maskz_loadu_epi32(valid, tb.zero + i));
+    const __mmask16 is1 = _mm512_mask_cmplt_epi32_mask(_mm512_mask_cmpge_epi32_mask(valid, v, _mm512_maskz_loadu_epi32(valid, tb.one_lo + i)),
+                                                       v, _mm512_maskz_loadu_epi32(valid, tb.one_hi + i));
+    const uint64_t rest = static_cast<uint16_t>(valid & ~(is0 | is1));
+    ones[i >> 6] |= static_cast<uint64_t>(is1) << (i & 63);
+    if (!rest) continue;
+    // tier 2 reads the words of these lanes only (under 8 % of the blocks of 16 have one)
     const __m512i w1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(xa1)), _mm512_cvtepi64_epi32(xb1), 1);
     _mm512_mask_storeu_epi32(x0 + i, valid, w0);
     _mm512_mask_storeu_epi32(x1 + i, valid, w1);
-    const __m512i tt = _mm512_maskz_loadu_epi32(valid, t32 + i);
-    const __mmask16 zero = _mm512_cmplt_epi32_mask(_mm512_srli_epi32(w0, 5), tt);
-    const uint32_t cand = static_cast<uint16_t>(~zero & valid);
-    if (!cand) continue;
-    const __mmask16 k = static_cast<__mmask16>(cand);
-    const __m512i a = _mm512_maskz_compress_epi32(k, w0), b = _mm512_maskz_compress_epi32(k, w1);
-    const __m512 r = _mm512_maskz_compress_ps(k, _mm512_maskz_loadu_ps(k, rate + i));
-    __mmask8 z0, o0, z1 = 0, o1 = 0;
-    tier2_8(_mm512_castsi512_si256(a), _mm512_castsi512_si256(b), _mm512_castps512_ps256(r), &z0, &o0);
-    if (__builtin_popcount(cand) > 8) {
-      tier2_8(_mm512_extracti64x4_epi64(a, 1), _mm512_extracti64x4_epi64(b, 1),
-              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1)), &z1, &o1);
-    }
-    const uint64_t is0 = _pdep_u32(static_cast<uint32_t>(z0) | static_cast<uint32_t>(z1) << 8, cand);
-    const uint64_t is1 = _pdep_u32(static_cast<uint32_t>(o0) | static_cast<uint32_t>(o1) << 8, cand);
-    bits[i >> 6] |= (cand & ~(is0 | is1)) << (i & 63);
-    ones[i >> 6] |= is1 << (i & 63);
+    bits[i >> 6] |= rest << (i & 63);
   }
 }
 
@@ -374,7 +346,28 @@ void kappa_mix_plain(float* B, const float* b, const float* const* us, const flo
   kappa_mix_body<16>(B, b, us, kap, mem, n);
 }
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2"))) void rates_avx2(const float* C, float* lam, int32_t* t32, int64_t n, float lmax) {
+// count_bounds on eight lanes, operation for operation.
+__attribute__((target("avx2"))) inline void count_bounds8(__m256 l, CountBounds tb, int64_t k) {
+  const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f), scale = _mm256_set1_ps(kTwo27);
+  const __m256 margin = _mm256_set1_ps(kBoundMargin);
+  const __m256 ok = _mm256_and_ps(_mm256_cmp_ps(l, _mm256_setzero_ps(), _CMP_GE_OQ), _mm256_cmp_ps(l, one, _CMP_LT_OQ));
+  const __m256 r = _mm256_and_ps(ok, l);
+  const __m256 r2 = _mm256_mul_ps(r, r), r3 = _mm256_mul_ps(r2, r), r4 = _mm256_mul_ps(r2, r2);
+  const __m256 e_hi = _mm256_add_ps(_mm256_sub_ps(one, r), _mm256_mul_ps(half, r2));
+  const __m256 e_lo = _mm256_sub_ps(e_hi, _mm256_mul_ps(r3, _mm256_set1_ps(1.0f / 6.0f)));
+  const __m256 f1_lo = _mm256_sub_ps(_mm256_add_ps(_mm256_sub_ps(one, _mm256_mul_ps(half, r2)), _mm256_mul_ps(r3, _mm256_set1_ps(1.0f / 3.0f))),
+                                     _mm256_mul_ps(r4, _mm256_set1_ps(0.125f)));
+  const __m256i oki = _mm256_castps_si256(ok);
+  const __m256i zero = _mm256_and_si256(oki, _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(e_lo, margin), scale)));
+  const __m256i lo = _mm256_add_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(_mm256_add_ps(e_hi, margin), scale)), _mm256_set1_epi32(1));
+  const __m256i one_lo = _mm256_blendv_epi8(_mm256_set1_epi32(kNoOne), lo, oki);
+  const __m256i one_hi = _mm256_and_si256(oki, _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(f1_lo, margin), scale)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(tb.zero + k), zero);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(tb.one_lo + k), one_lo);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(tb.one_hi + k), one_hi);
+}
+
+__attribute__((target("avx2"))) void rates_avx2(const float* C, float* lam, CountBounds tb, int64_t n, float lmax) {
   int64_t k = 0;
   const __m256 lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f);
   for (; k + 8 <= n; k += 8) {
@@ -400,18 +393,32 @@ __attribute__((target("avx2"))) void rates_avx2(const float* C, float* lam, int3
     const __m256 one = _mm256_set1_ps(1.0f);
     const __m256 l = _mm256_mul_ps(_mm256_set1_ps(lmax), _mm256_div_ps(one, _mm256_add_ps(one, e)));
     _mm256_storeu_ps(lam + k, l);
-    // zero_threshold: rates in [0, 1) (lambda_max sigma > 0 always; >= 1 gives 0)
-    const __m256 lc = _mm256_max_ps(l, _mm256_setzero_ps());
-    __m256i tt = _mm256_sub_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(one, lc), _mm256_set1_ps(134217728.0f))),
-                                  _mm256_set1_epi32(16));
-    const __m256 below = _mm256_cmp_ps(l, one, _CMP_LT_OQ);
-    tt = _mm256_and_si256(tt, _mm256_castps_si256(below));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(t32 + k), tt);
+    count_bounds8(l, tb, k);
   }
-  if (k < n) rates_plain(C + k, lam + k, t32 + k, n - k, lmax);
+  if (k < n) rates_plain(C + k, lam + k, tb + k, n - k, lmax);
 }
 
-__attribute__((target("avx512f"))) void rates_avx512(const float* C, float* lam, int32_t* t32, int64_t n, float lmax) {
+// count_bounds on sixteen lanes, operation for operation (lanes outside mk are not written).
+__attribute__((target("avx512f"))) inline void count_bounds16(__m512 l, __mmask16 mk, CountBounds tb, int64_t k) {
+  const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f), scale = _mm512_set1_ps(kTwo27);
+  const __m512 margin = _mm512_set1_ps(kBoundMargin);
+  const __mmask16 ok = _mm512_cmp_ps_mask(l, _mm512_setzero_ps(), _CMP_GE_OQ) & _mm512_cmp_ps_mask(l, one, _CMP_LT_OQ);
+  const __m512 r = _mm512_maskz_mov_ps(ok, l);
+  const __m512 r2 = _mm512_mul_ps(r, r), r3 = _mm512_mul_ps(r2, r), r4 = _mm512_mul_ps(r2, r2);
+  const __m512 e_hi = _mm512_add_ps(_mm512_sub_ps(one, r), _mm512_mul_ps(half, r2));
+  const __m512 e_lo = _mm512_sub_ps(e_hi, _mm512_mul_ps(r3, _mm512_set1_ps(1.0f / 6.0f)));
+  const __m512 f1_lo = _mm512_sub_ps(_mm512_add_ps(_mm512_sub_ps(one, _mm512_mul_ps(half, r2)), _mm512_mul_ps(r3, _mm512_set1_ps(1.0f / 3.0f))),
+                                     _mm512_mul_ps(r4, _mm512_set1_ps(0.125f)));
+  const __m512i zero = _mm512_maskz_mov_epi32(ok, _mm512_cvttps_epi32(_mm512_mul_ps(_mm512_sub_ps(e_lo, margin), scale)));
+  const __m512i lo = _mm512_add_epi32(_mm512_cvttps_epi32(_mm512_mul_ps(_mm512_add_ps(e_hi, margin), scale)), _mm512_set1_epi32(1));
+  const __m512i one_lo = _mm512_mask_mov_epi32(_mm512_set1_epi32(kNoOne), ok, lo);
+  const __m512i one_hi = _mm512_maskz_mov_epi32(ok, _mm512_cvttps_epi32(_mm512_mul_ps(_mm512_sub_ps(f1_lo, margin), scale)));
+  _mm512_mask_storeu_epi32(tb.zero + k, mk, zero);
+  _mm512_mask_storeu_epi32(tb.one_lo + k, mk, one_lo);
+  _mm512_mask_storeu_epi32(tb.one_hi + k, mk, one_hi);
+}
+
+__attribute__((target("avx512f"))) void rates_avx512(const float* C, float* lam, CountBounds tb, int64_t n, float lmax) {
   const __m512 lo = _mm512_set1_ps(-87.0f), hi = _mm512_set1_ps(88.0f), one = _mm512_set1_ps(1.0f);
   const __m512 magic = _mm512_set1_ps(12582912.0f);
   for (int64_t k = 0; k < n; k += 16) {
@@ -434,16 +441,12 @@ __attribute__((target("avx512f"))) void rates_avx512(const float* C, float* lam,
     const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ki, _mm512_set1_epi32(127)), 23));
     const __m512 l = _mm512_mul_ps(_mm512_set1_ps(lmax), _mm512_div_ps(one, _mm512_add_ps(one, _mm512_mul_ps(p, scale))));
     _mm512_mask_storeu_ps(lam + k, mk, l);
-    const __m512 lc = _mm512_max_ps(l, _mm512_setzero_ps());
-    const __m512i tt = _mm512_sub_epi32(_mm512_cvttps_epi32(_mm512_mul_ps(_mm512_sub_ps(one, lc), _mm512_set1_ps(134217728.0f))),
-                                        _mm512_set1_epi32(16));
-    const __mmask16 below = _mm512_cmp_ps_mask(l, one, _CMP_LT_OQ);
-    _mm512_mask_storeu_epi32(t32 + k, mk, _mm512_maskz_mov_epi32(below, tt));
+    count_bounds16(l, mk, tb, k);
   }
 }
 
 // soma_rates_plain with explicit vectors (soma_leaky operation for operation).
-__attribute__((target("avx512f"))) void soma_rates_avx512(float* C, const float* B, float* lam, int32_t* t32,
+__attribute__((target("avx512f"))) void soma_rates_avx512(float* C, const float* B, float* lam, CountBounds tb,
                                                            int64_t n, const StepParams& p, float g) {
   const __m512 vdt = _mm512_set1_ps(p.dt), vngL = _mm512_set1_ps(-p.gL), vg = _mm512_set1_ps(g);
   for (int64_t k = 0; k < n; k += 16) {
@@ -453,7 +456,7 @@ __attribute__((target("avx512f"))) void soma_rates_avx512(float* C, const float*
     const __m512 inner = _mm512_add_ps(_mm512_mul_ps(vngL, c), _mm512_mul_ps(vg, _mm512_sub_ps(b, c)));
     _mm512_mask_storeu_ps(C + k, mk, _mm512_add_ps(c, _mm512_mul_ps(vdt, inner)));
   }
-  rates_avx512(C, lam, t32, n, p.lmax);
+  rates_avx512(C, lam, tb, n, p.lmax);
 }
 
 // The same sums with explicit vectors: per element acc = acc + c * w in event (tap) order.
@@ -571,10 +574,10 @@ __attribute__((target("avx512f"))) void kappa_mix_avx512(float* B, const float* 
 }
 #endif
 
-using SomaFn = void (*)(float*, const float*, float*, int32_t*, int64_t, const StepParams&, float);
-using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, const int32_t*, const float*, int64_t,
-                          uint32_t*, uint32_t*, uint64_t*, uint64_t*);
-using RatesFn = void (*)(const float*, float*, int32_t*, int64_t, float);
+using SomaFn = void (*)(float*, const float*, float*, CountBounds, int64_t, const StepParams&, float);
+using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, CountBounds, int64_t, uint32_t*, uint32_t*,
+                          uint64_t*, uint64_t*);
+using RatesFn = void (*)(const float*, float*, CountBounds, int64_t, float);
 using AccumFn = void (*)(float*, const float*, const int32_t*, const float*, int64_t, int64_t, int64_t);
 using MixFn = void (*)(float*, const float*, const float* const*, const float*, int64_t, int64_t);
 
@@ -671,7 +674,8 @@ struct LayerState {
   Ring spikes;
   LineVec<float> u;              // mem x ld: u[slot] = W S_pre(step of pre ring slot)
   LineVec<float> psp_a;          // fb
-  LineVec<int32_t> t32;          // n
+  LineVec<int32_t> tb;           // 3 x ld: the count bounds of lam (rows zero, one_lo, one_hi)
+  CountBounds bounds() { return {tb.data(), tb.data() + ld, tb.data() + 2 * ld}; }
   // window sums of the current phase
   LineVec<float> sumC, sumLam, sumPSPB, sumPSPA;
   LineVec<float> Ahist;          // R x ld: A of the last R steps of a training phase
@@ -703,7 +707,8 @@ struct Slot {
   std::vector<int32_t> nz;    // pixels with a nonzero rate
   std::vector<float> x;       // n_in rates lambda_max p
   std::vector<float> x_nz;    // rates of the nz pixels
-  std::vector<int32_t> x_t32; // per nz pixel
+  std::vector<int32_t> x_tb;  // 3 x n_in: the count bounds of x_nz (rows zero, one_lo, one_hi)
+  CountBounds x_bounds() { const int64_t n = static_cast<int64_t>(x.size()); return {x_tb.data(), x_tb.data() + n, x_tb.data() + 2 * n}; }
   Scratch sc;
   std::vector<float> Bx;      // W^0 x + b^0 (rate feed-forward at the input)
   bool u_valid = false;
@@ -951,9 +956,9 @@ class CpuEngine final : public Engine {
       const size_t n = static_cast<size_t>(l.n);
       for (auto* v : {&l.B, &l.C, &l.A, &l.lam, &l.sumC, &l.sumLam, &l.Cf, &l.Af, &l.alpha_f, &l.lamt, &l.alpha_t, &l.E, &l.Ebp})
         v->assign(n, 0.0f);
-      l.t32.assign(n, 0);
       l.spikes.init(c_.mem, l.n);
       l.ld = (l.n + 15) / 16 * 16;
+      l.tb.assign(static_cast<size_t>(3 * l.ld), 0);
       l.u.assign(static_cast<size_t>(c_.mem * l.ld), 0.0f);
       l.psp_a.assign(static_cast<size_t>(l.fb), 0.0f);
       l.sumPSPB.assign(static_cast<size_t>(l.fan_in), 0.0f);
@@ -968,7 +973,7 @@ class CpuEngine final : public Engine {
     // set_image fills these inside parallel regions: reserved here, they never allocate there.
     s->nz.reserve(static_cast<size_t>(c_.n_in));
     s->x_nz.reserve(static_cast<size_t>(c_.n_in));
-    s->x_t32.reserve(static_cast<size_t>(c_.n_in));
+    s->x_tb.assign(static_cast<size_t>(3 * c_.n_in), 0);
     s->Cbar.assign(static_cast<size_t>(c_.n_out()), 0.0f);
     int64_t widest = c_.n_in;
     for (int64_t m = 0; m < M_; ++m) widest = std::max(widest, c_.layers[m]);
@@ -996,14 +1001,13 @@ class CpuEngine final : public Engine {
   void set_image(Slot& s, const uint8_t* px) const {
     s.nz.clear();
     s.x_nz.clear();
-    s.x_t32.clear();
     for (int64_t j = 0; j < c_.n_in; ++j) {
       const float r = input_rate(c_.lambda_max, px[j]);
       s.x[j] = r;
       if (r > 0.0f) {
         s.nz.push_back(static_cast<int32_t>(j));
         s.x_nz.push_back(r);
-        s.x_t32.push_back(zero_threshold(r));
+        count_bounds(r, s.x_bounds(), static_cast<int64_t>(s.x_nz.size()) - 1);
       }
     }
     if (!c_.spiking_feedforward) {
@@ -1038,19 +1042,19 @@ class CpuEngine final : public Engine {
   }
 
   // Draws the spikes of n units unit0 + (off ? off[i] : i), elements base + unit of the stream,
-  // with rates rate[i] and zero thresholds t32[i]; pushes the events.
+  // with rates rate[i] and count bounds tb; pushes the events.
   void draw_spikes(const philox::Stream& st, uint64_t base, const int32_t* off, int64_t unit0, const float* rate,
-                   const int32_t* t32, int64_t n, Scratch& sc, Events& ev) const {
+                   CountBounds tb, int64_t n, Scratch& sc, Events& ev) const {
     uint32_t* x0 = sc.x0.data();
     uint32_t* x1 = sc.x1.data();
     uint64_t* bits = sc.bits.data();
     uint64_t* ones = sc.ones.data();
-    k_.philox_x01(st, base + static_cast<uint64_t>(unit0), off, t32, rate, n, x0, x1, bits, ones);
+    k_.philox_x01(st, base + static_cast<uint64_t>(unit0), off, tb, n, x0, x1, bits, ones);
     for (int64_t w = 0; w < (n + 63) / 64; ++w) {
       for (uint64_t m = bits[w] | ones[w]; m; m &= m - 1) {
         const int64_t i = w * 64 + __builtin_ctzll(m);
         const uint64_t unit = static_cast<uint64_t>(unit0) + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i));
-        const int32_t k = (ones[w] & m & -m) ? 1 : tier3_count(st, base + unit, rate[i], x0[i], x1[i]);
+        const int32_t k = (ones[w] & m & -m) ? 1 : tier2_count(st, base + unit, rate[i], x0[i], x1[i]);
         if (k > 0) {
           ev.idx.push_back(static_cast<int32_t>(unit));
           ev.cnt.push_back(static_cast<float>(k));
@@ -1130,7 +1134,7 @@ class CpuEngine final : public Engine {
 void CpuEngine::step(Slot& s, const PhaseCtx& ctx, int64_t t) const {
   if (c_.spiking_feedforward) {
     Events& ev = s.input.push();
-    draw_spikes(ctx.spikes, step_base(ctx, t), s.nz.data(), 0, s.x_nz.data(), s.x_t32.data(),
+    draw_spikes(ctx.spikes, step_base(ctx, t), s.nz.data(), 0, s.x_nz.data(), s.x_bounds(),
                 static_cast<int64_t>(s.nz.size()), s.sc, ev);
   }
   for (int64_t m = 0; m < M_; ++m) step_layer(s, ctx, t, m);
@@ -1234,7 +1238,7 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
     }
     // (H5) / (H5'), (H6)
     if (cond && p.gA == 0.0f) {
-      k_.soma_rates(C, B, lam, l.t32.data(), n, p, p.gB);
+      k_.soma_rates(C, B, lam, l.bounds(), n, p, p.gB);
       rates_done = true;
     } else if (cond) {
       const float* A = l.A.data();
@@ -1252,16 +1256,16 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
         for (int64_t k = 0; k < n; ++k) C[k] = soma_output_target(C[k], B[k], tg[k], false, p);
       }
     } else if (cond) {
-      k_.soma_rates(C, B, lam, l.t32.data(), n, p, p.gD);
+      k_.soma_rates(C, B, lam, l.bounds(), n, p, p.gD);
       rates_done = true;
     } else {
       for (int64_t k = 0; k < n; ++k) C[k] = soma_output(C[k], B[k], false, p);
     }
   }
-  if (!rates_done) k_.compute_rates(C, lam, l.t32.data(), n, p.lmax);
+  if (!rates_done) k_.compute_rates(C, lam, l.bounds(), n, p.lmax);
   if (need[m]) {
     Events& ev = l.spikes.push();
-    draw_spikes(ctx.spikes, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, 0, lam, l.t32.data(), n, s.sc, ev);
+    draw_spikes(ctx.spikes, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, 0, lam, l.bounds(), n, s.sc, ev);
   }
   if (s.rec) record_step(s, m, ctx.step0 + static_cast<uint64_t>(t));
 
@@ -1383,7 +1387,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   float* const B = h.B.data() + q0;
   float* const C = h.C.data() + q0;
   float* const lam = h.lam.data() + q0;
-  int32_t* const t32 = h.t32.data() + q0;
+  const CountBounds tb = h.bounds() + q0;
   float* const sumC = h.sumC.data() + q0;
   const float* const b = b_[0].data() + q0;
 
@@ -1401,7 +1405,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   team.for_static(0, S, [&](int64_t t) {
     Events& ev = xev[t];
     ev.clear();
-    draw_spikes(job.spikes, static_cast<uint64_t>(t) * units, s.nz.data(), 0, s.x_nz.data(), s.x_t32.data(),
+    draw_spikes(job.spikes, static_cast<uint64_t>(t) * units, s.nz.data(), 0, s.x_nz.data(), s.x_bounds(),
                 static_cast<int64_t>(s.nz.size()), sc, ev);
   });
   plateau_offsets(h, 0, job, q0, q1);
@@ -1432,10 +1436,10 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
       }
     }
     // (H5, H6) and the spikes of units q0..q1-1: thread 0's straight into the ring, the others' aside.
-    k_.soma_rates(C, B, lam, t32, nq, p_, p_.gB);
+    k_.soma_rates(C, B, lam, tb, nq, p_, p_.gB);
     Events& ev = id == 0 ? h.spikes.push() : s.hev[t].ev;
     if (id != 0) ev.clear();
-    draw_spikes(job.spikes, step_base(ctx, tt) + static_cast<uint64_t>(d_.unit_offset[0]), nullptr, q0, lam, t32, nq,
+    draw_spikes(job.spikes, step_base(ctx, tt) + static_cast<uint64_t>(d_.unit_offset[0]), nullptr, q0, lam, tb, nq,
                 sc, ev);
     if (ls.sum_C) {
       for (int64_t q = 0; q < nq; ++q) sumC[q] = add(sumC[q], C[q]);
