@@ -6,7 +6,7 @@
 // at 2.2 GFLOP/s (median), 1 thread at 112. So the team is cut to the free cores: the runnable tasks
 // of the machine (/proc/loadavg) less this process's own runnable threads (/proc/self/task/*/stat:
 // its pool threads spin between regions, so they must not count as other load). Sampled at most
-// every 20 ms; a cut needs two samples in a row that show other load (a one-off blip costs nothing),
+// every 20 ms; a cut needs three samples in a row that show other load (a blip costs nothing),
 // the full team comes back at the first sample without. Other load of niced tasks only (a nice 19
 // job: what /proc/stat counts under `nice` over the last 200 ms, all but nothing under user and
 // system once this process's own time is taken out) is no load: the scheduler gives such tasks
@@ -131,6 +131,14 @@ struct Governor {
   long long window_normal = -1, window_own = -1;
 };
 
+// Samples in a row that must show other load before the team is cut. On this project's quiet
+// 2-core virtual machine, with this process's threads read once (after the machine's count), a few
+// samples of each segregated training and test run showed a task of another process, now and
+// then two in a row, and a cut taken as a long region starts (a test batch) lasts all of it. With
+// the threads read before and after, none showed in 16 such runs; three samples are a margin on
+// top. A busy process is runnable at every sample: it is cut 20 ms later than with two.
+constexpr int kBusySamples = 3;
+
 // The window over which the niceness of the other load is judged: /proc/stat counts in ticks of
 // 10 ms, so a shorter one would be mostly rounding.
 constexpr auto kWindow = std::chrono::milliseconds(200);
@@ -174,17 +182,21 @@ void judge_niceness(Governor& g, std::chrono::steady_clock::time_point now) {
 
 void sample(Governor& g, std::chrono::steady_clock::time_point now) {
 #if defined(__linux__)
+  // This process's runnable threads are read before and after the machine's: a thread of ours
+  // that starts or stops running between the reads (a pool thread ending its spin, the caller
+  // waking one) is counted as ours, not as another process's load.
+  const int own_before = own_runnable();
   const int machine = machine_runnable();
-  const int own = own_runnable();
-  if (machine < 0 || own < 0) return;
+  const int own = std::max(own_before, own_runnable());
+  if (machine < 0 || own_before < 0) return;
   judge_niceness(g, now);
   const int cores = usable_cores();
-  // Two samples in a row with other load cut the team; the first without restores it.
+  // kBusySamples samples in a row with other load cut the team; the first without restores it.
   auto judge = [cores](int others, int& busy_samples, std::atomic<int>& free_cores) {
     if (others == 0) {
       busy_samples = 0;
       free_cores.store(1 << 20);
-    } else if (++busy_samples >= 2) {
+    } else if (++busy_samples >= kBusySamples) {
       free_cores.store(std::max(1, cores - others));
     }
   };

@@ -12,7 +12,7 @@ const n = 300;  // above the small-call limit: the main lane, with the threads a
 const a = Float32Array.from({ length: n * n }, (_, i) => Math.sin(i));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// Kernel calls 30 ms apart: the governor samples at most every 20 ms and cuts after two samples.
+// Kernel calls 30 ms apart: the governor samples at most every 20 ms and cuts after three samples.
 async function calls(count: number): Promise<Float32Array> {
   let c: Float32Array = new Float32Array(0);
   for (let i = 0; i < count; i++) {
@@ -46,7 +46,7 @@ async function settled(ms: number): Promise<number | null> {
   t.teardown(() => busy.forEach((c) => c.kill('SIGKILL')));
   for (let i = 0; i < os.availableParallelism(); i++) busy.push(spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
   await sleep(300);
-  const loaded = await calls(4);
+  const loaded = await calls(5);
   t.is(getCpuScheduling().threadLimit, 1);
   t.deepEqual(loaded, quiet);
 
@@ -65,7 +65,7 @@ async function settled(ms: number): Promise<number | null> {
   t.teardown(() => busy.forEach((c) => c.kill('SIGKILL')));
   for (let i = 0; i < os.availableParallelism(); i++) busy.push(spawn('nice', ['-n', '19', process.execPath, '-e', 'for (;;) {}'], { stdio: 'ignore' }));
   await sleep(300);
-  // Long enough for the niceness window (200 ms) and for a cut to show (two samples 20 ms apart).
+  // Long enough for the niceness window (200 ms) and for a cut to show (three samples 20 ms apart).
   const loaded = await calls(20);
   t.log(`cut before: ${before}; beside ${busy.length} niced processes: ${getCpuScheduling().threadLimit}`);
   t.is(getCpuScheduling().threadLimit, before);
