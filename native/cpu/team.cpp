@@ -135,8 +135,8 @@ struct Governor {
 // 2-core virtual machine, with this process's threads read once (after the machine's count), a few
 // samples of each segregated training and test run showed a task of another process, now and
 // then two in a row, and a cut taken as a long region starts (a test batch) lasts all of it. With
-// the threads read before and after, none showed in 16 such runs; three samples are a margin on
-// top. A busy process is runnable at every sample: it is cut 20 ms later than with two.
+// the threads read before and after, 16 such runs had no cut (8 with two samples, 8 with three);
+// three are a margin on top. A busy process is runnable at every sample: it is cut 20 ms later.
 constexpr int kBusySamples = 3;
 
 // The window over which the niceness of the other load is judged: /proc/stat counts in ticks of
