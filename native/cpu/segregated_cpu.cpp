@@ -139,6 +139,49 @@ void philox_x01_plain(const philox::Stream& s, uint64_t base, const int32_t* off
   }
 }
 
+// Lazy draws, for a layer whose rates nothing but its own spike draws read (CpuEngine::lazy_): a
+// rate never exceeds lambda_max, so v < zmax = count_bounds(lambda_max).zero proves a count of 0
+// for any unit before its rate is known (about 82 % of the draws at lambda_max = 0.2). The stage
+// pass keeps the other lanes (index, C, first Philox word), packed, and x1 of every unit (on its
+// own lane); rates_classify gives their rates and tier 1 on them. Same counts as rates then
+// draw_spikes, with a fifth of the rates computed.
+int64_t philox_stage_plain(const philox::Stream& s, uint64_t base, const float* C, int64_t n, int32_t zmax,
+                           int32_t* unit, float* Cs, uint32_t* x0, uint32_t* x1) {
+  int64_t k = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const philox::Block b = philox::block_at(s, base + static_cast<uint64_t>(i), 0);
+    if (static_cast<int32_t>(b.x0 >> 5) < zmax) continue;
+    unit[k] = static_cast<int32_t>(i);
+    Cs[k] = C[i];
+    x0[k] = b.x0;
+    x1[i] = b.x1;
+    ++k;
+  }
+  return k;
+}
+
+// lam[j] = rate_of(lmax, Cs[j]) and tier 1 on x0[j] as philox_x01: bits where tier 2 decides, ones
+// where the count is 1.
+void rates_classify_plain(const float* Cs, const uint32_t* x0, int64_t n, float lmax, float* lam, uint64_t* bits,
+                          uint64_t* ones) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
+  int32_t z, lo, hi;
+  const CountBounds tb{&z, &lo, &hi};
+  for (int64_t j = 0; j < n; ++j) {
+    lam[j] = rate_of(lmax, Cs[j]);
+    count_bounds(lam[j], tb, 0);
+    const int k = proved_count(x0[j], tb, 0);
+    if (k < 0) bits[j >> 6] |= uint64_t{1} << (j & 63);
+    if (k == 1) ones[j >> 6] |= uint64_t{1} << (j & 63);
+  }
+}
+
+// Leaky soma without apical coupling, C = soma_leaky(C, B, g): soma_rates without the rates.
+void soma_plain(float* C, const float* B, int64_t n, const StepParams& sp, float g) {
+  const StepParams p = sp;
+  for (int64_t k = 0; k < n; ++k) C[k] = soma_leaky(C[k], B[k], g, p);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 // High and low 32 bits of the eight 32 x 32-bit products a * m.
 __attribute__((target("avx2"))) inline void mul_hilo(__m256i a, __m256i m, __m256i* hi, __m256i* lo) {
@@ -286,6 +329,42 @@ __attribute__((target("avx512f"))) void philox_x01_avx512(const philox::Stream& 
   }
 }
 
+__attribute__((target("avx512f,avx512bw"))) int64_t philox_stage_avx512(const philox::Stream& s, uint64_t base, const float* C,
+                                                                     int64_t n, int32_t zmax, int32_t* unit, float* Cs,
+                                                                     uint32_t* x0, uint32_t* x1) {
+  const PhiloxKeys keys(s);
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const uint64_t b0 = s.offset + base;
+  const __m512i lo_base = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0)));
+  const __m512i hi_base = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0 >> 32)));
+  const __m512i vz = _mm512_set1_epi32(zmax);
+  int64_t k = 0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 valid = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512i u = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i)), lane);
+    const __m512i c0 = _mm512_add_epi32(lo_base, u);
+    const __mmask16 carry = _mm512_cmplt_epu32_mask(c0, lo_base);
+    const __m512i c1 = _mm512_mask_add_epi32(hi_base, carry, hi_base, _mm512_set1_epi32(1));
+    __m512i xa0, xa1, xb0, xb1;
+    philox8_x01(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(c0)), _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c1)), keys,
+                &xa0, &xa1);
+    philox8_x01(_mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c0, 1)),
+                _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c1, 1)), keys, &xb0, &xb1);
+    const __m512i w0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(xa0)), _mm512_cvtepi64_epi32(xb0), 1);
+    const __mmask16 keep = _mm512_mask_cmpge_epi32_mask(valid, _mm512_srli_epi32(w0, 5), vz);
+    if (!keep) continue;
+    // packed in registers (the memory form of vpcompressd is microcoded and slow on AMD); the
+    // arrays have 16 lanes of room past n. x1 (tier 2 only) stays on its unit's lane.
+    const __m512i w1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(xa1)), _mm512_cvtepi64_epi32(xb1), 1);
+    _mm512_storeu_si512(unit + k, _mm512_maskz_compress_epi32(keep, u));
+    _mm512_storeu_ps(Cs + k, _mm512_maskz_compress_ps(keep, _mm512_maskz_loadu_ps(valid, C + i)));
+    _mm512_storeu_si512(x0 + k, _mm512_maskz_compress_epi32(keep, w0));
+    _mm512_storeu_si512(x1 + i, w1);
+    k += __builtin_popcount(keep);
+  }
+  return k;
+}
+
 #endif
 
 // Blocked kernels (plain loops vectorised by the compiler in each target clone; each output
@@ -347,7 +426,10 @@ void kappa_mix_plain(float* B, const float* b, const float* const* us, const flo
 }
 #if defined(__x86_64__) && defined(__GNUC__)
 // count_bounds on eight lanes, operation for operation.
-__attribute__((target("avx2"))) inline void count_bounds8(__m256 l, CountBounds tb, int64_t k) {
+struct Bounds8 {
+  __m256i zero, one_lo, one_hi;
+};
+__attribute__((target("avx2"))) inline Bounds8 count_bounds8(__m256 l) {
   const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f), scale = _mm256_set1_ps(kTwo27);
   const __m256 margin = _mm256_set1_ps(kBoundMargin);
   const __m256 ok = _mm256_and_ps(_mm256_cmp_ps(l, _mm256_setzero_ps(), _CMP_GE_OQ), _mm256_cmp_ps(l, one, _CMP_LT_OQ));
@@ -358,48 +440,81 @@ __attribute__((target("avx2"))) inline void count_bounds8(__m256 l, CountBounds 
   const __m256 f1_lo = _mm256_sub_ps(_mm256_add_ps(_mm256_sub_ps(one, _mm256_mul_ps(half, r2)), _mm256_mul_ps(r3, _mm256_set1_ps(1.0f / 3.0f))),
                                      _mm256_mul_ps(r4, _mm256_set1_ps(0.125f)));
   const __m256i oki = _mm256_castps_si256(ok);
-  const __m256i zero = _mm256_and_si256(oki, _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(e_lo, margin), scale)));
   const __m256i lo = _mm256_add_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(_mm256_add_ps(e_hi, margin), scale)), _mm256_set1_epi32(1));
-  const __m256i one_lo = _mm256_blendv_epi8(_mm256_set1_epi32(kNoOne), lo, oki);
-  const __m256i one_hi = _mm256_and_si256(oki, _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(f1_lo, margin), scale)));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(tb.zero + k), zero);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(tb.one_lo + k), one_lo);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(tb.one_hi + k), one_hi);
+  return {_mm256_and_si256(oki, _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(e_lo, margin), scale))),
+          _mm256_blendv_epi8(_mm256_set1_epi32(kNoOne), lo, oki),
+          _mm256_and_si256(oki, _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(f1_lo, margin), scale)))};
+}
+
+// rate_of(lmax, C) on eight lanes: exp_f(-C), operation for operation, then lmax / (1 + e).
+__attribute__((target("avx2"))) inline __m256 rate8(__m256 c, float lmax) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  __m256 x = _mm256_sub_ps(_mm256_setzero_ps(), c);
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  x = _mm256_min_ps(x, _mm256_set1_ps(88.0f));
+  const __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f));
+  const __m256 magic = _mm256_set1_ps(12582912.0f);
+  const __m256 kf = _mm256_sub_ps(_mm256_add_ps(t, magic), magic);
+  __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(kf, _mm256_set1_ps(0.693359375f)));
+  r = _mm256_sub_ps(r, _mm256_mul_ps(kf, _mm256_set1_ps(-2.12194440e-4f)));
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r), one);
+  const __m256i ki = _mm256_cvttps_epi32(kf);
+  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ki, _mm256_set1_epi32(127)), 23));
+  const __m256 e = _mm256_mul_ps(p, scale);
+  return _mm256_mul_ps(_mm256_set1_ps(lmax), _mm256_div_ps(one, _mm256_add_ps(one, e)));
 }
 
 __attribute__((target("avx2"))) void rates_avx2(const float* C, float* lam, CountBounds tb, int64_t n, float lmax) {
   int64_t k = 0;
-  const __m256 lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f);
   for (; k + 8 <= n; k += 8) {
-    // exp_f(-C), operation for operation
-    __m256 x = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(C + k));
-    x = _mm256_max_ps(x, lo);
-    x = _mm256_min_ps(x, hi);
-    const __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f));
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
-    const __m256 kf = _mm256_sub_ps(_mm256_add_ps(t, magic), magic);
-    __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(kf, _mm256_set1_ps(0.693359375f)));
-    r = _mm256_sub_ps(r, _mm256_mul_ps(kf, _mm256_set1_ps(-2.12194440e-4f)));
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r), _mm256_set1_ps(1.0f));
-    const __m256i ki = _mm256_cvttps_epi32(kf);
-    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ki, _mm256_set1_epi32(127)), 23));
-    const __m256 e = _mm256_mul_ps(p, scale);
-    const __m256 one = _mm256_set1_ps(1.0f);
-    const __m256 l = _mm256_mul_ps(_mm256_set1_ps(lmax), _mm256_div_ps(one, _mm256_add_ps(one, e)));
+    const __m256 l = rate8(_mm256_loadu_ps(C + k), lmax);
     _mm256_storeu_ps(lam + k, l);
-    count_bounds8(l, tb, k);
+    const Bounds8 b = count_bounds8(l);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tb.zero + k), b.zero);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tb.one_lo + k), b.one_lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tb.one_hi + k), b.one_hi);
   }
   if (k < n) rates_plain(C + k, lam + k, tb + k, n - k, lmax);
 }
 
-// count_bounds on sixteen lanes, operation for operation (lanes outside mk are not written).
-__attribute__((target("avx512f"))) inline void count_bounds16(__m512 l, __mmask16 mk, CountBounds tb, int64_t k) {
+__attribute__((target("avx2"))) void rates_classify_avx2(const float* Cs, const uint32_t* x0, int64_t n, float lmax,
+                                                          float* lam, uint64_t* bits, uint64_t* ones) {
+  int64_t j = 0;
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 l = rate8(_mm256_loadu_ps(Cs + j), lmax);
+    _mm256_storeu_ps(lam + j, l);
+    const Bounds8 b = count_bounds8(l);
+    const __m256i v = _mm256_srli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x0 + j)), 5);
+    const __m256i zero = _mm256_cmpgt_epi32(b.zero, v);
+    const __m256i one = _mm256_andnot_si256(_mm256_cmpgt_epi32(b.one_lo, v), _mm256_cmpgt_epi32(b.one_hi, v));
+    const uint64_t is1 = static_cast<uint64_t>(_mm256_movemask_ps(_mm256_castsi256_ps(one)) & 0xff);
+    const uint64_t is0 = static_cast<uint64_t>(_mm256_movemask_ps(_mm256_castsi256_ps(zero)) & 0xff);
+    bits[j >> 6] |= (~(is0 | is1) & 0xff) << (j & 63);
+    ones[j >> 6] |= is1 << (j & 63);
+  }
+  int32_t z, lo, hi;
+  const CountBounds tb{&z, &lo, &hi};
+  for (; j < n; ++j) {
+    lam[j] = rate_of(lmax, Cs[j]);
+    count_bounds(lam[j], tb, 0);
+    const int k = proved_count(x0[j], tb, 0);
+    if (k < 0) bits[j >> 6] |= uint64_t{1} << (j & 63);
+    if (k == 1) ones[j >> 6] |= uint64_t{1} << (j & 63);
+  }
+}
+
+// count_bounds on sixteen lanes, operation for operation.
+struct Bounds16 {
+  __m512i zero, one_lo, one_hi;
+};
+__attribute__((target("avx512f"))) inline Bounds16 count_bounds16(__m512 l) {
   const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f), scale = _mm512_set1_ps(kTwo27);
   const __m512 margin = _mm512_set1_ps(kBoundMargin);
   const __mmask16 ok = _mm512_cmp_ps_mask(l, _mm512_setzero_ps(), _CMP_GE_OQ) & _mm512_cmp_ps_mask(l, one, _CMP_LT_OQ);
@@ -409,45 +524,63 @@ __attribute__((target("avx512f"))) inline void count_bounds16(__m512 l, __mmask1
   const __m512 e_lo = _mm512_sub_ps(e_hi, _mm512_mul_ps(r3, _mm512_set1_ps(1.0f / 6.0f)));
   const __m512 f1_lo = _mm512_sub_ps(_mm512_add_ps(_mm512_sub_ps(one, _mm512_mul_ps(half, r2)), _mm512_mul_ps(r3, _mm512_set1_ps(1.0f / 3.0f))),
                                      _mm512_mul_ps(r4, _mm512_set1_ps(0.125f)));
-  const __m512i zero = _mm512_maskz_mov_epi32(ok, _mm512_cvttps_epi32(_mm512_mul_ps(_mm512_sub_ps(e_lo, margin), scale)));
   const __m512i lo = _mm512_add_epi32(_mm512_cvttps_epi32(_mm512_mul_ps(_mm512_add_ps(e_hi, margin), scale)), _mm512_set1_epi32(1));
-  const __m512i one_lo = _mm512_mask_mov_epi32(_mm512_set1_epi32(kNoOne), ok, lo);
-  const __m512i one_hi = _mm512_maskz_mov_epi32(ok, _mm512_cvttps_epi32(_mm512_mul_ps(_mm512_sub_ps(f1_lo, margin), scale)));
-  _mm512_mask_storeu_epi32(tb.zero + k, mk, zero);
-  _mm512_mask_storeu_epi32(tb.one_lo + k, mk, one_lo);
-  _mm512_mask_storeu_epi32(tb.one_hi + k, mk, one_hi);
+  return {_mm512_maskz_mov_epi32(ok, _mm512_cvttps_epi32(_mm512_mul_ps(_mm512_sub_ps(e_lo, margin), scale))),
+          _mm512_mask_mov_epi32(_mm512_set1_epi32(kNoOne), ok, lo),
+          _mm512_maskz_mov_epi32(ok, _mm512_cvttps_epi32(_mm512_mul_ps(_mm512_sub_ps(f1_lo, margin), scale)))};
+}
+
+// rate_of(lmax, C) on sixteen lanes: exp_f(-C), operation for operation, then lmax / (1 + e).
+__attribute__((target("avx512f"))) inline __m512 rate16(__m512 c, float lmax) {
+  const __m512 one = _mm512_set1_ps(1.0f), magic = _mm512_set1_ps(12582912.0f);
+  __m512 x = _mm512_sub_ps(_mm512_setzero_ps(), c);
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+  const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+  const __m512 kf = _mm512_sub_ps(_mm512_add_ps(t, magic), magic);
+  __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(kf, _mm512_set1_ps(0.693359375f)));
+  r = _mm512_sub_ps(r, _mm512_mul_ps(kf, _mm512_set1_ps(-2.12194440e-4f)));
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r), one);
+  const __m512i ki = _mm512_cvttps_epi32(kf);
+  const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ki, _mm512_set1_epi32(127)), 23));
+  return _mm512_mul_ps(_mm512_set1_ps(lmax), _mm512_div_ps(one, _mm512_add_ps(one, _mm512_mul_ps(p, scale))));
 }
 
 __attribute__((target("avx512f"))) void rates_avx512(const float* C, float* lam, CountBounds tb, int64_t n, float lmax) {
-  const __m512 lo = _mm512_set1_ps(-87.0f), hi = _mm512_set1_ps(88.0f), one = _mm512_set1_ps(1.0f);
-  const __m512 magic = _mm512_set1_ps(12582912.0f);
   for (int64_t k = 0; k < n; k += 16) {
     const __mmask16 mk = n - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k)) - 1);
-    // exp_f(-C) and the rest of rates_plain, operation for operation
-    __m512 x = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(mk, C + k));
-    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-    const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
-    const __m512 kf = _mm512_sub_ps(_mm512_add_ps(t, magic), magic);
-    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(kf, _mm512_set1_ps(0.693359375f)));
-    r = _mm512_sub_ps(r, _mm512_mul_ps(kf, _mm512_set1_ps(-2.12194440e-4f)));
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r), one);
-    const __m512i ki = _mm512_cvttps_epi32(kf);
-    const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ki, _mm512_set1_epi32(127)), 23));
-    const __m512 l = _mm512_mul_ps(_mm512_set1_ps(lmax), _mm512_div_ps(one, _mm512_add_ps(one, _mm512_mul_ps(p, scale))));
+    const __m512 l = rate16(_mm512_maskz_loadu_ps(mk, C + k), lmax);
     _mm512_mask_storeu_ps(lam + k, mk, l);
-    count_bounds16(l, mk, tb, k);
+    const Bounds16 b = count_bounds16(l);
+    _mm512_mask_storeu_epi32(tb.zero + k, mk, b.zero);
+    _mm512_mask_storeu_epi32(tb.one_lo + k, mk, b.one_lo);
+    _mm512_mask_storeu_epi32(tb.one_hi + k, mk, b.one_hi);
   }
 }
 
-// soma_rates_plain with explicit vectors (soma_leaky operation for operation).
-__attribute__((target("avx512f"))) void soma_rates_avx512(float* C, const float* B, float* lam, CountBounds tb,
-                                                           int64_t n, const StepParams& p, float g) {
+__attribute__((target("avx512f"))) void rates_classify_avx512(const float* Cs, const uint32_t* x0, int64_t n, float lmax,
+                                                               float* lam, uint64_t* bits, uint64_t* ones) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 mk = n - j >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - j)) - 1);
+    const __m512 l = rate16(_mm512_maskz_loadu_ps(mk, Cs + j), lmax);
+    _mm512_mask_storeu_ps(lam + j, mk, l);
+    const Bounds16 b = count_bounds16(l);
+    const __m512i v = _mm512_srli_epi32(_mm512_maskz_loadu_epi32(mk, x0 + j), 5);
+    const __mmask16 is0 = _mm512_mask_cmplt_epi32_mask(mk, v, b.zero);
+    const __mmask16 is1 = _mm512_mask_cmplt_epi32_mask(_mm512_mask_cmpge_epi32_mask(mk, v, b.one_lo), v, b.one_hi);
+    ones[j >> 6] |= static_cast<uint64_t>(is1) << (j & 63);
+    bits[j >> 6] |= static_cast<uint64_t>(static_cast<uint16_t>(mk & ~(is0 | is1))) << (j & 63);
+  }
+}
+
+// soma_plain with explicit vectors (soma_leaky operation for operation).
+__attribute__((target("avx512f"))) void soma_avx512(float* C, const float* B, int64_t n, const StepParams& p, float g) {
   const __m512 vdt = _mm512_set1_ps(p.dt), vngL = _mm512_set1_ps(-p.gL), vg = _mm512_set1_ps(g);
   for (int64_t k = 0; k < n; k += 16) {
     const __mmask16 mk = n - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k)) - 1);
@@ -456,6 +589,11 @@ __attribute__((target("avx512f"))) void soma_rates_avx512(float* C, const float*
     const __m512 inner = _mm512_add_ps(_mm512_mul_ps(vngL, c), _mm512_mul_ps(vg, _mm512_sub_ps(b, c)));
     _mm512_mask_storeu_ps(C + k, mk, _mm512_add_ps(c, _mm512_mul_ps(vdt, inner)));
   }
+}
+
+__attribute__((target("avx512f"))) void soma_rates_avx512(float* C, const float* B, float* lam, CountBounds tb,
+                                                           int64_t n, const StepParams& p, float g) {
+  soma_avx512(C, B, n, p, g);
   rates_avx512(C, lam, tb, n, p.lmax);
 }
 
@@ -578,6 +716,10 @@ using SomaFn = void (*)(float*, const float*, float*, CountBounds, int64_t, cons
 using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, CountBounds, int64_t, uint32_t*, uint32_t*,
                           uint64_t*, uint64_t*);
 using RatesFn = void (*)(const float*, float*, CountBounds, int64_t, float);
+using StageFn = int64_t (*)(const philox::Stream&, uint64_t, const float*, int64_t, int32_t, int32_t*, float*, uint32_t*,
+                            uint32_t*);
+using ClassifyFn = void (*)(const float*, const uint32_t*, int64_t, float, float*, uint64_t*, uint64_t*);
+using SomaOnlyFn = void (*)(float*, const float*, int64_t, const StepParams&, float);
 using AccumFn = void (*)(float*, const float*, const int32_t*, const float*, int64_t, int64_t, int64_t);
 using MixFn = void (*)(float*, const float*, const float* const*, const float*, int64_t, int64_t);
 
@@ -588,6 +730,9 @@ struct Kernels {
   PhiloxFn philox_x01;
   RatesFn compute_rates;
   SomaFn soma_rates;
+  StageFn philox_stage;
+  ClassifyFn rates_classify;
+  SomaOnlyFn soma;
   AccumFn accum_events;
   MixFn kappa_mix;
 };
@@ -596,16 +741,19 @@ Kernels kernels_for(cpu::Isa isa) {
 #if defined(__x86_64__) && defined(__GNUC__)
   switch (isa) {
     case cpu::Isa::Avx512:
-      return {philox_x01_avx512, rates_avx512, soma_rates_avx512, accum_events_avx512, kappa_mix_avx512};
+      return {philox_x01_avx512, rates_avx512, soma_rates_avx512, philox_stage_avx512, rates_classify_avx512, soma_avx512,
+              accum_events_avx512, kappa_mix_avx512};
     case cpu::Isa::Avx2:
-      return {philox_x01_avx2, rates_avx2, soma_rates_plain, accum_events_avx2, kappa_mix_avx2};
+      return {philox_x01_avx2, rates_avx2, soma_rates_plain, philox_stage_plain, rates_classify_avx2, soma_plain,
+              accum_events_avx2, kappa_mix_avx2};
     case cpu::Isa::Scalar:
       break;
   }
 #else
   (void)isa;
 #endif
-  return {philox_x01_plain, rates_plain, soma_rates_plain, accum_events_plain, kappa_mix_plain};
+  return {philox_x01_plain, rates_plain, soma_rates_plain, philox_stage_plain, rates_classify_plain, soma_plain,
+          accum_events_plain, kappa_mix_plain};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -687,13 +835,23 @@ struct LayerState {
 
 // One thread's scratch for the spike draws and the kappa mixes.
 struct Scratch {
-  std::vector<uint32_t> x0, x1;    // Philox words
-  std::vector<uint64_t> bits;      // candidate bitmap
-  std::vector<uint64_t> ones;      // lanes whose count is 1 (tier 2)
+  std::vector<uint32_t> x0, x1;    // Philox words (of the staged lanes, in a lazy draw)
+  std::vector<uint64_t> bits;      // lanes left to tier 2
+  std::vector<uint64_t> ones;      // lanes whose count is 1
+  std::vector<int32_t> unit;       // a lazy draw's staged lanes: unit, C, rate
+  std::vector<float> Cs, lam;
+  std::vector<int32_t> ev_idx;     // a draw's events, appended to its list at once
+  std::vector<float> ev_cnt;
   std::vector<const float*> taps;  // kappa-mix rows
   void init(int64_t widest, int64_t taps_max) {
-    x0.assign(static_cast<size_t>(widest), 0);
-    x1.assign(static_cast<size_t>(widest), 0);
+    const size_t room = static_cast<size_t>(widest + 16);  // the stage pass stores whole vectors
+    x0.assign(room, 0);
+    x1.assign(room, 0);
+    unit.assign(room, 0);
+    Cs.assign(room, 0.0f);
+    lam.assign(room, 0.0f);
+    ev_idx.assign(room, 0);
+    ev_cnt.assign(room, 0.0f);
     bits.assign(static_cast<size_t>(widest / 64 + 1), 0);
     ones.assign(static_cast<size_t>(widest / 64 + 1), 0);
     taps.assign(static_cast<size_t>(taps_max), nullptr);
@@ -802,6 +960,17 @@ class CpuEngine final : public Engine {
     int64_t widest = 0;
     for (int64_t m = 0; m < M_; ++m) widest = std::max(widest, c_.layers[m]);
     zeros_.assign(static_cast<size_t>(widest), 0.0f);
+    // A hidden layer's rates are read by its spike draws only when the layer above takes its
+    // spikes, no layer takes its rates as feedback and its soma has no apical term (soma_rates).
+    lazy_.assign(static_cast<size_t>(M_), false);
+    for (int64_t m = 0; m + 1 < M_; ++m) {
+      bool feeds_rates = false;
+      for (int64_t k = 0; k + 1 < M_; ++k) feeds_rates = feeds_rates || (!c_.spiking_feedback && c_.fb_layer(k) == m);
+      lazy_[m] = c_.spiking_feedforward && c_.use_conductances && p_.gA == 0.0f && !feeds_rates;
+    }
+    int32_t z, lo, hi;
+    count_bounds(p_.lmax, {&z, &lo, &hi}, 0);
+    zmax_ = z;
   }
 
   // ---- weights ----
@@ -979,7 +1148,7 @@ class CpuEngine final : public Engine {
     for (int64_t m = 0; m < M_; ++m) widest = std::max(widest, c_.layers[m]);
     int64_t taps_max = c_.mem;
     for (int64_t m = 0; m + 1 < M_; ++m) taps_max = std::max(taps_max, c_.fb_size(m));
-    s->sc.init(widest, taps_max);
+    s->sc.init(widest, taps_max);  // (sc2, the pair's second scratch, takes sc's sizes)
     s->Bx.assign(static_cast<size_t>(c_.layers[0]), 0.0f);
     s->target.assign(static_cast<size_t>(c_.n_out()), 0.0f);
     s->angle.assign(static_cast<size_t>(M_ - 1), 0.0f);
@@ -1050,19 +1219,50 @@ class CpuEngine final : public Engine {
     uint64_t* bits = sc.bits.data();
     uint64_t* ones = sc.ones.data();
     k_.philox_x01(st, base + static_cast<uint64_t>(unit0), off, tb, n, x0, x1, bits, ones);
+    int64_t ne = 0;
     for (int64_t w = 0; w < (n + 63) / 64; ++w) {
       for (uint64_t m = bits[w] | ones[w]; m; m &= m - 1) {
         const int64_t i = w * 64 + __builtin_ctzll(m);
         const uint64_t unit = static_cast<uint64_t>(unit0) + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i));
         const int32_t k = (ones[w] & m & -m) ? 1 : tier2_count(st, base + unit, rate[i], x0[i], x1[i]);
         if (k > 0) {
-          ev.idx.push_back(static_cast<int32_t>(unit));
-          ev.cnt.push_back(static_cast<float>(k));
+          sc.ev_idx[ne] = static_cast<int32_t>(unit);
+          sc.ev_cnt[ne++] = static_cast<float>(k);
         }
       }
     }
+    ev.idx.insert(ev.idx.end(), sc.ev_idx.data(), sc.ev_idx.data() + ne);
+    ev.cnt.insert(ev.cnt.end(), sc.ev_cnt.data(), sc.ev_cnt.data() + ne);
   }
 
+  // draw_spikes for units unit0 + i of a lazy layer (lazy_), from their somatic potentials C:
+  // rates only where tier 1 cannot prove a count of 0 for every rate up to lambda_max.
+  void draw_spikes_lazy(const philox::Stream& st, uint64_t base, int64_t unit0, const float* C, int64_t n, Scratch& sc,
+                        Events& ev) const {
+    const int64_t ns = k_.philox_stage(st, base + static_cast<uint64_t>(unit0), C, n, zmax_, sc.unit.data(), sc.Cs.data(),
+                                       sc.x0.data(), sc.x1.data());
+    k_.rates_classify(sc.Cs.data(), sc.x0.data(), ns, p_.lmax, sc.lam.data(), sc.bits.data(), sc.ones.data());
+    int64_t ne = 0;
+    for (int64_t w = 0; w < (ns + 63) / 64; ++w) {
+      for (uint64_t m = sc.bits[w] | sc.ones[w]; m; m &= m - 1) {
+        const int64_t j = w * 64 + __builtin_ctzll(m);
+        const uint64_t unit = static_cast<uint64_t>(unit0) + static_cast<uint64_t>(sc.unit[j]);
+        const int32_t k =
+            (sc.ones[w] & m & -m) ? 1 : tier2_count(st, base + unit, sc.lam[j], sc.x0[j], sc.x1[sc.unit[j]]);
+        if (k > 0) {
+          sc.ev_idx[ne] = static_cast<int32_t>(unit);
+          sc.ev_cnt[ne++] = static_cast<float>(k);
+        }
+      }
+    }
+    ev.idx.insert(ev.idx.end(), sc.ev_idx.data(), sc.ev_idx.data() + ne);
+    ev.cnt.insert(ev.cnt.end(), sc.ev_cnt.data(), sc.ev_cnt.data() + ne);
+  }
+  // After a phase whose steps drew layer m lazily: its rates of the last step, as an eager step
+  // leaves them (a checkpoint saves them).
+  void finish_lazy(LayerState& l, int64_t q0, int64_t q1) const {
+    k_.compute_rates(l.C.data() + q0, l.lam.data() + q0, l.bounds() + q0, q1 - q0, p_.lmax);
+  }
   void step(Slot& s, const PhaseCtx& ctx, int64_t t) const;
   void step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) const;
   void apical_input(const Slot& s, int64_t m, float* pa) const;
@@ -1088,6 +1288,9 @@ class CpuEngine final : public Engine {
   }
   void run_phase(Slot& s, const PhaseCtx& ctx) const {
     for (int64_t t = 0; t < ctx.L; ++t) step(s, ctx, t);
+    for (int64_t m = 0; m < M_; ++m) {
+      if (lazy_[m] && s.rec == nullptr) finish_lazy(s.L[m], 0, s.L[m].n);
+    }
   }
   void run_example(Slot& s, const TrainJob& job) const;
   void begin_example(Slot& s, const TrainJob& job) const;
@@ -1125,6 +1328,8 @@ class CpuEngine final : public Engine {
   const uint8_t* chunk_images_ = nullptr;  // the staged chunk
   const int32_t* chunk_order_ = nullptr;
   bool new_chunk_ = false;     // no online example has run since it was staged
+  std::vector<bool> lazy_;     // hidden layers whose spikes draw_spikes_lazy may draw
+  int32_t zmax_ = 0;           // count_bounds(lambda_max).zero: proves 0 for every rate
   PairTuner pair_tuner_;
   int pair_threads_ = 1;       // of the paired path's current example (and its W0 update)
   bool record_angle_ = false;  // of the examples being run
@@ -1175,6 +1380,7 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
   const int64_t n = l.n;
   const bool out = m == M_ - 1;
   const LayerStep ls = layer_step(ctx.mode, t, ctx.L, ctx.T, ctx.R, out, learned, p.gA != 0.0f, s.rec != nullptr);
+  const bool lazy = lazy_[m] && need[m] && s.rec == nullptr;  // (lazy_ holds no output layer)
   float* B = l.B.data();
   // (H1, H2) / (O1, O2): basal drive.
   if (c_.spiking_feedforward) {
@@ -1237,7 +1443,10 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
       }
     }
     // (H5) / (H5'), (H6)
-    if (cond && p.gA == 0.0f) {
+    if (lazy) {
+      k_.soma(C, B, n, p, p.gB);  // the rates: in draw_spikes_lazy, and after the phase
+      rates_done = true;
+    } else if (cond && p.gA == 0.0f) {
       k_.soma_rates(C, B, lam, l.bounds(), n, p, p.gB);
       rates_done = true;
     } else if (cond) {
@@ -1265,7 +1474,8 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
   if (!rates_done) k_.compute_rates(C, lam, l.bounds(), n, p.lmax);
   if (need[m]) {
     Events& ev = l.spikes.push();
-    draw_spikes(ctx.spikes, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, 0, lam, l.bounds(), n, s.sc, ev);
+    if (lazy) draw_spikes_lazy(ctx.spikes, base + static_cast<uint64_t>(d_.unit_offset[m]), 0, C, n, s.sc, ev);
+    else draw_spikes(ctx.spikes, base + static_cast<uint64_t>(d_.unit_offset[m]), nullptr, 0, lam, l.bounds(), n, s.sc, ev);
   }
   if (s.rec) record_step(s, m, ctx.step0 + static_cast<uint64_t>(t));
 
@@ -1388,6 +1598,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   float* const C = h.C.data() + q0;
   float* const lam = h.lam.data() + q0;
   const CountBounds tb = h.bounds() + q0;
+  const bool lazy = lazy_[0] && need_spikes_[0];
   float* const sumC = h.sumC.data() + q0;
   const float* const b = b_[0].data() + q0;
 
@@ -1436,11 +1647,16 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
       }
     }
     // (H5, H6) and the spikes of units q0..q1-1: thread 0's straight into the ring, the others' aside.
-    k_.soma_rates(C, B, lam, tb, nq, p_, p_.gB);
     Events& ev = id == 0 ? h.spikes.push() : s.hev[t].ev;
     if (id != 0) ev.clear();
-    draw_spikes(job.spikes, step_base(ctx, tt) + static_cast<uint64_t>(d_.unit_offset[0]), nullptr, q0, lam, tb, nq,
-                sc, ev);
+    const uint64_t base = step_base(ctx, tt) + static_cast<uint64_t>(d_.unit_offset[0]);
+    if (lazy) {
+      k_.soma(C, B, nq, p_, p_.gB);
+      draw_spikes_lazy(job.spikes, base, q0, C, nq, sc, ev);
+    } else {
+      k_.soma_rates(C, B, lam, tb, nq, p_, p_.gB);
+      draw_spikes(job.spikes, base, nullptr, q0, lam, tb, nq, sc, ev);
+    }
     if (ls.sum_C) {
       for (int64_t q = 0; q < nq; ++q) sumC[q] = add(sumC[q], C[q]);
     }
@@ -1464,6 +1680,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     }
     step_layer(s, ctx, tt, 1);
   }
+  if (lazy) finish_lazy(h, q0, q1);
   team.barrier();
 
   // (H4) this thread's apical potentials in each phase's plateau rows, then the plateaus (P1, P4);
