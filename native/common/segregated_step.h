@@ -36,7 +36,7 @@ enum Purpose : uint64_t {
   kInit = 1,          // example field = matrix id 4m + {0: W, 1: b, 2: Y, 3: c}; element = row-major index
   kPhase = 2,         // element 0 forward, 1 target: Wald extra lengths
   kPlateau = 3,       // element (phase << 40) + hidden unit: normal jitter
-  kSpikeTrain = 4,    // element step * units + unit (step counts from the example's first forward step)
+  kSpikeTrain = 4,    // element step * units + unit (step counts from the example's first forward step): spike_count
   kSpikeTest = 5,     // epoch field = evaluation round, example field = the image's index in the whole set
   kSymNoise = 6,      // element (m << 40) + row-major index of W^(m+1)^T; epoch field 2^28-1 at init
   kSparse = 7,        // example field = hidden layer m
@@ -88,6 +88,40 @@ DENDRITE_HD inline philox::Stream train_spike_stream(uint64_t seed, uint64_t epo
 }
 DENDRITE_HD inline philox::Stream test_spike_stream(uint64_t seed, uint64_t round, uint64_t image) {
   return philox::make_stream(stream_of(seed, kSpikeTest, round, image));
+}
+
+// Spike counts (H6, O5, and the input's spikes): Poisson(rate) by inversion of one 32-bit uniform
+// u = (x + 1/2) 2^-32, four counts per Philox block. Element e (stream layout above) takes word
+// (e >> 4) & 3 of block 16 (e >> 6) + (e & 15): the 16 blocks of a group of 64 elements give, word
+// by word, 16 consecutive elements, so that a SIMD pass needs no transposition. (A 32-bit uniform
+// moves each count's probability by at most 2^-32.) Rates from 10 up (lambda_max dt >= 10) take
+// philox::poisson_at's rejection method, from blocks of a disjoint counter range.
+constexpr uint64_t kSpikeHighRateOffset = uint64_t{1} << 62;
+DENDRITE_HD inline uint64_t spike_block(uint64_t e) { return ((e >> 6) << 4) | (e & 15); }
+DENDRITE_HD inline uint32_t spike_word(const philox::Block& b, uint64_t e) {
+  switch ((e >> 4) & 3) {
+    case 0: return b.x0;
+    case 1: return b.x1;
+    case 2: return b.x2;
+    default: return b.x3;
+  }
+}
+// The count of element e given its word x (what the CPU's SIMD passes read from a group's blocks).
+DENDRITE_HD inline int32_t spike_count_of(const philox::Stream& s, uint64_t e, float rate, uint32_t x) {
+  const double lam = rate;
+  if (!(lam > 0.0)) return 0;
+  if (lam < philox::kPoissonInversionBelow) {
+    // (x + 1/2) 2^-32, exact in double
+    const double u = philox::fp::mul(philox::fp::add(static_cast<double>(x), 0.5), 2.3283064365386963e-10);
+    return philox::poisson_inversion(u, lam);
+  }
+  philox::Stream high = s;
+  high.offset += kSpikeHighRateOffset;
+  return philox::poisson_at(high, e, rate);
+}
+DENDRITE_HD inline int32_t spike_count(const philox::Stream& s, uint64_t e, float rate) {
+  if (!(rate > 0.0f)) return 0;
+  return spike_count_of(s, e, rate, spike_word(philox::block_at(s, spike_block(e), 0), e));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -53,17 +53,17 @@ namespace dendrite::seg {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// Spike draws. For units i with rates rate[i], the count is philox::poisson_at(stream,
-// base + unit_i, rate[i]) bit for bit, computed in two exact tiers:
-// 1. a vectorised Philox pass gives the round-0 block of every unit and compares v = x0 >> 5, the
-//    top 27 bits of the uniform u = u53(x0, x1), with three integer bounds of the unit's rate
-//    (count_bounds): they prove a count of 0 (about 85 % of the draws) or of 1 (most of the rest);
-// 2. what remains (u near a bound, counts >= 2, rates >= 1) runs poisson_at's inversion search from
-//    the same u (rates above 1 call poisson_at itself): under 1 % of the draws.
+// Spike draws. For units i with rates rate[i], the count is spike_count(stream, base + unit_i,
+// rate[i]) (segregated_step.h) bit for bit, computed in two exact tiers:
+// 1. a vectorised Philox pass gives every unit's word x and compares v = x >> 5, the top 27 bits of
+//    the uniform u = (x + 1/2) 2^-32, with three integer bounds of the unit's rate (count_bounds):
+//    they prove a count of 0 (about 85 % of the draws) or of 1 (most of the rest);
+// 2. what remains (u near a bound, counts >= 2, rates >= 1) runs spike_count's inversion search
+//    from the same u: under 1 % of the draws.
 
 // The integer bounds of one rate, in three rows (zero[i], one_lo[i], one_hi[i] for unit i): with
 // u in [v, v + 1) 2^-27,
-//   v < zero               proves u < exp(-rate): poisson_at gives 0;
+//   v < zero               proves u < exp(-rate): spike_count gives 0;
 //   one_lo <= v < one_hi   proves exp(-rate) <= u < exp(-rate)(1 + rate): it gives 1.
 struct CountBounds {
   int32_t* zero;
@@ -116,24 +116,38 @@ void soma_rates_plain(float* C, const float* B, float* lam, CountBounds tb, int6
   rates_plain(C, lam, tb, n, p.lmax);
 }
 
-// Tier 2: poisson_at's count, from the uniform already drawn where its inversion search applies.
-inline int32_t tier2_count(const philox::Stream& s, uint64_t index, float rate, uint32_t x0, uint32_t x1) {
-  const double lam = rate;
-  if (lam > 0.0 && lam <= 1.0) return philox::poisson_inversion(philox::u53(x0, x1), lam);
-  return philox::poisson_at(s, index, rate);
+// Words. Every count reads one 32-bit Philox word (spike_count, segregated_step.h); the SIMD
+// clones draw them a group of 64 elements at a time (16 blocks whose words 0..3 are 16
+// consecutive elements each), or one block per element for scattered ones (the input's pixels).
+
+// xs[64 k + r] = the word of element 64 (g0 + k) + r, for k < ng.
+void group_words_plain(const philox::Stream& s, uint64_t g0, int64_t ng, uint32_t* xs) {
+  for (int64_t k = 0; k < ng; ++k) {
+    for (uint64_t l = 0; l < 16; ++l) {
+      const philox::Block b = philox::block_at(s, ((g0 + static_cast<uint64_t>(k)) << 4) | l, 0);
+      uint32_t* x = xs + 64 * k + static_cast<int64_t>(l);
+      x[0] = b.x0;
+      x[16] = b.x1;
+      x[32] = b.x2;
+      x[48] = b.x3;
+    }
+  }
 }
 
-// Round-0 Philox blocks of elements base + off[i] (or base + i), first two words only, and tier 1
-// of the counts: bit i of ones[i / 64] is set where the count is proved 1, bit i of bits[i / 64]
-// where it is left to tier 2 (neither: proved 0).
-void philox_x01_plain(const philox::Stream& s, uint64_t base, const int32_t* off, CountBounds tb, int64_t n,
-                      uint32_t* x0, uint32_t* x1, uint64_t* bits, uint64_t* ones) {
+// x[i] = the word of element base + off[i].
+void words_at_plain(const philox::Stream& s, uint64_t base, const int32_t* off, int64_t n, uint32_t* x) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t e = base + static_cast<uint64_t>(off[i]);
+    x[i] = spike_word(philox::block_at(s, spike_block(e), 0), e);
+  }
+}
+
+// Tier 1 on words x[i] with the bounds of their rates: bit i of ones[i / 64] is set where the count
+// is proved 1, bit i of bits[i / 64] where it is left to tier 2 (neither: proved 0).
+void classify_words_plain(const uint32_t* x, CountBounds tb, int64_t n, uint64_t* bits, uint64_t* ones) {
   for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const philox::Block b = philox::block_at(s, base + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i)), 0);
-    x0[i] = b.x0;
-    x1[i] = b.x1;
-    const int k = proved_count(b.x0, tb, i);
+    const int k = proved_count(x[i], tb, i);
     if (k < 0) bits[i >> 6] |= uint64_t{1} << (i & 63);
     if (k == 1) ones[i >> 6] |= uint64_t{1} << (i & 63);
   }
@@ -142,27 +156,23 @@ void philox_x01_plain(const philox::Stream& s, uint64_t base, const int32_t* off
 // Lazy draws, for a layer whose rates nothing but its own spike draws read (CpuEngine::lazy_): a
 // rate never exceeds lambda_max, so v < zmax = count_bounds(lambda_max).zero proves a count of 0
 // for any unit before its rate is known (about 82 % of the draws at lambda_max = 0.2). The stage
-// pass keeps the other lanes (index, C, first Philox word), packed, and x1 of every unit (on its
-// own lane); rates_classify gives their rates and tier 1 on them. Same counts as rates then
-// draw_spikes, with a fifth of the rates computed.
-int64_t philox_stage_plain(const philox::Stream& s, uint64_t base, const float* C, int64_t n, int32_t zmax,
-                           int32_t* unit, float* Cs, uint32_t* x0, uint32_t* x1) {
+// pass keeps the other lanes (index, C, word), packed; rates_classify gives their rates and tier 1
+// on them. Same counts as rates then draw_spikes, with a fifth of the rates computed.
+int64_t stage_words_plain(const uint32_t* x, const float* C, int64_t n, int32_t zmax, int32_t* unit, float* Cs,
+                          uint32_t* xs) {
   int64_t k = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const philox::Block b = philox::block_at(s, base + static_cast<uint64_t>(i), 0);
-    if (static_cast<int32_t>(b.x0 >> 5) < zmax) continue;
+    if (static_cast<int32_t>(x[i] >> 5) < zmax) continue;
     unit[k] = static_cast<int32_t>(i);
     Cs[k] = C[i];
-    x0[k] = b.x0;
-    x1[i] = b.x1;
+    xs[k] = x[i];
     ++k;
   }
   return k;
 }
 
-// lam[j] = rate_of(lmax, Cs[j]) and tier 1 on x0[j] as philox_x01: bits where tier 2 decides, ones
-// where the count is 1.
-void rates_classify_plain(const float* Cs, const uint32_t* x0, int64_t n, float lmax, float* lam, uint64_t* bits,
+// lam[j] = rate_of(lmax, Cs[j]) and tier 1 on x[j] as classify_words.
+void rates_classify_plain(const float* Cs, const uint32_t* x, int64_t n, float lmax, float* lam, uint64_t* bits,
                           uint64_t* ones) {
   for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
   int32_t z, lo, hi;
@@ -170,7 +180,7 @@ void rates_classify_plain(const float* Cs, const uint32_t* x0, int64_t n, float 
   for (int64_t j = 0; j < n; ++j) {
     lam[j] = rate_of(lmax, Cs[j]);
     count_bounds(lam[j], tb, 0);
-    const int k = proved_count(x0[j], tb, 0);
+    const int k = proved_count(x[j], tb, 0);
     if (k < 0) bits[j >> 6] |= uint64_t{1} << (j & 63);
     if (k == 1) ones[j >> 6] |= uint64_t{1} << (j & 63);
   }
@@ -191,45 +201,52 @@ __attribute__((target("avx2"))) inline void mul_hilo(__m256i a, __m256i m, __m25
   *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
 }
 
-__attribute__((target("avx2"))) void philox_x01_avx2(const philox::Stream& s, uint64_t base, const int32_t* off,
-                                                      CountBounds tb, int64_t n, uint32_t* x0, uint32_t* x1,
-                                                      uint64_t* bits, uint64_t* ones) {
-  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
+// group_words with eight blocks per Philox pass.
+__attribute__((target("avx2"))) void group_words_avx2(const philox::Stream& s, uint64_t g0, int64_t ng, uint32_t* xs) {
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(philox::kM0));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(philox::kM1));
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i sign = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+  for (int64_t k = 0; k < ng; ++k) {
+    for (int half = 0; half < 2; ++half) {
+      // counter = s.offset + 16 g + 8 half + lane: low and high words (one carry at most)
+      const uint64_t b0 = s.offset + ((g0 + static_cast<uint64_t>(k)) << 4) + static_cast<uint64_t>(8 * half);
+      const __m256i lo_base = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0)));
+      __m256i c0 = _mm256_add_epi32(lo_base, lane);
+      const __m256i carry = _mm256_cmpgt_epi32(_mm256_xor_si256(lo_base, sign), _mm256_xor_si256(c0, sign));
+      __m256i c1 = _mm256_sub_epi32(_mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0 >> 32))), carry);
+      __m256i c2 = _mm256_set1_epi32(static_cast<int>(s.stream_lo));
+      __m256i c3 = _mm256_setzero_si256();
+      uint32_t k0 = s.k0, k1 = s.k1;
+      for (int round = 0; round < 10; ++round) {
+        __m256i hi0, lo0, hi1, lo1;
+        mul_hilo(c0, m0, &hi0, &lo0);
+        mul_hilo(c2, m1, &hi1, &lo1);
+        const __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
+        const __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
+        c0 = n0;
+        c1 = lo1;
+        c2 = n2;
+        c3 = lo0;
+        k0 += philox::kW0;
+        k1 += philox::kW1;
+      }
+      uint32_t* x = xs + 64 * k + 8 * half;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(x), c0);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(x + 16), c1);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(x + 32), c2);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(x + 48), c3);
+    }
+  }
+}
+
+__attribute__((target("avx2"))) void classify_words_avx2(const uint32_t* x, CountBounds tb, int64_t n, uint64_t* bits,
+                                                          uint64_t* ones) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    // idx = s.offset + base + unit: low and high words (units < 2^31, so one carry at most).
-    const uint64_t b0 = s.offset + base;
-    __m256i unit = off ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(off + i))
-                       : _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(i)), lane);
-    const __m256i lo_base = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0)));
-    __m256i c0 = _mm256_add_epi32(lo_base, unit);
-    // carry when the unsigned sum wrapped: c0 < lo_base (unsigned compare via sign flip)
-    const __m256i sign = _mm256_set1_epi32(static_cast<int>(0x80000000u));
-    const __m256i carry = _mm256_cmpgt_epi32(_mm256_xor_si256(lo_base, sign), _mm256_xor_si256(c0, sign));
-    __m256i c1 = _mm256_sub_epi32(_mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0 >> 32))), carry);
-    __m256i c2 = _mm256_set1_epi32(static_cast<int>(s.stream_lo));
-    __m256i c3 = _mm256_setzero_si256();
-    uint32_t k0 = s.k0, k1 = s.k1;
-    for (int round = 0; round < 10; ++round) {
-      __m256i hi0, lo0, hi1, lo1;
-      mul_hilo(c0, m0, &hi0, &lo0);
-      mul_hilo(c2, m1, &hi1, &lo1);
-      const __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
-      const __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
-      c0 = n0;
-      c1 = lo1;
-      c2 = n2;
-      c3 = lo0;
-      k0 += philox::kW0;
-      k1 += philox::kW1;
-    }
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(x0 + i), c0);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(x1 + i), c1);
     // proved_count on eight lanes: v < zero; one_lo <= v < one_hi (v < 2^27: signed compares)
-    const __m256i v = _mm256_srli_epi32(c0, 5);
+    const __m256i v = _mm256_srli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)), 5);
     const auto load = [&](const int32_t* a) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)); };
     const __m256i zero = _mm256_cmpgt_epi32(load(tb.zero), v);
     const __m256i one = _mm256_andnot_si256(_mm256_cmpgt_epi32(load(tb.one_lo), v), _mm256_cmpgt_epi32(load(tb.one_hi), v));
@@ -239,10 +256,7 @@ __attribute__((target("avx2"))) void philox_x01_avx2(const philox::Stream& s, ui
     ones[i >> 6] |= is1 << (i & 63);
   }
   for (; i < n; ++i) {
-    const philox::Block b = philox::block_at(s, base + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i)), 0);
-    x0[i] = b.x0;
-    x1[i] = b.x1;
-    const int k = proved_count(b.x0, tb, i);
+    const int k = proved_count(x[i], tb, i);
     if (k < 0) bits[i >> 6] |= uint64_t{1} << (i & 63);
     if (k == 1) ones[i >> 6] |= uint64_t{1} << (i & 63);
   }
@@ -251,8 +265,8 @@ __attribute__((target("avx2"))) void philox_x01_avx2(const philox::Stream& s, ui
 // Philox4x32-10 on 8 counters held in the low halves of 64-bit lanes, so that one vpmuludq gives
 // each lane's whole 64-bit product (hi and lo words without blends). The lanes' high halves carry
 // garbage that nothing reads: vpmuludq reads the low halves only and the results are truncated.
-// Round 0's second product (stream_lo M1) and round 9's first are the same for every lane or
-// unused, so they are not computed: x0, x1 come out bit for bit as philox4x32_10's.
+// Round 0's second product (stream_lo M1) is the same for every lane, so it is computed once:
+// x0..x3 come out bit for bit as philox4x32_10's.
 // The words a stream's rounds xor in, computed once per pass: k0 and k1 of every round (round 0's
 // k0 already xored with the high word of its common product).
 struct PhiloxKeys {
@@ -267,8 +281,11 @@ struct PhiloxKeys {
   }
 };
 
-__attribute__((target("avx512f"))) inline void philox8_x01(__m512i c0, __m512i c1, const PhiloxKeys& k, __m512i* x0,
-                                                            __m512i* x1) {
+// Words 0..3 of eight blocks, in the low halves of the lanes.
+struct Words8 {
+  __m512i x0, x1, x2, x3;
+};
+__attribute__((target("avx512f"))) inline Words8 philox8(__m512i c0, __m512i c1, const PhiloxKeys& k) {
   const __m512i m0 = _mm512_set1_epi64(philox::kM0), m1 = _mm512_set1_epi64(philox::kM1);
   // round 0: c2 = stream_lo and c3 = 0 in every lane
   __m512i p0 = _mm512_mul_epu32(c0, m0);
@@ -276,7 +293,7 @@ __attribute__((target("avx512f"))) inline void philox8_x01(__m512i c0, __m512i c
   c1 = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(k.p1s)));
   __m512i c2 = _mm512_xor_si512(_mm512_srli_epi64(p0, 32), _mm512_set1_epi32(static_cast<int>(k.k1[0])));
   __m512i c3 = p0;
-  for (int round = 1; round < 9; ++round) {
+  for (int round = 1; round < 10; ++round) {
     p0 = _mm512_mul_epu32(c0, m0);
     const __m512i p1 = _mm512_mul_epu32(c2, m1);
     // 0x96: a ^ b ^ c
@@ -285,81 +302,91 @@ __attribute__((target("avx512f"))) inline void philox8_x01(__m512i c0, __m512i c
     c1 = p1;
     c3 = p0;
   }
-  const __m512i p1 = _mm512_mul_epu32(c2, m1);  // round 9: only x0 and x1 are wanted
-  *x0 = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c1, _mm512_set1_epi32(static_cast<int>(k.k0[9])), 0x96);
-  *x1 = p1;
+  return {c0, c1, c2, c3};
 }
 
-__attribute__((target("avx512f"))) void philox_x01_avx512(const philox::Stream& s, uint64_t base, const int32_t* off,
-                                                          CountBounds tb, int64_t n, uint32_t* x0, uint32_t* x1,
-                                                          uint64_t* bits, uint64_t* ones) {
-  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
+// The 32-bit words of two Words8 (lanes 0-7 and 8-15) as sixteen lanes.
+__attribute__((target("avx512f"))) inline __m512i pack16(__m512i a, __m512i b) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(a)), _mm512_cvtepi64_epi32(b), 1);
+}
+
+__attribute__((target("avx512f"))) void group_words_avx512(const philox::Stream& s, uint64_t g0, int64_t ng,
+                                                            uint32_t* xs) {
   const PhiloxKeys keys(s);
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const uint64_t b0 = s.offset + base;
-  const __m512i lo_base = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0)));
-  const __m512i hi_base = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0 >> 32)));
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 valid = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
-    const __m512i unit = off ? _mm512_maskz_loadu_epi32(valid, off + i)
-                             : _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i)), lane);
-    // counter words 0, 1: idx = s.offset + base + unit (units < 2^31, so one carry at most)
-    const __m512i c0 = _mm512_add_epi32(lo_base, unit);
-    const __mmask16 carry = _mm512_cmplt_epu32_mask(c0, lo_base);
-    const __m512i c1 = _mm512_mask_add_epi32(hi_base, carry, hi_base, _mm512_set1_epi32(1));
-    __m512i xa0, xa1, xb0, xb1;
-    philox8_x01(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(c0)), _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c1)), keys,
-                &xa0, &xa1);
-    philox8_x01(_mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c0, 1)),
-                _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c1, 1)), keys, &xb0, &xb1);
-    const __m512i w0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(xa0)), _mm512_cvtepi64_epi32(xb0), 1);
-    // proved_count on sixteen lanes (v < 2^27: signed compares)
-    const __m512i v = _mm512_srli_epi32(w0, 5);
-    const __mmask16 is0 = _mm512_mask_cmplt_epi32_mask(valid, v, _mm512_maskz_loadu_epi32(valid, tb.zero + i));
-    const __mmask16 is1 = _mm512_mask_cmplt_epi32_mask(_mm512_mask_cmpge_epi32_mask(valid, v, _mm512_maskz_loadu_epi32(valid, tb.one_lo + i)),
-                                                       v, _mm512_maskz_loadu_epi32(valid, tb.one_hi + i));
-    const uint64_t rest = static_cast<uint16_t>(valid & ~(is0 | is1));
-    ones[i >> 6] |= static_cast<uint64_t>(is1) << (i & 63);
-    if (!rest) continue;
-    // tier 2 reads the words of these lanes only (under 8 % of the blocks of 16 have one)
-    const __m512i w1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(xa1)), _mm512_cvtepi64_epi32(xb1), 1);
-    _mm512_mask_storeu_epi32(x0 + i, valid, w0);
-    _mm512_mask_storeu_epi32(x1 + i, valid, w1);
-    bits[i >> 6] |= rest << (i & 63);
+  const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t k = 0; k < ng; ++k) {
+    // counters s.offset + 16 g + lane, as 64-bit lanes: words 0 and 1 are their low and high halves
+    const uint64_t b0 = s.offset + ((g0 + static_cast<uint64_t>(k)) << 4);
+    const __m512i ca = _mm512_add_epi64(_mm512_set1_epi64(static_cast<int64_t>(b0)), lane);
+    const __m512i cb = _mm512_add_epi64(ca, _mm512_set1_epi64(8));
+    const Words8 a = philox8(ca, _mm512_srli_epi64(ca, 32), keys);
+    const Words8 b = philox8(cb, _mm512_srli_epi64(cb, 32), keys);
+    uint32_t* x = xs + 64 * k;
+    _mm512_storeu_si512(x, pack16(a.x0, b.x0));
+    _mm512_storeu_si512(x + 16, pack16(a.x1, b.x1));
+    _mm512_storeu_si512(x + 32, pack16(a.x2, b.x2));
+    _mm512_storeu_si512(x + 48, pack16(a.x3, b.x3));
   }
 }
 
-__attribute__((target("avx512f,avx512bw"))) int64_t philox_stage_avx512(const philox::Stream& s, uint64_t base, const float* C,
-                                                                     int64_t n, int32_t zmax, int32_t* unit, float* Cs,
-                                                                     uint32_t* x0, uint32_t* x1) {
+// words_at on sixteen elements at a time: each lane its block (spike_block), then its word.
+__attribute__((target("avx512f"))) void words_at_avx512(const philox::Stream& s, uint64_t base, const int32_t* off,
+                                                         int64_t n, uint32_t* x) {
   const PhiloxKeys keys(s);
+  const __m512i vbase = _mm512_set1_epi64(static_cast<int64_t>(base));
+  const __m512i voff = _mm512_set1_epi64(static_cast<int64_t>(s.offset));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 valid = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512i o = _mm512_maskz_loadu_epi32(valid, off + i);
+    __m512i w[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m512i e = _mm512_add_epi64(vbase, _mm512_cvtepu32_epi64(h ? _mm512_extracti64x4_epi64(o, 1) : _mm512_castsi512_si256(o)));
+      // spike_block(e) = (e >> 6) << 4 | (e & 15), plus the stream's offset
+      const __m512i blk = _mm512_or_si512(_mm512_slli_epi64(_mm512_srli_epi64(e, 6), 4), _mm512_and_si512(e, _mm512_set1_epi64(15)));
+      const __m512i c = _mm512_add_epi64(blk, voff);
+      const Words8 b = philox8(c, _mm512_srli_epi64(c, 32), keys);
+      // spike_word: word (e >> 4) & 3
+      const __m512i sel = _mm512_and_si512(_mm512_srli_epi64(e, 4), _mm512_set1_epi64(3));
+      __m512i r = b.x0;
+      r = _mm512_mask_mov_epi64(r, _mm512_cmpeq_epi64_mask(sel, _mm512_set1_epi64(1)), b.x1);
+      r = _mm512_mask_mov_epi64(r, _mm512_cmpeq_epi64_mask(sel, _mm512_set1_epi64(2)), b.x2);
+      r = _mm512_mask_mov_epi64(r, _mm512_cmpeq_epi64_mask(sel, _mm512_set1_epi64(3)), b.x3);
+      w[h] = r;
+    }
+    _mm512_mask_storeu_epi32(x + i, valid, pack16(w[0], w[1]));
+  }
+}
+
+__attribute__((target("avx512f"))) void classify_words_avx512(const uint32_t* x, CountBounds tb, int64_t n,
+                                                               uint64_t* bits, uint64_t* ones) {
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 valid = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    // proved_count on sixteen lanes (v < 2^27: signed compares)
+    const __m512i v = _mm512_srli_epi32(_mm512_maskz_loadu_epi32(valid, x + i), 5);
+    const __mmask16 is0 = _mm512_mask_cmplt_epi32_mask(valid, v, _mm512_maskz_loadu_epi32(valid, tb.zero + i));
+    const __mmask16 is1 = _mm512_mask_cmplt_epi32_mask(_mm512_mask_cmpge_epi32_mask(valid, v, _mm512_maskz_loadu_epi32(valid, tb.one_lo + i)),
+                                                       v, _mm512_maskz_loadu_epi32(valid, tb.one_hi + i));
+    ones[i >> 6] |= static_cast<uint64_t>(is1) << (i & 63);
+    bits[i >> 6] |= static_cast<uint64_t>(static_cast<uint16_t>(valid & ~(is0 | is1))) << (i & 63);
+  }
+}
+
+__attribute__((target("avx512f"))) int64_t stage_words_avx512(const uint32_t* x, const float* C, int64_t n, int32_t zmax,
+                                                              int32_t* unit, float* Cs, uint32_t* xs) {
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const uint64_t b0 = s.offset + base;
-  const __m512i lo_base = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0)));
-  const __m512i hi_base = _mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0 >> 32)));
   const __m512i vz = _mm512_set1_epi32(zmax);
   int64_t k = 0;
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 valid = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
-    const __m512i u = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i)), lane);
-    const __m512i c0 = _mm512_add_epi32(lo_base, u);
-    const __mmask16 carry = _mm512_cmplt_epu32_mask(c0, lo_base);
-    const __m512i c1 = _mm512_mask_add_epi32(hi_base, carry, hi_base, _mm512_set1_epi32(1));
-    __m512i xa0, xa1, xb0, xb1;
-    philox8_x01(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(c0)), _mm512_cvtepu32_epi64(_mm512_castsi512_si256(c1)), keys,
-                &xa0, &xa1);
-    philox8_x01(_mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c0, 1)),
-                _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(c1, 1)), keys, &xb0, &xb1);
-    const __m512i w0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(xa0)), _mm512_cvtepi64_epi32(xb0), 1);
-    const __mmask16 keep = _mm512_mask_cmpge_epi32_mask(valid, _mm512_srli_epi32(w0, 5), vz);
+    const __m512i w = _mm512_maskz_loadu_epi32(valid, x + i);
+    const __mmask16 keep = _mm512_mask_cmpge_epi32_mask(valid, _mm512_srli_epi32(w, 5), vz);
     if (!keep) continue;
     // packed in registers (the memory form of vpcompressd is microcoded and slow on AMD); the
-    // arrays have 16 lanes of room past n. x1 (tier 2 only) stays on its unit's lane.
-    const __m512i w1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(xa1)), _mm512_cvtepi64_epi32(xb1), 1);
-    _mm512_storeu_si512(unit + k, _mm512_maskz_compress_epi32(keep, u));
+    // arrays have 16 lanes of room past n
+    _mm512_storeu_si512(unit + k, _mm512_maskz_compress_epi32(keep, _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i)), lane)));
     _mm512_storeu_ps(Cs + k, _mm512_maskz_compress_ps(keep, _mm512_maskz_loadu_ps(valid, C + i)));
-    _mm512_storeu_si512(x0 + k, _mm512_maskz_compress_epi32(keep, w0));
-    _mm512_storeu_si512(x1 + i, w1);
+    _mm512_storeu_si512(xs + k, _mm512_maskz_compress_epi32(keep, w));
     k += __builtin_popcount(keep);
   }
   return k;
@@ -713,11 +740,11 @@ __attribute__((target("avx512f"))) void kappa_mix_avx512(float* B, const float* 
 #endif
 
 using SomaFn = void (*)(float*, const float*, float*, CountBounds, int64_t, const StepParams&, float);
-using PhiloxFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, CountBounds, int64_t, uint32_t*, uint32_t*,
-                          uint64_t*, uint64_t*);
 using RatesFn = void (*)(const float*, float*, CountBounds, int64_t, float);
-using StageFn = int64_t (*)(const philox::Stream&, uint64_t, const float*, int64_t, int32_t, int32_t*, float*, uint32_t*,
-                            uint32_t*);
+using GroupWordsFn = void (*)(const philox::Stream&, uint64_t, int64_t, uint32_t*);
+using WordsAtFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, int64_t, uint32_t*);
+using ClassifyWordsFn = void (*)(const uint32_t*, CountBounds, int64_t, uint64_t*, uint64_t*);
+using StageFn = int64_t (*)(const uint32_t*, const float*, int64_t, int32_t, int32_t*, float*, uint32_t*);
 using ClassifyFn = void (*)(const float*, const uint32_t*, int64_t, float, float*, uint64_t*, uint64_t*);
 using SomaOnlyFn = void (*)(float*, const float*, int64_t, const StepParams&, float);
 using AccumFn = void (*)(float*, const float*, const int32_t*, const float*, int64_t, int64_t, int64_t);
@@ -727,10 +754,12 @@ using MixFn = void (*)(float*, const float*, const float* const*, const float*, 
 // set of every other CPU kernel (cpu::active_isa(): the processor's best, capped by
 // DENDRITE_CPU_SIMD=avx2|scalar, so that tests can run every clone on one machine).
 struct Kernels {
-  PhiloxFn philox_x01;
+  GroupWordsFn group_words;
+  WordsAtFn words_at;
+  ClassifyWordsFn classify_words;
   RatesFn compute_rates;
   SomaFn soma_rates;
-  StageFn philox_stage;
+  StageFn stage_words;
   ClassifyFn rates_classify;
   SomaOnlyFn soma;
   AccumFn accum_events;
@@ -741,19 +770,19 @@ Kernels kernels_for(cpu::Isa isa) {
 #if defined(__x86_64__) && defined(__GNUC__)
   switch (isa) {
     case cpu::Isa::Avx512:
-      return {philox_x01_avx512, rates_avx512, soma_rates_avx512, philox_stage_avx512, rates_classify_avx512, soma_avx512,
-              accum_events_avx512, kappa_mix_avx512};
+      return {group_words_avx512, words_at_avx512, classify_words_avx512, rates_avx512, soma_rates_avx512,
+              stage_words_avx512, rates_classify_avx512, soma_avx512, accum_events_avx512, kappa_mix_avx512};
     case cpu::Isa::Avx2:
-      return {philox_x01_avx2, rates_avx2, soma_rates_plain, philox_stage_plain, rates_classify_avx2, soma_plain,
-              accum_events_avx2, kappa_mix_avx2};
+      return {group_words_avx2, words_at_plain, classify_words_avx2, rates_avx2, soma_rates_plain, stage_words_plain,
+              rates_classify_avx2, soma_plain, accum_events_avx2, kappa_mix_avx2};
     case cpu::Isa::Scalar:
       break;
   }
 #else
   (void)isa;
 #endif
-  return {philox_x01_plain, rates_plain, soma_rates_plain, philox_stage_plain, rates_classify_plain, soma_plain,
-          accum_events_plain, kappa_mix_plain};
+  return {group_words_plain, words_at_plain, classify_words_plain, rates_plain, soma_rates_plain, stage_words_plain,
+          rates_classify_plain, soma_plain, accum_events_plain, kappa_mix_plain};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -835,7 +864,8 @@ struct LayerState {
 
 // One thread's scratch for the spike draws and the kappa mixes.
 struct Scratch {
-  std::vector<uint32_t> x0, x1;    // Philox words (of the staged lanes, in a lazy draw)
+  std::vector<uint32_t> xg;        // the words of whole groups (group_words)
+  std::vector<uint32_t> x;         // the words of scattered elements, or of a lazy draw's staged lanes
   std::vector<uint64_t> bits;      // lanes left to tier 2
   std::vector<uint64_t> ones;      // lanes whose count is 1
   std::vector<int32_t> unit;       // a lazy draw's staged lanes: unit, C, rate
@@ -843,10 +873,12 @@ struct Scratch {
   std::vector<int32_t> ev_idx;     // a draw's events, appended to its list at once
   std::vector<float> ev_cnt;
   std::vector<const float*> taps;  // kappa-mix rows
-  void init(int64_t widest, int64_t taps_max) {
+  int64_t widest = 0;              // the most units of one draw
+  void init(int64_t widest_units, int64_t taps_max) {
+    widest = widest_units;
     const size_t room = static_cast<size_t>(widest + 16);  // the stage pass stores whole vectors
-    x0.assign(room, 0);
-    x1.assign(room, 0);
+    xg.assign(static_cast<size_t>(64 * (widest / 64 + 2)), 0);
+    x.assign(room, 0);
     unit.assign(room, 0);
     Cs.assign(room, 0.0f);
     lam.assign(room, 0.0f);
@@ -1210,21 +1242,24 @@ class CpuEngine final : public Engine {
     k_.accum_events(u, Wt_[m].data(), ev.idx.data(), ev.cnt.data(), static_cast<int64_t>(ev.idx.size()), l.n, l.n);
   }
 
-  // Draws the spikes of n units unit0 + (off ? off[i] : i), elements base + unit of the stream,
-  // with rates rate[i] and count bounds tb; pushes the events.
-  void draw_spikes(const philox::Stream& st, uint64_t base, const int32_t* off, int64_t unit0, const float* rate,
-                   CountBounds tb, int64_t n, Scratch& sc, Events& ev) const {
-    uint32_t* x0 = sc.x0.data();
-    uint32_t* x1 = sc.x1.data();
-    uint64_t* bits = sc.bits.data();
-    uint64_t* ones = sc.ones.data();
-    k_.philox_x01(st, base + static_cast<uint64_t>(unit0), off, tb, n, x0, x1, bits, ones);
+  // The words of elements e0 .. e0 + n - 1 (the groups that hold them, in sc.xg).
+  const uint32_t* words(const philox::Stream& st, uint64_t e0, int64_t n, Scratch& sc) const {
+    const uint64_t g0 = e0 >> 6, g1 = (e0 + static_cast<uint64_t>(n) - 1) >> 6;
+    k_.group_words(st, g0, static_cast<int64_t>(g1 - g0 + 1), sc.xg.data());
+    return sc.xg.data() + (e0 & 63);
+  }
+
+  // Appends the events of lanes in bits | ones (ones: count 1; bits: spike_count's search from
+  // word x[j] and rate lam[j]) of units unit0 + unit_of(j), elements base + unit.
+  template <class UnitOf>
+  void push_events(const philox::Stream& st, uint64_t base, int64_t unit0, UnitOf unit_of, const uint32_t* x,
+                   const float* lam, int64_t n, Scratch& sc, Events& ev) const {
     int64_t ne = 0;
     for (int64_t w = 0; w < (n + 63) / 64; ++w) {
-      for (uint64_t m = bits[w] | ones[w]; m; m &= m - 1) {
-        const int64_t i = w * 64 + __builtin_ctzll(m);
-        const uint64_t unit = static_cast<uint64_t>(unit0) + (off ? static_cast<uint64_t>(off[i]) : static_cast<uint64_t>(i));
-        const int32_t k = (ones[w] & m & -m) ? 1 : tier2_count(st, base + unit, rate[i], x0[i], x1[i]);
+      for (uint64_t m = sc.bits[w] | sc.ones[w]; m; m &= m - 1) {
+        const int64_t j = w * 64 + __builtin_ctzll(m);
+        const uint64_t unit = static_cast<uint64_t>(unit0) + static_cast<uint64_t>(unit_of(j));
+        const int32_t k = (sc.ones[w] & m & -m) ? 1 : spike_count_of(st, base + unit, lam[j], x[j]);
         if (k > 0) {
           sc.ev_idx[ne] = static_cast<int32_t>(unit);
           sc.ev_cnt[ne++] = static_cast<float>(k);
@@ -1235,28 +1270,28 @@ class CpuEngine final : public Engine {
     ev.cnt.insert(ev.cnt.end(), sc.ev_cnt.data(), sc.ev_cnt.data() + ne);
   }
 
+  // Draws the spikes of n units unit0 + (off ? off[i] : i), elements base + unit of the stream,
+  // with rates rate[i] and count bounds tb; pushes the events.
+  void draw_spikes(const philox::Stream& st, uint64_t base, const int32_t* off, int64_t unit0, const float* rate,
+                   CountBounds tb, int64_t n, Scratch& sc, Events& ev) const {
+    const uint64_t e0 = base + static_cast<uint64_t>(unit0);
+    const uint32_t* x = sc.x.data();
+    if (off) k_.words_at(st, e0, off, n, sc.x.data());
+    else x = words(st, e0, n, sc);
+    k_.classify_words(x, tb, n, sc.bits.data(), sc.ones.data());
+    if (off) push_events(st, base, unit0, [off](int64_t j) { return off[j]; }, x, rate, n, sc, ev);
+    else push_events(st, base, unit0, [](int64_t j) { return j; }, x, rate, n, sc, ev);
+  }
+
   // draw_spikes for units unit0 + i of a lazy layer (lazy_), from their somatic potentials C:
   // rates only where tier 1 cannot prove a count of 0 for every rate up to lambda_max.
   void draw_spikes_lazy(const philox::Stream& st, uint64_t base, int64_t unit0, const float* C, int64_t n, Scratch& sc,
                         Events& ev) const {
-    const int64_t ns = k_.philox_stage(st, base + static_cast<uint64_t>(unit0), C, n, zmax_, sc.unit.data(), sc.Cs.data(),
-                                       sc.x0.data(), sc.x1.data());
-    k_.rates_classify(sc.Cs.data(), sc.x0.data(), ns, p_.lmax, sc.lam.data(), sc.bits.data(), sc.ones.data());
-    int64_t ne = 0;
-    for (int64_t w = 0; w < (ns + 63) / 64; ++w) {
-      for (uint64_t m = sc.bits[w] | sc.ones[w]; m; m &= m - 1) {
-        const int64_t j = w * 64 + __builtin_ctzll(m);
-        const uint64_t unit = static_cast<uint64_t>(unit0) + static_cast<uint64_t>(sc.unit[j]);
-        const int32_t k =
-            (sc.ones[w] & m & -m) ? 1 : tier2_count(st, base + unit, sc.lam[j], sc.x0[j], sc.x1[sc.unit[j]]);
-        if (k > 0) {
-          sc.ev_idx[ne] = static_cast<int32_t>(unit);
-          sc.ev_cnt[ne++] = static_cast<float>(k);
-        }
-      }
-    }
-    ev.idx.insert(ev.idx.end(), sc.ev_idx.data(), sc.ev_idx.data() + ne);
-    ev.cnt.insert(ev.cnt.end(), sc.ev_cnt.data(), sc.ev_cnt.data() + ne);
+    const uint32_t* x = words(st, base + static_cast<uint64_t>(unit0), n, sc);
+    const int64_t ns = k_.stage_words(x, C, n, zmax_, sc.unit.data(), sc.Cs.data(), sc.x.data());
+    k_.rates_classify(sc.Cs.data(), sc.x.data(), ns, p_.lmax, sc.lam.data(), sc.bits.data(), sc.ones.data());
+    const int32_t* unit = sc.unit.data();
+    push_events(st, base, unit0, [unit](int64_t j) { return unit[j]; }, sc.x.data(), sc.lam.data(), ns, sc, ev);
   }
   // After a phase whose steps drew layer m lazily: its rates of the last step, as an eager step
   // leaves them (a checkpoint saves them).
@@ -1728,7 +1763,7 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
   }
   if (s.pa_rows.empty()) {
     s.pa_rows.assign(static_cast<size_t>(2 * R_ * c_.fb_size(0)), 0.0f);
-    s.sc2.init(static_cast<int64_t>(s.sc.x0.size()), static_cast<int64_t>(s.sc.taps.size()));
+    s.sc2.init(s.sc.widest, static_cast<int64_t>(s.sc.taps.size()));
   }
   begin_example(s, job);
   const int64_t head0 = s.input.head;

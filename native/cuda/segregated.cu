@@ -9,7 +9,7 @@
 //   CPU's order (events by ascending unit, taps by age);
 // - spike histories are dense count rings (mem x units) instead of the CPU's event lists: zero
 //   counts are skipped, so sums see the same terms in the same order;
-// - counts are philox::poisson_at, which the CPU's tiers reproduce bit for bit;
+// - counts are spike_count (segregated_step.h), which the CPU's tiers reproduce bit for bit;
 // - weight updates (summed over the batch slots in slot order) run as element-parallel kernels.
 // Symmetric feedback is recomputed on the host (make_symmetric) after updates.
 #include <cuda_runtime.h>
@@ -102,7 +102,7 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
     const float* x = S + net.x;
     for (int64_t j = threadIdx.x; j < net.n_in; j += blockDim.x) {
       const float r = x[j];
-      cnt[j] = r > 0.0f ? static_cast<float>(philox::poisson_at(job.spikes, base + static_cast<uint64_t>(j), r)) : 0.0f;
+      cnt[j] = r > 0.0f ? static_cast<float>(spike_count(job.spikes, base + static_cast<uint64_t>(j), r)) : 0.0f;
     }
     __syncthreads();
   }
@@ -218,7 +218,7 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
       float* cnt = S + l.spk + I[1 + m] * n;
       const uint64_t lb = base + static_cast<uint64_t>(l.unit_off);
       for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
-        cnt[k] = static_cast<float>(philox::poisson_at(job.spikes, lb + static_cast<uint64_t>(k), lam[k]));
+        cnt[k] = static_cast<float>(spike_count(job.spikes, lb + static_cast<uint64_t>(k), lam[k]));
       }
     }
     // Window sums (P1-P5).

@@ -23,6 +23,7 @@
 
 #include "../common/devices.h"
 #include "../common/segregated.h"
+#include "../common/segregated_step.h"
 #include "checks.h"
 #include "digits.h"
 
@@ -196,9 +197,51 @@ std::string fmt(const char* f, double a, double b) {
   return buf;
 }
 
+// spike_count (segregated_step.h) against Poisson(rate): the frequencies of 0, 1 and 2 and the mean
+// over n consecutive elements within 5 standard errors; neighbours (elements e and e + 1, which may
+// share a Philox block) independent; every element its own word of its own block.
+std::string check_spike_counts() {
+  const philox::Stream s = seg::train_spike_stream(12345, 3, 77);
+  const int64_t n = int64_t{1} << 18;
+  const uint64_t e0 = 1000003;  // not a multiple of 64: groups straddle the range's ends
+  for (const float rate : {0.003f, 0.05f, 0.2f, 0.7f, 3.0f, 25.0f}) {
+    const double lam = rate;
+    double f[3] = {0, 0, 0}, sum = 0, both = 0;
+    int32_t prev = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t k = seg::spike_count(s, e0 + static_cast<uint64_t>(i), rate);
+      if (k < 3) f[k] += 1;
+      sum += k;
+      if (i > 0 && k > 0 && prev > 0) both += 1;
+      prev = k;
+    }
+    double p = std::exp(-lam);
+    for (int k = 0; k < 3; ++k) {
+      const double se = std::sqrt(p * (1 - p) / static_cast<double>(n));
+      if (std::fabs(f[k] / static_cast<double>(n) - p) > 5 * se + 1e-12) {
+        return fmt("rate %g: P(%g) off", lam, static_cast<double>(k));
+      }
+      p *= lam / (k + 1);
+    }
+    if (std::fabs(sum / static_cast<double>(n) - lam) > 5 * std::sqrt(lam / static_cast<double>(n))) {
+      return fmt("rate %g: mean %g", lam, sum / static_cast<double>(n));
+    }
+    const double q = 1 - std::exp(-lam), pb = q * q;
+    if (std::fabs(both / static_cast<double>(n - 1) - pb) > 5 * std::sqrt(pb * (1 - pb) / static_cast<double>(n)) + 1e-12) {
+      return fmt("rate %g: neighbours both spike with frequency %g", lam, both / static_cast<double>(n - 1));
+    }
+  }
+  std::vector<uint64_t> seen;
+  for (uint64_t e = 0; e < 4096; ++e) seen.push_back(seg::spike_block(e) * 4 + ((e >> 4) & 3));
+  std::sort(seen.begin(), seen.end());
+  if (std::adjacent_find(seen.begin(), seen.end()) != seen.end()) return "two elements read the same word";
+  return "";
+}
+
 }  // namespace
 
 void check_segregated(Checker& ck) {
+  ck.run("segregated spike counts are Poisson(rate), one word per element", check_spike_counts);
   const Digits d = make_digits(40, 784, 7);
   const CudaInfo info = cuda_info();
   const bool cuda = info.unavailable.empty();

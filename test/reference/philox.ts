@@ -240,24 +240,28 @@ export function bernoulliAt(s: Stream, i: number, p: number): number {
 
 export const POISSON_MAX_RATE = 1e9;
 
+// Poisson(lam) by inversion: the least k with u < F(k), F summed in double.
+export function poissonInversion(u: number, lam: number): number {
+  let p = exp(-lam);
+  let F = p;
+  let k = 0;
+  while (u >= F) {
+    k += 1;
+    p = p * (lam / k);
+    const next = F + p;
+    if (next === F) break;
+    F = next;
+  }
+  return k;
+}
+
 export function poissonAt(s: Stream, i: number, rate: number): number {
   let lam = Math.fround(rate);
   if (!(lam > 0)) return 0;
   if (lam > POISSON_MAX_RATE) lam = POISSON_MAX_RATE;
   if (lam < 10) {
     const b = blockAt(s, i);
-    const u = u53(b[0], b[1]);
-    let p = exp(-lam);
-    let F = p;
-    let k = 0;
-    while (u >= F) {
-      k += 1;
-      p = p * (lam / k);
-      const next = F + p;
-      if (next === F) break;
-      F = next;
-    }
-    return k;
+    return poissonInversion(u53(b[0], b[1]), lam);
   }
   const slam = Math.sqrt(lam);
   const logLam = log(lam);
@@ -296,4 +300,15 @@ export function waldAt(s: Stream, i: number, mean: number, shape: number): numbe
   const z = b[3] * 2.3283064365386963e-10;
   const w = z <= mu / (mu + x) ? x : mu * (mu / x);
   return Math.fround(w);
+}
+
+// The spike count of element e (native/common/segregated_step.h, spike_count): Poisson(rate) by
+// inversion of one 32-bit uniform u = (x + 1/2) 2^-32, x = word (e >> 4) & 3 of block
+// 16 (e >> 6) + (e & 15); rates from 10 up take poissonAt's method on blocks offset by 2^62.
+export function spikeCount(s: Stream, e: number, rate: number): number {
+  const lam = Math.fround(rate);
+  if (!(lam > 0)) return 0;
+  if (lam >= 10) return poissonAt({ ...s, offset: (s.offset + (1n << 62n)) & MASK64 }, e, rate);
+  const b = blockAt(s, Math.floor(e / 64) * 16 + (e % 16));
+  return poissonInversion((b[Math.floor(e / 16) % 4] + 0.5) * 2 ** -32, lam);
 }

@@ -297,7 +297,7 @@ export class RefNetwork {
     const pspA: (Float32Array | null)[] = [];
     // 1. input spikes
     const sIn = new Float32Array(c.nIn);
-    for (let j = 0; j < c.nIn; j++) sIn[j] = ph.poissonAt(s, base + j, x[j]);
+    for (let j = 0; j < c.nIn; j++) sIn[j] = ph.spikeCount(s, base + j, x[j]);
     this.inHist = [sIn, ...this.inHist.slice(0, c.mem - 1)];
     for (let m = 0; m < M; m++) {
       const st = this.state[m];
@@ -365,7 +365,7 @@ export class RefNetwork {
       const S = new Float32Array(n);
       for (let k = 0; k < n; k++) {
         st.lam[k] = c.lambdaMax * sigmoid(st.C[k]);
-        S[k] = ph.poissonAt(s, base + this.offsets[m] + k, st.lam[k]);
+        S[k] = ph.spikeCount(s, base + this.offsets[m] + k, st.lam[k]);
       }
       st.hist = [S, ...st.hist.slice(0, c.mem - 1)];
     }
