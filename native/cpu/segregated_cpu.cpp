@@ -75,7 +75,7 @@ struct CountBounds {
 // For rates r in [0, 1) the bounds follow from the alternating Taylor series
 //   1 - r + r^2/2 - r^3/6 <= exp(-r) <= 1 - r + r^2/2,   exp(-r)(1 + r) >= 1 - r^2/2 + r^3/3 - r^4/8,
 // evaluated in float (at most 8 roundings of values below 2: an error under 5e-7) and moved inwards
-// by kBoundMargin = 2^-19 (1.9e-6), far more than that error plus poisson_at's double rounding
+// by kBoundMargin = 2^-19 (1.9e-6), far more than that error plus spike_count's double rounding
 // (a few 1e-16). Other rates (>= 1, NaN) prove nothing: every draw goes to tier 2. The AVX2 and
 // AVX-512 rate kernels repeat this operation for operation.
 constexpr float kBoundMargin = 1.0f / 524288.0f;
@@ -93,9 +93,9 @@ inline void count_bounds(float rate, CountBounds b, int64_t i) {
   b.one_hi[i] = ok ? static_cast<int32_t>((f1_lo - kBoundMargin) * kTwo27) : 0;
 }
 
-// What the bounds prove of a draw whose first Philox word is x0: 0, 1, or -1 (tier 2 decides).
-inline int proved_count(uint32_t x0, CountBounds b, int64_t i) {
-  const int32_t v = static_cast<int32_t>(x0 >> 5);
+// What the bounds prove of a draw whose word is x: 0, 1, or -1 (tier 2 decides).
+inline int proved_count(uint32_t x, CountBounds b, int64_t i) {
+  const int32_t v = static_cast<int32_t>(x >> 5);
   if (v < b.zero[i]) return 0;
   return v >= b.one_lo[i] && v < b.one_hi[i] ? 1 : -1;
 }
