@@ -201,43 +201,88 @@ __attribute__((target("avx2"))) inline void mul_hilo(__m256i a, __m256i m, __m25
   *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
 }
 
-// group_words with eight blocks per Philox pass.
-__attribute__((target("avx2"))) void group_words_avx2(const philox::Stream& s, uint64_t g0, int64_t ng, uint32_t* xs) {
+// Philox4x32-10 on eight counters (low words c0, high words c1), all four words.
+struct Words8x {
+  __m256i x0, x1, x2, x3;
+};
+__attribute__((target("avx2"))) inline Words8x philox8_avx2(const philox::Stream& s, __m256i c0, __m256i c1) {
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(philox::kM0));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(philox::kM1));
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i c2 = _mm256_set1_epi32(static_cast<int>(s.stream_lo));
+  __m256i c3 = _mm256_setzero_si256();
+  uint32_t k0 = s.k0, k1 = s.k1;
+  for (int round = 0; round < 10; ++round) {
+    __m256i hi0, lo0, hi1, lo1;
+    mul_hilo(c0, m0, &hi0, &lo0);
+    mul_hilo(c2, m1, &hi1, &lo1);
+    const __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
+    const __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
+    c0 = n0;
+    c1 = lo1;
+    c2 = n2;
+    c3 = lo0;
+    k0 += philox::kW0;
+    k1 += philox::kW1;
+  }
+  return {c0, c1, c2, c3};
+}
+
+// The low and high words of the 64-bit sums hi:lo + b (eight lanes; b < 2^32).
+__attribute__((target("avx2"))) inline void add64(__m256i* lo, __m256i* hi, __m256i b) {
   const __m256i sign = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+  const __m256i sum = _mm256_add_epi32(*lo, b);
+  // carry when the unsigned sum wrapped: sum < b (unsigned compare via sign flip)
+  const __m256i carry = _mm256_cmpgt_epi32(_mm256_xor_si256(b, sign), _mm256_xor_si256(sum, sign));
+  *lo = sum;
+  *hi = _mm256_sub_epi32(*hi, carry);
+}
+
+// group_words with eight blocks per Philox pass.
+__attribute__((target("avx2"))) void group_words_avx2(const philox::Stream& s, uint64_t g0, int64_t ng, uint32_t* xs) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (int64_t k = 0; k < ng; ++k) {
     for (int half = 0; half < 2; ++half) {
-      // counter = s.offset + 16 g + 8 half + lane: low and high words (one carry at most)
+      // counter = s.offset + 16 g + 8 half + lane
       const uint64_t b0 = s.offset + ((g0 + static_cast<uint64_t>(k)) << 4) + static_cast<uint64_t>(8 * half);
-      const __m256i lo_base = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0)));
-      __m256i c0 = _mm256_add_epi32(lo_base, lane);
-      const __m256i carry = _mm256_cmpgt_epi32(_mm256_xor_si256(lo_base, sign), _mm256_xor_si256(c0, sign));
-      __m256i c1 = _mm256_sub_epi32(_mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0 >> 32))), carry);
-      __m256i c2 = _mm256_set1_epi32(static_cast<int>(s.stream_lo));
-      __m256i c3 = _mm256_setzero_si256();
-      uint32_t k0 = s.k0, k1 = s.k1;
-      for (int round = 0; round < 10; ++round) {
-        __m256i hi0, lo0, hi1, lo1;
-        mul_hilo(c0, m0, &hi0, &lo0);
-        mul_hilo(c2, m1, &hi1, &lo1);
-        const __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(static_cast<int>(k0)));
-        const __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(static_cast<int>(k1)));
-        c0 = n0;
-        c1 = lo1;
-        c2 = n2;
-        c3 = lo0;
-        k0 += philox::kW0;
-        k1 += philox::kW1;
-      }
+      __m256i lo = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0)));
+      __m256i hi = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(b0 >> 32)));
+      add64(&lo, &hi, lane);
+      const Words8x w = philox8_avx2(s, lo, hi);
       uint32_t* x = xs + 64 * k + 8 * half;
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(x), c0);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(x + 16), c1);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(x + 32), c2);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(x + 48), c3);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(x), w.x0);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(x + 16), w.x1);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(x + 32), w.x2);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(x + 48), w.x3);
     }
   }
+}
+
+// words_at on eight elements at a time: each lane its block (spike_block), then its word.
+__attribute__((target("avx2"))) void words_at_avx2(const philox::Stream& s, uint64_t base, const int32_t* off, int64_t n,
+                                                    uint32_t* x) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    // e = base + off[i] (off >= 0)
+    __m256i lo = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(base)));
+    __m256i hi = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(base >> 32)));
+    add64(&lo, &hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(off + i)));
+    // spike_block(e) = ((e >> 6) << 4) | (e & 15) = ((e >> 2) & ~15) | (e & 15), then + s.offset
+    const __m256i e2 = _mm256_or_si256(_mm256_srli_epi32(lo, 2), _mm256_slli_epi32(hi, 30));
+    __m256i clo = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi32(15), e2), _mm256_and_si256(lo, _mm256_set1_epi32(15)));
+    __m256i chi = _mm256_srli_epi32(hi, 2);
+    __m256i olo = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(s.offset)));
+    add64(&clo, &chi, olo);
+    chi = _mm256_add_epi32(chi, _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(s.offset >> 32))));
+    const Words8x w = philox8_avx2(s, clo, chi);
+    // spike_word: word (e >> 4) & 3
+    const __m256i sel = _mm256_and_si256(_mm256_srli_epi32(lo, 4), _mm256_set1_epi32(3));
+    __m256i r = w.x0;
+    r = _mm256_blendv_epi8(r, w.x1, _mm256_cmpeq_epi32(sel, _mm256_set1_epi32(1)));
+    r = _mm256_blendv_epi8(r, w.x2, _mm256_cmpeq_epi32(sel, _mm256_set1_epi32(2)));
+    r = _mm256_blendv_epi8(r, w.x3, _mm256_cmpeq_epi32(sel, _mm256_set1_epi32(3)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(x + i), r);
+  }
+  if (i < n) words_at_plain(s, base, off + i, n - i, x + i);
 }
 
 __attribute__((target("avx2"))) void classify_words_avx2(const uint32_t* x, CountBounds tb, int64_t n, uint64_t* bits,
@@ -773,7 +818,7 @@ Kernels kernels_for(cpu::Isa isa) {
       return {group_words_avx512, words_at_avx512, classify_words_avx512, rates_avx512, soma_rates_avx512,
               stage_words_avx512, rates_classify_avx512, soma_avx512, accum_events_avx512, kappa_mix_avx512};
     case cpu::Isa::Avx2:
-      return {group_words_avx2, words_at_plain, classify_words_avx2, rates_avx2, soma_rates_plain, stage_words_plain,
+      return {group_words_avx2, words_at_avx2, classify_words_avx2, rates_avx2, soma_rates_plain, stage_words_plain,
               rates_classify_avx2, soma_plain, accum_events_avx2, kappa_mix_avx2};
     case cpu::Isa::Scalar:
       break;
