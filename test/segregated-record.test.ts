@@ -316,3 +316,32 @@ test('online training of one hidden layer: the two-thread path gives the one-thr
     t.deepEqual(a.m.angles, b.m.angles, `${label}: angles`);
   }
 });
+
+// The split of the hidden units between the two threads follows the measured load (PairTuner);
+// DENDRITE_PAIR_SPLIT pins it (read when a network is made). Every split, the edges included
+// (thread 0 or thread 1 without hidden units), gives the step loop's bits.
+test('online training of one hidden layer: every split of the units between the two threads gives the same bits', async (t) => {
+  const data = randomSet(12, 20, 12);
+  for (const v of [{}, { randomPlateauTimes: true }] as Array<Partial<SegregatedOptions>>) {
+    const ref = new SegregatedNetwork(small({ layers: [70, 10], threads: 1, ...v }));
+    await ref.train(data, { chunkSize: 8, record: { examples: Array.from({ length: data.count }, (_, i) => i), voltages: true } });
+    for (const split of [0, 16, 48, 70]) {
+      process.env.DENDRITE_PAIR_SPLIT = String(split);
+      let net: SegregatedNetwork;
+      try {
+        net = new SegregatedNetwork(small({ layers: [70, 10], threads: 2, ...v }));
+      } finally {
+        delete process.env.DENDRITE_PAIR_SPLIT;
+      }
+      await net.train(data, { chunkSize: 8 });
+      const label = `${JSON.stringify(v)} split ${split}`;
+      net.native.getWeights().forEach((l, m) => {
+        const r = ref.native.getWeights()[m];
+        t.true(sameBits(l.W, r.W) && sameBits(l.b, r.b), `${label}: layer ${m} W, b`);
+      });
+      t.deepEqual(Array.from(net.native.getState()), Array.from(ref.native.getState()), `${label}: carried state`);
+      net.dispose();
+    }
+    ref.dispose();
+  }
+});

@@ -108,6 +108,11 @@ void rates_plain(const float* C, float* lam, CountBounds tb, int64_t n, float lm
   }
 }
 
+// x = sigma(x) for n values (the plateaus, P1 and P4).
+void sigmoids_plain(float* x, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) x[k] = sigmoid_f(x[k]);
+}
+
 // Leaky soma without apical coupling (H5 with g_A = 0, O4 forward): C = soma_leaky(C, B, g), then
 // the rates and bounds as rates_plain.
 void soma_rates_plain(float* C, const float* B, float* lam, CountBounds tb, int64_t n, const StepParams& sp, float g) {
@@ -555,6 +560,12 @@ __attribute__((target("avx2"))) void rates_avx2(const float* C, float* lam, Coun
   if (k < n) rates_plain(C + k, lam + k, tb + k, n - k, lmax);
 }
 
+__attribute__((target("avx2"))) void sigmoids_avx2(float* x, int64_t n) {
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) _mm256_storeu_ps(x + k, rate8(_mm256_loadu_ps(x + k), 1.0f));  // 1 sigma = sigma
+  if (k < n) sigmoids_plain(x + k, n - k);
+}
+
 __attribute__((target("avx2"))) void rates_classify_avx2(const float* Cs, const uint32_t* x0, int64_t n, float lmax,
                                                           float* lam, uint64_t* bits, uint64_t* ones) {
   int64_t j = 0;
@@ -632,6 +643,13 @@ __attribute__((target("avx512f"))) void rates_avx512(const float* C, float* lam,
     _mm512_mask_storeu_epi32(tb.zero + k, mk, b.zero);
     _mm512_mask_storeu_epi32(tb.one_lo + k, mk, b.one_lo);
     _mm512_mask_storeu_epi32(tb.one_hi + k, mk, b.one_hi);
+  }
+}
+
+__attribute__((target("avx512f"))) void sigmoids_avx512(float* x, int64_t n) {
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 mk = n - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k)) - 1);
+    _mm512_mask_storeu_ps(x + k, mk, rate16(_mm512_maskz_loadu_ps(mk, x + k), 1.0f));  // 1 sigma = sigma
   }
 }
 
@@ -794,6 +812,7 @@ using ClassifyFn = void (*)(const float*, const uint32_t*, int64_t, float, float
 using SomaOnlyFn = void (*)(float*, const float*, int64_t, const StepParams&, float);
 using AccumFn = void (*)(float*, const float*, const int32_t*, const float*, int64_t, int64_t, int64_t);
 using MixFn = void (*)(float*, const float*, const float* const*, const float*, int64_t, int64_t);
+using SigmoidsFn = void (*)(float*, int64_t);
 
 // The clones of the kernels above that a network uses, chosen when it is made from the instruction
 // set of every other CPU kernel (cpu::active_isa(): the processor's best, capped by
@@ -809,6 +828,7 @@ struct Kernels {
   SomaOnlyFn soma;
   AccumFn accum_events;
   MixFn kappa_mix;
+  SigmoidsFn sigmoids;
 };
 
 Kernels kernels_for(cpu::Isa isa) {
@@ -816,10 +836,11 @@ Kernels kernels_for(cpu::Isa isa) {
   switch (isa) {
     case cpu::Isa::Avx512:
       return {group_words_avx512, words_at_avx512, classify_words_avx512, rates_avx512, soma_rates_avx512,
-              stage_words_avx512, rates_classify_avx512, soma_avx512, accum_events_avx512, kappa_mix_avx512};
+              stage_words_avx512, rates_classify_avx512, soma_avx512, accum_events_avx512, kappa_mix_avx512,
+              sigmoids_avx512};
     case cpu::Isa::Avx2:
       return {group_words_avx2, words_at_avx2, classify_words_avx2, rates_avx2, soma_rates_plain, stage_words_plain,
-              rates_classify_avx2, soma_plain, accum_events_avx2, kappa_mix_avx2};
+              rates_classify_avx2, soma_plain, accum_events_avx2, kappa_mix_avx2, sigmoids_avx2};
     case cpu::Isa::Scalar:
       break;
   }
@@ -827,7 +848,7 @@ Kernels kernels_for(cpu::Isa isa) {
   (void)isa;
 #endif
   return {group_words_plain, words_at_plain, classify_words_plain, rates_plain, soma_rates_plain, stage_words_plain,
-          rates_classify_plain, soma_plain, accum_events_plain, kappa_mix_plain};
+          rates_classify_plain, soma_plain, accum_events_plain, kappa_mix_plain, sigmoids_plain};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -965,21 +986,36 @@ struct Slot {
   Scratch sc2;
   alignas(64) std::atomic<int64_t> upper_done{0};  // alone on its cache line: the other thread polls it
   char upper_done_pad[64 - sizeof(std::atomic<int64_t>)];
+  double pair_busy[2] = {};  // seconds each thread was busy in the steps of the last example
   // per-step recording of this slot's current example (null: none); rows from rec_row0 + step
   Recording* rec = nullptr;
   const std::vector<std::vector<int32_t>>* rec_units = nullptr;
   int64_t rec_row0 = 0;
 };
 
-// How many threads online training on the paired path uses (run_example_pair): two unless one is
-// measured to be faster. Both give the same bits, so the choice may follow the machine: where the
-// two cores are slow to hand each step to each other (some phases of this project's shared
-// virtual machine: 1,500 examples/s on two threads against 2,300 on one), one thread wins.
-// Every kPeriod examples (the first time after 400) the other size runs kProbe of them, compared
-// by the time from one example's start to the next (updates and the driver included) with the
-// kProbe just before.
+// How online training on the paired path (run_example_pair) shares its work: on how many threads,
+// and which hidden units thread 0 takes. Every choice gives the same bits, so both may follow the
+// machine.
+// - Threads: two unless one is measured to be faster. Where the two cores are slow to hand each
+//   step to each other (some phases of this project's shared virtual machine: 1,500 examples/s on
+//   two threads against 2,300 on one), one thread wins. After kFirst examples, then every kPeriod,
+//   the other size runs kProbe examples (kFirstProbe the first time), compared by the time from one
+//   example's start to the next (updates and the driver included) with as many just before.
+// - The split: thread 0 also runs the output layer, so it takes fewer hidden units. How many
+//   depends on the machine (the output layer's cost against a hidden unit's, how slowly events
+//   cross between cores), so every kBalance two-thread examples the split moves by 16 units
+//   towards the thread that was less busy when that is predicted to shorten the busier one's time
+//   (a unit costing the same on either thread). DENDRITE_PAIR_SPLIT=k pins it at k rounded down to
+//   a multiple of 16 (at most units): what the tests use to check that every split gives the same bits.
 class PairTuner {
  public:
+  explicit PairTuner(int64_t units) : units_(units), split_(units * 12 / 25 / 16 * 16) {
+    if (const char* env = std::getenv("DENDRITE_PAIR_SPLIT")) {
+      split_ = std::min(units, std::max<int64_t>(0, std::atoll(env))) / 16 * 16;
+      pinned_ = true;
+    }
+  }
+
   // At the start of an online example (after a new chunk was staged, the time since the last one
   // is not an example's): the threads it should run on.
   int start_example(bool new_chunk) {
@@ -991,32 +1027,52 @@ class PairTuner {
   }
   // The threads it runs on: fewer beside other load (cpu::team_size_alone), then it measures nothing.
   void runs_on(int threads) { ran_ = threads; }
+  // Thread 0's hidden units on two threads: [0, split); thread 1 runs [split, units).
+  int64_t split() const { return split_; }
+  // After a two-thread example: the seconds each thread was busy in its steps (waits left out).
+  void busy(double thread0, double thread1) {
+    if (pinned_) return;
+    busy0_ += thread0;
+    busy1_ += thread1;
+    if (++balance_count_ < kBalance) return;
+    const int64_t upper = units_ - split_;
+    const double per_unit = upper > 0 ? busy1_ / static_cast<double>(upper) : busy0_ / static_cast<double>(std::max<int64_t>(split_, 1));
+    const double shift = 16 * per_unit, slower = std::max(busy0_, busy1_);
+    if (busy0_ > busy1_ && split_ >= 16 && std::max(busy0_ - shift, busy1_ + shift) < slower) split_ -= 16;
+    else if (busy1_ > busy0_ && split_ + 16 <= units_ && std::max(busy0_ + shift, busy1_ - shift) < slower) split_ += 16;
+    busy0_ = busy1_ = 0;
+    balance_count_ = 0;
+  }
 
  private:
-  static constexpr int64_t kPeriod = 2000, kProbe = 100;
+  static constexpr int64_t kPeriod = 2000, kProbe = 100, kFirst = 64, kFirstProbe = 32, kBalance = 8;
   int threads() const { return probing_ ? 3 - chosen_ : chosen_; }
   void finished(double seconds) {
     if (ran_ != threads()) return;
     ++count_;
+    const int64_t probe_length = first_ ? kFirstProbe : kProbe;
     if (probing_) {
       probe_ += seconds;
-      if (count_ < kProbe) return;
+      if (count_ < probe_length) return;
       if (probe_ < 0.95 * base_) chosen_ = 3 - chosen_;
-      probing_ = false;
+      probing_ = first_ = false;
       count_ = 0;
+      base_ = 0;
     } else {
-      if (count_ > kPeriod - kProbe) base_ += seconds;
-      if (count_ < kPeriod) return;
+      const int64_t period = first_ ? kFirst : kPeriod;
+      if (count_ > period - probe_length) base_ += seconds;
+      if (count_ < period) return;
       probing_ = true;
       count_ = 0;
       probe_ = 0;
     }
-    if (!probing_) base_ = 0;
   }
+  const int64_t units_;
+  int64_t split_;
   int chosen_ = 2, ran_ = 2;
-  bool probing_ = false, started_ = false;
-  int64_t count_ = kPeriod - 400;
-  double base_ = 0, probe_ = 0;
+  bool probing_ = false, started_ = false, first_ = true, pinned_ = false;
+  int64_t count_ = 0, balance_count_ = 0;
+  double base_ = 0, probe_ = 0, busy0_ = 0, busy1_ = 0;
   std::chrono::steady_clock::time_point last_;
 };
 
@@ -1031,7 +1087,8 @@ class CpuEngine final : public Engine {
  public:
   explicit CpuEngine(const EngineSetup& setup)
       : c_(setup.c), k_(kernels_for(cpu::active_isa())), d_(setup.d), p_(setup.p), R_(setup.R),
-        need_spikes_(setup.spikes_train), need_spikes_test_(setup.spikes_test), masks_(setup.masks) {
+        need_spikes_(setup.spikes_train), need_spikes_test_(setup.spikes_test), masks_(setup.masks),
+        pair_tuner_(setup.c.layers.empty() ? 0 : setup.c.layers[0]) {
     threads_ = c_.threads > 0 ? c_.threads : default_threads();
     M_ = c_.num_layers();
     int64_t widest = 0;
@@ -1380,10 +1437,10 @@ class CpuEngine final : public Engine {
   // The paired path of online training (run_example_pair): whether it applies, and its parts.
   bool paired_config() const { return M_ == 2 && c_.spiking_feedforward && c_.use_conductances && p_.gA == 0.0f; }
   bool pairable(const Slot& s) const { return paired_config() && s.rec == nullptr; }
-  // The hidden units [q0, q1) a thread of the pair runs. Thread 0 also runs the output layer: it
-  // takes the smaller share, a multiple of 16 units.
-  static std::pair<int64_t, int64_t> pair_units(const cpu::Team& team, int64_t n) {
-    const int64_t split = team.size() == 1 ? n : n * 12 / 25 / 16 * 16;  // 48 %: measured to balance
+  // The hidden units [q0, q1) a thread of the pair runs in the current example: thread 0, which
+  // also runs the output layer, [0, split), a multiple of 16 units (PairTuner).
+  std::pair<int64_t, int64_t> pair_units(const cpu::Team& team, int64_t n) const {
+    const int64_t split = team.size() == 1 ? n : pair_split_;
     return team.id() == 0 ? std::make_pair(int64_t{0}, split) : std::make_pair(split, n);
   }
   void run_example_paired(Slot& s, const TrainJob& job);
@@ -1412,6 +1469,7 @@ class CpuEngine final : public Engine {
   int32_t zmax_ = 0;           // count_bounds(lambda_max).zero: proves 0 for every rate
   PairTuner pair_tuner_;
   int pair_threads_ = 1;       // of the paired path's current example (and its W0 update)
+  int64_t pair_split_ = 0;     // of the same (PairTuner::split)
   bool record_angle_ = false;  // of the examples being run
 };
 
@@ -1590,14 +1648,27 @@ void CpuEngine::plateau_offsets(LayerState& l, int64_t m, const TrainJob& job, i
 }
 
 // The plateaus of units [q0, q1) (P1, P4): the mean of the T values of A ending delta steps
-// before the phase end, and its sigmoid.
+// before the phase end, and its sigmoid. The sums run row by row over all the units (each unit's
+// rows in order from 0, as plateau_mean adds them: the same bits), so that they vectorise; so do
+// the sigmoids (k_.sigmoids, exp_f's polynomial).
 void CpuEngine::plateaus(LayerState& l, const LineVec<int64_t>& delta, LineVec<float>& alpha, LineVec<float>* Abar,
                          int64_t q0, int64_t q1) const {
-  for (int64_t q = q0; q < q1; ++q) {
-    const float a = plateau_mean(l.Ahist.data(), l.ld, q, R_ - delta[q], c_.integration_time);
-    if (Abar) (*Abar)[q] = a;
-    alpha[q] = sigmoid_f(a);
+  using namespace f32;
+  const int64_t T = c_.integration_time;
+  float* const a = alpha.data();
+  const int64_t* const d = delta.data();
+  for (int64_t q = q0; q < q1; ++q) a[q] = 0.0f;
+  for (int64_t r = c_.rand_plateau_times ? 0 : R_ - T; r < R_; ++r) {
+    const float* A = l.Ahist.data() + r * l.ld;
+    if (c_.rand_plateau_times) {
+      for (int64_t q = q0; q < q1; ++q) a[q] = r >= R_ - d[q] - T && r < R_ - d[q] ? add(a[q], A[q]) : a[q];
+    } else {
+      for (int64_t q = q0; q < q1; ++q) a[q] = add(a[q], A[q]);
+    }
   }
+  for (int64_t q = q0; q < q1; ++q) a[q] = window_mean(a[q], T);
+  if (Abar) std::memcpy(Abar->data() + q0, a + q0, sizeof(float) * (q1 - q0));
+  k_.sigmoids(a + q0, q1 - q0);
 }
 
 void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
@@ -1702,6 +1773,10 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   plateau_offsets(h, 0, job, q0, q1);
   team.barrier();
 
+  // How long this thread is busy in the steps (its waits for the other left out): PairTuner's split.
+  using clock = std::chrono::steady_clock;
+  const clock::time_point steps_start = clock::now();
+  clock::duration waited{};
   for (int64_t t = 0; t < S; ++t) {
     const bool forward = t < job.Lf;
     PhaseCtx ctx;
@@ -1746,7 +1821,11 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     }
     // Thread 0: the output layer's step t, once the other units' spikes of step t are in.
     if (nt > 1) {
-      cpu::wait_for(s.upper_done, t + 1);
+      if (s.upper_done.load(std::memory_order_acquire) <= t) {
+        const clock::time_point wait_start = clock::now();
+        cpu::wait_for(s.upper_done, t + 1);
+        waited += clock::now() - wait_start;
+      }
       const Events& up = s.hev[t].ev;
       ev.idx.insert(ev.idx.end(), up.idx.begin(), up.idx.end());
       ev.cnt.insert(ev.cnt.end(), up.cnt.begin(), up.cnt.end());
@@ -1761,6 +1840,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     step_layer(s, ctx, tt, 1);
   }
   if (lazy) finish_lazy(h, q0, q1);
+  s.pair_busy[id] = std::chrono::duration<double>(clock::now() - steps_start - waited).count();
   team.barrier();
 
   // (H4) this thread's apical potentials in each phase's plateau rows, then the plateaus (P1, P4);
@@ -1813,7 +1893,9 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
   begin_example(s, job);
   const int64_t head0 = s.input.head;
   s.upper_done.store(0, std::memory_order_relaxed);
+  s.pair_busy[1] = -1;  // stays so when the region got one thread
   cpu::parallel(pair_threads_, [&](cpu::Team& team) { run_example_pair(s, job, team); });
+  if (s.pair_busy[1] >= 0) pair_tuner_.busy(s.pair_busy[0], s.pair_busy[1]);
   for (int64_t t = std::max<int64_t>(0, S - mem); t < S; ++t) {
     Events& slot = s.input.steps[(head0 + t + 1) % mem];
     slot.idx.assign(s.xev[t].idx.begin(), s.xev[t].idx.end());
@@ -1967,6 +2049,7 @@ void CpuEngine::run_examples(const TrainJob* jobs, int64_t n, const ExampleOutpu
   if (n == 1 && pairable(*slots[0])) {
     pair_threads_ = std::min(pair_tuner_.start_example(new_chunk_), cpu::team_size_alone(threads_));
     pair_tuner_.runs_on(pair_threads_);
+    pair_split_ = pair_tuner_.split();
     new_chunk_ = false;
     run_example_paired(*slots[0], jobs[0]);
   } else if (n == 1) {
