@@ -981,7 +981,7 @@ struct Slot {
   struct alignas(64) StepEvents {  // on lines of their own: one thread writes step t + 1's while the other reads t's
     Events ev;
   };
-  std::vector<StepEvents> hev;
+  std::vector<StepEvents> lower_ev, upper_ev;
   std::vector<float> pa_rows;
   Scratch sc2;
   alignas(64) std::atomic<int64_t> upper_done{0};  // alone on its cache line: the other thread polls it
@@ -1719,8 +1719,9 @@ void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
 // Online training of one hidden layer on a team of one or two threads (docs/papers.md §17.2
 // items 4, 5). With g_A = 0 nothing flows down within an example, so a hidden unit's steps need
 // only the input: the hidden units are split between the threads, each running its units through
-// every step of the example, while thread 0 also runs the output layer step by step as soon as
-// the other thread's spikes of that step are in (cpu::wait_for). The input spikes of the whole
+// every step of the example, while thread 0 also runs the output layer step by step, kLag steps
+// behind its hidden steps (the other thread's spikes of a step are in by then, and their lines
+// prefetched; cpu::wait_for when they are not). The input spikes of the whole
 // example are drawn first (they depend on nothing else), and the apical potentials, which only the
 // plateaus read, are computed after the last step from each plateau row's apical input. Every
 // value comes from the same functions summed in the same order as in step(), so the bits are
@@ -1777,34 +1778,89 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   using clock = std::chrono::steady_clock;
   const clock::time_point steps_start = clock::now();
   clock::duration waited{};
-  for (int64_t t = 0; t < S; ++t) {
-    const bool forward = t < job.Lf;
+  struct StepAt {
     PhaseCtx ctx;
-    ctx.mode = forward ? Phase::Forward : Phase::Target;
-    ctx.L = forward ? job.Lf : job.Lt;
-    ctx.T = T;
-    ctx.R = R;
-    ctx.spikes = job.spikes;
-    ctx.step0 = forward ? 0 : static_cast<uint64_t>(job.Lf);
-    const int64_t tt = forward ? t : t - job.Lf;
-    const LayerStep ls = layer_step(ctx.mode, tt, ctx.L, T, R, false, learned, false, false);
+    int64_t tt;  // the step within its phase
+    LayerStep ls;  // the hidden layer's
+  };
+  auto step_at = [&](int64_t t) {
+    StepAt a;
+    const bool forward = t < job.Lf;
+    a.ctx.mode = forward ? Phase::Forward : Phase::Target;
+    a.ctx.L = forward ? job.Lf : job.Lt;
+    a.ctx.T = T;
+    a.ctx.R = R;
+    a.ctx.spikes = job.spikes;
+    a.ctx.step0 = forward ? 0 : static_cast<uint64_t>(job.Lf);
+    a.tt = forward ? t : t - job.Lf;
+    a.ls = layer_step(a.ctx.mode, a.tt, a.ctx.L, T, R, false, learned, false, false);
+    return a;
+  };
+  // What the other thread wrote before a step's data is read (the events' headers, then their
+  // first lines), so that the reads do not wait on a line from the other core.
+  auto prefetch_events = [](const Events& ev) {
+    __builtin_prefetch(ev.idx.data());
+    __builtin_prefetch(ev.idx.data() + 16);
+    __builtin_prefetch(ev.cnt.data());
+    __builtin_prefetch(ev.cnt.data() + 16);
+  };
+  // Thread 0: the output layer's step t, with the hidden events of step t of both threads, in unit
+  // order, pushed into the hidden ring first. On two threads it runs kLag steps behind its hidden
+  // steps, so that the other thread's events of step t were published a while ago.
+  constexpr int64_t kLag = 4;
+  const int64_t lag = nt > 1 ? kLag : 0;
+  int64_t upper_known = 0;  // the other thread's published steps, as last read
+  auto output_step = [&](int64_t t) {
+    Events& ev = h.spikes.push();
+    const Events& lower = s.lower_ev[t].ev;
+    ev.idx.assign(lower.idx.begin(), lower.idx.end());
+    ev.cnt.assign(lower.cnt.begin(), lower.cnt.end());
+    if (nt > 1) {
+      if (upper_known <= t) upper_known = s.upper_done.load(std::memory_order_acquire);
+      if (upper_known <= t) {
+        const clock::time_point wait_start = clock::now();
+        cpu::wait_for(s.upper_done, t + 1);
+        waited += clock::now() - wait_start;
+        upper_known = s.upper_done.load(std::memory_order_acquire);
+      }
+      if (t + 4 < S) __builtin_prefetch(&s.upper_ev[t + 4]);
+      if (t + 2 < upper_known) prefetch_events(s.upper_ev[t + 2].ev);
+      const Events& up = s.upper_ev[t].ev;
+      ev.idx.insert(ev.idx.end(), up.idx.begin(), up.idx.end());
+      ev.cnt.insert(ev.cnt.end(), up.cnt.begin(), up.cnt.end());
+    }
+    const StepAt a = step_at(t);
+    if (a.ls.keep_A) {  // (H3) the apical input of a plateau row, before the output steps
+      const bool forward = a.ctx.mode == Phase::Forward;
+      float* pa = s.pa_rows.data() + ((forward ? 0 : R) + a.tt - (a.ctx.L - R)) * fb;
+      apical_input(s, 0, pa);
+      if (a.ls.psp_a) {
+        for (int64_t q = 0; q < fb; ++q) h.sumPSPA[q] = add(h.sumPSPA[q], pa[q]);
+      }
+    }
+    step_layer(s, a.ctx, a.tt, 1);
+  };
+  for (int64_t t = 0; t < S; ++t) {
+    const StepAt a = step_at(t);
     // (H1, H2): u of this step's input spikes in the ring slot step() would use, then the mix.
+    if (t + 4 < S) __builtin_prefetch(&xev[t + 4]);
+    if (t + 2 < S) prefetch_events(xev[t + 2]);
     const int64_t slot = (head0 + t + 1) % mem;
     const Events& xe = xev[t];
     k_.accum_events(u + slot * h.ld + q0, W, xe.idx.data(), xe.cnt.data(), count(xe), nq, n);
     for (int64_t i = 0; i < mem; ++i) sc.taps[i] = u + ((slot - i + mem) % mem) * h.ld + q0;
     k_.kappa_mix(B, b, sc.taps.data(), kap, mem, nq);
-    if (ls.psp_b && id == nt - 1) {  // the input's PSP window sum, by the thread without the output layer
+    if (a.ls.psp_b && id == nt - 1) {  // the input's PSP window sum, by the thread without the output layer
       float* sp = h.sumPSPB.data();
       for (int64_t i = 0; i < mem; ++i) {
         const Events& ev = input_events(t - i);
         for (size_t e = 0; e < ev.idx.size(); ++e) sp[ev.idx[e]] = mac(sp[ev.idx[e]], kap[i], ev.cnt[e]);
       }
     }
-    // (H5, H6) and the spikes of units q0..q1-1: thread 0's straight into the ring, the others' aside.
-    Events& ev = id == 0 ? h.spikes.push() : s.hev[t].ev;
-    if (id != 0) ev.clear();
-    const uint64_t base = step_base(ctx, tt) + static_cast<uint64_t>(d_.unit_offset[0]);
+    // (H5, H6) and the spikes of units q0..q1-1, by step (output_step merges them).
+    Events& ev = (id == 0 ? s.lower_ev : s.upper_ev)[t].ev;
+    ev.clear();
+    const uint64_t base = step_base(a.ctx, a.tt) + static_cast<uint64_t>(d_.unit_offset[0]);
     if (lazy) {
       k_.soma(C, B, nq, p_, p_.gB);
       draw_spikes_lazy(job.spikes, base, q0, C, nq, sc, ev);
@@ -1812,32 +1868,14 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
       k_.soma_rates(C, B, lam, tb, nq, p_, p_.gB);
       draw_spikes(job.spikes, base, nullptr, q0, lam, tb, nq, sc, ev);
     }
-    if (ls.sum_C) {
+    if (a.ls.sum_C) {
       for (int64_t q = 0; q < nq; ++q) sumC[q] = add(sumC[q], C[q]);
     }
-    if (id != 0) {
-      s.upper_done.store(t + 1, std::memory_order_release);
-      continue;
-    }
-    // Thread 0: the output layer's step t, once the other units' spikes of step t are in.
-    if (nt > 1) {
-      if (s.upper_done.load(std::memory_order_acquire) <= t) {
-        const clock::time_point wait_start = clock::now();
-        cpu::wait_for(s.upper_done, t + 1);
-        waited += clock::now() - wait_start;
-      }
-      const Events& up = s.hev[t].ev;
-      ev.idx.insert(ev.idx.end(), up.idx.begin(), up.idx.end());
-      ev.cnt.insert(ev.cnt.end(), up.cnt.begin(), up.cnt.end());
-    }
-    if (ls.keep_A) {  // (H3) the apical input of a plateau row, before the output steps
-      float* pa = s.pa_rows.data() + ((forward ? 0 : R) + tt - (ctx.L - R)) * fb;
-      apical_input(s, 0, pa);
-      if (ls.psp_a) {
-        for (int64_t q = 0; q < fb; ++q) h.sumPSPA[q] = add(h.sumPSPA[q], pa[q]);
-      }
-    }
-    step_layer(s, ctx, tt, 1);
+    if (id != 0) s.upper_done.store(t + 1, std::memory_order_release);
+    else if (t >= lag) output_step(t - lag);
+  }
+  if (id == 0) {
+    for (int64_t t = std::max<int64_t>(0, S - lag); t < S; ++t) output_step(t);
   }
   if (lazy) finish_lazy(h, q0, q1);
   s.pair_busy[id] = std::chrono::duration<double>(clock::now() - steps_start - waited).count();
@@ -1875,15 +1913,18 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
 // the input ring brought up to date after it, as step() would have left it.
 void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
   const int64_t S = job.Lf + job.Lt, mem = c_.mem, n = c_.layers[0];
-  if (static_cast<int64_t>(s.hev.size()) < S) {
-    const size_t old = s.hev.size();
+  if (static_cast<int64_t>(s.upper_ev.size()) < S) {
+    const size_t old = s.upper_ev.size();
     s.xev.resize(static_cast<size_t>(S));
-    s.hev.resize(static_cast<size_t>(S));
-    for (size_t t = old; t < s.hev.size(); ++t) {
+    s.lower_ev.resize(static_cast<size_t>(S));
+    s.upper_ev.resize(static_cast<size_t>(S));
+    for (size_t t = old; t < s.upper_ev.size(); ++t) {
       s.xev[t].idx.reserve(static_cast<size_t>(c_.n_in));
       s.xev[t].cnt.reserve(static_cast<size_t>(c_.n_in));
-      s.hev[t].ev.idx.reserve(static_cast<size_t>(n));
-      s.hev[t].ev.cnt.reserve(static_cast<size_t>(n));
+      for (auto* v : {&s.lower_ev, &s.upper_ev}) {
+        (*v)[t].ev.idx.reserve(static_cast<size_t>(n));
+        (*v)[t].ev.cnt.reserve(static_cast<size_t>(n));
+      }
     }
   }
   if (s.pa_rows.empty()) {
