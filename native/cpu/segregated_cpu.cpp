@@ -1470,6 +1470,7 @@ class CpuEngine final : public Engine {
   PairTuner pair_tuner_;
   int pair_threads_ = 1;       // of the paired path's current example (and its W0 update)
   int64_t pair_split_ = 0;     // of the same (PairTuner::split)
+  std::vector<int32_t> update_rows_;  // the paired W0 update's rows
   bool record_angle_ = false;  // of the examples being run
 };
 
@@ -2036,7 +2037,15 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
   }
   float* Wt = Wt_[m].data();
   if (S == 1 && m == 0 && paired_config()) {
-    // Each thread of the pair updates the columns of its own hidden units, which stay in its cache.
+    // Each thread of the pair updates the columns of its own hidden units, which stay in its cache,
+    // in the rows of the inputs that were not silent (skipping the others is exact). Its share of
+    // the row two ahead is prefetched for writing: the other core's prefetchers read past their
+    // own share, and a store to a line they hold waits for it.
+    update_rows_.clear();
+    for (int64_t j = 0; j < N; ++j) {
+      if (psp[0][j] != 0.0f) update_rows_.push_back(static_cast<int32_t>(j));
+    }
+    const int64_t rows = static_cast<int64_t>(update_rows_.size());
     cpu::parallel(pair_threads_, [&](cpu::Team& team) {
       const auto [q0, q1] = pair_units(team, n);
       // Row j's share starts at the first cache line at or after unit q0 (rows are n floats
@@ -2046,9 +2055,13 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
         const auto rem = reinterpret_cast<uintptr_t>(w + q) % 64;
         return std::min(n, q + static_cast<int64_t>((64 - rem) % 64 / sizeof(float)));
       };
-      for (int64_t j = 0; j < N; ++j) {
+      for (int64_t r = 0; r < rows; ++r) {
+        if (r + 2 < rows) {
+          const float* ahead = Wt + update_rows_[r + 2] * n;
+          for (int64_t q = line_start(ahead, q0), end = line_start(ahead, q1); q < end; q += 16) __builtin_prefetch(ahead + q, 1);
+        }
+        const int64_t j = update_rows_[r];
         const float x = psp[0][j];
-        if (x == 0.0f) continue;
         float* w = Wt + j * n;
         for (int64_t q = line_start(w, q0), end = line_start(w, q1); q < end; ++q) w[q] = descend(w[q], g[q], x);
       }
