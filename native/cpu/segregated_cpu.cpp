@@ -974,9 +974,10 @@ struct Slot {
   float loss = 0;
   int32_t prediction = 0;
   std::vector<float> angle;
-  // The two-thread online path (run_example_pair): the example's input events and the upper
-  // units' hidden events by step, the apical input of each plateau row ([phase][row][fb]), the
-  // second thread's scratch and how many steps of upper units it has finished.
+  // The two-thread online path (run_example_pair): the example's input events and each thread's
+  // hidden events by step, the apical input of each plateau row ([phase][row][fb]), the second
+  // thread's scratch, how many steps of upper units it has finished and how far each thread has
+  // drawn its steps of the input.
   std::vector<Events> xev;
   struct alignas(64) StepEvents {  // on lines of their own: one thread writes step t + 1's while the other reads t's
     Events ev;
@@ -984,8 +985,10 @@ struct Slot {
   std::vector<StepEvents> lower_ev, upper_ev;
   std::vector<float> pa_rows;
   Scratch sc2;
-  alignas(64) std::atomic<int64_t> upper_done{0};  // alone on its cache line: the other thread polls it
-  char upper_done_pad[64 - sizeof(std::atomic<int64_t>)];
+  struct alignas(64) Progress {  // alone on its cache line: the other thread polls it
+    std::atomic<int64_t> steps{0};
+  };
+  Progress upper_done, input_drawn[2];
   double pair_busy[2] = {};  // seconds each thread was busy in the steps of the last example
   // per-step recording of this slot's current example (null: none); rows from rec_row0 + step
   Recording* rec = nullptr;
@@ -1722,9 +1725,10 @@ void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
 // only the input: the hidden units are split between the threads, each running its units through
 // every step of the example, while thread 0 also runs the output layer step by step, kLag steps
 // behind its hidden steps (the other thread's spikes of a step are in by then, and their lines
-// prefetched; cpu::wait_for when they are not). The input spikes of the whole
-// example are drawn first (they depend on nothing else), and the apical potentials, which only the
-// plateaus read, are computed after the last step from each plateau row's apical input. Every
+// prefetched; cpu::wait_for when they are not). The input spikes, which depend on nothing else,
+// are drawn by the threads in turns, a few steps before they are needed (no barrier), and the
+// apical potentials, which only the plateaus read, are computed after the last step from each
+// plateau row's apical input. Every
 // value comes from the same functions summed in the same order as in step(), so the bits are
 // those of run_example for any team size.
 void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) const {
@@ -1765,15 +1769,18 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
       for (int64_t q = 0; q < mem; ++q) accumulate_u(o, 1, h.spikes.steps[q], o.u.data() + q * o.ld);
     }
   }
-  // The example's input spikes (steps shared out) and this thread's plateau offsets.
-  team.for_static(0, S, [&](int64_t t) {
+  // The example's input spikes: thread t % nt draws those of step t, kAhead steps before the loop
+  // reaches it, and publishes it (input_drawn: its steps before the count are in).
+  constexpr int64_t kAhead = 4;
+  auto draw_input = [&](int64_t t) {
     Events& ev = xev[t];
     ev.clear();
     draw_spikes(job.spikes, static_cast<uint64_t>(t) * units, s.nz.data(), 0, s.x_nz.data(), s.x_bounds(),
                 static_cast<int64_t>(s.nz.size()), sc, ev);
-  });
+    s.input_drawn[id].steps.store(t + 1, std::memory_order_release);
+  };
+  for (int64_t t = id; t < std::min(S, kAhead); t += nt) draw_input(t);
   plateau_offsets(h, 0, job, q0, q1);
-  team.barrier();
 
   // How long this thread is busy in the steps (its waits for the other left out): PairTuner's split.
   using clock = std::chrono::steady_clock;
@@ -1817,12 +1824,12 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     ev.idx.assign(lower.idx.begin(), lower.idx.end());
     ev.cnt.assign(lower.cnt.begin(), lower.cnt.end());
     if (nt > 1) {
-      if (upper_known <= t) upper_known = s.upper_done.load(std::memory_order_acquire);
+      if (upper_known <= t) upper_known = s.upper_done.steps.load(std::memory_order_acquire);
       if (upper_known <= t) {
         const clock::time_point wait_start = clock::now();
-        cpu::wait_for(s.upper_done, t + 1);
+        cpu::wait_for(s.upper_done.steps, t + 1);
         waited += clock::now() - wait_start;
-        upper_known = s.upper_done.load(std::memory_order_acquire);
+        upper_known = s.upper_done.steps.load(std::memory_order_acquire);
       }
       if (t + 4 < S) __builtin_prefetch(&s.upper_ev[t + 4]);
       if (t + 2 < upper_known) prefetch_events(s.upper_ev[t + 2].ev);
@@ -1841,11 +1848,24 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     }
     step_layer(s, a.ctx, a.tt, 1);
   };
+  int64_t input_known = 0;  // the other thread's drawn input steps, as last read
+  auto other_input = [&](int64_t t) {  // whether step t's input is the other thread's, and in
+    if (t % nt == id) return false;
+    if (input_known <= t) input_known = s.input_drawn[1 - id].steps.load(std::memory_order_acquire);
+    return true;
+  };
   for (int64_t t = 0; t < S; ++t) {
     const StepAt a = step_at(t);
-    // (H1, H2): u of this step's input spikes in the ring slot step() would use, then the mix.
+    if (t + kAhead < S && (t + kAhead) % nt == id) draw_input(t + kAhead);
+    if (other_input(t) && input_known <= t) {
+      const clock::time_point wait_start = clock::now();
+      cpu::wait_for(s.input_drawn[1 - id].steps, t + 1);
+      waited += clock::now() - wait_start;
+      input_known = s.input_drawn[1 - id].steps.load(std::memory_order_acquire);
+    }
     if (t + 4 < S) __builtin_prefetch(&xev[t + 4]);
-    if (t + 2 < S) prefetch_events(xev[t + 2]);
+    if (t + 2 < S && (!other_input(t + 2) || t + 2 < input_known)) prefetch_events(xev[t + 2]);
+    // (H1, H2): u of this step's input spikes in the ring slot step() would use, then the mix.
     const int64_t slot = (head0 + t + 1) % mem;
     const Events& xe = xev[t];
     k_.accum_events(u + slot * h.ld + q0, W, xe.idx.data(), xe.cnt.data(), count(xe), nq, n);
@@ -1872,7 +1892,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     if (a.ls.sum_C) {
       for (int64_t q = 0; q < nq; ++q) sumC[q] = add(sumC[q], C[q]);
     }
-    if (id != 0) s.upper_done.store(t + 1, std::memory_order_release);
+    if (id != 0) s.upper_done.steps.store(t + 1, std::memory_order_release);
     else if (t >= lag) output_step(t - lag);
   }
   if (id == 0) {
@@ -1934,7 +1954,7 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
   }
   begin_example(s, job);
   const int64_t head0 = s.input.head;
-  s.upper_done.store(0, std::memory_order_relaxed);
+  for (auto* p : {&s.upper_done, &s.input_drawn[0], &s.input_drawn[1]}) p->steps.store(0, std::memory_order_relaxed);
   s.pair_busy[1] = -1;  // stays so when the region got one thread
   cpu::parallel(pair_threads_, [&](cpu::Team& team) { run_example_pair(s, job, team); });
   if (s.pair_busy[1] >= 0) pair_tuner_.busy(s.pair_busy[0], s.pair_busy[1]);
