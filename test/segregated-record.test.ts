@@ -318,23 +318,34 @@ test('online training of one hidden layer: the two-thread path gives the one-thr
 });
 
 // The split of the hidden units between the two threads follows the measured load (PairTuner);
-// DENDRITE_PAIR_SPLIT pins it (read when a network is made). Every split, the edges included
-// (thread 0 or thread 1 without hidden units), gives the step loop's bits.
+// DENDRITE_PAIR_SPLIT pins it (read when a network is made; a list: one split per example in
+// turn). Every split, the edges included (thread 0 or thread 1 without hidden units), and every
+// change of split (thread 1 keeps its columns of W0 in a copy of its own) gives the step loop's
+// bits; so do the weights read between training calls and a test run between them.
 test('online training of one hidden layer: every split of the units between the two threads gives the same bits', async (t) => {
   const data = randomSet(12, 20, 12);
   for (const v of [{}, { randomPlateauTimes: true }] as Array<Partial<SegregatedOptions>>) {
     const ref = new SegregatedNetwork(small({ layers: [70, 10], threads: 1, ...v }));
-    await ref.train(data, { chunkSize: 8, record: { examples: Array.from({ length: data.count }, (_, i) => i), voltages: true } });
-    for (const split of [0, 16, 48, 70]) {
-      process.env.DENDRITE_PAIR_SPLIT = String(split);
+    const record = { examples: Array.from({ length: data.count }, (_, i) => i), voltages: true };
+    await ref.train(data, { chunkSize: 8, record });
+    const refWeights = ref.native.getWeights();
+    const refTest = await ref.evaluate(data);
+    await ref.train(data, { chunkSize: 8, record });
+    for (const split of ['0', '16', '48', '70', '48,16,64,0,32']) {
+      process.env.DENDRITE_PAIR_SPLIT = split;
       let net: SegregatedNetwork;
       try {
         net = new SegregatedNetwork(small({ layers: [70, 10], threads: 2, ...v }));
       } finally {
         delete process.env.DENDRITE_PAIR_SPLIT;
       }
-      await net.train(data, { chunkSize: 8 });
       const label = `${JSON.stringify(v)} split ${split}`;
+      await net.train(data, { chunkSize: 8 });
+      net.native.getWeights().forEach((l, m) => {
+        t.true(sameBits(l.W, refWeights[m].W), `${label}: layer ${m} W after the first call`);
+      });
+      t.deepEqual((await net.evaluate(data)).predictions, refTest.predictions, `${label}: test between the calls`);
+      await net.train(data, { chunkSize: 8 });
       net.native.getWeights().forEach((l, m) => {
         const r = ref.native.getWeights()[m];
         t.true(sameBits(l.W, r.W) && sameBits(l.b, r.b), `${label}: layer ${m} W, b`);

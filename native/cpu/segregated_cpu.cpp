@@ -1009,13 +1009,20 @@ struct Slot {
 //   cross between cores), so every kBalance two-thread examples the split moves by 16 units
 //   towards the thread that was less busy when that is predicted to shorten the busier one's time
 //   (a unit costing the same on either thread). DENDRITE_PAIR_SPLIT=k pins it at k rounded down to
-//   a multiple of 16 (at most units): what the tests use to check that every split gives the same bits.
+//   a multiple of 16 (at most units), and k1,k2,... takes them in turn, one example each: what
+//   the tests use to check that every split, and every change of split, gives the same bits.
 class PairTuner {
  public:
   explicit PairTuner(int64_t units) : units_(units), split_(units * 12 / 25 / 16 * 16) {
     if (const char* env = std::getenv("DENDRITE_PAIR_SPLIT")) {
-      split_ = std::min(units, std::max<int64_t>(0, std::atoll(env))) / 16 * 16;
-      pinned_ = true;
+      for (const char* p = env; *p != '\0';) {
+        char* end = nullptr;
+        const long long k = std::strtoll(p, &end, 10);
+        if (end == p) break;
+        pinned_.push_back(std::min(units, std::max<int64_t>(0, k)) / 16 * 16);
+        p = *end == ',' ? end + 1 : end;
+      }
+      if (!pinned_.empty()) split_ = pinned_[0];
     }
   }
 
@@ -1026,6 +1033,7 @@ class PairTuner {
     if (started_ && !new_chunk) finished(std::chrono::duration<double>(now - last_).count());
     started_ = true;
     last_ = now;
+    if (!pinned_.empty()) split_ = pinned_[examples_++ % pinned_.size()];
     return threads();
   }
   // The threads it runs on: fewer beside other load (cpu::team_size_alone), then it measures nothing.
@@ -1034,7 +1042,7 @@ class PairTuner {
   int64_t split() const { return split_; }
   // After a two-thread example: the seconds each thread was busy in its steps (waits left out).
   void busy(double thread0, double thread1) {
-    if (pinned_) return;
+    if (!pinned_.empty()) return;
     busy0_ += thread0;
     busy1_ += thread1;
     if (++balance_count_ < kBalance) return;
@@ -1073,7 +1081,9 @@ class PairTuner {
   const int64_t units_;
   int64_t split_;
   int chosen_ = 2, ran_ = 2;
-  bool probing_ = false, started_ = false, first_ = true, pinned_ = false;
+  bool probing_ = false, started_ = false, first_ = true;
+  std::vector<int64_t> pinned_;  // DENDRITE_PAIR_SPLIT
+  size_t examples_ = 0;
   int64_t count_ = 0, balance_count_ = 0;
   double base_ = 0, probe_ = 0, busy0_ = 0, busy1_ = 0;
   std::chrono::steady_clock::time_point last_;
@@ -1113,13 +1123,20 @@ class CpuEngine final : public Engine {
   // ---- weights ----
   void write_weights(const std::vector<LayerWeights>& w) override {
     load(w);
+    upper_split_ = -1;  // the copy of W0's upper columns is stale
     for (auto& s : train_slots_) s->u_valid = false;
   }
 
   std::vector<LayerWeights> read_weights() const override {
     std::vector<LayerWeights> w(static_cast<size_t>(M_));
     for (int64_t m = 0; m < M_; ++m) {
-      w[m].W = transposed(Wt_[m], c_.fan_in(m), c_.layers[m]);
+      if (m == 0 && upper_split_ >= 0) {
+        std::vector<float> W0 = Wt_[0];
+        copy_columns(W0, w0_upper_, upper_split_, c_.layers[0]);
+        w[m].W = transposed(W0, c_.fan_in(m), c_.layers[m]);
+      } else {
+        w[m].W = transposed(Wt_[m], c_.fan_in(m), c_.layers[m]);
+      }
       w[m].b = b_[m];
       if (m < M_ - 1) {
         w[m].Y = Y_[m];
@@ -1217,6 +1234,7 @@ class CpuEngine final : public Engine {
   }
   void update_forward(int64_t m, int64_t slots, float etaP) override;
   void edit_feedback(const FeedbackEdit& f) override {
+    w0_whole();
     f(Wt_, Y_);
     for (size_t m = 0; m < Y_.size(); ++m) transpose_feedback(static_cast<int64_t>(m));
   }
@@ -1474,6 +1492,52 @@ class CpuEngine final : public Engine {
   int pair_threads_ = 1;       // of the paired path's current example (and its W0 update)
   int64_t pair_split_ = 0;     // of the same (PairTuner::split)
   std::vector<int32_t> update_rows_;  // the paired W0 update's rows
+  // W0's upper columns on two threads. Thread 1 reads and updates its units' columns in a copy of
+  // its own, w0_upper_ (laid out as Wt_[0]), so that no cache line of W0 is used by both cores:
+  // their prefetchers read past a thread's share, and a store to a line the other core holds
+  // waits for it (the paired update ran at a third of one thread's speed per column). While
+  // upper_split_ >= 0, columns [upper_split_, n) are current in the copy and stale in Wt_[0];
+  // every other use of W0 first brings them back (w0_whole).
+  std::vector<float> w0_upper_;
+  int64_t upper_split_ = -1;
+  static void copy_columns(std::vector<float>& to, const std::vector<float>& from, int64_t q0, int64_t q1, int64_t n) {
+    for (size_t row = 0; row < to.size() / static_cast<size_t>(n); ++row) {
+      std::memcpy(to.data() + row * n + q0, from.data() + row * n + q0, sizeof(float) * (q1 - q0));
+    }
+  }
+  static void copy_columns(std::vector<float>& to, const std::vector<float>& from, int64_t q0, int64_t n) {
+    copy_columns(to, from, q0, n, n);
+  }
+  void w0_whole() {
+    if (upper_split_ < 0) return;
+    copy_columns(Wt_[0], w0_upper_, upper_split_, c_.layers[0]);
+    upper_split_ = -1;
+  }
+  void w0_split(int64_t split) {  // columns [split, n) current in the copy
+    const int64_t n = c_.layers[0];
+    if (upper_split_ < 0) {
+      w0_upper_.resize(Wt_[0].size());
+      copy_columns(w0_upper_, Wt_[0], split, n);
+    } else if (split > upper_split_) {
+      copy_columns(Wt_[0], w0_upper_, upper_split_, split, n);
+    } else if (split < upper_split_) {
+      copy_columns(w0_upper_, Wt_[0], split, upper_split_, n);
+    }
+    upper_split_ = split;
+  }
+  // Where W0's columns of hidden units [q0, q1) are current now: at most two parts, each in
+  // Wt_[0] or (upper) in w0_upper_, both n floats per row.
+  struct W0Part {
+    int64_t q0, q1;
+    bool upper;
+  };
+  int w0_parts(int64_t q0, int64_t q1, W0Part* parts) const {
+    const int64_t k = upper_split_ < 0 ? q1 : std::clamp(upper_split_, q0, q1);
+    int np = 0;
+    if (k > q0) parts[np++] = {q0, k, false};
+    if (q1 > k) parts[np++] = {k, q1, true};
+    return np;
+  }
   bool record_angle_ = false;  // of the examples being run
 };
 
@@ -1740,12 +1804,20 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   const auto [q0, q1] = pair_units(team, n);
   const int64_t nq = q1 - q0;
   Scratch& sc = id == 0 ? s.sc : s.sc2;
-  const float* W = Wt_[0].data() + q0;
   const float* kap = d_.kappa.data();
   const uint64_t units = static_cast<uint64_t>(d_.units);
   const int64_t head0 = s.input.head;
   const bool learned = c_.feedback == FeedbackKind::Learned;
   auto count = [](const Events& ev) { return static_cast<int64_t>(ev.idx.size()); };
+  W0Part parts[2];
+  const int np = w0_parts(q0, q1, parts);
+  // u[q0, q1) += the columns of this thread's units for events ev (one accumulation per part)
+  auto accum_input = [&](float* u_row, const Events& ev) {
+    for (int i = 0; i < np; ++i) {
+      const float* W = (parts[i].upper ? w0_upper_ : Wt_[0]).data() + parts[i].q0;
+      k_.accum_events(u_row + parts[i].q0, W, ev.idx.data(), ev.cnt.data(), count(ev), parts[i].q1 - parts[i].q0, n);
+    }
+  };
   // The input events of step t of the example (t < 0: the ones the last example left in the ring).
   std::vector<Events>& xev = s.xev;
   auto input_events = [&](int64_t t) -> const Events& { return t >= 0 ? xev[t] : s.input.back(-t - 1); };
@@ -1762,8 +1834,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   // After a weight update: this thread's columns of u (thread 0: also the output layer's u).
   if (!s.u_valid) {
     for (int64_t q = 0; q < mem; ++q) {
-      const Events& ev = s.input.steps[q];
-      k_.accum_events(u + q * h.ld + q0, W, ev.idx.data(), ev.cnt.data(), count(ev), nq, n);
+      accum_input(u + q * h.ld, s.input.steps[q]);
     }
     if (id == 0) {
       for (int64_t q = 0; q < mem; ++q) accumulate_u(o, 1, h.spikes.steps[q], o.u.data() + q * o.ld);
@@ -1867,8 +1938,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     if (t + 2 < S && (!other_input(t + 2) || t + 2 < input_known)) prefetch_events(xev[t + 2]);
     // (H1, H2): u of this step's input spikes in the ring slot step() would use, then the mix.
     const int64_t slot = (head0 + t + 1) % mem;
-    const Events& xe = xev[t];
-    k_.accum_events(u + slot * h.ld + q0, W, xe.idx.data(), xe.cnt.data(), count(xe), nq, n);
+    accum_input(u + slot * h.ld, xev[t]);
     for (int64_t i = 0; i < mem; ++i) sc.taps[i] = u + ((slot - i + mem) % mem) * h.ld + q0;
     k_.kappa_mix(B, b, sc.taps.data(), kap, mem, nq);
     if (a.ls.psp_b && id == nt - 1) {  // the input's PSP window sum, by the thread without the output layer
@@ -2057,10 +2127,9 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
   }
   float* Wt = Wt_[m].data();
   if (S == 1 && m == 0 && paired_config()) {
-    // Each thread of the pair updates the columns of its own hidden units, which stay in its cache,
-    // in the rows of the inputs that were not silent (skipping the others is exact). Its share of
-    // the row two ahead is prefetched for writing: the other core's prefetchers read past their
-    // own share, and a store to a line they hold waits for it.
+    // Each thread of the pair updates the columns of its own hidden units, which stay in its cache
+    // (w0_upper_ holds thread 1's), in the rows of the inputs that were not silent (skipping the
+    // others is exact), its share of the row two ahead prefetched for writing.
     update_rows_.clear();
     for (int64_t j = 0; j < N; ++j) {
       if (psp[0][j] != 0.0f) update_rows_.push_back(static_cast<int32_t>(j));
@@ -2068,25 +2137,24 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
     const int64_t rows = static_cast<int64_t>(update_rows_.size());
     cpu::parallel(pair_threads_, [&](cpu::Team& team) {
       const auto [q0, q1] = pair_units(team, n);
-      // Row j's share starts at the first cache line at or after unit q0 (rows are n floats
-      // apart, not whole lines), so that no line is written by both threads.
-      auto line_start = [n](const float* w, int64_t q) {
-        if (q == 0 || q == n) return q;
-        const auto rem = reinterpret_cast<uintptr_t>(w + q) % 64;
-        return std::min(n, q + static_cast<int64_t>((64 - rem) % 64 / sizeof(float)));
-      };
-      for (int64_t r = 0; r < rows; ++r) {
-        if (r + 2 < rows) {
-          const float* ahead = Wt + update_rows_[r + 2] * n;
-          for (int64_t q = line_start(ahead, q0), end = line_start(ahead, q1); q < end; q += 16) __builtin_prefetch(ahead + q, 1);
+      W0Part parts[2];
+      const int np = w0_parts(q0, q1, parts);
+      for (int i = 0; i < np; ++i) {
+        float* const W = (parts[i].upper ? w0_upper_ : Wt_[0]).data();
+        for (int64_t r = 0; r < rows; ++r) {
+          if (r + 2 < rows) {
+            const float* ahead = W + update_rows_[r + 2] * n;
+            for (int64_t q = parts[i].q0; q < parts[i].q1; q += 16) __builtin_prefetch(ahead + q, 1);
+          }
+          const int64_t j = update_rows_[r];
+          const float x = psp[0][j];
+          float* w = W + j * n;
+          for (int64_t q = parts[i].q0; q < parts[i].q1; ++q) w[q] = descend(w[q], g[q], x);
         }
-        const int64_t j = update_rows_[r];
-        const float x = psp[0][j];
-        float* w = Wt + j * n;
-        for (int64_t q = line_start(w, q0), end = line_start(w, q1); q < end; ++q) w[q] = descend(w[q], g[q], x);
       }
     });
   } else {
+    if (m == 0) w0_whole();
     update_rows(Wt, psp.data(), g.data(), S, n, N, nt);
   }
   for (int64_t si = 0; si < S; ++si)
@@ -2125,10 +2193,15 @@ void CpuEngine::run_examples(const TrainJob* jobs, int64_t n, const ExampleOutpu
     pair_tuner_.runs_on(pair_threads_);
     pair_split_ = pair_tuner_.split();
     new_chunk_ = false;
+    // (Symmetric feedback reads W0 whole after every update: no copy then.)
+    if (pair_threads_ == 2 && c_.feedback != FeedbackKind::Symmetric) w0_split(pair_split_);
+    else w0_whole();
     run_example_paired(*slots[0], jobs[0]);
   } else if (n == 1) {
+    w0_whole();
     run_example(*slots[0], jobs[0]);
   } else {
+    w0_whole();
     cpu::parallel(cpu::team_size(threads_), [&](cpu::Team& team) {
       team.for_dynamic(0, n, 1, [&](int64_t b) { run_example(*slots[b], jobs[b]); });
     });
@@ -2145,6 +2218,7 @@ void CpuEngine::run_examples(const TrainJob* jobs, int64_t n, const ExampleOutpu
 
 // One image per slot of the thread that takes it (slots reset per image).
 void CpuEngine::run_tests(const TestBatch& t) {
+  w0_whole();
   const int nt = cpu::team_size(threads_);
   while (static_cast<int>(eval_slots_.size()) < nt) eval_slots_.push_back(make_slot());
   const int64_t n_out = c_.n_out(), k = d_.k_per_class, n_in = c_.n_in;
