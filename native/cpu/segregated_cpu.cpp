@@ -743,9 +743,36 @@ __attribute__((target("avx2"))) void kappa_mix_avx2(float* B, const float* b, co
   for (; k0 < n; ++k0) mix_block<1>(B, b, us, kap, mem, k0);
 }
 
+// u = sum over events e of cnt[e] W[idx[e]] (rows ld floats apart), n units. The sums of a block
+// of units stay in registers across all events: 128 units (eight independent sums hide the adds'
+// latency), then 64, then masked vectors of 16. Each unit's sum runs over the events in order
+// whatever the block, so every clone gives the same bits.
 __attribute__((target("avx512f"))) void accum_events_avx512(float* u, const float* W, const int32_t* idx,
                                                              const float* cnt, int64_t ne, int64_t n, int64_t ld) {
   int64_t k0 = 0;
+  for (; k0 + 128 <= n; k0 += 128) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (int64_t e = 0; e < ne; ++e) {
+      const float* w = W + static_cast<int64_t>(idx[e]) * ld + k0;
+      const __m512 c = _mm512_set1_ps(cnt[e]);
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(w)));
+      a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(w + 16)));
+      a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(w + 32)));
+      a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(w + 48)));
+      a4 = _mm512_add_ps(a4, _mm512_mul_ps(c, _mm512_loadu_ps(w + 64)));
+      a5 = _mm512_add_ps(a5, _mm512_mul_ps(c, _mm512_loadu_ps(w + 80)));
+      a6 = _mm512_add_ps(a6, _mm512_mul_ps(c, _mm512_loadu_ps(w + 96)));
+      a7 = _mm512_add_ps(a7, _mm512_mul_ps(c, _mm512_loadu_ps(w + 112)));
+    }
+    _mm512_storeu_ps(u + k0, a0);
+    _mm512_storeu_ps(u + k0 + 16, a1);
+    _mm512_storeu_ps(u + k0 + 32, a2);
+    _mm512_storeu_ps(u + k0 + 48, a3);
+    _mm512_storeu_ps(u + k0 + 64, a4);
+    _mm512_storeu_ps(u + k0 + 80, a5);
+    _mm512_storeu_ps(u + k0 + 96, a6);
+    _mm512_storeu_ps(u + k0 + 112, a7);
+  }
   for (; k0 + 64 <= n; k0 += 64) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t e = 0; e < ne; ++e) {
@@ -772,9 +799,35 @@ __attribute__((target("avx512f"))) void accum_events_avx512(float* u, const floa
   }
 }
 
+// B = b + sum over taps i of kap[i] us[i], n units, blocked as accum_events_avx512.
 __attribute__((target("avx512f"))) void kappa_mix_avx512(float* B, const float* b, const float* const* us,
                                                           const float* kap, int64_t mem, int64_t n) {
   int64_t k0 = 0;
+  for (; k0 + 128 <= n; k0 += 128) {
+    __m512 a0 = _mm512_loadu_ps(b + k0), a1 = _mm512_loadu_ps(b + k0 + 16), a2 = _mm512_loadu_ps(b + k0 + 32),
+           a3 = _mm512_loadu_ps(b + k0 + 48), a4 = _mm512_loadu_ps(b + k0 + 64), a5 = _mm512_loadu_ps(b + k0 + 80),
+           a6 = _mm512_loadu_ps(b + k0 + 96), a7 = _mm512_loadu_ps(b + k0 + 112);
+    for (int64_t i = 0; i < mem; ++i) {
+      const float* ui = us[i] + k0;
+      const __m512 c = _mm512_set1_ps(kap[i]);
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(ui)));
+      a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 16)));
+      a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 32)));
+      a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 48)));
+      a4 = _mm512_add_ps(a4, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 64)));
+      a5 = _mm512_add_ps(a5, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 80)));
+      a6 = _mm512_add_ps(a6, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 96)));
+      a7 = _mm512_add_ps(a7, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 112)));
+    }
+    _mm512_storeu_ps(B + k0, a0);
+    _mm512_storeu_ps(B + k0 + 16, a1);
+    _mm512_storeu_ps(B + k0 + 32, a2);
+    _mm512_storeu_ps(B + k0 + 48, a3);
+    _mm512_storeu_ps(B + k0 + 64, a4);
+    _mm512_storeu_ps(B + k0 + 80, a5);
+    _mm512_storeu_ps(B + k0 + 96, a6);
+    _mm512_storeu_ps(B + k0 + 112, a7);
+  }
   for (; k0 + 64 <= n; k0 += 64) {
     __m512 a0 = _mm512_loadu_ps(b + k0), a1 = _mm512_loadu_ps(b + k0 + 16), a2 = _mm512_loadu_ps(b + k0 + 32),
            a3 = _mm512_loadu_ps(b + k0 + 48);
