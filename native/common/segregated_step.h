@@ -327,10 +327,14 @@ DENDRITE_HD inline float output_error(float Cf, float lamt, const StepParams& p,
   return mul(mul(mul(-p.kD, p.lmax), mul(sg, sub(1.0f, sg))), diff);
 }
 
-// Hidden error (U4): E = -k_B lambda_max sigma'(C_f) (alpha_t - alpha_f).
-DENDRITE_HD inline float hidden_error(float Cf, float alpha_t, float alpha_f, const StepParams& p) {
+// Hidden error (U4): E = -k_B lambda_max sigma'(C_f) (alpha_t - alpha_f), from s = sigma(C_f)
+// (sigma' = s (1 - s), as dsigmoid_f).
+DENDRITE_HD inline float hidden_error_of(float s, float alpha_t, float alpha_f, const StepParams& p) {
   using namespace f32;
-  return mul(mul(mul(-p.kB, p.lmax), dsigmoid_f(Cf)), sub(alpha_t, alpha_f));
+  return mul(mul(mul(-p.kB, p.lmax), mul(s, sub(1.0f, s))), sub(alpha_t, alpha_f));
+}
+DENDRITE_HD inline float hidden_error(float Cf, float alpha_t, float alpha_f, const StepParams& p) {
+  return hidden_error_of(sigmoid_f(Cf), alpha_t, alpha_f, p);
 }
 
 // Backprop error of hidden unit j: (W^(m+1)^T E^(m+1))_j, the dot product over the units above in

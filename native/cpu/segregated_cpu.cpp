@@ -1545,6 +1545,8 @@ class CpuEngine final : public Engine {
   int pair_threads_ = 1;       // of the paired path's current example (and its W0 update)
   int64_t pair_split_ = 0;     // of the same (PairTuner::split)
   std::vector<int32_t> update_rows_;  // the paired W0 update's rows
+  std::vector<const float*> update_psp_;  // update_forward's scratch: the slots' PSP_f, their g
+  std::vector<float> update_g_;
   // W0's upper columns on two threads. Thread 1 reads and updates its units' columns in a copy of
   // its own, w0_upper_ (laid out as Wt_[0]), so that no cache line of W0 is used by both cores:
   // their prefetchers read past a thread's share, and a store to a line the other core holds
@@ -2102,9 +2104,11 @@ void CpuEngine::compute_errors(Slot& s) const {
     loss = f32::add(loss, sq);
   }
   s.loss = f32::div(loss, static_cast<float>(o.n));
-  for (int64_t m = 0; m < M_ - 1; ++m) {
+  for (int64_t m = 0; m < M_ - 1; ++m) {  // (U4), the sigmoids in vectors first
     LayerState& l = s.L[m];
-    for (int64_t q = 0; q < l.n; ++q) l.E[q] = hidden_error(l.Cf[q], l.alpha_t[q], l.alpha_f[q], p);  // (U4)
+    std::memcpy(l.E.data(), l.Cf.data(), sizeof(float) * l.n);
+    k_.sigmoids(l.E.data(), l.n);
+    for (int64_t q = 0; q < l.n; ++q) l.E[q] = hidden_error_of(l.E[q], l.alpha_t[q], l.alpha_f[q], p);
   }
   if (!(c_.backprop || record_angle_) || M_ < 2) return;
   // E_bp^m = (W^(m+1)^T E_bp^(m+1)) * k_B lambda_max sigma'(C_f^m), with the pre-update W.
@@ -2170,8 +2174,10 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
   const int nt = cpu::team_size(threads_);
   const int64_t n = c_.layers[m], N = c_.fan_in(m);
   // g = eta P E per slot; then W -= g PSP_f^T column by column, b -= g.
-  std::vector<const float*> psp(static_cast<size_t>(S));
-  std::vector<float> g(static_cast<size_t>(S * n));
+  std::vector<const float*>& psp = update_psp_;
+  std::vector<float>& g = update_g_;
+  psp.resize(static_cast<size_t>(S));
+  g.resize(static_cast<size_t>(S * n));
   for (int64_t si = 0; si < S; ++si) {
     const LayerState& l = train_slots_[si]->L[m];
     psp[si] = l.PSPBf.data();
