@@ -1945,11 +1945,11 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   const int64_t lag = nt > 1 ? kLag : 0;
   int64_t upper_known = 0;  // the other thread's published steps, as last read
   auto output_step = [&](int64_t t) {
-    Events& ev = h.spikes.push();
-    const Events& lower = s.lower_ev[t].ev;
-    ev.idx.assign(lower.idx.begin(), lower.idx.end());
-    ev.cnt.assign(lower.cnt.begin(), lower.cnt.end());
-    if (nt > 1) {
+    if (nt > 1) {  // (on one thread the hidden step pushed its events into the ring itself)
+      Events& ev = h.spikes.push();
+      const Events& lower = s.lower_ev[t].ev;
+      ev.idx.assign(lower.idx.begin(), lower.idx.end());
+      ev.cnt.assign(lower.cnt.begin(), lower.cnt.end());
       if (upper_known <= t) upper_known = s.upper_done.steps.load(std::memory_order_acquire);
       if (upper_known <= t) {
         const clock::time_point wait_start = clock::now();
@@ -2003,8 +2003,8 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
       }
     }
     // (H5, H6) and the spikes of units q0..q1-1, by step (output_step merges them).
-    Events& ev = (id == 0 ? s.lower_ev : s.upper_ev)[t].ev;
-    ev.clear();
+    Events& ev = nt == 1 ? h.spikes.push() : (id == 0 ? s.lower_ev : s.upper_ev)[t].ev;
+    if (nt > 1) ev.clear();
     const uint64_t base = step_base(a.ctx, a.tt) + static_cast<uint64_t>(d_.unit_offset[0]);
     if (lazy) {
       k_.soma(C, B, nq, p_, p_.gB);
