@@ -1054,9 +1054,10 @@ struct Slot {
 // machine.
 // - Threads: two unless one is measured to be faster. Where the two cores are slow to hand each
 //   step to each other (some phases of this project's shared virtual machine: 1,500 examples/s on
-//   two threads against 2,300 on one), one thread wins. After kFirst examples, then every kPeriod,
-//   the other size runs kProbe examples (kFirstProbe the first time), compared by the time from one
-//   example's start to the next (updates and the driver included) with as many just before.
+//   two threads against 2,300 on one), one thread wins. After the first kFirst examples, then
+//   every kPeriod, the other size runs kProbe examples, compared by the time from one example's
+//   start to the next (updates and the driver included) with the kProbe just before. (A probe
+//   costs a short run most: 100 examples on one thread where two are 1.5 times as fast.)
 // - The split: thread 0 also runs the output layer, so it takes fewer hidden units. How many
 //   depends on the machine (the output layer's cost against a hidden unit's, how slowly events
 //   cross between cores), so every kBalance two-thread examples the split moves by 16 units
@@ -1109,23 +1110,21 @@ class PairTuner {
   }
 
  private:
-  static constexpr int64_t kPeriod = 2000, kProbe = 100, kFirst = 64, kFirstProbe = 32, kBalance = 8;
+  static constexpr int64_t kPeriod = 2000, kProbe = 100, kFirst = 500, kBalance = 8;
   int threads() const { return probing_ ? 3 - chosen_ : chosen_; }
   void finished(double seconds) {
     if (ran_ != threads()) return;
     ++count_;
-    const int64_t probe_length = first_ ? kFirstProbe : kProbe;
     if (probing_) {
       probe_ += seconds;
-      if (count_ < probe_length) return;
+      if (count_ < kProbe) return;
       if (probe_ < 0.95 * base_) chosen_ = 3 - chosen_;
-      probing_ = first_ = false;
+      probing_ = false;
       count_ = 0;
       base_ = 0;
     } else {
-      const int64_t period = first_ ? kFirst : kPeriod;
-      if (count_ > period - probe_length) base_ += seconds;
-      if (count_ < period) return;
+      if (count_ > kPeriod - kProbe) base_ += seconds;
+      if (count_ < kPeriod) return;
       probing_ = true;
       count_ = 0;
       probe_ = 0;
@@ -1134,10 +1133,10 @@ class PairTuner {
   const int64_t units_;
   int64_t split_;
   int chosen_ = 2, ran_ = 2;
-  bool probing_ = false, started_ = false, first_ = true;
+  bool probing_ = false, started_ = false;
   std::vector<int64_t> pinned_;  // DENDRITE_PAIR_SPLIT
   size_t examples_ = 0;
-  int64_t count_ = 0, balance_count_ = 0;
+  int64_t count_ = kPeriod - kFirst, balance_count_ = 0;
   double base_ = 0, probe_ = 0, busy0_ = 0, busy1_ = 0;
   std::chrono::steady_clock::time_point last_;
 };
