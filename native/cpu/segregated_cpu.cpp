@@ -743,115 +743,74 @@ __attribute__((target("avx2"))) void kappa_mix_avx2(float* B, const float* b, co
   for (; k0 < n; ++k0) mix_block<1>(B, b, us, kap, mem, k0);
 }
 
-// u = sum over events e of cnt[e] W[idx[e]] (rows ld floats apart), n units. The sums of a block
-// of units stay in registers across all events: 128 units (eight independent sums hide the adds'
-// latency), then 64, then masked vectors of 16. Each unit's sum runs over the events in order
-// whatever the block, so every clone gives the same bits.
-__attribute__((target("avx512f"))) void accum_events_avx512(float* u, const float* W, const int32_t* idx,
-                                                             const float* cnt, int64_t ne, int64_t n, int64_t ld) {
+// out = init + sum over k < count of coef[k] row(k), n units (init null: 0): the sums of a block
+// of units stay in registers across all rows, 128 units at a time (eight independent sums hide
+// the adds' latency), then 64, then masked vectors of 16. Each unit's sum runs over the rows in
+// order whatever the block, so every clone gives the same bits.
+template <class Row>
+__attribute__((target("avx512f"), always_inline)) inline void weighted_rows_avx512(float* out, const float* init, Row row,
+                                                                                const float* coef, int64_t count, int64_t n) {
+  auto start = [&](int64_t k0, __mmask16 mk) { return init ? _mm512_maskz_loadu_ps(mk, init + k0) : _mm512_setzero_ps(); };
   int64_t k0 = 0;
   for (; k0 + 128 <= n; k0 += 128) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    for (int64_t e = 0; e < ne; ++e) {
-      const float* w = W + static_cast<int64_t>(idx[e]) * ld + k0;
-      const __m512 c = _mm512_set1_ps(cnt[e]);
-      a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(w)));
-      a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(w + 16)));
-      a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(w + 32)));
-      a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(w + 48)));
-      a4 = _mm512_add_ps(a4, _mm512_mul_ps(c, _mm512_loadu_ps(w + 64)));
-      a5 = _mm512_add_ps(a5, _mm512_mul_ps(c, _mm512_loadu_ps(w + 80)));
-      a6 = _mm512_add_ps(a6, _mm512_mul_ps(c, _mm512_loadu_ps(w + 96)));
-      a7 = _mm512_add_ps(a7, _mm512_mul_ps(c, _mm512_loadu_ps(w + 112)));
+    __m512 a0 = start(k0, 0xffff), a1 = start(k0 + 16, 0xffff), a2 = start(k0 + 32, 0xffff), a3 = start(k0 + 48, 0xffff),
+           a4 = start(k0 + 64, 0xffff), a5 = start(k0 + 80, 0xffff), a6 = start(k0 + 96, 0xffff), a7 = start(k0 + 112, 0xffff);
+    for (int64_t k = 0; k < count; ++k) {
+      const float* r = row(k) + k0;
+      const __m512 c = _mm512_set1_ps(coef[k]);
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(r)));
+      a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(r + 16)));
+      a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(r + 32)));
+      a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(r + 48)));
+      a4 = _mm512_add_ps(a4, _mm512_mul_ps(c, _mm512_loadu_ps(r + 64)));
+      a5 = _mm512_add_ps(a5, _mm512_mul_ps(c, _mm512_loadu_ps(r + 80)));
+      a6 = _mm512_add_ps(a6, _mm512_mul_ps(c, _mm512_loadu_ps(r + 96)));
+      a7 = _mm512_add_ps(a7, _mm512_mul_ps(c, _mm512_loadu_ps(r + 112)));
     }
-    _mm512_storeu_ps(u + k0, a0);
-    _mm512_storeu_ps(u + k0 + 16, a1);
-    _mm512_storeu_ps(u + k0 + 32, a2);
-    _mm512_storeu_ps(u + k0 + 48, a3);
-    _mm512_storeu_ps(u + k0 + 64, a4);
-    _mm512_storeu_ps(u + k0 + 80, a5);
-    _mm512_storeu_ps(u + k0 + 96, a6);
-    _mm512_storeu_ps(u + k0 + 112, a7);
+    _mm512_storeu_ps(out + k0, a0);
+    _mm512_storeu_ps(out + k0 + 16, a1);
+    _mm512_storeu_ps(out + k0 + 32, a2);
+    _mm512_storeu_ps(out + k0 + 48, a3);
+    _mm512_storeu_ps(out + k0 + 64, a4);
+    _mm512_storeu_ps(out + k0 + 80, a5);
+    _mm512_storeu_ps(out + k0 + 96, a6);
+    _mm512_storeu_ps(out + k0 + 112, a7);
   }
   for (; k0 + 64 <= n; k0 += 64) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t e = 0; e < ne; ++e) {
-      const float* w = W + static_cast<int64_t>(idx[e]) * ld + k0;
-      const __m512 c = _mm512_set1_ps(cnt[e]);
-      a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(w)));
-      a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(w + 16)));
-      a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(w + 32)));
-      a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(w + 48)));
+    __m512 a0 = start(k0, 0xffff), a1 = start(k0 + 16, 0xffff), a2 = start(k0 + 32, 0xffff), a3 = start(k0 + 48, 0xffff);
+    for (int64_t k = 0; k < count; ++k) {
+      const float* r = row(k) + k0;
+      const __m512 c = _mm512_set1_ps(coef[k]);
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(r)));
+      a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(r + 16)));
+      a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(r + 32)));
+      a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(r + 48)));
     }
-    _mm512_storeu_ps(u + k0, a0);
-    _mm512_storeu_ps(u + k0 + 16, a1);
-    _mm512_storeu_ps(u + k0 + 32, a2);
-    _mm512_storeu_ps(u + k0 + 48, a3);
+    _mm512_storeu_ps(out + k0, a0);
+    _mm512_storeu_ps(out + k0 + 16, a1);
+    _mm512_storeu_ps(out + k0 + 32, a2);
+    _mm512_storeu_ps(out + k0 + 48, a3);
   }
   for (; k0 < n; k0 += 16) {
     const __mmask16 mk = n - k0 >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k0)) - 1);
-    __m512 a0 = _mm512_setzero_ps();
-    for (int64_t e = 0; e < ne; ++e) {
-      a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(cnt[e]),
-                                           _mm512_maskz_loadu_ps(mk, W + static_cast<int64_t>(idx[e]) * ld + k0)));
+    __m512 a0 = start(k0, mk);
+    for (int64_t k = 0; k < count; ++k) {
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(coef[k]), _mm512_maskz_loadu_ps(mk, row(k) + k0)));
     }
-    _mm512_mask_storeu_ps(u + k0, mk, a0);
+    _mm512_mask_storeu_ps(out + k0, mk, a0);
   }
 }
 
-// B = b + sum over taps i of kap[i] us[i], n units, blocked as accum_events_avx512.
+// u = sum over events e of cnt[e] W[idx[e]] (rows ld floats apart), n units.
+__attribute__((target("avx512f"))) void accum_events_avx512(float* u, const float* W, const int32_t* idx,
+                                                             const float* cnt, int64_t ne, int64_t n, int64_t ld) {
+  weighted_rows_avx512(u, nullptr, [&](int64_t e) { return W + static_cast<int64_t>(idx[e]) * ld; }, cnt, ne, n);
+}
+
+// B = b + sum over taps i of kap[i] us[i], n units.
 __attribute__((target("avx512f"))) void kappa_mix_avx512(float* B, const float* b, const float* const* us,
                                                           const float* kap, int64_t mem, int64_t n) {
-  int64_t k0 = 0;
-  for (; k0 + 128 <= n; k0 += 128) {
-    __m512 a0 = _mm512_loadu_ps(b + k0), a1 = _mm512_loadu_ps(b + k0 + 16), a2 = _mm512_loadu_ps(b + k0 + 32),
-           a3 = _mm512_loadu_ps(b + k0 + 48), a4 = _mm512_loadu_ps(b + k0 + 64), a5 = _mm512_loadu_ps(b + k0 + 80),
-           a6 = _mm512_loadu_ps(b + k0 + 96), a7 = _mm512_loadu_ps(b + k0 + 112);
-    for (int64_t i = 0; i < mem; ++i) {
-      const float* ui = us[i] + k0;
-      const __m512 c = _mm512_set1_ps(kap[i]);
-      a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(ui)));
-      a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 16)));
-      a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 32)));
-      a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 48)));
-      a4 = _mm512_add_ps(a4, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 64)));
-      a5 = _mm512_add_ps(a5, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 80)));
-      a6 = _mm512_add_ps(a6, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 96)));
-      a7 = _mm512_add_ps(a7, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 112)));
-    }
-    _mm512_storeu_ps(B + k0, a0);
-    _mm512_storeu_ps(B + k0 + 16, a1);
-    _mm512_storeu_ps(B + k0 + 32, a2);
-    _mm512_storeu_ps(B + k0 + 48, a3);
-    _mm512_storeu_ps(B + k0 + 64, a4);
-    _mm512_storeu_ps(B + k0 + 80, a5);
-    _mm512_storeu_ps(B + k0 + 96, a6);
-    _mm512_storeu_ps(B + k0 + 112, a7);
-  }
-  for (; k0 + 64 <= n; k0 += 64) {
-    __m512 a0 = _mm512_loadu_ps(b + k0), a1 = _mm512_loadu_ps(b + k0 + 16), a2 = _mm512_loadu_ps(b + k0 + 32),
-           a3 = _mm512_loadu_ps(b + k0 + 48);
-    for (int64_t i = 0; i < mem; ++i) {
-      const float* ui = us[i] + k0;
-      const __m512 c = _mm512_set1_ps(kap[i]);
-      a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(ui)));
-      a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 16)));
-      a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 32)));
-      a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(ui + 48)));
-    }
-    _mm512_storeu_ps(B + k0, a0);
-    _mm512_storeu_ps(B + k0 + 16, a1);
-    _mm512_storeu_ps(B + k0 + 32, a2);
-    _mm512_storeu_ps(B + k0 + 48, a3);
-  }
-  for (; k0 < n; k0 += 16) {
-    const __mmask16 mk = n - k0 >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k0)) - 1);
-    __m512 a0 = _mm512_maskz_loadu_ps(mk, b + k0);
-    for (int64_t i = 0; i < mem; ++i) {
-      a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(kap[i]), _mm512_maskz_loadu_ps(mk, us[i] + k0)));
-    }
-    _mm512_mask_storeu_ps(B + k0, mk, a0);
-  }
+  weighted_rows_avx512(B, b, [&](int64_t i) { return us[i]; }, kap, mem, n);
 }
 #endif
 
