@@ -108,7 +108,7 @@ void rates_plain(const float* C, float* lam, CountBounds tb, int64_t n, float lm
   }
 }
 
-// x = sigma(x) for n values (the plateaus, P1 and P4).
+// x = sigma(x) for n values (the plateaus, P1 and P4, and the hidden errors, U4).
 void sigmoids_plain(float* x, int64_t n) {
   for (int64_t k = 0; k < n; ++k) x[k] = sigmoid_f(x[k]);
 }
