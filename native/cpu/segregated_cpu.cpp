@@ -1897,11 +1897,13 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     __builtin_prefetch(ev.cnt.data() + 16);
   };
   // Thread 0: the output layer's step t, with the hidden events of step t of both threads, in unit
-  // order, pushed into the hidden ring first. On two threads it runs kLag steps behind its hidden
-  // steps, so that the other thread's events of step t were published a while ago.
+  // order, pushed into the hidden ring first. On two threads it runs at least kLag steps behind its
+  // hidden steps, so that the other thread's events of step t were published a while ago, and
+  // further behind while the other thread is: it never waits for them inside its own steps (the
+  // hidden steps do not read the output layer's).
   constexpr int64_t kLag = 4;
-  const int64_t lag = nt > 1 ? kLag : 0;
   int64_t upper_known = 0;  // the other thread's published steps, as last read
+  int64_t output_next = 0;  // the output layer's next step
   auto output_step = [&](int64_t t) {
     if (nt > 1) {  // (on one thread the hidden step pushed its events into the ring itself)
       Events& ev = h.spikes.push();
@@ -1974,11 +1976,20 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     if (a.ls.sum_C) {
       for (int64_t q = 0; q < nq; ++q) sumC[q] = add(sumC[q], C[q]);
     }
-    if (id != 0) s.upper_done.steps.store(t + 1, std::memory_order_release);
-    else if (t >= lag) output_step(t - lag);
+    if (id != 0) {
+      s.upper_done.steps.store(t + 1, std::memory_order_release);
+    } else if (nt == 1) {
+      output_step(output_next++);
+    } else {
+      while (output_next <= t - kLag) {
+        if (upper_known <= output_next) upper_known = s.upper_done.steps.load(std::memory_order_acquire);
+        if (upper_known <= output_next) break;
+        output_step(output_next++);
+      }
+    }
   }
   if (id == 0) {
-    for (int64_t t = std::max<int64_t>(0, S - lag); t < S; ++t) output_step(t);
+    while (output_next < S) output_step(output_next++);
   }
   if (lazy) finish_lazy(h, q0, q1);
   s.pair_busy[id] = std::chrono::duration<double>(clock::now() - steps_start - waited).count();
