@@ -2191,8 +2191,18 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
 
 // W -= sum over slots of g_s PSP_s^T, row j of Wt (input j) at a time, in slot order.
 void CpuEngine::update_rows(float* Wt, const float* const* psp, const float* g, int64_t S, int64_t n, int64_t N, int nt) {
-  // Online updates are too small to amortise a parallel region on a busy machine.
-  const bool par = S > 1 && n * N >= (int64_t{1} << 15);
+  if (S == 1) {
+    // Online: too small to amortise a parallel region on a busy machine, and a plain loop (through
+    // parallel_for's callable, one call per row, the output layer's update cost 2-4 % of an example).
+    const float* x = psp[0];
+    for (int64_t j = 0; j < N; ++j) {
+      if (x[j] == 0.0f) continue;  // W - 0 g = W: skipping silent inputs is exact
+      float* w = Wt + j * n;
+      for (int64_t q = 0; q < n; ++q) w[q] = descend(w[q], g[q], x[j]);
+    }
+    return;
+  }
+  const bool par = n * N >= (int64_t{1} << 15);
   cpu::parallel_for(par ? nt : 1, 0, N, [&](int64_t j) {
     float* w = Wt + j * n;
     for (int64_t si = 0; si < S; ++si) {
