@@ -321,10 +321,11 @@ test('online training of one hidden layer: the two-thread path gives the one-thr
 // DENDRITE_PAIR_SPLIT pins it (read when a network is made; a list: one split per example in
 // turn). Every split, the edges included (thread 0 or thread 1 without hidden units), and every
 // change of split (thread 1 keeps its columns of W0 in a copy of its own) gives the step loop's
-// bits; so do the weights read between training calls and a test run between them.
+// bits; so do the weights read between training calls and a test run between them. A window as
+// long as the forward phase makes the PSP window sums read the spikes of the example before.
 test('online training of one hidden layer: every split of the units between the two threads gives the same bits', async (t) => {
   const data = randomSet(12, 20, 12);
-  for (const v of [{}, { randomPlateauTimes: true }] as Array<Partial<SegregatedOptions>>) {
+  for (const v of [{}, { randomPlateauTimes: true }, { integrationTime: 50 }] as Array<Partial<SegregatedOptions>>) {
     const ref = new SegregatedNetwork(small({ layers: [70, 10], threads: 1, ...v }));
     const record = { examples: Array.from({ length: data.count }, (_, i) => i), voltages: true };
     await ref.train(data, { chunkSize: 8, record });
