@@ -36,7 +36,8 @@ enum Purpose : uint64_t {
   kInit = 1,          // example field = matrix id 4m + {0: W, 1: b, 2: Y, 3: c}; element = row-major index
   kPhase = 2,         // element 0 forward, 1 target: Wald extra lengths
   kPlateau = 3,       // element (phase << 40) + hidden unit: normal jitter
-  kSpikeTrain = 4,    // element step * units + unit (step counts from the example's first forward step): spike_count
+  kSpikeTrain = 4,    // element step * units + unit (step counts from the example's first forward step; an input
+                      // pixel's unit is its rank among the image's nonzero pixels): spike_count
   kSpikeTest = 5,     // epoch field = evaluation round, example field = the image's index in the whole set
   kSymNoise = 6,      // element (m << 40) + row-major index of W^(m+1)^T; epoch field 2^28-1 at init
   kSparse = 7,        // example field = hidden layer m

@@ -123,7 +123,8 @@ void soma_rates_plain(float* C, const float* B, float* lam, CountBounds tb, int6
 
 // Words. Every count reads one 32-bit Philox word (spike_count, segregated_step.h); the SIMD
 // clones draw them a group of 64 elements at a time (16 blocks whose words 0..3 are 16
-// consecutive elements each), or one block per element for scattered ones (the input's pixels).
+// consecutive elements each). Every draw takes a run of consecutive elements (the input's pixels
+// too: each nonzero pixel its rank among the image's), so no block is drawn for one word alone.
 
 // xs[64 k + r] = the word of element 64 (g0 + k) + r, for k < ng.
 void group_words_plain(const philox::Stream& s, uint64_t g0, int64_t ng, uint32_t* xs) {
@@ -136,14 +137,6 @@ void group_words_plain(const philox::Stream& s, uint64_t g0, int64_t ng, uint32_
       x[32] = b.x2;
       x[48] = b.x3;
     }
-  }
-}
-
-// x[i] = the word of element base + off[i].
-void words_at_plain(const philox::Stream& s, uint64_t base, const int32_t* off, int64_t n, uint32_t* x) {
-  for (int64_t i = 0; i < n; ++i) {
-    const uint64_t e = base + static_cast<uint64_t>(off[i]);
-    x[i] = spike_word(philox::block_at(s, spike_block(e), 0), e);
   }
 }
 
@@ -262,34 +255,6 @@ __attribute__((target("avx2"))) void group_words_avx2(const philox::Stream& s, u
   }
 }
 
-// words_at on eight elements at a time: each lane its block (spike_block), then its word.
-__attribute__((target("avx2"))) void words_at_avx2(const philox::Stream& s, uint64_t base, const int32_t* off, int64_t n,
-                                                    uint32_t* x) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    // e = base + off[i] (off >= 0)
-    __m256i lo = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(base)));
-    __m256i hi = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(base >> 32)));
-    add64(&lo, &hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(off + i)));
-    // spike_block(e) = ((e >> 6) << 4) | (e & 15) = ((e >> 2) & ~15) | (e & 15), then + s.offset
-    const __m256i e2 = _mm256_or_si256(_mm256_srli_epi32(lo, 2), _mm256_slli_epi32(hi, 30));
-    __m256i clo = _mm256_or_si256(_mm256_andnot_si256(_mm256_set1_epi32(15), e2), _mm256_and_si256(lo, _mm256_set1_epi32(15)));
-    __m256i chi = _mm256_srli_epi32(hi, 2);
-    __m256i olo = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(s.offset)));
-    add64(&clo, &chi, olo);
-    chi = _mm256_add_epi32(chi, _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(s.offset >> 32))));
-    const Words8x w = philox8_avx2(s, clo, chi);
-    // spike_word: word (e >> 4) & 3
-    const __m256i sel = _mm256_and_si256(_mm256_srli_epi32(lo, 4), _mm256_set1_epi32(3));
-    __m256i r = w.x0;
-    r = _mm256_blendv_epi8(r, w.x1, _mm256_cmpeq_epi32(sel, _mm256_set1_epi32(1)));
-    r = _mm256_blendv_epi8(r, w.x2, _mm256_cmpeq_epi32(sel, _mm256_set1_epi32(2)));
-    r = _mm256_blendv_epi8(r, w.x3, _mm256_cmpeq_epi32(sel, _mm256_set1_epi32(3)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(x + i), r);
-  }
-  if (i < n) words_at_plain(s, base, off + i, n - i, x + i);
-}
-
 __attribute__((target("avx2"))) void classify_words_avx2(const uint32_t* x, CountBounds tb, int64_t n, uint64_t* bits,
                                                           uint64_t* ones) {
   for (int64_t w = 0; w < (n + 63) / 64; ++w) bits[w] = ones[w] = 0;
@@ -376,34 +341,6 @@ __attribute__((target("avx512f"))) void group_words_avx512(const philox::Stream&
     _mm512_storeu_si512(x + 16, pack16(a.x1, b.x1));
     _mm512_storeu_si512(x + 32, pack16(a.x2, b.x2));
     _mm512_storeu_si512(x + 48, pack16(a.x3, b.x3));
-  }
-}
-
-// words_at on sixteen elements at a time: each lane its block (spike_block), then its word.
-__attribute__((target("avx512f"))) void words_at_avx512(const philox::Stream& s, uint64_t base, const int32_t* off,
-                                                         int64_t n, uint32_t* x) {
-  const PhiloxKeys keys(s);
-  const __m512i vbase = _mm512_set1_epi64(static_cast<int64_t>(base));
-  const __m512i voff = _mm512_set1_epi64(static_cast<int64_t>(s.offset));
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 valid = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
-    const __m512i o = _mm512_maskz_loadu_epi32(valid, off + i);
-    __m512i w[2];
-    for (int h = 0; h < 2; ++h) {
-      const __m512i e = _mm512_add_epi64(vbase, _mm512_cvtepu32_epi64(h ? _mm512_extracti64x4_epi64(o, 1) : _mm512_castsi512_si256(o)));
-      // spike_block(e) = (e >> 6) << 4 | (e & 15), plus the stream's offset
-      const __m512i blk = _mm512_or_si512(_mm512_slli_epi64(_mm512_srli_epi64(e, 6), 4), _mm512_and_si512(e, _mm512_set1_epi64(15)));
-      const __m512i c = _mm512_add_epi64(blk, voff);
-      const Words8 b = philox8(c, _mm512_srli_epi64(c, 32), keys);
-      // spike_word: word (e >> 4) & 3
-      const __m512i sel = _mm512_and_si512(_mm512_srli_epi64(e, 4), _mm512_set1_epi64(3));
-      __m512i r = b.x0;
-      r = _mm512_mask_mov_epi64(r, _mm512_cmpeq_epi64_mask(sel, _mm512_set1_epi64(1)), b.x1);
-      r = _mm512_mask_mov_epi64(r, _mm512_cmpeq_epi64_mask(sel, _mm512_set1_epi64(2)), b.x2);
-      r = _mm512_mask_mov_epi64(r, _mm512_cmpeq_epi64_mask(sel, _mm512_set1_epi64(3)), b.x3);
-      w[h] = r;
-    }
-    _mm512_mask_storeu_epi32(x + i, valid, pack16(w[0], w[1]));
   }
 }
 
@@ -817,7 +754,6 @@ __attribute__((target("avx512f"))) void kappa_mix_avx512(float* B, const float* 
 using SomaFn = void (*)(float*, const float*, float*, CountBounds, int64_t, const StepParams&, float);
 using RatesFn = void (*)(const float*, float*, CountBounds, int64_t, float);
 using GroupWordsFn = void (*)(const philox::Stream&, uint64_t, int64_t, uint32_t*);
-using WordsAtFn = void (*)(const philox::Stream&, uint64_t, const int32_t*, int64_t, uint32_t*);
 using ClassifyWordsFn = void (*)(const uint32_t*, CountBounds, int64_t, uint64_t*, uint64_t*);
 using StageFn = int64_t (*)(const uint32_t*, const float*, int64_t, int32_t, int32_t*, float*, uint32_t*);
 using ClassifyFn = void (*)(const float*, const uint32_t*, int64_t, float, float*, uint64_t*, uint64_t*);
@@ -831,7 +767,6 @@ using SigmoidsFn = void (*)(float*, int64_t);
 // DENDRITE_CPU_SIMD=avx2|scalar, so that tests can run every clone on one machine).
 struct Kernels {
   GroupWordsFn group_words;
-  WordsAtFn words_at;
   ClassifyWordsFn classify_words;
   RatesFn compute_rates;
   SomaFn soma_rates;
@@ -847,11 +782,11 @@ Kernels kernels_for(cpu::Isa isa) {
 #if defined(__x86_64__) && defined(__GNUC__)
   switch (isa) {
     case cpu::Isa::Avx512:
-      return {group_words_avx512, words_at_avx512, classify_words_avx512, rates_avx512, soma_rates_avx512,
+      return {group_words_avx512, classify_words_avx512, rates_avx512, soma_rates_avx512,
               stage_words_avx512, rates_classify_avx512, soma_avx512, accum_events_avx512, kappa_mix_avx512,
               sigmoids_avx512};
     case cpu::Isa::Avx2:
-      return {group_words_avx2, words_at_avx2, classify_words_avx2, rates_avx2, soma_rates_plain, stage_words_plain,
+      return {group_words_avx2, classify_words_avx2, rates_avx2, soma_rates_plain, stage_words_plain,
               rates_classify_avx2, soma_plain, accum_events_avx2, kappa_mix_avx2, sigmoids_avx2};
     case cpu::Isa::Scalar:
       break;
@@ -859,7 +794,7 @@ Kernels kernels_for(cpu::Isa isa) {
 #else
   (void)isa;
 #endif
-  return {group_words_plain, words_at_plain, classify_words_plain, rates_plain, soma_rates_plain, stage_words_plain,
+  return {group_words_plain, classify_words_plain, rates_plain, soma_rates_plain, stage_words_plain,
           rates_classify_plain, soma_plain, accum_events_plain, kappa_mix_plain, sigmoids_plain};
 }
 
@@ -1384,18 +1319,17 @@ class CpuEngine final : public Engine {
   }
 
   // Appends the events of lanes in bits | ones (ones: count 1; bits: spike_count's search from
-  // word x[j] and rate lam[j]) of units unit0 + unit_of(j), elements base + unit.
-  template <class UnitOf>
-  void push_events(const philox::Stream& st, uint64_t base, int64_t unit0, UnitOf unit_of, const uint32_t* x,
-                   const float* lam, int64_t n, Scratch& sc, Events& ev) const {
+  // word x[j] and rate lam[j]) of units unit_of(j), elements element_of(j).
+  template <class UnitOf, class ElementOf>
+  void push_events(const philox::Stream& st, UnitOf unit_of, ElementOf element_of, const uint32_t* x, const float* lam,
+                   int64_t n, Scratch& sc, Events& ev) const {
     int64_t ne = 0;
     for (int64_t w = 0; w < (n + 63) / 64; ++w) {
       for (uint64_t m = sc.bits[w] | sc.ones[w]; m; m &= m - 1) {
         const int64_t j = w * 64 + __builtin_ctzll(m);
-        const uint64_t unit = static_cast<uint64_t>(unit0) + static_cast<uint64_t>(unit_of(j));
-        const int32_t k = (sc.ones[w] & m & -m) ? 1 : spike_count_of(st, base + unit, lam[j], x[j]);
+        const int32_t k = (sc.ones[w] & m & -m) ? 1 : spike_count_of(st, element_of(j), lam[j], x[j]);
         if (k > 0) {
-          sc.ev_idx[ne] = static_cast<int32_t>(unit);
+          sc.ev_idx[ne] = static_cast<int32_t>(unit_of(j));
           sc.ev_cnt[ne++] = static_cast<float>(k);
         }
       }
@@ -1404,28 +1338,30 @@ class CpuEngine final : public Engine {
     ev.cnt.insert(ev.cnt.end(), sc.ev_cnt.data(), sc.ev_cnt.data() + ne);
   }
 
-  // Draws the spikes of n units unit0 + (off ? off[i] : i), elements base + unit of the stream,
-  // with rates rate[i] and count bounds tb; pushes the events.
+  // Draws the spikes of n units unit0 + (off ? off[i] : i) from elements base + unit0 + i of the
+  // stream, one run of words (the input's pixels: off = the image's nonzero ones, each drawn from
+  // its rank among them), with rates rate[i] and count bounds tb; pushes the events.
   void draw_spikes(const philox::Stream& st, uint64_t base, const int32_t* off, int64_t unit0, const float* rate,
                    CountBounds tb, int64_t n, Scratch& sc, Events& ev) const {
     const uint64_t e0 = base + static_cast<uint64_t>(unit0);
-    const uint32_t* x = sc.x.data();
-    if (off) k_.words_at(st, e0, off, n, sc.x.data());
-    else x = words(st, e0, n, sc);
+    const uint32_t* x = words(st, e0, n, sc);
     k_.classify_words(x, tb, n, sc.bits.data(), sc.ones.data());
-    if (off) push_events(st, base, unit0, [off](int64_t j) { return off[j]; }, x, rate, n, sc, ev);
-    else push_events(st, base, unit0, [](int64_t j) { return j; }, x, rate, n, sc, ev);
+    auto element = [e0](int64_t j) { return e0 + static_cast<uint64_t>(j); };
+    if (off) push_events(st, [unit0, off](int64_t j) { return unit0 + off[j]; }, element, x, rate, n, sc, ev);
+    else push_events(st, [unit0](int64_t j) { return unit0 + j; }, element, x, rate, n, sc, ev);
   }
 
   // draw_spikes for units unit0 + i of a lazy layer (lazy_), from their somatic potentials C:
   // rates only where tier 1 cannot prove a count of 0 for every rate up to lambda_max.
   void draw_spikes_lazy(const philox::Stream& st, uint64_t base, int64_t unit0, const float* C, int64_t n, Scratch& sc,
                         Events& ev) const {
-    const uint32_t* x = words(st, base + static_cast<uint64_t>(unit0), n, sc);
+    const uint64_t e0 = base + static_cast<uint64_t>(unit0);
+    const uint32_t* x = words(st, e0, n, sc);
     const int64_t ns = k_.stage_words(x, C, n, zmax_, sc.unit.data(), sc.Cs.data(), sc.x.data());
     k_.rates_classify(sc.Cs.data(), sc.x.data(), ns, p_.lmax, sc.lam.data(), sc.bits.data(), sc.ones.data());
     const int32_t* unit = sc.unit.data();
-    push_events(st, base, unit0, [unit](int64_t j) { return unit[j]; }, sc.x.data(), sc.lam.data(), ns, sc, ev);
+    push_events(st, [unit0, unit](int64_t j) { return unit0 + unit[j]; },
+                [e0, unit](int64_t j) { return e0 + static_cast<uint64_t>(unit[j]); }, sc.x.data(), sc.lam.data(), ns, sc, ev);
   }
   // After a phase whose steps drew layer m lazily: its rates of the last step, as an eager step
   // leaves them (a checkpoint saves them).

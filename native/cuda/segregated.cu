@@ -57,6 +57,7 @@ struct NetDev {
   StepParams p;  // the constants of the step equations (segregated_step.h)
   const float* kappa;
   int64_t in_spk, x;    // input ring (mem x n_in) and rates (n_in)
+  int64_t x_rank;       // n_in: each pixel's rank among the image's nonzero ones (exact in float)
   int64_t slot_floats;  // arena stride
   int64_t slot_ints;    // int stride: [0] input head, [1 + m] layer heads, [M + 1] u_valid, [M + 2] prediction
   float* arena;
@@ -100,9 +101,10 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
     __syncthreads();
     float* cnt = S + net.in_spk + I[0] * net.n_in;
     const float* x = S + net.x;
+    const float* rank = S + net.x_rank;
     for (int64_t j = threadIdx.x; j < net.n_in; j += blockDim.x) {
       const float r = x[j];
-      cnt[j] = r > 0.0f ? static_cast<float>(spike_count(job.spikes, base + static_cast<uint64_t>(j), r)) : 0.0f;
+      cnt[j] = r > 0.0f ? static_cast<float>(spike_count(job.spikes, base + static_cast<uint64_t>(rank[j]), r)) : 0.0f;
     }
     __syncthreads();
   }
@@ -236,6 +238,17 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
 __device__ void set_image(const NetDev& net, float* S, const uint8_t* px, double lmax_d) {
   float* x = S + net.x;
   for (int64_t j = threadIdx.x; j < net.n_in; j += blockDim.x) x[j] = input_rate(lmax_d, px[j]);
+  __syncthreads();
+  // The input's spikes draw consecutive elements, pixel by pixel in rank order (as the CPU's do):
+  // one pass by one thread, once per image (a few microseconds beside the phases' steps).
+  if (threadIdx.x == 0) {
+    float* rank = S + net.x_rank;
+    float r = 0.0f;
+    for (int64_t j = 0; j < net.n_in; ++j) {
+      rank[j] = r;
+      if (x[j] > 0.0f) r += 1.0f;
+    }
+  }
   __syncthreads();
   if (!net.spiking_ff) {
     const LayerDev& l = net.L[0];
@@ -839,6 +852,7 @@ class CudaEngine final : public Engine {
     };
     net.in_spk = take(c_.mem * c_.n_in);
     net.x = take(c_.n_in);
+    net.x_rank = take(c_.n_in);
     for (int64_t m = 0; m < M_; ++m) {
       LayerDev& l = net.L[m];
       const int64_t n = c_.layers[m];

@@ -295,9 +295,9 @@ export class RefNetwork {
     const base = gstep * this.units;
     const pspB: Float32Array[] = [];
     const pspA: (Float32Array | null)[] = [];
-    // 1. input spikes
+    // 1. input spikes: pixel j with a nonzero rate draws element base + its rank among those
     const sIn = new Float32Array(c.nIn);
-    for (let j = 0; j < c.nIn; j++) sIn[j] = ph.spikeCount(s, base + j, x[j]);
+    for (let j = 0, rank = 0; j < c.nIn; j++) sIn[j] = x[j] > 0 ? ph.spikeCount(s, base + rank++, x[j]) : 0;
     this.inHist = [sIn, ...this.inHist.slice(0, c.mem - 1)];
     for (let m = 0; m < M; m++) {
       const st = this.state[m];
