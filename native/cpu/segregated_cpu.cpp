@@ -680,9 +680,31 @@ __attribute__((target("avx2"))) void kappa_mix_avx2(float* B, const float* b, co
   for (; k0 < n; ++k0) mix_block<1>(B, b, us, kap, mem, k0);
 }
 
+// The last units (fewer than 64) of weighted_rows_avx512 in one pass over the rows: kFull whole
+// vectors and a masked one (mk, may be empty), so that their sums are not each a chain of adds
+// on its own.
+template <int kFull, class Row>
+__attribute__((target("avx512f"), always_inline)) inline void weighted_rows_rest_avx512(float* out, const float* init, Row row,
+                                                                                     const float* coef, int64_t count,
+                                                                                     int64_t k0, __mmask16 mk) {
+  __m512 a[kFull + 1];
+  for (int i = 0; i <= kFull; ++i) {
+    const __mmask16 m = i < kFull ? static_cast<__mmask16>(0xffff) : mk;
+    a[i] = init ? _mm512_maskz_loadu_ps(m, init + k0 + 16 * i) : _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < count; ++k) {
+    const float* r = row(k) + k0;
+    const __m512 c = _mm512_set1_ps(coef[k]);
+    for (int i = 0; i < kFull; ++i) a[i] = _mm512_add_ps(a[i], _mm512_mul_ps(c, _mm512_loadu_ps(r + 16 * i)));
+    if (mk) a[kFull] = _mm512_add_ps(a[kFull], _mm512_mul_ps(c, _mm512_maskz_loadu_ps(mk, r + 16 * kFull)));
+  }
+  for (int i = 0; i < kFull; ++i) _mm512_storeu_ps(out + k0 + 16 * i, a[i]);
+  if (mk) _mm512_mask_storeu_ps(out + k0 + 16 * kFull, mk, a[kFull]);
+}
+
 // out = init + sum over k < count of coef[k] row(k), n units (init null: 0): the sums of a block
 // of units stay in registers across all rows, 128 units at a time (eight independent sums hide
-// the adds' latency), then 64, then masked vectors of 16. Each unit's sum runs over the rows in
+// the adds' latency), then 64, then the rest in one pass. Each unit's sum runs over the rows in
 // order whatever the block, so every clone gives the same bits.
 template <class Row>
 __attribute__((target("avx512f"), always_inline)) inline void weighted_rows_avx512(float* out, const float* init, Row row,
@@ -728,13 +750,15 @@ __attribute__((target("avx512f"), always_inline)) inline void weighted_rows_avx5
     _mm512_storeu_ps(out + k0 + 32, a2);
     _mm512_storeu_ps(out + k0 + 48, a3);
   }
-  for (; k0 < n; k0 += 16) {
-    const __mmask16 mk = n - k0 >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k0)) - 1);
-    __m512 a0 = start(k0, mk);
-    for (int64_t k = 0; k < count; ++k) {
-      a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(coef[k]), _mm512_maskz_loadu_ps(mk, row(k) + k0)));
+  if (k0 < n) {
+    const int64_t rest = n - k0;  // < 64
+    const __mmask16 mk = static_cast<__mmask16>((1u << (rest % 16)) - 1);
+    switch (rest / 16) {
+      case 0: weighted_rows_rest_avx512<0>(out, init, row, coef, count, k0, mk); break;
+      case 1: weighted_rows_rest_avx512<1>(out, init, row, coef, count, k0, mk); break;
+      case 2: weighted_rows_rest_avx512<2>(out, init, row, coef, count, k0, mk); break;
+      default: weighted_rows_rest_avx512<3>(out, init, row, coef, count, k0, mk); break;
     }
-    _mm512_mask_storeu_ps(out + k0, mk, a0);
   }
 }
 
