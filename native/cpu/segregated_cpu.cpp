@@ -680,31 +680,54 @@ __attribute__((target("avx2"))) void kappa_mix_avx2(float* B, const float* b, co
   for (; k0 < n; ++k0) mix_block<1>(B, b, us, kap, mem, k0);
 }
 
-// The last units (fewer than 64) of weighted_rows_avx512 in one pass over the rows: kFull whole
-// vectors and a masked one (mk, may be empty), so that their sums are not each a chain of adds
-// on its own.
+// The last units (fewer than 128) of weighted_rows_avx512 in one pass over the rows: kFull whole
+// vectors and a last one masked to its 1 to 16 lanes (mk), so that their sums are not each a
+// chain of adds on its own. (Named sums, each behind a constant condition: an array of them
+// was stored to the stack at every row.)
 template <int kFull, class Row>
 __attribute__((target("avx512f"), always_inline)) inline void weighted_rows_rest_avx512(float* out, const float* init, Row row,
                                                                                      const float* coef, int64_t count,
                                                                                      int64_t k0, __mmask16 mk) {
-  __m512 a[kFull + 1];
-  for (int i = 0; i <= kFull; ++i) {
-    const __mmask16 m = i < kFull ? static_cast<__mmask16>(0xffff) : mk;
-    a[i] = init ? _mm512_maskz_loadu_ps(m, init + k0 + 16 * i) : _mm512_setzero_ps();
+  static_assert(kFull >= 0 && kFull <= 7, "at most seven whole vectors before the masked one");
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, am = a0;
+  if (init) {
+    auto start = [&](__m512& a, int i) { a = _mm512_loadu_ps(init + k0 + 16 * i); };
+    if constexpr (kFull > 0) start(a0, 0);
+    if constexpr (kFull > 1) start(a1, 1);
+    if constexpr (kFull > 2) start(a2, 2);
+    if constexpr (kFull > 3) start(a3, 3);
+    if constexpr (kFull > 4) start(a4, 4);
+    if constexpr (kFull > 5) start(a5, 5);
+    if constexpr (kFull > 6) start(a6, 6);
+    am = _mm512_maskz_loadu_ps(mk, init + k0 + 16 * kFull);
   }
   for (int64_t k = 0; k < count; ++k) {
     const float* r = row(k) + k0;
     const __m512 c = _mm512_set1_ps(coef[k]);
-    for (int i = 0; i < kFull; ++i) a[i] = _mm512_add_ps(a[i], _mm512_mul_ps(c, _mm512_loadu_ps(r + 16 * i)));
-    if (mk) a[kFull] = _mm512_add_ps(a[kFull], _mm512_mul_ps(c, _mm512_maskz_loadu_ps(mk, r + 16 * kFull)));
+    auto add = [&](__m512& a, int i) { a = _mm512_add_ps(a, _mm512_mul_ps(c, _mm512_loadu_ps(r + 16 * i))); };
+    if constexpr (kFull > 0) add(a0, 0);
+    if constexpr (kFull > 1) add(a1, 1);
+    if constexpr (kFull > 2) add(a2, 2);
+    if constexpr (kFull > 3) add(a3, 3);
+    if constexpr (kFull > 4) add(a4, 4);
+    if constexpr (kFull > 5) add(a5, 5);
+    if constexpr (kFull > 6) add(a6, 6);
+    am = _mm512_add_ps(am, _mm512_mul_ps(c, _mm512_maskz_loadu_ps(mk, r + 16 * kFull)));
   }
-  for (int i = 0; i < kFull; ++i) _mm512_storeu_ps(out + k0 + 16 * i, a[i]);
-  if (mk) _mm512_mask_storeu_ps(out + k0 + 16 * kFull, mk, a[kFull]);
+  auto store = [&](const __m512& a, int i) { _mm512_storeu_ps(out + k0 + 16 * i, a); };
+  if constexpr (kFull > 0) store(a0, 0);
+  if constexpr (kFull > 1) store(a1, 1);
+  if constexpr (kFull > 2) store(a2, 2);
+  if constexpr (kFull > 3) store(a3, 3);
+  if constexpr (kFull > 4) store(a4, 4);
+  if constexpr (kFull > 5) store(a5, 5);
+  if constexpr (kFull > 6) store(a6, 6);
+  _mm512_mask_storeu_ps(out + k0 + 16 * kFull, mk, am);
 }
 
 // out = init + sum over k < count of coef[k] row(k), n units (init null: 0): the sums of a block
 // of units stay in registers across all rows, 128 units at a time (eight independent sums hide
-// the adds' latency), then 64, then the rest in one pass. Each unit's sum runs over the rows in
+// the adds' latency), then the rest in one pass. Each unit's sum runs over the rows in
 // order whatever the block, so every clone gives the same bits.
 template <class Row>
 __attribute__((target("avx512f"), always_inline)) inline void weighted_rows_avx512(float* out, const float* init, Row row,
@@ -735,29 +758,19 @@ __attribute__((target("avx512f"), always_inline)) inline void weighted_rows_avx5
     _mm512_storeu_ps(out + k0 + 96, a6);
     _mm512_storeu_ps(out + k0 + 112, a7);
   }
-  for (; k0 + 64 <= n; k0 += 64) {
-    __m512 a0 = start(k0, 0xffff), a1 = start(k0 + 16, 0xffff), a2 = start(k0 + 32, 0xffff), a3 = start(k0 + 48, 0xffff);
-    for (int64_t k = 0; k < count; ++k) {
-      const float* r = row(k) + k0;
-      const __m512 c = _mm512_set1_ps(coef[k]);
-      a0 = _mm512_add_ps(a0, _mm512_mul_ps(c, _mm512_loadu_ps(r)));
-      a1 = _mm512_add_ps(a1, _mm512_mul_ps(c, _mm512_loadu_ps(r + 16)));
-      a2 = _mm512_add_ps(a2, _mm512_mul_ps(c, _mm512_loadu_ps(r + 32)));
-      a3 = _mm512_add_ps(a3, _mm512_mul_ps(c, _mm512_loadu_ps(r + 48)));
-    }
-    _mm512_storeu_ps(out + k0, a0);
-    _mm512_storeu_ps(out + k0 + 16, a1);
-    _mm512_storeu_ps(out + k0 + 32, a2);
-    _mm512_storeu_ps(out + k0 + 48, a3);
-  }
   if (k0 < n) {
-    const int64_t rest = n - k0;  // < 64
-    const __mmask16 mk = static_cast<__mmask16>((1u << (rest % 16)) - 1);
-    switch (rest / 16) {
+    const int64_t rest = n - k0;  // 1 to 127
+    const int64_t full = (rest - 1) / 16, last = rest - 16 * full;
+    const __mmask16 mk = static_cast<__mmask16>((1u << last) - 1);
+    switch (full) {
       case 0: weighted_rows_rest_avx512<0>(out, init, row, coef, count, k0, mk); break;
       case 1: weighted_rows_rest_avx512<1>(out, init, row, coef, count, k0, mk); break;
       case 2: weighted_rows_rest_avx512<2>(out, init, row, coef, count, k0, mk); break;
-      default: weighted_rows_rest_avx512<3>(out, init, row, coef, count, k0, mk); break;
+      case 3: weighted_rows_rest_avx512<3>(out, init, row, coef, count, k0, mk); break;
+      case 4: weighted_rows_rest_avx512<4>(out, init, row, coef, count, k0, mk); break;
+      case 5: weighted_rows_rest_avx512<5>(out, init, row, coef, count, k0, mk); break;
+      case 6: weighted_rows_rest_avx512<6>(out, init, row, coef, count, k0, mk); break;
+      default: weighted_rows_rest_avx512<7>(out, init, row, coef, count, k0, mk); break;
     }
   }
 }
