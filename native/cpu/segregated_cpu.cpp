@@ -1879,10 +1879,10 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   int64_t output_next = 0;  // the output layer's next step
   auto output_step = [&](int64_t t) {
     if (nt > 1) {  // (on one thread the hidden step pushed its events into the ring itself)
+      // (this thread's events change places with the slot's cleared ones, which have the same
+      // room: nothing is copied)
       Events& ev = h.spikes.push();
-      const Events& lower = s.lower_ev[t].ev;
-      ev.idx.assign(lower.idx.begin(), lower.idx.end());
-      ev.cnt.assign(lower.cnt.begin(), lower.cnt.end());
+      std::swap(ev, s.lower_ev[t].ev);
       if (upper_known <= t) upper_known = s.upper_done.steps.load(std::memory_order_acquire);
       if (upper_known <= t) {
         const clock::time_point wait_start = clock::now();
@@ -2025,9 +2025,7 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
   cpu::parallel(pair_threads_, [&](cpu::Team& team) { run_example_pair(s, job, team); });
   if (s.pair_busy[1] >= 0) pair_tuner_.busy(s.pair_busy[0], s.pair_busy[1]);
   for (int64_t t = std::max<int64_t>(0, S - mem); t < S; ++t) {
-    Events& slot = s.input.steps[(head0 + t + 1) % mem];
-    slot.idx.assign(s.xev[t].idx.begin(), s.xev[t].idx.end());
-    slot.cnt.assign(s.xev[t].cnt.begin(), s.xev[t].cnt.end());
+    std::swap(s.input.steps[(head0 + t + 1) % mem], s.xev[t]);  // (the same room: nothing is copied)
   }
   s.input.head = (head0 + S) % mem;
   s.u_valid = true;
