@@ -690,38 +690,26 @@ __attribute__((target("avx512f"), always_inline)) inline void weighted_rows_rest
                                                                                      int64_t k0, __mmask16 mk) {
   static_assert(kFull >= 0 && kFull <= 7, "at most seven whole vectors before the masked one");
   __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, am = a0;
+  auto each_full = [&](auto f) {  // f(sum, i) for whole vector i's sum
+    if constexpr (kFull > 0) f(a0, 0);
+    if constexpr (kFull > 1) f(a1, 1);
+    if constexpr (kFull > 2) f(a2, 2);
+    if constexpr (kFull > 3) f(a3, 3);
+    if constexpr (kFull > 4) f(a4, 4);
+    if constexpr (kFull > 5) f(a5, 5);
+    if constexpr (kFull > 6) f(a6, 6);
+  };
   if (init) {
-    auto start = [&](__m512& a, int i) { a = _mm512_loadu_ps(init + k0 + 16 * i); };
-    if constexpr (kFull > 0) start(a0, 0);
-    if constexpr (kFull > 1) start(a1, 1);
-    if constexpr (kFull > 2) start(a2, 2);
-    if constexpr (kFull > 3) start(a3, 3);
-    if constexpr (kFull > 4) start(a4, 4);
-    if constexpr (kFull > 5) start(a5, 5);
-    if constexpr (kFull > 6) start(a6, 6);
+    each_full([&](__m512& a, int i) { a = _mm512_loadu_ps(init + k0 + 16 * i); });
     am = _mm512_maskz_loadu_ps(mk, init + k0 + 16 * kFull);
   }
   for (int64_t k = 0; k < count; ++k) {
     const float* r = row(k) + k0;
     const __m512 c = _mm512_set1_ps(coef[k]);
-    auto add = [&](__m512& a, int i) { a = _mm512_add_ps(a, _mm512_mul_ps(c, _mm512_loadu_ps(r + 16 * i))); };
-    if constexpr (kFull > 0) add(a0, 0);
-    if constexpr (kFull > 1) add(a1, 1);
-    if constexpr (kFull > 2) add(a2, 2);
-    if constexpr (kFull > 3) add(a3, 3);
-    if constexpr (kFull > 4) add(a4, 4);
-    if constexpr (kFull > 5) add(a5, 5);
-    if constexpr (kFull > 6) add(a6, 6);
+    each_full([&](__m512& a, int i) { a = _mm512_add_ps(a, _mm512_mul_ps(c, _mm512_loadu_ps(r + 16 * i))); });
     am = _mm512_add_ps(am, _mm512_mul_ps(c, _mm512_maskz_loadu_ps(mk, r + 16 * kFull)));
   }
-  auto store = [&](const __m512& a, int i) { _mm512_storeu_ps(out + k0 + 16 * i, a); };
-  if constexpr (kFull > 0) store(a0, 0);
-  if constexpr (kFull > 1) store(a1, 1);
-  if constexpr (kFull > 2) store(a2, 2);
-  if constexpr (kFull > 3) store(a3, 3);
-  if constexpr (kFull > 4) store(a4, 4);
-  if constexpr (kFull > 5) store(a5, 5);
-  if constexpr (kFull > 6) store(a6, 6);
+  each_full([&](const __m512& a, int i) { _mm512_storeu_ps(out + k0 + 16 * i, a); });
   _mm512_mask_storeu_ps(out + k0 + 16 * kFull, mk, am);
 }
 
