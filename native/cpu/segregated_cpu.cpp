@@ -26,6 +26,10 @@
 #include <memory>
 #include <string>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "common/devices.h"
 #include "common/error.h"
 #include "common/philox.h"
@@ -824,28 +828,112 @@ Kernels kernels_for(cpu::Isa isa) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Memory. A fresh network's arrays start as untouched pages: on this project's virtual machine
+// each 4 KiB page costs about 10 us at its first touch (a network's first online example touched
+// about 700 of them: 7-8 ms, a tenth of a 300-example epoch). Arrays of 1 MiB and more therefore
+// take whole 2 MiB pages, aligned, with transparent huge pages asked for (Linux, where the system
+// grants them): one first touch per 2 MiB.
+
+constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t kHugeFrom = size_t{1} << 20;
+// The size and alignment an array of `bytes` gets (deallocation repeats the rule).
+inline size_t page_bytes(size_t bytes) { return bytes >= kHugeFrom ? (bytes + kHugePage - 1) / kHugePage * kHugePage : bytes; }
+inline size_t page_align(size_t bytes) { return bytes >= kHugeFrom ? kHugePage : 64; }
+inline void* page_alloc(size_t bytes) {
+  void* p = ::operator new(page_bytes(bytes), std::align_val_t{page_align(bytes)});
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (bytes >= kHugeFrom) madvise(p, page_bytes(bytes), MADV_HUGEPAGE);  // (a request: refused, 4 KiB pages)
+#endif
+  return p;
+}
+inline void page_free(void* p, size_t bytes) { ::operator delete(p, std::align_val_t{page_align(bytes)}); }
+
+// An allocator for page_alloc's arrays (each also starts on a cache line).
+template <class T>
+struct PageAligned {
+  using value_type = T;
+  PageAligned() = default;
+  template <class U>
+  PageAligned(const PageAligned<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(page_alloc(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { page_free(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const PageAligned<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const PageAligned<U>&) const { return false; }
+};
+
+// ---------------------------------------------------------------------------------------------
 // Spike history: the (unit, count) events of the last `mem` steps.
 
+// The events of one step: room for `cap` of them, carved from a slot's EventStore, so that pushing
+// (inside parallel regions, where a bad_alloc would terminate the process) never allocates.
+// Swapping two lists swaps their rooms.
 struct Events {
-  std::vector<int32_t> idx;
-  std::vector<float> cnt;
-  void clear() {
-    idx.clear();
-    cnt.clear();
+  int32_t* idx = nullptr;  // units, ascending
+  float* cnt = nullptr;    // their counts
+  int64_t size = 0;
+  int64_t cap = 0;
+  void clear() { size = 0; }
+  void append(const Events& e) {
+    std::memcpy(idx + size, e.idx, sizeof(int32_t) * static_cast<size_t>(e.size));
+    std::memcpy(cnt + size, e.cnt, sizeof(float) * static_cast<size_t>(e.size));
+    size += e.size;
   }
+};
+
+// The rooms of one slot's event lists, in a few large blocks (page_alloc), freed with the slot.
+class EventStore {
+ public:
+  EventStore() = default;
+  EventStore(const EventStore&) = delete;
+  EventStore& operator=(const EventStore&) = delete;
+  ~EventStore() {
+    for (const Block& b : blocks_) page_free(b.p, b.bytes);
+  }
+  // The room of `lists` lists of `cap` events each.
+  static size_t room(int64_t lists, int64_t cap) { return static_cast<size_t>(lists) * bytes_of(cap); }
+  // Room for the next lists taken (take), `bytes` of room() in all, in one block.
+  void reserve(size_t bytes) {
+    if (blocks_.empty() || blocks_.back().bytes - used_ < bytes) grow(bytes);
+  }
+  Events take(int64_t cap) {
+    reserve(room(1, cap));
+    const size_t half = bytes_of(cap) / 2;
+    char* p = static_cast<char*>(blocks_.back().p) + used_;
+    used_ += 2 * half;
+    Events e;
+    e.idx = reinterpret_cast<int32_t*>(p);
+    e.cnt = reinterpret_cast<float*>(p + half);
+    e.cap = cap;
+    return e;
+  }
+
+ private:
+  struct Block {
+    void* p;
+    size_t bytes;
+  };
+  // Both arrays of a list on lines of their own (the pair's threads write neighbouring lists).
+  static size_t bytes_of(int64_t cap) { return 2 * ((static_cast<size_t>(cap) * 4 + 63) / 64 * 64); }
+  void grow(size_t need) {
+    const size_t bytes = page_bytes(std::max(need, size_t{256} << 10));
+    blocks_.reserve(blocks_.size() + 1);
+    blocks_.push_back({page_alloc(bytes), bytes});
+    used_ = 0;
+  }
+  std::vector<Block> blocks_;
+  size_t used_ = 0;  // of the last block
 };
 
 struct Ring {
   std::vector<Events> steps;
   int64_t head = 0;  // slot of the most recent step
-  // Room for an event of every unit at every step: pushing events (inside parallel regions, where
-  // a bad_alloc would terminate the process) never allocates; clear() keeps the capacity.
-  void init(int64_t mem, int64_t units) {
+  // Room for an event of every unit at every step.
+  void init(int64_t mem, int64_t units, EventStore& store) {
     steps.assign(static_cast<size_t>(mem), Events{});
-    for (Events& e : steps) {
-      e.idx.reserve(static_cast<size_t>(units));
-      e.cnt.reserve(static_cast<size_t>(units));
-    }
+    store.reserve(EventStore::room(mem, units));
+    for (Events& e : steps) e = store.take(units);
     head = 0;
   }
   int64_t mem() const { return static_cast<int64_t>(steps.size()); }
@@ -908,8 +996,6 @@ struct Scratch {
   std::vector<uint64_t> ones;      // lanes whose count is 1
   std::vector<int32_t> unit;       // a lazy draw's staged lanes: unit, C, rate
   std::vector<float> Cs, lam;
-  std::vector<int32_t> ev_idx;     // a draw's events, appended to its list at once
-  std::vector<float> ev_cnt;
   std::vector<const float*> taps;  // kappa-mix rows
   int64_t widest = 0;              // the most units of one draw
   void init(int64_t widest_units, int64_t taps_max) {
@@ -920,8 +1006,6 @@ struct Scratch {
     unit.assign(room, 0);
     Cs.assign(room, 0.0f);
     lam.assign(room, 0.0f);
-    ev_idx.assign(room, 0);
-    ev_cnt.assign(room, 0.0f);
     bits.assign(static_cast<size_t>(widest / 64 + 1), 0);
     ones.assign(static_cast<size_t>(widest / 64 + 1), 0);
     taps.assign(static_cast<size_t>(taps_max), nullptr);
@@ -929,6 +1013,7 @@ struct Scratch {
 };
 
 struct Slot {
+  EventStore events;  // the rooms of every event list below (first: the lists point into it)
   Ring input;
   std::vector<LayerState> L;
   // the current image
@@ -1140,8 +1225,8 @@ class CpuEngine final : public Engine {
     auto save = [](const Ring& r, SpikeRing& out) {
       out.head = r.head;
       for (const Events& e : r.steps) {
-        out.idx.push_back(e.idx);
-        out.cnt.push_back(e.cnt);
+        out.idx.emplace_back(e.idx, e.idx + e.size);
+        out.cnt.emplace_back(e.cnt, e.cnt + e.size);
       }
     };
     for (size_t si = 0; si < slots.size(); ++si) {
@@ -1164,9 +1249,13 @@ class CpuEngine final : public Engine {
     auto load_ring = [](const SpikeRing& r, Ring& out) {
       out.head = r.head;
       for (size_t q = 0; q < out.steps.size(); ++q) {
-        // assign keeps the capacity reserved by make_slot (Ring::init)
-        out.steps[q].idx.assign(r.idx[q].begin(), r.idx[q].end());
-        out.steps[q].cnt.assign(r.cnt[q].begin(), r.cnt[q].end());
+        Events& e = out.steps[q];
+        // (decode_state checked each step's units: ascending, so at most the ring's room)
+        if (static_cast<int64_t>(r.idx[q].size()) > e.cap || r.cnt[q].size() != r.idx[q].size())
+          fail(ErrorKind::OutOfRange, "setState: a spike history step has more events than units");
+        e.size = static_cast<int64_t>(r.idx[q].size());
+        std::copy(r.idx[q].begin(), r.idx[q].end(), e.idx);
+        std::copy(r.cnt[q].begin(), r.cnt[q].end(), e.cnt);
       }
     };
     std::vector<std::unique_ptr<Slot>> fresh;
@@ -1240,7 +1329,7 @@ class CpuEngine final : public Engine {
 
   std::unique_ptr<Slot> make_slot() const {
     auto s = std::make_unique<Slot>();
-    s->input.init(c_.mem, c_.n_in);
+    s->input.init(c_.mem, c_.n_in, s->events);
     s->L.resize(static_cast<size_t>(M_));
     const int64_t R = R_;
     for (int64_t m = 0; m < M_; ++m) {
@@ -1251,7 +1340,7 @@ class CpuEngine final : public Engine {
       const size_t n = static_cast<size_t>(l.n);
       for (auto* v : {&l.B, &l.C, &l.A, &l.lam, &l.sumC, &l.sumLam, &l.Cf, &l.Af, &l.alpha_f, &l.lamt, &l.alpha_t, &l.E, &l.Ebp})
         v->assign(n, 0.0f);
-      l.spikes.init(c_.mem, l.n);
+      l.spikes.init(c_.mem, l.n, s->events);
       l.ld = (l.n + 15) / 16 * 16;
       l.tb.assign(static_cast<size_t>(3 * l.ld), 0);
       l.u.assign(static_cast<size_t>(c_.mem * l.ld), 0.0f);
@@ -1333,7 +1422,7 @@ class CpuEngine final : public Engine {
   }
 
   void accumulate_u(const LayerState& l, int64_t m, const Events& ev, float* u) const {
-    k_.accum_events(u, Wt_[m].data(), ev.idx.data(), ev.cnt.data(), static_cast<int64_t>(ev.idx.size()), l.n, l.n);
+    k_.accum_events(u, Wt_[m].data(), ev.idx, ev.cnt, ev.size, l.n, l.n);
   }
 
   // The words of elements e0 .. e0 + n - 1 (the groups that hold them, in sc.xg).
@@ -1348,19 +1437,20 @@ class CpuEngine final : public Engine {
   template <class UnitOf, class ElementOf>
   void push_events(const philox::Stream& st, UnitOf unit_of, ElementOf element_of, const uint32_t* x, const float* lam,
                    int64_t n, Scratch& sc, Events& ev) const {
-    int64_t ne = 0;
+    int32_t* const idx = ev.idx;
+    float* const cnt = ev.cnt;
+    int64_t ne = ev.size;
     for (int64_t w = 0; w < (n + 63) / 64; ++w) {
       for (uint64_t m = sc.bits[w] | sc.ones[w]; m; m &= m - 1) {
         const int64_t j = w * 64 + __builtin_ctzll(m);
         const int32_t k = (sc.ones[w] & m & -m) ? 1 : spike_count_of(st, element_of(j), lam[j], x[j]);
         if (k > 0) {
-          sc.ev_idx[ne] = static_cast<int32_t>(unit_of(j));
-          sc.ev_cnt[ne++] = static_cast<float>(k);
+          idx[ne] = static_cast<int32_t>(unit_of(j));
+          cnt[ne++] = static_cast<float>(k);
         }
       }
     }
-    ev.idx.insert(ev.idx.end(), sc.ev_idx.data(), sc.ev_idx.data() + ne);
-    ev.cnt.insert(ev.cnt.end(), sc.ev_cnt.data(), sc.ev_cnt.data() + ne);
+    ev.size = ne;
   }
 
   // Draws the spikes of n units unit0 + (off ? off[i] : i) from elements base + unit0 + i of the
@@ -1472,14 +1562,16 @@ class CpuEngine final : public Engine {
   // waits for it (the paired update ran at a third of one thread's speed per column). While
   // upper_split_ >= 0, columns [upper_split_, n) are current in the copy and stale in Wt_[0];
   // every other use of W0 first brings them back (w0_whole).
-  std::vector<float> w0_upper_;
+  std::vector<float, PageAligned<float>> w0_upper_;
   int64_t upper_split_ = -1;
-  static void copy_columns(std::vector<float>& to, const std::vector<float>& from, int64_t q0, int64_t q1, int64_t n) {
+  template <class To, class From>
+  static void copy_columns(To& to, const From& from, int64_t q0, int64_t q1, int64_t n) {
     for (size_t row = 0; row < to.size() / static_cast<size_t>(n); ++row) {
       std::memcpy(to.data() + row * n + q0, from.data() + row * n + q0, sizeof(float) * (q1 - q0));
     }
   }
-  static void copy_columns(std::vector<float>& to, const std::vector<float>& from, int64_t q0, int64_t n) {
+  template <class To, class From>
+  static void copy_columns(To& to, const From& from, int64_t q0, int64_t n) {
     copy_columns(to, from, q0, n, n);
   }
   void w0_whole() {
@@ -1535,7 +1627,7 @@ void CpuEngine::apical_input(const Slot& s, int64_t m, float* pa) const {
     std::fill(pa, pa + fb, 0.0f);
     for (int64_t i = 0; i < c_.mem; ++i) {
       const Events& ev = f.spikes.back(i);
-      for (size_t e = 0; e < ev.idx.size(); ++e) pa[ev.idx[e]] = f32::mac(pa[ev.idx[e]], kap[i], ev.cnt[e]);
+      for (int64_t e = 0; e < ev.size; ++e) pa[ev.idx[e]] = f32::mac(pa[ev.idx[e]], kap[i], ev.cnt[e]);
     }
   } else {
     std::memcpy(pa, f.lam.data(), sizeof(float) * fb);
@@ -1573,7 +1665,7 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
       float* sp = l.sumPSPB.data();
       for (int64_t i = 0; i < mem; ++i) {
         const Events& ev = pre.back(i);
-        for (size_t e = 0; e < ev.idx.size(); ++e) sp[ev.idx[e]] = mac(sp[ev.idx[e]], kap[i], ev.cnt[e]);
+        for (int64_t e = 0; e < ev.size; ++e) sp[ev.idx[e]] = mac(sp[ev.idx[e]], kap[i], ev.cnt[e]);
       }
     }
   } else if (m == 0) {
@@ -1783,14 +1875,13 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   const uint64_t units = static_cast<uint64_t>(d_.units);
   const int64_t head0 = s.input.head;
   const bool learned = c_.feedback == FeedbackKind::Learned;
-  auto count = [](const Events& ev) { return static_cast<int64_t>(ev.idx.size()); };
   W0Part parts[2];
   const int np = w0_parts(q0, q1, parts);
   // u[q0, q1) += the columns of this thread's units for events ev (one accumulation per part)
   auto accum_input = [&](float* u_row, const Events& ev) {
     for (int i = 0; i < np; ++i) {
-      const float* W = (parts[i].upper ? w0_upper_ : Wt_[0]).data() + parts[i].q0;
-      k_.accum_events(u_row + parts[i].q0, W, ev.idx.data(), ev.cnt.data(), count(ev), parts[i].q1 - parts[i].q0, n);
+      const float* W = (parts[i].upper ? w0_upper_.data() : Wt_[0].data()) + parts[i].q0;
+      k_.accum_events(u_row + parts[i].q0, W, ev.idx, ev.cnt, ev.size, parts[i].q1 - parts[i].q0, n);
     }
   };
   // The input events of step t of the example (t < 0: the ones the last example left in the ring).
@@ -1853,10 +1944,10 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   // What the other thread wrote before a step's data is read (the events' headers, then their
   // first lines), so that the reads do not wait on a line from the other core.
   auto prefetch_events = [](const Events& ev) {
-    __builtin_prefetch(ev.idx.data());
-    __builtin_prefetch(ev.idx.data() + 16);
-    __builtin_prefetch(ev.cnt.data());
-    __builtin_prefetch(ev.cnt.data() + 16);
+    __builtin_prefetch(ev.idx);
+    __builtin_prefetch(ev.idx + 16);
+    __builtin_prefetch(ev.cnt);
+    __builtin_prefetch(ev.cnt + 16);
   };
   // Thread 0: the output layer's step t, with the hidden events of step t of both threads, in unit
   // order, pushed into the hidden ring first. On two threads it runs at least kLag steps behind its
@@ -1881,9 +1972,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
       }
       if (t + 4 < S) __builtin_prefetch(&s.upper_ev[t + 4]);
       if (t + 2 < upper_known) prefetch_events(s.upper_ev[t + 2].ev);
-      const Events& up = s.upper_ev[t].ev;
-      ev.idx.insert(ev.idx.end(), up.idx.begin(), up.idx.end());
-      ev.cnt.insert(ev.cnt.end(), up.cnt.begin(), up.cnt.end());
+      ev.append(s.upper_ev[t].ev);
     }
     const StepAt a = step_at(t);
     if (a.ls.keep_A) {  // (H3) the apical input of a plateau row, before the output steps
@@ -1921,7 +2010,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
       float* sp = h.sumPSPB.data();
       for (int64_t i = 0; i < mem; ++i) {
         const Events& ev = input_events(t - i);
-        for (size_t e = 0; e < ev.idx.size(); ++e) sp[ev.idx[e]] = mac(sp[ev.idx[e]], kap[i], ev.cnt[e]);
+        for (int64_t e = 0; e < ev.size; ++e) sp[ev.idx[e]] = mac(sp[ev.idx[e]], kap[i], ev.cnt[e]);
       }
     }
     // (H5, H6) and the spikes of units q0..q1-1, by step (output_step merges them).
@@ -1990,17 +2079,16 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
 void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
   const int64_t S = job.Lf + job.Lt, mem = c_.mem, n = c_.layers[0];
   if (static_cast<int64_t>(s.upper_ev.size()) < S) {
-    const size_t old = s.upper_ev.size();
-    s.xev.resize(static_cast<size_t>(S));
-    s.lower_ev.resize(static_cast<size_t>(S));
-    s.upper_ev.resize(static_cast<size_t>(S));
-    for (size_t t = old; t < s.upper_ev.size(); ++t) {
-      s.xev[t].idx.reserve(static_cast<size_t>(c_.n_in));
-      s.xev[t].cnt.reserve(static_cast<size_t>(c_.n_in));
-      for (auto* v : {&s.lower_ev, &s.upper_ev}) {
-        (*v)[t].ev.idx.reserve(static_cast<size_t>(n));
-        (*v)[t].ev.cnt.reserve(static_cast<size_t>(n));
-      }
+    // (room for a few steps more than this example's at once: the next may be longer)
+    const int64_t old = static_cast<int64_t>(s.upper_ev.size()), grown = std::max(S, old + 16);
+    s.xev.resize(static_cast<size_t>(grown));
+    s.lower_ev.resize(static_cast<size_t>(grown));
+    s.upper_ev.resize(static_cast<size_t>(grown));
+    s.events.reserve(EventStore::room(grown - old, c_.n_in) + EventStore::room(2 * (grown - old), n));
+    for (int64_t t = old; t < grown; ++t) s.xev[t] = s.events.take(c_.n_in);
+    for (int64_t t = old; t < grown; ++t) {
+      s.lower_ev[t].ev = s.events.take(n);
+      s.upper_ev[t].ev = s.events.take(n);
     }
   }
   if (s.pa_rows.empty()) {
@@ -2127,7 +2215,7 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
       W0Part parts[2];
       const int np = w0_parts(q0, q1, parts);
       for (int i = 0; i < np; ++i) {
-        float* const W = (parts[i].upper ? w0_upper_ : Wt_[0]).data();
+        float* const W = parts[i].upper ? w0_upper_.data() : Wt_[0].data();
         for (int64_t r = 0; r < rows; ++r) {
           if (r + 2 < rows) {
             const float* ahead = W + update_rows_[r + 2] * n;
