@@ -1035,11 +1035,10 @@ struct Slot {
   // hidden events by step, the apical input of each plateau row ([phase][row][fb]), the second
   // thread's scratch, how many steps of upper units it has finished and how far each thread has
   // drawn its steps of the input.
-  std::vector<Events> xev;
   struct alignas(64) StepEvents {  // on lines of their own: one thread writes step t + 1's while the other reads t's
     Events ev;
   };
-  std::vector<StepEvents> lower_ev, upper_ev;
+  std::vector<StepEvents> xev, lower_ev, upper_ev;
   std::vector<float> pa_rows;
   Scratch sc2;
   struct alignas(64) Progress {  // alone on its cache line: the other thread polls it
@@ -1885,8 +1884,8 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     }
   };
   // The input events of step t of the example (t < 0: the ones the last example left in the ring).
-  std::vector<Events>& xev = s.xev;
-  auto input_events = [&](int64_t t) -> const Events& { return t >= 0 ? xev[t] : s.input.back(-t - 1); };
+  std::vector<Slot::StepEvents>& xev = s.xev;
+  auto input_events = [&](int64_t t) -> const Events& { return t >= 0 ? xev[t].ev : s.input.back(-t - 1); };
   // This thread's arrays, read once: thread 0 writes the hidden ring's head beside their headers.
   float* const u = h.u.data();
   float* const B = h.B.data() + q0;
@@ -1911,7 +1910,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   // its steps without a barrier. (Drawing them a few steps ahead inside the loop instead was
   // 1-3 % slower: measured.)
   for (int64_t t = id; t < S; t += nt) {
-    Events& ev = xev[t];
+    Events& ev = xev[t].ev;
     ev.clear();
     draw_spikes(job.spikes, static_cast<uint64_t>(t) * units, s.nz.data(), 0, s.x_nz.data(), s.x_bounds(),
                 static_cast<int64_t>(s.nz.size()), sc, ev);
@@ -2000,10 +1999,10 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
       input_known = s.input_drawn[1 - id].steps.load(std::memory_order_acquire);
     }
     if (t + 4 < S) __builtin_prefetch(&xev[t + 4]);
-    if (t + 2 < S && (!other_input(t + 2) || t + 2 < input_known)) prefetch_events(xev[t + 2]);
+    if (t + 2 < S && (!other_input(t + 2) || t + 2 < input_known)) prefetch_events(xev[t + 2].ev);
     // (H1, H2): u of this step's input spikes in the ring slot step() would use, then the mix.
     const int64_t slot = (head0 + t + 1) % mem;
-    accum_input(u + slot * h.ld, xev[t]);
+    accum_input(u + slot * h.ld, xev[t].ev);
     for (int64_t i = 0; i < mem; ++i) sc.taps[i] = u + ((slot - i + mem) % mem) * h.ld + q0;
     k_.kappa_mix(B, b, sc.taps.data(), kap, mem, nq);
     if (a.ls.psp_b && id == nt - 1) {  // the input's PSP window sum, by the thread without the output layer
@@ -2085,7 +2084,7 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
     s.lower_ev.resize(static_cast<size_t>(grown));
     s.upper_ev.resize(static_cast<size_t>(grown));
     s.events.reserve(EventStore::room(grown - old, c_.n_in) + EventStore::room(2 * (grown - old), n));
-    for (int64_t t = old; t < grown; ++t) s.xev[t] = s.events.take(c_.n_in);
+    for (int64_t t = old; t < grown; ++t) s.xev[t].ev = s.events.take(c_.n_in);
     for (int64_t t = old; t < grown; ++t) {
       s.lower_ev[t].ev = s.events.take(n);
       s.upper_ev[t].ev = s.events.take(n);
@@ -2102,7 +2101,7 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
   cpu::parallel(pair_threads_, [&](cpu::Team& team) { run_example_pair(s, job, team); });
   if (s.pair_busy[1] >= 0) pair_tuner_.busy(s.pair_busy[0], s.pair_busy[1]);
   for (int64_t t = std::max<int64_t>(0, S - mem); t < S; ++t) {
-    std::swap(s.input.steps[(head0 + t + 1) % mem], s.xev[t]);  // (the same room: nothing is copied)
+    std::swap(s.input.steps[(head0 + t + 1) % mem], s.xev[t].ev);  // (the same room: nothing is copied)
   }
   s.input.head = (head0 + S) % mem;
   s.u_valid = true;
