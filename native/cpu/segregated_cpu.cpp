@@ -917,7 +917,7 @@ class EventStore {
   // Both arrays of a list on lines of their own (the pair's threads write neighbouring lists).
   static size_t bytes_of(int64_t cap) { return 2 * ((static_cast<size_t>(cap) * 4 + 63) / 64 * 64); }
   void grow(size_t need) {
-    const size_t bytes = page_bytes(std::max(need, size_t{256} << 10));
+    const size_t bytes = page_bytes(need);
     blocks_.reserve(blocks_.size() + 1);
     blocks_.push_back({page_alloc(bytes), bytes});
     used_ = 0;
