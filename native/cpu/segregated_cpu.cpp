@@ -2078,8 +2078,9 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
 void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
   const int64_t S = job.Lf + job.Lt, mem = c_.mem, n = c_.layers[0];
   if (static_cast<int64_t>(s.upper_ev.size()) < S) {
-    // (room for a few steps more than this example's at once: the next may be longer)
-    const int64_t old = static_cast<int64_t>(s.upper_ev.size()), grown = std::max(S, old + 16);
+    // (room for 32 steps more than this example's, in one block: the next may be longer; about
+    // 14 KB a step for 784-500-10, so 145 steps fill one 2 MiB page)
+    const int64_t old = static_cast<int64_t>(s.upper_ev.size()), grown = S + 32;
     s.xev.resize(static_cast<size_t>(grown));
     s.lower_ev.resize(static_cast<size_t>(grown));
     s.upper_ev.resize(static_cast<size_t>(grown));
