@@ -848,21 +848,6 @@ inline void* page_alloc(size_t bytes) {
 }
 inline void page_free(void* p, size_t bytes) { ::operator delete(p, std::align_val_t{page_align(bytes)}); }
 
-// An allocator for page_alloc's arrays (each also starts on a cache line).
-template <class T>
-struct PageAligned {
-  using value_type = T;
-  PageAligned() = default;
-  template <class U>
-  PageAligned(const PageAligned<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(page_alloc(n * sizeof(T))); }
-  void deallocate(T* p, size_t n) { page_free(p, n * sizeof(T)); }
-  template <class U>
-  bool operator==(const PageAligned<U>&) const { return true; }
-  template <class U>
-  bool operator!=(const PageAligned<U>&) const { return false; }
-};
-
 // ---------------------------------------------------------------------------------------------
 // Spike history: the (unit, count) events of the last `mem` steps.
 
@@ -951,17 +936,18 @@ struct Ring {
   }
 };
 
-// Vectors whose data starts on a cache line. The two threads of run_example_pair write adjacent
-// ranges of the same per-unit arrays, split at a multiple of 16 units: starting each array (and
-// each row of u and Ahist, ld floats apart) on a line, no line is written by both.
+// Vectors whose data starts on a cache line (page_alloc: from 1 MiB on, on whole huge pages). The
+// two threads of run_example_pair write adjacent ranges of the same per-unit arrays, split at a
+// multiple of 16 units: starting each array (and each row of u and Ahist, ld floats apart) on a
+// line, no line is written by both.
 template <class T>
 struct LineAligned {
   using value_type = T;
   LineAligned() = default;
   template <class U>
   LineAligned(const LineAligned<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
-  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  T* allocate(size_t n) { return static_cast<T*>(page_alloc(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { page_free(p, n * sizeof(T)); }
   template <class U>
   bool operator==(const LineAligned<U>&) const { return true; }
   template <class U>
@@ -1561,7 +1547,7 @@ class CpuEngine final : public Engine {
   // waits for it (the paired update ran at a third of one thread's speed per column). While
   // upper_split_ >= 0, columns [upper_split_, n) are current in the copy and stale in Wt_[0];
   // every other use of W0 first brings them back (w0_whole).
-  std::vector<float, PageAligned<float>> w0_upper_;
+  LineVec<float> w0_upper_;
   int64_t upper_split_ = -1;
   template <class To, class From>
   static void copy_columns(To& to, const From& from, int64_t q0, int64_t q1, int64_t n) {
