@@ -39,8 +39,10 @@ function noEscapes(t: { false: (v: boolean, m?: string) => void }, text: string,
 }
 
 ttyTest('train on a terminal: a live bar (epoch, examples, ex/s, accuracy, ETA) with the epoch lines above it', (t) => {
-  // Chunks of 600 examples and a wider layer: epoch 1 lasts long enough for a redraw of the bar (10 per second).
-  const r = onTerminal(['train', '--model', 'mlp', '--layers', '256,10', '--epochs', '2', '--threads', '1', '--chunk-size', '600']);
+  // Chunks of 600 examples and a wide layer: epoch 1 lasts long enough for redraws of the bar (10 per
+  // second). With 256 hidden units it took 0.06-0.1 s on this project's 2-core machine (over
+  // 100,000 examples/s), too short for one: 2,048 take about 0.5 s.
+  const r = onTerminal(['train', '--model', 'mlp', '--layers', '2048,10', '--epochs', '2', '--threads', '1', '--chunk-size', '600']);
   t.is(r.status, 0, r.text);
   t.true(r.text.includes(HIDE_CURSOR), 'cli-progress hides the cursor while it draws');
   t.regex(r.text, /\r|\u001b\[1G/, 'redraws return to the line start');
