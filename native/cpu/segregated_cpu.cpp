@@ -1235,7 +1235,8 @@ class CpuEngine final : public Engine {
       out.head = r.head;
       for (size_t q = 0; q < out.steps.size(); ++q) {
         Events& e = out.steps[q];
-        // (decode_state checked each step's units: ascending, so at most the ring's room)
+        // (setState's decode_state lets no step list more events than units; this keeps the rooms
+        // safe from any other caller)
         if (static_cast<int64_t>(r.idx[q].size()) > e.cap || r.cnt[q].size() != r.idx[q].size())
           fail(ErrorKind::OutOfRange, "setState: a spike history step has more events than units");
         e.size = static_cast<int64_t>(r.idx[q].size());
