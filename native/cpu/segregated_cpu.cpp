@@ -1025,6 +1025,15 @@ struct Slot {
     Events ev;
   };
   std::vector<StepEvents> xev, lower_ev, upper_ev;
+  // The second thread's units step in arrays of their own (unit q0 first; u rows ld apart), copied
+  // from the layer's at the start of each example and back at its end: in the layer's arrays the
+  // first thread's core, streaming through its units, prefetched the lines just past the split,
+  // and each store of the second thread to such a line waited for that core.
+  struct UpperUnits {
+    LineVec<float> u, B, C, lam, sumC;
+    LineVec<int32_t> tb;  // 3 x ld, as LayerState::tb
+    int64_t ld = 0;
+  } up;
   std::vector<float> pa_rows;
   Scratch sc2;
   struct alignas(64) Progress {  // alone on its cache line: the other thread polls it
@@ -1863,30 +1872,43 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   const bool learned = c_.feedback == FeedbackKind::Learned;
   W0Part parts[2];
   const int np = w0_parts(q0, q1, parts);
-  // u[q0, q1) += the columns of this thread's units for events ev (one accumulation per part)
+  // This thread's arrays, read once (thread 0 writes the hidden ring's head beside the layer's
+  // headers): thread 0 steps its units in the layer's arrays, thread 1 in Slot::up, whose
+  // element 0 is unit q0 (copied in here, back after the steps).
+  Slot::UpperUnits& up = s.up;
+  const bool own = id == 1;
+  const int64_t ld = own ? up.ld : h.ld;
+  const int64_t c0 = own ? q0 : 0;  // unit q0 is column q0 - c0 of u
+  float* const u = own ? up.u.data() : h.u.data();
+  float* const B = own ? up.B.data() : h.B.data() + q0;
+  float* const C = own ? up.C.data() : h.C.data() + q0;
+  float* const lam = own ? up.lam.data() : h.lam.data() + q0;
+  const CountBounds tb = own ? CountBounds{up.tb.data(), up.tb.data() + ld, up.tb.data() + 2 * ld} : h.bounds() + q0;
+  float* const sumC = own ? up.sumC.data() : h.sumC.data() + q0;
+  const float* const b = b_[0].data() + q0;
+  const bool lazy = lazy_[0] && need_spikes_[0];
+  if (own) {
+    std::memcpy(C, h.C.data() + q0, sizeof(float) * nq);
+    std::fill(sumC, sumC + nq, 0.0f);
+    if (s.u_valid) {
+      for (int64_t q = 0; q < mem; ++q) std::memcpy(u + q * ld, h.u.data() + q * h.ld + q0, sizeof(float) * nq);
+    }
+  }
+  // u[q0, q1) = the columns of this thread's units for events ev (one accumulation per part)
   auto accum_input = [&](float* u_row, const Events& ev) {
     for (int i = 0; i < np; ++i) {
       const float* W = (parts[i].upper ? w0_upper_.data() : Wt_[0].data()) + parts[i].q0;
-      k_.accum_events(u_row + parts[i].q0, W, ev.idx, ev.cnt, ev.size, parts[i].q1 - parts[i].q0, n);
+      k_.accum_events(u_row + parts[i].q0 - c0, W, ev.idx, ev.cnt, ev.size, parts[i].q1 - parts[i].q0, n);
     }
   };
   // The input events of step t of the example (t < 0: the ones the last example left in the ring).
   std::vector<Slot::StepEvents>& xev = s.xev;
   auto input_events = [&](int64_t t) -> const Events& { return t >= 0 ? xev[t].ev : s.input.back(-t - 1); };
-  // This thread's arrays, read once: thread 0 writes the hidden ring's head beside their headers.
-  float* const u = h.u.data();
-  float* const B = h.B.data() + q0;
-  float* const C = h.C.data() + q0;
-  float* const lam = h.lam.data() + q0;
-  const CountBounds tb = h.bounds() + q0;
-  const bool lazy = lazy_[0] && need_spikes_[0];
-  float* const sumC = h.sumC.data() + q0;
-  const float* const b = b_[0].data() + q0;
 
   // After a weight update: this thread's columns of u (thread 0: also the output layer's u).
   if (!s.u_valid) {
     for (int64_t q = 0; q < mem; ++q) {
-      accum_input(u + q * h.ld, s.input.steps[q]);
+      accum_input(u + q * ld, s.input.steps[q]);
     }
     if (id == 0) {
       for (int64_t q = 0; q < mem; ++q) accumulate_u(o, 1, h.spikes.steps[q], o.u.data() + q * o.ld);
@@ -2001,8 +2023,8 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     if (t + 2 < S && (!other_input(t + 2) || t + 2 < input_known)) prefetch_events(xev[t + 2].ev);
     // (H1, H2): u of this step's input spikes in the ring slot step() would use, then the mix.
     const int64_t slot = (head0 + t + 1) % mem;
-    accum_input(u + slot * h.ld, xev[t].ev);
-    for (int64_t i = 0; i < mem; ++i) sc.taps[i] = u + ((slot - i + mem) % mem) * h.ld + q0;
+    accum_input(u + slot * ld, xev[t].ev);
+    for (int64_t i = 0; i < mem; ++i) sc.taps[i] = u + ((slot - i + mem) % mem) * ld + q0 - c0;
     k_.kappa_mix(B, b, sc.taps.data(), kap, mem, nq);
     if (a.ls.psp_b && id == nt - 1) {  // the input's PSP window sum, by the thread without the output layer
       float* sp = h.sumPSPB.data();
@@ -2040,6 +2062,15 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
   }
   if (id == 0) {
     while (output_next < S) output_step(output_next++);
+  }
+  if (own) {  // (lam and tb: unless finish_lazy computes them below)
+    for (int64_t q = 0; q < mem; ++q) std::memcpy(h.u.data() + q * h.ld + q0, u + q * ld, sizeof(float) * nq);
+    for (auto [from, to] : {std::pair{B, h.B.data()}, {C, h.C.data()}, {sumC, h.sumC.data()}, {lam, h.lam.data()}}) {
+      if (from != lam || !lazy) std::memcpy(to + q0, from, sizeof(float) * nq);
+    }
+    if (!lazy) {
+      for (int r = 0; r < 3; ++r) std::memcpy(h.tb.data() + r * h.ld + q0, up.tb.data() + r * ld, sizeof(int32_t) * nq);
+    }
   }
   if (lazy) finish_lazy(h, q0, q1);
   s.pair_busy[id] = std::chrono::duration<double>(clock::now() - steps_start - waited).count();
@@ -2094,6 +2125,11 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
   if (s.pa_rows.empty()) {
     s.pa_rows.assign(static_cast<size_t>(2 * R_ * c_.fb_size(0)), 0.0f);
     s.sc2.init(s.sc.widest, static_cast<int64_t>(s.sc.taps.size()));
+    Slot::UpperUnits& up = s.up;
+    up.ld = s.L[0].ld;
+    up.u.assign(static_cast<size_t>(mem * up.ld), 0.0f);
+    for (auto* v : {&up.B, &up.C, &up.lam, &up.sumC}) v->assign(static_cast<size_t>(up.ld), 0.0f);
+    up.tb.assign(static_cast<size_t>(3 * up.ld), 0);
   }
   begin_example(s, job);
   const int64_t head0 = s.input.head;
