@@ -53,6 +53,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+
 namespace dendrite::seg {
 namespace {
 
@@ -1058,9 +1059,10 @@ struct Slot {
 //   costs a short run most: 100 examples on one thread where two are 1.5 times as fast.)
 // - The split: thread 0 also runs the output layer, so it takes fewer hidden units. How many
 //   depends on the machine (the output layer's cost against a hidden unit's, how slowly events
-//   cross between cores), so every kBalance two-thread examples the split moves by 16 units
-//   towards the thread that was less busy when that is predicted to shorten the busier one's time
-//   (a unit costing the same on either thread). DENDRITE_PAIR_SPLIT=k pins it at k rounded down to
+//   cross between cores), so every kBalance two-thread examples (after each of the first kQuick,
+//   so that a new network finds its split within a few dozen examples: it starts 3-4 moves
+//   away) the split moves by 16 units towards the thread that was less busy when that is
+//   predicted to shorten the busier one's time (a unit costing the same on either thread). DENDRITE_PAIR_SPLIT=k pins it at k rounded down to
 //   a multiple of 16 (at most units), and k1,k2,... takes them in turn, one example each: what
 //   the tests use to check that every split, and every change of split, gives the same bits.
 class PairTuner {
@@ -1097,7 +1099,8 @@ class PairTuner {
     if (!pinned_.empty()) return;
     busy0_ += thread0;
     busy1_ += thread1;
-    if (++balance_count_ < kBalance) return;
+    if (++balance_count_ < (balanced_ < kQuick ? 1 : kBalance)) return;
+    ++balanced_;
     const int64_t upper = units_ - split_;
     const double per_unit = upper > 0 ? busy1_ / static_cast<double>(upper) : busy0_ / static_cast<double>(std::max<int64_t>(split_, 1));
     const double shift = 16 * per_unit, slower = std::max(busy0_, busy1_);
@@ -1108,7 +1111,7 @@ class PairTuner {
   }
 
  private:
-  static constexpr int64_t kPeriod = 2000, kProbe = 100, kFirst = 500, kBalance = 8;
+  static constexpr int64_t kPeriod = 2000, kProbe = 100, kFirst = 500, kBalance = 8, kQuick = 32;
   int threads() const { return probing_ ? 3 - chosen_ : chosen_; }
   void finished(double seconds) {
     if (ran_ != threads()) return;
@@ -1134,7 +1137,7 @@ class PairTuner {
   bool probing_ = false, started_ = false;
   std::vector<int64_t> pinned_;  // DENDRITE_PAIR_SPLIT
   size_t examples_ = 0;
-  int64_t count_ = kPeriod - kFirst, balance_count_ = 0;
+  int64_t count_ = kPeriod - kFirst, balance_count_ = 0, balanced_ = 0;
   double base_ = 0, probe_ = 0, busy0_ = 0, busy1_ = 0;
   std::chrono::steady_clock::time_point last_;
 };
