@@ -238,10 +238,42 @@ std::string check_spike_counts() {
   return "";
 }
 
+// Online training of 784-500-10 on two threads: the pair's event lists and its copy of W0 are huge
+// blocks, which a freed network leaves to the next (page_alloc). A network built on them, stale
+// contents and all, must train what a network on fresh memory trains.
+std::string check_kept_blocks() {
+  seg::Config c = seg::preset(true);
+  c.seed = 5;
+  c.threads = 2;
+  const Digits d = make_digits(6, c.n_in, 11);
+  seg::TrainRequest req;
+  req.images = d.images.data();
+  req.labels = d.labels.data();
+  req.n_images = d.n;
+  req.order = d.order.data();
+  req.count = d.n;
+  auto train = [&](seg::Network& n) {
+    seg::TrainResult out;
+    n.train_chunk(req, out);
+    return n.get_weights();
+  };
+  auto first = seg::make_cpu_network(c);
+  const auto w_first = train(*first);
+  c.seed = 6;  // (other weights, other spikes: the blocks it leaves hold other values)
+  auto other = seg::make_cpu_network(c);
+  train(*other);
+  other.reset();
+  c.seed = 5;
+  auto again = seg::make_cpu_network(c);
+  if (!same_bits(train(*again), w_first)) return "a network on a freed network's blocks trained other weights";
+  return "";
+}
+
 }  // namespace
 
 void check_segregated(Checker& ck) {
   ck.run("segregated spike counts are Poisson(rate), one word per element", check_spike_counts);
+  ck.run("segregated cpu: a network on the blocks a freed one kept trains the same bits", check_kept_blocks);
   const Digits d = make_digits(40, 784, 7);
   const CudaInfo info = cuda_info();
   const bool cuda = info.unavailable.empty();
