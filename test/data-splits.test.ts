@@ -1,7 +1,7 @@
 // Seeded PRNG, shuffles, validation and k-fold splits, epoch orders, float batches.
 import test from 'ava';
 
-import { Xoshiro128ss, epochOrder, fillBatch, fillLabels, fillOneHot, makeImageSet, shuffleInPlace, stratifiedKFold, validationSplit } from '../src/data';
+import { Xoshiro128ss, epochOrder, fillBatch, fillLabels, fillOneHot, makeImageSet, shuffleInPlace, stratifiedKFold, subset, validationSplit } from '../src/data';
 import { splitmix64 } from '../src/data/rng';
 import { xoshiro128ssRef } from './reference/xoshiro';
 
@@ -160,4 +160,25 @@ test('pinned values: seeded streams and orders stay the same across versions (re
   t.deepEqual(Array.from(epochOrder(10, 12345, 7)), [6, 8, 1, 9, 7, 0, 5, 3, 4, 2]);
   const alt = Uint8Array.from({ length: 20 }, (_, i) => i % 2);
   t.deepEqual(Array.from(validationSplit(alt, 0.25, 1).validation), [4, 5, 12, 15, 16]);
+});
+
+test('subset copies the chosen images and labels in the given order, from a set whose pixels are a view into a larger buffer', (t) => {
+  const size = 2 * 3 * 4;
+  const count = 7;
+  // The pixels start 16 bytes into their buffer, as a parsed IDX file's do.
+  const backing = new Uint8Array(16 + count * size + 5);
+  for (let i = 0; i < backing.length; i++) backing[i] = (i * 37) & 255;
+  const images = backing.subarray(16, 16 + count * size);
+  const labels = Uint8Array.from({ length: count }, (_, i) => (i * 3) % 10);
+  const set = makeImageSet(images, labels, [2, 3, 4], ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j']);
+  const order = [6, 0, 3, 3, 5];
+  const got = subset(set, order);
+  t.is(got.count, order.length);
+  t.deepEqual([got.channels, got.height, got.width], [2, 3, 4]);
+  order.forEach((i, k) => {
+    t.deepEqual(Array.from(got.images.subarray(k * size, (k + 1) * size)), Array.from(images.subarray(i * size, (i + 1) * size)), `image ${k}`);
+    t.is(got.labels[k], labels[i]);
+  });
+  t.is(subset(set, []).count, 0);
+  for (const bad of [-1, count, 1.5, NaN]) t.throws(() => subset(set, [0, bad]), { instanceOf: RangeError, message: /subset: index .* out of range \[0, 7\)/ });
 });
