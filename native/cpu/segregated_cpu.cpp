@@ -54,7 +54,6 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
-
 namespace dendrite::seg {
 namespace {
 
@@ -1119,7 +1118,8 @@ struct Slot {
 //   cross between cores), so every kBalance two-thread examples (after each of the first kQuick,
 //   so that a new network finds its split within a few dozen examples: it starts 3-4 moves
 //   away) the split moves by 16 units towards the thread that was less busy when that is
-//   predicted to shorten the busier one's time (a unit costing the same on either thread). DENDRITE_PAIR_SPLIT=k pins it at k rounded down to
+//   predicted to shorten the busier one's time (a unit costing the same on either thread).
+//   DENDRITE_PAIR_SPLIT=k pins it at k rounded down to
 //   a multiple of 16 (at most units), and k1,k2,... takes them in turn, one example each: what
 //   the tests use to check that every split, and every change of split, gives the same bits.
 class PairTuner {
