@@ -60,6 +60,20 @@ test('DENDRITE_DATA_DIR is used when no dataDir option is given, and the option 
   });
 });
 
+// Serial: other tests here clear the cache.
+test.serial('loads started together share one load; the loaded set is kept until the cache is cleared', async (t) => {
+  const opts = { dataDir: dataDir(), spec, ...noSystem };
+  const [a, b] = await Promise.all([loadDataset('mnist', opts), loadDataset('mnist', opts)]);
+  t.is(a, b);
+  t.is(await loadDataset('mnist', opts), a);
+  const pending = loadDataset('mnist', { ...opts, cache: false });
+  t.not(await pending, a);
+  clearDatasetCache();
+  const c = await loadDataset('mnist', opts);
+  t.not(c, a);
+  t.deepEqual(c.train.images, a.train.images);
+});
+
 async function expectError(
   t: import('ava').ExecutionContext,
   dir: string,

@@ -1,7 +1,8 @@
 // Seeded PRNG, shuffles, validation and k-fold splits, epoch orders, float batches.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 
-import { Xoshiro128ss, epochOrder, fillBatch, fillLabels, fillOneHot, makeImageSet, shuffleInPlace, stratifiedKFold, subset, validationSplit } from '../src/data';
+import { Xoshiro128ss, epochOrder, fillBatch, fillLabels, fillOneHot, makeImageSet, shuffleInPlace, stratifiedKFold, subset, validationSplit, type ImageSet } from '../src/data';
+import { subsetInSlices } from '../src/data/types';
 import { splitmix64 } from '../src/data/rng';
 import { xoshiro128ssRef } from './reference/xoshiro';
 
@@ -162,6 +163,18 @@ test('pinned values: seeded streams and orders stay the same across versions (re
   t.deepEqual(Array.from(validationSplit(alt, 0.25, 1).validation), [4, 5, 12, 15, 16]);
 });
 
+/** Checks that `got` holds the images and labels of `set` at `order`, one by one. */
+function checkSubset(t: ExecutionContext, set: ImageSet, order: number[], got: ImageSet): void {
+  const size = set.channels * set.height * set.width;
+  t.is(got.count, order.length);
+  t.deepEqual([got.channels, got.height, got.width], [set.channels, set.height, set.width]);
+  t.is(got.images.length, order.length * size);
+  order.forEach((i, k) => {
+    t.true(Buffer.from(got.images.subarray(k * size, (k + 1) * size)).equals(set.images.subarray(i * size, (i + 1) * size)), `image ${k}`);
+    t.is(got.labels[k], set.labels[i], `label ${k}`);
+  });
+}
+
 test('subset copies the chosen images and labels in the given order, from a set whose pixels are a view into a larger buffer', (t) => {
   const size = 2 * 3 * 4;
   const count = 7;
@@ -171,14 +184,23 @@ test('subset copies the chosen images and labels in the given order, from a set 
   const images = backing.subarray(16, 16 + count * size);
   const labels = Uint8Array.from({ length: count }, (_, i) => (i * 3) % 10);
   const set = makeImageSet(images, labels, [2, 3, 4], ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j']);
-  const order = [6, 0, 3, 3, 5];
-  const got = subset(set, order);
-  t.is(got.count, order.length);
-  t.deepEqual([got.channels, got.height, got.width], [2, 3, 4]);
-  order.forEach((i, k) => {
-    t.deepEqual(Array.from(got.images.subarray(k * size, (k + 1) * size)), Array.from(images.subarray(i * size, (i + 1) * size)), `image ${k}`);
-    t.is(got.labels[k], labels[i]);
-  });
+  // Runs of consecutive indices are copied whole: a run, a repeat, a run ending the list.
+  for (const order of [[6, 0, 3, 3, 5], [0, 1, 2, 3, 3, 4, 2, 5, 6], [4, 5, 6]]) checkSubset(t, set, order, subset(set, order));
   t.is(subset(set, []).count, 0);
   for (const bad of [-1, count, 1.5, NaN]) t.throws(() => subset(set, [0, bad]), { instanceOf: RangeError, message: /subset: index .* out of range \[0, 7\)/ });
+});
+
+test('subsetInSlices copies what subset copies, a slice at a time, with runs across the slices\' ends', async (t) => {
+  // 192 KiB images: 5 to a 1 MiB slice.
+  const [c, h, w] = [3, 256, 256];
+  const count = 23;
+  const images = new Uint8Array(count * c * h * w);
+  for (let i = 0; i < images.length; i++) images[i] = (i * 2654435761) >>> 27;
+  const set = makeImageSet(images, Uint8Array.from({ length: count }, (_, i) => i % 10), [c, h, w], ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+  const order = [...Array.from({ length: 12 }, (_, i) => i + 2), 22, 0, 0, 1, ...Array.from({ length: 9 }, (_, i) => 21 - i)];
+  const sliced = await subsetInSlices(set, order);
+  checkSubset(t, set, order, sliced);
+  t.true(Buffer.from(sliced.images).equals(subset(set, order).images));
+  t.is((await subsetInSlices(set, [])).count, 0);
+  await t.throwsAsync(subsetInSlices(set, [...order, count]), { instanceOf: RangeError, message: /subset: index 23 out of range \[0, 23\)/ });
 });

@@ -25,7 +25,10 @@ export function countCifarRecords(buf: Uint8Array, file: string, expectedRecords
   return n;
 }
 
-/** Copies labels and pixels (label bytes stripped) of every record to image offset `at`, checking each label. */
+/**
+ * Copies labels and pixels (label bytes stripped) of records [from, to) (default all) to image
+ * offset `at + r`, checking each label.
+ */
 export function copyCifarRecords(
   buf: Uint8Array,
   file: string,
@@ -33,9 +36,10 @@ export function copyCifarRecords(
   labels: Uint8Array,
   at: number,
   classes: number,
+  from = 0,
+  to = buf.length / CIFAR_RECORD,
 ): void {
-  const n = buf.length / CIFAR_RECORD;
-  for (let r = 0; r < n; r++) {
+  for (let r = from; r < to; r++) {
     const off = r * CIFAR_RECORD;
     const label = buf[off];
     if (label >= classes) throw new DatasetError(file, 'label', `label of record ${r} is ${label}, out of range 0..${classes - 1}`);

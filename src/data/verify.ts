@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 
+import { hashInSlices } from '../slices';
 import { DatasetError } from './errors';
 import { gunzipIfNeeded, readFileChecked } from './idx';
 import type { Checksums, FileSpec } from './registry';
@@ -28,12 +29,6 @@ function algosOf(c: Checksums): HashAlgo[] {
 /** The algorithm named in messages: the strongest one known. */
 function mainAlgo(c: Checksums): HashAlgo | undefined {
   return c.sha256 ? 'sha256' : c.md5 ? 'md5' : undefined;
-}
-
-export function hashBuffer(buf: Uint8Array, algos: readonly HashAlgo[]): Partial<Record<HashAlgo, string>> {
-  const out: Partial<Record<HashAlgo, string>> = {};
-  for (const a of algos) out[a] = crypto.createHash(a).update(buf).digest('hex');
-  return out;
 }
 
 export async function hashFile(file: string, algos: readonly HashAlgo[]): Promise<Partial<Record<HashAlgo, string>>> {
@@ -80,33 +75,33 @@ function describeExpected(spec: FileSpec): string {
 
 /**
  * Verifies content already in memory: `stored` is the file's bytes, `raw` its decompressed bytes
- * (the same buffer when the file is not compressed).
+ * (the same buffer when the file is not compressed). Hashed in slices, the event loop free between.
  */
-export function verifyBuffers(file: string, stored: Uint8Array, raw: Uint8Array, spec: FileSpec): VerifyResult {
+export async function verifyBuffers(file: string, stored: Uint8Array, raw: Uint8Array, spec: FileSpec): Promise<VerifyResult> {
   for (const f of storedForms(spec)) {
     if (stored.length === f.c.size && algosOf(f.c).length > 0) {
-      if (matches(stored.length, hashBuffer(stored, algosOf(f.c)), f.c)) {
+      if (matches(stored.length, await hashInSlices([stored], algosOf(f.c)), f.c)) {
         return { file, ok: true, how: `${f.label} ${mainAlgo(f.c)}`, size: stored.length };
       }
     }
   }
-  if (spec.raw && raw.length === spec.raw.size && matches(raw.length, hashBuffer(raw, algosOf(spec.raw)), spec.raw)) {
+  if (spec.raw && raw.length === spec.raw.size && matches(raw.length, await hashInSlices([raw], algosOf(spec.raw)), spec.raw)) {
     return { file, ok: true, how: `decompressed ${mainAlgo(spec.raw)}`, size: stored.length };
   }
-  return { file, ok: false, how: mismatchText(stored, raw, spec), size: stored.length };
+  return { file, ok: false, how: await mismatchText(stored, raw, spec), size: stored.length };
 }
 
-function mismatchText(stored: Uint8Array, raw: Uint8Array, spec: FileSpec): string {
+async function mismatchText(stored: Uint8Array, raw: Uint8Array, spec: FileSpec): Promise<string> {
   const rawNote = raw !== stored ? `, decompressed ${raw.length} bytes` : '';
   const algo = mainAlgo(spec.raw ?? spec.download) ?? 'sha256';
-  const got = hashBuffer(raw !== stored && spec.raw ? raw : stored, [algo])[algo];
+  const got = (await hashInSlices([raw !== stored && spec.raw ? raw : stored], [algo]))[algo];
   const gotWhat = raw !== stored && spec.raw ? 'decompressed' : 'file';
   return `checksum mismatch: file has ${stored.length} bytes${rawNote} (${gotWhat} ${algo} ${got}); expected ${describeExpected(spec)}`;
 }
 
 /** Throws a DatasetError('checksum') unless the content verifies. */
-export function assertVerified(file: string, stored: Uint8Array, raw: Uint8Array, spec: FileSpec, hint: string): VerifyResult {
-  const r = verifyBuffers(file, stored, raw, spec);
+export async function assertVerified(file: string, stored: Uint8Array, raw: Uint8Array, spec: FileSpec, hint: string): Promise<VerifyResult> {
+  const r = await verifyBuffers(file, stored, raw, spec);
   if (!r.ok) throw new DatasetError(file, 'checksum', `${r.how}; ${hint}`);
   return r;
 }

@@ -12,6 +12,7 @@ import type { EpochMetrics, TrainRecording } from '../models/segregated';
 import { SegregatedTrainable } from '../models/segregated-trainable';
 import type { AnglePoint, VoltageTrace } from '../report/figures';
 import { anglePointsFromEpochs, voltageTracesFromRecording } from '../report/recordings';
+import { tick } from '../slices';
 import { loadCheckpoint, modelCheckpoint, type CheckpointData } from '../train/checkpoint';
 import { loadTrainingData } from '../train/data';
 import { train, type TrainEvent, type TrainResult } from '../train/loop';
@@ -140,6 +141,7 @@ async function runAndKeep(spec: ExperimentSpec, run: RunOptions, keepWeights: bo
   const env = environment(s.device, used, resolved.fallback, s.threads);
 
   const model = entry.create(options as never, ctx);
+  await tick(); // building the model and setting up its training are the longest steps on the event loop
   // The segregated network's per-epoch extras are taken at each epoch end: the angles of every
   // epoch, the voltages of the last.
   const epochAngles: Array<Pick<EpochMetrics, 'examples' | 'angles'>> = [];

@@ -1,10 +1,9 @@
 // Loads a dataset by name (src/data) and splits it for training: the official training split
 // minus a stratified, seeded validation part; the official test split for the final score.
-import crypto from 'node:crypto';
-
 import { loadDataset } from '../data/load';
 import { stratifiedKFold, validationSplit } from '../data/splits';
-import { subset, type ImageSet } from '../data/types';
+import { subsetInSlices, type Dataset, type ImageSet } from '../data/types';
+import { hashInSlices } from '../slices';
 import type { TrainSplits } from './loop';
 
 export interface TrainingData {
@@ -14,6 +13,18 @@ export interface TrainingData {
   shape: { channels: number; height: number; width: number };
   classes: number;
   splits: TrainSplits & { train: ImageSet; validation?: ImageSet; test: ImageSet };
+}
+
+/** Digests of loaded datasets (the loader keeps one object per dataset in memory): a study's trials hash MNIST once. */
+const digests = new WeakMap<Dataset, Promise<string>>();
+
+function datasetDigest(ds: Dataset): Promise<string> {
+  let d = digests.get(ds);
+  if (!d) {
+    d = hashInSlices([ds.train.images, ds.train.labels, ds.test.images, ds.test.labels], ['sha256']).then((h) => h.sha256);
+    digests.set(ds, d);
+  }
+  return d;
 }
 
 /**
@@ -34,18 +45,16 @@ export async function loadTrainingData(
   if (opts.folds !== undefined && opts.folds >= 2) {
     const split = stratifiedKFold(ds.train.labels, opts.folds, opts.seed)[opts.fold ?? 0];
     if (split === undefined) throw new RangeError(`fold ${opts.fold} is not one of the ${opts.folds} folds`);
-    train = subset(ds.train, split.train);
-    validation = subset(ds.train, split.validation);
+    train = await subsetInSlices(ds.train, split.train);
+    validation = await subsetInSlices(ds.train, split.validation);
   } else if (size > 0) {
     const split = validationSplit(ds.train.labels, size, opts.seed);
-    train = subset(ds.train, split.train);
-    validation = subset(ds.train, split.validation);
+    train = await subsetInSlices(ds.train, split.train);
+    validation = await subsetInSlices(ds.train, split.validation);
   }
-  const hash = crypto.createHash('sha256');
-  for (const a of [ds.train.images, ds.train.labels, ds.test.images, ds.test.labels]) hash.update(a);
   return {
     name: ds.name,
-    sha256: hash.digest('hex'),
+    sha256: await datasetDigest(ds),
     shape: { channels: ds.shape[0], height: ds.shape[1], width: ds.shape[2] },
     classes: ds.classNames.length,
     splits: { train, validation, test: ds.test },

@@ -24,6 +24,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { hashInSlices, tick } from '../slices';
+
 export type TensorArray = Float32Array | Float64Array | Int32Array | Uint8Array;
 
 export interface Tensor {
@@ -52,8 +54,7 @@ const HASH_NEEDLE = Buffer.from(`"${INTEGRITY_KEY}":"`, 'utf8');
 const ZERO_HASH = '0'.repeat(64);
 /** Largest header accepted when reading (the format's own limit is 100 MB). */
 const MAX_HEADER = 100 * 1024 * 1024;
-/** Bytes hashed, or elements scanned, per slice of the asynchronous paths. */
-const HASH_SLICE = 1 << 20;
+/** Elements scanned per slice of the asynchronous reader (bytes hashed per slice: src/slices.ts). */
 const SCAN_SLICE = 1 << 18;
 
 const DTYPES = {
@@ -138,12 +139,6 @@ function plan(content: SafetensorsContent, integrity: boolean): Plan {
   return { parts: [head, ...data], hashAt };
 }
 
-function* slices(parts: Buffer[], size: number): Generator<Buffer> {
-  for (const p of parts) for (let at = 0; at < p.length; at += size) yield p.subarray(at, Math.min(p.length, at + size));
-}
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 function digestSync(parts: Buffer[]): string {
   const h = crypto.createHash('sha256');
   for (const p of parts) h.update(p);
@@ -151,12 +146,7 @@ function digestSync(parts: Buffer[]): string {
 }
 
 async function digestAsync(parts: Buffer[]): Promise<string> {
-  const h = crypto.createHash('sha256');
-  for (const s of slices(parts, HASH_SLICE)) {
-    h.update(s);
-    await tick();
-  }
-  return h.digest('hex');
+  return (await hashInSlices(parts, ['sha256'])).sha256;
 }
 
 /** The file's bytes in one Buffer (synchronous; use writeSafetensors for large files). */

@@ -3,11 +3,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 
 import test from 'ava';
 
 import { SegregatedNetwork } from '../../src/models/segregated';
+import { longestStall } from '../helpers/event-loop';
 import { underSanitizer } from '../helpers/sanitizer';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dendrite-ckpt-loop-'));
@@ -16,24 +16,6 @@ test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
 function bytesOf(a: Float32Array | Float64Array): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
-
-/** The longest gap between the ticks of a 1 ms interval while `fn` runs (ms): how long the event loop was held. */
-async function longestStall(fn: () => Promise<unknown>): Promise<number> {
-  let last = performance.now();
-  let max = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    max = Math.max(max, now - last);
-    last = now;
-  }, 1);
-  try {
-    await fn();
-  } finally {
-    clearInterval(timer);
-  }
-  return Math.max(max, performance.now() - last);
-}
-
 
 (underSanitizer ? test.serial.skip : test.serial)('save() and load() of a 784-500-10 network never hold the event loop for 20 ms', async (t) => {
   const net = new SegregatedNetwork({ layers: [500, 10], seed: 1, threads: 1 });
