@@ -8,6 +8,8 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 const totals = { passed: 0, failed: 0, skipped: 0 };
+// What failed, repeated above the summary: a CI log cut to its end still names them.
+const failures = [];
 
 // Runs a command, echoing its output, and returns { status, output }.
 function run(cmd, args, env = {}) {
@@ -48,6 +50,8 @@ function main() {
       count(ava.output, /^\s*(\d+) unhandled rejections?/gm) +
       count(ava.output, /^\s*(\d+) tests? remained pending/gm);
     if (ava.status !== 0 && failed === 0) failed = 1;  // a crash or timeout without a summary
+    const named = (ava.output.match(/^\s*✘.*$/gm) ?? []).map((l) => l.trim());
+    failures.push(...(failed > 0 && named.length === 0 ? [`ava ${args.join(' ')}: exit status ${ava.status}`] : named));
     totals.passed += passed;
     totals.failed += failed;
     totals.skipped += count(ava.output, /^\s*(\d+) tests? skipped/gm) + count(ava.output, /^\s*(\d+) tests? todo/gm);
@@ -77,12 +81,15 @@ function main() {
       totals.passed += m ? Number(m[1]) : 0;
       totals.failed += m ? Number(m[2]) : 1;
       if (m && nt.status !== 0 && Number(m[2]) === 0) totals.failed += 1;
+      failures.push(...(nt.output.match(/^FAILED .*$/gm) ?? []).map((l) => `${program}: ${l}`));
+      if (!m || (nt.status !== 0 && Number(m[2]) === 0)) failures.push(`${program}: exit status ${nt.status}, no failed check named`);
     } else {
       console.log(`${program} not found at ${file} (built only by the CMake build): skipped`);
       totals.skipped += 1;
     }
   }
 
+  if (failures.length > 0) console.log(`\nfailed:\n${failures.map((f) => `  ${f}`).join('\n')}`);
   const skipped = totals.skipped ? `, ${totals.skipped} skipped` : '';
   console.log(`\n${totals.passed} passed, ${totals.failed} failed${skipped}`);
   return totals.failed === 0 ? 0 : 1;
