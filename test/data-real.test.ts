@@ -6,21 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 
-import { DatasetError, MNIST_10K, classCounts, embeddedSplitIndices, loadDataset, locateDataset } from '../src/data';
+import { MNIST_10K, classCounts, embeddedSplitIndices, loadDataset } from '../src/data';
 import { FASHION_MNIST, MNIST } from '../src/data/registry';
+import { datasetMissing } from './helpers/data';
 
-function available(spec: typeof MNIST): string | undefined {
-  try {
-    locateDataset(spec);
-    return undefined;
-  } catch (err) {
-    if (err instanceof DatasetError) return err.message;
-    throw err;
-  }
-}
-
-const mnistMissing = available(MNIST);
-const fashionMissing = available(FASHION_MNIST);
+const mnistMissing = datasetMissing(MNIST);
+const fashionMissing = datasetMissing(FASHION_MNIST);
 const realMnist = mnistMissing ? test.skip : test;
 const realFashion = fashionMissing ? test.skip : test;
 const mnistWhy = mnistMissing ? ` [skipped: MNIST not found; set DENDRITE_DATA_DIR to a folder holding mnist/ (CI: ../shared/datasets) or run "dendrite-bench data fetch mnist"]` : '';

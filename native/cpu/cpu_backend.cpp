@@ -21,10 +21,9 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
   bool is_host() const override { return true; }
 
-  // Arrays of 1 MiB and more on huge pages (pages.h: building a 784-500-10 MLP, its weights,
-  // gradients and Adam moments, spent 33 ms in page faults on 4 KiB pages here, 15 ms in all on
-  // huge ones); their sizes are kept for release(). The rest 64-byte aligned, which suits every
-  // SIMD width we use.
+  // Arrays of 1 MiB and more on huge pages, from pages.h (building a 784-500-10 MLP, its weights,
+  // gradients and Adam moments, took 33 ms here on 4 KiB pages, most of it page faults; 11 ms so);
+  // their sizes are kept for release(). The rest 64-byte aligned, which suits every SIMD width we use.
   void* allocate(size_t bytes) override {
     if (bytes >= cpu::kHugeFrom) {
       try {

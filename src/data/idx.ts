@@ -119,7 +119,7 @@ export async function gunzipIfNeeded(buf: Buffer, file: string, expectedSize: nu
     });
     gunzip.on('end', () => {
       if (failed) return;
-      // Not IDX data (the parser says so): the chunks as they are.
+      // (no `out`: not IDX data, which the parser then refuses; the chunks as they are)
       resolve(out ? out.subarray(0, total) : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total));
     });
     gunzip.end(buf);

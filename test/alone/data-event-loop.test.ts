@@ -4,24 +4,16 @@
 // 550 ms on a 2-core VM. A time bound: run alone (test/alone/), where no other test shares the cores.
 import test from 'ava';
 
-import { DatasetError, clearDatasetCache, loadDataset, locateDataset } from '../../src/data';
+import { clearDatasetCache, loadDataset } from '../../src/data';
 import { FASHION_MNIST } from '../../src/data/registry';
 import { runExperiment } from '../../src/experiment';
+import { datasetMissing } from '../helpers/data';
 import { longestStall } from '../helpers/event-loop';
 import { underSanitizer } from '../helpers/sanitizer';
 
 const BOUND_MS = 50;
 
-function missing(): string | undefined {
-  try {
-    locateDataset(FASHION_MNIST);
-    return undefined;
-  } catch (err) {
-    if (err instanceof DatasetError) return err.message;
-    throw err;
-  }
-}
-const why = missing();
+const why = datasetMissing(FASHION_MNIST);
 const realFashion = why || underSanitizer ? test.serial.skip : test.serial;
 const skipped = why ? ' [skipped: Fashion-MNIST not found; apt-get install dataset-fashion-mnist]' : '';
 
