@@ -58,6 +58,7 @@ struct NetDev {
   const float* kappa;
   int64_t in_spk, x;    // input ring (mem x n_in) and rates (n_in)
   int64_t x_rank;       // n_in: each pixel's rank among the image's nonzero ones (exact in float)
+  int64_t ev_unit, ev_count;  // scratch for one step's event list (compact_events), the widest layer
   int64_t slot_floats;  // arena stride
   int64_t slot_ints;    // int stride: [0] input head, [1 + m] layer heads, [M + 1] u_valid, [M + 2] prediction
   float* arena;
@@ -73,16 +74,82 @@ struct Job {
   int32_t label;
 };
 
-// u[k] = sum over units j (ascending) with cnt_j != 0 of cnt_j Wt[j][k], from 0 (accum_events).
-__device__ void accumulate_u(const LayerDev& l, const float* cnt, int64_t n_pre, float* u) {
+// Block-wide exclusive scan of one int per thread: returns the sum of the values of the threads
+// before this one; *total gets the sum of all. A butterfly within each warp (after the round of
+// distance d, `group` is the sum of the aligned 2d lanes holding this one and `incl` the sum up to
+// this lane within them), then the warps' sums through shared memory. Every thread of the block
+// (a multiple of 32 threads) must call it.
+constexpr int kWarps = kThreads / 32;
+__shared__ int s_warp_sum[kWarps];
+
+__device__ int exclusive_scan(int value, int* total) {
+  const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  int incl = value, group = value;
+  for (unsigned d = 1; d < 32; d <<= 1) {
+    const int other = __shfl_xor_sync(0xffffffffu, group, static_cast<int>(d));
+    if (lane & d) incl += other;
+    group += other;
+  }
+  if (lane == 31) s_warp_sum[warp] = incl;
+  __syncthreads();
+  int before = incl - value, all = 0;
+  for (unsigned w = 0; w < blockDim.x / 32; ++w) {
+    const int v = s_warp_sum[w];
+    if (w < warp) before += v;
+    all += v;
+  }
+  *total = all;
+  __syncthreads();  // s_warp_sum is free for the next call
+  return before;
+}
+
+// This thread's contiguous run [*lo, *hi) of n elements (the runs follow the thread order, so a
+// scan of per-run counts gives each element its place in ascending order).
+__device__ void thread_run(int64_t n, int64_t* lo, int64_t* hi) {
+  const int64_t per = (n + blockDim.x - 1) / blockDim.x;
+  *lo = std::min<int64_t>(n, threadIdx.x * per);
+  *hi = std::min<int64_t>(n, *lo + per);
+}
+
+// The units j with cnt_j != 0, ascending, and their counts: the CPU's event list of a step, built
+// once per step so that each output element sums over the events instead of scanning every unit.
+struct Events {
+  const int* unit;
+  const float* count;
+  int n;
+};
+
+__device__ Events compact_events(const float* cnt, int64_t n, int* unit, float* count) {
+  int64_t lo, hi;
+  thread_run(n, &lo, &hi);
+  int mine = 0;
+  for (int64_t j = lo; j < hi; ++j) mine += cnt[j] != 0.0f;
+  int total;
+  int at = exclusive_scan(mine, &total);
+  for (int64_t j = lo; j < hi; ++j) {
+    if (cnt[j] == 0.0f) continue;
+    unit[at] = static_cast<int>(j);
+    count[at] = cnt[j];
+    ++at;
+  }
+  __syncthreads();
+  return Events{unit, count, total};
+}
+
+// u[k] = sum over the events (units ascending) of cnt_j Wt[j][k], from 0 (accum_events).
+__device__ void accumulate_u(const LayerDev& l, const Events& ev, float* u) {
   for (int64_t k = threadIdx.x; k < l.n; k += blockDim.x) {
     float acc = 0.0f;
-    for (int64_t j = 0; j < n_pre; ++j) {
-      const float c = cnt[j];
-      if (c != 0.0f) acc = mac(acc, c, l.Wt[j * l.n + k]);
-    }
+#pragma unroll 4
+    for (int e = 0; e < ev.n; ++e) acc = mac(acc, ev.count[e], l.Wt[static_cast<int64_t>(ev.unit[e]) * l.n + k]);
     u[k] = acc;
   }
+}
+
+// The events of a count row (in the slot's scratch), then u from them.
+__device__ void accumulate_u(const NetDev& net, float* S, const LayerDev& l, const float* cnt, int64_t n_pre, float* u) {
+  int* unit = reinterpret_cast<int*>(S + net.ev_unit);
+  accumulate_u(l, compact_events(cnt, n_pre, unit, S + net.ev_count), u);
 }
 
 // One time step (the CPU's CpuNetwork::step).
@@ -121,7 +188,7 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
       const int64_t pre_head = m == 0 ? I[0] : I[1 + m - 1];
       const float* pre_spk = m == 0 ? S + net.in_spk : S + net.L[m - 1].spk;
       float* u = S + l.u;
-      accumulate_u(l, pre_spk + pre_head * n_pre, n_pre, u + pre_head * n);
+      accumulate_u(net, S, l, pre_spk + pre_head * n_pre, n_pre, u + pre_head * n);
       __syncthreads();
       for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
         float acc = l.b[k];
@@ -240,25 +307,24 @@ __device__ void set_image(const NetDev& net, float* S, const uint8_t* px, double
   for (int64_t j = threadIdx.x; j < net.n_in; j += blockDim.x) x[j] = input_rate(lmax_d, px[j]);
   __syncthreads();
   // The input's spikes draw consecutive elements, pixel by pixel in rank order (as the CPU's do):
-  // one pass by one thread, once per image (a few microseconds beside the phases' steps).
-  if (threadIdx.x == 0) {
+  // a pixel's rank is the number of nonzero pixels before it.
+  {
+    int64_t lo, hi;
+    thread_run(net.n_in, &lo, &hi);
+    int mine = 0;
+    for (int64_t j = lo; j < hi; ++j) mine += x[j] > 0.0f;
+    int total;
+    int r = exclusive_scan(mine, &total);
     float* rank = S + net.x_rank;
-    float r = 0.0f;
-    for (int64_t j = 0; j < net.n_in; ++j) {
-      rank[j] = r;
-      if (x[j] > 0.0f) r += 1.0f;
+    for (int64_t j = lo; j < hi; ++j) {
+      rank[j] = static_cast<float>(r);
+      if (x[j] > 0.0f) ++r;
     }
   }
-  __syncthreads();
   if (!net.spiking_ff) {
-    const LayerDev& l = net.L[0];
-    for (int64_t k = threadIdx.x; k < l.n; k += blockDim.x) {
-      float acc = 0.0f;
-      for (int64_t j = 0; j < net.n_in; ++j) {
-        if (x[j] > 0.0f) acc = mac(acc, x[j], l.Wt[j * l.n + k]);
-      }
-      S[l.Bx + k] = add(acc, l.b[k]);
-    }
+    const LayerDev& l = net.L[0];  // the rates are >= 0: the pixels with x > 0 are the events
+    accumulate_u(net, S, l, x, net.n_in, S + l.Bx);
+    for (int64_t k = threadIdx.x; k < l.n; k += blockDim.x) S[l.Bx + k] = add(S[l.Bx + k], l.b[k]);
   }
   __syncthreads();
 }
@@ -270,7 +336,7 @@ __device__ void recompute_u(const NetDev& net, float* S) {
     const LayerDev& l = net.L[m];
     const int64_t n_pre = m == 0 ? net.n_in : net.L[m - 1].n;
     const float* pre_spk = m == 0 ? S + net.in_spk : S + net.L[m - 1].spk;
-    for (int64_t q = 0; q < net.mem; ++q) accumulate_u(l, pre_spk + q * n_pre, n_pre, S + l.u + q * l.n);
+    for (int64_t q = 0; q < net.mem; ++q) accumulate_u(net, S, l, pre_spk + q * n_pre, n_pre, S + l.u + q * l.n);
   }
   __syncthreads();
 }
@@ -853,6 +919,10 @@ class CudaEngine final : public Engine {
     net.in_spk = take(c_.mem * c_.n_in);
     net.x = take(c_.n_in);
     net.x_rank = take(c_.n_in);
+    int64_t widest = c_.n_in;
+    for (int64_t m = 0; m < M_; ++m) widest = std::max<int64_t>(widest, c_.layers[m]);
+    net.ev_unit = take(widest);  // ints in float-sized slots
+    net.ev_count = take(widest);
     for (int64_t m = 0; m < M_; ++m) {
       LayerDev& l = net.L[m];
       const int64_t n = c_.layers[m];
