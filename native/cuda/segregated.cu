@@ -37,6 +37,11 @@ using namespace f32;
 
 constexpr int kMaxLayers = 16;
 constexpr int kThreads = 256;
+// One training example alone (online) runs on a wider block: its steps are a chain of short
+// parallel parts, each as long as the slowest thread's share of a layer's units. (512 threads need
+// at most 128 registers each: train_kernel uses 100 for sm_90, nvcc -Xptxas -v.)
+constexpr int kOnlineThreads = 512;
+constexpr int kMaxThreads = 512;  // the widest block: sizes the kernels' shared arrays
 
 // Offsets (in floats) of one layer's state inside a slot's arena.
 struct LayerDev {
@@ -79,8 +84,7 @@ struct Job {
 // distance d, `group` is the sum of the aligned 2d lanes holding this one and `incl` the sum up to
 // this lane within them), then the warps' sums through shared memory. Every thread of the block
 // (a multiple of 32 threads) must call it.
-constexpr int kWarps = kThreads / 32;
-__shared__ int s_warp_sum[kWarps];
+__shared__ int s_warp_sum[kMaxThreads / 32];
 
 __device__ int exclusive_scan(int value, int* total) {
   const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -136,13 +140,33 @@ __device__ Events compact_events(const float* cnt, int64_t n, int* unit, float* 
   return Events{unit, count, total};
 }
 
-// u[k] = sum over the events (units ascending) of cnt_j Wt[j][k], from 0 (accum_events).
+// u[k] = sum over the events (units ascending) of cnt_j Wt[j][k], from 0 (accum_events). The
+// events pass through shared memory a block's width at a time, so that the chain of loads behind
+// each term waits only on the weight (a partial sum crosses chunks in u[k], read back by the thread
+// that wrote it).
+__shared__ int s_ev_unit[kMaxThreads];
+__shared__ float s_ev_count[kMaxThreads];
+
 __device__ void accumulate_u(const LayerDev& l, const Events& ev, float* u) {
-  for (int64_t k = threadIdx.x; k < l.n; k += blockDim.x) {
-    float acc = 0.0f;
-#pragma unroll 4
-    for (int e = 0; e < ev.n; ++e) acc = mac(acc, ev.count[e], l.Wt[static_cast<int64_t>(ev.unit[e]) * l.n + k]);
-    u[k] = acc;
+  if (ev.n == 0) {
+    for (int64_t k = threadIdx.x; k < l.n; k += blockDim.x) u[k] = 0.0f;
+    return;
+  }
+  for (int e0 = 0; e0 < ev.n; e0 += static_cast<int>(blockDim.x)) {
+    const int chunk = std::min(ev.n - e0, static_cast<int>(blockDim.x));
+    if (static_cast<int>(threadIdx.x) < chunk) {
+      s_ev_unit[threadIdx.x] = ev.unit[e0 + threadIdx.x];
+      s_ev_count[threadIdx.x] = ev.count[e0 + threadIdx.x];
+    }
+    __syncthreads();
+    for (int64_t k = threadIdx.x; k < l.n; k += blockDim.x) {
+      float acc = e0 == 0 ? 0.0f : u[k];
+      const float* w = l.Wt + k;
+#pragma unroll 8
+      for (int e = 0; e < chunk; ++e) acc = mac(acc, s_ev_count[e], w[static_cast<int64_t>(s_ev_unit[e]) * l.n]);
+      u[k] = acc;
+    }
+    __syncthreads();  // the chunk's shared events are free
   }
 }
 
@@ -791,7 +815,7 @@ class CudaEngine final : public Engine {
     }
     const bool angles = out.angle != nullptr && H > 0;
     if (angles && static_cast<int64_t>(dangle_.n) < nb * H) dangle_.resize(static_cast<size_t>(nb * H));
-    train_kernel<<<static_cast<unsigned>(nb), kThreads>>>(train_.dnet.p, chunk_.p, djobs_.p, c_.lambda_max, dloss_.p, dpred_.p,
+    train_kernel<<<static_cast<unsigned>(nb), nb == 1 ? kOnlineThreads : kThreads>>>(train_.dnet.p, chunk_.p, djobs_.p, c_.lambda_max, dloss_.p, dpred_.p,
                                                                      angles ? dangle_.p : nullptr);
     check_launch("segregated train_kernel");
     dloss_.download(out.loss, static_cast<size_t>(nb));
