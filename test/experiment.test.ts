@@ -7,7 +7,7 @@ import test from 'ava';
 
 import { buildSpec } from '../src/cli/train';
 import { MODEL_KINDS, MODELS, modelEntry, resolveModelOptions, type ModelKind } from '../src/experiment/registry';
-import { runExperiment } from '../src/experiment/run';
+import { chooseDevice, runExperiment } from '../src/experiment/run';
 import { resolveSpec } from '../src/experiment/spec';
 import { isOptionError, resolveOptions, type OptionSpec } from '../src/models/options';
 import type { SegregatedTrainable } from '../src/models/segregated-trainable';
@@ -148,6 +148,21 @@ test('command line: every segregated option has a flag and reaches the native ne
   t.throws(() => buildSpec({ model: 'segregated', lr: '0.1' }), { message: /--lr does not apply to --model segregated/ });
   t.throws(() => buildSpec({ model: 'mpl' }), { message: /did you mean mlp/ });
   t.throws(() => buildSpec({ model: 'mlp', layers: '500,x' }), { message: /cannot read "500,x"/ });
+});
+
+test('chooseDevice: auto takes the CPU for online segregated training, CUDA where it pays, and an explicit device as asked', (t) => {
+  const gpu = { device: 'cuda:0' as const };
+  const choose = (spec: Parameters<typeof resolveSpec>[0], resolved: Parameters<typeof chooseDevice>[1] = gpu) => {
+    const s = resolveSpec(spec);
+    return chooseDevice(s.device, resolved, modelEntry(s.model), s.options);
+  };
+  const online = choose({ model: 'segregated' });
+  t.is(online.device, 'cpu');
+  t.regex(online.reason ?? '', /online training \(batchSize 1\)/);
+  t.deepEqual(choose({ model: 'segregated', options: { batchSize: 32 } }), { device: 'cuda:0' });
+  t.deepEqual(choose({ model: 'segregated', device: 'cuda' }), { device: 'cuda:0' }, 'an explicit device is honoured');
+  t.deepEqual(choose({ model: 'mlp' }), { device: 'cuda:0' });
+  t.deepEqual(choose({ model: 'segregated' }, { device: 'cpu', fallback: 'no CUDA device' }), { device: 'cpu', reason: 'no CUDA device' });
 });
 
 test('runExperiment: k-fold split, result records environment, device choice and dataset checksum', async (t) => {

@@ -454,7 +454,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--only <labels>', 'run only these experiments of the preset (their labels, comma-separated), e.g. to share a preset among processes or machines')
     .option('--dataset <name>', 'dataset for every experiment (default: the preset\'s)')
     .option('--epochs <n>', 'epochs for every experiment (default: the preset\'s)')
-    .option('--device <d>', 'auto (default: CUDA when usable, else the CPU, saying why), cpu, cuda or cuda:N')
+    .option('--device <d>', 'auto (default: CUDA when usable and faster for the model, else the CPU, saying why), cpu, cuda or cuda:N')
     .option('--threads <n>', 'CPU threads')
     .option('--seed <s>', 'one seed for every experiment')
     .option('--seeds <list>', 'several seeds, e.g. 1,2,3: test accuracy is reported as mean ± sd')

@@ -7,7 +7,7 @@ import path from 'node:path';
 
 import { packageRoot } from '../data/paths';
 import { devices, resolveDevice } from '../devices';
-import type { DeviceString } from '../native';
+import type { DeviceString, ResolvedDevice } from '../native';
 import type { EpochMetrics, TrainRecording } from '../models/segregated';
 import { SegregatedTrainable } from '../models/segregated-trainable';
 import type { AnglePoint, VoltageTrace } from '../report/figures';
@@ -17,7 +17,7 @@ import { loadCheckpoint, modelCheckpoint, type CheckpointData } from '../train/c
 import { loadTrainingData } from '../train/data';
 import { train, type TrainEvent, type TrainResult } from '../train/loop';
 import type { ModelState, TrainableModel } from '../train/model';
-import { modelEntry } from './registry';
+import { modelEntry, type ModelEntry } from './registry';
 import { resolveSpec, type ExperimentSpec, type ResolvedSpec } from './spec';
 
 export const EXPERIMENT_RESULT_FORMAT = 'dendrite-bench/experiment-result@1';
@@ -79,6 +79,20 @@ function gitCommit(root: string): string | null {
   }
 }
 
+/**
+ * The device an experiment runs on: what resolveDevice made of the request, except that "auto"
+ * takes the CPU where the model says CUDA does not pay for these options. The reason is set
+ * whenever "auto" did not take CUDA.
+ */
+export function chooseDevice(requested: DeviceString, resolved: ResolvedDevice, entry: Pick<ModelEntry, 'cpuWhenAuto'>,
+  options: Readonly<Record<string, unknown>>): { device: ResolvedDevice['device']; reason?: string } {
+  if (requested === 'auto' && resolved.device !== 'cpu') {
+    const why = entry.cpuWhenAuto?.(options as never);
+    if (why !== undefined) return { device: 'cpu', reason: why };
+  }
+  return { device: resolved.device, ...(resolved.fallback !== undefined ? { reason: resolved.fallback } : {}) };
+}
+
 /** The package, git commit, Node, CPU and device facts of this process. */
 export function environment(requested: DeviceString, used: string, reason: string | undefined, threads?: number): Environment {
   const root = packageRoot();
@@ -119,13 +133,12 @@ async function runAndKeep(spec: ExperimentSpec, run: RunOptions, keepWeights: bo
   const entry = modelEntry(s.model);
   const emit = run.onEvent ?? (() => undefined);
 
-  const resolved = resolveDevice(s.device);
-  const used = resolved.device;
+  const { device: used, reason } = chooseDevice(s.device, resolveDevice(s.device), entry, s.options);
   const kind = used === 'cpu' ? 'cpu' : 'cuda';
   if (!entry.devices.includes(kind)) {
     throw new RangeError(`experiment: the ${s.model} model has no ${kind} implementation (it runs on ${entry.devices.join(', ')})`);
   }
-  emit({ type: 'device', requested: s.device, used, ...(resolved.fallback ? { reason: resolved.fallback } : {}) });
+  emit({ type: 'device', requested: s.device, used, ...(reason ? { reason } : {}) });
 
   const data = await loadTrainingData(s.dataset, {
     validation: s.folds >= 2 ? 0 : s.validation, seed: s.splitSeed, folds: s.folds, fold: s.fold,
@@ -138,7 +151,7 @@ async function runAndKeep(spec: ExperimentSpec, run: RunOptions, keepWeights: bo
   if ('nIn' in entry.options && spec.options?.nIn === undefined) options.nIn = data.shape.channels * data.shape.height * data.shape.width;
   entry.check?.(options as never, ctx);
   const resolvedSpec: ResolvedSpec = { ...s, options };
-  const env = environment(s.device, used, resolved.fallback, s.threads);
+  const env = environment(s.device, used, reason, s.threads);
 
   const model = entry.create(options as never, ctx);
   await tick(); // building the model and setting up its training are the longest steps on the event loop

@@ -36,7 +36,7 @@ export const EXPERIMENT_SETTINGS = {
   splitSeed: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER, default: (r: Record<string, unknown>) => r.seed as number,
     doc: 'seed of the validation split or the cross-validation folds (default: the seed)' },
   device: { type: 'choice', choices: ['auto', 'cpu', 'cuda'], default: 'auto',
-    doc: 'auto (CUDA when usable, else the CPU, saying why), cpu, cuda or cuda:N' },
+    doc: 'auto (CUDA when usable and faster for the model, else the CPU, saying why), cpu, cuda or cuda:N' },
   threads: { type: 'integer', min: 1, max: 1024, doc: 'CPU threads (default DENDRITE_NUM_THREADS, else all cores)' },
 } as const satisfies OptionTable;
 
