@@ -6,7 +6,8 @@
 // - one thread block simulates one slot (a test image, or a training example) through every step
 //   of its phases in one launch (a persistent kernel per image batch / per example or batch);
 //   threads split the units of a layer, and every output element is summed by one thread in the
-//   CPU's order (events by ascending unit, taps by age);
+//   CPU's order (events by ascending unit, taps by age); each step's spike counts become an event
+//   list once (compact_events), which every unit's sum then walks;
 // - spike histories are dense count rings (mem x units) instead of the CPU's event lists: zero
 //   counts are skipped, so sums see the same terms in the same order;
 // - counts are spike_count (segregated_step.h), which the CPU's tiers reproduce bit for bit;
@@ -815,8 +816,9 @@ class CudaEngine final : public Engine {
     }
     const bool angles = out.angle != nullptr && H > 0;
     if (angles && static_cast<int64_t>(dangle_.n) < nb * H) dangle_.resize(static_cast<size_t>(nb * H));
-    train_kernel<<<static_cast<unsigned>(nb), nb == 1 ? kOnlineThreads : kThreads>>>(train_.dnet.p, chunk_.p, djobs_.p, c_.lambda_max, dloss_.p, dpred_.p,
-                                                                     angles ? dangle_.p : nullptr);
+    const int threads = nb == 1 ? kOnlineThreads : kThreads;
+    train_kernel<<<static_cast<unsigned>(nb), threads>>>(train_.dnet.p, chunk_.p, djobs_.p, c_.lambda_max, dloss_.p, dpred_.p,
+                                                         angles ? dangle_.p : nullptr);
     check_launch("segregated train_kernel");
     dloss_.download(out.loss, static_cast<size_t>(nb));
     dpred_.download(out.prediction, static_cast<size_t>(nb));
