@@ -42,7 +42,7 @@ constexpr int kThreads = 256;
 // parallel parts, each as long as the slowest thread's share of a layer's units. (512 threads need
 // at most 128 registers each: train_kernel uses 100 for sm_90, nvcc -Xptxas -v.)
 constexpr int kOnlineThreads = 512;
-constexpr int kMaxThreads = 512;  // the widest block: sizes the kernels' shared arrays
+constexpr int kMaxThreads = kOnlineThreads > kThreads ? kOnlineThreads : kThreads;  // sizes the shared arrays
 
 // Offsets (in floats) of one layer's state inside a slot's arena.
 struct LayerDev {
