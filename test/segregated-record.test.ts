@@ -283,7 +283,9 @@ test('bad recording requests are rejected with errors naming the field', async (
 // behind, apical potentials after the last step); an example whose steps are recorded runs the
 // general one-thread step loop. Recording every example's steps on one thread therefore gives that
 // loop's bits, which the paired path must give for every option it takes (a mutation that dropped
-// the apical bias in the paired path fails here).
+// the apical bias in the paired path fails here), with angles recorded (the driver applies the
+// updates) and without (where the options allow, the engine applies them inside the pair's
+// region: Engine::run_online).
 test('online training of one hidden layer: the two-thread path gives the one-thread step loop bits, every option', async (t) => {
   const data = randomSet(16, 20, 11);
   const variants: Array<Partial<SegregatedOptions>> = [
@@ -297,23 +299,64 @@ test('online training of one hidden layer: the two-thread path gives the one-thr
     { spikingFeedback: false },
   ];
   for (const v of variants) {
-    const run = async (paired: boolean) => {
+    const run = async (paired: boolean, recordAngle: boolean) => {
       const net = new SegregatedNetwork(small({ layers: [70, 10], threads: paired ? 2 : 1, ...v }));
-      const [m] = await net.train(data, { chunkSize: 8, recordAngle: true,
+      const [m] = await net.train(data, { chunkSize: 8, recordAngle,
         ...(paired ? {} : { record: { examples: Array.from({ length: data.count }, (_, i) => i), voltages: true } }) });
       return { net, m };
     };
-    const a = await run(true), b = await run(false);
-    const label = JSON.stringify(v);
-    a.net.native.getWeights().forEach((l, m) => {
-      const r = b.net.native.getWeights()[m];
-      t.true(sameBits(l.W, r.W) && sameBits(l.b, r.b), `${label}: layer ${m} W, b`);
-      if (l.Y) t.true(sameBits(l.Y, r.Y!), `${label}: layer ${m} Y`);
-      if (l.c) t.true(sameBits(l.c, r.c!), `${label}: layer ${m} c`);
-    });
-    t.deepEqual(Array.from(a.net.native.getState()), Array.from(b.net.native.getState()), `${label}: carried state`);
-    t.is(a.m.trainLoss, b.m.trainLoss, `${label}: loss`);
-    t.deepEqual(a.m.angles, b.m.angles, `${label}: angles`);
+    const b = await run(false, true);
+    for (const recordAngle of [true, false]) {
+      const a = await run(true, recordAngle);
+      const label = `${JSON.stringify(v)}${recordAngle ? ' with angles' : ''}`;
+      a.net.native.getWeights().forEach((l, m) => {
+        const r = b.net.native.getWeights()[m];
+        t.true(sameBits(l.W, r.W) && sameBits(l.b, r.b), `${label}: layer ${m} W, b`);
+        if (l.Y) t.true(sameBits(l.Y, r.Y!), `${label}: layer ${m} Y`);
+        if (l.c) t.true(sameBits(l.c, r.c!), `${label}: layer ${m} c`);
+      });
+      t.deepEqual(Array.from(a.net.native.getState()), Array.from(b.net.native.getState()), `${label}: carried state`);
+      t.is(a.m.trainLoss, b.m.trainLoss, `${label}: loss`);
+      if (recordAngle) t.deepEqual(a.m.angles, b.m.angles, `${label}: angles`);
+      a.net.dispose();
+    }
+    b.net.dispose();
+  }
+});
+
+// While thread 0 computes an online example's errors and the output layer's update, thread 1 sets
+// the next example's image and draws its first input steps (prepare_next), as many as it has time
+// for; DENDRITE_PAIR_PREDRAW pins how many (read when a network is made). Any number, from none to
+// more than there are rooms for, gives the step loop's bits, including over the chunk boundaries
+// (the last example of a chunk prepares nothing) and with a training call's evaluate in between.
+test('online training of one hidden layer: the input steps of the next example drawn ahead, any number of them, give the same bits', async (t) => {
+  const data = randomSet(12, 20, 13);
+  const record = { examples: Array.from({ length: data.count }, (_, i) => i), voltages: true };
+  for (const v of [{}, { integrationTime: 50 }] as Array<Partial<SegregatedOptions>>) {
+    const ref = new SegregatedNetwork(small({ layers: [70, 10], threads: 1, ...v }));
+    await ref.train(data, { chunkSize: 5, record });
+    const refTest = await ref.evaluate(data);
+    await ref.train(data, { chunkSize: 5, record });
+    for (const ahead of ['0', '1', '2', '7', '40', '1000']) {
+      process.env.DENDRITE_PAIR_PREDRAW = ahead;
+      let net: SegregatedNetwork;
+      try {
+        net = new SegregatedNetwork(small({ layers: [70, 10], threads: 2, ...v }));
+      } finally {
+        delete process.env.DENDRITE_PAIR_PREDRAW;
+      }
+      const label = `${JSON.stringify(v)} ${ahead} steps ahead`;
+      await net.train(data, { chunkSize: 5 });
+      t.deepEqual((await net.evaluate(data)).predictions, refTest.predictions, `${label}: test between the calls`);
+      await net.train(data, { chunkSize: 5 });
+      net.native.getWeights().forEach((l, m) => {
+        const r = ref.native.getWeights()[m];
+        t.true(sameBits(l.W, r.W) && sameBits(l.b, r.b), `${label}: layer ${m} W, b`);
+      });
+      t.deepEqual(Array.from(net.native.getState()), Array.from(ref.native.getState()), `${label}: carried state`);
+      net.dispose();
+    }
+    ref.dispose();
   }
 });
 

@@ -243,30 +243,44 @@ void Network::train_chunk(const TrainRequest& req, TrainResult& out) {
     rec_row = layout_train_recording(c_, d_, *rq, pos_.epoch, pos_.example, count, out.record);
   }
   engine_->stage_chunk(req.images, req.order, count);
+  // The job of chunk row i, example `ex` of epoch `epoch`.
+  auto job_of = [&](int64_t i, uint64_t epoch, uint64_t ex) {
+    TrainJob j;
+    j.row = i;
+    j.label = req.labels[req.order[i]];
+    j.epoch = epoch;
+    j.example = ex;
+    j.spikes = train_spike_stream(c_.seed, epoch, ex);
+    j.Lf = phase_length(c_, epoch, ex, 0);
+    j.Lt = phase_length(c_, epoch, ex, 1);
+    j.rec_row = rq ? rec_row[i] : -1;
+    return j;
+  };
+  // Online training without recordings: each example and its updates in one engine call, where
+  // the engine can (Engine::run_online), with the next example's job to prepare.
+  const bool online = Bsz == 1 && !rq && engine_->fuses_online(req.record_angle);
+  std::vector<float> etaP;
+  for (int64_t m = 0; m < c_.num_layers(); ++m) {
+    etaP.push_back(static_cast<float>(c_.f_etas[m] * (m == c_.num_layers() - 1 ? d_.P_final : d_.P_hidden)));
+  }
   std::vector<TrainJob> jobs(static_cast<size_t>(Bsz));
   for (int64_t i0 = 0; i0 < count; i0 += Bsz) {
     const int64_t nb = std::min(Bsz, count - i0);
     const uint64_t epoch = pos_.epoch, ex0 = pos_.example;
-    for (int64_t b = 0; b < nb; ++b) {
-      TrainJob& j = jobs[b];
-      const uint64_t ex = ex0 + static_cast<uint64_t>(b);
-      j.row = i0 + b;
-      j.label = req.labels[req.order[i0 + b]];
-      j.epoch = epoch;
-      j.example = ex;
-      j.spikes = train_spike_stream(c_.seed, epoch, ex);
-      j.Lf = phase_length(c_, epoch, ex, 0);
-      j.Lt = phase_length(c_, epoch, ex, 1);
-      j.rec_row = rq ? rec_row[i0 + b] : -1;
-    }
+    for (int64_t b = 0; b < nb; ++b) jobs[b] = job_of(i0 + b, epoch, ex0 + static_cast<uint64_t>(b));
     ExampleOutput o;
     o.loss = out.loss.data() + i0;
     o.prediction = out.prediction.data() + i0;
     o.angle = req.record_angle && H > 0 ? out.angle.data() + i0 * H : nullptr;
     o.record = rq ? &out.record : nullptr;
     o.units = rq ? &rq->units : nullptr;
-    engine_->run_examples(jobs.data(), nb, o);
-    apply_updates(nb, epoch, ex0);
+    if (online) {
+      const TrainJob next = i0 + 1 < count ? job_of(i0 + 1, epoch, ex0 + 1) : TrainJob{};
+      engine_->run_online(jobs[0], i0 + 1 < count ? &next : nullptr, etaP, o);
+    } else {
+      engine_->run_examples(jobs.data(), nb, o);
+      apply_updates(nb, epoch, ex0);
+    }
     pos_.example += static_cast<uint64_t>(nb);
   }
 }

@@ -156,6 +156,24 @@ class Engine {
   // (symmetric feedback: make_symmetric).
   using FeedbackEdit = std::function<void(const std::vector<std::vector<float>>& Wt, std::vector<std::vector<float>>& Y)>;
   virtual void edit_feedback(const FeedbackEdit& f) = 0;
+
+  // ---- online training: one example and its updates in one call ----
+  // Whether run_online may take the chunk's examples (one slot, none recorded): when the updates
+  // are only update_forward's (no learned or symmetric feedback, no backprop) and `record_angle`
+  // asks for no angles.
+  virtual bool fuses_online(bool record_angle) const {
+    (void)record_angle;
+    return false;
+  }
+  // run_examples(&job, 1, out), then update_forward(m, 1, etaP[m]) for every layer m, top first,
+  // with the same results; `next` (or null) is the chunk's next job, which an engine may prepare
+  // meanwhile (the CPU engine: its image and first input spikes, on a thread that would wait).
+  virtual void run_online(const TrainJob& job, const TrainJob* next, const std::vector<float>& etaP,
+                          const ExampleOutput& out) {
+    (void)next;
+    run_examples(&job, 1, out);
+    for (int64_t m = static_cast<int64_t>(etaP.size()) - 1; m >= 0; --m) update_forward(m, 1, etaP[m]);
+  }
 };
 
 }  // namespace dendrite::seg

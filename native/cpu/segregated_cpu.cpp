@@ -1030,6 +1030,20 @@ struct Slot {
   };
   Progress upper_done, input_drawn[2];
   double pair_busy[2] = {};  // seconds each thread was busy in the steps of the last example
+  // Online training fused with its updates (CpuEngine::run_online): thread 0 sets tail_ready once
+  // the errors and the output layer's update are done; meanwhile thread 1 sets the next example's
+  // image and draws its first input steps (into xev), which `prepared` describes until an example
+  // begins.
+  Progress tail_ready;
+  struct Prepared {
+    bool valid = false;
+    uint64_t epoch = 0, example = 0;
+    int64_t row = 0, Lf = 0, Lt = 0;
+    int64_t steps = 0;  // input steps drawn
+    bool is(const TrainJob& j) const {
+      return valid && j.epoch == epoch && j.example == example && j.row == row && j.Lf == Lf && j.Lt == Lt;
+    }
+  } prepared;
   // per-step recording of this slot's current example (null: none); rows from rec_row0 + step
   Recording* rec = nullptr;
   const std::vector<std::vector<int32_t>>* rec_units = nullptr;
@@ -1267,8 +1281,15 @@ class CpuEngine final : public Engine {
     chunk_images_ = images;
     chunk_order_ = order;
     new_chunk_ = true;
+    for (auto& sp : train_slots_) sp->prepared.valid = false;
   }
   void run_examples(const TrainJob* jobs, int64_t n, const ExampleOutput& out) override;
+  bool fuses_online(bool record_angle) const override {
+    return !record_angle && paired_config() && !c_.backprop && c_.feedback != FeedbackKind::Learned &&
+           c_.feedback != FeedbackKind::Symmetric;
+  }
+  void run_online(const TrainJob& job, const TrainJob* next, const std::vector<float>& etaP,
+                  const ExampleOutput& out) override;
   void run_tests(const TestBatch& t) override;
   bool can_record() const override { return true; }
 
@@ -1513,8 +1534,18 @@ class CpuEngine final : public Engine {
     const int64_t split = team.size() == 1 ? n : pair_split_;
     return team.id() == 0 ? std::make_pair(int64_t{0}, split) : std::make_pair(split, n);
   }
-  void run_example_paired(Slot& s, const TrainJob& job);
-  void run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) const;
+  // run_online's part after the steps: the errors and the updates, the next example prepared.
+  struct OnlineTail {
+    const TrainJob* next;         // or null
+    const std::vector<float>* etaP;  // per layer
+  };
+  void start_pair();
+  void run_example_paired(Slot& s, const TrainJob& job, const OnlineTail* tail = nullptr);
+  void run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cpu::Team& team) const;
+  void online_tail(Slot& s, const OnlineTail& tail, int64_t S, cpu::Team& team);
+  void prepare_next(Slot& s, const TrainJob& next, int64_t rooms) const;
+  void update_w0_rows(int64_t n, const float* x, const float* g, cpu::Team& team);
+  void update_online(int64_t m, const Slot& s, float etaP);
   static void update_rows(float* Wt, const float* const* psp, const float* g, int64_t S, int64_t n, int64_t N, int nt);
   void compute_errors(Slot& s) const;
 
@@ -1538,6 +1569,13 @@ class CpuEngine final : public Engine {
   std::vector<bool> lazy_;     // hidden layers whose spikes draw_spikes_lazy may draw
   int32_t zmax_ = 0;           // count_bounds(lambda_max).zero: proves 0 for every rate
   PairTuner pair_tuner_;
+  // DENDRITE_PAIR_PREDRAW=k: prepare_next draws exactly k input steps ahead (or as many as there
+  // are rooms), however long thread 0 takes: what the tests use to check that any number gives the
+  // same bits (unset, -1: until thread 0 is done).
+  const int64_t predraw_pinned_ = [] {
+    const char* env = std::getenv("DENDRITE_PAIR_PREDRAW");
+    return env ? std::max<int64_t>(0, std::strtoll(env, nullptr, 10)) : int64_t{-1};
+  }();
   int pair_threads_ = 1;       // of the paired path's current example (and its W0 update)
   int64_t pair_split_ = 0;     // of the same (PairTuner::split)
   std::vector<int32_t> update_rows_;  // the paired W0 update's rows
@@ -1751,7 +1789,8 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
 
 // What every training example starts with: the image's rates, the target, cleared window sums.
 void CpuEngine::begin_example(Slot& s, const TrainJob& job) const {
-  set_image(s, chunk_images_ + static_cast<int64_t>(chunk_order_[job.row]) * c_.n_in);
+  if (!s.prepared.is(job)) set_image(s, chunk_images_ + static_cast<int64_t>(chunk_order_[job.row]) * c_.n_in);
+  s.prepared.valid = false;
   const int64_t k = d_.k_per_class;
   for (int64_t q = 0; q < c_.n_out(); ++q) s.target[q] = target_of(q, k, job.label);
   for (LayerState& l : s.L) {
@@ -1849,7 +1888,7 @@ void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
 // plateau row's apical input. Every
 // value comes from the same functions summed in the same order as in step(), so the bits are
 // those of run_example for any team size.
-void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) const {
+void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cpu::Team& team) const {
   using namespace f32;
   const int nt = team.size(), id = team.id();
   LayerState& h = s.L[0];
@@ -1906,7 +1945,8 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
       for (int64_t q = 0; q < mem; ++q) accumulate_u(o, 1, h.spikes.steps[q], o.u.data() + q * o.ld);
     }
   }
-  // The example's input spikes: thread t % nt draws those of step t, each published at once
+  // The example's input spikes from step `drawn` on (the steps before were drawn at the end of the
+  // last example: prepare_next): thread t % nt draws those of step t, each published at once
   // (input_drawn: the thread's steps before the count are in), so that the other thread starts
   // its steps without a barrier. (Drawing them a few steps ahead inside the loop instead was
   // 1-3 % slower: measured.)
@@ -1921,7 +1961,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
     __builtin_prefetch(se.ev.cnt, 1);
     __builtin_prefetch(se.ev.cnt + 16, 1);
   };
-  for (int64_t t = id; t < S; t += nt) {
+  for (int64_t t = drawn + (id - drawn % nt + nt) % nt; t < S; t += nt) {
     if (t + 2 * nt < S) prefetch_room(xev[t + 2 * nt]);
     Events& ev = xev[t].ev;
     ev.clear();
@@ -2115,7 +2155,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, cpu::Team& team) 
 
 // run_example through run_example_pair: buffers sized first (nothing allocates inside the region),
 // the input ring brought up to date after it, as step() would have left it.
-void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
+void CpuEngine::run_example_paired(Slot& s, const TrainJob& job, const OnlineTail* tail) {
   const int64_t S = job.Lf + job.Lt, mem = c_.mem, n = c_.layers[0];
   if (static_cast<int64_t>(s.upper_ev.size()) < S) {
     // (room for 32 steps more than this example's, in one block: the next may be longer; about
@@ -2142,19 +2182,83 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job) {
     for (auto* v : {&up.B, &up.C, &up.lam, &up.sumC}) v->assign(static_cast<size_t>(up.ld), 0.0f);
     up.tb.assign(static_cast<size_t>(3 * up.ld), 0);
   }
+  const int64_t drawn = s.prepared.is(job) ? s.prepared.steps : 0;  // (begin_example consumes it)
   begin_example(s, job);
   const int64_t head0 = s.input.head;
-  for (auto* p : {&s.upper_done, &s.input_drawn[0], &s.input_drawn[1]}) p->steps.store(0, std::memory_order_relaxed);
+  s.upper_done.steps.store(0, std::memory_order_relaxed);
+  for (auto& p : s.input_drawn) p.steps.store(drawn, std::memory_order_relaxed);
+  s.tail_ready.steps.store(0, std::memory_order_relaxed);
   s.pair_busy[1] = -1;  // stays so when the region got one thread
-  cpu::parallel(pair_threads_, [&](cpu::Team& team) { run_example_pair(s, job, team); });
+  cpu::parallel(pair_threads_, [&](cpu::Team& team) {
+    run_example_pair(s, job, drawn, team);
+    if (tail) online_tail(s, *tail, S, team);
+  });
   if (s.pair_busy[1] >= 0) pair_tuner_.busy(s.pair_busy[0], s.pair_busy[1]);
   for (int64_t t = std::max<int64_t>(0, S - mem); t < S; ++t) {
     std::swap(s.input.steps[(head0 + t + 1) % mem], s.xev[t].ev);  // (the same room: nothing is copied)
   }
   s.input.head = (head0 + S) % mem;
-  s.u_valid = true;
+  s.u_valid = tail == nullptr;  // (the tail updated W)
+  if (tail) return;  // (it computed the errors and the prediction)
   s.prediction = class_argmax(s.L[1].Cf.data(), d_.k_per_class);
   compute_errors(s);
+}
+
+// The part of an online example after its steps (run_online, in run_example_paired's region, after
+// run_example_pair): thread 0 computes the prediction and the errors and updates the output layer
+// (update_forward's arithmetic for one slot) while thread 1 prepares the next example; then each
+// thread updates the rows of W0 of its own units, as update_forward's paired update does. The same
+// bits as run_examples and update_forward, without the update's own region and the serial work
+// between the two regions, in which thread 1 waited.
+void CpuEngine::online_tail(Slot& s, const OnlineTail& tail, int64_t S, cpu::Team& team) {
+  const int id = team.id();
+  team.barrier();  // every unit's plateaus and window means
+  if (id == 0) {
+    s.prediction = class_argmax(s.L[1].Cf.data(), d_.k_per_class);
+    compute_errors(s);
+    update_online(1, s, (*tail.etaP)[1]);
+    const LayerState& h = s.L[0];
+    update_rows_.clear();
+    for (int64_t j = 0; j < h.fan_in; ++j) {
+      if (h.PSPBf[j] != 0.0f) update_rows_.push_back(static_cast<int32_t>(j));
+    }
+    for (int64_t q = 0; q < h.n; ++q) update_g_[q] = forward_gain((*tail.etaP)[0], h.E[q]);
+    s.tail_ready.steps.store(1, std::memory_order_release);
+  } else {
+    if (tail.next) prepare_next(s, *tail.next, S - c_.mem);
+    cpu::wait_for(s.tail_ready.steps, 1);
+  }
+  update_w0_rows(c_.layers[0], s.L[0].PSPBf.data(), update_g_.data(), team);
+  if (id == 0) {
+    for (int64_t q = 0; q < c_.layers[0]; ++q) b_[0][q] = descend(b_[0][q], update_g_[q]);
+  }
+}
+
+// Thread 1 in online_tail: the next example's image (set_image) and its first input steps (into
+// xev[0..], rooms the current example no longer reads: before its last mem steps, which go to the
+// input ring), until thread 0 is done; run_example_pair draws the rest.
+void CpuEngine::prepare_next(Slot& s, const TrainJob& next, int64_t rooms) const {
+  set_image(s, chunk_images_ + static_cast<int64_t>(chunk_order_[next.row]) * c_.n_in);
+  Slot::Prepared& p = s.prepared;
+  p.epoch = next.epoch;
+  p.example = next.example;
+  p.row = next.row;
+  p.Lf = next.Lf;
+  p.Lt = next.Lt;
+  p.steps = 0;
+  p.valid = true;
+  const int64_t last = std::min({next.Lf + next.Lt, rooms, static_cast<int64_t>(s.xev.size())});
+  const uint64_t units = static_cast<uint64_t>(d_.units);
+  auto more = [&] {
+    return predraw_pinned_ >= 0 ? p.steps < predraw_pinned_ : s.tail_ready.steps.load(std::memory_order_acquire) == 0;
+  };
+  while (p.steps < last && more()) {
+    Events& ev = s.xev[p.steps].ev;
+    ev.clear();
+    draw_spikes(next.spikes, static_cast<uint64_t>(p.steps) * units, s.nz.data(), 0, s.x_nz.data(), s.x_bounds(),
+                static_cast<int64_t>(s.nz.size()), s.sc2, ev);
+    ++p.steps;
+  }
 }
 
 // Errors of every layer (U1, U4), the loss, and the backprop errors / angles (docs/papers.md §9, §18 item 2).
@@ -2249,32 +2353,11 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
   }
   float* Wt = Wt_[m].data();
   if (S == 1 && m == 0 && paired_config()) {
-    // Each thread of the pair updates the columns of its own hidden units, which stay in its cache
-    // (w0_upper_ holds thread 1's), in the rows of the inputs that were not silent (skipping the
-    // others is exact), its share of the row two ahead prefetched for writing.
     update_rows_.clear();
     for (int64_t j = 0; j < N; ++j) {
       if (psp[0][j] != 0.0f) update_rows_.push_back(static_cast<int32_t>(j));
     }
-    const int64_t rows = static_cast<int64_t>(update_rows_.size());
-    cpu::parallel(pair_threads_, [&](cpu::Team& team) {
-      const auto [q0, q1] = pair_units(team, n);
-      W0Part parts[2];
-      const int np = w0_parts(q0, q1, parts);
-      for (int i = 0; i < np; ++i) {
-        float* const W = parts[i].upper ? w0_upper_.data() : Wt_[0].data();
-        for (int64_t r = 0; r < rows; ++r) {
-          if (r + 2 < rows) {
-            const float* ahead = W + update_rows_[r + 2] * n;
-            for (int64_t q = parts[i].q0; q < parts[i].q1; q += 16) __builtin_prefetch(ahead + q, 1);
-          }
-          const int64_t j = update_rows_[r];
-          const float x = psp[0][j];
-          float* w = W + j * n;
-          for (int64_t q = parts[i].q0; q < parts[i].q1; ++q) w[q] = descend(w[q], g[q], x);
-        }
-      }
-    });
+    cpu::parallel(pair_threads_, [&](cpu::Team& team) { update_w0_rows(n, psp[0], g.data(), team); });
   } else {
     if (m == 0) w0_whole();
     update_rows(Wt, psp.data(), g.data(), S, n, N, nt);
@@ -2282,6 +2365,41 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
   for (int64_t si = 0; si < S; ++si)
     for (int64_t q = 0; q < n; ++q) b_[m][q] = descend(b_[m][q], g[si * n + q]);
   for (auto& s : train_slots_) s->u_valid = false;
+}
+
+// One slot's update of W0 on the paired path: each thread of the pair updates the columns of its
+// own hidden units, which stay in its cache (w0_upper_ holds thread 1's), in the rows update_rows_
+// (the inputs x that were not silent: skipping the others is exact), its share of the row two ahead
+// prefetched for writing.
+void CpuEngine::update_w0_rows(int64_t n, const float* x, const float* g, cpu::Team& team) {
+  const int64_t rows = static_cast<int64_t>(update_rows_.size());
+  const auto [q0, q1] = pair_units(team, n);
+  W0Part parts[2];
+  const int np = w0_parts(q0, q1, parts);
+  for (int i = 0; i < np; ++i) {
+    float* const W = parts[i].upper ? w0_upper_.data() : Wt_[0].data();
+    for (int64_t r = 0; r < rows; ++r) {
+      if (r + 2 < rows) {
+        const float* ahead = W + update_rows_[r + 2] * n;
+        for (int64_t q = parts[i].q0; q < parts[i].q1; q += 16) __builtin_prefetch(ahead + q, 1);
+      }
+      const int64_t j = update_rows_[r];
+      const float xj = x[j];
+      float* w = W + j * n;
+      for (int64_t q = parts[i].q0; q < parts[i].q1; ++q) w[q] = descend(w[q], g[q], xj);
+    }
+  }
+}
+
+// update_forward(m, 1, etaP) of a layer above the pair's (W^m whole in Wt_[m]) on the calling
+// thread: online_tail's update of the output layer.
+void CpuEngine::update_online(int64_t m, const Slot& s, float etaP) {
+  const LayerState& l = s.L[m];
+  float* g = update_g_.data();
+  for (int64_t q = 0; q < l.n; ++q) g[q] = forward_gain(etaP, l.E[q]);
+  const float* psp = l.PSPBf.data();
+  update_rows(Wt_[m].data(), &psp, g, 1, l.n, l.fan_in, 1);
+  for (int64_t q = 0; q < l.n; ++q) b_[m][q] = descend(b_[m][q], g[q]);
 }
 
 // W -= sum over slots of g_s PSP_s^T, row j of Wt (input j) at a time, in slot order.
@@ -2321,13 +2439,7 @@ void CpuEngine::run_examples(const TrainJob* jobs, int64_t n, const ExampleOutpu
     slots[b]->rec_row0 = row >= 0 ? row : 0;
   }
   if (n == 1 && pairable(*slots[0])) {
-    pair_threads_ = std::min(pair_tuner_.start_example(new_chunk_), cpu::team_size_alone(threads_));
-    pair_tuner_.runs_on(pair_threads_);
-    pair_split_ = pair_tuner_.split();
-    new_chunk_ = false;
-    // (Symmetric feedback reads W0 whole after every update: no copy then.)
-    if (pair_threads_ == 2 && c_.feedback != FeedbackKind::Symmetric) w0_split(pair_split_);
-    else w0_whole();
+    start_pair();
     run_example_paired(*slots[0], jobs[0]);
   } else if (n == 1) {
     w0_whole();
@@ -2346,6 +2458,32 @@ void CpuEngine::run_examples(const TrainJob* jobs, int64_t n, const ExampleOutpu
       for (int64_t m = 0; m < H; ++m) out.angle[b * H + m] = slots[b]->angle[m];
     slots[b]->rec = nullptr;
   }
+}
+
+// The threads and the split of the paired path's next example (PairTuner), W0 laid out for them.
+void CpuEngine::start_pair() {
+  pair_threads_ = std::min(pair_tuner_.start_example(new_chunk_), cpu::team_size_alone(threads_));
+  pair_tuner_.runs_on(pair_threads_);
+  pair_split_ = pair_tuner_.split();
+  new_chunk_ = false;
+  // (Symmetric feedback reads W0 whole after every update: no copy then.)
+  if (pair_threads_ == 2 && c_.feedback != FeedbackKind::Symmetric) w0_split(pair_split_);
+  else w0_whole();
+}
+
+void CpuEngine::run_online(const TrainJob& job, const TrainJob* next, const std::vector<float>& etaP,
+                           const ExampleOutput& out) {
+  Slot& s = *train_slots_[0];
+  record_angle_ = false;
+  s.rec = nullptr;
+  // (sized here: nothing allocates inside the region)
+  update_g_.resize(static_cast<size_t>(*std::max_element(c_.layers.begin(), c_.layers.end())));
+  update_rows_.reserve(static_cast<size_t>(c_.n_in));
+  start_pair();
+  const OnlineTail tail{next, &etaP};
+  run_example_paired(s, job, &tail);
+  out.loss[0] = s.loss;
+  out.prediction[0] = s.prediction;
 }
 
 // One image per slot of the thread that takes it (slots reset per image).
