@@ -1,6 +1,6 @@
-import test from 'ava';
+import test, { ExecutionContext } from 'ava';
 
-import { SegregatedNetwork, SegregatedOptions } from '../src/models/segregated';
+import { DigitDataset, SegregatedNetwork, SegregatedOptions } from '../src/models/segregated';
 import * as ph from './reference/philox';
 import { RefConfig, RefLayer, RefNetwork, phaseLength, plateauOffset } from './reference/segregated';
 
@@ -324,72 +324,34 @@ test('online training of one hidden layer: the two-thread path gives the one-thr
   }
 });
 
-// While thread 0 computes an online example's errors and the output layer's update, thread 1 sets
-// the next example's image and draws its first input steps (prepare_next), as many as it has time
-// for; DENDRITE_PAIR_PREDRAW pins how many (read when a network is made). Any number, from none to
-// more than there are rooms for, gives the step loop's bits, including over the chunk boundaries
-// (the last example of a chunk prepares nothing) and with a training call's evaluate in between.
-test('online training of one hidden layer: the input steps of the next example drawn ahead, any number of them, give the same bits', async (t) => {
-  const data = randomSet(12, 20, 13);
+// A 1-thread reference that records every step (the step loop) against 2-thread networks on the
+// paired path, one for each value of the environment variable `knob` (read when a network is
+// made): each trains on the data twice, with its weights read and a test run between the calls,
+// and must give the reference's bits.
+async function pairedMatchesStepLoop(t: ExecutionContext, data: DigitDataset, knob: string, values: string[],
+  chunkSize: number, variants: Array<Partial<SegregatedOptions>>): Promise<void> {
   const record = { examples: Array.from({ length: data.count }, (_, i) => i), voltages: true };
-  for (const v of [{}, { integrationTime: 50 }] as Array<Partial<SegregatedOptions>>) {
+  for (const v of variants) {
     const ref = new SegregatedNetwork(small({ layers: [70, 10], threads: 1, ...v }));
-    await ref.train(data, { chunkSize: 5, record });
-    const refTest = await ref.evaluate(data);
-    await ref.train(data, { chunkSize: 5, record });
-    for (const ahead of ['0', '1', '2', '7', '40', '1000']) {
-      process.env.DENDRITE_PAIR_PREDRAW = ahead;
-      let net: SegregatedNetwork;
-      try {
-        net = new SegregatedNetwork(small({ layers: [70, 10], threads: 2, ...v }));
-      } finally {
-        delete process.env.DENDRITE_PAIR_PREDRAW;
-      }
-      const label = `${JSON.stringify(v)} ${ahead} steps ahead`;
-      await net.train(data, { chunkSize: 5 });
-      t.deepEqual((await net.evaluate(data)).predictions, refTest.predictions, `${label}: test between the calls`);
-      await net.train(data, { chunkSize: 5 });
-      net.native.getWeights().forEach((l, m) => {
-        const r = ref.native.getWeights()[m];
-        t.true(sameBits(l.W, r.W) && sameBits(l.b, r.b), `${label}: layer ${m} W, b`);
-      });
-      t.deepEqual(Array.from(net.native.getState()), Array.from(ref.native.getState()), `${label}: carried state`);
-      net.dispose();
-    }
-    ref.dispose();
-  }
-});
-
-// The split of the hidden units between the two threads follows the measured load (PairTuner);
-// DENDRITE_PAIR_SPLIT pins it (read when a network is made; a list: one split per example in
-// turn). Every split, the edges included (thread 0 or thread 1 without hidden units), and every
-// change of split (thread 1 keeps its columns of W0 in a copy of its own) gives the step loop's
-// bits; so do the weights read between training calls and a test run between them. A window as
-// long as the forward phase makes the PSP window sums read the spikes of the example before.
-test('online training of one hidden layer: every split of the units between the two threads gives the same bits', async (t) => {
-  const data = randomSet(12, 20, 12);
-  for (const v of [{}, { randomPlateauTimes: true }, { integrationTime: 50 }] as Array<Partial<SegregatedOptions>>) {
-    const ref = new SegregatedNetwork(small({ layers: [70, 10], threads: 1, ...v }));
-    const record = { examples: Array.from({ length: data.count }, (_, i) => i), voltages: true };
-    await ref.train(data, { chunkSize: 8, record });
+    await ref.train(data, { chunkSize, record });
     const refWeights = ref.native.getWeights();
     const refTest = await ref.evaluate(data);
-    await ref.train(data, { chunkSize: 8, record });
-    for (const split of ['0', '16', '48', '70', '48,16,64,0,32']) {
-      process.env.DENDRITE_PAIR_SPLIT = split;
+    await ref.train(data, { chunkSize, record });
+    for (const value of values) {
+      process.env[knob] = value;
       let net: SegregatedNetwork;
       try {
         net = new SegregatedNetwork(small({ layers: [70, 10], threads: 2, ...v }));
       } finally {
-        delete process.env.DENDRITE_PAIR_SPLIT;
+        delete process.env[knob];
       }
-      const label = `${JSON.stringify(v)} split ${split}`;
-      await net.train(data, { chunkSize: 8 });
+      const label = `${JSON.stringify(v)} ${knob}=${value}`;
+      await net.train(data, { chunkSize });
       net.native.getWeights().forEach((l, m) => {
         t.true(sameBits(l.W, refWeights[m].W), `${label}: layer ${m} W after the first call`);
       });
       t.deepEqual((await net.evaluate(data)).predictions, refTest.predictions, `${label}: test between the calls`);
-      await net.train(data, { chunkSize: 8 });
+      await net.train(data, { chunkSize });
       net.native.getWeights().forEach((l, m) => {
         const r = ref.native.getWeights()[m];
         t.true(sameBits(l.W, r.W) && sameBits(l.b, r.b), `${label}: layer ${m} W, b`);
@@ -399,4 +361,24 @@ test('online training of one hidden layer: every split of the units between the 
     }
     ref.dispose();
   }
+}
+
+// While thread 0 computes an online example's errors and the output layer's update, thread 1 sets
+// the next example's image and draws its first input steps (prepare_next), as many as it has time
+// for; DENDRITE_PAIR_PREDRAW pins how many. Any number, from none to more than there are rooms
+// for, gives the step loop's bits, over the chunk boundaries too (the last example of a chunk
+// prepares nothing).
+test('online training of one hidden layer: the input steps of the next example drawn ahead, any number of them, give the same bits', async (t) => {
+  await pairedMatchesStepLoop(t, randomSet(12, 20, 13), 'DENDRITE_PAIR_PREDRAW', ['0', '1', '2', '7', '40', '1000'], 5,
+    [{}, { integrationTime: 50 }]);
+});
+
+// The split of the hidden units between the two threads follows the measured load (PairTuner);
+// DENDRITE_PAIR_SPLIT pins it (a list: one split per example in turn). Every split, the edges
+// included (thread 0 or thread 1 without hidden units), and every change of split (thread 1 keeps
+// its columns of W0 in a copy of its own) gives the step loop's bits. A window as long as the
+// forward phase makes the PSP window sums read the spikes of the example before.
+test('online training of one hidden layer: every split of the units between the two threads gives the same bits', async (t) => {
+  await pairedMatchesStepLoop(t, randomSet(12, 20, 12), 'DENDRITE_PAIR_SPLIT', ['0', '16', '48', '70', '48,16,64,0,32'], 8,
+    [{}, { randomPlateauTimes: true }, { integrationTime: 50 }]);
 });
