@@ -29,6 +29,10 @@
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/resource.h>
 #endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace dendrite::cpu {
 namespace {
@@ -266,7 +270,13 @@ class Helper {
     return true;
   }
 
+  // Its thread's system id (0 until the thread has started, or where there is none).
+  int system_id() const { return system_id_.load(std::memory_order_acquire); }
+
   void loop() {
+#if defined(__linux__)
+    system_id_.store(static_cast<int>(::syscall(SYS_gettid)), std::memory_order_release);
+#endif
     region_depth = 1;
     uint32_t seen = 0;
     for (;;) {
@@ -303,6 +313,7 @@ class Helper {
 
  private:
   std::atomic<uint32_t> ticket_{0};
+  std::atomic<int> system_id_{0};
   std::atomic<bool> sleeping_{false};
   bool nudged_ = false;    // under mutex_
   bool retiring_ = false;  // under mutex_
@@ -353,6 +364,16 @@ class Pool {
         ++awake;
       }
     }
+  }
+
+  // The system ids of the helpers' threads (those started), at most `max` into out; how many.
+  int system_ids(int* out, int max) const {
+    const int n = std::min(size_.load(std::memory_order_acquire), max);
+    int got = 0;
+    for (int i = 0; i < n; ++i) {
+      if (const int id = helpers_[i]->system_id()) out[got++] = id;
+    }
+    return got;
   }
 
   // Helpers until there are `count`; "" or why not. All or nothing: when not all can be started,
@@ -494,6 +515,8 @@ void run_chunks(int threads, int64_t n, int64_t chunk, ChunkBody call, void* bod
   job->close();
   job->leave();
 }
+
+int pool_system_ids(int* out, int max) { return pool().system_ids(out, max); }
 
 std::string reserve_threads(int threads) {
   if (!kThreaded) return "";

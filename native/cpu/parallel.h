@@ -142,4 +142,7 @@ class RegionsAlone {
 // stay in the pool either way.
 std::string reserve_threads(int threads);
 
+// The system thread ids (Linux tids) of the pool's threads, at most `max` into out; how many.
+int pool_system_ids(int* out, int max);
+
 }  // namespace dendrite::cpu
