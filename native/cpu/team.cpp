@@ -27,9 +27,9 @@
 #if defined(__linux__)
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/syscall.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #endif
 
