@@ -363,6 +363,32 @@ async function pairedMatchesStepLoop(t: ExecutionContext, data: DigitDataset, kn
   }
 }
 
+// The native class takes the batch size with each chunk: batched chunks, online ones, then batched
+// again. The online chunks run their updates inside the engine where they can (run_online) and
+// through the driver with angles asked for; both must leave every training slot's cached drives
+// stale after a weight change, so that the last batched chunk gives the same bits either way.
+test('online chunks between batched ones give the same bits with the updates in the engine or in the driver', async (t) => {
+  const data = randomSet(16, 20, 14);
+  const order = Int32Array.from({ length: data.count }, (_, i) => i);
+  const run = async (recordAngle: boolean) => {
+    const net = new SegregatedNetwork(small({ layers: [70, 10], threads: 2 }));
+    const chunk = (batchSize: number, angles: boolean) =>
+      net.native.trainChunk({ images: data.images, labels: data.labels, order, batchSize, recordAngle: angles });
+    await chunk(4, false);
+    await chunk(1, recordAngle);
+    await chunk(4, false);
+    return net;
+  };
+  const a = await run(false), b = await run(true);
+  a.native.getWeights().forEach((l, m) => {
+    const r = b.native.getWeights()[m];
+    t.true(sameBits(l.W, r.W) && sameBits(l.b, r.b), `layer ${m} W, b`);
+  });
+  t.deepEqual(Array.from(a.native.getState()), Array.from(b.native.getState()), 'carried state');
+  a.dispose();
+  b.dispose();
+});
+
 // While thread 0 computes an online example's errors and the output layer's update, thread 1 sets
 // the next example's image and draws its first input steps (prepare_next), as many as it has time
 // for; DENDRITE_PAIR_PREDRAW pins how many. Any number, from none to more than there are rooms

@@ -1544,6 +1544,7 @@ class CpuEngine final : public Engine {
   void run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cpu::Team& team) const;
   void online_tail(Slot& s, const OnlineTail& tail, int64_t S, cpu::Team& team);
   void prepare_next(Slot& s, const TrainJob& next, int64_t rooms) const;
+  void nonsilent_rows(const float* x, int64_t N);
   void update_w0_rows(int64_t n, const float* x, const float* g, cpu::Team& team);
   void update_online(int64_t m, const Slot& s, float etaP);
   static void update_rows(float* Wt, const float* const* psp, const float* g, int64_t S, int64_t n, int64_t N, int nt);
@@ -2198,7 +2199,7 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job, const OnlineTai
     std::swap(s.input.steps[(head0 + t + 1) % mem], s.xev[t].ev);  // (the same room: nothing is copied)
   }
   s.input.head = (head0 + S) % mem;
-  s.u_valid = tail == nullptr;  // (the tail updated W)
+  s.u_valid = true;
   if (tail) return;  // (it computed the errors and the prediction)
   s.prediction = class_argmax(s.L[1].Cf.data(), d_.k_per_class);
   compute_errors(s);
@@ -2218,10 +2219,7 @@ void CpuEngine::online_tail(Slot& s, const OnlineTail& tail, int64_t S, cpu::Tea
     compute_errors(s);
     update_online(1, s, (*tail.etaP)[1]);
     const LayerState& h = s.L[0];
-    update_rows_.clear();
-    for (int64_t j = 0; j < h.fan_in; ++j) {
-      if (h.PSPBf[j] != 0.0f) update_rows_.push_back(static_cast<int32_t>(j));
-    }
+    nonsilent_rows(h.PSPBf.data(), h.fan_in);
     for (int64_t q = 0; q < h.n; ++q) update_g_[q] = forward_gain((*tail.etaP)[0], h.E[q]);
     s.tail_ready.steps.store(1, std::memory_order_release);
   } else {
@@ -2353,10 +2351,7 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
   }
   float* Wt = Wt_[m].data();
   if (S == 1 && m == 0 && paired_config()) {
-    update_rows_.clear();
-    for (int64_t j = 0; j < N; ++j) {
-      if (psp[0][j] != 0.0f) update_rows_.push_back(static_cast<int32_t>(j));
-    }
+    nonsilent_rows(psp[0], N);
     cpu::parallel(pair_threads_, [&](cpu::Team& team) { update_w0_rows(n, psp[0], g.data(), team); });
   } else {
     if (m == 0) w0_whole();
@@ -2365,6 +2360,14 @@ void CpuEngine::update_forward(int64_t m, int64_t S, float etaP) {
   for (int64_t si = 0; si < S; ++si)
     for (int64_t q = 0; q < n; ++q) b_[m][q] = descend(b_[m][q], g[si * n + q]);
   for (auto& s : train_slots_) s->u_valid = false;
+}
+
+// update_rows_ = the inputs j < N with x[j] != 0: the rows of a one-slot update (W - g 0 = W).
+void CpuEngine::nonsilent_rows(const float* x, int64_t N) {
+  update_rows_.clear();
+  for (int64_t j = 0; j < N; ++j) {
+    if (x[j] != 0.0f) update_rows_.push_back(static_cast<int32_t>(j));
+  }
 }
 
 // One slot's update of W0 on the paired path: each thread of the pair updates the columns of its
@@ -2482,6 +2485,7 @@ void CpuEngine::run_online(const TrainJob& job, const TrainJob* next, const std:
   start_pair();
   const OnlineTail tail{next, &etaP};
   run_example_paired(s, job, &tail);
+  for (auto& sp : train_slots_) sp->u_valid = false;  // (W changed, as after update_forward)
   out.loss[0] = s.loss;
   out.prediction[0] = s.prediction;
 }

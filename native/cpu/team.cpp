@@ -86,8 +86,8 @@ int own_runnable() {
 }
 
 // A lower bound of own_runnable(): the calling thread and the pool's runnable threads. A handful
-// of stat files instead of one per thread of the process (Node's included: about 25 reads, 0.3 ms
-// a sample on this project's virtual machine).
+// of stat files instead of one per thread of the process (Node's included: about 28 reads,
+// 0.3-0.5 ms a sample on this project's virtual machine).
 int own_runnable_at_least() {
   int ids[64];
   const int n = pool_system_ids(ids, 64);
