@@ -1540,6 +1540,7 @@ class CpuEngine final : public Engine {
     const std::vector<float>* etaP;  // per layer
   };
   void start_pair();
+  void w0_copy_in(cpu::Team& team);
   void run_example_paired(Slot& s, const TrainJob& job, const OnlineTail* tail = nullptr);
   void run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cpu::Team& team) const;
   void online_tail(Slot& s, const OnlineTail& tail, int64_t S, cpu::Team& team);
@@ -1590,6 +1591,8 @@ class CpuEngine final : public Engine {
   // every other use of W0 first brings them back (w0_whole).
   LineVec<float> w0_upper_;
   int64_t upper_split_ = -1;
+  // w0_split made the copy's room but left its columns to the next paired region (w0_copy_in).
+  bool w0_copy_pending_ = false;
   template <class To, class From>
   static void copy_columns(To& to, const From& from, int64_t q0, int64_t q1, int64_t n) {
     for (size_t row = 0; row < to.size() / static_cast<size_t>(n); ++row) {
@@ -1602,14 +1605,15 @@ class CpuEngine final : public Engine {
   }
   void w0_whole() {
     if (upper_split_ < 0) return;
-    copy_columns(Wt_[0], w0_upper_, upper_split_, c_.layers[0]);
+    if (!w0_copy_pending_) copy_columns(Wt_[0], w0_upper_, upper_split_, c_.layers[0]);
     upper_split_ = -1;
+    w0_copy_pending_ = false;
   }
   void w0_split(int64_t split) {  // columns [split, n) current in the copy
     const int64_t n = c_.layers[0];
     if (upper_split_ < 0) {
       w0_upper_.resize(Wt_[0].size());
-      copy_columns(w0_upper_, Wt_[0], split, n);
+      w0_copy_pending_ = true;
     } else if (split > upper_split_) {
       copy_columns(Wt_[0], w0_upper_, upper_split_, split, n);
     } else if (split < upper_split_) {
@@ -2191,9 +2195,11 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job, const OnlineTai
   s.tail_ready.steps.store(0, std::memory_order_relaxed);
   s.pair_busy[1] = -1;  // stays so when the region got one thread
   cpu::parallel(pair_threads_, [&](cpu::Team& team) {
+    if (w0_copy_pending_) w0_copy_in(team);
     run_example_pair(s, job, drawn, team);
     if (tail) online_tail(s, *tail, S, team);
   });
+  w0_copy_pending_ = false;
   if (s.pair_busy[1] >= 0) pair_tuner_.busy(s.pair_busy[0], s.pair_busy[1]);
   for (int64_t t = std::max<int64_t>(0, S - mem); t < S; ++t) {
     std::swap(s.input.steps[(head0 + t + 1) % mem], s.xev[t].ev);  // (the same room: nothing is copied)
@@ -2472,6 +2478,22 @@ void CpuEngine::start_pair() {
   // (Symmetric feedback reads W0 whole after every update: no copy then.)
   if (pair_threads_ == 2 && c_.feedback != FeedbackKind::Symmetric) w0_split(pair_split_);
   else w0_whole();
+}
+
+// The first paired region after w0_split made the copy's room (a fresh network, or the first
+// online example after W0 was whole): the last thread copies its columns, so that they come into
+// its core's cache, while thread 0 fetches its own columns of W0 into its core's L2 (a fresh
+// network's first examples otherwise fetched them from memory one digit's rows at a time).
+void CpuEngine::w0_copy_in(cpu::Team& team) {
+  const int64_t n = c_.layers[0];
+  if (team.id() == team.size() - 1) {
+    copy_columns(w0_upper_, Wt_[0], upper_split_, n);
+    return;
+  }
+  const float* W = Wt_[0].data();
+  for (int64_t r = 0; r < c_.n_in; ++r) {
+    for (int64_t k = 0; k < upper_split_; k += 16) __builtin_prefetch(W + r * n + k, 0, 2);
+  }
 }
 
 void CpuEngine::run_online(const TrainJob& job, const TrainJob* next, const std::vector<float>& etaP,
