@@ -160,6 +160,9 @@ export function createStudyProgress(stream: NodeJS.WriteStream, out: (line: stri
       studyBar = multi.create(budget, finished, { name: `study ${name}`, best: '-', elapsed: elapsed(), left: '-' });
     },
     trial: (number, finished, budget, best, etaSeconds) => {
+      // The trial's last state is drawn before its bar goes: cli-progress redraws 10 times a
+      // second, and a short trial (or a busy machine) could end between two redraws unseen.
+      if (trials.has(number)) multi.update();
       drop(number);
       studyBar?.setTotal(budget);
       studyBar?.update(finished, { best, elapsed: elapsed(), left: etaSeconds === undefined ? '-' : duration(etaSeconds) });
