@@ -155,7 +155,24 @@ Derived derive(const Config& c) {
   for (int64_t i = 1; i <= c.mem; ++i) {
     const double s = static_cast<double>(i) * c.dt;  // (K1) at i dt
     d.kappa[i - 1] = static_cast<float>((std::exp(-s / c.tau_L) - std::exp(-s / c.tau_s)) / (c.tau_L - c.tau_s));
+    d.seed_L.push_back(static_cast<float>(std::exp(-s / c.tau_L)));
+    d.seed_S.push_back(static_cast<float>(std::exp(-s / c.tau_s)));
   }
+  d.kappa_window.assign(static_cast<size_t>(c.mem * c.mem), 0.0f);
+  for (int64_t lo = 0; lo < c.mem; ++lo) {
+    double sum = 0;
+    for (int64_t hi = lo; hi < c.mem; ++hi) {
+      const double s = static_cast<double>(hi + 1) * c.dt;
+      sum += (std::exp(-s / c.tau_L) - std::exp(-s / c.tau_s)) / (c.tau_L - c.tau_s);
+      d.kappa_window[lo * c.mem + hi] = static_cast<float>(sum);
+    }
+  }
+  const double out = static_cast<double>(c.mem + 1) * c.dt;  // (K3)
+  d.filter.aL = static_cast<float>(std::exp(-c.dt / c.tau_L));
+  d.filter.aS = static_cast<float>(std::exp(-c.dt / c.tau_s));
+  d.filter.gL = static_cast<float>(std::exp(-out / c.tau_L));
+  d.filter.gS = static_cast<float>(std::exp(-out / c.tau_s));
+  d.filter.c = static_cast<float>(1.0 / (c.tau_L - c.tau_s));
   d.k_B = c.g_B / (c.g_L + c.g_B + c.g_A);
   d.k_D = c.g_D / (c.g_L + c.g_D);
   d.P_hidden = 20.0 / c.lambda_max;

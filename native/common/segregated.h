@@ -1,6 +1,6 @@
 // The segregated-dendrite network of Guerguiev, Lillicrap & Richards (2017), "Towards deep
 // learning with segregated dendrites", eLife 6:e22901, as specified in
-// docs/papers.md (equation labels H1-H6, O1-O5, P1-P5, U1-U9, I1-I3, K1 refer to it).
+// docs/papers.md (equation labels H1-H6, O1-O5, P1-P5, U1-U9, I1-I3, K1-K3 refer to it).
 //
 // This header is backend-neutral: the configuration (its options generated from the one table in
 // src/models/segregated-options.ts, with validation and every derived constant), the weight
@@ -140,6 +140,9 @@ void validate(const Config& c);
 // Constants derived from a Config (docs/papers.md §3), recomputed for every network (docs/papers.md §18 item 4).
 struct Derived {
   std::vector<float> kappa;  // kappa[i - 1] = kappa(i dt), i = 1..mem (K1)
+  KappaFilter filter;        // (K3), with the coefficients of its starting sums:
+  std::vector<float> seed_L, seed_S;  // seed_L[i] = aL^(i+1), i < mem (seed_S: aS)
+  std::vector<float> kappa_window;    // mem x mem: [lo mem + hi] = sum of kappa_i, lo <= i <= hi (P2, psp_taps)
   double k_B = 0, k_D = 0;   // g_B/(g_L+g_B+g_A), g_D/(g_L+g_D)
   double P_hidden = 0, P_final = 0;  // 20/lambda_max, 20/lambda_max^2
   // Moment-matched initialisation statistics per layer (I1-I3), fan-in N = fan_in(m).

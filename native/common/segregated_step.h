@@ -1,5 +1,5 @@
 // The equations of the segregated-dendrite network (docs/papers.md; labels H1-H6, O1-O5, P1-P5,
-// U1-U9, K1 refer to it), written once and compiled unchanged for the host (the CPU engine,
+// U1-U9, K1-K3 refer to it), written once and compiled unchanged for the host (the CPU engine,
 // native/cpu/segregated_cpu.cpp) and the device (the CUDA engine, native/cuda/segregated.cu), so
 // that both give the same bits: the random-stream keys, the float arithmetic (rounded to nearest,
 // never fused), the exp approximation and the rates, the per-step updates of the compartments,
@@ -164,6 +164,29 @@ DENDRITE_HD inline float mac(float acc, float a, float b) { return add(acc, mul(
 }  // namespace f32
 
 // ---------------------------------------------------------------------------------------------
+// (K3) The basal drive's kappa filter in recursive form. The taps of (K1) are
+// kappa_i = c (aL^(i+1) - aS^(i+1)), i < mem, with aL = e^(-dt/tau_L), aS = e^(-dt/tau_s) and
+// c = 1/(tau_L - tau_s), so the drive b + sum_i kappa_i u_(t-i) of u_t = W S_t is b + c (P_t - Q_t),
+// P_t = sum_(i<mem) aL^(i+1) u_(t-i) and Q_t likewise with aS, and each sum follows its last value:
+//   P_t = aL (P_(t-1) + u_t) - aL^(mem+1) u_(t-mem)
+// (filter_sum; four operations for each sum where the taps took two for each of mem). Both start
+// from their direct sums over the ring at the first step of every example and test image
+// (Derived::seed_L and seed_S), so that nothing of them carries from one example to the next.
+struct KappaFilter {
+  float aL = 0, aS = 0;  // e^(-dt/tau_L), e^(-dt/tau_s)
+  float gL = 0, gS = 0;  // their (mem+1)-th powers: the weight of the step leaving the window
+  float c = 0;           // 1 / (tau_L - tau_s)
+};
+DENDRITE_HD inline float filter_sum(float P, float a, float g, float u_new, float u_old) {
+  using namespace f32;
+  return sub(mul(a, add(P, u_new)), mul(g, u_old));
+}
+DENDRITE_HD inline float filter_drive(float b, float c, float P, float Q) {
+  using namespace f32;
+  return add(b, mul(c, sub(P, Q)));
+}
+
+// ---------------------------------------------------------------------------------------------
 // exp, the sigmoid and the rates (H6, O5).
 
 // exp(x) in float to about 1 ulp (Cephes expf: Cody-Waite reduction and a degree-5 polynomial),
@@ -212,6 +235,21 @@ DENDRITE_HD inline int64_t ring_slot(int64_t head, int64_t i, int64_t mem) { ret
 // Step t of a phase of L steps lies in the averaging window of its last T steps (P1-P5), and in
 // the last R steps whose apical potentials a training plateau may read (R = T + plateau cap).
 DENDRITE_HD inline bool in_window(int64_t t, int64_t L, int64_t T) { return t >= L - T; }
+
+// (P2) The forward window's sum of the spiking basal PSPs, sum over its steps t of
+// sum_(i<mem) kappa_i S_(t-i), taken count by count: each presynaptic count S_(t') enters once,
+// weighted with the sum of the taps kappa_i that carry it into a step of the window (i from
+// max(0, start - t') to min(mem - 1, L - 1 - t')). The window's first step adds the counts of
+// its last mem steps (ages i < mem), every later step those of its own (age 0): psp_ages. The
+// weights are Derived::kappa_window[psp_taps(...)], tap sums computed in double.
+DENDRITE_HD inline int64_t psp_ages(int64_t t, int64_t L, int64_t T, int64_t mem) {
+  return t == (L > T ? L - T : 0) ? mem : 1;
+}
+// The weight's index for the count of age i added at window step t: lo * mem + hi.
+DENDRITE_HD inline int64_t psp_taps(int64_t i, int64_t t, int64_t L, int64_t mem) {
+  const int64_t hi = L - 1 - t + i;
+  return i * mem + (hi < mem - 1 ? hi : mem - 1);
+}
 DENDRITE_HD inline bool in_plateau_rows(Phase ph, int64_t t, int64_t L, int64_t R) { return ph != Phase::Test && t >= L - R; }
 
 // What layer `output ? M - 1 : a hidden one` does in step t of a phase of L steps whose window is
@@ -238,7 +276,7 @@ DENDRITE_HD inline float target_of(int64_t q, int64_t k_per_class, int64_t label
 
 // ---------------------------------------------------------------------------------------------
 // Compartments. Drives are sums of mac() terms: the basal drive B = b + sum_i kappa_i u_i (spiking,
-// K1: taps by age, u_i = W S of step i summed over events by ascending unit) or b + W lambda_pre
+// K1, K2 through the filter of K3: u_i = W S of step i summed over events by ascending unit) or b + W lambda_pre
 // (rates, pre units ascending; the input layer's W x first, then + b); the apical drive A below.
 
 // Leaky soma (H5, O4 forward): C + dt (-g_L C + g (drive - C)); with apical coupling

@@ -439,6 +439,20 @@ void accum_events_plain(float* u, const float* W, const int32_t* idx, const floa
 void kappa_mix_plain(float* B, const float* b, const float* const* us, const float* kap, int64_t mem, int64_t n) {
   kappa_mix_body<16>(B, b, us, kap, mem, n);
 }
+// (K3) One step of the kappa filter over n units: the step's u (u_new) replaces u_(t-mem) in the
+// ring's row u, the two sums follow (filter_sum) and B = filter_drive(b, c, P, Q).
+void kappa_filter_plain(float* __restrict u, const float* __restrict u_new, float* __restrict P, float* __restrict Q,
+                        const float* __restrict b, float* __restrict B, int64_t n, const KappaFilter& f) {
+  const KappaFilter g = f;
+  for (int64_t k = 0; k < n; ++k) {
+    const float uo = u[k], un = u_new[k];
+    u[k] = un;
+    const float p = filter_sum(P[k], g.aL, g.gL, un, uo), q = filter_sum(Q[k], g.aS, g.gS, un, uo);
+    P[k] = p;
+    Q[k] = q;
+    B[k] = filter_drive(b[k], g.c, p, q);
+  }
+}
 #if defined(__x86_64__) && defined(__GNUC__)
 // count_bounds on eight lanes, operation for operation.
 struct Bounds8 {
@@ -654,6 +668,25 @@ __attribute__((target("avx2"))) void accum_events_avx2(float* u, const float* W,
   for (; k0 < n; ++k0) accum_block<1>(u, W, idx, cnt, ne, ld, k0);
 }
 
+// kappa_filter_plain with explicit vectors (filter_sum, filter_drive operation for operation).
+__attribute__((target("avx2"))) void kappa_filter_avx2(float* __restrict u, const float* __restrict u_new,
+                                                        float* __restrict P, float* __restrict Q, const float* __restrict b,
+                                                        float* __restrict B, int64_t n, const KappaFilter& f) {
+  const __m256 aL = _mm256_set1_ps(f.aL), aS = _mm256_set1_ps(f.aS), gL = _mm256_set1_ps(f.gL), gS = _mm256_set1_ps(f.gS),
+               c = _mm256_set1_ps(f.c);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const __m256 uo = _mm256_loadu_ps(u + k), un = _mm256_loadu_ps(u_new + k);
+    _mm256_storeu_ps(u + k, un);
+    const __m256 p = _mm256_sub_ps(_mm256_mul_ps(aL, _mm256_add_ps(_mm256_loadu_ps(P + k), un)), _mm256_mul_ps(gL, uo));
+    const __m256 q = _mm256_sub_ps(_mm256_mul_ps(aS, _mm256_add_ps(_mm256_loadu_ps(Q + k), un)), _mm256_mul_ps(gS, uo));
+    _mm256_storeu_ps(P + k, p);
+    _mm256_storeu_ps(Q + k, q);
+    _mm256_storeu_ps(B + k, _mm256_add_ps(_mm256_loadu_ps(b + k), _mm256_mul_ps(c, _mm256_sub_ps(p, q))));
+  }
+  kappa_filter_plain(u + k, u_new + k, P + k, Q + k, b + k, B + k, n - k, f);
+}
+
 __attribute__((target("avx2"))) void kappa_mix_avx2(float* B, const float* b, const float* const* us, const float* kap,
                                                      int64_t mem, int64_t n) {
   int64_t k0 = 0;
@@ -770,6 +803,25 @@ __attribute__((target("avx512f"))) void accum_events_avx512(float* u, const floa
   weighted_rows_avx512(u, nullptr, [&](int64_t e) { return W + static_cast<int64_t>(idx[e]) * ld; }, cnt, ne, n);
 }
 
+// kappa_filter_plain with explicit vectors (filter_sum, filter_drive operation for operation).
+__attribute__((target("avx512f"))) void kappa_filter_avx512(float* __restrict u, const float* __restrict u_new,
+                                                             float* __restrict P, float* __restrict Q,
+                                                             const float* __restrict b, float* __restrict B, int64_t n,
+                                                             const KappaFilter& f) {
+  const __m512 aL = _mm512_set1_ps(f.aL), aS = _mm512_set1_ps(f.aS), gL = _mm512_set1_ps(f.gL), gS = _mm512_set1_ps(f.gS),
+               c = _mm512_set1_ps(f.c);
+  for (int64_t k = 0; k < n; k += 16) {
+    const __mmask16 mk = n - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - k)) - 1);
+    const __m512 uo = _mm512_maskz_loadu_ps(mk, u + k), un = _mm512_maskz_loadu_ps(mk, u_new + k);
+    _mm512_mask_storeu_ps(u + k, mk, un);
+    const __m512 p = _mm512_sub_ps(_mm512_mul_ps(aL, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, P + k), un)), _mm512_mul_ps(gL, uo));
+    const __m512 q = _mm512_sub_ps(_mm512_mul_ps(aS, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, Q + k), un)), _mm512_mul_ps(gS, uo));
+    _mm512_mask_storeu_ps(P + k, mk, p);
+    _mm512_mask_storeu_ps(Q + k, mk, q);
+    _mm512_mask_storeu_ps(B + k, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, b + k), _mm512_mul_ps(c, _mm512_sub_ps(p, q))));
+  }
+}
+
 // B = b + sum over taps i of kap[i] us[i], n units.
 __attribute__((target("avx512f"))) void kappa_mix_avx512(float* B, const float* b, const float* const* us,
                                                           const float* kap, int64_t mem, int64_t n) {
@@ -786,6 +838,7 @@ using ClassifyFn = void (*)(const float*, const uint32_t*, int64_t, float, float
 using SomaOnlyFn = void (*)(float*, const float*, int64_t, const StepParams&, float);
 using AccumFn = void (*)(float*, const float*, const int32_t*, const float*, int64_t, int64_t, int64_t);
 using MixFn = void (*)(float*, const float*, const float* const*, const float*, int64_t, int64_t);
+using FilterFn = void (*)(float*, const float*, float*, float*, const float*, float*, int64_t, const KappaFilter&);
 using SigmoidsFn = void (*)(float*, int64_t);
 
 // The clones of the kernels above that a network uses, chosen when it is made from the instruction
@@ -801,6 +854,7 @@ struct Kernels {
   SomaOnlyFn soma;
   AccumFn accum_events;
   MixFn kappa_mix;
+  FilterFn kappa_filter;
   SigmoidsFn sigmoids;
 };
 
@@ -810,10 +864,11 @@ Kernels kernels_for(cpu::Isa isa) {
     case cpu::Isa::Avx512:
       return {group_words_avx512, classify_words_avx512, rates_avx512, soma_rates_avx512,
               stage_words_avx512, rates_classify_avx512, soma_avx512, accum_events_avx512, kappa_mix_avx512,
-              sigmoids_avx512};
+              kappa_filter_avx512, sigmoids_avx512};
     case cpu::Isa::Avx2:
       return {group_words_avx2, classify_words_avx2, rates_avx2, soma_rates_plain, stage_words_plain,
-              rates_classify_avx2, soma_plain, accum_events_avx2, kappa_mix_avx2, sigmoids_avx2};
+              rates_classify_avx2, soma_plain, accum_events_avx2, kappa_mix_avx2, kappa_filter_avx2,
+              sigmoids_avx2};
     case cpu::Isa::Scalar:
       break;
   }
@@ -821,7 +876,8 @@ Kernels kernels_for(cpu::Isa isa) {
   (void)isa;
 #endif
   return {group_words_plain, classify_words_plain, rates_plain, soma_rates_plain, stage_words_plain,
-          rates_classify_plain, soma_plain, accum_events_plain, kappa_mix_plain, sigmoids_plain};
+          rates_classify_plain, soma_plain, accum_events_plain, kappa_mix_plain, kappa_filter_plain,
+          sigmoids_plain};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -944,6 +1000,7 @@ struct LayerState {
   LineVec<float> B, C, A, lam;
   Ring spikes;
   LineVec<float> u;              // mem x ld: u[slot] = W S_pre(step of pre ring slot)
+  LineVec<float> P, Q;           // n: the kappa filter's sums (K3), seeded at each example's first step
   LineVec<float> psp_a;          // fb
   LineVec<int32_t> tb;           // 3 x ld: the count bounds of lam (rows zero, one_lo, one_hi)
   CountBounds bounds() { return {tb.data(), tb.data() + ld, tb.data() + 2 * ld}; }
@@ -965,6 +1022,7 @@ struct Scratch {
   std::vector<int32_t> unit;       // a lazy draw's staged lanes: unit, C, rate
   std::vector<float> Cs, lam;
   std::vector<const float*> taps;  // kappa-mix rows
+  std::vector<float> u_new;        // a step's u, before kappa_filter puts it in the ring
   int64_t widest = 0;              // the most units of one draw
   void init(int64_t widest_units, int64_t taps_max) {
     widest = widest_units;
@@ -977,6 +1035,7 @@ struct Scratch {
     bits.assign(static_cast<size_t>(widest / 64 + 1), 0);
     ones.assign(static_cast<size_t>(widest / 64 + 1), 0);
     taps.assign(static_cast<size_t>(taps_max), nullptr);
+    u_new.assign(room, 0.0f);
   }
 };
 
@@ -1019,7 +1078,7 @@ struct Slot {
   // first thread's core, streaming through its units, prefetched the lines just past the split,
   // and each store of the second thread to such a line waited for that core.
   struct UpperUnits {
-    LineVec<float> u, B, C, lam, sumC;
+    LineVec<float> u, B, C, lam, sumC, P, Q;
     LineVec<int32_t> tb;  // 3 x ld, as LayerState::tb
     int64_t ld = 0;
   } up;
@@ -1346,7 +1405,8 @@ class CpuEngine final : public Engine {
       l.fan_in = c_.fan_in(m);
       l.fb = m < M_ - 1 ? c_.fb_size(m) : 0;
       const size_t n = static_cast<size_t>(l.n);
-      for (auto* v : {&l.B, &l.C, &l.A, &l.lam, &l.sumC, &l.sumLam, &l.Cf, &l.Af, &l.alpha_f, &l.lamt, &l.alpha_t, &l.E, &l.Ebp})
+      for (auto* v : {&l.B, &l.C, &l.A, &l.lam, &l.P, &l.Q, &l.sumC, &l.sumLam, &l.Cf, &l.Af, &l.alpha_f, &l.lamt,
+                      &l.alpha_t, &l.E, &l.Ebp})
         v->assign(n, 0.0f);
       l.spikes.init(c_.mem, l.n, s->events);
       l.ld = (l.n + 15) / 16 * 16;
@@ -1427,6 +1487,13 @@ class CpuEngine final : public Engine {
       for (int64_t q = 0; q < c_.mem; ++q) accumulate_u(l, m, pre.steps[q], l.u.data() + q * l.ld);
     }
     s.u_valid = true;
+  }
+
+  // (K3) The kappa filter's sums P, Q of n units from the u rows of the last mem steps (taps[i]:
+  // step t-1-i), summed in that order.
+  void seed_filter(float* P, float* Q, const float* const* taps, int64_t n) const {
+    k_.kappa_mix(P, zeros_.data(), taps, d_.seed_L.data(), c_.mem, n);
+    k_.kappa_mix(Q, zeros_.data(), taps, d_.seed_S.data(), c_.mem, n);
   }
 
   void accumulate_u(const LayerState& l, int64_t m, const Events& ev, float* u) const {
@@ -1561,7 +1628,7 @@ class CpuEngine final : public Engine {
   std::vector<std::vector<float>> Wt_, b_, Y_, cb_;
   std::vector<std::vector<float>> Yt_;              // Y_ transposed (transpose_feedback)
   std::vector<std::vector<const float*>> Yrows_;    // rows of Yt_
-  std::vector<float> zeros_;                        // the apical sums' starting values
+  std::vector<float> zeros_;                        // the apical sums' and the kappa filter's starting values
   const std::vector<bool> need_spikes_, need_spikes_test_;  // EngineSetup::spikes_train, spikes_test
   const std::vector<std::vector<int64_t>> masks_;
   std::vector<std::unique_ptr<Slot>> train_slots_, eval_slots_;
@@ -1672,7 +1739,6 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
   const bool train = ctx.mode != Phase::Test;
   const bool learned = c_.feedback == FeedbackKind::Learned;
   const uint64_t base = step_base(ctx, t);
-  const float* kap = d_.kappa.data();
   const int64_t mem = c_.mem;
   const bool cond = c_.use_conductances;
   // A recorded test also draws the feedback layer's spikes for its apical potentials: they are
@@ -1687,15 +1753,19 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
   // (H1, H2) / (O1, O2): basal drive.
   if (c_.spiking_feedforward) {
     const Ring& pre = m == 0 ? s.input : s.L[m - 1].spikes;
-    float* u_now = l.u.data() + pre.head * l.ld;
-    accumulate_u(l, m, pre.steps[pre.head], u_now);
-    for (int64_t i = 0; i < mem; ++i) s.sc.taps[i] = l.u.data() + pre.slot(i) * l.ld;
-    k_.kappa_mix(B, b_[m].data(), s.sc.taps.data(), kap, mem, n);
+    float* const u = l.u.data();
+    if (ctx.step0 + static_cast<uint64_t>(t) == 0) {  // (K3) the sums over steps t-1 .. t-mem of the ring
+      for (int64_t i = 0; i < mem; ++i) s.sc.taps[i] = u + pre.slot(i + 1) * l.ld;
+      seed_filter(l.P.data(), l.Q.data(), s.sc.taps.data(), n);
+    }
+    accumulate_u(l, m, pre.steps[pre.head], s.sc.u_new.data());
+    k_.kappa_filter(u + pre.head * l.ld, s.sc.u_new.data(), l.P.data(), l.Q.data(), b_[m].data(), B, n, d_.filter);
     if (ls.psp_b) {
       float* sp = l.sumPSPB.data();
-      for (int64_t i = 0; i < mem; ++i) {
+      for (int64_t i = 0, ages = psp_ages(t, ctx.L, ctx.T, mem); i < ages; ++i) {
         const Events& ev = pre.back(i);
-        for (int64_t e = 0; e < ev.size; ++e) sp[ev.idx[e]] = mac(sp[ev.idx[e]], kap[i], ev.cnt[e]);
+        const float w = d_.kappa_window[psp_taps(i, t, ctx.L, mem)];
+        for (int64_t e = 0; e < ev.size; ++e) sp[ev.idx[e]] = mac(sp[ev.idx[e]], w, ev.cnt[e]);
       }
     }
   } else if (m == 0) {
@@ -1902,7 +1972,6 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
   const auto [q0, q1] = pair_units(team, n);
   const int64_t nq = q1 - q0;
   Scratch& sc = id == 0 ? s.sc : s.sc2;
-  const float* kap = d_.kappa.data();
   const uint64_t units = static_cast<uint64_t>(d_.units);
   const int64_t head0 = s.input.head;
   const bool learned = c_.feedback == FeedbackKind::Learned;
@@ -1921,6 +1990,8 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
   float* const lam = own ? up.lam.data() : h.lam.data() + q0;
   const CountBounds tb = own ? CountBounds{up.tb.data(), up.tb.data() + ld, up.tb.data() + 2 * ld} : h.bounds() + q0;
   float* const sumC = own ? up.sumC.data() : h.sumC.data() + q0;
+  float* const P = own ? up.P.data() : h.P.data() + q0;
+  float* const Q = own ? up.Q.data() : h.Q.data() + q0;
   const float* const b = b_[0].data() + q0;
   const bool lazy = lazy_[0] && need_spikes_[0];
   if (own) {
@@ -1950,6 +2021,9 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
       for (int64_t q = 0; q < mem; ++q) accumulate_u(o, 1, h.spikes.steps[q], o.u.data() + q * o.ld);
     }
   }
+  // (K3) this thread's sums from the ring's steps -1 .. -mem (step t's row is (head0 + t + 1) % mem)
+  for (int64_t i = 0; i < mem; ++i) sc.taps[i] = u + ((head0 - i + mem) % mem) * ld + q0 - c0;
+  seed_filter(P, Q, sc.taps.data(), nq);
   // The example's input spikes from step `drawn` on (the steps before were drawn at the end of the
   // last example: prepare_next): thread t % nt draws those of step t, each published at once
   // (input_drawn: the thread's steps before the count are in), so that the other thread starts
@@ -2075,16 +2149,17 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
     }
     if (t + 4 < S) __builtin_prefetch(&xev[t + 4]);
     if (t + 2 < S && (!other_input(t + 2) || t + 2 < input_known)) prefetch_events(xev[t + 2].ev);
-    // (H1, H2): u of this step's input spikes in the ring slot step() would use, then the mix.
+    // (H1, H2, K3): u of this step's input spikes, into the ring slot step() would use by the
+    // filter (sc.u_new's element 0 is unit q0: thread 0's q0 is 0, thread 1's c0 is q0).
     const int64_t slot = (head0 + t + 1) % mem;
-    accum_input(u + slot * ld, xev[t].ev);
-    for (int64_t i = 0; i < mem; ++i) sc.taps[i] = u + ((slot - i + mem) % mem) * ld + q0 - c0;
-    k_.kappa_mix(B, b, sc.taps.data(), kap, mem, nq);
+    accum_input(sc.u_new.data(), xev[t].ev);
+    k_.kappa_filter(u + slot * ld + q0 - c0, sc.u_new.data(), P, Q, b, B, nq, d_.filter);
     if (a.ls.psp_b && id == nt - 1) {  // the input's PSP window sum, by the thread without the output layer
       float* sp = h.sumPSPB.data();
-      for (int64_t i = 0; i < mem; ++i) {
+      for (int64_t i = 0, ages = psp_ages(t, job.Lf, T, mem); i < ages; ++i) {
         const Events& ev = input_events(t - i);
-        for (int64_t e = 0; e < ev.size; ++e) sp[ev.idx[e]] = mac(sp[ev.idx[e]], kap[i], ev.cnt[e]);
+        const float w = d_.kappa_window[psp_taps(i, t, job.Lf, mem)];
+        for (int64_t e = 0; e < ev.size; ++e) sp[ev.idx[e]] = mac(sp[ev.idx[e]], w, ev.cnt[e]);
       }
     }
     // (H5, H6) and the spikes of units q0..q1-1, by step (output_step merges them).
@@ -2184,7 +2259,7 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job, const OnlineTai
     Slot::UpperUnits& up = s.up;
     up.ld = s.L[0].ld;
     up.u.assign(static_cast<size_t>(mem * up.ld), 0.0f);
-    for (auto* v : {&up.B, &up.C, &up.lam, &up.sumC}) v->assign(static_cast<size_t>(up.ld), 0.0f);
+    for (auto* v : {&up.B, &up.C, &up.lam, &up.sumC, &up.P, &up.Q}) v->assign(static_cast<size_t>(up.ld), 0.0f);
     up.tb.assign(static_cast<size_t>(3 * up.ld), 0);
   }
   const int64_t drawn = s.prepared.is(job) ? s.prepared.steps : 0;  // (begin_example consumes it)

@@ -47,7 +47,7 @@ constexpr int kMaxThreads = kOnlineThreads > kThreads ? kOnlineThreads : kThread
 // Offsets (in floats) of one layer's state inside a slot's arena.
 struct LayerDev {
   int64_t n, fan_in, fb, fb_layer, unit_off;
-  int64_t B, C, A, lam, u, spk, psp_a, sumC, sumLam, sumPSPB, sumPSPA, Ahist, Cf, PSPBf, PSPAf, Af, alpha_f, lamt,
+  int64_t B, C, A, lam, u, P, Q, u_old, spk, psp_a, sumC, sumLam, sumPSPB, sumPSPA, Ahist, Cf, PSPBf, PSPAf, Af, alpha_f, lamt,
       alpha_t, E, Ebp, delta_f, delta_t, Bx;
   const float* Wt;  // fan_in x n (transposed, as the CPU stores it)
   const float* b;
@@ -62,6 +62,10 @@ struct NetDev {
   int spiking_ff, spiking_fb, use_cond, learned, feedback_bias, backprop, backprop_inplace;
   StepParams p;  // the constants of the step equations (segregated_step.h)
   const float* kappa;
+  KappaFilter filter;    // (K3)
+  const float* seed_L;   // mem: the filter's starting sums' coefficients (Derived::seed_L)
+  const float* seed_S;
+  const float* kappa_window;  // mem x mem (Derived::kappa_window)
   int64_t in_spk, x;    // input ring (mem x n_in) and rates (n_in)
   int64_t x_rank;       // n_in: each pixel's rank among the image's nonzero ones (exact in float)
   int64_t ev_unit, ev_count;  // scratch for one step's event list (compact_events), the widest layer
@@ -213,20 +217,41 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
       const int64_t pre_head = m == 0 ? I[0] : I[1 + m - 1];
       const float* pre_spk = m == 0 ? S + net.in_spk : S + net.L[m - 1].spk;
       float* u = S + l.u;
+      float* P = S + l.P;
+      float* Q = S + l.Q;
+      float* u_old = S + l.u_old;
+      const KappaFilter f = net.filter;
+      for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
+        if (step0 + t == 0) {  // (K3) the sums over steps t-1 .. t-mem of the ring
+          float pk = 0.0f, qk = 0.0f;
+          for (int64_t i = 0; i < mem; ++i) {
+            const float v = u[ring_slot(pre_head, i + 1, mem) * n + k];
+            pk = mac(pk, net.seed_L[i], v);
+            qk = mac(qk, net.seed_S[i], v);
+          }
+          P[k] = pk;
+          Q[k] = qk;
+        }
+        u_old[k] = u[pre_head * n + k];  // u of step t - mem, which step t's replaces
+      }
+      __syncthreads();
       accumulate_u(net, S, l, pre_spk + pre_head * n_pre, n_pre, u + pre_head * n);
       __syncthreads();
       for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
-        float acc = l.b[k];
-        for (int64_t i = 0; i < mem; ++i) acc = mac(acc, kap[i], u[ring_slot(pre_head, i, mem) * n + k]);
-        B[k] = acc;
+        const float un = u[pre_head * n + k];
+        const float pk = filter_sum(P[k], f.aL, f.gL, un, u_old[k]), qk = filter_sum(Q[k], f.aS, f.gS, un, u_old[k]);
+        P[k] = pk;
+        Q[k] = qk;
+        B[k] = filter_drive(l.b[k], f.c, pk, qk);
       }
       if (ls.psp_b) {
         float* sp = S + l.sumPSPB;
+        const int64_t ages = psp_ages(t, L, T, mem);
         for (int64_t j = threadIdx.x; j < n_pre; j += blockDim.x) {
           float a = sp[j];
-          for (int64_t i = 0; i < mem; ++i) {
+          for (int64_t i = 0; i < ages; ++i) {
             const float c = pre_spk[ring_slot(pre_head, i, mem) * n_pre + j];
-            if (c != 0.0f) a = mac(a, kap[i], c);
+            if (c != 0.0f) a = mac(a, net.kappa_window[psp_taps(i, t, L, mem)], c);
           }
           sp[j] = a;
         }
@@ -651,6 +676,10 @@ class CudaEngine final : public Engine {
     M_ = c_.num_layers();
     check(cudaSetDevice(device_), "cudaSetDevice");
     kappa_.upload(d_.kappa.data(), d_.kappa.size());
+    std::vector<float> seeds(d_.seed_L);
+    seeds.insert(seeds.end(), d_.seed_S.begin(), d_.seed_S.end());
+    filter_seeds_.upload(seeds.data(), seeds.size());
+    kappa_window_.upload(d_.kappa_window.data(), d_.kappa_window.size());
     Wt_.resize(M_);
     b_.resize(M_);
     Y_.resize(M_);
@@ -939,6 +968,10 @@ class CudaEngine final : public Engine {
     net.backprop_inplace = c_.backprop_inplace;
     net.p = p_;
     net.kappa = kappa_.p;
+    net.filter = d_.filter;
+    net.seed_L = filter_seeds_.p;
+    net.seed_S = filter_seeds_.p + c_.mem;
+    net.kappa_window = kappa_window_.p;
     int64_t off = 0;
     auto take = [&](int64_t count) {
       const int64_t o = off;
@@ -964,6 +997,9 @@ class CudaEngine final : public Engine {
                          &l.E, &l.Ebp, &l.delta_f, &l.delta_t, &l.Bx})
         *p = take(std::max<int64_t>(n, m == M_ - 1 ? c_.n_out() : n));
       l.u = take(c_.mem * n);
+      l.P = take(n);
+      l.Q = take(n);
+      l.u_old = take(n);
       l.spk = take(c_.mem * n);
       l.psp_a = take(l.fb);
       l.sumPSPB = take(l.fan_in);
@@ -1058,6 +1094,8 @@ class CudaEngine final : public Engine {
   int device_ = 0;
   int64_t M_ = 0;
   DevBuf<float> kappa_;
+  DevBuf<float> filter_seeds_;  // Derived::seed_L, then seed_S
+  DevBuf<float> kappa_window_;
   std::vector<DevBuf<float>> Wt_, b_, Y_, cb_;
   std::vector<DevBuf<int64_t>> mask_;
   Arena train_, eval_;
