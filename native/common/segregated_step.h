@@ -327,13 +327,20 @@ DENDRITE_HD inline float apical_bias(float a, float c) { return f32::add(a, c); 
 // A window average: the sum of the window's T values (in step order) over T.
 DENDRITE_HD inline float window_mean(float sum, int64_t T) { return f32::div(sum, static_cast<float>(T)); }
 
-// The plateau of hidden unit q (P1, P4): the mean of the T apical potentials ending at row `end`
-// (exclusive) of the phase's last rows (Ahist: rows n floats apart, n at least the layer's units;
-// row r = step L - R + r), rows in order.
-DENDRITE_HD inline float plateau_mean(const float* Ahist, int64_t n, int64_t q, int64_t end, int64_t T) {
+// The plateau potential of a hidden unit (P1, P4) is the mean of its T apical potentials ending at
+// row `end` (exclusive) of the phase's last R rows (row r = step L - R + r). A is linear in the
+// apical input (H4), so it is taken as y . (the sum of those rows' apical inputs) / T, plus the
+// bias: one dot product where each row took one (the same value up to rounding). plateau_input
+// is that sum for feedback unit f (pa_rows: R x fb, the rows in order from 0); then
+// plateau_potential(y . sums, c).
+DENDRITE_HD inline float plateau_input(const float* pa_rows, int64_t fb, int64_t f, int64_t end, int64_t T) {
   float sum = 0.0f;
-  for (int64_t r = end - T; r < end; ++r) sum = f32::add(sum, Ahist[r * n + q]);
-  return window_mean(sum, T);
+  for (int64_t r = end - T; r < end; ++r) sum = f32::add(sum, pa_rows[r * fb + f]);
+  return sum;
+}
+DENDRITE_HD inline float plateau_potential(float y_dot_sums, int64_t T, bool biased, float c) {
+  const float a = window_mean(y_dot_sums, T);
+  return biased ? apical_bias(a, c) : a;
 }
 
 // Argmax over the 10 classes of the class means of v (k units per class, summed in order); the

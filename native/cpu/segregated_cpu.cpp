@@ -976,7 +976,7 @@ struct Ring {
 
 // Vectors whose data starts on a cache line (page_alloc: from 1 MiB on, on whole huge pages). The
 // two threads of run_example_pair write adjacent ranges of the same per-unit arrays, split at a
-// multiple of 16 units: starting each array (and each row of u and Ahist, ld floats apart) on a
+// multiple of 16 units: starting each array (and each row of u, ld floats apart) on a
 // line, no line is written by both.
 template <class T>
 struct LineAligned {
@@ -996,7 +996,7 @@ using LineVec = std::vector<T, LineAligned<T>>;
 
 struct LayerState {
   int64_t n = 0, fan_in = 0, fb = 0;
-  int64_t ld = 0;                // n rounded up to 16: the row stride of u and Ahist
+  int64_t ld = 0;                // n rounded up to 16: the row stride of u
   LineVec<float> B, C, A, lam;
   Ring spikes;
   LineVec<float> u;              // mem x ld: u[slot] = W S_pre(step of pre ring slot)
@@ -1006,7 +1006,7 @@ struct LayerState {
   CountBounds bounds() { return {tb.data(), tb.data() + ld, tb.data() + 2 * ld}; }
   // window sums of the current phase
   LineVec<float> sumC, sumLam, sumPSPB, sumPSPA;
-  LineVec<float> Ahist;          // R x ld: A of the last R steps of a training phase
+  LineVec<float> pa_rows;        // R x fb: the apical input of the last R steps of a training phase
   // phase results
   LineVec<float> Cf, PSPBf, PSPAf, Af, alpha_f, lamt, alpha_t;
   LineVec<float> E, Ebp;
@@ -1023,6 +1023,8 @@ struct Scratch {
   std::vector<float> Cs, lam;
   std::vector<const float*> taps;  // kappa-mix rows
   std::vector<float> u_new;        // a step's u, before kappa_filter puts it in the ring
+  std::vector<float> pa_sums;      // a plateau window's sums of apical input (plateaus)
+  std::vector<float> dots;         // and the units' dot products with them
   int64_t widest = 0;              // the most units of one draw
   void init(int64_t widest_units, int64_t taps_max) {
     widest = widest_units;
@@ -1036,6 +1038,8 @@ struct Scratch {
     ones.assign(static_cast<size_t>(widest / 64 + 1), 0);
     taps.assign(static_cast<size_t>(taps_max), nullptr);
     u_new.assign(room, 0.0f);
+    pa_sums.assign(static_cast<size_t>(taps_max), 0.0f);
+    dots.assign(room, 0.0f);
   }
 };
 
@@ -1417,7 +1421,7 @@ class CpuEngine final : public Engine {
       l.PSPBf.assign(static_cast<size_t>(l.fan_in), 0.0f);
       l.sumPSPA.assign(static_cast<size_t>(l.fb), 0.0f);
       l.PSPAf.assign(static_cast<size_t>(l.fb), 0.0f);
-      l.Ahist.assign(static_cast<size_t>(R * l.ld), 0.0f);
+      l.pa_rows.assign(static_cast<size_t>(R * l.fb), 0.0f);
       l.delta_f.assign(n, 0);
       l.delta_t.assign(n, 0);
     }
@@ -1590,8 +1594,8 @@ class CpuEngine final : public Engine {
   void run_example(Slot& s, const TrainJob& job) const;
   void begin_example(Slot& s, const TrainJob& job) const;
   void plateau_offsets(LayerState& l, int64_t m, const TrainJob& job, int64_t q0, int64_t q1) const;
-  void plateaus(LayerState& l, const LineVec<int64_t>& delta, LineVec<float>& alpha, LineVec<float>* Abar, int64_t q0,
-                int64_t q1) const;
+  void plateaus(LayerState& l, int64_t m, const float* pa_rows, const LineVec<int64_t>& delta, LineVec<float>& alpha,
+                LineVec<float>* Abar, int64_t q0, int64_t q1, Scratch& sc) const;
   // The paired path of online training (run_example_pair): whether it applies, and its parts.
   bool paired_config() const { return M_ == 2 && c_.spiking_feedforward && c_.use_conductances && p_.gA == 0.0f; }
   bool pairable(const Slot& s) const { return paired_config() && s.rec == nullptr; }
@@ -1798,16 +1802,16 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
       float* pa = l.psp_a.data();
       const int64_t fb = l.fb;
       apical_input(s, m, pa);
-      // A_k = apical_potential(row k of Y, pa, fb): 0 + sum_q pa_q Y_kq in q order, for all k at once
-      float* A = l.A.data();
-      k_.kappa_mix(A, zeros_.data(), Yrows_[m].data(), pa, fb, n);
-      if (c_.feedback_bias) {
-        const float* cb = cb_[m].data();
-        for (int64_t k = 0; k < n; ++k) A[k] = apical_bias(A[k], cb[k]);
-      }
-      if (ls.keep_A) {
-        float* Ah = l.Ahist.data() + (t - (ctx.L - ctx.R)) * l.ld;
-        std::memcpy(Ah, A, sizeof(float) * n);
+      if (ls.keep_A) std::memcpy(l.pa_rows.data() + (t - (ctx.L - ctx.R)) * fb, pa, sizeof(float) * fb);
+      // A_k = apical_potential(row k of Y, pa, fb): 0 + sum_q pa_q Y_kq in q order, for all k at once.
+      // Where only the plateaus read it (from pa_rows), A is kept for the phase's last step alone.
+      if (p.gA != 0.0f || s.rec || t == ctx.L - 1) {
+        float* A = l.A.data();
+        k_.kappa_mix(A, zeros_.data(), Yrows_[m].data(), pa, fb, n);
+        if (c_.feedback_bias) {
+          const float* cb = cb_[m].data();
+          for (int64_t k = 0; k < n; ++k) A[k] = apical_bias(A[k], cb[k]);
+        }
       }
       if (ls.psp_a) {
         float* sa = l.sumPSPA.data();
@@ -1882,28 +1886,32 @@ void CpuEngine::plateau_offsets(LayerState& l, int64_t m, const TrainJob& job, i
   }
 }
 
-// The plateaus of units [q0, q1) (P1, P4): the mean of the T values of A ending delta steps
-// before the phase end, and its sigmoid. The sums run row by row over all the units (each unit's
-// rows in order from 0, as plateau_mean adds them: the same bits), so that they vectorise; so do
-// the sigmoids (k_.sigmoids, exp_f's polynomial).
-void CpuEngine::plateaus(LayerState& l, const LineVec<int64_t>& delta, LineVec<float>& alpha, LineVec<float>* Abar,
-                         int64_t q0, int64_t q1) const {
-  using namespace f32;
-  const int64_t T = c_.integration_time;
+// The plateaus of units [q0, q1) of hidden layer m (P1, P4) from the phase's plateau rows of
+// apical input (pa_rows, R x fb): the mean of the T apical potentials ending delta steps before
+// the phase end as plateau_input and plateau_potential give it, and its sigmoid. The dot products
+// run over all the units at once (kappa_mix: y . sums in feedback-unit order from 0, as
+// apical_potential), one per plateau offset in use, so that they vectorise; so do the sigmoids
+// (k_.sigmoids, exp_f's polynomial).
+void CpuEngine::plateaus(LayerState& l, int64_t m, const float* pa_rows, const LineVec<int64_t>& delta,
+                         LineVec<float>& alpha, LineVec<float>* Abar, int64_t q0, int64_t q1, Scratch& sc) const {
+  const int64_t T = c_.integration_time, fb = l.fb, nq = q1 - q0;
+  const int64_t offsets = c_.rand_plateau_times ? c_.plateau_cap + 1 : 1;
   float* const a = alpha.data();
   const int64_t* const d = delta.data();
-  for (int64_t q = q0; q < q1; ++q) a[q] = 0.0f;
-  for (int64_t r = c_.rand_plateau_times ? 0 : R_ - T; r < R_; ++r) {
-    const float* A = l.Ahist.data() + r * l.ld;
-    if (c_.rand_plateau_times) {
-      for (int64_t q = q0; q < q1; ++q) a[q] = r >= R_ - d[q] - T && r < R_ - d[q] ? add(a[q], A[q]) : a[q];
-    } else {
-      for (int64_t q = q0; q < q1; ++q) a[q] = add(a[q], A[q]);
+  for (int64_t q = 0; q < fb; ++q) sc.taps[q] = Yrows_[m][q] + q0;
+  for (int64_t off = 0; off < offsets; ++off) {
+    float* const sums = sc.pa_sums.data();
+    for (int64_t f = 0; f < fb; ++f) sums[f] = plateau_input(pa_rows, fb, f, R_ - off, T);
+    float* const dots = offsets == 1 ? a + q0 : sc.dots.data();
+    k_.kappa_mix(dots, zeros_.data(), sc.taps.data(), sums, fb, nq);
+    if (offsets > 1) {
+      for (int64_t q = 0; q < nq; ++q) a[q0 + q] = d[q0 + q] == off ? dots[q] : a[q0 + q];
     }
   }
-  for (int64_t q = q0; q < q1; ++q) a[q] = window_mean(a[q], T);
-  if (Abar) std::memcpy(Abar->data() + q0, a + q0, sizeof(float) * (q1 - q0));
-  k_.sigmoids(a + q0, q1 - q0);
+  const float* const cb = c_.feedback_bias ? cb_[m].data() : nullptr;
+  for (int64_t q = q0; q < q1; ++q) a[q] = plateau_potential(a[q], T, cb != nullptr, cb ? cb[q] : 0.0f);
+  if (Abar) std::memcpy(Abar->data() + q0, a + q0, sizeof(float) * nq);
+  k_.sigmoids(a + q0, nq);
 }
 
 void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
@@ -1929,7 +1937,7 @@ void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
     for (int64_t q = 0; q < l.n; ++q) l.Cf[q] = window_mean(l.sumC[q], T);
     for (int64_t j = 0; j < l.fan_in; ++j) l.PSPBf[j] = window_mean(l.sumPSPB[j], T);
     if (m < M_ - 1) {
-      plateaus(l, l.delta_f, l.alpha_f, &l.Af, 0, l.n);
+      plateaus(l, m, l.pa_rows.data(), l.delta_f, l.alpha_f, &l.Af, 0, l.n, s.sc);
       for (int64_t q = 0; q < l.fb; ++q) l.PSPAf[q] = window_mean(l.sumPSPA[q], T);
     }
   }
@@ -1945,7 +1953,7 @@ void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
     if (m == M_ - 1) {
       for (int64_t q = 0; q < l.n; ++q) l.lamt[q] = window_mean(l.sumLam[q], T);
     } else {
-      plateaus(l, l.delta_t, l.alpha_t, nullptr, 0, l.n);
+      plateaus(l, m, l.pa_rows.data(), l.delta_t, l.alpha_t, nullptr, 0, l.n, s.sc);
     }
   }
   compute_errors(s);
@@ -2205,21 +2213,16 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
   s.pair_busy[id] = std::chrono::duration<double>(clock::now() - steps_start - waited).count();
   team.barrier();
 
-  // (H4) this thread's apical potentials in each phase's plateau rows, then the plateaus (P1, P4);
-  // A keeps the last step's, as after step().
+  // (P1, P4) this thread's plateaus from each phase's plateau rows of apical input; (H4) A keeps
+  // the last step's, as after step().
+  plateaus(h, 0, s.pa_rows.data(), h.delta_f, h.alpha_f, &h.Af, q0, q1, sc);
+  plateaus(h, 0, s.pa_rows.data() + R * fb, h.delta_t, h.alpha_t, nullptr, q0, q1, sc);
   for (int64_t q = 0; q < fb; ++q) sc.taps[q] = Yrows_[0][q] + q0;
-  for (int phase = 0; phase < 2; ++phase) {
-    for (int64_t r = 0; r < R; ++r) {
-      float* A = h.Ahist.data() + r * h.ld + q0;
-      k_.kappa_mix(A, zeros_.data(), sc.taps.data(), s.pa_rows.data() + (phase * R + r) * fb, fb, nq);
-      if (c_.feedback_bias) {
-        for (int64_t q = 0; q < nq; ++q) A[q] = apical_bias(A[q], cb_[0][q0 + q]);
-      }
-    }
-    if (phase == 0) plateaus(h, h.delta_f, h.alpha_f, &h.Af, q0, q1);
-    else plateaus(h, h.delta_t, h.alpha_t, nullptr, q0, q1);
+  float* const A = h.A.data() + q0;
+  k_.kappa_mix(A, zeros_.data(), sc.taps.data(), s.pa_rows.data() + (2 * R - 1) * fb, fb, nq);
+  if (c_.feedback_bias) {
+    for (int64_t q = 0; q < nq; ++q) A[q] = apical_bias(A[q], cb_[0][q0 + q]);
   }
-  std::memcpy(h.A.data() + q0, h.Ahist.data() + (R - 1) * h.ld + q0, sizeof(float) * nq);
   // (P2, P3, P5) window means
   for (int64_t q = q0; q < q1; ++q) h.Cf[q] = window_mean(h.sumC[q], T);
   if (id == nt - 1) {

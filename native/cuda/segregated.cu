@@ -47,7 +47,7 @@ constexpr int kMaxThreads = kOnlineThreads > kThreads ? kOnlineThreads : kThread
 // Offsets (in floats) of one layer's state inside a slot's arena.
 struct LayerDev {
   int64_t n, fan_in, fb, fb_layer, unit_off;
-  int64_t B, C, A, lam, u, P, Q, u_old, spk, psp_a, sumC, sumLam, sumPSPB, sumPSPA, Ahist, Cf, PSPBf, PSPAf, Af, alpha_f, lamt,
+  int64_t B, C, A, lam, u, P, Q, u_old, spk, psp_a, sumC, sumLam, sumPSPB, sumPSPA, pa_rows, Cf, PSPBf, PSPAf, Af, alpha_f, lamt,
       alpha_t, E, Ebp, delta_f, delta_t, Bx;
   const float* Wt;  // fan_in x n (transposed, as the CPU stores it)
   const float* b;
@@ -302,12 +302,14 @@ __device__ void step(const NetDev& net, float* S, int* I, const float* target, c
           for (int64_t q = threadIdx.x; q < fb; q += blockDim.x) pa[q] = S[f.lam + q];
         }
         __syncthreads();
+        if (ls.keep_A) {  // (the plateaus read the rows' apical input)
+          for (int64_t q = threadIdx.x; q < fb; q += blockDim.x) S[l.pa_rows + (t - (L - net.R)) * fb + q] = pa[q];
+        }
         float* A = S + l.A;
         for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
           float a = apical_potential(l.Y + k * fb, pa, fb);
           if (net.feedback_bias) a = apical_bias(a, l.cb[k]);
           A[k] = a;
-          if (ls.keep_A) S[l.Ahist + (t - (L - net.R)) * n + k] = a;
         }
         if (ls.psp_a) {
           float* sa = S + l.sumPSPA;
@@ -395,11 +397,16 @@ __device__ void zero(float* p, int64_t n) {
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) p[i] = 0.0f;
 }
 
-// Plateau (P1, P4): mean of the T values of A ending delta steps before the phase end.
+// Plateau (P1, P4): mean of the T values of A ending delta steps before the phase end, from the
+// rows' apical input (plateau_input, plateau_potential).
 __device__ void plateau(const NetDev& net, float* S, const LayerDev& l, int64_t delta_off, int64_t alpha_off,
                         bool store_Af) {
+  const float* pa_rows = S + l.pa_rows;
   for (int64_t q = threadIdx.x; q < l.n; q += blockDim.x) {
-    const float a = plateau_mean(S + l.Ahist, l.n, q, net.R - static_cast<int64_t>(S[delta_off + q]), net.T);
+    const int64_t end = net.R - static_cast<int64_t>(S[delta_off + q]);
+    float dot = 0.0f;
+    for (int64_t f = 0; f < l.fb; ++f) dot = mac(dot, l.Y[q * l.fb + f], plateau_input(pa_rows, l.fb, f, end, net.T));
+    const float a = plateau_potential(dot, net.T, net.feedback_bias != 0, net.feedback_bias ? l.cb[q] : 0.0f);
     if (store_Af) S[l.Af + q] = a;
     S[alpha_off + q] = sigmoid_f(a);
   }
@@ -1006,7 +1013,7 @@ class CudaEngine final : public Engine {
       l.PSPBf = take(l.fan_in);
       l.sumPSPA = take(l.fb);
       l.PSPAf = take(l.fb);
-      l.Ahist = take(net.R * n);
+      l.pa_rows = take(net.R * l.fb);
       l.Wt = Wt_[m].p;
       l.b = b_[m].p;
       l.Y = m < M_ - 1 ? Y_[m].p : nullptr;
