@@ -1967,8 +1967,8 @@ void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
 // step are in by then, and their lines prefetched; after its own steps thread 0 waits for the
 // rest with cpu::wait_for). The input spikes, which depend on nothing else,
 // are drawn first, by the threads in turns, each step published at once (no barrier), and the
-// apical potentials, which only the plateaus read, are computed after the last step from each
-// plateau row's apical input. Every
+// plateaus, the only readers of the apical potentials, are computed after the last step from the
+// plateau rows' apical input. Every
 // value comes from the same functions summed in the same order as in step(), so the bits are
 // those of run_example for any team size.
 void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cpu::Team& team) const {
