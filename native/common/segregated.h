@@ -140,7 +140,7 @@ void validate(const Config& c);
 // Constants derived from a Config (docs/papers.md §3), recomputed for every network (docs/papers.md §18 item 4).
 struct Derived {
   std::vector<float> kappa;  // kappa[i - 1] = kappa(i dt), i = 1..mem (K1)
-  KappaFilter filter;        // (K3), with the coefficients of its starting sums:
+  KappaFilter filter{};      // (K3), with the coefficients of its starting sums:
   std::vector<float> seed_L, seed_S;  // seed_L[i] = aL^(i+1), i < mem (seed_S: aS)
   std::vector<float> kappa_window;    // mem x mem: [lo mem + hi] = sum of kappa_i, lo <= i <= hi (P2, psp_taps)
   double k_B = 0, k_D = 0;   // g_B/(g_L+g_B+g_A), g_D/(g_L+g_D)

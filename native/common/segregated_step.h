@@ -172,10 +172,11 @@ DENDRITE_HD inline float mac(float acc, float a, float b) { return add(acc, mul(
 // (filter_sum; four operations for each sum where the taps took two for each of mem). Both start
 // from their direct sums over the ring at the first step of every example and test image
 // (Derived::seed_L and seed_S), so that nothing of them carries from one example to the next.
+// (Plain data, no member initialisers: the CUDA engine keeps it in a __shared__ NetDev.)
 struct KappaFilter {
-  float aL = 0, aS = 0;  // e^(-dt/tau_L), e^(-dt/tau_s)
-  float gL = 0, gS = 0;  // their (mem+1)-th powers: the weight of the step leaving the window
-  float c = 0;           // 1 / (tau_L - tau_s)
+  float aL, aS;  // e^(-dt/tau_L), e^(-dt/tau_s)
+  float gL, gS;  // their (mem+1)-th powers: the weight of the step leaving the window
+  float c;       // 1 / (tau_L - tau_s)
 };
 DENDRITE_HD inline float filter_sum(float P, float a, float g, float u_new, float u_old) {
   using namespace f32;
