@@ -20,6 +20,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../common/error.h"
@@ -412,6 +413,9 @@ __device__ void plateau(const NetDev& net, float* S, const LayerDev& l, int64_t 
   }
 }
 
+// nvcc refuses a __shared__ variable that needs dynamic initialisation (a member initialiser
+// anywhere inside NetDev); the CUDA emulator, which compiles this file as C++, would not notice.
+static_assert(std::is_trivially_default_constructible<NetDev>::value, "NetDev must be plain data");
 __shared__ NetDev s_net;
 
 __device__ void load_net(const NetDev* g) {
