@@ -9,6 +9,7 @@
 #include <string>
 #include <type_traits>
 
+#include "cpu/kernels.h"
 #include "error.h"
 #include "philox.h"
 
@@ -217,9 +218,9 @@ namespace {
 // Fills v[i] = f(u_i) with u_i the uniform draw i of the stream.
 template <class F>
 void fill_uniform(std::vector<float>& v, size_t n, const RngStream& r, float low, float high, F f) {
-  const philox::Stream s = philox::make_stream(r);
   v.resize(n);
-  for (size_t i = 0; i < n; ++i) v[i] = f(philox::uniform_at(s, i, low, high));
+  cpu::uniform_run(philox::make_stream(r), 0, static_cast<int64_t>(n), low, high, v.data());  // philox::uniform_at's
+  for (size_t i = 0; i < n; ++i) v[i] = f(v[i]);
 }
 
 }  // namespace

@@ -6,6 +6,10 @@
 
 #include "../common/shapes.h"
 
+namespace dendrite::philox {
+struct Stream;
+}
+
 namespace dendrite::cpu {
 
 // gemm.cpp
@@ -64,6 +68,8 @@ void sgd_update(int64_t n, const SgdParams& p, float* param, const float* grad, 
 void adam_update(int64_t n, const AdamParams& p, float* param, const float* grad, float* m, float* v, int threads);
 
 // random.cpp
+// out[i] = philox::uniform_at(s, i0 + i, low, high) for i < n (vectorised where the CPU allows).
+void uniform_run(const philox::Stream& s, uint64_t i0, int64_t n, float low, float high, float* out);
 void random_uniform(const RngStream& r, int64_t n, float low, float high, float* out, int threads);
 void random_normal(const RngStream& r, int64_t n, float mean, float stddev, float* out, int threads);
 void random_bernoulli(const RngStream& r, int64_t n, const float* p, uint8_t* out, int threads);

@@ -1,10 +1,13 @@
 // SGD and Adam updates; the random number generators.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "../common/philox.h"
+#include "../cpu/kernels.h"
 #include "../common/staging.h"
 #include "checks.h"
 #include "reference.h"
@@ -240,6 +243,30 @@ void check_random_cpu(Checker& ck) {
   ck.run("philox4x32-10 known-answer vectors (Random123)", [] {
     const int failures = philox::known_answer_failures();
     return failures == 0 ? std::string() : std::to_string(failures) + " of 3 vectors differ";
+  });
+  ck.run("cpu uniform_run gives philox::uniform_at's bits (vectorised: ranges near rounding up to high)", [] {
+    struct Range {
+      float low, high;
+    };
+    // the last two: low + (high - low) u rounds up to high for the top u, which takes the float below
+    const Range ranges[] = {{0.0f, 1.0f}, {-1.0f, 1.0f}, {-3.5f, 1e-3f}, {0.99999994f, 1.0f}, {-1.0f, -0.99999994f}};
+    const philox::Stream s = philox::make_stream(stream_at(11));
+    const int64_t n = 1003, i0 = 5;  // (not whole vectors, nor from a multiple of 16)
+    for (const Range& r : ranges) {
+      std::vector<float> got(n);
+      cpu::uniform_run(s, i0, n, r.low, r.high, got.data());
+      for (int64_t i = 0; i < n; ++i) {
+        const float want = philox::uniform_at(s, static_cast<uint64_t>(i0 + i), r.low, r.high);
+        if (std::memcmp(&want, &got[i], sizeof want) != 0) {
+          char text[160];
+          std::snprintf(text, sizeof text, "range [%.9g, %.9g), element %lld: %.9g, uniform_at gives %.9g",
+                        static_cast<double>(r.low), static_cast<double>(r.high), static_cast<long long>(i),
+                        static_cast<double>(got[i]), static_cast<double>(want));
+          return std::string(text);
+        }
+      }
+    }
+    return std::string();
   });
   const size_t n = 10007;
   for (Dist d : kDists) {
