@@ -8,14 +8,8 @@
 #include "parallel.h"
 #include "philox_avx512.h"
 
-// Never contract a * b + c into an FMA: uniform_run's vectors must round as philox::uniform_at.
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-// GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized on their own undefined-vector idiom.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+// uniform_run's vectors must round as philox::uniform_at.
+#include "exact_rounding.h"
 
 namespace dendrite::cpu {
 namespace {

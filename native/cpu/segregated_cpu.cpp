@@ -41,15 +41,8 @@
 #include <immintrin.h>
 #endif
 
-// Never contract a * b + c into an FMA (the AVX-512 and AVX2 clones would then round differently
-// from the portable one): every clone must give the same bits.
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-// GCC 12's AVX-512 intrinsics trip -Wmaybe-uninitialized on their own undefined-vector idiom.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+// Every clone must give the same bits: no FMA contraction in this file.
+#include "exact_rounding.h"
 
 namespace dendrite::seg {
 namespace {
