@@ -11,11 +11,6 @@
 
 namespace dendrite::cpu {
 
-// Philox4x32-10 on 8 counters held in the low halves of 64-bit lanes, so that one vpmuludq gives
-// each lane's whole 64-bit product (hi and lo words without blends). The lanes' high halves carry
-// garbage that nothing reads: vpmuludq reads the low halves only and the results are truncated.
-// Round 0's second product (stream_lo M1) is the same for every lane, so it is computed once:
-// x0..x3 come out bit for bit as philox4x32_10's.
 // The words a stream's rounds xor in, computed once per pass: k0 and k1 of every round (round 0's
 // k0 already xored with the high word of its common product).
 struct PhiloxKeys {
@@ -34,6 +29,12 @@ struct PhiloxKeys {
 struct Words8 {
   __m512i x0, x1, x2, x3;
 };
+
+// Philox4x32-10 on 8 counters (c0, c1: their low and high words) held in the low halves of 64-bit
+// lanes, so that one vpmuludq gives each lane's whole 64-bit product (hi and lo words without
+// blends). The lanes' high halves carry garbage that nothing reads: vpmuludq reads the low halves
+// only and the results are truncated. Round 0's second product (stream_lo M1) is the same for
+// every lane, so it is computed once: x0..x3 come out bit for bit as philox4x32_10's.
 __attribute__((target("avx512f"))) inline Words8 philox8(__m512i c0, __m512i c1, const PhiloxKeys& k) {
   const __m512i m0 = _mm512_set1_epi64(philox::kM0), m1 = _mm512_set1_epi64(philox::kM1);
   // round 0: c2 = stream_lo and c3 = 0 in every lane

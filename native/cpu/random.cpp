@@ -32,15 +32,21 @@ __attribute__((target("avx512f"))) void uniform_run_avx512(const philox::Stream&
   const __m512d lo = _mm512_set1_pd(low), span = _mm512_set1_pd(philox::fp::sub(static_cast<double>(high), low));
   const __m512d step = _mm512_set1_pd(5.960464477539063e-08);  // 2^-24
   const __m512 hi = _mm512_set1_ps(high), below = _mm512_set1_ps(philox::float_below(high));
+  // low + (high - low) u for eight u = m 2^-24 (m = x0 >> 8 < 2^24: exact as int32 and as double),
+  // in double, rounded to float
+  auto map8 = [&](__m256i m) {
+    return _mm512_cvtpd_ps(_mm512_add_pd(lo, _mm512_mul_pd(span, _mm512_mul_pd(_mm512_cvtepi32_pd(m), step))));
+  };
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m512i ca = _mm512_add_epi64(_mm512_set1_epi64(static_cast<int64_t>(s.offset + i0 + static_cast<uint64_t>(i))), lane);
+    const uint64_t c = s.offset + i0 + static_cast<uint64_t>(i);
+    const __m512i ca = _mm512_add_epi64(_mm512_set1_epi64(static_cast<int64_t>(c)), lane);
     const __m512i cb = _mm512_add_epi64(ca, _mm512_set1_epi64(8));
     const __m512i x0 = pack16(philox8(ca, _mm512_srli_epi64(ca, 32), keys).x0, philox8(cb, _mm512_srli_epi64(cb, 32), keys).x0);
-    const __m512i m = _mm512_srli_epi32(x0, 8);  // (x0 >> 8) < 2^24: exact as int32 and as double
-    const __m256 a = _mm512_cvtpd_ps(_mm512_add_pd(lo, _mm512_mul_pd(span, _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(m)), step))));
-    const __m256 b = _mm512_cvtpd_ps(_mm512_add_pd(lo, _mm512_mul_pd(span, _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(m, 1)), step))));
+    const __m512i m = _mm512_srli_epi32(x0, 8);
+    const __m256 a = map8(_mm512_castsi512_si256(m)), b = map8(_mm512_extracti64x4_epi64(m, 1));
     const __m512 x = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(a)), _mm256_castps_pd(b), 1));
+    // (a value that rounded up to high becomes the float below it)
     _mm512_storeu_ps(out + i, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, hi, _CMP_LT_OQ), below, x));
   }
   for (; i < n; ++i) out[i] = philox::uniform_at(s, i0 + static_cast<uint64_t>(i), low, high);
