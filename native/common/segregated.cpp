@@ -152,10 +152,13 @@ void weight_stats(double lambda_max, double N, double* W_avg, double* W_sd) {
 
 Derived derive(const Config& c) {
   Derived d;
-  d.kappa.resize(static_cast<size_t>(c.mem));
+  // (K1) the kernel at i dt, i = 1 .. mem, in double: kappa rounds each tap to float, the window
+  // sums (P2) add taps lo .. hi in double first.
+  std::vector<double> taps(static_cast<size_t>(c.mem));
   for (int64_t i = 1; i <= c.mem; ++i) {
-    const double s = static_cast<double>(i) * c.dt;  // (K1) at i dt
-    d.kappa[i - 1] = static_cast<float>((std::exp(-s / c.tau_L) - std::exp(-s / c.tau_s)) / (c.tau_L - c.tau_s));
+    const double s = static_cast<double>(i) * c.dt;
+    taps[i - 1] = (std::exp(-s / c.tau_L) - std::exp(-s / c.tau_s)) / (c.tau_L - c.tau_s);
+    d.kappa.push_back(static_cast<float>(taps[i - 1]));
     d.seed_L.push_back(static_cast<float>(std::exp(-s / c.tau_L)));
     d.seed_S.push_back(static_cast<float>(std::exp(-s / c.tau_s)));
   }
@@ -163,8 +166,7 @@ Derived derive(const Config& c) {
   for (int64_t lo = 0; lo < c.mem; ++lo) {
     double sum = 0;
     for (int64_t hi = lo; hi < c.mem; ++hi) {
-      const double s = static_cast<double>(hi + 1) * c.dt;
-      sum += (std::exp(-s / c.tau_L) - std::exp(-s / c.tau_s)) / (c.tau_L - c.tau_s);
+      sum += taps[hi];
       d.kappa_window[lo * c.mem + hi] = static_cast<float>(sum);
     }
   }

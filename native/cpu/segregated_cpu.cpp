@@ -1517,6 +1517,17 @@ class CpuEngine final : public Engine {
   void step(Slot& s, const PhaseCtx& ctx, int64_t t) const;
   void step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) const;
   void apical_input(const Slot& s, int64_t m, float* pa) const;
+  // (H4) A of units [q0, q1) of hidden layer m from its apical input pa (fb values): the sums of
+  // apical_potential over the rows of Y from unit q0 (kappa_mix), then the feedback bias.
+  void apical_potentials(LayerState& l, int64_t m, const float* pa, int64_t q0, int64_t q1, Scratch& sc) const {
+    const int64_t nq = q1 - q0;
+    for (int64_t q = 0; q < l.fb; ++q) sc.taps[q] = Yrows_[m][q] + q0;
+    float* const A = l.A.data() + q0;
+    k_.kappa_mix(A, zeros_.data(), sc.taps.data(), pa, l.fb, nq);
+    if (c_.feedback_bias) {
+      for (int64_t q = 0; q < nq; ++q) A[q] = apical_bias(A[q], cb_[m][q0 + q]);
+    }
+  }
   // The first stream element of step t of a phase: steps count from the example's first.
   uint64_t step_base(const PhaseCtx& ctx, int64_t t) const {
     return (ctx.step0 + static_cast<uint64_t>(t)) * static_cast<uint64_t>(d_.units);
@@ -1757,14 +1768,7 @@ void CpuEngine::step_layer(Slot& s, const PhaseCtx& ctx, int64_t t, int64_t m) c
       if (ls.keep_A) std::memcpy(l.pa_rows.data() + (t - (ctx.L - ctx.R)) * fb, pa, sizeof(float) * fb);
       // A_k = apical_potential(row k of Y, pa, fb): 0 + sum_q pa_q Y_kq in q order, for all k at once.
       // Where only the plateaus read it (from pa_rows), A is kept for the phase's last step alone.
-      if (p.gA != 0.0f || s.rec || t == ctx.L - 1) {
-        float* A = l.A.data();
-        k_.kappa_mix(A, zeros_.data(), Yrows_[m].data(), pa, fb, n);
-        if (c_.feedback_bias) {
-          const float* cb = cb_[m].data();
-          for (int64_t k = 0; k < n; ++k) A[k] = apical_bias(A[k], cb[k]);
-        }
-      }
+      if (p.gA != 0.0f || s.rec || t == ctx.L - 1) apical_potentials(l, m, pa, 0, n, s.sc);
       if (ls.psp_a) {
         float* sa = l.sumPSPA.data();
         for (int64_t q = 0; q < fb; ++q) sa[q] = add(sa[q], pa[q]);
@@ -2169,12 +2173,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
   // the last step's, as after step().
   plateaus(h, 0, s.pa_rows.data(), h.delta_f, h.alpha_f, &h.Af, q0, q1, sc);
   plateaus(h, 0, s.pa_rows.data() + R * fb, h.delta_t, h.alpha_t, nullptr, q0, q1, sc);
-  for (int64_t q = 0; q < fb; ++q) sc.taps[q] = Yrows_[0][q] + q0;
-  float* const A = h.A.data() + q0;
-  k_.kappa_mix(A, zeros_.data(), sc.taps.data(), s.pa_rows.data() + (2 * R - 1) * fb, fb, nq);
-  if (c_.feedback_bias) {
-    for (int64_t q = 0; q < nq; ++q) A[q] = apical_bias(A[q], cb_[0][q0 + q]);
-  }
+  apical_potentials(h, 0, s.pa_rows.data() + (2 * R - 1) * fb, q0, q1, sc);
   // (P2, P3, P5) window means
   for (int64_t q = q0; q < q1; ++q) h.Cf[q] = window_mean(h.sumC[q], T);
   if (id == nt - 1) {
