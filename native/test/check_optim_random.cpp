@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "../common/philox.h"
-#include "../cpu/kernels.h"
 #include "../common/staging.h"
+#include "../cpu/kernels.h"
 #include "checks.h"
 #include "reference.h"
 
