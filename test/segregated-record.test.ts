@@ -297,6 +297,10 @@ test('online training of one hidden layer: the two-thread path gives the one-thr
     { backprop: true },
     { backprop: true, backpropInPlace: true },
     { spikingFeedback: false },
+    // (lists that cross between the threads in two bytes an event, WireLists, hold counts up to
+    // 16 and units below 4096; others take the full lists)
+    { lambdaMax: 30 },
+    { layers: [4100, 10] },
   ];
   for (const v of variants) {
     const run = async (paired: boolean, recordAngle: boolean) => {

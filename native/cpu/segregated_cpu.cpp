@@ -946,6 +946,72 @@ struct LineAligned {
 template <class T>
 using LineVec = std::vector<T, LineAligned<T>>;
 
+// Event lists as they cross from one thread of run_example_pair to the other, two bytes an event
+// (unit | (count - 1) << 12, after a two-byte size), so that a step's list takes one or two cache
+// lines instead of the four or five of its Events: a store to a line the other core has read
+// since waits for that core, and a load of a line it wrote fetches it from there (on this
+// project's 2-vCPU machine, in its placement where a line's round trip between the cores takes
+// 500 ns, drawing a step's input into lists the other thread read took 0.43 us against 0.23). The
+// writer keeps its own Events; a list with a unit >= 4096 or a count above 16 is marked kFull and
+// read from there.
+class WireLists {
+ public:
+  static constexpr uint16_t kFull = 0xffff;
+  // Room for `lists` lists of up to `cap` events (the lists already written are kept).
+  void resize(int64_t lists, int64_t cap) {
+    stride_ = cap < kUnits ? (1 + cap + 31) / 32 * 32 : 32;  // (whole lines)
+    data_.resize(static_cast<size_t>(lists * stride_));
+  }
+  void put(int64_t t, const Events& ev) {
+    uint16_t* const r = room(t);
+    const int32_t* __restrict const idx = ev.idx;
+    const float* __restrict const cnt = ev.cnt;
+    const int64_t ne = ev.size;
+    int32_t over = 0;  // (branch-free passes, so that they vectorise)
+    for (int64_t e = 0; e < ne; ++e) over |= (idx[e] >= kUnits) | !(cnt[e] <= 16.0f);
+    if (over || ne >= stride_) {  // (a room of a list that may not fit is one line)
+      r[0] = kFull;
+      return;
+    }
+    uint16_t* __restrict const out = r + 1;
+    for (int64_t e = 0; e < ne; ++e) out[e] = static_cast<uint16_t>(idx[e] | (static_cast<int32_t>(cnt[e]) - 1) << 12);
+    r[0] = static_cast<uint16_t>(ne);
+  }
+  // Appends list t to ev; false where it is marked kFull (the caller appends the writer's list).
+  bool append_to(int64_t t, Events& ev) const {
+    const uint16_t* const r = room(t);
+    if (r[0] == kFull) return false;
+    const uint16_t* __restrict const in = r + 1;
+    int32_t* __restrict const idx = ev.idx + ev.size;
+    float* __restrict const cnt = ev.cnt + ev.size;
+    const int64_t ne = r[0];
+    for (int64_t e = 0; e < ne; ++e) {
+      idx[e] = in[e] & (kUnits - 1);
+      cnt[e] = static_cast<float>((in[e] >> 12) + 1);
+    }
+    ev.size += ne;
+    return true;
+  }
+  // List t's first two lines (63 events), for reading or for writing.
+  void prefetch(int64_t t, bool write) const {
+    const uint16_t* const r = room(t);
+    if (write) {
+      __builtin_prefetch(r, 1);
+      if (stride_ > 32) __builtin_prefetch(r + 32, 1);
+    } else {
+      __builtin_prefetch(r);
+      if (stride_ > 32) __builtin_prefetch(r + 32);
+    }
+  }
+
+ private:
+  static constexpr int32_t kUnits = 4096;
+  uint16_t* room(int64_t t) { return data_.data() + t * stride_; }
+  const uint16_t* room(int64_t t) const { return data_.data() + t * stride_; }
+  LineVec<uint16_t> data_;
+  int64_t stride_ = 0;
+};
+
 struct LayerState {
   int64_t n = 0, fan_in = 0, fb = 0;
   int64_t ld = 0;                // n rounded up to 16: the row stride of u
@@ -1014,21 +1080,17 @@ struct Slot {
   float loss = 0;
   int32_t prediction = 0;
   std::vector<float> angle;
-  // The two-thread online path (run_example_pair): the example's input events and each thread's
-  // hidden events by step, the apical input of each plateau row ([phase][row][fb]), the second
-  // thread's scratch, how many steps of upper units it has finished and how far each thread has
-  // drawn its steps of the input.
-  struct alignas(64) StepEvents {  // on lines of their own: one thread writes step t + 1's while the other reads t's
+  // The two-thread online path (run_example_pair): the example's input events (each thread's
+  // own lists: xev thread 0's, xev1 thread 1's), each thread's hidden events by step, the lists
+  // that cross between them (xwire: a step's input for the thread that did not draw it;
+  // upper_wire: thread 1's hidden events for thread 0), the apical input of each plateau row
+  // ([phase][row][fb]), the second thread's scratch, how many steps of upper units it has
+  // finished and how far each thread has drawn its steps of the input.
+  struct alignas(64) StepEvents {  // on lines of their own
     Events ev;
   };
-  std::vector<StepEvents> xev, lower_ev, upper_ev;
-  // Where upper_ev[t]'s events are (its rooms never move), for thread 0 to prefetch them without
-  // reading the list's header, which thread 1 writes at every step.
-  struct Room {
-    const int32_t* idx;
-    const float* cnt;
-  };
-  std::vector<Room> upper_rooms;
+  std::vector<StepEvents> xev, xev1, lower_ev, upper_ev;
+  WireLists xwire, upper_wire;
   // The second thread's units step in arrays of their own (unit q0 first; u rows ld apart), copied
   // from the layer's at the start of each example and back at its end: in the layer's arrays the
   // first thread's core, streaming through its units, prefetched the lines just past the split,
@@ -1577,8 +1639,8 @@ class CpuEngine final : public Engine {
   void w0_copy_in(cpu::Team& team);
   void run_example_paired(Slot& s, const TrainJob& job, const OnlineTail* tail = nullptr);
   void run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cpu::Team& team) const;
-  void online_tail(Slot& s, const OnlineTail& tail, int64_t S, cpu::Team& team);
-  void prepare_next(Slot& s, const TrainJob& next, int64_t rooms) const;
+  void online_tail(Slot& s, const OnlineTail& tail, cpu::Team& team);
+  void prepare_next(Slot& s, const TrainJob& next) const;
   void nonsilent_rows(const float* x, int64_t N);
   void update_w0_rows(int64_t n, const float* x, const float* g, cpu::Team& team);
   void update_online(int64_t m, const Slot& s, float etaP);
@@ -1972,8 +2034,9 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
       k_.accum_events(u_row + parts[i].q0 - c0, W, ev.idx, ev.cnt, ev.size, parts[i].q1 - parts[i].q0, n);
     }
   };
-  // The input events of step t of the example (t < 0: the ones the last example left in the ring).
-  std::vector<Slot::StepEvents>& xev = s.xev;
+  // This thread's input events of step t of the example (t < 0: the ones the last example left in
+  // the ring, thread 0's lists).
+  std::vector<Slot::StepEvents>& xev = id == 0 ? s.xev : s.xev1;
   auto input_events = [&](int64_t t) -> const Events& { return t >= 0 ? xev[t].ev : s.input.back(-t - 1); };
 
   // After a weight update: this thread's columns of u (thread 0: also the output layer's u).
@@ -1988,28 +2051,19 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
   // (K3) this thread's sums from the ring's steps -1 .. -mem (step t's row is (head0 + t + 1) % mem)
   for (int64_t i = 0; i < mem; ++i) sc.taps[i] = u + ((head0 - i + mem) % mem) * ld + q0 - c0;
   seed_filter(P, Q, sc.taps.data(), nq);
-  // The example's input spikes from step `drawn` on (the steps before were drawn at the end of the
-  // last example: prepare_next): thread t % nt draws those of step t, each published at once
-  // (input_drawn: the thread's steps before the count are in), so that the other thread starts
-  // its steps without a barrier. (Drawing them a few steps ahead inside the loop instead was
-  // 1-3 % slower: measured.)
-  // A list this thread writes two steps on, claimed for writing now (its header and first lines):
-  // the other thread read it last (this example's input events, the upper units' spikes of the
-  // last example), and a store to a line another core holds waits for that core (1.4-2.5 % per
-  // example where a line's round trip between the cores took 600 ns: measured).
-  auto prefetch_room = [](const Slot::StepEvents& se) {
-    __builtin_prefetch(&se, 1);
-    __builtin_prefetch(se.ev.idx, 1);
-    __builtin_prefetch(se.ev.idx + 16, 1);
-    __builtin_prefetch(se.ev.cnt, 1);
-    __builtin_prefetch(se.ev.cnt + 16, 1);
-  };
+  // The example's input spikes from step `drawn` on (the steps before were drawn by thread 1 at
+  // the end of the last example: prepare_next): thread t % nt draws those of step t into its own
+  // lists and, for the other thread, into xwire, each published at once (input_drawn: the
+  // thread's steps before the count are in), so that the other thread starts its steps without a
+  // barrier. (Drawing them a few steps ahead inside the loop instead was 1-3 % slower: measured.)
+  // The wire list two draws on is claimed for writing now: the other thread read it last example.
   for (int64_t t = drawn + (id - drawn % nt + nt) % nt; t < S; t += nt) {
-    if (t + 2 * nt < S) prefetch_room(xev[t + 2 * nt]);
+    if (nt > 1 && t + 2 * nt < S) s.xwire.prefetch(t + 2 * nt, true);
     Events& ev = xev[t].ev;
     ev.clear();
     draw_spikes(job.spikes, static_cast<uint64_t>(t) * units, s.nz.data(), 0, s.x_nz.data(), s.x_bounds(),
                 static_cast<int64_t>(s.nz.size()), sc, ev);
+    if (nt > 1) s.xwire.put(t, ev);
     s.input_drawn[id].steps.store(t + 1, std::memory_order_release);
   }
   plateau_offsets(h, 0, job, q0, q1);
@@ -2036,14 +2090,6 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
     a.ls = layer_step(a.ctx.mode, a.tt, a.ctx.L, T, R, false, learned, false, false);
     return a;
   };
-  // What the other thread wrote before a step's data is read (the events' headers, then their
-  // first lines), so that the reads do not wait on a line from the other core.
-  auto prefetch_events = [](const Events& ev) {
-    __builtin_prefetch(ev.idx);
-    __builtin_prefetch(ev.idx + 16);
-    __builtin_prefetch(ev.cnt);
-    __builtin_prefetch(ev.cnt + 16);
-  };
   // Thread 0: the output layer's step t, with the hidden events of step t of both threads, in unit
   // order, pushed into the hidden ring first. On two threads thread 0 runs them all after its
   // hidden steps (which never read the output layer's): the other thread's lists are published by
@@ -2051,15 +2097,8 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
   // The lists of step t + kAhead are fetched during step t: they come from the other core.
   constexpr int64_t kAhead = 4;
   int64_t upper_known = 0;  // the other thread's published steps, as last read
-  int64_t upper_size = 32;  // the events of its last step read
   auto fetch_upper = [&](int64_t t) {
-    if (t >= upper_known) return;  // (not published: its lines are still being written)
-    const int64_t lines = std::min<int64_t>(upper_size / 16 + 2, 8);
-    __builtin_prefetch(&s.upper_ev[t]);
-    for (int64_t k = 0; k < lines; ++k) {
-      __builtin_prefetch(s.upper_rooms[t].idx + 16 * k);
-      __builtin_prefetch(s.upper_rooms[t].cnt + 16 * k);
-    }
+    if (t < upper_known) s.upper_wire.prefetch(t, false);  // (else its lines are still being written)
   };
   auto output_step = [&](int64_t t) {
     if (nt > 1) {  // (on one thread the hidden step pushed its events into the ring itself)
@@ -2075,9 +2114,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
         upper_known = s.upper_done.steps.load(std::memory_order_acquire);
       }
       fetch_upper(t + kAhead);
-      const Events& upper = s.upper_ev[t].ev;
-      upper_size = upper.size;
-      ev.append(upper);
+      if (!s.upper_wire.append_to(t, ev)) ev.append(s.upper_ev[t].ev);
     }
     const StepAt a = step_at(t);
     if (a.ls.keep_A) {  // (H3) the apical input of a plateau row, before the output steps
@@ -2091,21 +2128,26 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
     step_layer(s, a.ctx, a.tt, 1);
   };
   int64_t input_known = 0;  // the other thread's drawn input steps, as last read
-  auto other_input = [&](int64_t t) {  // whether step t's input is the other thread's, and in
-    if (t % nt == id) return false;
+  // Whether step t's input is the other thread's (thread 1 drew the steps before `drawn`), and in.
+  auto other_input = [&](int64_t t) {
+    if (t < drawn ? id == 1 : t % nt == id) return false;
     if (input_known <= t) input_known = s.input_drawn[1 - id].steps.load(std::memory_order_acquire);
     return true;
   };
   for (int64_t t = 0; t < S; ++t) {
     const StepAt a = step_at(t);
-    if (other_input(t) && input_known <= t) {
-      const clock::time_point wait_start = clock::now();
-      cpu::wait_for(s.input_drawn[1 - id].steps, t + 1);
-      waited += clock::now() - wait_start;
-      input_known = s.input_drawn[1 - id].steps.load(std::memory_order_acquire);
+    if (other_input(t)) {  // (into this thread's list)
+      if (input_known <= t) {
+        const clock::time_point wait_start = clock::now();
+        cpu::wait_for(s.input_drawn[1 - id].steps, t + 1);
+        waited += clock::now() - wait_start;
+        input_known = s.input_drawn[1 - id].steps.load(std::memory_order_acquire);
+      }
+      Events& ev = xev[t].ev;
+      ev.clear();
+      if (!s.xwire.append_to(t, ev)) ev.append((id == 0 ? s.xev1 : s.xev)[t].ev);
     }
-    if (t + 4 < S) __builtin_prefetch(&xev[t + 4]);
-    if (t + 2 < S && (!other_input(t + 2) || t + 2 < input_known)) prefetch_events(xev[t + 2].ev);
+    if (t + 2 < S && other_input(t + 2) && t + 2 < input_known) s.xwire.prefetch(t + 2, false);
     // (H1, H2, K3): u of this step's input spikes, into the ring slot step() would use by the
     // filter (sc.u_new's element 0 is unit q0: thread 0's q0 is 0, thread 1's c0 is q0).
     const int64_t slot = (head0 + t + 1) % mem;
@@ -2120,7 +2162,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
       }
     }
     // (H5, H6) and the spikes of units q0..q1-1, by step (output_step merges them).
-    if (id == 1 && t + 2 < S) prefetch_room(s.upper_ev[t + 2]);
+    if (id == 1 && t + 2 < S) s.upper_wire.prefetch(t + 2, true);
     Events& ev = nt == 1 ? h.spikes.push() : (id == 0 ? s.lower_ev : s.upper_ev)[t].ev;
     if (nt > 1) ev.clear();
     const uint64_t base = step_base(a.ctx, a.tt) + static_cast<uint64_t>(d_.unit_offset[0]);
@@ -2135,6 +2177,7 @@ void CpuEngine::run_example_pair(Slot& s, const TrainJob& job, int64_t drawn, cp
       for (int64_t q = 0; q < nq; ++q) sumC[q] = add(sumC[q], C[q]);
     }
     if (id != 0) {
+      s.upper_wire.put(t, ev);
       s.upper_done.steps.store(t + 1, std::memory_order_release);
     } else if (nt == 1) {
       output_step(t);
@@ -2184,17 +2227,18 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job, const OnlineTai
     // (room for 32 steps more than this example's, in one block: the next may be longer; about
     // 14 KB a step for 784-500-10, so 145 steps fill one 2 MiB page)
     const int64_t old = static_cast<int64_t>(s.upper_ev.size()), grown = S + 32;
-    s.xev.resize(static_cast<size_t>(grown));
-    s.lower_ev.resize(static_cast<size_t>(grown));
-    s.upper_ev.resize(static_cast<size_t>(grown));
-    s.events.reserve(EventStore::room(grown - old, c_.n_in) + EventStore::room(2 * (grown - old), n));
-    for (int64_t t = old; t < grown; ++t) s.xev[t].ev = s.events.take(c_.n_in);
+    for (auto* v : {&s.xev, &s.xev1, &s.lower_ev, &s.upper_ev}) v->resize(static_cast<size_t>(grown));
+    s.events.reserve(EventStore::room(2 * (grown - old), c_.n_in) + EventStore::room(2 * (grown - old), n));
+    for (int64_t t = old; t < grown; ++t) {
+      s.xev[t].ev = s.events.take(c_.n_in);
+      s.xev1[t].ev = s.events.take(c_.n_in);
+    }
     for (int64_t t = old; t < grown; ++t) {
       s.lower_ev[t].ev = s.events.take(n);
       s.upper_ev[t].ev = s.events.take(n);
     }
-    s.upper_rooms.resize(static_cast<size_t>(grown));
-    for (int64_t t = old; t < grown; ++t) s.upper_rooms[t] = {s.upper_ev[t].ev.idx, s.upper_ev[t].ev.cnt};
+    s.xwire.resize(grown, c_.n_in);
+    s.upper_wire.resize(grown, n);
   }
   if (s.pa_rows.empty()) {
     s.pa_rows.assign(static_cast<size_t>(2 * R_ * c_.fb_size(0)), 0.0f);
@@ -2215,7 +2259,7 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job, const OnlineTai
   cpu::parallel(pair_threads_, [&](cpu::Team& team) {
     if (w0_copy_pending_) w0_copy_in(team);
     run_example_pair(s, job, drawn, team);
-    if (tail) online_tail(s, *tail, S, team);
+    if (tail) online_tail(s, *tail, team);
   });
   w0_copy_pending_ = false;
   if (s.pair_busy[1] >= 0) pair_tuner_.busy(s.pair_busy[0], s.pair_busy[1]);
@@ -2235,7 +2279,7 @@ void CpuEngine::run_example_paired(Slot& s, const TrainJob& job, const OnlineTai
 // thread updates the rows of W0 of its own units, as update_forward's paired update does. The same
 // bits as run_examples and update_forward, without the update's own region and the serial work
 // between the two regions, in which thread 1 waited.
-void CpuEngine::online_tail(Slot& s, const OnlineTail& tail, int64_t S, cpu::Team& team) {
+void CpuEngine::online_tail(Slot& s, const OnlineTail& tail, cpu::Team& team) {
   const int id = team.id();
   team.barrier();  // every unit's plateaus and window means
   if (id == 0) {
@@ -2247,7 +2291,7 @@ void CpuEngine::online_tail(Slot& s, const OnlineTail& tail, int64_t S, cpu::Tea
     for (int64_t q = 0; q < h.n; ++q) update_g_[q] = forward_gain((*tail.etaP)[0], h.E[q]);
     s.tail_ready.steps.store(1, std::memory_order_release);
   } else {
-    if (tail.next) prepare_next(s, *tail.next, S - c_.mem);
+    if (tail.next) prepare_next(s, *tail.next);
     cpu::wait_for(s.tail_ready.steps, 1);
   }
   update_w0_rows(c_.layers[0], s.L[0].PSPBf.data(), update_g_.data(), team);
@@ -2257,9 +2301,9 @@ void CpuEngine::online_tail(Slot& s, const OnlineTail& tail, int64_t S, cpu::Tea
 }
 
 // Thread 1 in online_tail: the next example's image (set_image) and its first input steps (into
-// xev[0..], rooms the current example no longer reads: before its last mem steps, which go to the
-// input ring), until thread 0 is done; run_example_pair draws the rest.
-void CpuEngine::prepare_next(Slot& s, const TrainJob& next, int64_t rooms) const {
+// its own lists, xev1, and for thread 0 into xwire), until thread 0 is done; run_example_pair draws
+// the rest.
+void CpuEngine::prepare_next(Slot& s, const TrainJob& next) const {
   set_image(s, chunk_images_ + static_cast<int64_t>(chunk_order_[next.row]) * c_.n_in);
   Slot::Prepared& p = s.prepared;
   p.epoch = next.epoch;
@@ -2269,16 +2313,17 @@ void CpuEngine::prepare_next(Slot& s, const TrainJob& next, int64_t rooms) const
   p.Lt = next.Lt;
   p.steps = 0;
   p.valid = true;
-  const int64_t last = std::min({next.Lf + next.Lt, rooms, static_cast<int64_t>(s.xev.size())});
+  const int64_t last = std::min(next.Lf + next.Lt, static_cast<int64_t>(s.xev1.size()));
   const uint64_t units = static_cast<uint64_t>(d_.units);
   auto more = [&] {
     return predraw_pinned_ >= 0 ? p.steps < predraw_pinned_ : s.tail_ready.steps.load(std::memory_order_acquire) == 0;
   };
   while (p.steps < last && more()) {
-    Events& ev = s.xev[p.steps].ev;
+    Events& ev = s.xev1[p.steps].ev;
     ev.clear();
     draw_spikes(next.spikes, static_cast<uint64_t>(p.steps) * units, s.nz.data(), 0, s.x_nz.data(), s.x_bounds(),
                 static_cast<int64_t>(s.nz.size()), s.sc2, ev);
+    s.xwire.put(p.steps, ev);
     ++p.steps;
   }
 }
