@@ -279,8 +279,8 @@ test('bad recording requests are rejected with errors naming the field', async (
 });
 
 // Online training of one hidden layer runs on two threads (run_example_pair in
-// native/cpu/segregated_cpu.cpp: the hidden units split between them, the output layer one step
-// behind, apical potentials after the last step); an example whose steps are recorded runs the
+// native/cpu/segregated_cpu.cpp: the hidden units split between them, the output layer after the
+// hidden steps, apical potentials after the last step); an example whose steps are recorded runs the
 // general one-thread step loop. Recording every example's steps on one thread therefore gives that
 // loop's bits, which the paired path must give for every option it takes (a mutation that dropped
 // the apical bias in the paired path fails here), with angles recorded (the driver applies the

@@ -1980,11 +1980,10 @@ void CpuEngine::run_example(Slot& s, const TrainJob& job) const {
 // Online training of one hidden layer on a team of one or two threads (docs/papers.md §17.2
 // items 4, 5). With g_A = 0 nothing flows down within an example, so a hidden unit's steps need
 // only the input: the hidden units are split between the threads, each running its units through
-// every step of the example, while thread 0 also runs the output layer step by step, at least
-// kLag steps behind its hidden steps and as far behind as the other thread is (its spikes of a
-// step are in by then, and their lines prefetched; after its own steps thread 0 waits for the
-// rest with cpu::wait_for). The input spikes, which depend on nothing else,
-// are drawn first, by the threads in turns, each step published at once (no barrier), and the
+// every step of the example, and thread 0 then runs the output layer's steps (the other thread's
+// spikes of a step are in by then, in compact lists whose lines are fetched ahead; thread 0 waits
+// for any that are not with cpu::wait_for). The input spikes, which depend on nothing else, are
+// drawn first, by the threads in turns, each step published at once (no barrier), and the
 // plateaus, the only readers of the apical potentials, are computed after the last step from the
 // plateau rows' apical input. Every
 // value comes from the same functions summed in the same order as in step(), so the bits are
